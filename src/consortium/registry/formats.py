@@ -1,0 +1,280 @@
+"""Model file formats accepted by the registry: ONNX, and Keras 3 ``.keras`` (converted to ONNX).
+
+Pickle-based formats (``.pkl``, ``.pt``, ``.joblib``, ...) are refused: loading a pickle runs
+arbitrary code chosen by whoever wrote the file.
+
+>>> import onnx, onnx.helper as h
+>>> x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3])
+>>> y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 3])
+>>> g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+>>> data = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], ir_version=9).SerializeToString()
+>>> detect_format("relu.onnx", data[:64])
+'onnx'
+>>> sig = inspect_onnx(data)
+>>> sig.inputs[0].name, sig.inputs[0].shape, sig.inputs[0].dtype
+('x', (-1, 3), 'float32')
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from consortium.errors import InvalidInput
+
+ModelFormat = Literal["onnx", "keras"]
+
+PICKLE_EXTENSIONS = (".pkl", ".pickle", ".pt", ".pth", ".joblib", ".ckpt", ".sav")
+_PICKLE_HINT = (
+    "loading a pickle runs arbitrary code, so the registry refuses it; upload an ONNX file "
+    "instead (e.g. torch.onnx.export(model, example, 'model.onnx', external_data=False)) "
+    "or a Keras 3 '.keras' file (model.save('model.keras'))"
+)
+
+# onnxruntime's type strings ("tensor(float)") -> numpy dtype names.
+_ORT_TYPES: dict[str, str] = {
+    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
+    "tensor(int8)": "int8", "tensor(int16)": "int16", "tensor(int32)": "int32", "tensor(int64)": "int64",
+    "tensor(uint8)": "uint8", "tensor(uint16)": "uint16", "tensor(uint32)": "uint32",
+    "tensor(uint64)": "uint64", "tensor(bool)": "bool", "tensor(string)": "object",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor of a model: numpy dtype name and shape with -1 for dynamic dimensions."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TensorSpec:
+        return cls(name=str(d["name"]), dtype=str(d["dtype"]), shape=tuple(int(s) for s in d["shape"]))
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """The inputs and outputs of a model, as read from its ONNX graph (JSON-serializable)."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    opset: int | None = None
+    producer: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+            "opset": self.opset,
+            "producer": self.producer,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelSignature:
+        return cls(
+            inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
+            outputs=tuple(TensorSpec.from_dict(t) for t in d["outputs"]),
+            opset=d.get("opset"),
+            producer=str(d.get("producer", "")),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSignature:
+        return cls.from_dict(json.loads(text))
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    """onnxruntime shape (ints, symbolic names or None) -> ints with -1 for dynamic."""
+    if shape is None:
+        return ()
+    return tuple(int(d) if isinstance(d, int) and d >= 0 else -1 for d in shape)
+
+
+def signature_of_session(session: Any, *, opset: int | None = None, producer: str = "") -> ModelSignature:
+    """Read the signature of a loaded ``onnxruntime.InferenceSession``."""
+
+    def spec(arg: Any) -> TensorSpec:
+        dtype = _ORT_TYPES.get(arg.type)
+        if dtype is None:
+            raise InvalidInput(
+                f"tensor {arg.name!r} has type {arg.type}, which serving does not support",
+                hint="use plain tensors of float, int, uint, bool or string elements",
+            )
+        return TensorSpec(name=arg.name, dtype=dtype, shape=_dims(arg.shape))
+
+    return ModelSignature(
+        inputs=tuple(spec(a) for a in session.get_inputs()),
+        outputs=tuple(spec(a) for a in session.get_outputs()),
+        opset=opset,
+        producer=producer,
+    )
+
+
+def load_onnx_session(data: bytes, options: Any = None) -> Any:
+    """Build an ``onnxruntime.InferenceSession`` (CPU) from model bytes; bad bytes -> InvalidInput."""
+    import onnxruntime as ort
+
+    if not data:
+        raise InvalidInput("the ONNX model is empty (0 bytes)", hint="upload the .onnx file itself")
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types; map them at the boundary
+        raise InvalidInput(
+            f"onnxruntime cannot load this model: {str(e).strip()[:400]}",
+            hint="check that the file is a complete ONNX model saved in one file "
+            "(torch.onnx.export(..., external_data=False)) with an opset onnxruntime supports",
+        ) from e
+
+
+def inspect_onnx(data: bytes) -> ModelSignature:
+    """Validate ONNX bytes by loading them in onnxruntime and return their signature.
+
+    Raises ``InvalidInput`` for empty, corrupt or unsupported models.
+    """
+    import onnx
+
+    session = load_onnx_session(data)
+    opset: int | None = None
+    producer = ""
+    try:
+        proto = onnx.load_model_from_string(data)
+        opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+        producer = f"{proto.producer_name} {proto.producer_version}".strip()
+    except Exception:  # onnxruntime accepted it; metadata is a nicety
+        pass
+    return signature_of_session(session, opset=opset, producer=producer)
+
+
+def _zip_names(first_bytes: bytes) -> list[str]:
+    """Names of a zip's entries: from the central directory when complete, else from local headers."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(first_bytes)) as zf:
+            return zf.namelist()
+    except Exception:
+        pass
+    names: list[str] = []
+    pos = first_bytes.find(b"PK\x03\x04")
+    while pos != -1 and pos + 30 <= len(first_bytes):
+        name_len, extra_len = struct.unpack("<HH", first_bytes[pos + 26 : pos + 30])
+        names.append(first_bytes[pos + 30 : pos + 30 + name_len].decode("utf-8", "replace"))
+        pos = first_bytes.find(b"PK\x03\x04", pos + 30 + name_len + extra_len)
+    return names
+
+
+def _looks_like_pickle(b: bytes) -> bool:
+    # Protocol 2+ starts with PROTO (0x80) and the protocol number; joblib/numpy pickles too.
+    return len(b) >= 2 and b[0] == 0x80 and 2 <= b[1] <= 5
+
+
+def detect_format(filename: str, first_bytes: bytes) -> ModelFormat:
+    """Tell the format of an upload from its name and first bytes (a few KB are enough).
+
+    Returns ``"onnx"`` or ``"keras"``; raises ``InvalidInput`` for pickles and unknown files.
+    """
+    name = (filename or "").lower()
+    if name.endswith(PICKLE_EXTENSIONS):
+        raise InvalidInput(f"{filename!r} is a pickle-based file", hint=_PICKLE_HINT)
+    if _looks_like_pickle(first_bytes):
+        raise InvalidInput(f"{filename!r} contains a Python pickle", hint=_PICKLE_HINT)
+    if first_bytes[:4] == b"PK\x03\x04":
+        names = _zip_names(first_bytes)
+        if any(n == "data.pkl" or n.endswith("/data.pkl") or n.endswith(".pkl") for n in names):
+            raise InvalidInput(f"{filename!r} is a PyTorch/pickle archive", hint=_PICKLE_HINT)
+        if name.endswith(".keras") or "config.json" in names or "metadata.json" in names:
+            return "keras"
+        raise InvalidInput(
+            f"{filename!r} is a zip archive but not a Keras 3 model (no config.json inside)",
+            hint="upload a .onnx file or a Keras 3 .keras file saved with model.save('model.keras')",
+        )
+    if name.endswith(".keras"):
+        raise InvalidInput(
+            f"{filename!r} is named .keras but is not a zip archive",
+            hint="save it with Keras 3: model.save('model.keras'); legacy .h5 files are not accepted",
+        )
+    if name.endswith(".onnx") or first_bytes[:1] == b"\x08":  # ModelProto field 1 (ir_version)
+        if not first_bytes:
+            raise InvalidInput(f"{filename!r} is empty", hint="upload the .onnx file itself")
+        return "onnx"
+    raise InvalidInput(
+        f"cannot tell the format of {filename!r}",
+        hint="upload an ONNX model (.onnx) or a Keras 3 model (.keras)",
+    )
+
+
+def keras_to_onnx(data: bytes) -> bytes:
+    """Convert a Keras 3 ``.keras`` file to ONNX bytes (Keras on the torch backend, safe mode).
+
+    Raises ``InvalidInput`` when the file cannot be loaded or exported.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    if os.environ["KERAS_BACKEND"] != "torch":
+        raise InvalidInput(
+            f"KERAS_BACKEND is {os.environ['KERAS_BACKEND']!r}; Keras conversion needs the torch backend",
+            hint="unset KERAS_BACKEND or set it to 'torch' before starting the hub",
+        )
+    import keras  # lazy: importing Keras is slow and fixes the backend for the process
+
+    if keras.backend.backend() != "torch":
+        raise InvalidInput(
+            f"Keras was already imported with the {keras.backend.backend()!r} backend",
+            hint="set KERAS_BACKEND=torch before Keras is first imported",
+        )
+    if data[:4] != b"PK\x03\x04":
+        raise InvalidInput("the .keras file is not a zip archive", hint="save it with model.save('model.keras')")
+    with tempfile.TemporaryDirectory(prefix="consortium-keras-") as tmp:
+        src = Path(tmp) / "model.keras"
+        src.write_bytes(data)
+        try:
+            model = keras.saving.load_model(src, compile=False, safe_mode=True)
+        except Exception as e:
+            raise InvalidInput(
+                f"Keras cannot load this .keras file: {str(e).strip()[:400]}",
+                hint="save the model with Keras 3 (model.save('model.keras')) using built-in layers; "
+                "Lambda layers and custom objects are refused in safe mode",
+            ) from e
+        out = Path(tmp) / "model.onnx"
+        try:
+            _call_once(model)  # a loaded model has never been called; export needs traced shapes
+            model.export(str(out), format="onnx", verbose=False)
+            onnx_bytes = out.read_bytes()
+        except Exception as e:
+            raise InvalidInput(
+                f"exporting the Keras model to ONNX failed: {str(e).strip()[:400]}",
+                hint="export it yourself with model.export('model.onnx', format='onnx') and upload the ONNX",
+            ) from e
+    inspect_onnx(onnx_bytes)  # the result must load in onnxruntime
+    return onnx_bytes
+
+
+def _call_once(model: Any) -> None:
+    """Run the model once on zeros shaped like its inputs (dynamic dimensions set to 1)."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise InvalidInput(
+            "the Keras model declares no inputs",
+            hint="build it with keras.Input(...) (Sequential or functional API) before saving",
+        )
+    dummies = [np.zeros([d or 1 for d in t.shape], dtype=str(t.dtype)) for t in inputs]
+    model(dummies[0] if len(dummies) == 1 else dummies)
+
+
+def to_numpy_dtype(dtype: str) -> np.dtype[Any]:
+    """numpy dtype of a ``TensorSpec.dtype`` name."""
+    return np.dtype(dtype)
