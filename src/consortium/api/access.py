@@ -1,0 +1,44 @@
+"""Access rules declared on every route, and checked for every route by the authorization-matrix test.
+
+A route states who may call it with ``@rule(...)``; the dependencies in ``deps`` enforce it. The
+test in ``tests/api/test_authorization_matrix.py`` walks the app's whole route table and fails
+for a route without a rule, or one whose behaviour does not match its rule.
+
+Kinds:
+- ``public``: no credential (health probes only).
+- ``credential``: the request body carries the credential itself (login, accepting an invitation).
+- ``self``: any authenticated caller, acting on itself or on directory data.
+- ``org``: acts inside the caller's current organization, needing at least ``role``.
+- ``resource``: addresses a resource named by a path parameter; another organization without a
+  grant gets 404, a role below ``role`` gets 403.
+- ``operator``: hub operators only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from consortium.governance.roles import Role
+
+Kind = Literal["public", "credential", "self", "org", "resource", "operator"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: Kind
+    role: Role = Role.viewer
+
+
+def rule(kind: Kind, role: Role = Role.viewer) -> Callable[[F], F]:
+    def mark(fn: F) -> F:
+        fn.__access_rule__ = Rule(kind, role)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def rule_of(endpoint: Callable[..., Any]) -> Rule | None:
+    return getattr(endpoint, "__access_rule__", None)

@@ -1,0 +1,63 @@
+"""The app factory: wires settings, services, routers and error handling. Nothing global at import.
+
+>>> from consortium.config import Settings
+>>> app = create_app(Settings(home="/tmp/consortium-doc"))
+>>> app.title
+'Consortium'
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from consortium import __version__
+from consortium.api import errors
+from consortium.api.context import ContextMiddleware
+from consortium.config import Settings
+from consortium.services import Services
+
+API = "/api/v1"
+UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
+
+
+def api_router() -> APIRouter:
+    from consortium.api.routes import audit, auth, grants, invitations, keys, members, orgs, tokens
+
+    api = APIRouter(prefix=API)
+    for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
+              tokens.router, grants.router, audit.router, keys.router):
+        api.include_router(r)
+    return api
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    svc = services or Services.start(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if services is None:
+            svc.close()
+
+    app = FastAPI(title="Consortium", version=__version__, lifespan=lifespan,
+                  description="Open platform for cross-organization AI collaboration. Every route "
+                              "except /healthz and /readyz needs a bearer API token or a session.")
+    app.state.services = svc
+    errors.install(app)
+
+    from consortium.api.routes import health
+
+    app.include_router(health.router)
+    app.include_router(api_router())
+
+    def limit_for(path: str) -> int:
+        if path.startswith(API) and path.endswith(UPLOAD_SUFFIXES):
+            return settings.max_upload_bytes
+        return settings.max_body_bytes
+
+    app.add_middleware(ContextMiddleware, limit_for=limit_for)
+    return app

@@ -1,0 +1,102 @@
+"""Per-request context (request id, principal, audit details) and the body-size limit, as pure ASGI middleware."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consortium.governance.audit import EventDraft
+from consortium.governance.principal import Principal
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    principal: Principal | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    resource_org_id: str | None = None
+    project_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    extra: list[EventDraft] = field(default_factory=list)
+    audit: bool = True
+
+    def resource(self, rtype: str, rid: str, owner_org_id: str | None, project_id: str | None = None) -> None:
+        self.resource_type, self.resource_id, self.resource_org_id = rtype, rid, owner_org_id
+        if project_id:
+            self.project_id = project_id
+
+    def draft(self, outcome: str) -> EventDraft:
+        p = self.principal
+        return EventDraft(action=self.action or "request", outcome=outcome, request_id=self.request_id,
+                          actor_user_id=p.user_id if p else None, actor_org_id=p.org_id if p else None,
+                          resource_type=self.resource_type, resource_id=self.resource_id,
+                          resource_org_id=self.resource_org_id, project_id=self.project_id,
+                          details=self.details)
+
+
+class ContextMiddleware:
+    """Gives each request a ``RequestContext`` and refuses bodies over the route's size limit with 413."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode()[:64] or secrets.token_hex(8)
+        scope.setdefault("state", {})["ctx"] = RequestContext(request_id=rid)
+        limit = self.limit_for(scope["path"])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _too_large(send, limit, rid)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise BodyTooLarge(limit)
+            return msg
+
+        async def send_with_id(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                msg.setdefault("headers", [])
+                msg["headers"] = list(msg["headers"]) + [(b"x-request-id", rid.encode())]
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except BodyTooLarge:
+            await _too_large(send, limit, rid)
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+async def _too_large(send: Send, limit: int, rid: str) -> None:
+    body = json.dumps({"error": {"code": "payload_too_large",
+                                 "message": f"request body exceeds the limit of {limit} bytes",
+                                 "hint": "send a smaller body, or raise CONSORTIUM_MAX_UPLOAD_BYTES / "
+                                         "CONSORTIUM_MAX_BODY_BYTES on the hub"}}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"x-request-id", rid.encode()),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

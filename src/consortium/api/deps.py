@@ -1,0 +1,102 @@
+"""Typed dependencies: the unit of work, the caller, and role checks (``SessionDep``, ``Caller``, ...)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from consortium.api.context import RequestContext
+from consortium.errors import Unauthenticated
+from consortium.governance import credentials
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.services import Services
+
+SESSION_COOKIE = "consortium_session"
+ORG_HEADER = "x-consortium-org"
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def context(request: Request) -> RequestContext:
+    return request.state.ctx  # type: ignore[no-any-return]
+
+
+def unit_of_work(request: Request) -> Iterator[Session]:
+    """One transaction per request: the change and its audit event commit together, before the
+    response is sent; any error rolls both back (the failure is audited by the error handler)."""
+    svc = services(request)
+    ctx = context(request)
+    session = svc.session_factory()
+    try:
+        yield session
+        if ctx.audit:
+            if ctx.action is None:
+                route = request.scope.get("route")
+                ctx.action = getattr(route, "name", None) or "request"
+            svc.audit_in(session, [ctx.draft("ok"), *ctx.extra])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(unit_of_work, scope="function")]
+Ctx = Annotated[RequestContext, Depends(context)]
+Svc = Annotated[Services, Depends(services)]
+
+
+def bearer(request: Request) -> tuple[str, str] | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return "token", auth[7:].strip()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return "session", cookie
+    return None
+
+
+def caller(request: Request, session: SessionDep) -> Principal:
+    ctx = context(request)
+    cred = bearer(request)
+    if cred is None:
+        raise Unauthenticated("this route needs a credential",
+                              hint="send 'Authorization: Bearer <API token>' or log in")
+    kind, secret = cred
+    if kind == "token" and secret.startswith("csm_ses_"):
+        kind = "session"  # the SDK may carry a session token as a bearer
+    if kind == "token":
+        p = credentials.resolve_token(session, secret)
+    else:
+        p = credentials.resolve_session(session, secret, request.headers.get(ORG_HEADER))
+    ctx.principal = p
+    return p
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def role_at_least(role: Role) -> Callable[[Principal], Principal]:
+    def check(p: Caller) -> Principal:
+        p.require(role)
+        return p
+
+    return check
+
+
+def operator(p: Caller) -> Principal:
+    p.require_operator()
+    return p
+
+
+Viewer = Annotated[Principal, Depends(role_at_least(Role.viewer))]
+Member = Annotated[Principal, Depends(role_at_least(Role.member))]
+Admin = Annotated[Principal, Depends(role_at_least(Role.admin))]
+Operator = Annotated[Principal, Depends(operator)]

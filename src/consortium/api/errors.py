@@ -1,0 +1,102 @@
+"""One table maps the project's error families to HTTP; one response shape for every error.
+
+``{"error": {"code": "not_found", "message": "...", "hint": "..."}}``. Failures are audited here,
+in their own transaction, since the request's own unit of work was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from consortium.errors import ConsortiumError, QuotaExceeded
+
+log = logging.getLogger("consortium.api")
+
+STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
+                403: "permission_denied", 413: "payload_too_large", 400: "bad_request"}
+
+
+def error_body(code: str, message: str, hint: str | None = None, details: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if hint:
+        err["hint"] = hint
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+async def _audit_failure(request: Request, outcome: str) -> None:
+    ctx = getattr(request.state, "ctx", None)
+    services = getattr(request.app.state, "services", None)
+    if ctx is None or services is None or not ctx.audit or request.url.path in ("/healthz", "/readyz"):
+        return
+    if ctx.action is None:
+        route = request.scope.get("route")
+        ctx.action = getattr(route, "name", None) or "request"
+    try:
+        await run_in_threadpool(services.audit_now, [ctx.draft(outcome)])
+    except Exception:  # never mask the original error; the failure is logged instead
+        log.exception("could not audit a failed request %s", ctx.request_id)
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(x) for x in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ConsortiumError)
+    async def consortium_error(request: Request, exc: ConsortiumError) -> JSONResponse:
+        await _audit_failure(request, exc.code)
+        headers = {}
+        if isinstance(exc, QuotaExceeded):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.status >= 500:
+            log.error("request %s failed: %s", getattr(request.state, "ctx", None), exc)
+        return JSONResponse(error_body(exc.code, exc.message, exc.hint, exc.details),
+                            status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            where = _format_loc(tuple(e.get("loc", ())))
+            if e.get("type") == "json_invalid":
+                problems.append(f"the body is not valid JSON ({e.get('ctx', {}).get('error', e['msg'])})")
+            elif e.get("type") == "extra_forbidden":
+                problems.append(f"{where}: unknown field; remove it")
+            else:
+                problems.append(f"{where}: {e['msg']}")
+        await _audit_failure(request, "invalid_input")
+        return JSONResponse(error_body("invalid_input", "; ".join(problems) or "invalid request",
+                                       hint="see the API schema at /docs",
+                                       details=[{"loc": list(e.get("loc", ())), "msg": e["msg"]}
+                                                for e in exc.errors()]),
+                            status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        ctx = getattr(request.state, "ctx", None)
+        log.exception("unexpected error in request %s", getattr(ctx, "request_id", "?"))
+        await _audit_failure(request, "internal_error")
+        return JSONResponse(error_body("internal_error", "the hub hit an unexpected error; nothing was "
+                                       "changed", hint=f"report request id "
+                                       f"{getattr(ctx, 'request_id', '?')} to the operator"),
+                            status_code=500)

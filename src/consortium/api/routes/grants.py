@@ -1,0 +1,97 @@
+"""Grants across organizations: give, list, inspect and revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from consortium.api.access import rule
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.schemas import In, Out
+from consortium.governance import grants
+from consortium.governance.roles import Role
+from consortium.store.tables.grants import Grant
+
+router = APIRouter(prefix="/grants", tags=["grants"])
+
+
+class GrantIn(In):
+    resource_type: str
+    resource: str
+    permission: str
+    grantee_org: str | None = None
+    grantee_project: str | None = None
+    expires_at: datetime | None = None
+    limits: dict[str, int] | None = None
+
+
+class GrantOut(Out):
+    id: str
+    resource_type: str
+    resource_id: str
+    resource: str
+    owner_org: str
+    grantee_org: str | None
+    grantee_project_id: str | None
+    permission: str
+    limits: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    state: str
+
+
+def visible_grant(grant_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Grant:
+    g = grants.get_grant(session, p, grant_id)
+    ctx.resource("grant", g.id, g.owner_org_id)
+    return g
+
+
+GrantDep = Annotated[Grant, Depends(visible_grant)]
+
+
+@router.post("", response_model=GrantOut, status_code=201)
+@rule("org", Role.admin)
+def create_grant(body: GrantIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Give another organization (or a project's members) a permission on one of your resources."""
+    project_id = None
+    if body.grantee_project is not None:
+        from consortium.governance.grants import PROJECT_RESOLVER
+
+        project_id = PROJECT_RESOLVER[0](session, body.grantee_project) if PROJECT_RESOLVER else None
+        if project_id is None:
+            from consortium.errors import NotFound
+
+            raise NotFound(f"project {body.grantee_project!r} not found")
+    g = grants.create_grant(session, p, body.resource_type, body.resource, body.permission,
+                            grantee_org=body.grantee_org, grantee_project_id=project_id,
+                            expires_at=body.expires_at, limits=body.limits)
+    ctx.resource(g.resource_type, g.resource_id, p.org_id, project_id)
+    ctx.details = {"grant": g.id, "permission": g.permission, "grantee_org": body.grantee_org,
+                   "grantee_project": body.grantee_project}
+    return grants.grant_view(session, g)
+
+
+@router.get("", response_model=list[GrantOut])
+@rule("org")
+def list_grants(p: Viewer, session: SessionDep,
+                direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> list[dict[str, Any]]:
+    """Grants your organization gave, received, or both."""
+    return [grants.grant_view(session, g) for g in grants.list_grants(session, p, direction)]
+
+
+@router.get("/{grant_id}", response_model=GrantOut)
+@rule("resource")
+def get_grant(g: GrantDep, session: SessionDep) -> dict[str, Any]:
+    return grants.grant_view(session, g)
+
+
+@router.delete("/{grant_id}", response_model=GrantOut)
+@rule("resource", Role.admin)
+def revoke_grant(g: GrantDep, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Revoke a grant your organization gave. Takes effect at once."""
+    grants.revoke_grant(session, p, g.id)
+    ctx.details = {"grant": g.id}
+    return grants.grant_view(session, g)

@@ -1,0 +1,97 @@
+"""Invitations add a member to an organization; the invitee accepts with the one-time token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+from sqlalchemy import select
+
+from consortium.api.access import rule
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep
+from consortium.api.schemas import In, Out
+from consortium.errors import NotFound
+from consortium.governance import identity
+from consortium.governance.roles import Role
+from consortium.store.tables.identity import Invitation
+
+router = APIRouter(prefix="/invitations", tags=["invitations"])
+
+
+class InviteIn(In):
+    email: str = Field(max_length=254)
+    role: Role = Role.member
+    days: int = Field(default=7, ge=1, le=30)
+
+
+class InvitationOut(Out):
+    id: str
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+
+
+class InvitationCreated(InvitationOut):
+    token: str = Field(description="shown once: give it to the invitee")
+
+
+class AcceptIn(In):
+    token: str = Field(max_length=200)
+    name: str = Field(default="", max_length=120)
+    password: str = Field(max_length=200)
+
+
+class AcceptOut(Out):
+    user_id: str
+    email: str
+    org: str
+    role: str
+
+
+def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Invitation:
+    inv = session.get(Invitation, invitation_id)
+    if inv is None or inv.org_id != p.org_id:
+        raise NotFound(f"invitation {invitation_id!r} not found")
+    ctx.resource("invitation", inv.id, inv.org_id)
+    return inv
+
+
+@router.post("", response_model=InvitationCreated, status_code=201)
+@rule("org", Role.admin)
+def create_invitation(body: InviteIn, p: Admin, session: SessionDep, ctx: Ctx) -> InvitationCreated:
+    inv, token = identity.invite(session, p, body.email, body.role, body.days)
+    ctx.resource("invitation", inv.id, p.org_id)
+    ctx.details = {"email": inv.email, "role": inv.role}
+    return InvitationCreated(**InvitationOut.model_validate(inv).model_dump(), token=token)
+
+
+@router.get("", response_model=list[InvitationOut])
+@rule("org", Role.admin)
+def list_invitations(p: Admin, session: SessionDep) -> list[Invitation]:
+    return list(session.scalars(select(Invitation).where(Invitation.org_id == p.org_id)
+                                .order_by(Invitation.created_at)))
+
+
+@router.delete("/{invitation_id}", response_model=InvitationOut)
+@rule("resource", Role.admin)
+def revoke_invitation(inv: Annotated[Invitation, Depends(invitation_in_my_org)], p: Caller,
+                      session: SessionDep) -> Invitation:
+    return identity.revoke_invitation(session, p, inv.id)
+
+
+@router.post("/accept", response_model=AcceptOut)
+@rule("credential")
+def accept_invitation(body: AcceptIn, session: SessionDep, ctx: Ctx) -> AcceptOut:
+    """Accept with the invitation token; creates the account when the email has none yet."""
+    user, org = identity.accept_invitation(session, body.token, body.name, body.password)
+    ctx.resource("organization", org.id, org.id)
+    ctx.details = {"email": user.email}
+    from consortium.store.tables.identity import Membership
+
+    m = session.get(Membership, (user.id, org.id))
+    return AcceptOut(user_id=user.id, email=user.email, org=org.name, role=m.role if m else "")

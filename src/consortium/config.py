@@ -1,0 +1,64 @@
+"""Settings, read once from the environment (prefix ``CONSORTIUM_``) in the entry point and passed down.
+
+>>> s = Settings(home="/tmp/c-doc")
+>>> s.database_url
+'sqlite:////tmp/c-doc/consortium.db'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSORTIUM_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    home: Path = Field(default_factory=lambda: Path(os.path.expanduser("~/.consortium")),
+                       description="Data directory: database, blobs, keys")
+    database_url: str = ""  # default: SQLite file under home
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""  # how clients reach the hub; default http://host:port
+    secret_key: str = DEV_SECRET  # signs CSRF tokens of the web UI
+    master_key: str | None = None  # base64 of 32 bytes; default: a key file under home
+
+    max_body_bytes: int = 10 * 1024 * 1024  # JSON and form bodies
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024  # dataset and model uploads
+    session_hours: int = 12
+    token_days_default: int = 90
+
+    workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
+    metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        self.home = Path(self.home).expanduser()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'consortium.db'}"
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        return self
+
+    def check_production(self) -> None:
+        """Refuse to run a production hub on defaults that are only fit for a laptop."""
+        if self.mode != "production":
+            return
+        problems = []
+        if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+            problems.append("CONSORTIUM_SECRET_KEY is the default or shorter than 32 characters")
+        if not self.master_key and not (self.home / "master.key").exists():
+            problems.append("no master key: set CONSORTIUM_MASTER_KEY or provision HOME/master.key")
+        if problems:
+            raise SystemExit("refusing to start in production mode: " + "; ".join(problems))
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"

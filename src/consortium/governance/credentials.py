@@ -1,0 +1,142 @@
+"""API tokens (scoped to one organization and a role, with expiry and revocation) and web sessions.
+
+Both are random bearer secrets shown once and stored only as a hash; resolving one yields the
+``Principal`` the request acts as.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from consortium.governance.identity import memberships, org_by_name
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.governance.secrets import hash_token, new_token
+from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.identity import ApiToken, Membership, Organization, User, WebSession
+
+MAX_TOKEN_DAYS = 365
+
+
+def create_token(session: Session, p: Principal, name: str, role: Role | None = None,
+                 days: int = 90) -> tuple[ApiToken, str]:
+    """A token for the caller in the caller's organization, with a role no higher than its own."""
+    role = role or p.role
+    if not p.role.at_least(role):
+        raise PermissionDenied(f"you cannot create a {role.value} token: your role is {p.role.value}")
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidInput(f"days must be between 1 and {MAX_TOKEN_DAYS}; got {days}")
+    if not name or len(name) > 80:
+        raise InvalidInput("token name must be 1-80 characters")
+    exists = session.scalar(select(ApiToken).where(
+        ApiToken.user_id == p.user_id, ApiToken.org_id == p.org_id, ApiToken.name == name,
+        ApiToken.revoked_at.is_(None)))
+    if exists:
+        raise Conflict(f"you already have a token named {name!r} in {p.org_name}",
+                       hint="revoke it first or pick another name")
+    secret = new_token("tok")
+    tok = ApiToken(id=new_id("tok"), user_id=p.user_id, org_id=p.org_id, name=name, role=role.value,
+                   token_hash=hash_token(secret), prefix=secret[:12],
+                   expires_at=utcnow() + timedelta(days=days))
+    # a revoked token keeps its row (audit) but frees its name
+    for old in session.scalars(select(ApiToken).where(
+            ApiToken.user_id == p.user_id, ApiToken.org_id == p.org_id, ApiToken.name == name)):
+        old.name = f"{old.name[:60]}~{old.id[-8:]}"
+    session.add(tok)
+    session.flush()
+    return tok, secret
+
+
+def list_tokens(session: Session, p: Principal) -> list[ApiToken]:
+    q = select(ApiToken).where(ApiToken.org_id == p.org_id)
+    if not p.role.at_least(Role.admin):
+        q = q.where(ApiToken.user_id == p.user_id)
+    return list(session.scalars(q.order_by(ApiToken.created_at)))
+
+
+def revoke_token(session: Session, p: Principal, token_id: str) -> ApiToken:
+    tok = session.get(ApiToken, token_id)
+    if tok is None or tok.org_id != p.org_id:
+        raise NotFound(f"token {token_id!r} not found")
+    if tok.user_id != p.user_id:
+        p.require(Role.admin, "revoking another member's token")
+    if tok.revoked_at is None:
+        tok.revoked_at = utcnow()
+    return tok
+
+
+def _principal(user: User, org: Organization, role: Role, via: str) -> Principal:
+    return Principal(user_id=user.id, user_email=user.email, org_id=org.id, org_name=org.name,
+                     role=role, via=via, is_operator=user.is_operator)
+
+
+def resolve_token(session: Session, secret: str) -> Principal:
+    now = utcnow()
+    tok = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    if tok is None:
+        raise Unauthenticated("the API token is not valid", hint="create one with `consortium tokens create`")
+    if tok.revoked_at is not None:
+        raise Unauthenticated("the API token was revoked")
+    if tok.expires_at < now:
+        raise Unauthenticated("the API token has expired", hint="create a new one")
+    member = session.get(Membership, (tok.user_id, tok.org_id))
+    user = session.get(User, tok.user_id)
+    if member is None or user is None or user.disabled:
+        raise Unauthenticated("the token's user is no longer a member of its organization")
+    # the token never acts above the member's current role
+    role = min(Role(tok.role), Role(member.role), key=lambda r: r.rank)
+    if tok.last_used_at is None or (now - tok.last_used_at) > timedelta(minutes=5):
+        session.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
+    org = session.get(Organization, tok.org_id)
+    assert org is not None
+    return _principal(user, org, role, f"token:{tok.id}")
+
+
+def create_session(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
+    secret = new_token("ses")
+    orgs = memberships(session, user.id)
+    ws = WebSession(id=new_id("ses"), user_id=user.id, token_hash=hash_token(secret),
+                    current_org_id=orgs[0][0].id if orgs else None,
+                    expires_at=utcnow() + timedelta(hours=hours))
+    session.add(ws)
+    session.flush()
+    return ws, secret
+
+
+def resolve_session(session: Session, secret: str, org_name: str | None = None) -> Principal:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
+    if ws is None or ws.revoked_at is not None or ws.expires_at < utcnow():
+        raise Unauthenticated("your session has expired or was ended", hint="log in again")
+    user = session.get(User, ws.user_id)
+    if user is None or user.disabled:
+        raise Unauthenticated("your account is disabled")
+    if org_name:
+        org = org_by_name(session, org_name)
+    elif ws.current_org_id:
+        org = session.get(Organization, ws.current_org_id)
+    else:
+        org = None
+    if org is None:
+        raise Unauthenticated("you are not a member of any organization", hint="accept an invitation")
+    member = session.get(Membership, (user.id, org.id))
+    if member is None:
+        raise NotFound(f"organization {org.name!r} not found among yours")
+    return _principal(user, org, Role(member.role), f"session:{ws.id}")
+
+
+def switch_org(session: Session, secret: str, org_name: str) -> Principal:
+    p = resolve_session(session, secret, org_name)
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
+    assert ws is not None
+    ws.current_org_id = p.org_id
+    return p
+
+
+def end_session(session: Session, secret: str) -> None:
+    ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
+    if ws is not None and ws.revoked_at is None:
+        ws.revoked_at = utcnow()

@@ -1,0 +1,190 @@
+"""Grants: one mechanism by which an organization lets another (or a project's members) use a resource.
+
+Each stage registers its resource types (``dataset``, ``deployment``, ...) with a resolver that
+finds a resource by id or ``org/name`` and tells which organization owns it. Access checks go
+through ``authorize``, which hides resources the caller holds no grant on (``NotFound``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.governance.identity import org_by_id, org_by_name
+from consortium.governance.principal import Principal
+from consortium.governance.roles import IMPLIES, Permission, Role
+from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.grants import Grant
+
+Resolver = Callable[[Session, str], "tuple[str, str] | None"]  # ref -> (resource id, owner org id)
+
+
+@dataclass
+class ResourceType:
+    name: str
+    resolve: Resolver
+    permissions: set[Permission]
+    describe: Callable[[Session, str], str] = field(default=lambda s, rid: rid)
+
+
+RESOURCE_TYPES: dict[str, ResourceType] = {}
+# Hook for projects: the ids of the projects an organization is currently a member of.
+PROJECT_MEMBERSHIP: list[Callable[[Session, str], list[str]]] = []
+# Hook for projects: a project's id from its name, for grants to a project.
+PROJECT_RESOLVER: list[Callable[[Session, str], str | None]] = []
+
+
+def register_resource_type(rt: ResourceType) -> None:
+    RESOURCE_TYPES[rt.name] = rt
+
+
+def resource_type(name: str) -> ResourceType:
+    if name not in RESOURCE_TYPES:
+        raise InvalidInput(f"unknown resource type {name!r}",
+                           hint=f"use one of: {', '.join(sorted(RESOURCE_TYPES)) or '(none yet)'}")
+    return RESOURCE_TYPES[name]
+
+
+def _projects_of(session: Session, org_id: str) -> list[str]:
+    out: list[str] = []
+    for hook in PROJECT_MEMBERSHIP:
+        out.extend(hook(session, org_id))
+    return out
+
+
+def active_grants(session: Session, resource_type_name: str, resource_id: str, org_id: str) -> list[Grant]:
+    now = utcnow()
+    projects = _projects_of(session, org_id)
+    who = Grant.grantee_org_id == org_id
+    if projects:
+        who = or_(who, Grant.grantee_project_id.in_(projects))
+    q = select(Grant).where(Grant.resource_type == resource_type_name, Grant.resource_id == resource_id,
+                            Grant.revoked_at.is_(None), who,
+                            or_(Grant.expires_at.is_(None), Grant.expires_at > now))
+    return list(session.scalars(q))
+
+
+def find_grant(session: Session, p: Principal, rtype: str, resource_id: str,
+               permission: Permission) -> Grant | None:
+    for g in active_grants(session, rtype, resource_id, p.org_id):
+        if permission in IMPLIES[Permission(g.permission)]:
+            return g
+    return None
+
+
+def authorize(session: Session, p: Principal, rtype: str, resource_id: str, owner_org_id: str,
+              permission: Permission, role: Role = Role.viewer, what: str | None = None) -> Grant | None:
+    """Allow the owner organization (at ``role``) or a grantee holding ``permission``; else 404.
+
+    Returns the grant that allowed the access (None for the owner), e.g. for its quota limits."""
+    label = what or f"{rtype} {resource_id!r}"
+    if owner_org_id == p.org_id:
+        p.require(role)
+        return None
+    grant = find_grant(session, p, rtype, resource_id, permission)
+    if grant is None:
+        # Hide existence unless some weaker grant already reveals it.
+        if permission != Permission.metadata and find_grant(session, p, rtype, resource_id,
+                                                            Permission.metadata):
+            from consortium.errors import PermissionDenied
+
+            raise PermissionDenied(f"your organization may see {label} but holds no "
+                                   f"{permission.value!r} grant on it",
+                                   hint="ask its owner for a grant")
+        raise NotFound(f"{label} not found")
+    p.require(role)
+    return grant
+
+
+def create_grant(session: Session, p: Principal, rtype: str, resource_ref: str, permission: str,
+                 grantee_org: str | None = None, grantee_project_id: str | None = None,
+                 expires_at: datetime | None = None, limits: dict[str, Any] | None = None) -> Grant:
+    rt = resource_type(rtype)
+    try:
+        perm = Permission(permission)
+    except ValueError:
+        raise InvalidInput(f"unknown permission {permission!r}",
+                           hint=f"use one of: {', '.join(p.value for p in rt.permissions)}") from None
+    if perm not in rt.permissions:
+        raise InvalidInput(f"a {rtype} cannot be granted {permission!r}",
+                           hint=f"use one of: {', '.join(sorted(x.value for x in rt.permissions))}")
+    found = rt.resolve(session, resource_ref)
+    if found is None or found[1] != p.org_id:
+        raise NotFound(f"{rtype} {resource_ref!r} not found in {p.org_name}")
+    p.require(Role.admin, "granting access")
+    if (grantee_org is None) == (grantee_project_id is None):
+        raise InvalidInput("give exactly one grantee: an organization or a project")
+    grantee_id = None
+    if grantee_org is not None:
+        grantee_id = org_by_name(session, grantee_org).id
+        if grantee_id == p.org_id:
+            raise InvalidInput("an organization does not need a grant on its own resources")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expires_at is in the past")
+    resource_id = found[0]
+    dup = session.scalar(select(Grant).where(
+        Grant.resource_type == rtype, Grant.resource_id == resource_id, Grant.permission == perm.value,
+        Grant.grantee_org_id == grantee_id if grantee_id else Grant.grantee_project_id == grantee_project_id,
+        Grant.revoked_at.is_(None), or_(Grant.expires_at.is_(None), Grant.expires_at > utcnow())))
+    if dup is not None:
+        raise Conflict(f"this grant already exists ({dup.id})", hint="revoke it first to change it")
+    g = Grant(id=new_id("grt"), resource_type=rtype, resource_id=resource_id, owner_org_id=p.org_id,
+              grantee_org_id=grantee_id, grantee_project_id=grantee_project_id, permission=perm.value,
+              limits=limits or {}, created_by=p.user_id, expires_at=expires_at)
+    session.add(g)
+    session.flush()
+    return g
+
+
+def get_grant(session: Session, p: Principal, grant_id: str) -> Grant:
+    """A grant is visible to its owner organization and to its grantee organization."""
+    g = session.get(Grant, grant_id)
+    if g is None or p.org_id not in (g.owner_org_id, g.grantee_org_id):
+        raise NotFound(f"grant {grant_id!r} not found")
+    return g
+
+
+def revoke_grant(session: Session, p: Principal, grant_id: str) -> Grant:
+    g = get_grant(session, p, grant_id)
+    if g.owner_org_id != p.org_id:
+        from consortium.errors import PermissionDenied
+
+        raise PermissionDenied("only the owner organization can revoke a grant")
+    p.require(Role.admin, "revoking grants")
+    if g.revoked_at is None:
+        g.revoked_at = utcnow()
+    return g
+
+
+def list_grants(session: Session, p: Principal, direction: str = "all") -> list[Grant]:
+    projects = _projects_of(session, p.org_id)
+    given = Grant.owner_org_id == p.org_id
+    received = Grant.grantee_org_id == p.org_id
+    if projects:
+        received = or_(received, Grant.grantee_project_id.in_(projects))
+    cond = {"given": given, "received": received, "all": or_(given, received)}.get(direction)
+    if cond is None:
+        raise InvalidInput(f"direction must be given, received or all; got {direction!r}")
+    return list(session.scalars(select(Grant).where(cond).order_by(Grant.created_at)))
+
+
+def grant_view(session: Session, g: Grant) -> dict[str, Any]:
+    now = utcnow()
+    state = ("revoked" if g.revoked_at else
+             "expired" if g.expires_at is not None and g.expires_at <= now else "active")
+    return {
+        "id": g.id, "resource_type": g.resource_type, "resource_id": g.resource_id,
+        "resource": RESOURCE_TYPES[g.resource_type].describe(session, g.resource_id)
+        if g.resource_type in RESOURCE_TYPES else g.resource_id,
+        "owner_org": org_by_id(session, g.owner_org_id).name,
+        "grantee_org": org_by_id(session, g.grantee_org_id).name if g.grantee_org_id else None,
+        "grantee_project_id": g.grantee_project_id, "permission": g.permission, "limits": g.limits,
+        "created_at": g.created_at, "expires_at": g.expires_at, "revoked_at": g.revoked_at,
+        "state": state,
+    }

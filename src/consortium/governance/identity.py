@@ -1,0 +1,190 @@
+"""Organizations, users, memberships and invitations."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.governance.secrets import (MIN_PASSWORD, hash_password, hash_token, new_token,
+                                           verify_password)
+from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.identity import Invitation, Membership, Organization, User
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not NAME_RE.match(name):
+        raise InvalidInput(f"{what} {name!r} is not valid",
+                           hint="use 3-40 lowercase letters, digits and dashes, not starting or "
+                                "ending with a dash")
+    return name
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"password is too short: it needs at least {MIN_PASSWORD} characters")
+
+
+def org_by_name(session: Session, name: str) -> Organization:
+    org = session.scalar(select(Organization).where(Organization.name == name))
+    if org is None:
+        raise NotFound(f"organization {name!r} not found", hint="list them with `consortium orgs list`")
+    return org
+
+
+def org_by_id(session: Session, org_id: str) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"organization {org_id!r} not found")
+    return org
+
+
+def create_org(session: Session, name: str, display_name: str, description: str = "") -> Organization:
+    from consortium.governance import keys
+
+    check_name(name, "organization name")
+    if session.scalar(select(Organization).where(Organization.name == name)):
+        raise Conflict(f"an organization named {name!r} already exists", hint="pick another name")
+    org = Organization(id=new_id("org"), name=name, display_name=display_name or name,
+                       description=description)
+    session.add(org)
+    session.flush()
+    keys.current().create_org_key(session, org.id)
+    return org
+
+
+def create_user(session: Session, email: str, name: str, password: str,
+                is_operator: bool = False) -> User:
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise InvalidInput(f"{email!r} is not an email address")
+    check_password(password)
+    if session.scalar(select(User).where(User.email == email)):
+        raise Conflict(f"a user with email {email!r} already exists")
+    user = User(id=new_id("usr"), email=email, name=name or email, is_operator=is_operator,
+                password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def authenticate_password(session: Session, email: str, password: str) -> User:
+    user = user_by_email(session, email)
+    # verify against a dummy hash when the user is unknown, so timing does not tell which
+    stored = user.password_hash if user else hash_password("not-a-real-password")
+    if not verify_password(stored, password) or user is None or user.disabled:
+        raise Unauthenticated("wrong email or password")
+    return user
+
+
+def add_member(session: Session, org_id: str, user_id: str, role: Role) -> Membership:
+    if session.get(Membership, (user_id, org_id)):
+        raise Conflict("this user is already a member of the organization")
+    m = Membership(user_id=user_id, org_id=org_id, role=role.value)
+    session.add(m)
+    session.flush()
+    return m
+
+
+def memberships(session: Session, user_id: str) -> list[tuple[Organization, Membership]]:
+    rows = session.execute(select(Organization, Membership).join(
+        Membership, Membership.org_id == Organization.id).where(Membership.user_id == user_id)
+        .order_by(Organization.name))
+    return [(o, m) for o, m in rows.tuples()]
+
+
+def list_members(session: Session, org_id: str) -> list[tuple[User, Membership]]:
+    rows = session.execute(select(User, Membership).join(Membership, Membership.user_id == User.id)
+                           .where(Membership.org_id == org_id).order_by(User.email))
+    return [(u, m) for u, m in rows.tuples()]
+
+
+def _owners(session: Session, org_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.org_id == org_id, Membership.role == Role.owner.value)) or 0
+
+
+def change_role(session: Session, p: Principal, user_id: str, role: Role) -> Membership:
+    p.require(Role.admin, "changing roles")
+    m = session.get(Membership, (user_id, p.org_id))
+    if m is None:
+        raise NotFound(f"user {user_id!r} is not a member of {p.org_name}")
+    if (Role(m.role) == Role.owner or role == Role.owner) and p.role != Role.owner:
+        raise PermissionDenied("only an owner can grant or take away the owner role")
+    if Role(m.role) == Role.owner and role != Role.owner and _owners(session, p.org_id) <= 1:
+        raise Conflict("this is the last owner of the organization", hint="make someone else owner first")
+    m.role = role.value
+    return m
+
+
+def remove_member(session: Session, p: Principal, user_id: str) -> None:
+    if user_id != p.user_id:
+        p.require(Role.admin, "removing members")
+    m = session.get(Membership, (user_id, p.org_id))
+    if m is None:
+        raise NotFound(f"user {user_id!r} is not a member of {p.org_name}")
+    if Role(m.role) == Role.owner:
+        if p.role != Role.owner:
+            raise PermissionDenied("only an owner can remove an owner")
+        if _owners(session, p.org_id) <= 1:
+            raise Conflict("this is the last owner of the organization",
+                           hint="make someone else owner first")
+    session.delete(m)
+
+
+def invite(session: Session, p: Principal, email: str, role: Role, days: int = 7) -> tuple[Invitation, str]:
+    """Returns the invitation and its secret token (shown once)."""
+    p.require(Role.admin, "inviting members")
+    if role == Role.owner and p.role != Role.owner:
+        raise PermissionDenied("only an owner can invite another owner")
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise InvalidInput(f"{email!r} is not an email address")
+    token = new_token("inv")
+    inv = Invitation(id=new_id("inv"), org_id=p.org_id, email=email, role=role.value,
+                     token_hash=hash_token(token), created_by=p.user_id,
+                     expires_at=utcnow() + timedelta(days=days))
+    session.add(inv)
+    session.flush()
+    return inv, token
+
+
+def accept_invitation(session: Session, token: str, name: str, password: str) -> tuple[User, Organization]:
+    inv = session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
+    if inv is None or inv.revoked_at is not None:
+        raise Unauthenticated("this invitation token is not valid", hint="ask for a new invitation")
+    if inv.accepted_at is not None:
+        raise Conflict("this invitation was already accepted")
+    if inv.expires_at < utcnow():
+        raise Unauthenticated("this invitation has expired", hint="ask for a new invitation")
+    user = user_by_email(session, inv.email)
+    if user is None:
+        user = create_user(session, inv.email, name, password)
+    elif not verify_password(user.password_hash, password):
+        raise Unauthenticated(f"{inv.email} already has an account: give its password to accept")
+    add_member(session, inv.org_id, user.id, Role(inv.role))
+    inv.accepted_at = utcnow()
+    return user, org_by_id(session, inv.org_id)
+
+
+def revoke_invitation(session: Session, p: Principal, invitation_id: str) -> Invitation:
+    inv = session.get(Invitation, invitation_id)
+    if inv is None or inv.org_id != p.org_id:
+        raise NotFound(f"invitation {invitation_id!r} not found")
+    p.require(Role.admin, "revoking invitations")
+    if inv.accepted_at is not None:
+        raise Conflict("this invitation was already accepted; remove the member instead")
+    inv.revoked_at = utcnow()
+    return inv

@@ -1,0 +1,51 @@
+"""The services one hub process holds: settings, database, keys, audit. Built once by the entry point.
+
+Nothing here is created at import time; ``Services.start`` wires it from ``Settings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from consortium.config import Settings
+from consortium.governance import audit, keys
+from consortium.governance.audit import EventDraft
+from consortium.store.db import make_engine, make_session_factory, migrate, transaction
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    keys: keys.KeyService
+    extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        settings.check_production()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        factory = make_session_factory(engine)
+        ring = keys.Keyring.load(settings.home, settings.master_key)
+        key_service = keys.KeyService(ring)
+        keys.install(key_service)
+        with transaction(factory) as s:
+            audit.ensure_head(s)
+        return cls(settings, engine, factory, key_service)
+
+    def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
+        audit.append(session, drafts)
+
+    def audit_now(self, drafts: list[EventDraft]) -> None:
+        """Append events in a transaction of their own (failed requests, background work)."""
+        with transaction(self.session_factory) as s:
+            audit.append(s, drafts)
+
+    def close(self) -> None:
+        self.engine.dispose()

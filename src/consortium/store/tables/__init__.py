@@ -1,0 +1,6 @@
+"""SQLAlchemy tables, one module per domain. Importing this package registers all of them."""
+
+from consortium.store.tables.base import Base
+from consortium.store.tables import identity, grants, audit, keys  # noqa: F401  (register tables)
+
+__all__ = ["Base"]
