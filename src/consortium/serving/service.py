@@ -1,0 +1,173 @@
+"""The serving core the HTTP routes call: lazily loaded models, adaptive batching, one per process.
+
+``InferenceService`` ties a ``ModelCache`` (version id -> ``OnnxPredictor``) to one
+``AdaptiveBatcher`` per loaded model. Loading and model calls run in threads so the event loop
+stays free. Create it in the app factory (or lifespan) and ``await service.aclose()`` on shutdown.
+
+>>> import asyncio, onnx, onnx.helper as h, numpy as np
+>>> x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2])
+>>> g = h.make_graph([h.make_node("Relu", ["x"], ["y"])], "g", [x],
+...                  [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 2])])
+>>> blobs = {"v1": h.make_model(g, opset_imports=[h.make_opsetid("", 17)]).SerializeToString()}
+>>> async def main():
+...     svc = InferenceService(blobs.__getitem__)
+...     out = await svc.infer("v1", {"x": [[-1.0, 3.0]]})
+...     await svc.aclose()
+...     return out["y"]
+>>> asyncio.run(main())
+array([[0., 3.]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from consortium.errors import InvalidInput
+from consortium.registry.formats import ModelSignature
+from consortium.serving.batching import AdaptiveBatcher, BatchInfo
+from consortium.serving.cache import CacheStats, Loader, ModelCache
+from consortium.serving.predictor import OnnxPredictor, available_cores
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """Adaptive batching settings; ``enabled=False`` runs every request on its own."""
+
+    enabled: bool = True
+    max_batch_size: int = 32
+    max_wait_ms: float = 2.0
+    max_concurrency: int = 1
+
+
+class InferenceService:
+    """Runs inference for model versions by id.
+
+    ``loader(version_id) -> bytes`` fetches ONNX bytes (raise ``NotFound`` for unknown ids).
+    ``on_batch(version_id, BatchInfo)`` is called after every model call, for monitoring.
+    Methods raise ``NotFound`` (from the loader), ``InvalidInput`` (model does not load) and
+    ``BadRequest`` (inputs that do not fit the model: names, dtypes, shapes).
+    """
+
+    def __init__(
+        self,
+        loader: Loader,
+        *,
+        max_bytes: int = 1 << 30,
+        size_factor: float = 3.0,
+        workers: int = 1,
+        threads: int | None = None,
+        batching: BatchingConfig = BatchingConfig(),
+        on_batch: Callable[[str, BatchInfo], None] | None = None,
+    ) -> None:
+        self.batching = validate_batching(batching)
+        self._on_batch = on_batch
+        self.cache = ModelCache(loader, max_bytes=max_bytes, size_factor=size_factor, threads=threads,
+                                workers=workers, on_evict=self._evicted)
+        n = max(batching.max_concurrency, max(1, available_cores() // workers))
+        self._executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="consortium-infer")
+        self._batchers: dict[str, AdaptiveBatcher] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def load(self, version_id: str) -> OnnxPredictor:
+        """The predictor of ``version_id``, loaded in a thread on first use."""
+        self._loop = asyncio.get_running_loop()
+        if version_id in self.cache:
+            return self.cache.get(version_id)
+        return await self._loop.run_in_executor(None, self.cache.get, version_id)
+
+    async def signature(self, version_id: str) -> ModelSignature:
+        """Inputs and outputs of a model version (loads it)."""
+        return (await self.load(version_id)).signature
+
+    async def infer(self, version_id: str, inputs: Mapping[str, Any], *, outputs: list[str] | None = None,
+                    cast: bool = True) -> dict[str, np.ndarray]:
+        """Validate ``inputs`` against the model and run it, batched with concurrent requests.
+
+        ``cast=False`` refuses dtype mismatches (use it for the Open Inference Protocol, where
+        the client names the datatype); ``outputs`` limits the returned outputs.
+        """
+        predictor = await self.load(version_id)
+        feed = predictor.validate(inputs, cast=cast)
+        if outputs:
+            unknown = [n for n in outputs if n not in {t.name for t in predictor.signature.outputs}]
+            if unknown:  # fail before running the model
+                predictor.predict(feed, validate=False, outputs=unknown)
+        if self.batching.enabled and predictor.batchable:
+            result = await self._batcher(version_id).submit(feed)
+        else:
+            assert self._loop is not None
+            result = await self._loop.run_in_executor(
+                self._executor, lambda: predictor.predict(feed, validate=False))
+        return {k: result[k] for k in outputs} if outputs else result
+
+    async def infer_rows(self, version_id: str, rows: Any) -> dict[str, np.ndarray]:
+        """Single-input models: ``rows`` of flat values, reshaped to the input (the ``/predict`` body)."""
+        predictor = await self.load(version_id)
+        if len(predictor.signature.inputs) != 1:
+            predictor.predict_rows(rows)  # raises BadRequest naming the inputs
+        spec = predictor.signature.inputs[0]
+        arr = np.asarray(rows) if not isinstance(rows, np.ndarray) else rows
+        inner = spec.shape[1:]
+        if (arr.ndim == 2 and len(inner) > 1 and -1 not in inner
+                and arr.shape[1] == int(np.prod(inner))):
+            arr = arr.reshape((arr.shape[0], *inner))
+        return await self.infer(version_id, {spec.name: arr})
+
+    def _batcher(self, version_id: str) -> AdaptiveBatcher:
+        b = self._batchers.get(version_id)
+        if b is None:
+            cfg = self.batching
+
+            def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                return self.cache.get(version_id).predict(feed, validate=False)
+
+            report = None
+            if self._on_batch is not None:
+                cb = self._on_batch
+
+                def report(info: BatchInfo) -> None:
+                    cb(version_id, info)
+
+            b = AdaptiveBatcher(run, max_batch_size=cfg.max_batch_size, max_wait_ms=cfg.max_wait_ms,
+                                max_concurrency=cfg.max_concurrency, executor=self._executor,
+                                on_batch=report, name=version_id)
+            self._batchers[version_id] = b
+        return b
+
+    def _evicted(self, version_id: str) -> None:
+        # Called from whichever thread loaded the model that pushed this one out.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._drop_batcher, version_id)
+
+    def _drop_batcher(self, version_id: str) -> None:
+        b = self._batchers.get(version_id)
+        if b is not None and b.idle:
+            del self._batchers[version_id]
+            asyncio.ensure_future(b.aclose())
+
+    def unload(self, version_id: str) -> bool:
+        """Forget a model version (e.g. its deployment was removed); True if it was loaded."""
+        return self.cache.evict(version_id)
+
+    def stats(self) -> CacheStats:
+        return self.cache.stats()
+
+    async def aclose(self) -> None:
+        """Finish running calls, fail queued ones, free the threads."""
+        await asyncio.gather(*(b.aclose() for b in self._batchers.values()), return_exceptions=True)
+        self._batchers.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def validate_batching(cfg: BatchingConfig) -> BatchingConfig:
+    """Check batching settings early, with messages that say how to fix them."""
+    if cfg.max_batch_size < 1 or cfg.max_wait_ms < 0 or cfg.max_concurrency < 1:
+        raise InvalidInput(f"bad batching settings {cfg}",
+                           hint="max_batch_size >= 1, max_wait_ms >= 0, max_concurrency >= 1")
+    return cfg
