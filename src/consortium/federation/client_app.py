@@ -1,0 +1,202 @@
+"""The Flower ``ClientApp`` every node runs: our code only, configured by data.
+
+A node never runs code sent by the hub: it loads the dataset named in its ``node_config``
+from its own store, reads the recipe (JSON) from the run config, and answers three messages:
+
+- ``query`` (stage ``stats``): row count, feature sums and class labels (``features``), plus
+  the node's DP plan when the recipe asks for DP.
+- ``train``: load the global weights, evaluate them on the local rows, train
+  ``local_epochs`` epochs (FedProx term, DP-SGD when asked), return the new weights, the
+  sample count, losses, accuracy and the epsilon spent so far.
+- legacy ``train`` messages of the SecAgg+ workflow (``fitins.*`` records), handled by the
+  same code behind Flower's ``secaggplus_mod``.
+
+Run by Flower, not called directly: ``flower-supernode --node-config "data-dir='...'
+dataset='bc' org='northwind'"`` with ``consortium.federation.client_app:app`` as the app's
+``clientapp`` component.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from consortium.federation import protocol as P
+
+app = ClientApp()
+_CACHE: dict[tuple[str, str, float], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _recipe(context: Context) -> Any:
+    from consortium.recipe import parse_recipe
+
+    return parse_recipe(json.loads(str(context.run_config[P.RECIPE])))
+
+
+def node_identity(context: Context) -> tuple[str, str, str]:
+    """(data dir, dataset name, organization) of this node, from node or run config."""
+    cfg = context.node_config
+    data_dir = str(cfg.get(P.DATA_DIR) or "")
+    dataset = str(cfg.get(P.DATASET) or "")
+    if not data_dir:  # simulation engine: node_config only has partition-id
+        data_dir = str(context.run_config.get(P.SIM_DATA_DIR) or "")
+        names = sorted(p.name for p in Path(data_dir).iterdir() if not p.name.startswith("."))
+        dataset = names[int(cfg["partition-id"])]
+    org = str(cfg.get(P.ORG) or dataset)
+    return data_dir, dataset, org
+
+
+def _local_arrays(context: Context) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """The node's rows as raw arrays (cached per process; the file's mtime keys the cache)."""
+    from consortium.federation.features import check_process, to_arrays
+    from consortium.federation.node_data import load_dataset
+
+    data_dir, dataset, org = node_identity(context)
+    recipe = _recipe(context)
+    meta = Path(data_dir) / dataset / "meta.json"
+    key = (data_dir, dataset, meta.stat().st_mtime if meta.exists() else 0.0)
+    with _LOCK:
+        if key not in _CACHE:
+            data = load_dataset(data_dir, dataset)
+            check_process(recipe.process)
+            x, y = to_arrays(data, recipe.data.target, recipe.process)
+            _CACHE[key] = (x, y, data.kind)
+        x, y, kind = _CACHE[key]
+    return x, y, kind, org
+
+
+def _privacy(recipe: Any, n_rows: int) -> Any:
+    from consortium.federation.privacy import plan_job
+
+    if recipe.federated is None or recipe.federated.dp is None:
+        return None
+    return plan_job(recipe, {"node": n_rows})["node"]
+
+
+@app.query()
+def query(msg: Message, context: Context) -> Message:
+    from consortium.federation.features import local_stats
+
+    x, y, kind, org = _local_arrays(context)
+    recipe = _recipe(context)
+    out: dict[str, Any] = {"org": org, "stats": local_stats(x, y, kind)}
+    plan = _privacy(recipe, len(y))
+    if plan is not None:
+        out["privacy"] = plan.to_dict()
+    content = RecordDict()
+    P.pack(content, P.PAYLOAD, out)
+    return Message(content, reply_to=msg)
+
+
+def _ledger(context: Context) -> Path:
+    data_dir, dataset, _ = node_identity(context)
+    return Path(data_dir) / ".privacy" / f"run-{context.run_id}-{dataset}.json"
+
+
+def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, Any],
+                server_round: int, proximal_mu: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate then train the global model on this node's rows; returns (new state, metrics)."""
+    import torch
+
+    from consortium.federation.features import GlobalStats
+    from consortium.federation.local_train import evaluate, train_local
+    from consortium.federation.model import encode_labels, global_model
+
+    torch.set_num_threads(int(os.environ.get("CONSORTIUM_NODE_THREADS", "1")))
+    recipe = _recipe(context)
+    fed = recipe.federated
+    stats = GlobalStats.from_dict(stats_dict)
+    x, y_raw, _, org = _local_arrays(context)
+    y = encode_labels(y_raw, recipe, stats)
+    model = global_model(recipe, stats)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    task, loss = recipe.resolved_task, recipe.resolved_loss
+    before = evaluate(model, x, y, task=task, loss=loss)
+    plan = _privacy(recipe, len(y))
+    seed = recipe.train.seed * 1_000_003 + server_round * 7919 + sum(map(ord, org))
+    out = train_local(
+        model, x, y, task=task, loss=loss, optimizer=recipe.train.optimizer, lr=recipe.train.lr,
+        batch_size=recipe.train.batch_size, epochs=fed.local_epochs if fed else 1, seed=seed,
+        weight_decay=recipe.train.weight_decay, proximal_mu=proximal_mu,
+        noise_multiplier=plan.noise_multiplier if plan else None,
+        max_grad_norm=plan.max_grad_norm if plan else 1.0)
+    metrics: dict[str, Any] = {"num-examples": int(len(y)), "train_loss": out["loss"],
+                               "eval_loss": before["loss"]}
+    if "accuracy" in before:
+        metrics["eval_accuracy"] = before["accuracy"]
+    if plan is not None:
+        from consortium.federation.privacy import epsilon_for
+
+        ledger = _ledger(context)
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        spent_steps = json.loads(ledger.read_text())["steps"] if ledger.exists() else 0
+        spent_steps += out["steps"]
+        ledger.write_text(json.dumps({"steps": spent_steps, "plan": plan.to_dict()}))
+        metrics["epsilon"] = epsilon_for(plan.noise_multiplier, plan.sample_rate, spent_steps, plan.delta)
+    new_state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    return new_state, {"org": org, **metrics}
+
+
+def _train_message(msg: Message, context: Context) -> Message:
+    arrays = msg.content.array_records[P.ARRAYS]
+    cfg = msg.content.config_records[P.CONFIG]
+    stats = json.loads(str(cfg["stats"]))
+    state = {k: a.numpy() for k, a in arrays.items()}
+    new_state, metrics = local_round(context, state, stats, int(cfg["server-round"]),
+                                     float(cfg.get("proximal-mu", 0.0)))
+    org = metrics.pop("org")
+    content = RecordDict({P.ARRAYS: ArrayRecord({k: _arr(v) for k, v in new_state.items()}),
+                          P.METRICS: MetricRecord({k: float(v) if k != "num-examples" else int(v)
+                                                   for k, v in metrics.items()})})
+    content["node"] = ConfigRecord({"org": org})
+    return Message(content, reply_to=msg)
+
+
+def _arr(v: np.ndarray) -> Any:
+    from flwr.app import Array
+
+    return Array(np.ascontiguousarray(v))
+
+
+def _legacy_fit(msg: Message, context: Context) -> Message:
+    """Answer a legacy ``fitins`` message (SecAgg+ workflow) with a legacy ``fitres``."""
+    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
+    from flwr.compat.common.recorddict_compat import fitres_to_recorddict, recorddict_to_fitins
+
+    fitins = recorddict_to_fitins(msg.content, keep_input=True)
+    cfg = fitins.config
+    keys = json.loads(str(cfg["state-keys"]))
+    state = dict(zip(keys, parameters_to_ndarrays(fitins.parameters)))
+    new_state, metrics = local_round(context, state, json.loads(str(cfg["stats"])),
+                                     int(cfg["server-round"]), float(cfg.get("proximal-mu", 0.0)))
+    n = int(metrics.pop("num-examples"))
+    res = FitRes(status=Status(code=Code.OK, message=""),
+                 parameters=ndarrays_to_parameters([new_state[k] for k in keys]),
+                 num_examples=n, metrics={k: v for k, v in metrics.items()})
+    return Message(fitres_to_recorddict(res, keep_input=True), reply_to=msg)
+
+
+def _maybe_secagg(msg: Message, context: Context, call_next: Any) -> Message:
+    """Route SecAgg+ stages through Flower's ``secaggplus_mod``; plain messages skip it."""
+    from flwr.client.mod import secaggplus_mod
+    from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+
+    if RECORD_KEY_CONFIGS in msg.content.config_records:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+@app.train(mods=[_maybe_secagg])
+def train(msg: Message, context: Context) -> Message:
+    if "fitins.parameters" in msg.content.array_records:
+        return _legacy_fit(msg, context)
+    return _train_message(msg, context)

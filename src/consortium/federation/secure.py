@@ -1,0 +1,76 @@
+"""Secure aggregation with Flower's SecAgg+ (legacy workflow): the server sees only the sum.
+
+Flower 1.42 reaches SecAgg+ only through its legacy workflow: ``DefaultWorkflow`` with
+``SecAggPlusWorkflow`` as the fit step, a legacy strategy, and ``secaggplus_mod`` on the
+client (``client_app`` routes SecAgg+ messages through it). Node updates are quantized
+(values clipped to +-``CLIPPING_RANGE``) and masked; the server unmasks only the weighted sum,
+so the aggregate equals plain FedAvg up to quantization rounding. Per-organization
+contributions cannot be measured here: the server never holds an individual update.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from consortium.errors import Unavailable
+
+CLIPPING_RANGE = 8.0
+
+
+def run_secure_rounds(job: Any, context: Any) -> None:
+    """Run ``job``'s rounds through SecAgg+; same records and outputs as ``run_rounds``."""
+    from flwr.server import LegacyContext, ServerConfig
+    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+
+    from consortium.federation.server_app import _node_metrics
+    from consortium.federation.strategies import legacy_strategy
+
+    fed = job.fed
+    start = job.state()
+    keys = list(start)
+    stats_json = json.dumps(job.stats.to_dict())
+    captured: dict[int, dict[str, Any]] = {}
+    final: dict[str, Any] = {"state": start}
+    clock = [time.monotonic()]
+    current = [0]
+
+    def fit_config(rnd: int) -> dict[str, Any]:
+        current[0] = rnd
+        return {"stats": stats_json, "state-keys": json.dumps(keys), "server-round": rnd,
+                "proximal-mu": float(fed.proximal_mu if fed.strategy == "fedprox" else 0.0)}
+
+    def fit_metrics(results: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
+        captured[current[0]] = {str(m["org"]): _node_metrics({**m, "num-examples": n}) for n, m in results}
+        return {}
+
+    def evaluate_fn(rnd: int, ndarrays: list[np.ndarray], _: dict[str, Any]) -> Any:
+        state = dict(zip(keys, [np.asarray(a) for a in ndarrays]))
+        if rnd == 0:
+            return None
+        if rnd not in captured:
+            raise Unavailable(f"round {rnd}: secure aggregation did not complete "
+                              "(too few nodes stayed for unmasking)")
+        final["state"] = state
+        job.round_record(rnd, captured[rnd], time.monotonic() - clock[0], state)
+        clock[0] = time.monotonic()
+        res = job.history[-1]["global"]
+        return None if res is None else (float(res["loss"]), {k: v for k, v in res.items()
+                                                              if isinstance(v, (int, float))})
+
+    strategy = legacy_strategy(fed.strategy, min_nodes=fed.min_nodes, initial=[start[k] for k in keys],
+                               proximal_mu=fed.proximal_mu, fit_config=fit_config,
+                               fit_metrics=fit_metrics, evaluate_fn=evaluate_fn)
+    legacy = LegacyContext(context, config=ServerConfig(num_rounds=fed.rounds, round_timeout=job.round_timeout),
+                           strategy=strategy)
+    workflow = DefaultWorkflow(fit_workflow=SecAggPlusWorkflow(
+        num_shares=1.0, reconstruction_threshold=0.67, clipping_range=CLIPPING_RANGE,
+        max_weight=float(max(job.node_rows.values()) + 1), timeout=job.round_timeout))
+    workflow(job.grid, legacy)
+    if len(job.history) < fed.rounds:
+        raise Unavailable(f"secure aggregation stopped after {len(job.history)} of {fed.rounds} rounds")
+    job.finish(final["state"], {"available": False,
+                                "reason": "secure aggregation hides individual updates from the server"})

@@ -1,0 +1,281 @@
+"""The Flower ``ServerApp``: one federated job from a recipe in the run config.
+
+Flow: wait for ``min_nodes`` nodes -> one ``query`` round for feature statistics (no rows
+leave a node) -> the global model -> ``rounds`` training rounds with the recipe's strategy
+(FedAvg / FedProx / FedAdam from ``flwr.serverapp.strategy``, or the SecAgg+ workflow when
+``secure_aggregation`` is on) -> contribution report -> files in the run's ``output-dir``:
+``progress.jsonl`` (one record per event, see ``progress``), ``model.pt`` (state dict) and
+``result.json``.
+
+Rounds use one message per node (the reply also carries the node's evaluation of the incoming
+global model), and replies are polled every 0.2 s with a deadline, instead of the 3 s sleep of
+``Grid.send_and_receive``. A node that does not answer in time is left out of that round; the
+job fails only when fewer than ``min_nodes`` replied. A node that comes back takes part again.
+
+Run by Flower (``serverapp = "consortium.federation.server_app:app"``); see ``simulation`` and
+``deployment`` for the runners.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from consortium.errors import ConsortiumError, InvalidInput, Unavailable
+from consortium.federation import protocol as P
+from consortium.federation.progress import JsonlSink, MultiSink, ProgressSink
+
+app = ServerApp()
+LOCAL_SINKS: dict[str, ProgressSink] = {}  # in-process callbacks by output dir (simulation)
+POLL = 0.2
+
+
+def wait_for_nodes(grid: Grid, n: int, timeout: float) -> list[int]:
+    """Connected node ids once at least ``n`` are there; ``Unavailable`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ids = list(grid.get_node_ids())
+        if len(ids) >= n:
+            return ids
+        if time.monotonic() > deadline:
+            raise Unavailable(f"only {len(ids)} of the {n} required nodes connected within {timeout:.0f} s",
+                              hint="start the organizations' nodes or lower federated.min_nodes")
+        time.sleep(POLL)
+
+
+def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum: int,
+             grace: float) -> list[Message]:
+    """Push messages and collect replies until all answered, the deadline, or ``grace`` seconds
+    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever)."""
+    ids = set(grid.push_messages(list(messages)))
+    replies: list[Message] = []
+    start = time.monotonic()
+    deadline = start + timeout
+    quorum_at: float | None = None
+    while ids and time.monotonic() < deadline:
+        got = list(grid.pull_messages(ids))
+        replies.extend(got)
+        ids.difference_update(m.metadata.reply_to_message_id for m in got)
+        ok = sum(1 for m in replies if not m.has_error())
+        if quorum_at is None and ok >= quorum:
+            quorum_at = time.monotonic()
+            deadline = min(deadline, quorum_at + max(grace, 0.5 * (quorum_at - start)))
+        if ids:
+            time.sleep(POLL)
+    return replies
+
+
+class Job:
+    """State of one running job inside the ServerApp."""
+
+    def __init__(self, grid: Grid, context: Context) -> None:
+        from consortium.recipe import parse_recipe
+
+        cfg = context.run_config
+        self.grid = grid
+        self.recipe = parse_recipe(json.loads(str(cfg[P.RECIPE])))
+        if self.recipe.federated is None:
+            raise InvalidInput("the recipe has no federated section", hint="add federated: {datasets: [...]}")
+        self.fed = self.recipe.federated
+        self.out = Path(str(cfg[P.OUTPUT_DIR]))
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.sink = MultiSink(JsonlSink(self.out / "progress.jsonl"), LOCAL_SINKS.get(str(self.out)))
+        self.round_timeout = float(cfg.get(P.ROUND_TIMEOUT, 600.0))
+        self.grace = float(cfg.get(P.STRAGGLER_GRACE, 8.0))
+        self.node_wait = float(cfg.get(P.NODE_WAIT, 120.0))
+        self.shapley = int(cfg.get(P.SHAPLEY_SAMPLES, 0))
+        self.validation = self._validation(str(cfg.get(P.VALIDATION_DIR, "")), str(cfg.get(P.VALIDATION_NAME, "")))
+        self.run_id = context.run_id
+        self.history: list[dict[str, Any]] = []
+        self.epsilon: dict[str, float] = {}
+        self.contributors: set[str] = set()
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------ data and model
+    def _validation(self, root: str, name: str) -> Any:
+        if not root or not name:
+            return None
+        from consortium.federation.features import to_arrays
+        from consortium.federation.node_data import load_dataset
+
+        return to_arrays(load_dataset(root, name), self.recipe.data.target, self.recipe.process)
+
+    def collect_stats(self) -> None:
+        from consortium.federation.features import merge_stats
+
+        ids = wait_for_nodes(self.grid, self.fed.min_nodes, self.node_wait)
+        content = RecordDict({P.CONFIG: ConfigRecord({"stage": P.STATS_STAGE})})
+        msgs = [Message(content=content, dst_node_id=i, message_type=MessageType.QUERY) for i in ids]
+        replies = [m for m in exchange(self.grid, msgs, timeout=self.round_timeout, quorum=len(ids),
+                                       grace=self.grace) if not m.has_error()]
+        if len(replies) < self.fed.min_nodes:
+            raise Unavailable(f"only {len(replies)} nodes answered the statistics query; "
+                              f"{self.fed.min_nodes} required")
+        payloads = [P.unpack(m.content, P.PAYLOAD) for m in replies]
+        self.node_rows = {p["org"]: p["stats"]["n_rows"] for p in payloads}
+        self.privacy = {p["org"]: p["privacy"] for p in payloads if "privacy" in p}
+        self.stats = merge_stats([p["stats"] for p in payloads])
+
+    def build_model(self) -> Any:
+        from consortium.federation.model import global_model
+
+        self.model = global_model(self.recipe, self.stats)
+        return self.model
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        import torch
+
+        self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
+
+    def evaluate_state(self, state: dict[str, np.ndarray] | None = None) -> dict[str, Any] | None:
+        """Global evaluation on the server-held validation set (None without one)."""
+        if self.validation is None:
+            return None
+        from consortium.federation.local_train import evaluate, predict
+        from consortium.federation.model import encode_labels
+
+        if state is not None:
+            self.load(state)
+        x, y_raw = self.validation
+        y = encode_labels(y_raw, self.recipe, self.stats)
+        task, loss = self.recipe.resolved_task, self.recipe.resolved_loss
+        res: dict[str, Any] = evaluate(self.model, x, y, task=task, loss=loss)
+        try:
+            from consortium.evaluation.metrics import compute_metrics
+        except ImportError:
+            return res
+        try:
+            proba = predict(self.model, x, task=task, loss=loss)
+            res.update(compute_metrics(task, y, proba, [str(c) for c in self.stats.classes]))
+        except Exception as e:  # noqa: BLE001 - extra metrics are optional; keep loss/accuracy
+            res["metrics_error"] = str(e)
+        return res
+
+    def score(self, state: dict[str, np.ndarray]) -> float:
+        res = self.evaluate_state(state) or {}
+        return float(res["accuracy"]) if "accuracy" in res else -float(res.get("loss", np.nan))
+
+    # ------------------------------------------------------------------ records
+    def round_record(self, rnd: int, per_node: dict[str, dict[str, Any]], seconds: float,
+                     state: dict[str, np.ndarray]) -> None:
+        for org, m in per_node.items():
+            self.contributors.add(org)
+            if "epsilon" in m:
+                self.epsilon[org] = float(m["epsilon"])
+        n = sum(m["num_examples"] for m in per_node.values()) or 1
+        rec = {"kind": "round", "round": rnd, "nodes": per_node,
+               "missing": sorted(set(self.node_rows) - set(per_node)),
+               "train_loss": sum(m["loss"] * m["num_examples"] for m in per_node.values()) / n,
+               "global": self.evaluate_state(state), "seconds": seconds}
+        self.history.append(rec)
+        self.sink(rec)
+
+    def finish(self, state: dict[str, np.ndarray], contribution: dict[str, Any]) -> None:
+        import torch
+
+        self.load(state)
+        torch.save(self.model.state_dict(), self.out / "model.pt")
+        result = {"run_id": self.run_id, "recipe": json.loads(P.recipe_to_json(self.recipe)), "stats": self.stats.to_dict(),
+                  "history": self.history, "epsilon": self.epsilon, "privacy_plan": self.privacy,
+                  "contributors": sorted(self.contributors), "node_rows": self.node_rows,
+                  "contribution": contribution, "final": self.evaluate_state(state),
+                  "seconds": time.monotonic() - self.started}
+        tmp = self.out / "result.json.tmp"
+        tmp.write_text(json.dumps(result, default=float))
+        tmp.rename(self.out / "result.json")
+        self.sink({"kind": "done", "rounds": len(self.history), "seconds": result["seconds"]})
+
+
+def _node_metrics(m: dict[str, Any]) -> dict[str, Any]:
+    out = {"loss": float(m["train_loss"]), "num_examples": int(m["num-examples"]),
+           "eval_loss": float(m["eval_loss"])}
+    for k in ("eval_accuracy", "epsilon"):
+        if k in m:
+            out[k] = float(m[k])
+    if "eval_accuracy" in out:
+        out["accuracy"] = out["eval_accuracy"]
+    return out
+
+
+def run_rounds(job: Job) -> None:
+    """The plain round loop (message API strategies)."""
+    from consortium.federation.contribution import contribution_report
+    from consortium.federation.strategies import message_strategy
+
+    fed = job.fed
+    strategy = message_strategy(fed.strategy, min_nodes=fed.min_nodes, proximal_mu=fed.proximal_mu)
+    state = job.state()
+    last_updates: dict[str, tuple[dict[str, np.ndarray], int]] = {}
+    round_start_state = state
+    for rnd in range(1, fed.rounds + 1):
+        t0 = time.monotonic()
+        wait_for_nodes(job.grid, fed.min_nodes, job.node_wait)
+        cfg = ConfigRecord({"stats": json.dumps(job.stats.to_dict())})
+        msgs = list(strategy.configure_train(rnd, ArrayRecord({k: _array(v) for k, v in state.items()}),
+                                             cfg, job.grid))
+        replies = exchange(job.grid, msgs, timeout=job.round_timeout, quorum=fed.min_nodes, grace=job.grace)
+        valid = [m for m in replies if not m.has_error()]
+        if len(valid) < fed.min_nodes:
+            raise Unavailable(f"round {rnd}: {len(valid)} of {len(msgs)} nodes replied; "
+                              f"federated.min_nodes is {fed.min_nodes}",
+                              hint="check the nodes' logs, raise round-timeout or lower min_nodes")
+        arrays, _ = strategy.aggregate_train(rnd, valid)
+        if arrays is None:
+            raise Unavailable(f"round {rnd}: the strategy could not aggregate the replies")
+        round_start_state = state
+        state = {k: a.numpy() for k, a in arrays.items()}
+        per_node, last_updates = {}, {}
+        for m in valid:
+            org = str(m.content.config_records["node"]["org"])
+            metrics = dict(m.content.metric_records[P.METRICS])
+            per_node[org] = _node_metrics(metrics)
+            last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
+                                 int(metrics["num-examples"]))
+        job.round_record(rnd, per_node, time.monotonic() - t0, state)
+    if job.validation is None:
+        contribution: dict[str, Any] = {"available": False, "reason": "no server-held validation set"}
+    else:
+        contribution = contribution_report(last_updates, round_start_state, job.score,
+                                           shapley_samples=job.shapley, seed=job.recipe.train.seed)
+        contribution["note"] = "over the last round's updates, averaged with FedAvg's rule"
+    job.finish(state, contribution)
+
+
+def _array(v: np.ndarray) -> Any:
+    from flwr.app import Array
+
+    return Array(np.ascontiguousarray(v))
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    out = Path(str(context.run_config.get(P.OUTPUT_DIR, "")))
+    try:
+        job = Job(grid, context)
+        job.collect_stats()
+        job.build_model()
+        job.sink({"kind": "start", "run": context.run_id, "strategy": job.fed.strategy,
+                  "rounds": job.fed.rounds, "nodes": sorted(job.node_rows), "node_rows": job.node_rows,
+                  "secure_aggregation": job.fed.secure_aggregation, "privacy": job.privacy})
+        if job.fed.secure_aggregation:
+            from consortium.federation.secure import run_secure_rounds
+
+            run_secure_rounds(job, context)
+        else:
+            run_rounds(job)
+    except Exception as e:
+        code = e.code if isinstance(e, ConsortiumError) else "error"
+        if str(out):
+            JsonlSink(out / "progress.jsonl")({"kind": "error", "code": code, "message": str(e)})
+        raise
