@@ -42,3 +42,28 @@ def rule(kind: Kind, role: Role = Role.viewer) -> Callable[[F], F]:
 
 def rule_of(endpoint: Callable[..., Any]) -> Rule | None:
     return getattr(endpoint, "__access_rule__", None)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    path: str
+    methods: frozenset[str]
+    name: str
+    endpoint: Callable[..., Any] | None
+    rule: Rule | None
+
+
+def route_table(app: Any) -> list[RouteInfo]:
+    """Every HTTP route the app serves, with its full path and declared rule (mounts excluded)."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Mount
+
+    out = []
+    for ctx in iter_route_contexts(app.routes):
+        route = ctx.original_route
+        if isinstance(route, Mount) or ctx.path is None or not ctx.methods:
+            continue
+        endpoint = getattr(route, "endpoint", None)
+        out.append(RouteInfo(ctx.path, frozenset(ctx.methods), ctx.name or "", endpoint,
+                             rule_of(endpoint) if endpoint else None))
+    return out

@@ -44,14 +44,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             svc.close()
 
     app = FastAPI(title="Consortium", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None,
                   description="Open platform for cross-organization AI collaboration. Every route "
                               "except /healthz and /readyz needs a bearer API token or a session.")
     app.state.services = svc
     errors.install(app)
 
-    from consortium.api.routes import health
+    from consortium.api.routes import docs, health
 
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(api_router())
 
     def limit_for(path: str) -> int:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from consortium.api.access import rule
-from consortium.api.deps import Caller, Ctx, SessionDep, Viewer
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.schemas import In, Out
 from consortium.errors import NotFound
 from consortium.governance import identity
@@ -50,9 +50,8 @@ def list_members(p: Viewer, session: SessionDep) -> list[MemberOut]:
 
 @router.patch("/{user_id}", response_model=MemberOut)
 @rule("resource", Role.admin)
-def change_role(m: MemberDep, body: RoleIn, p: Caller, session: SessionDep, ctx: Ctx) -> MemberOut:
+def change_role(m: MemberDep, p: Admin, body: RoleIn, session: SessionDep, ctx: Ctx) -> MemberOut:
     """Change a member's role (admins; only owners touch the owner role)."""
-    p.require(Role.admin, "changing roles")
     ctx.details = {"role": body.role.value}
     identity.change_role(session, p, m.user_id, body.role)
     from consortium.store.tables.identity import User

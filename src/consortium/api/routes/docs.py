@@ -1,0 +1,28 @@
+"""The OpenAPI schema and its Swagger page, behind a credential like every other route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller
+
+router = APIRouter(tags=["docs"], include_in_schema=False)
+
+
+@router.get("/openapi.json")
+@rule("self")
+def openapi(request: Request, p: Caller) -> dict[str, Any]:
+    request.state.ctx.audit = False
+    return request.app.openapi()  # type: ignore[no-any-return]
+
+
+@router.get("/docs")
+@rule("self")
+def swagger(request: Request, p: Caller) -> HTMLResponse:
+    request.state.ctx.audit = False
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Consortium API")

@@ -1,0 +1,229 @@
+"""CLI commands for the foundation: login, orgs, members, invitations, tokens, grants, audit, keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+
+from consortium.cli.common import JSON_OPT, client, console, handled, load_profile, save_profile, show
+
+login_app = typer.Typer()
+
+
+def login(url: str = typer.Option("http://127.0.0.1:8000", help="The hub's URL."),
+          token: str = typer.Option(None, help="An API token (from `tokens create` or the demo)."),
+          email: str = typer.Option(None, help="Log in with email and password instead."),
+          password: str = typer.Option(None, help="Password (prompted when omitted)."),
+          org: str = typer.Option(None, help="Organization to act in (session logins only).")) -> None:
+    """Save the hub URL and a credential for later commands (in ~/.config/consortium/cli.json, 0600)."""
+    from consortium.sdk.client import Client
+
+    with handled():
+        if token is None:
+            if email is None:
+                email = typer.prompt("email")
+            if password is None:
+                password = typer.prompt("password", hide_input=True)
+            c = Client.login(url, email, password, org=org)
+            token = c.token
+        else:
+            c = Client(url, token, org=org)
+        me = c.me()
+    save_profile({**load_profile(), "url": url, "token": token, "org": org})
+    console.print(f"logged in to {url} as [bold]{me['email']}[/bold] in [bold]{me['org']}[/bold] "
+                  f"({me['role']})")
+
+
+def whoami(as_json: bool = JSON_OPT) -> None:
+    """Show who the saved credential acts as."""
+    with handled():
+        show(client().me(), as_json=as_json)
+
+
+orgs = typer.Typer(help="Organizations on this hub.", no_args_is_help=True)
+
+
+@orgs.command("list")
+def orgs_list(as_json: bool = JSON_OPT) -> None:
+    """List the organizations on the hub (the directory grants refer to)."""
+    with handled():
+        show(client().orgs.list(), ["name", "display_name", "description"], as_json)
+
+
+@orgs.command("create")
+def orgs_create(name: str = typer.Argument(..., help="lowercase letters, digits and dashes"),
+                display_name: str = typer.Option("", help="Human-readable name."),
+                description: str = typer.Option("")) -> None:
+    """Create an organization; you become its owner."""
+    with handled():
+        show(client().orgs.create(name, display_name, description))
+
+
+members = typer.Typer(help="Members of your organization and their roles.", no_args_is_help=True)
+
+
+@members.command("list")
+def members_list(as_json: bool = JSON_OPT) -> None:
+    """List members and roles."""
+    with handled():
+        show(client().members.list(), ["user_id", "email", "name", "role"], as_json)
+
+
+@members.command("set-role")
+def members_set_role(user_id: str, role: str = typer.Argument(..., help="owner, admin, member or viewer")) -> None:
+    """Change a member's role (admins; the owner role only by owners)."""
+    with handled():
+        show(client().members.set_role(user_id, role))
+
+
+@members.command("remove")
+def members_remove(user_id: str) -> None:
+    """Remove a member from your organization."""
+    with handled():
+        client().members.remove(user_id)
+    console.print("removed")
+
+
+@members.command("invite")
+def members_invite(email: str, role: str = typer.Option("member", help="Role on joining."),
+                   days: int = typer.Option(7, help="Days the invitation stays valid.")) -> None:
+    """Invite someone by email; prints the one-time token to give them."""
+    with handled():
+        inv = client().invitations.create(email, role, days)
+    console.print(f"invitation {inv['id']} for {inv['email']} as {inv['role']}, valid until {inv['expires_at']}")
+    console.print(f"token (shown once): [bold]{inv['token']}[/bold]")
+    console.print("they accept with: consortium members accept TOKEN")
+
+
+@members.command("invitations")
+def members_invitations(as_json: bool = JSON_OPT) -> None:
+    """List invitations of your organization."""
+    with handled():
+        show(client().invitations.list(), ["id", "email", "role", "expires_at", "accepted_at", "revoked_at"],
+             as_json)
+
+
+@members.command("accept")
+def members_accept(token: str, url: str = typer.Option("http://127.0.0.1:8000"),
+                   name: str = typer.Option("", help="Your name (new accounts)."),
+                   password: str = typer.Option(..., prompt=True, hide_input=True,
+                                                help="New password, or your existing one.")) -> None:
+    """Accept an invitation (creates your account if the email has none)."""
+    from consortium.sdk.client import Client
+
+    with handled():
+        out = Client(url).invitations.accept(token, password, name)
+    console.print(f"you are now {out['role']} of {out['org']}; log in with `consortium login --email {out['email']}`")
+
+
+tokens = typer.Typer(help="API tokens: shown once, stored hashed, scoped to one organization.",
+                     no_args_is_help=True)
+
+
+@tokens.command("create")
+def tokens_create(name: str, role: str = typer.Option(None, help="At most your role; default yours."),
+                  days: int = typer.Option(90, help="Days until it expires (max 365).")) -> None:
+    """Create a token for yourself in your current organization."""
+    with handled():
+        t = client().tokens.create(name, role, days)
+    console.print(f"token {t['id']} ({t['role']}, expires {t['expires_at']})")
+    console.print(f"[bold]{t['token']}[/bold]")
+    console.print("[dim]shown once: store it now[/dim]")
+
+
+@tokens.command("list")
+def tokens_list(as_json: bool = JSON_OPT) -> None:
+    """List tokens (admins see the whole organization's)."""
+    with handled():
+        show(client().tokens.list(), ["id", "name", "role", "prefix", "expires_at", "revoked_at", "last_used_at"],
+             as_json)
+
+
+@tokens.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token; it stops working at once."""
+    with handled():
+        t = client().tokens.revoke(token_id)
+    console.print(f"revoked {t['id']} at {t['revoked_at']}")
+
+
+grants = typer.Typer(help="Grants of your resources to other organizations or projects.", no_args_is_help=True)
+
+
+@grants.command("create")
+def grants_create(resource_type: str = typer.Argument(..., help="dataset, deployment, model, ..."),
+                  resource: str = typer.Argument(..., help="id or org/name of the resource"),
+                  permission: str = typer.Argument(..., help="metadata, compute, download or invoke"),
+                  to: str = typer.Option(None, "--to", help="Grantee organization."),
+                  project: str = typer.Option(None, help="Grantee project (all its members)."),
+                  expires: datetime = typer.Option(None, help="Expiry (ISO date/time)."),
+                  per_minute: int = typer.Option(None, help="invoke: requests per minute."),
+                  per_day: int = typer.Option(None, help="invoke: requests per day.")) -> None:
+    """Give another organization a permission on one of your resources."""
+    limits = {k: v for k, v in {"per_minute": per_minute, "per_day": per_day}.items() if v is not None}
+    with handled():
+        g = client().grants.create(resource_type, resource, permission, grantee_org=to, grantee_project=project,
+                                   expires_at=expires, limits=limits or None)
+    show(g)
+
+
+@grants.command("list")
+def grants_list(direction: str = typer.Option("all", help="given, received or all"), as_json: bool = JSON_OPT) -> None:
+    """Grants your organization gave or received."""
+    with handled():
+        show(client().grants.list(direction),
+             ["id", "resource_type", "resource", "permission", "owner_org", "grantee_org", "state", "expires_at"],
+             as_json)
+
+
+@grants.command("revoke")
+def grants_revoke(grant_id: str) -> None:
+    """Revoke a grant; it stops working at once."""
+    with handled():
+        g = client().grants.revoke(grant_id)
+    console.print(f"revoked {g['id']} ({g['state']})")
+
+
+audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+@audit.command("list")
+def audit_list(action: str = typer.Option(None, help="Filter by action prefix."),
+               outcome: str = typer.Option(None, help="ok, not_found, permission_denied, ..."),
+               limit: int = typer.Option(50), as_json: bool = JSON_OPT) -> None:
+    """Events that concern your organization, newest first."""
+    with handled():
+        show(client().audit.events(action=action, outcome=outcome, limit=limit),
+             ["seq", "time", "action", "outcome", "actor_org_id", "resource_type", "resource_id"], as_json)
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain and name the first event altered, deleted or reordered."""
+    with handled():
+        r = client().audit.verify()
+    if r["ok"]:
+        console.print(f"[green]audit chain intact[/green]: {r['events']} events verified in {r['seconds']} s")
+    else:
+        console.print(f"[red]audit chain broken[/red] at event {r['first_bad_seq']}: {r['problem']}")
+        raise typer.Exit(1)
+
+
+keys = typer.Typer(help="Key management (hub operators).", no_args_is_help=True)
+
+
+@keys.command("status")
+def keys_status() -> None:
+    """Show the active master key and the organization data keys it wraps."""
+    with handled():
+        show(client().keys.status())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-wrap every organization's data key under a new master key (data is not re-encrypted)."""
+    with handled():
+        r = client().keys.rotate()
+    console.print(f"rotated: {r['rewrapped']} data keys now wrapped by {r['active_master_key']} "
+                  f"(was {r['previous_master_key']})")

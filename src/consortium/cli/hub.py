@@ -1,0 +1,55 @@
+"""Commands that run the hub itself: ``up`` (with the demo) and ``serve``."""
+
+from __future__ import annotations
+
+import typer
+
+from consortium.cli.common import console
+
+
+def _settings(home: str | None, port: int | None, host: str | None):  # type: ignore[no-untyped-def]
+    from consortium.config import Settings
+
+    kw = {k: v for k, v in {"home": home, "port": port, "host": host}.items() if v is not None}
+    return Settings(**kw)
+
+
+def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from consortium.api.app import create_app
+    from consortium.services import Services
+
+    svc = Services.start(settings)
+    if demo:
+        from consortium.demo import credentials_path, seed_demo
+
+        creds = seed_demo(svc)
+        console.rule("[bold]Consortium demo")
+        console.print(f"hub:  [bold]{settings.public_url}[/bold]   (API docs: {settings.public_url}/docs)")
+        for o in creds["organizations"]:
+            console.print(f"  [bold]{o['display_name']}[/bold] ({o['name']}): {o['email']} / {o['password']}")
+            console.print(f"    token: {o['token']}")
+        console.print(f"credentials saved in {credentials_path(svc)}")
+        console.print("try:  export CONSORTIUM_TOKEN=<a token above>; consortium whoami")
+        console.rule()
+    app = create_app(settings, services=svc)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    finally:
+        svc.close()
+
+
+def up(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
+       port: int = typer.Option(None, envvar="CONSORTIUM_PORT", help="Port (default 8000)."),
+       host: str = typer.Option(None, envvar="CONSORTIUM_HOST", help="Interface (default 127.0.0.1).")) -> None:
+    """Start the hub with the embedded default (SQLite, local blobs, local workers) and seed the demo
+    consortium: a hospital, a clinic and a lab, each with an owner and an API token. Safe to re-run."""
+    _run(_settings(home, port, host), demo=True)
+
+
+def serve(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
+          port: int = typer.Option(None, envvar="CONSORTIUM_PORT"),
+          host: str = typer.Option(None, envvar="CONSORTIUM_HOST")) -> None:
+    """Start the hub only (no demo data). Settings come from CONSORTIUM_* environment variables."""
+    _run(_settings(home, port, host), demo=False)

@@ -1,0 +1,32 @@
+"""The ``consortium`` command. Every command except ``up``, ``serve`` and ``worker`` goes through the SDK."""
+
+from __future__ import annotations
+
+import typer
+
+from consortium.cli import governance, hub
+
+app = typer.Typer(
+    name="consortium",
+    help="Consortium: build AI together across organizations without handing over data.\n\n"
+         "Start with `consortium up`, then `consortium login --token TOKEN` with a demo token.",
+    no_args_is_help=True, pretty_exceptions_enable=False)
+
+app.command("up")(hub.up)
+app.command("serve")(hub.serve)
+app.command("login")(governance.login)
+app.command("whoami")(governance.whoami)
+app.add_typer(governance.orgs, name="orgs")
+app.add_typer(governance.members, name="members")
+app.add_typer(governance.tokens, name="tokens")
+app.add_typer(governance.grants, name="grants")
+app.add_typer(governance.audit, name="audit")
+app.add_typer(governance.keys, name="keys")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The Python SDK: ``consortium.Client`` talks to a hub's public API and raises the project's errors.
+
+>>> import consortium
+>>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")   # doctest: +SKIP
+>>> c.me()["org"]                                                         # doctest: +SKIP
+'st-marys'
+>>> c.grants.create("dataset", "st-marys/bc", "compute", grantee_org="riverside")  # doctest: +SKIP
+
+Resource groups hang off the client: ``orgs``, ``members``, ``invitations``, ``tokens``,
+``grants``, ``audit``, ``keys`` (and the later stages' ``datasets``, ``jobs``, ``models``,
+``deployments``, ...). Every failure raises a ``consortium.errors.ConsortiumError`` subclass
+(``NotFound``, ``PermissionDenied``, ``InvalidInput``, ...), the same family the hub raised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from consortium.errors import ConsortiumError, Unavailable, from_code
+from consortium.sdk import resources
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None, *, org: str | None = None,
+                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = (url or os.environ.get("CONSORTIUM_URL") or "http://127.0.0.1:8000").rstrip("/")
+        self.token = token or os.environ.get("CONSORTIUM_TOKEN")
+        headers = {"user-agent": "consortium-sdk"}
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        if org:
+            headers["x-consortium-org"] = org
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
+                                  transport=transport)
+        self.orgs = resources.Orgs(self)
+        self.members = resources.Members(self)
+        self.invitations = resources.Invitations(self)
+        self.tokens = resources.Tokens(self)
+        self.grants = resources.Grants(self)
+        self.audit = resources.Audit(self)
+        self.keys = resources.Keys(self)
+        for name, cls in resources.EXTRA_GROUPS.items():
+            setattr(self, name, cls(self))
+
+    @classmethod
+    def login(cls, url: str, email: str, password: str, **kw: Any) -> Client:
+        """A client acting through a web session opened with email and password."""
+        anon = cls(url, token=None, **kw)
+        out = anon.request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
+        anon.close()
+        return cls(url, token=out["session_token"], **kw)
+
+    # -- transport -------------------------------------------------------------------------
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                content: Any = None, headers: dict[str, str] | None = None, files: Any = None,
+                data: Any = None, raw: bool = False) -> Any:
+        try:
+            r = self._http.request(method, path, json=json, params=_clean(params), content=content,
+                                   headers=headers, files=files, data=data)
+        except httpx.TransportError as e:
+            raise Unavailable(f"cannot reach the hub at {self.url}: {e}",
+                              hint="is it running? start it with `consortium up`") from e
+        if r.status_code >= 400:
+            raise _error(r)
+        if raw:
+            return r
+        if r.status_code == 204 or not r.content:
+            return None
+        if r.headers.get("content-type", "").startswith("application/json"):
+            return r.json()
+        return r.content
+
+    def stream(self, method: str, path: str, **kw: Any) -> Iterator[bytes]:
+        with self._http.stream(method, path, **kw) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise _error(r)
+            yield from r.iter_bytes()
+
+    def me(self) -> dict[str, Any]:
+        """Who this client acts as: user, organization, role and memberships."""
+        return self.request("GET", "/api/v1/me")  # type: ignore[no-any-return]
+
+    def logout(self) -> None:
+        self.request("POST", "/api/v1/auth/logout")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if params is None else {k: v for k, v in params.items() if v is not None}
+
+
+def _error(r: httpx.Response) -> ConsortiumError:
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        e = from_code(err.get("code", "error"), err.get("message", r.text), details=err.get("details"))
+        e.hint = err.get("hint")
+        e.status = r.status_code
+        return e
+    if isinstance(err, str):  # Open Inference Protocol errors
+        return from_code({400: "bad_request", 404: "not_found"}.get(r.status_code, "error"), err)
+    code = {401: "unauthenticated", 403: "permission_denied", 404: "not_found", 409: "conflict",
+            413: "payload_too_large", 422: "invalid_input", 429: "quota_exceeded"}.get(r.status_code, "error")
+    if code == "quota_exceeded":
+        from consortium.errors import QuotaExceeded
+
+        return QuotaExceeded(r.text[:500], retry_after=int(r.headers.get("retry-after", "1")))
+    return from_code(code, f"HTTP {r.status_code}: {r.text[:500]}")

@@ -1,0 +1,123 @@
+"""Resource groups of the SDK client, one class per API resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consortium.sdk.client import Client
+
+API = "/api/v1"
+EXTRA_GROUPS: dict[str, type[Group]] = {}  # later stages register theirs here
+
+
+class Group:
+    def __init__(self, client: Client) -> None:
+        self.c = client
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.c.request("GET", API + path, params=params or None)
+
+    def _post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.c.request("POST", API + path, json=body, params=params or None)
+
+    def _patch(self, path: str, body: Any) -> Any:
+        return self.c.request("PATCH", API + path, json=body)
+
+    def _delete(self, path: str) -> Any:
+        return self.c.request("DELETE", API + path)
+
+
+def register(name: str):  # type: ignore[no-untyped-def]
+    def deco(cls: type[Group]) -> type[Group]:
+        EXTRA_GROUPS[name] = cls
+        return cls
+
+    return deco
+
+
+class Orgs(Group):
+    def list(self) -> list[dict[str, Any]]:
+        return self._get("/orgs")  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._get(f"/orgs/{name}")  # type: ignore[no-any-return]
+
+    def create(self, name: str, display_name: str = "", description: str = "") -> dict[str, Any]:
+        return self._post("/orgs", {"name": name, "display_name": display_name,  # type: ignore[no-any-return]
+                                    "description": description})
+
+
+class Members(Group):
+    def list(self) -> list[dict[str, Any]]:
+        return self._get("/members")  # type: ignore[no-any-return]
+
+    def set_role(self, user_id: str, role: str) -> dict[str, Any]:
+        return self._patch(f"/members/{user_id}", {"role": role})  # type: ignore[no-any-return]
+
+    def remove(self, user_id: str) -> None:
+        self._delete(f"/members/{user_id}")
+
+
+class Invitations(Group):
+    def create(self, email: str, role: str = "member", days: int = 7) -> dict[str, Any]:
+        return self._post("/invitations", {"email": email, "role": role, "days": days})  # type: ignore[no-any-return]
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._get("/invitations")  # type: ignore[no-any-return]
+
+    def revoke(self, invitation_id: str) -> dict[str, Any]:
+        return self._delete(f"/invitations/{invitation_id}")  # type: ignore[no-any-return]
+
+    def accept(self, token: str, password: str, name: str = "") -> dict[str, Any]:
+        return self._post("/invitations/accept", {"token": token, "password": password,  # type: ignore[no-any-return]
+                                                  "name": name})
+
+
+class Tokens(Group):
+    def create(self, name: str, role: str | None = None, days: int = 90) -> dict[str, Any]:
+        return self._post("/tokens", {"name": name, "role": role, "days": days})  # type: ignore[no-any-return]
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._get("/tokens")  # type: ignore[no-any-return]
+
+    def revoke(self, token_id: str) -> dict[str, Any]:
+        return self._delete(f"/tokens/{token_id}")  # type: ignore[no-any-return]
+
+
+class Grants(Group):
+    def create(self, resource_type: str, resource: str, permission: str, *, grantee_org: str | None = None,
+               grantee_project: str | None = None, expires_at: datetime | None = None,
+               limits: dict[str, int] | None = None) -> dict[str, Any]:
+        body = {"resource_type": resource_type, "resource": resource, "permission": permission,
+                "grantee_org": grantee_org, "grantee_project": grantee_project,
+                "expires_at": expires_at.isoformat() if expires_at else None, "limits": limits}
+        return self._post("/grants", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
+
+    def list(self, direction: str = "all") -> list[dict[str, Any]]:
+        return self._get("/grants", direction=direction)  # type: ignore[no-any-return]
+
+    def get(self, grant_id: str) -> dict[str, Any]:
+        return self._get(f"/grants/{grant_id}")  # type: ignore[no-any-return]
+
+    def revoke(self, grant_id: str) -> dict[str, Any]:
+        return self._delete(f"/grants/{grant_id}")  # type: ignore[no-any-return]
+
+
+class Audit(Group):
+    def events(self, action: str | None = None, outcome: str | None = None, since_seq: int = 0,
+               limit: int = 100) -> list[dict[str, Any]]:
+        return self._get("/audit", action=action, outcome=outcome, since_seq=since_seq,  # type: ignore[no-any-return]
+                         limit=limit)
+
+    def verify(self) -> dict[str, Any]:
+        return self._get("/audit/verify")  # type: ignore[no-any-return]
+
+
+class Keys(Group):
+    def status(self) -> dict[str, Any]:
+        return self._get("/keys")  # type: ignore[no-any-return]
+
+    def rotate(self) -> dict[str, Any]:
+        return self._post("/keys/rotate")  # type: ignore[no-any-return]

@@ -1,0 +1,150 @@
+"""Every route of the app x {anonymous, other organization, viewer, admin, operator}.
+
+Each route declares an access rule (``consortium.api.access.rule``). This test walks the app's
+whole route table, fails for any route without a rule or without a way to fill its path
+parameters, and checks the outcome each caller gets against the rule:
+anonymous -> 401; another organization -> 404 on a resource it holds no grant on; a role
+below the rule's -> 403; a sufficient role -> neither 401, 403 nor 404.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from consortium.api.access import Rule, route_table
+from consortium.governance.roles import Role
+from consortium.store.db import transaction
+from consortium.store.tables.grants import Grant
+from consortium.store.tables.identity import ApiToken, Invitation
+from consortium.store.tables.base import new_id, utcnow
+
+DENIED = {401, 403, 404}
+# Route-specific fixture makers register themselves here: path parameter -> maker(ctx) -> value.
+PATH_FIXTURES: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+
+def fixture(name: str):  # type: ignore[no-untyped-def]
+    def deco(fn: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], str]:
+        PATH_FIXTURES[name] = fn
+        return fn
+    return deco
+
+
+@fixture("name")
+def _org_name(m: dict[str, Any]) -> str:
+    return m["org_a"]
+
+
+@fixture("user_id")
+def _member(m: dict[str, Any]) -> str:
+    return m["world"].actor(m["org_a"], "member").user_id
+
+
+@fixture("token_id")
+def _token(m: dict[str, Any]) -> str:
+    from datetime import timedelta
+
+    with transaction(m["svc"].session_factory) as s:
+        tok = ApiToken(id=new_id("tok"), user_id=m["admin"].user_id, org_id=m["admin"].org_id,
+                       name=f"fx-{secrets.token_hex(3)}", role="admin", token_hash=secrets.token_hex(32),
+                       prefix="csm_tok_fx", expires_at=utcnow() + timedelta(days=1))
+        s.add(tok)
+    return tok.id
+
+
+@fixture("invitation_id")
+def _invitation(m: dict[str, Any]) -> str:
+    from datetime import timedelta
+
+    with transaction(m["svc"].session_factory) as s:
+        inv = Invitation(id=new_id("inv"), org_id=m["admin"].org_id, email="x@y.example", role="member",
+                         token_hash=secrets.token_hex(32), created_by=m["admin"].user_id,
+                         expires_at=utcnow() + timedelta(days=1))
+        s.add(inv)
+    return inv.id
+
+
+@fixture("grant_id")
+def _grant(m: dict[str, Any]) -> str:
+    with transaction(m["svc"].session_factory) as s:
+        g = Grant(id=new_id("grt"), resource_type="dataset", resource_id=new_id("ds"),
+                  owner_org_id=m["admin"].org_id, grantee_org_id=m["third"].org_id, permission="metadata",
+                  limits={}, created_by=m["admin"].user_id)
+        s.add(g)
+    return g.id
+
+
+def expected(rule: Rule, persona: str) -> str:
+    """'ok', 401, 403 or 404 for a persona under a rule."""
+    if rule.kind == "public":
+        return "ok"
+    if rule.kind == "credential":
+        return "4xx" if persona == "anonymous" else "any"
+    if persona == "anonymous":
+        return "401"
+    if rule.kind == "operator":
+        return "ok" if persona == "operator" else "403"
+    if rule.kind == "self":
+        return "ok"
+    role = {"viewer": Role.viewer, "admin": Role.admin, "other": Role.owner, "operator": Role.owner}[persona]
+    if rule.kind == "resource" and persona in ("other", "operator"):
+        return "404"
+    return "ok" if role.at_least(rule.role) else "403"
+
+
+def _check(status: int, exp: str) -> bool:
+    if exp == "ok":
+        return status not in DENIED and status < 500
+    if exp == "4xx":
+        return 400 <= status < 500
+    if exp == "any":
+        return status < 500
+    return status == int(exp)
+
+
+@pytest.fixture(scope="module")
+def matrix(world: Any, services: Any) -> dict[str, Any]:
+    org_a, org_b, org_c, org_o = world.org(), world.org(), world.org(), world.org()
+    return {"world": world, "svc": services, "org_a": org_a,
+            "viewer": world.actor(org_a, "viewer"), "admin": world.actor(org_a, "admin"),
+            "other": world.actor(org_b, "owner"), "third": world.actor(org_c, "owner"),
+            "operator": world.actor(org_o, "owner", operator=True)}
+
+
+def test_every_route_declares_a_rule(app: Any) -> None:
+    missing = [f"{sorted(r.methods)} {r.path}" for r in route_table(app) if r.rule is None]
+    assert not missing, f"routes without an access rule (add @rule(...)): {missing}"
+
+
+def test_every_path_parameter_has_a_fixture(app: Any) -> None:
+    params = {p for r in route_table(app) for p in re.findall(r"{(\w+)(?::\w+)?}", r.path)}
+    missing = params - set(PATH_FIXTURES)
+    assert not missing, f"add a PATH_FIXTURES maker for: {sorted(missing)}"
+
+
+def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
+    failures: list[str] = []
+    checked = 0
+    for route in route_table(app):
+        rule = route.rule
+        assert rule is not None, route.path
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for persona in ("anonymous", "other", "viewer", "operator", "admin"):
+                values = {p: PATH_FIXTURES[p](matrix)
+                          for p in re.findall(r"{(\w+)(?::\w+)?}", route.path)}
+                path = route.path
+                for k, v in values.items():
+                    path = re.sub(r"{" + k + r"(?::\w+)?}", v, path)
+                headers = {} if persona == "anonymous" else matrix[persona].headers
+                r = http.request(method, path, headers=headers)
+                exp = expected(rule, persona)
+                checked += 1
+                if not _check(r.status_code, exp):
+                    failures.append(f"{method} {route.path} as {persona}: got {r.status_code}, "
+                                    f"expected {exp} ({rule.kind}/{rule.role.value}): {r.text[:160]}")
+    assert checked > 50
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,183 @@
+"""Shared fixtures: a real hub (app + database) on SQLite, and on PostgreSQL when
+``CONSORTIUM_TEST_POSTGRES_URL`` is set (e.g. postgresql://postgres@127.0.0.1:5432/postgres)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("CONSORTIUM_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _pg_database() -> tuple[str, callable]:  # type: ignore[valid-type]
+    """A fresh PostgreSQL database for one test module; dropped afterwards."""
+    import sqlalchemy as sa
+
+    assert PG_URL is not None
+    name = f"consortium_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from consortium.config import Settings
+
+    home = tmp_path_factory.mktemp(f"home-{backend}")
+    drop = None
+    if backend == "postgres":
+        url, drop = _pg_database()
+    else:
+        url = f"sqlite:///{home / 'consortium.db'}"
+    yield Settings(home=home, database_url=url, max_body_bytes=64 * 1024, max_upload_bytes=4 * 1024 * 1024)
+    if drop:
+        drop()
+
+
+@pytest.fixture(scope="module")
+def services(settings: object) -> Iterator[object]:
+    from consortium.services import Services
+
+    svc = Services.start(settings)  # type: ignore[arg-type]
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="module")
+def app(services: object) -> object:
+    from consortium.api.app import create_app
+
+    return create_app(services.settings, services=services)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def http(app: object) -> Iterator[object]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:  # type: ignore[arg-type]
+        yield c
+
+
+@dataclass
+class Actor:
+    """A user acting in one organization through a real API token."""
+
+    org: str
+    org_id: str
+    user_id: str
+    email: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+class World:
+    """Creates organizations and members through the services (the same code the API calls)."""
+
+    def __init__(self, services: object) -> None:
+        self.svc = services
+
+    def org(self, name: str | None = None) -> str:
+        from consortium.governance import identity
+        from consortium.store.db import transaction
+
+        name = name or f"org-{secrets.token_hex(3)}"
+        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
+            identity.create_org(s, name, name.title())
+        return name
+
+    def actor(self, org: str, role: str = "owner", operator: bool = False) -> Actor:
+        from consortium.governance import credentials, identity
+        from consortium.governance.roles import Role
+        from consortium.store.db import transaction
+
+        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
+            o = identity.org_by_name(s, org)
+            email = f"{role}-{secrets.token_hex(3)}@{org}.example"
+            u = identity.create_user(s, email, email, "correct horse battery", is_operator=operator)
+            identity.add_member(s, o.id, u.id, Role(role))
+            p = credentials._principal(u, o, Role(role), "test")
+            _, token = credentials.create_token(s, p, "test", Role(role), 30)
+        return Actor(org, o.id, u.id, email, role, token)
+
+
+@pytest.fixture(scope="module")
+def world(services: object) -> World:
+    return World(services)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def live_url(app: object) -> Iterator[str]:
+    """The app served by a real uvicorn server on loopback (for the SDK and CLI)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    t.join(10)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll with a deadline instead of sleeping."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+ROOT = Path(__file__).resolve().parents[1]
