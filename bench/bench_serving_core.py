@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from consortium.serving.batching import AdaptiveBatcher, BatchInfo  # noqa: E402
+from consortium.serving.batching import AdaptiveBatcher  # noqa: E402
 from consortium.serving.predictor import OnnxPredictor, available_cores  # noqa: E402
 
 CALLERS = 32
@@ -173,8 +173,9 @@ def main() -> None:
                      f"{r['p99_ms']:.2f} | {r['mean_batch']:.1f} |")
     lines += ["", "Inline calls block the event loop, so callers do not overlap: their latency leaves out "
               "the time spent queued behind other callers, and an HTTP server doing this stops "
-              "accepting connections while the model runs.", "", f"Command: `PYTHONPATH=src python bench/bench_serving_core.py --requests {args.requests} "
-                  f"--repeats {args.repeats}`", ""]
+              "accepting connections while the model runs.", "",
+              f"Command: `PYTHONPATH=src python bench/bench_serving_core.py --requests {args.requests} "
+              f"--repeats {args.repeats}`", ""]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))

@@ -78,7 +78,8 @@ def test_predict_rows_reshapes_flat_rows() -> None:
     y = oh.make_tensor_value_info("flat", onnx.TensorProto.FLOAT, ["N", 4])
     shape = onnx.numpy_helper.from_array(np.array([-1, 4], np.int64), "s")
     g = oh.make_graph([oh.make_node("Reshape", ["img", "s"], ["flat"])], "r", [x], [y], initializer=[shape])
-    p = OnnxPredictor(oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)]).SerializeToString(), threads=1)
+    model = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)]).SerializeToString()
+    p = OnnxPredictor(model, threads=1)
     out = p.predict_rows([[1, 2, 3, 4], [5, 6, 7, 8]])
     np.testing.assert_array_equal(out["flat"], [[1, 2, 3, 4], [5, 6, 7, 8]])
 

@@ -237,7 +237,8 @@ def keras_to_onnx(data: bytes) -> bytes:
             hint="set KERAS_BACKEND=torch before Keras is first imported",
         )
     if data[:4] != b"PK\x03\x04":
-        raise InvalidInput("the .keras file is not a zip archive", hint="save it with model.save('model.keras')")
+        raise InvalidInput("the .keras file is not a zip archive",
+                           hint="save it with model.save('model.keras')")
     with tempfile.TemporaryDirectory(prefix="consortium-keras-") as tmp:
         src = Path(tmp) / "model.keras"
         src.write_bytes(data)

@@ -67,7 +67,8 @@ class ModelCache:
         if max_bytes <= 0:
             raise InvalidInput(f"max_bytes must be positive; got {max_bytes}")
         if size_factor < 1.0:
-            raise InvalidInput(f"size_factor must be >= 1 (a model costs at least its file); got {size_factor}")
+            raise InvalidInput(
+                f"size_factor must be >= 1 (a model costs at least its file); got {size_factor}")
         self._loader = loader
         self.max_bytes = max_bytes
         self.size_factor = size_factor

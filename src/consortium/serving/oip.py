@@ -120,7 +120,8 @@ def _from_binary(name: str, datatype: str, shape: tuple[int, ...], raw: memoryvi
     dt = numpy_dtype(datatype)
     need = count * dt.itemsize
     if len(raw) != need:
-        raise _fail(name, f"shape {list(shape)} of {datatype} needs {need} bytes; binary_data_size is {len(raw)}")
+        raise _fail(name, f"shape {list(shape)} of {datatype} needs {need} bytes; "
+                          f"binary_data_size is {len(raw)}")
     return np.frombuffer(raw, dtype=dt).reshape(shape)
 
 
@@ -258,7 +259,8 @@ def build_infer_response(
     chunks: list[bytes] = []
     for want in wanted:
         if want.name not in outputs:
-            raise BadRequest(f"unknown output {want.name!r}", hint=f"the model produces: {', '.join(outputs)}")
+            raise BadRequest(f"unknown output {want.name!r}",
+                             hint=f"the model produces: {', '.join(outputs)}")
         arr = np.asarray(outputs[want.name])
         datatype = datatype_of(arr.dtype)
         entry: dict[str, Any] = {"name": want.name, "datatype": datatype, "shape": list(arr.shape)}

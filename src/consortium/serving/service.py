@@ -21,6 +21,7 @@ array([[0., 3.]], dtype=float32)
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from consortium.errors import InvalidInput
+from consortium.errors import BadRequest, InvalidInput
 from consortium.registry.formats import ModelSignature
 from consortium.serving.batching import AdaptiveBatcher, BatchInfo
 from consortium.serving.cache import CacheStats, Loader, ModelCache
@@ -95,9 +96,10 @@ class InferenceService:
         predictor = await self.load(version_id)
         feed = predictor.validate(inputs, cast=cast)
         if outputs:
-            unknown = [n for n in outputs if n not in {t.name for t in predictor.signature.outputs}]
-            if unknown:  # fail before running the model
-                predictor.predict(feed, validate=False, outputs=unknown)
+            known = [t.name for t in predictor.signature.outputs]
+            unknown = [n for n in outputs if n not in known]
+            if unknown:
+                raise BadRequest(f"unknown output {unknown[0]!r}", hint=f"the model produces: {', '.join(known)}")
         if self.batching.enabled and predictor.batchable:
             result = await self._batcher(version_id).submit(feed)
         else:
@@ -127,12 +129,9 @@ class InferenceService:
             def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
                 return self.cache.get(version_id).predict(feed, validate=False)
 
-            report = None
+            report: Callable[[BatchInfo], None] | None = None
             if self._on_batch is not None:
-                cb = self._on_batch
-
-                def report(info: BatchInfo) -> None:
-                    cb(version_id, info)
+                report = functools.partial(self._on_batch, version_id)
 
             b = AdaptiveBatcher(run, max_batch_size=cfg.max_batch_size, max_wait_ms=cfg.max_wait_ms,
                                 max_concurrency=cfg.max_concurrency, executor=self._executor,
