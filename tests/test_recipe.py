@@ -35,7 +35,7 @@ def test_full_recipe_parses_and_round_trips() -> None:
     assert [s.name for s in r.process] == ["drop_missing", "impute", "normalize"]
     assert r.train.schedule is not None and r.train.schedule.type == "step"
     assert r.federated is not None and r.federated.dp is not None and r.federated.dp.epsilon == 3
-    assert r.register is not None and r.register.model == "digits-classifier"
+    assert r.registration is not None and r.registration.model == "digits-classifier"
     assert parse_recipe(r.to_dict()) == r
     assert parse_recipe(__import__("json").dumps(r.to_dict())) == r
 

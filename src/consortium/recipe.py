@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import json
-import warnings
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 Loss = Literal["cross_entropy", "binary_cross_entropy", "mse"]
 Optimizer = Literal["adam", "adamw", "sgd"]
 Task = Literal["classification", "regression"]
+CLASSIFICATION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("mse", "mae", "r2")
 Metric = Literal["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
                  "mse", "mae", "r2"]
 
@@ -297,14 +298,12 @@ class RegisterSpec(Spec):
     model: str = Field(min_length=1)
 
 
-with warnings.catch_warnings():  # "register" shadows ABCMeta.register on the class only, not on instances
-    warnings.simplefilter("ignore")
+class Recipe(Spec):
+    """The whole job. ``register`` (written ``register:`` in the recipe) is ``recipe.registration``
+    in Python, since pydantic models already have a ``register`` method."""
 
-    class _RecipeBase(Spec):
-        register: RegisterSpec | None = None
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-
-class Recipe(_RecipeBase):
     name: str = Field(min_length=1, max_length=200)
     task: Task | None = None  # None: inferred from the loss (mse -> regression)
     data: DataSpec = Field(default_factory=DataSpec)
@@ -315,6 +314,7 @@ class Recipe(_RecipeBase):
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     tune: TuneSpec | None = None
     federated: FederatedSpec | None = None
+    registration: RegisterSpec | None = Field(None, alias="register")
 
     @model_validator(mode="after")
     def _coherent(self) -> Recipe:
@@ -338,7 +338,7 @@ class Recipe(_RecipeBase):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form that ``parse_recipe`` reads back to an equal recipe."""
-        d = self.model_dump(mode="json", exclude_unset=False)
+        d = self.model_dump(mode="json", by_alias=True)
         d["process"] = [{s.name: s.params.model_dump(mode="json")} for s in self.process]
         d["augment"] = [{s.name: s.params.model_dump(mode="json")} for s in self.augment]
         return d
@@ -467,6 +467,11 @@ def validate_against(recipe: Recipe, data: DataFrameSet) -> None:
         y = data.target_values()
         if any(s.name == "one_hot" for s in recipe.process):
             raise InvalidInput("invalid recipe at process: one_hot does not apply to images")
+    allowed = REGRESSION_METRICS if recipe.resolved_task == "regression" else CLASSIFICATION_METRICS
+    wrong = [m for m in recipe.evaluate.metrics or [] if m not in allowed]
+    if wrong:
+        raise InvalidInput(f"invalid recipe at evaluate.metrics: {wrong} do not apply to {recipe.resolved_task}",
+                           hint=f"choose from: {', '.join(allowed)}")
     if data.n_rows < 10:
         raise InvalidInput(f"the dataset has {data.n_rows} rows; training needs at least 10")
     loss = recipe.resolved_loss

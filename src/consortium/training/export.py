@@ -1,0 +1,76 @@
+"""ONNX export: the trained network plus its output head, one self-contained file.
+
+Classification models export probabilities (softmax; a single-logit binary model exports two
+columns [1 - p, p]) under the output name ``probabilities``; regression exports ``prediction``.
+The batch axis is dynamic. Uses torch's default (dynamo) exporter, which needs onnxscript.
+
+>>> import numpy as np, onnxruntime as ort
+>>> from consortium.recipe import MLPSpec
+>>> from consortium.training.models import build_model
+>>> m = build_model(MLPSpec(hidden=[4]), (3,), 2)
+>>> sess = ort.InferenceSession(export_onnx(m, (3,)))
+>>> sess.run(None, {"input": np.zeros((5, 3), np.float32)})[0].shape
+(5, 2)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+INPUT_NAME = "input"
+
+
+class WithHead(nn.Module):
+    """The network followed by what turns its raw outputs into what serving returns."""
+
+    def __init__(self, model: nn.Module, task: str) -> None:
+        super().__init__()
+        self.model = model
+        self.task = task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)  # (B, K)
+        if self.task == "regression":
+            return out
+        if out.shape[1] == 1:  # binary cross-entropy: one logit
+            p = torch.sigmoid(out)  # (B, 1)
+            return torch.cat([1.0 - p, p], dim=1)  # (B, 2)
+        return torch.softmax(out, dim=1)
+
+
+def output_name(task: str) -> str:
+    return "prediction" if task == "regression" else "probabilities"
+
+
+def signature(input_shape: tuple[int, ...], n_outputs: int, task: str, n_classes: int | None = None) -> dict[str, Any]:
+    """The exported model's interface (batch axis as -1)."""
+    width = n_outputs if task == "regression" else (n_classes or max(2, n_outputs))
+    return {"inputs": [{"name": INPUT_NAME, "shape": [-1, *input_shape], "dtype": "float32"}],
+            "outputs": [{"name": output_name(task), "shape": [-1, width], "dtype": "float32"}]}
+
+
+def export_onnx(model: nn.Module, input_shape: tuple[int, ...], *, task: str = "classification") -> bytes:
+    """Serialize ``model`` (with its output head) to ONNX bytes; input ``input`` (-1, *input_shape)."""
+    head = WithHead(model, task).eval()
+    example = torch.zeros(2, *input_shape)
+    buf = io.BytesIO()
+    batch = torch.export.Dim("batch", min=1)
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(head, (example,), buf, input_names=[INPUT_NAME], output_names=[output_name(task)],
+                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+    return buf.getvalue()

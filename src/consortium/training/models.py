@@ -1,0 +1,134 @@
+"""The model zoo, built from the recipe's ``model`` section: CNN, MLP, logistic regression.
+
+Every model maps a float32 batch to raw outputs (logits, or values for regression); heads that
+turn logits into probabilities live in ``training.export``. Read top-down, nanoGPT style.
+
+>>> import torch
+>>> from consortium.recipe import CNNSpec
+>>> m = build_model(CNNSpec(channels=[8], dense=[16]), (1, 8, 8), 10)
+>>> m(torch.zeros(2, 1, 8, 8)).shape
+torch.Size([2, 10])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from consortium.errors import InvalidInput
+from consortium.recipe import CNNSpec, LogisticSpec, MLPSpec
+
+
+class CNN(nn.Module):
+    """Conv blocks (conv -> [batch norm] -> ReLU -> max pool) then dense layers.
+
+    The seed's Keras model is ``CNNSpec(channels=[32], padding="valid", dense=[128])`` with one
+    output and binary cross-entropy.
+    """
+
+    def __init__(self, spec: CNNSpec, input_shape: tuple[int, int, int], n_outputs: int) -> None:
+        super().__init__()
+        c, h, w = input_shape
+        pad = spec.kernel_size // 2 if spec.padding == "same" else 0
+        blocks: list[nn.Module] = []
+        for out_c in spec.channels:
+            blocks.append(nn.Conv2d(c, out_c, spec.kernel_size, padding=pad))  # (B, out_c, h', w')
+            h, w = h + 2 * pad - spec.kernel_size + 1, w + 2 * pad - spec.kernel_size + 1
+            if h < 1 or w < 1:
+                raise InvalidInput(f"model.kernel_size {spec.kernel_size} is too large for {input_shape[1:]} images",
+                                   hint="use padding: same or a smaller kernel")
+            if spec.batch_norm:
+                blocks.append(nn.BatchNorm2d(out_c))
+            blocks.append(nn.ReLU())
+            if spec.pool > 1 and h >= spec.pool and w >= spec.pool:
+                blocks.append(nn.MaxPool2d(spec.pool))  # (B, out_c, h/pool, w/pool)
+                h, w = h // spec.pool, w // spec.pool
+            c = out_c
+        self.features = nn.Sequential(*blocks)
+        self.head = _dense_stack(c * h * w, spec.dense, n_outputs, spec.dropout, batch_norm=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # (B, C', H', W')
+        x = torch.flatten(x, 1)  # (B, C' * H' * W')
+        return self.head(x)  # (B, n_outputs)
+
+
+class MLP(nn.Module):
+    """Dense layers with ReLU (optional batch norm and dropout); images are flattened first."""
+
+    def __init__(self, spec: MLPSpec, n_features: int, n_outputs: int) -> None:
+        super().__init__()
+        self.net = _dense_stack(n_features, spec.hidden, n_outputs, spec.dropout, batch_norm=spec.batch_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+
+
+class Logistic(nn.Module):
+    """One linear layer: logistic (softmax) regression, or linear regression with mse."""
+
+    def __init__(self, n_features: int, n_outputs: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+
+
+def _dense_stack(n_in: int, widths: list[int], n_out: int, dropout: float, *, batch_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers.append(nn.Linear(n_in, width))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        n_in = width
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+def _as_spec(spec: Any) -> CNNSpec | MLPSpec | LogisticSpec:
+    if isinstance(spec, (CNNSpec, MLPSpec, LogisticSpec)):
+        return spec
+    if isinstance(spec, dict):
+        kinds = {"cnn": CNNSpec, "mlp": MLPSpec, "logistic": LogisticSpec}
+        kind = spec.get("type")
+        if kind not in kinds:
+            raise InvalidInput(f"invalid recipe at model.type: {kind!r}", hint="use cnn, mlp or logistic")
+        return kinds[kind].model_validate(spec)  # type: ignore[attr-defined]
+    raise InvalidInput(f"not a model spec: {type(spec).__name__}")
+
+
+def build_model(spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_shape: tuple[int, ...],
+                n_outputs: int) -> nn.Module:
+    """Build the network; ``input_shape`` excludes the batch: (F,) tabular or (C, H, W) images."""
+    spec = _as_spec(spec)
+    input_shape = tuple(int(d) for d in input_shape)
+    if n_outputs < 1:
+        raise InvalidInput(f"a model needs at least one output; got {n_outputs}")
+    n_features = 1
+    for d in input_shape:
+        n_features *= d
+    if isinstance(spec, CNNSpec):
+        if len(input_shape) != 3:
+            raise InvalidInput(f"a cnn needs image input (C, H, W); this data has shape {input_shape}",
+                               hint="use model type mlp or logistic for tabular data")
+        return CNN(spec, input_shape, n_outputs)  # type: ignore[arg-type]
+    if isinstance(spec, MLPSpec):
+        return MLP(spec, n_features, n_outputs)
+    return Logistic(n_features, n_outputs)
+
+
+def n_outputs_for(task: str, loss: str, n_classes: int) -> int:
+    """Output width: one logit for binary cross-entropy and regression, else one per class."""
+    if task == "regression" or loss == "binary_cross_entropy":
+        return 1
+    return n_classes
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
