@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from consortium.config import Settings
 from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
+from consortium.store.blobs import LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
 
 
@@ -23,6 +24,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     keys: keys.KeyService
+    blobs: LocalBlobStore
     extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
 
     @classmethod
@@ -37,7 +39,7 @@ class Services:
         keys.install(key_service)
         with transaction(factory) as s:
             audit.ensure_head(s)
-        return cls(settings, engine, factory, key_service)
+        return cls(settings, engine, factory, key_service, LocalBlobStore(settings.blob_dir))
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         audit.append(session, drafts)

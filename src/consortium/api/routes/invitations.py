@@ -55,6 +55,8 @@ class AcceptOut(Out):
 
 def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Invitation:
     inv = session.get(Invitation, invitation_id)
+    if inv is not None:  # recorded for the owner's audit trail, even when refused
+        ctx.resource("invitation", inv.id, inv.org_id)
     if inv is None or inv.org_id != p.org_id:
         raise NotFound(f"invitation {invitation_id!r} not found")
     ctx.resource("invitation", inv.id, inv.org_id)

@@ -43,6 +43,8 @@ class TokenCreated(TokenOut):
 
 def token_in_my_org(token_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> ApiToken:
     tok = session.get(ApiToken, token_id)
+    if tok is not None:  # recorded for the owner's audit trail, even when refused
+        ctx.resource("token", tok.id, tok.org_id)
     if tok is None or tok.org_id != p.org_id:
         raise NotFound(f"token {token_id!r} not found")
     ctx.resource("token", tok.id, tok.org_id)

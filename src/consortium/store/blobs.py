@@ -1,0 +1,107 @@
+"""Blob store on the local disk: content written to a temporary file, checksummed, fsynced and
+renamed into place, so a blob is either complete or absent; never half-written and visible.
+
+Callers hand in an iterator of bytes (already encrypted by ``governance.encryption``) and get a
+``BlobRef`` back only once the blob is durable; only then do they insert the database row that
+points at it. A crash before the row commits leaves an orphan file, which ``sweep_orphans``
+removes; never a row without its blob.
+
+>>> import tempfile
+>>> store = LocalBlobStore(tempfile.mkdtemp())
+>>> ref = store.put([b"hello ", b"world"])
+>>> b"".join(store.get(ref.key)), ref.size
+(b'hello world', 11)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from consortium.errors import NotFound, PayloadTooLarge
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    key: str
+    size: int
+    sha256: str  # of the stored bytes
+
+
+class LocalBlobStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not key or "/" in key or ".." in key:
+            raise NotFound(f"no blob {key!r}")
+        return self.root / key[:2] / key
+
+    def put(self, chunks: Iterable[bytes], *, max_bytes: int | None = None, prefix: str = "b") -> BlobRef:
+        key = f"{prefix}{secrets.token_hex(16)}"
+        tmp = self.root / "tmp" / f"{key}.part"
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "wb") as f:
+                for c in chunks:
+                    size += len(c)
+                    if max_bytes is not None and size > max_bytes:
+                        raise PayloadTooLarge(f"blob exceeds the limit of {max_bytes} bytes")
+                    h.update(c)
+                    f.write(c)
+                f.flush()
+                os.fsync(f.fileno())
+            dest = self._path(key)
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return BlobRef(key, size, h.hexdigest())
+
+    def get(self, key: str) -> Iterator[bytes]:
+        path = self._path(key)
+        if not path.exists():
+            raise NotFound(f"blob {key} is missing from the store")
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_CHUNK):
+                yield chunk
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def sweep_orphans(self, known: set[str], older_than_s: float = 3600) -> int:
+        """Remove blobs no row refers to (left by a crash between blob and row), and stale temp files."""
+        now, removed = time.time(), 0
+        for p in self.root.glob("*/*"):
+            if p.parent.name == "tmp" or p.name in known:
+                continue
+            if now - p.stat().st_mtime > older_than_s:
+                p.unlink(missing_ok=True)
+                removed += 1
+        for p in (self.root / "tmp").glob("*.part"):
+            if now - p.stat().st_mtime > older_than_s:
+                p.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
