@@ -19,6 +19,7 @@ import copy
 import math
 import random
 import time
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -130,53 +131,56 @@ def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, train: TrainSpe
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
     net = dp_model if dp_model is not None else model
-    try:
-        for epoch in range(1, epochs + 1):
-            if should_stop is not None and should_stop():
-                break
-            t0 = time.perf_counter()
-            net.train()
-            total, seen, stopped = 0.0, 0, False
-            for xb, yb in (batches if batches is not None else _batches(Xt, yt, train.batch_size, gen)):
-                if len(xb) == 0:  # Poisson sampling can draw an empty batch
-                    continue
-                if augment is not None:
-                    xb = augment(xb)
-                opt.zero_grad(set_to_none=True)
-                batch_loss = loss_fn(net(xb), yb)
-                batch_loss.backward()
-                opt.step()
-                total += batch_loss.item() * len(xb)
-                seen += len(xb)
+    with warnings.catch_warnings():
+        if dp_model is not None:  # Opacus' per-sample hooks on the first layer warn on every batch: harmless
+            warnings.filterwarnings("ignore", message="Full backward hook")
+        try:
+            for epoch in range(1, epochs + 1):
                 if should_stop is not None and should_stop():
-                    stopped = True
                     break
-            row: dict[str, Any] = {"epoch": epoch, "loss": total / max(seen, 1),
-                                   "lr": opt.param_groups[0]["lr"]}
-            if sched is not None:
-                sched.step()
-            if has_val:
-                row.update(_evaluate(model, Xv, yv, loss_fn, loss))  # type: ignore[arg-type]
-            if engine is not None:
-                row["epsilon"] = float(engine.get_epsilon(dp.delta))  # type: ignore[union-attr]
-            row["time_s"] = time.perf_counter() - t0
-            history.append(row)
-            if stopped:
-                break
-            if on_epoch is not None:
-                on_epoch(row)
-            if stopper is not None:
-                if row["val_loss"] < best_loss - stopper.min_delta:
-                    best_loss, bad_epochs = row["val_loss"], 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    bad_epochs += 1
-                    if bad_epochs >= stopper.patience:
-                        row["early_stopped"] = True
+                t0 = time.perf_counter()
+                net.train()
+                total, seen, stopped = 0.0, 0, False
+                for xb, yb in (batches if batches is not None else _batches(Xt, yt, train.batch_size, gen)):
+                    if len(xb) == 0:  # Poisson sampling can draw an empty batch
+                        continue
+                    if augment is not None:
+                        xb = augment(xb)
+                    opt.zero_grad(set_to_none=True)
+                    batch_loss = loss_fn(net(xb), yb)
+                    batch_loss.backward()
+                    opt.step()
+                    total += batch_loss.item() * len(xb)
+                    seen += len(xb)
+                    if should_stop is not None and should_stop():
+                        stopped = True
                         break
-    finally:
-        if dp_model is not None:
-            dp_model._close()  # remove Opacus hooks so the model can be trained again (next round)
+                row: dict[str, Any] = {"epoch": epoch, "loss": total / max(seen, 1),
+                                       "lr": opt.param_groups[0]["lr"]}
+                if sched is not None:
+                    sched.step()
+                if has_val:
+                    row.update(_evaluate(model, Xv, yv, loss_fn, loss))  # type: ignore[arg-type]
+                if engine is not None:
+                    row["epsilon"] = float(engine.get_epsilon(dp.delta))  # type: ignore[union-attr]
+                row["time_s"] = time.perf_counter() - t0
+                history.append(row)
+                if stopped:
+                    break
+                if on_epoch is not None:
+                    on_epoch(row)
+                if stopper is not None:
+                    if row["val_loss"] < best_loss - stopper.min_delta:
+                        best_loss, bad_epochs = row["val_loss"], 0
+                        best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        bad_epochs += 1
+                        if bad_epochs >= stopper.patience:
+                            row["early_stopped"] = True
+                            break
+        finally:
+            if dp_model is not None:
+                dp_model._close()  # remove Opacus hooks so the model can be trained again (next round)
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
@@ -192,8 +196,6 @@ def _batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Gener
 def _make_private(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
                   train: TrainSpec, dp: DPSpec, epochs: int, seed: int) -> tuple[Any, Any, Any, Any]:
     """Wrap model, optimizer and data for DP-SGD (Opacus, RDP accountant)."""
-    import warnings
-
     from opacus import PrivacyEngine
     from opacus.validators import ModuleValidator
     from torch.utils.data import DataLoader, TensorDataset
@@ -204,9 +206,9 @@ def _make_private(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor,
                            hint="set model.batch_norm: false")
     loader = DataLoader(TensorDataset(X, y), batch_size=min(train.batch_size, len(X)), shuffle=True,
                         generator=torch.Generator().manual_seed(seed))
-    engine = PrivacyEngine(accountant="rdp")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Opacus warns about secure RNG; we document it is not used
+        warnings.simplefilter("ignore")  # Opacus warns that its secure RNG is off (it is: not cryptographic)
+        engine = PrivacyEngine(accountant="rdp")
         if dp.noise_multiplier is not None:
             m, o, dl = engine.make_private(module=model, optimizer=opt, data_loader=loader,
                                            noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm)
