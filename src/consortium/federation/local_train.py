@@ -17,7 +17,6 @@ epsilon accumulates over rounds. DP-SGD itself is Opacus.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -48,10 +47,6 @@ def _optimizer(name: str, params: Any, lr: float, weight_decay: float = 0.0,
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-
-
-def steps_per_epoch(n_rows: int, batch_size: int) -> int:
-    return max(1, math.ceil(n_rows / batch_size))
 
 
 def train_local(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str, loss: str,
@@ -95,8 +90,6 @@ def train_local(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str, lo
             steps += 1
             total += float(batch_loss.detach()) * xb.shape[0]
             count += xb.shape[0]
-    if noise_multiplier is not None and hasattr(net, "_module"):
-        net.remove_hooks() if hasattr(net, "remove_hooks") else None
     return {"loss": total / max(count, 1), "steps": steps}
 
 

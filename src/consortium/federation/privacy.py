@@ -15,11 +15,11 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from consortium.errors import Conflict, InvalidInput
-from consortium.federation.local_train import steps_per_epoch
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class NodePrivacy:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Batches per epoch, as the node's DataLoader makes them."""
+    return max(1, math.ceil(n_rows / batch_size))
 
 
 def epsilon_for(noise_multiplier: float, sample_rate: float, steps: int, delta: float) -> float:

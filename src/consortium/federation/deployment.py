@@ -1,0 +1,351 @@
+"""Run a federated job on Flower's deployment engine: real SuperLink and SuperNode processes.
+
+``Deployment`` starts ``flower-superlink`` (its own loopback ports, runtime dependency
+installation off) and one ``flower-supernode`` per organization, each with a ``node_config``
+naming its local data store. ``submit`` writes a minimal Flower app (a ``pyproject.toml`` whose
+components point at ``consortium.federation.server_app:app`` / ``client_app:app``; no code is
+shipped) and starts the run with ``flwr run <app dir> <connection> --run-config <file>``, the
+supported CLI route, against a private ``FLWR_HOME``. Progress is read from the ServerApp's
+``progress.jsonl``; every wait polls with a deadline. ``close`` ends every process it started
+(process groups, then a sweep for anything still tagged with this deployment's id).
+
+>>> from consortium.recipe import parse_recipe   # doctest: +SKIP
+>>> with Deployment("/tmp/fl") as d:              # doctest: +SKIP
+...     for org, path in {"a": "/data/a", "b": "/data/b"}.items():
+...         d.add_node(org, path, "bc")
+...     run_id = d.submit(recipe)
+...     result = d.wait(run_id, progress=print)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consortium.data.frame import DataFrameSet
+from consortium.errors import ConsortiumError, InvalidInput, Unavailable
+from consortium.federation import protocol as P
+from consortium.federation.progress import ProgressSink, read_progress
+from consortium.federation.result import FederatedResult, load_result, raise_if_failed
+
+MARK = "CONSORTIUM_FL_DEPLOYMENT"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll until something accepts on 127.0.0.1:port; ``Unavailable`` on timeout or exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise Unavailable(f"process exited with code {proc.returncode} before opening port {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise Unavailable(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+@dataclass
+class Ports:
+    """Loopback ports; 0 picks a free one. In Flower 1.42 the SuperLink serves its Fleet,
+    Control and Runtime APIs over HTTP on one ``--host/--port``."""
+
+    superlink: int = 0
+
+    def resolve(self) -> Ports:
+        return Ports(self.superlink or free_port())
+
+
+@dataclass
+class _Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Deployment:
+    """SuperLink + SuperNodes on loopback for one or more runs; use as a context manager."""
+
+    def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
+                 start_timeout: float = 60.0) -> None:
+        self.work = Path(work_dir)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.ports = (ports or Ports()).resolve()
+        self.tag = uuid.uuid4().hex
+        self.home = self.work / "flwr_home"
+        self.home.mkdir(exist_ok=True)
+        self.poll_interval = poll_interval
+        self.start_timeout = start_timeout
+        self.superlink: _Proc | None = None
+        self.nodes: dict[str, _Proc] = {}
+        self.env = self._env()
+
+    # ------------------------------------------------------------------ processes
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])  # .../src, so flwr-*app processes import us
+        env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+        env.update({"FLWR_HOME": str(self.home), MARK: self.tag, "FLWR_TELEMETRY_ENABLED": "0",
+                    "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": str(self.poll_interval),
+                    "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> _Proc:
+        log = self.work / "logs" / f"{name}.log"
+        log.parent.mkdir(exist_ok=True)
+        with log.open("ab") as f:
+            popen = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=self.env, cwd=self.work, start_new_session=True)
+        return _Proc(name, popen, log)
+
+    def start(self) -> Deployment:
+        """Start the SuperLink and wait until its HTTP APIs accept connections."""
+        if self.superlink is not None:
+            return self
+        p = self.ports
+        self.superlink = self._spawn("superlink", [
+            str(BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+            "--host", "127.0.0.1", "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
+        try:
+            wait_port(p.superlink, self.start_timeout, self.superlink.popen)
+        except Unavailable as e:
+            log = self.superlink.log
+            self.close()
+            raise Unavailable(f"the SuperLink did not start: {e}", hint=f"see {log}") from None
+        self._write_connection()
+        return self
+
+    def add_node(self, org: str, data_dir: str | Path, dataset: str) -> None:
+        """Start (or restart) the SuperNode of ``org`` reading ``dataset`` from ``data_dir``."""
+        if self.superlink is None:
+            self.start()
+        if org in self.nodes and self.nodes[org].popen.poll() is None:
+            raise InvalidInput(f"the node of {org!r} is already running")
+        for v in (org, str(data_dir), dataset):
+            if "'" in v:
+                raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
+        port = free_port()
+        cfg = f"{P.DATA_DIR}='{data_dir}' {P.DATASET}='{dataset}' {P.ORG}='{org}'"
+        self.nodes[org] = self._spawn(f"node-{org}", [
+            str(BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.ports.superlink}",
+            "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)])
+        self.nodes[org].extra["port"] = port
+        try:
+            wait_port(port, self.start_timeout, self.nodes[org].popen)
+        except Unavailable as e:
+            self.kill_node(org)
+            raise Unavailable(f"the SuperNode of {org!r} did not start: {e}",
+                              hint=f"see {self.nodes[org].log}") from None
+
+    def kill_node(self, org: str) -> None:
+        """Kill ``org``'s SuperNode and everything it started, at once (a crash, not a stop)."""
+        proc = self.nodes.get(org)
+        if proc is not None:
+            _kill_group(proc.popen, signal.SIGKILL, 5.0)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every process this deployment started; nothing is left behind."""
+        for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]:
+            _kill_group(proc.popen, signal.SIGTERM, timeout)
+        for pid in self.leftovers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.superlink = None
+
+    def leftovers(self) -> list[int]:
+        """Pids of live processes that carry this deployment's tag in their environment."""
+        found = []
+        needle = f"{MARK}={self.tag}".encode()
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit() or int(d.name) == os.getpid():
+                continue
+            try:
+                if needle in (d / "environ").read_bytes() and (d / "stat").read_text().split()[2] != "Z":
+                    found.append(int(d.name))
+            except OSError:
+                continue
+        return found
+
+    def __enter__(self) -> Deployment:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ runs
+    def _write_connection(self) -> None:
+        (self.home / "config.toml").write_text(
+            '[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\n'
+            f'address = "127.0.0.1:{self.ports.superlink}"\ninsecure = true\n')
+
+    def _write_app(self) -> Path:
+        app = self.work / "app"
+        app.mkdir(exist_ok=True)
+        defaults = "\n".join(f"{k} = {json.dumps(v)}" for k, v in P.DEFAULT_RUN_CONFIG.items())
+        (app / "pyproject.toml").write_text(f"""[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "consortium-federated"
+version = "1.0.0"
+description = "Consortium federated job (components live in the installed consortium package)"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.flwr.app]
+publisher = "consortium"
+
+[tool.flwr.app.components]
+serverapp = "consortium.federation.server_app:app"
+clientapp = "consortium.federation.client_app:app"
+
+[tool.flwr.app.config]
+{defaults}
+""")
+        return app
+
+    def flwr(self, *args: str, timeout: float = 120.0) -> str:
+        """Run the ``flwr`` CLI against this deployment's SuperLink; its stdout."""
+        res = subprocess.run([str(BIN / "flwr"), *args], env=self.env, cwd=self.work, capture_output=True,
+                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise Unavailable(f"flwr {args[0]} failed: {(res.stderr or res.stdout).strip()[-800:]}")
+        return res.stdout
+
+    def submit(self, run_config: dict[str, Any]) -> int:
+        """Start a run with these run-config values; returns the run id."""
+        app = self._write_app()
+        cfg_file = self.work / f"run-config-{uuid.uuid4().hex[:8]}.toml"
+        cfg_file.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in run_config.items()) + "\n")
+        out = self.flwr("run", str(app), "consortium", "--run-config", str(cfg_file), "--format", "json")
+        try:
+            data = json.loads(out[out.index("{"):])
+            return int(data["run-id"])
+        except (ValueError, KeyError) as e:
+            raise Unavailable(f"flwr run gave no run id: {out[-500:]}") from e
+
+    def run_status(self, run_id: int) -> str:
+        """The run's status as ``flwr ls`` reports it (e.g. ``running``, ``finished:completed``)."""
+        out = self.flwr("ls", "--run-id", str(run_id), "--format", "json", timeout=60)
+        data = json.loads(out[out.index("{"):])
+        runs = data.get("runs") or []
+        return str(runs[0].get("status", "")) if runs else ""
+
+    def wait(self, out_dir: Path, run_id: int, *, progress: ProgressSink | None = None,
+             timeout: float = 1800.0, status_every: float = 15.0,
+             on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Follow ``progress.jsonl`` until the run is done or failed, with a deadline."""
+        path = out_dir / "progress.jsonl"
+        seen = 0
+        deadline = time.monotonic() + timeout
+        next_status = time.monotonic() + status_every
+        while True:
+            for rec in read_progress(path, start=seen):
+                seen += 1
+                if progress is not None:
+                    progress(rec)
+                if on_record is not None:
+                    on_record(rec)
+                if rec.get("kind") == "error":
+                    raise_if_failed(out_dir)
+                if rec.get("kind") == "done" and (out_dir / "result.json").exists():
+                    return
+            if self.superlink is None or self.superlink.popen.poll() is not None:
+                raise Unavailable("the SuperLink stopped during the run", hint=f"see {self.work / 'logs'}")
+            if time.monotonic() > next_status:
+                next_status = time.monotonic() + status_every
+                status = self.run_status(run_id)
+                if status.startswith("finished") and not (out_dir / "result.json").exists():
+                    time.sleep(0.5)  # the last lines may still be in flight
+                    if not read_progress(path, start=seen):
+                        raise Unavailable(f"run {run_id} ended as {status} without a result",
+                                          hint=f"see the logs in {self.work / 'logs'}")
+            if time.monotonic() > deadline:
+                raise Unavailable(f"run {run_id} did not finish within {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def _kill_group(popen: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    if popen.poll() is None or _group_alive(popen.pid):
+        try:
+            os.killpg(popen.pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (popen.poll() is None or _group_alive(popen.pid)):
+        time.sleep(0.05)
+    if popen.poll() is None or _group_alive(popen.pid):
+        try:
+            os.killpg(popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        popen.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
+                   validation: DataFrameSet | None = None, progress: ProgressSink | None = None,
+                   work_dir: str | Path | None = None, ports: Ports | None = None,
+                   round_timeout: float = 300.0, straggler_grace: float = 8.0, node_wait: float = 120.0,
+                   shapley_samples: int = 0, timeout: float = 1800.0) -> FederatedResult:
+    """Run the recipe's federated job with one real SuperNode per organization on loopback.
+
+    Each organization's rows are written to its own node store first (in a real deployment
+    they are already at the site and only ``add_node`` is needed). Returns the same
+    ``FederatedResult`` as ``run_simulation``.
+    """
+    from consortium.federation.simulation import job_run_config, prepare
+
+    tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
+    work = Path(work_dir or tmp.name)  # type: ignore[union-attr]
+    t0 = time.monotonic()
+    try:
+        recipe, configs, vdir = prepare(recipe, partitions, validation, work)
+        out = work / "out"
+        cfg = job_run_config(recipe, out, validation_dir=vdir, round_timeout=round_timeout,
+                             straggler_grace=straggler_grace, node_wait=node_wait,
+                             shapley_samples=shapley_samples)
+        timings: dict[str, float] = {}
+        with Deployment(work / "engine", ports=ports) as dep:
+            for c in configs:
+                dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
+            timings["engine_start_s"] = time.monotonic() - t0
+            run_id = dep.submit(cfg)
+            timings["submitted_s"] = time.monotonic() - t0
+            dep.wait(out, run_id, progress=progress, timeout=timeout)
+        timings["total_s"] = time.monotonic() - t0
+        return load_result(out, "deployment (flower-superlink + flower-supernode processes)", timings)
+    except ConsortiumError:
+        raise
+    finally:
+        if tmp is not None:
+            tmp.cleanup()

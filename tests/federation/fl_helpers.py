@@ -1,0 +1,42 @@
+"""Helpers for the federation tests (a unique module name: tests/ has no packages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from consortium.data.frame import DataFrameSet
+
+
+def split(data: DataFrameSet, test: float = 0.25, seed: int = 0) -> tuple[DataFrameSet, DataFrameSet]:
+    order = np.random.default_rng(seed).permutation(data.n_rows)
+    cut = int(len(order) * (1 - test))
+    return data.subset(np.sort(order[:cut])), data.subset(np.sort(order[cut:]))
+
+
+def bc_recipe(**federated: Any) -> Any:
+    from consortium.recipe import parse_recipe
+
+    fed = {"datasets": ["northwind/bc", "riverside/bc", "lakeside/bc"], "rounds": 2, "local_epochs": 3,
+           "min_nodes": 2, **federated}
+    return parse_recipe({"name": "bc-fl", "process": [{"normalize": {"method": "standard"}}],
+                         "model": {"type": "mlp", "hidden": [16]},
+                         "train": {"lr": 0.01, "batch_size": 32, "seed": 0}, "federated": fed})
+
+
+def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, epochs: int) -> float:
+    """Same model, same global scaling, trained on all rows in one place."""
+    from consortium.federation.features import local_stats, merge_stats, to_arrays
+    from consortium.federation.local_train import evaluate, train_local
+    from consortium.federation.model import encode_labels, global_model
+
+    x, y_raw = to_arrays(train, recipe.data.target, recipe.process)
+    stats = merge_stats([local_stats(x, y_raw, train.kind)])
+    model = global_model(recipe, stats)
+    y = encode_labels(y_raw, recipe, stats)
+    train_local(model, x, y, task="classification", loss="cross_entropy", optimizer=recipe.train.optimizer,
+                lr=recipe.train.lr, batch_size=recipe.train.batch_size, epochs=epochs, seed=0)
+    xt, yt_raw = to_arrays(test, recipe.data.target, recipe.process)
+    return float(evaluate(model, xt, encode_labels(yt_raw, recipe, stats), task="classification",
+                          loss="cross_entropy")["accuracy"])
