@@ -118,7 +118,10 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     x, y_raw, _, org = _local_arrays(context)
     y = encode_labels(y_raw, recipe, stats)
     model = global_model(recipe, stats)
-    model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    missing = set(model.state_dict()) - set(state)
+    if any(not k.startswith("0.") for k in missing):  # only the Scale buffers may be left out
+        raise ValueError(f"the global model lacks weights: {sorted(missing)[:5]}")
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
     task, loss = recipe.resolved_task, recipe.resolved_loss
     before = evaluate(model, x, y, task=task, loss=loss)
     plan = _privacy(recipe, len(y))
@@ -142,7 +145,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
         spent_steps += out["steps"]
         ledger.write_text(json.dumps({"steps": spent_steps, "plan": plan.to_dict()}))
         metrics["epsilon"] = epsilon_for(plan.noise_multiplier, plan.sample_rate, spent_steps, plan.delta)
-    new_state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    new_state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k in state}
     return new_state, {"org": org, **metrics}
 
 
@@ -175,7 +178,7 @@ def _legacy_fit(msg: Message, context: Context) -> Message:
     fitins = recorddict_to_fitins(msg.content, keep_input=True)
     cfg = fitins.config
     keys = json.loads(str(cfg["state-keys"]))
-    state = dict(zip(keys, parameters_to_ndarrays(fitins.parameters)))
+    state = dict(zip(keys, parameters_to_ndarrays(fitins.parameters), strict=False))
     new_state, metrics = local_round(context, state, json.loads(str(cfg["stats"])),
                                      int(cfg["server-round"]), float(cfg.get("proximal-mu", 0.0)))
     n = int(metrics.pop("num-examples"))

@@ -63,6 +63,7 @@ def train_local(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str, lo
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
     opt = _optimizer(optimizer, model.parameters(), lr, weight_decay)
     net: nn.Module = model
+    model.train()
     if noise_multiplier is not None:
         from opacus import PrivacyEngine
 
@@ -83,7 +84,7 @@ def train_local(model: nn.Module, x: np.ndarray, y: np.ndarray, *, task: str, lo
             batch_loss = crit(out, yb)
             value = batch_loss
             if anchor is not None:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+                prox = sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=False))
                 value = batch_loss + proximal_mu / 2 * prox
             value.backward()
             opt.step()

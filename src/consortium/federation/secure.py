@@ -30,11 +30,14 @@ def run_secure_rounds(job: Any, context: Any) -> None:
     from consortium.federation.strategies import legacy_strategy
 
     fed = job.fed
-    start = job.state()
-    keys = list(start)
+    full = job.state()
+    # only learned weights go through SecAgg+: the Scale buffers (global feature means, up to
+    # thousands) are the same at every node and would not survive its clipping range
+    keys = [k for k in full if not k.startswith("0.")]
+    start = {k: full[k] for k in keys}
     stats_json = json.dumps(job.stats.to_dict())
     captured: dict[int, dict[str, Any]] = {}
-    final: dict[str, Any] = {"state": start}
+    final: dict[str, Any] = {"state": full}
     clock = [time.monotonic()]
     current = [0]
 
@@ -48,7 +51,7 @@ def run_secure_rounds(job: Any, context: Any) -> None:
         return {}
 
     def evaluate_fn(rnd: int, ndarrays: list[np.ndarray], _: dict[str, Any]) -> Any:
-        state = dict(zip(keys, [np.asarray(a) for a in ndarrays]))
+        state = {**full, **dict(zip(keys, [np.asarray(a) for a in ndarrays], strict=False))}
         if rnd == 0:
             return None
         if rnd not in captured:

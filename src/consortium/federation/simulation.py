@@ -21,6 +21,7 @@ node store and reaches its virtual node through ``node_config`` as in a real dep
 
 from __future__ import annotations
 
+import copy
 import secrets
 import tempfile
 import threading
@@ -58,6 +59,8 @@ class ThreadBackend:
         self.app = None
 
     def process_message(self, message: Any, context: Any) -> tuple[Any, Any]:
+        # a real node gets its own copy off the wire; in-memory messages may share one RecordDict
+        message.content = copy.deepcopy(message.content)
         return self.app(message=message, context=context), context
 
 
