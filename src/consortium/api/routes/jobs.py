@@ -1,0 +1,160 @@
+"""Jobs: submit a recipe, list, inspect, follow progress (polling or server-sent events), cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+from sqlalchemy import select
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
+from consortium.api.schemas import In, Out
+from consortium.errors import NotFound
+from consortium.governance.roles import Role
+from consortium.jobs import queue
+from consortium.jobs.submit import submit_recipe
+from consortium.store.tables.jobs import Job
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+class JobIn(In):
+    recipe: dict[str, Any] | str = Field(description="the recipe, as an object or as YAML/JSON text")
+    project: str | None = Field(default=None, description="run in this project (its members see it)")
+
+
+class JobOut(Out):
+    id: str
+    name: str
+    kind: str
+    state: str
+    org_id: str
+    project_id: str | None
+    recipe: dict[str, Any]
+    progress: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EventOut(Out):
+    id: int
+    time: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+def visible_job(job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Job:
+    job = session.get(Job, job_id)
+    if job is not None:
+        ctx.resource("job", job.id, job.org_id, job.project_id)
+    if job is None or not _may_see(session, p, job):
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+def _may_see(session: Any, p: Any, job: Job) -> bool:
+    if job.org_id == p.org_id:
+        return True
+    if job.project_id:
+        from consortium.governance.grants import PROJECT_MEMBERSHIP
+
+        return any(job.project_id in hook(session, p.org_id) for hook in PROJECT_MEMBERSHIP)
+    return False
+
+
+JobDep = Annotated[Job, Depends(visible_job)]
+
+
+@router.post("", response_model=JobOut, status_code=201)
+@rule("org", Role.member)
+def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
+    """Queue a training (or federated, when the recipe has a `federated` section) job."""
+    project_id = None
+    if body.project:
+        from consortium.governance.grants import PROJECT_RESOLVER
+
+        project_id = PROJECT_RESOLVER[0](session, body.project) if PROJECT_RESOLVER else None
+        if project_id is None:
+            raise NotFound(f"project {body.project!r} not found")
+    job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
+    ctx.resource("job", job.id, p.org_id, project_id)
+    ctx.details = {"kind": job.kind, "name": job.name, "datasets": job.recipe.get("_resolved", {})}
+    return job
+
+
+@router.get("", response_model=list[JobOut])
+@rule("org")
+def list_jobs(p: Viewer, session: SessionDep,
+              state: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")] = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Job]:
+    """Your organization's jobs, newest first."""
+    q = select(Job).where(Job.org_id == p.org_id)
+    if state:
+        q = q.where(Job.state == state)
+    return list(session.scalars(q.order_by(Job.created_at.desc()).limit(limit)))
+
+
+@router.get("/{job_id}", response_model=JobOut)
+@rule("resource")
+def get_job(job: JobDep) -> Job:
+    return job
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+@rule("resource", Role.member)
+def cancel_job(job: JobDep, p: Member, session: SessionDep) -> Job:
+    """Cancel a queued or running job (a running one stops at its next check, within seconds)."""
+    if job.org_id != p.org_id:
+        p.require(Role.owner, "cancelling another organization's job")
+    return queue.request_cancel(session, job)
+
+
+@router.get("/{job_id}/events", response_model=list[EventOut])
+@rule("resource")
+def job_events(job: JobDep, session: SessionDep, after: Annotated[int, Query(ge=0)] = 0,
+               kind: Annotated[str | None, Query(pattern="^(progress|log|state)$")] = None,
+               limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[Any]:
+    """Progress, log and state events after event id `after` (poll with the last id you saw)."""
+    return queue.events(session, job.id, after, limit, [kind] if kind else None)
+
+
+@router.get("/{job_id}/stream")
+@rule("resource")
+async def job_stream(job: JobDep, request: Request) -> StreamingResponse:
+    """Server-sent events: each job event as it happens, until the job ends."""
+    factory = request.app.state.services.session_factory
+    job_id = job.id
+
+    async def gen():  # type: ignore[no-untyped-def]
+        after = 0
+        while True:
+            def poll() -> tuple[list[dict[str, Any]], str]:
+                with factory() as s:
+                    evs = queue.events(s, job_id, after, 500)
+                    state = s.get(Job, job_id).state  # type: ignore[union-attr]
+                    return [{"id": e.id, "time": e.time.isoformat(), "kind": e.kind, "data": e.data}
+                            for e in evs], state
+            evs, state = await asyncio.to_thread(poll)
+            for e in evs:
+                after = e["id"]
+                yield f"id: {e['id']}\nevent: {e['kind']}\ndata: {json.dumps(e)}\n\n"
+            if state in queue.TERMINAL and not evs:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(gen(), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache"})

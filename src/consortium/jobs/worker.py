@@ -1,0 +1,170 @@
+"""A job worker: claims queued jobs from the database and runs them, heartbeating while it works.
+
+Run by the hub as child processes (``WorkerPool``), or elsewhere with ``consortium worker`` against
+the same database and data directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from consortium.config import Settings
+from consortium.errors import ConsortiumError
+from consortium.jobs import queue
+from consortium.jobs.context import JobCancelled, JobContext
+from consortium.jobs.kinds import handler
+from consortium.services import Services
+from consortium.store.db import transaction
+
+log = logging.getLogger("consortium.worker")
+HEARTBEAT_S = 5.0
+_current: dict[str, Any] = {}  # the job this process is running, for a graceful stop
+
+
+def execute(services: Services, job_id: str, worker: str) -> str:
+    """Run one claimed job to a terminal state; returns the state."""
+    with transaction(services.session_factory) as s:
+        ctx = JobContext.of(services, queue.get(s, job_id))
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                with services.session_factory() as s:
+                    if queue.heartbeat(s, job_id, worker):
+                        ctx.cancel.set()
+            except Exception:  # a missed beat is retried; the lease tolerates several
+                log.exception("heartbeat failed for %s", job_id)
+
+    t = threading.Thread(target=beat, daemon=True)
+    t.start()
+    state, result, error = "failed", None, None
+    try:
+        result = handler(ctx.kind)(ctx)
+        state = "succeeded"
+    except JobCancelled:
+        state = "cancelled"
+    except ConsortiumError as e:
+        error = str(e)
+    except Exception as e:
+        if type(e).__name__ in ("TrainingCancelled",):
+            state = "cancelled"
+        else:
+            error = f"internal error: {type(e).__name__}: {e}"
+            ctx.log("job crashed", traceback=traceback.format_exc()[-4000:])
+    finally:
+        stop.set()
+        t.join(2)
+    with transaction(services.session_factory) as s:
+        queue.finish(s, job_id, state, result=result, error=error)
+    return state
+
+
+def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
+               kinds: list[str] | None = None, stop: threading.Event | None = None) -> None:
+    services = Services.start(settings)
+    worker = queue.worker_name()
+    stop = stop or threading.Event()
+    last_reap = 0.0
+    try:
+        while not stop.is_set():
+            if time.monotonic() - last_reap > 5:
+                with services.session_factory() as s:
+                    queue.reap(s)
+                last_reap = time.monotonic()
+            with services.session_factory() as s:
+                job = queue.claim(s, worker, kinds)
+            if job is None:
+                if once:
+                    return
+                stop.wait(poll_s)
+                continue
+            log.info("running %s (%s)", job.id, job.kind)
+            _current.update(services=services, job_id=job.id)
+            execute(services, job.id, worker)
+            _current.clear()
+            if once:
+                return
+    finally:
+        services.close()
+
+
+class WorkerPool:
+    """Worker processes spawned by the hub; a worker that dies is restarted."""
+
+    def __init__(self, settings: Settings, n: int) -> None:
+        self.settings, self.n = settings, n
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "CONSORTIUM_HOME": str(self.settings.home),
+               "CONSORTIUM_DATABASE_URL": self.settings.database_url,
+               "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // max(1, self.n)))}
+        if self.settings.master_key:
+            env["CONSORTIUM_MASTER_KEY"] = self.settings.master_key
+        return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env)
+
+    def start(self) -> WorkerPool:
+        self.procs = [self._spawn() for _ in range(self.n)]
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(2):
+            for i, p in enumerate(self.procs):
+                if p.poll() is not None and not self._stop.is_set():
+                    log.warning("worker %s exited with %s; restarting", p.pid, p.returncode)
+                    self.procs[i] = self._spawn()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def on_term(*_: Any) -> None:
+        """Stop now; a job in flight goes back to the queue (or fails when out of attempts)."""
+        stop.set()
+        if _current:
+            from datetime import timedelta
+
+            with _current["services"].session_factory() as s:
+                from sqlalchemy import update
+
+                from consortium.store.tables.jobs import Job
+
+                s.execute(update(Job).where(Job.id == _current["job_id"], Job.state == "running")
+                          .values(heartbeat_at=Job.started_at))
+                s.commit()
+                queue.reap(s, lease=timedelta(seconds=0))
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    run_worker(Settings(), stop=stop)
+
+
+if __name__ == "__main__":
+    main()
