@@ -17,9 +17,11 @@ task: classification
 data:    {dataset: northwind/digits, version: 1, target: label, test_size: 0.2, val_size: 0.1, seed: 0}
 process: [{drop_missing: {}}, {impute: {strategy: mean}}, {normalize: {method: standard}}]
 augment: [{horizontal_flip: {p: 0.5}}, {rotation: {degrees: 10}}]
-model:   {type: cnn, channels: [32, 64], kernel_size: 3, pool: 2, batch_norm: false, dropout: 0.0, dense: [128]}
+model:   {type: cnn, channels: [32, 64], kernel_size: 3, pool: 2, batch_norm: false, dropout: 0.0,
+          dense: [128]}
 train:   {loss: cross_entropy, optimizer: adam, lr: 0.001, weight_decay: 0, momentum: 0.9, epochs: 10,
-          batch_size: 32, schedule: {type: step, step_size: 5, gamma: 0.5}, early_stopping: {patience: 3}, seed: 0}
+          batch_size: 32, schedule: {type: step, step_size: 5, gamma: 0.5}, early_stopping: {patience: 3},
+          seed: 0}
 evaluate: {cv_folds: 5, metrics: [accuracy, f1_macro, roc_auc]}
 tune:    {trials: 10, timeout_s: 120, space: {train.lr: {low: 1e-4, high: 1e-1, log: true},
           model.dense.0: {choices: [64, 128]}}}
@@ -41,23 +43,30 @@ def test_full_recipe_parses_and_round_trips() -> None:
 
 
 def test_seed_keras_example_is_expressible() -> None:
-    r = parse_recipe({"name": "seed", "model": {"type": "cnn", "channels": [32], "padding": "valid",
-                                                "dense": [128]},
-                      "train": {"loss": "binary_cross_entropy", "optimizer": "adam"}})
+    r = parse_recipe(
+        {
+            "name": "seed",
+            "model": {"type": "cnn", "channels": [32], "padding": "valid", "dense": [128]},
+            "train": {"loss": "binary_cross_entropy", "optimizer": "adam"},
+        }
+    )
     assert r.resolved_task == "classification" and r.resolved_loss == "binary_cross_entropy"
 
 
-@pytest.mark.parametrize("bad, path, allowed", [
-    ({"train": {"optimizer": "lbfgs"}}, "train.optimizer", "'adam', 'adamw' or 'sgd'"),
-    ({"train": {"loss": "hinge"}}, "train.loss", "'cross_entropy', 'binary_cross_entropy' or 'mse'"),
-    ({"model": {"type": "cnn", "chanels": [8]}}, "model.chanels", "remove it"),
-    ({"model": {"type": "rnn"}}, "model", "'cnn', 'mlp', 'logistic'"),
-    ({"process": [{"impute": {"strategy": "avg"}}]}, "process.0.impute.strategy", "'most_frequent'"),
-    ({"process": [{"scale": {}}]}, "process.0.scale", "remove it"),
-    ({"surprise": 1}, "surprise", "remove it"),
-    ({"tune": {"space": {"train.lrr": {"low": 0.1, "high": 1}}}}, "tune.space.train.lrr", "dotted path"),
-    ({"task": "regression", "train": {"loss": "cross_entropy"}}, "(recipe)", "mse"),
-])
+@pytest.mark.parametrize(
+    "bad, path, allowed",
+    [
+        ({"train": {"optimizer": "lbfgs"}}, "train.optimizer", "'adam', 'adamw' or 'sgd'"),
+        ({"train": {"loss": "hinge"}}, "train.loss", "'cross_entropy', 'binary_cross_entropy' or 'mse'"),
+        ({"model": {"type": "cnn", "chanels": [8]}}, "model.chanels", "remove it"),
+        ({"model": {"type": "rnn"}}, "model", "'cnn', 'mlp', 'logistic'"),
+        ({"process": [{"impute": {"strategy": "avg"}}]}, "process.0.impute.strategy", "'most_frequent'"),
+        ({"process": [{"scale": {}}]}, "process.0.scale", "remove it"),
+        ({"surprise": 1}, "surprise", "remove it"),
+        ({"tune": {"space": {"train.lrr": {"low": 0.1, "high": 1}}}}, "tune.space.train.lrr", "dotted path"),
+        ({"task": "regression", "train": {"loss": "cross_entropy"}}, "(recipe)", "mse"),
+    ],
+)
 def test_errors_name_the_field_and_what_is_allowed(bad: dict, path: str, allowed: str) -> None:
     with pytest.raises(InvalidInput) as e:
         parse_recipe({"name": "x", **bad})
@@ -86,14 +95,20 @@ def test_validate_against_data() -> None:
     with pytest.raises(InvalidInput, match="data.target"):
         validate_against(parse_recipe({"name": "x", "data": {"target": "nope"}}), bc)
     with pytest.raises(InvalidInput, match="train.loss: mse on class labels"):
-        validate_against(parse_recipe({"name": "x", "data": {"target": "target"}, "train": {"loss": "mse"}}), bc)
+        validate_against(
+            parse_recipe({"name": "x", "data": {"target": "target"}, "train": {"loss": "mse"}}), bc
+        )
     with pytest.raises(InvalidInput, match="cnn needs image data"):
-        validate_against(parse_recipe({"name": "x", "data": {"target": "target"}, "model": {"type": "cnn"}}), bc)
+        validate_against(
+            parse_recipe({"name": "x", "data": {"target": "target"}, "model": {"type": "cnn"}}), bc
+        )
     with pytest.raises(InvalidInput, match="binary_cross_entropy needs 2 classes"):
         validate_against(parse_recipe({"name": "x", "train": {"loss": "binary_cross_entropy"}}), digits)
     # explicit regression on a numeric target is fine, and a continuous target needs regression
     diabetes = load_sample("diabetes")
-    validate_against(parse_recipe({"name": "x", "task": "regression", "data": {"target": "target"}}), diabetes)
+    validate_against(
+        parse_recipe({"name": "x", "task": "regression", "data": {"target": "target"}}), diabetes
+    )
     frame = pd.DataFrame({"a": np.arange(50.0), "y": np.linspace(0, 1, 50) ** 2})
     with pytest.raises(InvalidInput, match="continuous"):
         validate_against(parse_recipe({"name": "x", "data": {"target": "y"}}), DataFrameSet.from_frame(frame))

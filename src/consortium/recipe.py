@@ -38,8 +38,9 @@ Optimizer = Literal["adam", "adamw", "sgd"]
 Task = Literal["classification", "regression"]
 CLASSIFICATION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mse", "mae", "r2")
-Metric = Literal["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss",
-                 "mse", "mae", "r2"]
+Metric = Literal[
+    "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"
+]
 
 
 class Spec(BaseModel):
@@ -106,8 +107,7 @@ def _fill_default(step: BaseModel) -> None:
         setattr(step, name, type(step).model_fields[name].annotation.__args__[0]())  # type: ignore[union-attr]
 
 
-STEP_NAMES = ("drop_missing", "impute", "drop_duplicates", "clip_outliers", "normalize", "one_hot",
-              "rescale")
+STEP_NAMES = ("drop_missing", "impute", "drop_duplicates", "clip_outliers", "normalize", "one_hot", "rescale")
 
 
 class ProcessStep(Spec):
@@ -373,8 +373,9 @@ def _validate(source: str | bytes | dict[str, Any] | Recipe) -> Recipe:
         except yaml.YAMLError as e:
             raise InvalidInput(f"recipe is not valid YAML/JSON: {e}") from None
     if not isinstance(source, dict):
-        raise InvalidInput("a recipe is a mapping with at least a 'name'",
-                           hint="e.g. {name: my-model, model: {type: mlp}}")
+        raise InvalidInput(
+            "a recipe is a mapping with at least a 'name'", hint="e.g. {name: my-model, model: {type: mlp}}"
+        )
     try:
         return Recipe.model_validate(source)
     except ValidationError as e:
@@ -413,8 +414,10 @@ def apply_params(recipe: Recipe, params: dict[str, Any]) -> Recipe:
         try:
             _set_path(tree, path, value)
         except (KeyError, IndexError, ValueError, TypeError):
-            raise InvalidInput(f"invalid recipe at tune.space.{path}: no such field in the recipe",
-                               hint="use a dotted path such as train.lr or model.dense.0") from None
+            raise InvalidInput(
+                f"invalid recipe at tune.space.{path}: no such field in the recipe",
+                hint="use a dotted path such as train.lr or model.dense.0",
+            ) from None
     return _validate(tree).model_copy(update={"tune": recipe.tune})
 
 
@@ -453,16 +456,22 @@ def validate_against(recipe: Recipe, data: DataFrameSet) -> None:
         target = recipe.data.target or data.target
         if target is None or target not in data.frame.columns:
             cols = ", ".join(map(str, list(data.frame.columns)[:20]))
-            raise InvalidInput(f"invalid recipe at data.target: column {target!r} is not in the data",
-                               hint=f"columns are: {cols}")
+            raise InvalidInput(
+                f"invalid recipe at data.target: column {target!r} is not in the data",
+                hint=f"columns are: {cols}",
+            )
         y = data.frame[target].to_numpy()
         if isinstance(recipe.model, CNNSpec):
-            raise InvalidInput("invalid recipe at model.type: a cnn needs image data, this dataset is tabular",
-                               hint="use type mlp or logistic")
+            raise InvalidInput(
+                "invalid recipe at model.type: a cnn needs image data, this dataset is tabular",
+                hint="use type mlp or logistic",
+            )
         for step in recipe.augment:
             if step.name != "gaussian_noise":
-                raise InvalidInput(f"invalid recipe at augment: {step.name} needs image data",
-                                   hint="only gaussian_noise applies to tabular data")
+                raise InvalidInput(
+                    f"invalid recipe at augment: {step.name} needs image data",
+                    hint="only gaussian_noise applies to tabular data",
+                )
     else:
         y = data.target_values()
         if any(s.name == "one_hot" for s in recipe.process):
@@ -470,8 +479,10 @@ def validate_against(recipe: Recipe, data: DataFrameSet) -> None:
     allowed = REGRESSION_METRICS if recipe.resolved_task == "regression" else CLASSIFICATION_METRICS
     wrong = [m for m in recipe.evaluate.metrics or [] if m not in allowed]
     if wrong:
-        raise InvalidInput(f"invalid recipe at evaluate.metrics: {wrong} do not apply to {recipe.resolved_task}",
-                           hint=f"choose from: {', '.join(allowed)}")
+        raise InvalidInput(
+            f"invalid recipe at evaluate.metrics: {wrong} do not apply to {recipe.resolved_task}",
+            hint=f"choose from: {', '.join(allowed)}",
+        )
     if data.n_rows < 10:
         raise InvalidInput(f"the dataset has {data.n_rows} rows; training needs at least 10")
     loss = recipe.resolved_loss
@@ -479,20 +490,23 @@ def validate_against(recipe: Recipe, data: DataFrameSet) -> None:
     classes = np.unique(y_present.astype(str)) if y_present.dtype.kind == "O" else np.unique(y_present)
     if loss == "mse" and recipe.task != "regression" and _looks_like_classes(y_present):
         raise InvalidInput(
-            "invalid recipe at train.loss: mse on class labels "
-            f"({len(classes)} distinct values)",
-            hint="set task: regression if the target is a quantity, or use loss cross_entropy")
+            f"invalid recipe at train.loss: mse on class labels ({len(classes)} distinct values)",
+            hint="set task: regression if the target is a quantity, or use loss cross_entropy",
+        )
     if recipe.resolved_task == "classification":
         if y_present.dtype.kind == "f" and not _looks_like_classes(y_present):
             raise InvalidInput(
                 "invalid recipe at task: the target is continuous but the task is classification",
-                hint="set task: regression and loss: mse")
+                hint="set task: regression and loss: mse",
+            )
         if len(classes) < 2:
             raise InvalidInput(f"the target has {len(classes)} class; classification needs at least 2")
         if loss == "binary_cross_entropy" and len(classes) > 2:
             raise InvalidInput(
                 f"invalid recipe at train.loss: binary_cross_entropy needs 2 classes, the target has "
-                f"{len(classes)}", hint="use loss cross_entropy")
+                f"{len(classes)}",
+                hint="use loss cross_entropy",
+            )
     elif y_present.dtype.kind not in "iuf":
         raise InvalidInput("invalid recipe at task: regression needs a numeric target")
 

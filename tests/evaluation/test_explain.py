@@ -20,6 +20,7 @@ def test_image_attributions_are_complete_and_rendered() -> None:
     spec = CNNSpec(channels=[4], dense=[16])
     model = build_model(spec, (1, 8, 8), 10)
     import io
+
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     x = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
@@ -27,15 +28,26 @@ def test_image_attributions_are_complete_and_rendered() -> None:
     a = np.array(e["attributions"])
     assert a.shape == (1, 8, 8) and e["target"] == 3
     with torch.no_grad():
-        p = torch.softmax(model(torch.from_numpy(x[None])), 1)[0, 3] - torch.softmax(model(torch.zeros(1, 1, 8, 8)), 1)[0, 3]
+        p = (
+            torch.softmax(model(torch.from_numpy(x[None])), 1)[0, 3]
+            - torch.softmax(model(torch.zeros(1, 1, 8, 8)), 1)[0, 3]
+        )
     assert a.sum() == pytest.approx(float(p), abs=2e-3)  # completeness: attributions add up to the change
     assert e["heatmap_png"].startswith(b"\x89PNG")
 
 
 def test_tabular_explanation_from_a_result_names_features() -> None:
     data = load_sample("breast_cancer")
-    res = run_training({"name": "bc", "data": {"target": "target"}, "process": [{"normalize": {}}],
-                        "model": {"type": "logistic"}, "train": {"epochs": 15, "lr": 0.05}}, data)
+    res = run_training(
+        {
+            "name": "bc",
+            "data": {"target": "target"},
+            "process": [{"normalize": {}}],
+            "model": {"type": "logistic"},
+            "train": {"epochs": 15, "lr": 0.05},
+        },
+        data,
+    )
     row = data.frame.drop(columns="target").iloc[0].to_dict()
     e = explain(res, row, target="malignant")
     assert e["target_name"] == "malignant" and len(e["features"]) == 30

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from consortium.errors import InvalidInput
-from consortium.evaluation import compute_metrics, confusion, summarize_folds
-from consortium.evaluation import plots
+from consortium.evaluation import compute_metrics, confusion, plots, summarize_folds
 
 
 def test_binary_metrics_by_hand() -> None:
@@ -40,7 +39,9 @@ def test_multiclass_ovr_auc_and_missing_class() -> None:
 def test_regression_and_selection() -> None:
     m = compute_metrics("regression", np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert m == pytest.approx({"mse": 4 / 3, "mae": 2 / 3, "r2": 1 - 4 / 2})
-    assert compute_metrics("regression", np.array([1.0, 2.0]), np.array([1.0, 2.0]), metrics=["mae"]) == {"mae": 0.0}
+    assert compute_metrics("regression", np.array([1.0, 2.0]), np.array([1.0, 2.0]), metrics=["mae"]) == {
+        "mae": 0.0
+    }
     with pytest.raises(InvalidInput, match="do not apply"):
         compute_metrics("regression", np.array([1.0, 2.0]), np.array([1.0, 2.0]), metrics=["accuracy"])
 
@@ -54,6 +55,10 @@ def test_confusion_and_fold_summary() -> None:
 def test_plots_are_png() -> None:
     y = np.array([0, 1, 2, 1])
     proba = np.eye(3)[[0, 1, 2, 2]] * 0.9 + 0.1 / 3
-    for png in (plots.loss_curve([{"epoch": 1, "loss": 1.0}]), plots.confusion_matrix([[1, 0], [2, 3]], ["a", "b"]),
-                plots.roc(y, proba, ["a", "b", "c"]), plots.predicted_vs_true(np.arange(4.0), np.arange(4.0))):
+    for png in (
+        plots.loss_curve([{"epoch": 1, "loss": 1.0}]),
+        plots.confusion_matrix([[1, 0], [2, 3]], ["a", "b"]),
+        plots.roc(y, proba, ["a", "b", "c"]),
+        plots.predicted_vs_true(np.arange(4.0), np.arange(4.0)),
+    ):
         assert png.startswith(b"\x89PNG") and len(png) > 1000

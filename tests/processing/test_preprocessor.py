@@ -15,9 +15,14 @@ from consortium.data.samples import load_sample
 from consortium.errors import InvalidInput
 from consortium.processing import Preprocessor
 
-STEPS = [{"drop_missing": {"columns": ["c"]}}, {"impute": {"strategy": "median"}}, {"drop_duplicates": {}},
-         {"clip_outliers": {"method": "quantile", "lower": 0.05, "upper": 0.95}},
-         {"one_hot": {}}, {"normalize": {"method": "standard"}}]
+STEPS = [
+    {"drop_missing": {"columns": ["c"]}},
+    {"impute": {"strategy": "median"}},
+    {"drop_duplicates": {}},
+    {"clip_outliers": {"method": "quantile", "lower": 0.05, "upper": 0.95}},
+    {"one_hot": {}},
+    {"normalize": {"method": "standard"}},
+]
 
 
 def _messy(n: int = 200, seed: int = 0) -> DataFrameSet:
@@ -43,7 +48,7 @@ def test_training_and_serving_paths_give_identical_features() -> None:
     rows = kept[["a", "b", "c"]].astype(object).where(kept[["a", "b", "c"]].notna(), None).values.tolist()
     assert len(rows) == len(X)
     np.testing.assert_array_equal(p.transform_inputs(rows), X)
-    dicts = [dict(zip(["a", "b", "c"], r)) for r in rows]
+    dicts = [dict(zip(["a", "b", "c"], r, strict=False)) for r in rows]
     np.testing.assert_array_equal(p.transform_inputs(dicts), X)
     # the state is plain JSON and reloads to the same transform
     q = Preprocessor.from_state(json.loads(json.dumps(p.state())))
@@ -88,7 +93,7 @@ def test_images_rescale_normalize_and_serving_shapes() -> None:
     X, y = p.transform(digits.subset(np.arange(1000, 1010)))
     raw = digits.images[1000:1010]
     np.testing.assert_allclose(p.transform_inputs(raw), X, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(p.transform_inputs(raw[0, 0].tolist()), X[:1], atol=1e-6)   # (H, W)
+    np.testing.assert_allclose(p.transform_inputs(raw[0, 0].tolist()), X[:1], atol=1e-6)  # (H, W)
     np.testing.assert_allclose(p.transform_inputs(raw.reshape(10, 64).tolist()), X, atol=1e-6)  # flat rows
     assert p.class_names == [str(i) for i in range(10)] and y.tolist() == digits.labels[1000:1010].tolist()
     with pytest.raises(InvalidInput, match="images must have shape"):

@@ -18,7 +18,7 @@ def test_train_val_test_is_stratified_disjoint_and_seeded() -> None:
     share = np.bincount(y[te], minlength=10) / len(te)
     assert np.abs(share - np.bincount(y, minlength=10) / len(y)).max() < 0.01
     again = train_val_test_split(y, test_size=0.2, val_size=0.1, seed=3)
-    assert all((a == b).all() for a, b in zip((tr, va, te), again))
+    assert all((a == b).all() for a, b in zip((tr, va, te), again, strict=False))
     other = train_val_test_split(y, test_size=0.2, val_size=0.1, seed=4)
     assert not (other[2] == te).all()
 
@@ -35,12 +35,14 @@ def test_kfold_covers_every_row_once() -> None:
     tests = np.concatenate([t for _, t in folds])
     assert sorted(tests.tolist()) == list(range(50))
     assert all(y[t].sum() == 4 for _, t in folds)  # stratified: 20 positives / 5 folds
-    assert all((a[1] == b[1]).all() for a, b in zip(folds, kfold(y, 5, seed=0)))
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, kfold(y, 5, seed=0), strict=False))
 
 
 def test_augmenter_changes_images_and_keeps_shape() -> None:
     torch.manual_seed(0)
-    aug = build_augmenter([{"rotation": {"degrees": 30, "p": 1.0}}, {"gaussian_noise": {"std": 0.1, "p": 1.0}}])
+    aug = build_augmenter(
+        [{"rotation": {"degrees": 30, "p": 1.0}}, {"gaussian_noise": {"std": 0.1, "p": 1.0}}]
+    )
     assert aug is not None and build_augmenter([]) is None
     x = torch.rand(8, 1, 8, 8)
     out = aug(x)

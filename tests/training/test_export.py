@@ -13,14 +13,24 @@ from consortium.training.export import WithHead, export_onnx
 from consortium.training.models import build_model
 
 
-@pytest.mark.parametrize("spec, shape, n_out, task, exporter", [
-    (CNNSpec(channels=[8, 16], dense=[32], batch_norm=True), (1, 8, 8), 10, "classification", "torchscript"),
-    (CNNSpec(channels=[8, 16], dense=[32], batch_norm=True), (1, 8, 8), 10, "classification", "dynamo"),
-    (CNNSpec(channels=[4], padding="valid", dense=[8]), (1, 8, 8), 1, "classification", "torchscript"),
-    (MLPSpec(hidden=[16]), (5,), 1, "regression", "torchscript"),
-])
-def test_onnxruntime_matches_torch(spec: object, shape: tuple[int, ...], n_out: int, task: str,
-                                   exporter: str) -> None:
+@pytest.mark.parametrize(
+    "spec, shape, n_out, task, exporter",
+    [
+        (
+            CNNSpec(channels=[8, 16], dense=[32], batch_norm=True),
+            (1, 8, 8),
+            10,
+            "classification",
+            "torchscript",
+        ),
+        (CNNSpec(channels=[8, 16], dense=[32], batch_norm=True), (1, 8, 8), 10, "classification", "dynamo"),
+        (CNNSpec(channels=[4], padding="valid", dense=[8]), (1, 8, 8), 1, "classification", "torchscript"),
+        (MLPSpec(hidden=[16]), (5,), 1, "regression", "torchscript"),
+    ],
+)
+def test_onnxruntime_matches_torch(
+    spec: object, shape: tuple[int, ...], n_out: int, task: str, exporter: str
+) -> None:
     torch.manual_seed(0)
     model = build_model(spec, shape, n_out).eval()  # type: ignore[arg-type]
     data = export_onnx(model, shape, task=task, exporter=exporter)  # type: ignore[arg-type]

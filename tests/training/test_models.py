@@ -11,8 +11,11 @@ from consortium.training.models import build_model, count_parameters, n_outputs_
 
 
 def test_cnn_mlp_logistic_shapes() -> None:
-    cnn = build_model(CNNSpec(channels=[8, 16], kernel_size=3, pool=2, batch_norm=True, dropout=0.1, dense=[32]),
-                      (3, 16, 16), 5)
+    cnn = build_model(
+        CNNSpec(channels=[8, 16], kernel_size=3, pool=2, batch_norm=True, dropout=0.1, dense=[32]),
+        (3, 16, 16),
+        5,
+    )
     assert cnn(torch.zeros(4, 3, 16, 16)).shape == (4, 5)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in cnn.modules())
     mlp = build_model({"type": "mlp", "hidden": [16, 8]}, (30,), 2)

@@ -23,8 +23,18 @@ def _fit(train: TrainSpec, seed: int = 0, **kw: object) -> tuple[torch.nn.Module
     X, y = _data()
     seed_everything(seed)
     model = build_model(MLPSpec(hidden=[16]), (6,), 2)
-    hist = train_epochs(model, X[:300], y[:300], train, task="classification", epochs=train.epochs, seed=seed,
-                        X_val=X[300:], y_val=y[300:], **kw)  # type: ignore[arg-type]
+    hist = train_epochs(
+        model,
+        X[:300],
+        y[:300],
+        train,
+        task="classification",
+        epochs=train.epochs,
+        seed=seed,
+        X_val=X[300:],
+        y_val=y[300:],
+        **kw,
+    )  # type: ignore[arg-type]
     return model, hist
 
 
@@ -59,8 +69,17 @@ def test_early_stopping_stops_and_restores_best_weights() -> None:
     seed_everything(0)
     model = build_model(MLPSpec(hidden=[64, 64]), (6,), 2)
     spec = TrainSpec(lr=0.01, epochs=60, early_stopping={"patience": 3})
-    hist = train_epochs(model, X[:300], y_noise[:300], spec, task="classification", epochs=60, seed=0,
-                        X_val=X[300:], y_val=y_noise[300:])
+    hist = train_epochs(
+        model,
+        X[:300],
+        y_noise[:300],
+        spec,
+        task="classification",
+        epochs=60,
+        seed=0,
+        X_val=X[300:],
+        y_val=y_noise[300:],
+    )
     assert len(hist) < 60 and hist[-1].get("early_stopped")
     best = min(h["val_loss"] for h in hist)
     out = torch.nn.functional.cross_entropy(model(torch.from_numpy(X[300:])), torch.from_numpy(y_noise[300:]))
@@ -83,16 +102,36 @@ def test_binary_cross_entropy_and_regression() -> None:
     X, y = _data()
     seed_everything(0)
     m = build_model(MLPSpec(hidden=[16]), (6,), 1)
-    hist = train_epochs(m, X, y, TrainSpec(loss="binary_cross_entropy", lr=0.01, epochs=10),
-                        task="classification", epochs=10, seed=0)
+    hist = train_epochs(
+        m,
+        X,
+        y,
+        TrainSpec(loss="binary_cross_entropy", lr=0.01, epochs=10),
+        task="classification",
+        epochs=10,
+        seed=0,
+    )
     proba = predict_proba(m, X)
-    assert proba.shape == (400, 2) and (proba.argmax(1) == y).mean() > 0.8 and hist[-1]["loss"] < hist[0]["loss"]
+    assert (
+        proba.shape == (400, 2) and (proba.argmax(1) == y).mean() > 0.8 and hist[-1]["loss"] < hist[0]["loss"]
+    )
     target = (X @ np.arange(6, dtype=np.float32)).astype(np.float32)
     seed_everything(0)
     r = build_model(MLPSpec(hidden=[16]), (6,), 1)
-    hist = train_epochs(r, X, target, TrainSpec(loss="mse", lr=0.01, epochs=20), task="regression", epochs=20,
-                        seed=0, X_val=X[:50], y_val=target[:50])
-    assert hist[-1]["val_mae"] < 0.3 * hist[0]["val_mae"] and predict_proba(r, X, task="regression").shape == (400,)
+    hist = train_epochs(
+        r,
+        X,
+        target,
+        TrainSpec(loss="mse", lr=0.01, epochs=20),
+        task="regression",
+        epochs=20,
+        seed=0,
+        X_val=X[:50],
+        y_val=target[:50],
+    )
+    assert hist[-1]["val_mae"] < 0.3 * hist[0]["val_mae"] and predict_proba(
+        r, X, task="regression"
+    ).shape == (400,)
 
 
 def test_dp_sgd_reports_epsilon_and_model_trains_again() -> None:

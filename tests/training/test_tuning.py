@@ -17,14 +17,33 @@ def test_tpe_with_hyperband_prunes_and_returns_best_recipe() -> None:
     prep = Preprocessor.fit(data.subset(tr), [{"normalize": {}}])
     X_tr, y_tr = prep.transform(data.subset(tr))
     X_va, y_va = prep.transform(data.subset(va))
-    recipe = parse_recipe({
-        "name": "bc-tune", "data": {"target": "target"}, "model": {"type": "mlp", "hidden": [16]},
-        "train": {"epochs": 9, "optimizer": "sgd", "momentum": 0.0},
-        "tune": {"trials": 14, "space": {"train.lr": {"low": 1e-5, "high": 0.3, "log": True},
-                                         "model.hidden.0": {"choices": [4, 16]}}}})
+    recipe = parse_recipe(
+        {
+            "name": "bc-tune",
+            "data": {"target": "target"},
+            "model": {"type": "mlp", "hidden": [16]},
+            "train": {"epochs": 9, "optimizer": "sgd", "momentum": 0.0},
+            "tune": {
+                "trials": 14,
+                "space": {
+                    "train.lr": {"low": 1e-5, "high": 0.3, "log": True},
+                    "model.hidden.0": {"choices": [4, 16]},
+                },
+            },
+        }
+    )
     seen: list[dict] = []
-    best, summary = tune(recipe, X_tr, y_tr, X_va, y_va, task="classification", input_shape=(30,), n_outputs=2,
-                         on_trial=seen.append)
+    best, summary = tune(
+        recipe,
+        X_tr,
+        y_tr,
+        X_va,
+        y_va,
+        task="classification",
+        input_shape=(30,),
+        n_outputs=2,
+        on_trial=seen.append,
+    )
     states = [t["state"] for t in summary["trials"]]
     assert len(states) == 14 and len(seen) == 14
     assert set(states) <= {"COMPLETE", "PRUNED"} and summary["n_pruned"] >= 1 and summary["n_complete"] >= 1

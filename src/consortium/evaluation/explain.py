@@ -7,8 +7,9 @@ feature with its name; images get a (C, H, W) map and a PNG heat map.
 
 >>> from consortium.data.samples import load_sample
 >>> from consortium.training.pipeline import run_training
->>> res = run_training({"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
-...                     "model": {"type": "logistic"}, "train": {"lr": 0.1, "epochs": 10}}, load_sample("iris"))
+>>> recipe = {"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
+...           "model": {"type": "logistic"}, "train": {"lr": 0.1, "epochs": 10}}
+>>> res = run_training(recipe, load_sample("iris"))
 >>> e = explain(res, [5.1, 3.5, 1.4, 0.2])
 >>> e["target_name"], len(e["features"]), sorted(e["features"][0])
 ('setosa', 4, ['name', 'score', 'value'])
@@ -33,13 +34,26 @@ def _resolve(source: Any) -> tuple[Any, tuple[int, ...], str, dict[str, Any] | N
         spec, state, input_shape, n_outputs = source[:4]
         prep = source[4] if len(source) > 4 else None
         task = source[5] if len(source) > 5 else (prep or {}).get("task", "classification")
-        return load_torch_model(spec, state, tuple(input_shape), int(n_outputs)), tuple(input_shape), task, prep
-    raise InvalidInput("explain needs a TrainingResult or (model_spec, torch_state, input_shape, n_outputs"
-                       "[, preprocessing_state[, task]])")
+        return (
+            load_torch_model(spec, state, tuple(input_shape), int(n_outputs)),
+            tuple(input_shape),
+            task,
+            prep,
+        )
+    raise InvalidInput(
+        "explain needs a TrainingResult or (model_spec, torch_state, input_shape, n_outputs"
+        "[, preprocessing_state[, task]])"
+    )
 
 
-def explain(source: Any, x: Any, target: int | str | None = None, *, preprocessed: bool | None = None,
-            n_steps: int = 32) -> dict[str, Any]:
+def explain(
+    source: Any,
+    x: Any,
+    target: int | str | None = None,
+    *,
+    preprocessed: bool | None = None,
+    n_steps: int = 32,
+) -> dict[str, Any]:
     """Integrated Gradients for one sample. ``x`` is raw (a row, a dict by column, a pixel array)
     when preprocessing state is known, else already preprocessed; ``preprocessed=True`` forces the
     latter. ``target`` is a class index or name (default: the predicted class)."""
@@ -75,23 +89,35 @@ def explain(source: Any, x: Any, target: int | str | None = None, *, preprocesse
         if not 0 <= idx < len(out):
             raise InvalidInput(f"target class index {idx} is out of range 0..{len(out) - 1}")
     ig = IntegratedGradients(head)
-    attr, delta = ig.attribute(inp, baselines=torch.zeros_like(inp), target=idx, n_steps=n_steps,
-                               return_convergence_delta=True)
+    attr, delta = ig.attribute(
+        inp, baselines=torch.zeros_like(inp), target=idx, n_steps=n_steps, return_convergence_delta=True
+    )
     a = attr[0].detach().numpy().astype(np.float64)
     result: dict[str, Any] = {
-        "method": "integrated_gradients", "task": task, "target": idx,
+        "method": "integrated_gradients",
+        "task": task,
+        "target": idx,
         "target_name": names[idx] if task != "regression" and idx < len(names) else None,
-        "output": out.tolist(), "convergence_delta": float(delta.abs().max()),
+        "output": out.tolist(),
+        "convergence_delta": float(delta.abs().max()),
     }
     if len(input_shape) == 3:
         result["attributions"] = a.tolist()  # (C, H, W)
         result["heatmap_png"] = heatmap_png(a, X[0])
     else:
-        feat = prep.feature_names if prep is not None and prep.feature_names else [f"f{i}" for i in range(a.size)]
+        feat = (
+            prep.feature_names
+            if prep is not None and prep.feature_names
+            else [f"f{i}" for i in range(a.size)]
+        )
         result["attributions"] = a.tolist()
         result["features"] = sorted(
-            ({"name": n, "value": float(v), "score": float(s)} for n, v, s in zip(feat, X[0], a)),
-            key=lambda f: -abs(f["score"]))
+            (
+                {"name": n, "value": float(v), "score": float(s)}
+                for n, v, s in zip(feat, X[0], a, strict=False)
+            ),
+            key=lambda f: -abs(f["score"]),
+        )
     return result
 
 

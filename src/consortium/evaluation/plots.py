@@ -57,8 +57,15 @@ def confusion_matrix(cm: list[list[int]], class_names: list[str]) -> bytes:
     ax.set_ylabel("true")
     for i in range(k):
         for j in range(k):
-            ax.text(j, i, str(a[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if a[i, j] > a.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(a[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if a[i, j] > a.max() / 2 else "black",
+            )
     return _png(fig)
 
 
@@ -70,7 +77,7 @@ def roc(y_true: np.ndarray, proba: np.ndarray, class_names: list[str]) -> bytes:
     ax = fig.subplots()
     classes = [1] if proba.shape[1] == 2 else list(range(proba.shape[1]))
     for c in classes:
-        positives = (y_true == c)
+        positives = y_true == c
         if positives.all() or not positives.any():
             continue
         fpr, tpr, _ = roc_curve(positives, proba[:, c])

@@ -26,16 +26,32 @@ def _hist(values: np.ndarray, bins: int) -> dict[str, Any]:
     return {"bin_edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
 
 
-def reference_stats(X: np.ndarray, feature_names: list[str] | None = None, *, bins: int = 20) -> dict[str, Any]:
+def reference_stats(
+    X: np.ndarray, feature_names: list[str] | None = None, *, bins: int = 20
+) -> dict[str, Any]:
     """Histograms of model inputs ``X`` ((N, F) tabular or (N, C, H, W) images)."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 2:
         names = feature_names or [f"f{i}" for i in range(X.shape[1])]
-        feats = [{"name": names[i], "mean": float(X[:, i].mean()), "std": float(X[:, i].std()),
-                  **_hist(X[:, i], bins)} for i in range(X.shape[1])]
+        feats = [
+            {
+                "name": names[i],
+                "mean": float(X[:, i].mean()),
+                "std": float(X[:, i].std()),
+                **_hist(X[:, i], bins),
+            }
+            for i in range(X.shape[1])
+        ]
         return {"kind": "tabular", "n": int(X.shape[0]), "bins": bins, "features": feats}
     per_channel = np.moveaxis(X, 1, -1).reshape(-1, X.shape[1])
-    return {"kind": "image", "n": int(X.shape[0]), "shape": list(X.shape[1:]), "bins": bins,
-            "pixel_mean": float(X.mean()), "pixel_std": float(X.std()),
-            "channel_mean": per_channel.mean(0).tolist(), "channel_std": per_channel.std(0).tolist(),
-            "pixel_histogram": _hist(X.ravel(), bins)}
+    return {
+        "kind": "image",
+        "n": int(X.shape[0]),
+        "shape": list(X.shape[1:]),
+        "bins": bins,
+        "pixel_mean": float(X.mean()),
+        "pixel_std": float(X.std()),
+        "channel_mean": per_channel.mean(0).tolist(),
+        "channel_std": per_channel.std(0).tolist(),
+        "pixel_histogram": _hist(X.ravel(), bins),
+    }

@@ -10,7 +10,8 @@ serving). Geometric steps need images (N, C, H, W); gaussian_noise also works on
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -44,14 +45,21 @@ def build_augmenter(augment: list[Any]) -> Callable[[torch.Tensor], torch.Tensor
         elif name == "rotation":
             image_ops.append(K.RandomRotation(degrees=float(p.get("degrees", 10.0)), p=prob))
         elif name == "affine":
-            image_ops.append(K.RandomAffine(degrees=float(p.get("degrees", 0.0)),
-                                            translate=tuple(p["translate"]) if p.get("translate") else None,
-                                            scale=tuple(p["scale"]) if p.get("scale") else None, p=prob))
+            image_ops.append(
+                K.RandomAffine(
+                    degrees=float(p.get("degrees", 0.0)),
+                    translate=tuple(p["translate"]) if p.get("translate") else None,
+                    scale=tuple(p["scale"]) if p.get("scale") else None,
+                    p=prob,
+                )
+            )
         elif name == "gaussian_noise":
             noise.append((float(p.get("std", 0.1)), prob))
         else:
-            raise InvalidInput(f"unknown augmentation {name!r}",
-                               hint="use horizontal_flip, rotation, affine or gaussian_noise")
+            raise InvalidInput(
+                f"unknown augmentation {name!r}",
+                hint="use horizontal_flip, rotation, affine or gaussian_noise",
+            )
     pipeline = torch.nn.Sequential(*image_ops)
 
     def apply(x: torch.Tensor) -> torch.Tensor:

@@ -75,8 +75,11 @@ class Impute(Step):
         strategy = self.params.get("strategy", "mean")
         const = self.params.get("fill_value")
         if t.image:
-            fill = np.nan_to_num(np.nanmean(channel_view(t.num), axis=0)) if strategy != "constant" \
+            fill = (
+                np.nan_to_num(np.nanmean(channel_view(t.num), axis=0))
+                if strategy != "constant"
                 else np.full(t.num.shape[1], float(const or 0.0))
+            )
             self.fitted = {"num_index": list(range(t.num.shape[1])), "num_fill": fill.tolist(), "cat": {}}
             self._load()
             return
@@ -101,9 +104,14 @@ class Impute(Step):
         cat = {}
         for name, col in t.cat.items():
             if wanted is None or name in wanted:
-                present = [v for v, m in zip(col, is_missing(col)) if not m]
+                present = [v for v, m in zip(col, is_missing(col), strict=False) if not m]
                 cat[name] = str(const) if strategy == "constant" and const is not None else _mode(present)
-        self.fitted = {"num_index": idx, "num_names": [t.names[i] for i in idx], "num_fill": fills, "cat": cat}
+        self.fitted = {
+            "num_index": idx,
+            "num_names": [t.names[i] for i in idx],
+            "num_fill": fills,
+            "cat": cat,
+        }
         self._load()
 
     def _load(self) -> None:
@@ -148,8 +156,10 @@ class ClipOutliers(Step):
         else:
             lo = np.nanquantile(x, float(self.params.get("lower", 0.01)), axis=0)
             hi = np.nanquantile(x, float(self.params.get("upper", 0.99)), axis=0)
-        self.fitted = {"low": np.nan_to_num(lo, nan=-np.inf).tolist(),
-                       "high": np.nan_to_num(hi, nan=np.inf).tolist()}
+        self.fitted = {
+            "low": np.nan_to_num(lo, nan=-np.inf).tolist(),
+            "high": np.nan_to_num(hi, nan=np.inf).tolist(),
+        }
         self._load()
 
     def _load(self) -> None:

@@ -38,9 +38,11 @@ class OneHot(Step):
             elif name in t.names:
                 values = t.num[:, t.names.index(name)]
             else:
-                raise InvalidInput(f"one_hot: column {name!r} is not in the data",
-                                   hint=f"columns are: {', '.join((t.names + list(t.cat))[:20])}")
-            present = [_key(v) for v, m in zip(values, is_missing(np.asarray(values))) if not m]
+                raise InvalidInput(
+                    f"one_hot: column {name!r} is not in the data",
+                    hint=f"columns are: {', '.join((t.names + list(t.cat))[:20])}",
+                )
+            present = [_key(v) for v, m in zip(values, is_missing(np.asarray(values)), strict=False) if not m]
             top = [k for k, _ in Counter(present).most_common(limit)]
             cats[name] = sorted(top)
         self.fitted = {"categories": cats}

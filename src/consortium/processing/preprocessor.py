@@ -56,7 +56,8 @@ class Preprocessor:
         self.numeric_columns: list[str] = state["numeric_columns"]
         self.categorical_columns: list[str] = state["categorical_columns"]
         self.image_shape: tuple[int, int, int] | None = (
-            tuple(state["image_shape"]) if state["image_shape"] else None)  # type: ignore[assignment]
+            tuple(state["image_shape"]) if state["image_shape"] else None
+        )  # type: ignore[assignment]
         self.feature_names: list[str] = state["feature_names"]
         self.target: str | None = state["target"]
         self.task: str = state["task"]
@@ -67,8 +68,15 @@ class Preprocessor:
 
     # ------------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, train: DataFrameSet, process: list[Any], *, task: str = "classification",
-            target: str | None = None, classes: list[Any] | None = None) -> Preprocessor:
+    def fit(
+        cls,
+        train: DataFrameSet,
+        process: list[Any],
+        *,
+        task: str = "classification",
+        target: str | None = None,
+        classes: list[Any] | None = None,
+    ) -> Preprocessor:
         """Fit every step on the training split, in order; ``classes`` fixes the label order."""
         steps = [make_step(n, p) for n, p in _steps_from_recipe(process)]
         if train.kind == "image":
@@ -97,9 +105,18 @@ class Preprocessor:
         else:
             classes, names = [], []
         proto: dict[str, Any] = {
-            "version": STATE_VERSION, "kind": train.kind, "input_columns": inputs, "numeric_columns": numeric,
-            "categorical_columns": categorical, "image_shape": shape or None, "steps": [],
-            "feature_names": [], "target": target, "task": task, "classes": classes, "class_names": names,
+            "version": STATE_VERSION,
+            "kind": train.kind,
+            "input_columns": inputs,
+            "numeric_columns": numeric,
+            "categorical_columns": categorical,
+            "image_shape": shape or None,
+            "steps": [],
+            "feature_names": [],
+            "target": target,
+            "task": task,
+            "classes": classes,
+            "class_names": names,
         }
         tmp = cls(proto)
         t = tmp._table(train)
@@ -108,8 +125,10 @@ class Preprocessor:
             t = step.apply(t, training=True)
         if t.cat:
             col = next(iter(t.cat))
-            raise InvalidInput(f"column {col!r} is not numeric",
-                               hint="add a one_hot step to the recipe's process, or drop the column")
+            raise InvalidInput(
+                f"column {col!r} is not numeric",
+                hint="add a one_hot step to the recipe's process, or drop the column",
+            )
         proto["steps"] = [s.state() for s in steps]
         proto["feature_names"] = list(t.names) if not t.image else []
         return cls(proto)
@@ -145,7 +164,9 @@ class Preprocessor:
         try:
             return np.array([self._class_index[_plain(v)] for v in y], dtype=np.int64)
         except KeyError as e:
-            raise InvalidInput(f"label {e.args[0]!r} was not among the training classes {self.classes}") from None
+            raise InvalidInput(
+                f"label {e.args[0]!r} was not among the training classes {self.classes}"
+            ) from None
 
     # ------------------------------------------------------------------------ serving
     def transform_inputs(self, raw: Any) -> np.ndarray:
@@ -155,8 +176,12 @@ class Preprocessor:
             assert self.image_shape is not None
             t = table_from_images(raw, self.image_shape)
         else:
-            t = table_from_rows(raw, input_columns=self.input_columns, numeric=self.numeric_columns,
-                                categorical=self.categorical_columns)
+            t = table_from_rows(
+                raw,
+                input_columns=self.input_columns,
+                numeric=self.numeric_columns,
+                categorical=self.categorical_columns,
+            )
         for step in self._serving_steps:
             t = step.apply(t, training=False)
         return self._finish(t, serving=True)
@@ -180,8 +205,13 @@ class Preprocessor:
         except (TypeError, ValueError):
             raise InvalidInput(f"numeric columns {self.numeric_columns[:10]} hold non-numbers") from None
         cat = {c: data.frame[c].to_numpy(dtype=object) for c in self.categorical_columns}
-        return Table(num=num.reshape(len(data.frame), len(self.numeric_columns)), names=list(self.numeric_columns),
-                     cat=cat, image=False, y=y)
+        return Table(
+            num=num.reshape(len(data.frame), len(self.numeric_columns)),
+            names=list(self.numeric_columns),
+            cat=cat,
+            image=False,
+            y=y,
+        )
 
     def _finish(self, t: Table, *, serving: bool) -> np.ndarray:
         X = np.ascontiguousarray(t.num, dtype=np.float32)
@@ -191,7 +221,8 @@ class Preprocessor:
             where = f"column {t.names[col]!r}" if not t.image else f"channel {col}"
             raise InvalidInput(
                 f"row {row} has a missing value in {where}",
-                hint="send a value" if serving else "add an impute or drop_missing step to the recipe")
+                hint="send a value" if serving else "add an impute or drop_missing step to the recipe",
+            )
         return X
 
 

@@ -37,8 +37,9 @@ def _split(idx: np.ndarray, y: np.ndarray | None, size: float, seed: int) -> tup
     return np.sort(a), np.sort(b)
 
 
-def train_val_test_split(y: np.ndarray, *, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0,
-                         stratify: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def train_val_test_split(
+    y: np.ndarray, *, test_size: float = 0.2, val_size: float = 0.1, seed: int = 0, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row positions for train, validation and test; ``val_size`` is a share of all rows (0: none)."""
     n = len(y)
     if n < 3:
@@ -52,7 +53,9 @@ def train_val_test_split(y: np.ndarray, *, test_size: float = 0.2, val_size: flo
     return train, val, test
 
 
-def kfold(y: np.ndarray, k: int, *, seed: int = 0, stratify: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+def kfold(
+    y: np.ndarray, k: int, *, seed: int = 0, stratify: bool = True
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train, test) position pairs covering every row once as test."""
     from sklearn.model_selection import KFold, StratifiedKFold
 

@@ -55,8 +55,10 @@ class Step:
             return list(range(len(t.names)))
         missing = [c for c in wanted if c not in t.names and c not in t.cat]
         if missing:
-            raise InvalidInput(f"{self.name}: column(s) {missing} are not in the data",
-                               hint=f"columns are: {', '.join((t.names + list(t.cat))[:20])}")
+            raise InvalidInput(
+                f"{self.name}: column(s) {missing} are not in the data",
+                hint=f"columns are: {', '.join((t.names + list(t.cat))[:20])}",
+            )
         return [t.names.index(c) for c in wanted if c in t.names]
 
 
@@ -78,8 +80,7 @@ def register(cls: type[Step]) -> type[Step]:
     return cls
 
 
-def make_step(name: str, params: dict[str, Any] | None = None,
-              fitted: dict[str, Any] | None = None) -> Step:
+def make_step(name: str, params: dict[str, Any] | None = None, fitted: dict[str, Any] | None = None) -> Step:
     from consortium.processing import cleaning, encoding, scaling  # noqa: F401  (fill the registry)
 
     if name not in REGISTRY:

@@ -35,8 +35,14 @@ class Table:
 
     def take(self, keep: np.ndarray) -> Table:
         """Rows where ``keep`` is true (or at these positions)."""
-        return Table(num=self.num[keep], names=self.names, cat={k: v[keep] for k, v in self.cat.items()},
-                     image=self.image, y=None if self.y is None else self.y[keep], extra=self.extra)
+        return Table(
+            num=self.num[keep],
+            names=self.names,
+            cat={k: v[keep] for k, v in self.cat.items()},
+            image=self.image,
+            y=None if self.y is None else self.y[keep],
+            extra=self.extra,
+        )
 
 
 def is_missing(values: np.ndarray) -> np.ndarray:
@@ -44,8 +50,9 @@ def is_missing(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f":
         return np.isnan(values)
     if values.dtype.kind == "O":
-        return np.array([v is None or v == "" or (isinstance(v, float) and v != v) for v in values],
-                        dtype=bool)
+        return np.array(
+            [v is None or v == "" or (isinstance(v, float) and v != v) for v in values], dtype=bool
+        )
     return np.zeros(values.shape, dtype=bool)
 
 
@@ -72,12 +79,15 @@ def _image_batch(raw: Any, shape: tuple[int, int, int]) -> np.ndarray:
             return x
         if x.shape[1:] == (h, w, c):
             return np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
-    raise InvalidInput(f"images must have shape ({h}, {w}), ({c}, {h}, {w}), a batch of those, or flat "
-                       f"rows of {c * h * w} values; got {x.shape}")
+    raise InvalidInput(
+        f"images must have shape ({h}, {w}), ({c}, {h}, {w}), a batch of those, or flat "
+        f"rows of {c * h * w} values; got {x.shape}"
+    )
 
 
-def table_from_rows(raw: Any, *, input_columns: list[str], numeric: list[str],
-                    categorical: list[str]) -> Table:
+def table_from_rows(
+    raw: Any, *, input_columns: list[str], numeric: list[str], categorical: list[str]
+) -> Table:
     """Serving rows -> ``Table``: lists of values in ``input_columns`` order, or dicts by name."""
     if isinstance(raw, np.ndarray):
         rows: Any = raw if raw.ndim == 2 else raw.reshape(1, -1)
@@ -95,19 +105,25 @@ def table_from_rows(raw: Any, *, input_columns: list[str], numeric: list[str],
         for i, r in enumerate(rows):
             unknown = [k for k in r if k not in known]
             if unknown:
-                raise InvalidInput(f"row {i} has unknown column(s) {unknown[:5]}",
-                                   hint=f"the model takes: {', '.join(input_columns[:30])}")
+                raise InvalidInput(
+                    f"row {i} has unknown column(s) {unknown[:5]}",
+                    hint=f"the model takes: {', '.join(input_columns[:30])}",
+                )
         rows = [[r.get(c) for c in input_columns] for r in rows]
     for i, r in enumerate(rows[:1] if not categorical else rows):
         if len(r) != n_cols:
-            raise InvalidInput(f"row {i} has {len(r)} values; the model takes {n_cols}",
-                               hint=f"in this order: {', '.join(input_columns[:30])}")
+            raise InvalidInput(
+                f"row {i} has {len(r)} values; the model takes {n_cols}",
+                hint=f"in this order: {', '.join(input_columns[:30])}",
+            )
     if not categorical:
         try:
             num = np.array(rows, dtype=np.float64)
         except (TypeError, ValueError):
-            raise InvalidInput("rows must hold numbers (or null for missing)",
-                               hint=f"columns: {', '.join(input_columns[:30])}") from None
+            raise InvalidInput(
+                "rows must hold numbers (or null for missing)",
+                hint=f"columns: {', '.join(input_columns[:30])}",
+            ) from None
         if num.ndim != 2 or num.shape[1] != n_cols:
             raise InvalidInput(f"every row must have {n_cols} values; got shape {num.shape}")
         return Table(num=num, names=list(numeric), cat={}, image=False)

@@ -53,15 +53,24 @@ def output_name(task: str) -> str:
     return "prediction" if task == "regression" else "probabilities"
 
 
-def signature(input_shape: tuple[int, ...], n_outputs: int, task: str, n_classes: int | None = None) -> dict[str, Any]:
+def signature(
+    input_shape: tuple[int, ...], n_outputs: int, task: str, n_classes: int | None = None
+) -> dict[str, Any]:
     """The exported model's interface (batch axis as -1)."""
     width = n_outputs if task == "regression" else (n_classes or max(2, n_outputs))
-    return {"inputs": [{"name": INPUT_NAME, "shape": [-1, *input_shape], "dtype": "float32"}],
-            "outputs": [{"name": output_name(task), "shape": [-1, width], "dtype": "float32"}]}
+    return {
+        "inputs": [{"name": INPUT_NAME, "shape": [-1, *input_shape], "dtype": "float32"}],
+        "outputs": [{"name": output_name(task), "shape": [-1, width], "dtype": "float32"}],
+    }
 
 
-def export_onnx(model: nn.Module, input_shape: tuple[int, ...], *, task: str = "classification",
-                exporter: Literal["torchscript", "dynamo"] = "torchscript") -> bytes:
+def export_onnx(
+    model: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    task: str = "classification",
+    exporter: Literal["torchscript", "dynamo"] = "torchscript",
+) -> bytes:
     """Serialize ``model`` (with its output head) to ONNX bytes; input ``input`` (-1, *input_shape)."""
     head = WithHead(model, task).eval()
     example = torch.zeros(2, *input_shape)
@@ -78,8 +87,16 @@ def _export_torchscript(head: nn.Module, example: torch.Tensor, task: str) -> by
     out = output_name(task)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter is marked deprecated
-        torch.onnx.export(head, (example,), buf, dynamo=False, input_names=[INPUT_NAME], output_names=[out],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, out: {0: "batch"}}, opset_version=17)
+        torch.onnx.export(
+            head,
+            (example,),
+            buf,
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[out],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, out: {0: "batch"}},
+            opset_version=17,
+        )
     return buf.getvalue()
 
 
@@ -93,9 +110,17 @@ def _export_dynamo(head: nn.Module, example: torch.Tensor, task: str) -> bytes:
             lg.setLevel(logging.ERROR)
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(head, (example,), buf, input_names=[INPUT_NAME], output_names=[output_name(task)],
-                              dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+            torch.onnx.export(
+                head,
+                (example,),
+                buf,
+                input_names=[INPUT_NAME],
+                output_names=[output_name(task)],
+                dynamic_shapes=({0: batch},),
+                external_data=False,
+                verbose=False,
+            )
     finally:
-        for lg, level in zip(loggers, levels):
+        for lg, level in zip(loggers, levels, strict=False):
             lg.setLevel(level)
     return buf.getvalue()

@@ -37,8 +37,10 @@ class CNN(nn.Module):
             blocks.append(nn.Conv2d(c, out_c, spec.kernel_size, padding=pad))  # (B, out_c, h', w')
             h, w = h + 2 * pad - spec.kernel_size + 1, w + 2 * pad - spec.kernel_size + 1
             if h < 1 or w < 1:
-                raise InvalidInput(f"model.kernel_size {spec.kernel_size} is too large for {input_shape[1:]} images",
-                                   hint="use padding: same or a smaller kernel")
+                raise InvalidInput(
+                    f"model.kernel_size {spec.kernel_size} is too large for {input_shape[1:]} images",
+                    hint="use padding: same or a smaller kernel",
+                )
             if spec.batch_norm:
                 blocks.append(nn.BatchNorm2d(out_c))
             blocks.append(nn.ReLU())
@@ -77,7 +79,9 @@ class Logistic(nn.Module):
         return self.linear(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
 
 
-def _dense_stack(n_in: int, widths: list[int], n_out: int, dropout: float, *, batch_norm: bool) -> nn.Sequential:
+def _dense_stack(
+    n_in: int, widths: list[int], n_out: int, dropout: float, *, batch_norm: bool
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in widths:
         layers.append(nn.Linear(n_in, width))
@@ -103,8 +107,9 @@ def _as_spec(spec: Any) -> CNNSpec | MLPSpec | LogisticSpec:
     raise InvalidInput(f"not a model spec: {type(spec).__name__}")
 
 
-def build_model(spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_shape: tuple[int, ...],
-                n_outputs: int) -> nn.Module:
+def build_model(
+    spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_shape: tuple[int, ...], n_outputs: int
+) -> nn.Module:
     """Build the network; ``input_shape`` excludes the batch: (F,) tabular or (C, H, W) images."""
     spec = _as_spec(spec)
     input_shape = tuple(int(d) for d in input_shape)
@@ -115,8 +120,10 @@ def build_model(spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_s
         n_features *= d
     if isinstance(spec, CNNSpec):
         if len(input_shape) != 3:
-            raise InvalidInput(f"a cnn needs image input (C, H, W); this data has shape {input_shape}",
-                               hint="use model type mlp or logistic for tabular data")
+            raise InvalidInput(
+                f"a cnn needs image input (C, H, W); this data has shape {input_shape}",
+                hint="use model type mlp or logistic for tabular data",
+            )
         return CNN(spec, input_shape, n_outputs)  # type: ignore[arg-type]
     if isinstance(spec, MLPSpec):
         return MLP(spec, n_features, n_outputs)

@@ -3,8 +3,9 @@ test -> cross-validate -> export ONNX. Pure library code: takes a recipe and a `
 returns a ``TrainingResult``; the job runner stores it.
 
 >>> from consortium.data.samples import load_sample
->>> res = run_training({"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
-...                     "model": {"type": "logistic"}, "train": {"lr": 0.1, "epochs": 20}}, load_sample("iris"))
+>>> recipe = {"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
+...           "model": {"type": "logistic"}, "train": {"lr": 0.1, "epochs": 20}}
+>>> res = run_training(recipe, load_sample("iris"))
 >>> res.task, res.class_names, res.metrics["accuracy"] > 0.8, res.onnx[:2] != b""
 ('classification', ['setosa', 'versicolor', 'virginica'], True, True)
 """
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +74,9 @@ class TrainingResult:
         return Preprocessor.from_state(self.preprocessing)
 
 
-def load_torch_model(spec: dict[str, Any], state: bytes | dict[str, Any], input_shape: tuple[int, ...],
-                     n_outputs: int) -> Any:
+def load_torch_model(
+    spec: dict[str, Any], state: bytes | dict[str, Any], input_shape: tuple[int, ...], n_outputs: int
+) -> Any:
     import torch
 
     from consortium.training.models import build_model
@@ -96,8 +99,13 @@ def _check_stop(should_stop: Callable[[], bool] | None) -> None:
         raise TrainingCancelled("training was cancelled")
 
 
-def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, on_progress: Progress | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> TrainingResult:
+def run_training(
+    recipe: Recipe | dict[str, Any] | str,
+    data: DataFrameSet,
+    *,
+    on_progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainingResult:
     """Run the recipe on ``data``. ``on_progress`` receives dicts with a ``stage`` (prepare, tune,
     train, evaluate, cross_validate, export, done) and stage details (e.g. per-epoch metrics);
     ``should_stop`` is polled and, when true, ends the run with ``TrainingCancelled``."""
@@ -117,23 +125,34 @@ def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, o
     target = recipe.data.target or data.target
     y_all = data.target_values(target)
     classes = _classes(y_all) if task == "classification" else None
-    tr, va, te = train_val_test_split(_strat_key(y_all), test_size=recipe.data.test_size,
-                                      val_size=recipe.data.val_size, seed=recipe.data.seed,
-                                      stratify=task == "classification")
+    tr, va, te = train_val_test_split(
+        _strat_key(y_all),
+        test_size=recipe.data.test_size,
+        val_size=recipe.data.val_size,
+        seed=recipe.data.seed,
+        stratify=task == "classification",
+    )
     train, val, test = data.subset(tr), data.subset(va), data.subset(te)
     prep = Preprocessor.fit(train, recipe.process, task=task, target=target, classes=classes)
     X_tr, y_tr = prep.transform(train)
     X_va, y_va = prep.transform(val) if len(va) else (None, None)
     X_te, y_te = prep.transform(test)
     if len(X_te) == 0:
-        raise InvalidInput("no test rows left after processing", hint="raise data.test_size or relax drop_missing")
+        raise InvalidInput(
+            "no test rows left after processing", hint="raise data.test_size or relax drop_missing"
+        )
     input_shape = prep.output_shape
     n_classes = len(prep.classes)
     n_out = n_outputs_for(task, loss, n_classes)
     augment = build_augmenter(recipe.augment)
     timings["prepare_s"] = time.perf_counter() - t0
-    _emit(on_progress, "prepare", rows={"train": len(X_tr), "val": len(X_va) if X_va is not None else 0,
-                                        "test": len(X_te)}, input_shape=list(input_shape), n_outputs=n_out)
+    _emit(
+        on_progress,
+        "prepare",
+        rows={"train": len(X_tr), "val": len(X_va) if X_va is not None else 0, "test": len(X_te)},
+        input_shape=list(input_shape),
+        n_outputs=n_out,
+    )
     _check_stop(should_stop)
 
     tuning = None
@@ -141,10 +160,19 @@ def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, o
         t = time.perf_counter()
         if X_va is None:
             raise InvalidInput("invalid recipe at data.val_size: tuning needs a validation split")
-        recipe, tuning = tune(recipe, X_tr, y_tr, X_va, y_va, task=task, input_shape=input_shape, n_outputs=n_out,
-                              augment=augment, should_stop=should_stop,
-                              on_trial=lambda row: _emit(on_progress, "tune", trial=row,
-                                                         trials=recipe.tune.trials))  # type: ignore[union-attr]
+        recipe, tuning = tune(
+            recipe,
+            X_tr,
+            y_tr,
+            X_va,
+            y_va,
+            task=task,
+            input_shape=input_shape,
+            n_outputs=n_out,
+            augment=augment,
+            should_stop=should_stop,
+            on_trial=lambda row: _emit(on_progress, "tune", trial=row, trials=recipe.tune.trials),
+        )  # type: ignore[union-attr]
         timings["tune_s"] = time.perf_counter() - t
         _check_stop(should_stop)
 
@@ -152,9 +180,20 @@ def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, o
     seed_everything(recipe.train.seed)
     model = build_model(recipe.model, input_shape, n_out)
     epochs = recipe.train.epochs
-    history = train_epochs(model, X_tr, y_tr, recipe.train, task=task, epochs=epochs, seed=recipe.train.seed,
-                           X_val=X_va, y_val=y_va, augment=augment, should_stop=should_stop,
-                           on_epoch=lambda row: _emit(on_progress, "train", epochs=epochs, **row))
+    history = train_epochs(
+        model,
+        X_tr,
+        y_tr,
+        recipe.train,
+        task=task,
+        epochs=epochs,
+        seed=recipe.train.seed,
+        X_val=X_va,
+        y_val=y_va,
+        augment=augment,
+        should_stop=should_stop,
+        on_epoch=lambda row: _emit(on_progress, "train", epochs=epochs, **row),
+    )
     timings["train_s"] = time.perf_counter() - t
     _check_stop(should_stop)
 
@@ -176,8 +215,17 @@ def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, o
     if recipe.evaluate.cv_folds:
         t = time.perf_counter()
         best_epochs = _best_epochs(history, recipe)
-        cv = _cross_validate(recipe, data, np.concatenate([tr, va]), y_all, classes, target, best_epochs,
-                             on_progress, should_stop)
+        cv = _cross_validate(
+            recipe,
+            data,
+            np.concatenate([tr, va]),
+            y_all,
+            classes,
+            target,
+            best_epochs,
+            on_progress,
+            should_stop,
+        )
         timings["cross_validate_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -189,15 +237,31 @@ def run_training(recipe: Recipe | dict[str, Any] | str, data: DataFrameSet, *, o
     timings["total_s"] = time.perf_counter() - t0
     _emit(on_progress, "export", onnx_bytes=len(onnx_bytes), onnx_max_abs_diff=diff)
     result = TrainingResult(
-        onnx=onnx_bytes, torch_state=buf.getvalue(), model_spec=recipe.model.model_dump(mode="json"),
-        input_shape=tuple(input_shape), n_outputs=n_out,
-        signature={**signature(input_shape, n_out, task, n_classes or None),
-                   "raw_columns": prep.input_columns or None, "class_names": prep.class_names},
-        preprocessing=prep.state(), task=task, class_names=prep.class_names, metrics=metrics, history=history,
-        recipe=recipe.to_dict(), reference_stats=reference_stats(X_tr, prep.feature_names or None),
-        confusion_matrix=cm, cv=cv, tuning=tuning, plots=png,
+        onnx=onnx_bytes,
+        torch_state=buf.getvalue(),
+        model_spec=recipe.model.model_dump(mode="json"),
+        input_shape=tuple(input_shape),
+        n_outputs=n_out,
+        signature={
+            **signature(input_shape, n_out, task, n_classes or None),
+            "raw_columns": prep.input_columns or None,
+            "class_names": prep.class_names,
+        },
+        preprocessing=prep.state(),
+        task=task,
+        class_names=prep.class_names,
+        metrics=metrics,
+        history=history,
+        recipe=recipe.to_dict(),
+        reference_stats=reference_stats(X_tr, prep.feature_names or None),
+        confusion_matrix=cm,
+        cv=cv,
+        tuning=tuning,
+        plots=png,
         split_sizes={"train": len(X_tr), "val": 0 if X_va is None else len(X_va), "test": len(X_te)},
-        timings={k: round(v, 4) for k, v in timings.items()}, onnx_max_abs_diff=diff)
+        timings={k: round(v, 4) for k, v in timings.items()},
+        onnx_max_abs_diff=diff,
+    )
     _emit(on_progress, "done", metrics=metrics)
     return result
 
@@ -221,9 +285,17 @@ def _best_epochs(history: list[dict[str, Any]], recipe: Recipe) -> int:
     return int(min(history, key=lambda h: h["val_loss"])["epoch"])
 
 
-def _cross_validate(recipe: Recipe, data: DataFrameSet, dev: np.ndarray, y_all: np.ndarray,
-                    classes: list[Any] | None, target: str | None, epochs: int, on_progress: Progress | None,
-                    should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+def _cross_validate(
+    recipe: Recipe,
+    data: DataFrameSet,
+    dev: np.ndarray,
+    y_all: np.ndarray,
+    classes: list[Any] | None,
+    target: str | None,
+    epochs: int,
+    on_progress: Progress | None,
+    should_stop: Callable[[], bool] | None,
+) -> dict[str, Any]:
     """k-fold on the train+validation rows (the test split stays untouched), fixed epochs."""
     from consortium.processing.augment import build_augmenter
     from consortium.training.models import build_model, n_outputs_for
@@ -243,10 +315,20 @@ def _cross_validate(recipe: Recipe, data: DataFrameSet, dev: np.ndarray, y_all: 
         n_out = n_outputs_for(task, recipe.resolved_loss, len(prep.classes))
         seed_everything(recipe.train.seed + i)
         model = build_model(recipe.model, prep.output_shape, n_out)
-        train_epochs(model, X_a, y_a, train_spec, task=task, epochs=epochs, seed=recipe.train.seed + i,
-                     augment=build_augmenter(recipe.augment), should_stop=should_stop)
-        m = compute_metrics(task, y_b, predict_proba(model, X_b, task=task), prep.class_names,
-                            recipe.evaluate.metrics)
+        train_epochs(
+            model,
+            X_a,
+            y_a,
+            train_spec,
+            task=task,
+            epochs=epochs,
+            seed=recipe.train.seed + i,
+            augment=build_augmenter(recipe.augment),
+            should_stop=should_stop,
+        )
+        m = compute_metrics(
+            task, y_b, predict_proba(model, X_b, task=task), prep.class_names, recipe.evaluate.metrics
+        )
         per_fold.append(m)
         _emit(on_progress, "cross_validate", fold=i + 1, folds=k, metrics=m)
     return {"folds": k, "epochs": epochs, "per_fold": per_fold, "summary": summarize_folds(per_fold)}

@@ -20,7 +20,8 @@ import math
 import random
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,9 @@ def loss_function(loss: str) -> nn.Module:
         return nn.BCEWithLogitsLoss()
     if loss == "mse":
         return nn.MSELoss()
-    raise InvalidInput(f"invalid recipe at train.loss: {loss!r}", hint="use cross_entropy, binary_cross_entropy or mse")
+    raise InvalidInput(
+        f"invalid recipe at train.loss: {loss!r}", hint="use cross_entropy, binary_cross_entropy or mse"
+    )
 
 
 def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
@@ -83,9 +86,11 @@ def _loss_name(train: TrainSpec, task: str) -> str:
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, loss: str) -> dict[str, float]:
+def _evaluate(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, loss: str
+) -> dict[str, float]:
     model.eval()
-    out = torch.cat([model(X[i:i + 4096]) for i in range(0, len(X), 4096)])  # (N, K)
+    out = torch.cat([model(X[i : i + 4096]) for i in range(0, len(X), 4096)])  # (N, K)
     res = {"val_loss": float(loss_fn(out, y))}
     if loss == "cross_entropy":
         res["val_accuracy"] = float((out.argmax(1) == y).float().mean())
@@ -96,11 +101,22 @@ def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
     return res
 
 
-def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, train: TrainSpec, *, task: str, epochs: int,
-                 seed: int, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 on_epoch: Callable[[dict[str, Any]], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, dp: DPSpec | None = None) -> list[dict[str, Any]]:
+def train_epochs(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: TrainSpec,
+    *,
+    task: str,
+    epochs: int,
+    seed: int,
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    dp: DPSpec | None = None,
+) -> list[dict[str, Any]]:
     """Train ``model`` in place for ``epochs`` and return per-epoch dicts
     (epoch, loss, lr, time_s, and val_loss/val_accuracy or val_mae with a validation split,
     epsilon with ``dp``). With ``train.early_stopping`` and a validation split it stops when
@@ -141,7 +157,7 @@ def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, train: TrainSpe
                 t0 = time.perf_counter()
                 net.train()
                 total, seen, stopped = 0.0, 0, False
-                for xb, yb in (batches if batches is not None else _batches(Xt, yt, train.batch_size, gen)):
+                for xb, yb in batches if batches is not None else _batches(Xt, yt, train.batch_size, gen):
                     if len(xb) == 0:  # Poisson sampling can draw an empty batch
                         continue
                     if augment is not None:
@@ -155,8 +171,11 @@ def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, train: TrainSpe
                     if should_stop is not None and should_stop():
                         stopped = True
                         break
-                row: dict[str, Any] = {"epoch": epoch, "loss": total / max(seen, 1),
-                                       "lr": opt.param_groups[0]["lr"]}
+                row: dict[str, Any] = {
+                    "epoch": epoch,
+                    "loss": total / max(seen, 1),
+                    "lr": opt.param_groups[0]["lr"],
+                }
                 if sched is not None:
                     sched.step()
                 if has_val:
@@ -189,12 +208,20 @@ def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, train: TrainSpe
 def _batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator) -> Any:
     order = torch.randperm(len(X), generator=gen)
     for i in range(0, len(X), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         yield X[idx], y[idx]
 
 
-def _make_private(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
-                  train: TrainSpec, dp: DPSpec, epochs: int, seed: int) -> tuple[Any, Any, Any, Any]:
+def _make_private(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    train: TrainSpec,
+    dp: DPSpec,
+    epochs: int,
+    seed: int,
+) -> tuple[Any, Any, Any, Any]:
     """Wrap model, optimizer and data for DP-SGD (Opacus, RDP accountant)."""
     from opacus import PrivacyEngine
     from opacus.validators import ModuleValidator
@@ -202,20 +229,37 @@ def _make_private(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor,
 
     problems = ModuleValidator.validate(model, strict=False)
     if problems:
-        raise InvalidInput(f"this model cannot train with differential privacy: {problems[0]}",
-                           hint="set model.batch_norm: false")
-    loader = DataLoader(TensorDataset(X, y), batch_size=min(train.batch_size, len(X)), shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+        raise InvalidInput(
+            f"this model cannot train with differential privacy: {problems[0]}",
+            hint="set model.batch_norm: false",
+        )
+    loader = DataLoader(
+        TensorDataset(X, y),
+        batch_size=min(train.batch_size, len(X)),
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Opacus warns that its secure RNG is off (it is: not cryptographic)
         engine = PrivacyEngine(accountant="rdp")
         if dp.noise_multiplier is not None:
-            m, o, dl = engine.make_private(module=model, optimizer=opt, data_loader=loader,
-                                           noise_multiplier=dp.noise_multiplier, max_grad_norm=dp.max_grad_norm)
+            m, o, dl = engine.make_private(
+                module=model,
+                optimizer=opt,
+                data_loader=loader,
+                noise_multiplier=dp.noise_multiplier,
+                max_grad_norm=dp.max_grad_norm,
+            )
         else:
-            m, o, dl = engine.make_private_with_epsilon(module=model, optimizer=opt, data_loader=loader,
-                                                        target_epsilon=dp.epsilon, target_delta=dp.delta,
-                                                        epochs=epochs, max_grad_norm=dp.max_grad_norm)
+            m, o, dl = engine.make_private_with_epsilon(
+                module=model,
+                optimizer=opt,
+                data_loader=loader,
+                target_epsilon=dp.epsilon,
+                target_delta=dp.delta,
+                epochs=epochs,
+                max_grad_norm=dp.max_grad_norm,
+            )
     return m, o, dl, engine
 
 
@@ -224,7 +268,7 @@ def predict_raw(model: nn.Module, X: np.ndarray, batch_size: int = 4096) -> np.n
     """Raw model outputs (logits or regression values), (N, n_outputs)."""
     model.eval()
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
-    return torch.cat([model(Xt[i:i + batch_size]) for i in range(0, len(Xt), batch_size)]).numpy()
+    return torch.cat([model(Xt[i : i + batch_size]) for i in range(0, len(Xt), batch_size)]).numpy()
 
 
 def predict_proba(model: nn.Module, X: np.ndarray, *, task: str = "classification") -> np.ndarray:

@@ -15,7 +15,8 @@ validation loss. Storage is in memory; the summary lists every trial and how it 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,12 @@ def _suggest(trial: Any, name: str, r: ParamRange) -> Any:
     if r.choices is not None:
         return trial.suggest_categorical(name, r.choices)
     assert r.low is not None and r.high is not None
-    if float(r.low).is_integer() and float(r.high).is_integer() and (r.step is None or float(r.step).is_integer()) \
-            and not _is_float_path(name):
+    if (
+        float(r.low).is_integer()
+        and float(r.high).is_integer()
+        and (r.step is None or float(r.step).is_integer())
+        and not _is_float_path(name)
+    ):
         step = int(r.step) if r.step and not r.log else 1
         return trial.suggest_int(name, int(r.low), int(r.high), step=step, log=r.log)
     return trial.suggest_float(name, float(r.low), float(r.high), log=r.log, step=None if r.log else r.step)
@@ -38,10 +43,20 @@ def _is_float_path(path: str) -> bool:
     return path.split(".")[-1] in {"lr", "weight_decay", "momentum", "dropout", "gamma", "min_delta"}
 
 
-def tune(recipe: Recipe, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, *, task: str,
-         input_shape: tuple[int, ...], n_outputs: int, augment: Callable[..., Any] | None = None,
-         should_stop: Callable[[], bool] | None = None,
-         on_trial: Callable[[dict[str, Any]], None] | None = None) -> tuple[Recipe, dict[str, Any]]:
+def tune(
+    recipe: Recipe,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    task: str,
+    input_shape: tuple[int, ...],
+    n_outputs: int,
+    augment: Callable[..., Any] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Recipe, dict[str, Any]]:
     """Search ``recipe.tune.space``; return the recipe with the best values and a JSON summary
     (trials with state COMPLETE/PRUNED/FAIL, values, params, epochs run; best params; counts)."""
     import optuna
@@ -59,7 +74,8 @@ def tune(recipe: Recipe, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val:
     study = optuna.create_study(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=recipe.train.seed, n_startup_trials=min(5, spec.trials)),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3))
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3),
+    )
     started = time.perf_counter()
 
     def objective(trial: Any) -> float:
@@ -76,8 +92,20 @@ def tune(recipe: Recipe, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val:
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
-        train_epochs(model, X, y, r.train, task=task, epochs=r.train.epochs, seed=r.train.seed,
-                     X_val=X_val, y_val=y_val, augment=augment, on_epoch=report, should_stop=should_stop)
+        train_epochs(
+            model,
+            X,
+            y,
+            r.train,
+            task=task,
+            epochs=r.train.epochs,
+            seed=r.train.seed,
+            X_val=X_val,
+            y_val=y_val,
+            augment=augment,
+            on_epoch=report,
+            should_stop=should_stop,
+        )
         if not np.isfinite(best[0]):
             raise optuna.TrialPruned()  # diverged
         return best[0]
@@ -88,24 +116,41 @@ def tune(recipe: Recipe, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val:
         if should_stop is not None and should_stop():
             study.stop()
 
-    study.optimize(objective, n_trials=spec.trials, timeout=spec.timeout_s, callbacks=[callback],
-                   catch=(RuntimeError, ValueError))
+    study.optimize(
+        objective,
+        n_trials=spec.trials,
+        timeout=spec.timeout_s,
+        callbacks=[callback],
+        catch=(RuntimeError, ValueError),
+    )
     trials = [_trial_row(t) for t in study.trials]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        raise InvalidInput("no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s")
+        raise InvalidInput(
+            "no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s"
+        )
     best = study.best_trial
     summary = {
-        "sampler": "TPE", "pruner": "Hyperband", "trials": trials,
-        "n_complete": len(complete), "n_pruned": sum(t["state"] == "PRUNED" for t in trials),
+        "sampler": "TPE",
+        "pruner": "Hyperband",
+        "trials": trials,
+        "n_complete": len(complete),
+        "n_pruned": sum(t["state"] == "PRUNED" for t in trials),
         "n_failed": sum(t["state"] == "FAIL" for t in trials),
-        "best_params": dict(best.params), "best_value": float(best.value), "best_trial": best.number,
+        "best_params": dict(best.params),
+        "best_value": float(best.value),
+        "best_trial": best.number,
         "wall_s": round(time.perf_counter() - started, 3),
     }
     return apply_params(recipe, best.params), summary
 
 
 def _trial_row(t: Any) -> dict[str, Any]:
-    return {"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params),
-            "epochs": t.user_attrs.get("epochs", 0),
-            "intermediate": {int(k): float(v) for k, v in t.intermediate_values.items()}}
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "value": t.value,
+        "params": dict(t.params),
+        "epochs": t.user_attrs.get("epochs", 0),
+        "intermediate": {int(k): float(v) for k, v in t.intermediate_values.items()},
+    }
