@@ -90,3 +90,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+from consortium.data import seed as _data_seed  # noqa: E402,F401  (registers the datasets demo step)

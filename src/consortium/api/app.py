@@ -26,10 +26,13 @@ UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
 def api_router() -> APIRouter:
     from consortium.api.routes import audit, auth, grants, invitations, keys, members, orgs, tokens
 
+    from consortium.api.routes import datasets
+
     api = APIRouter(prefix=API)
     for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
               tokens.router, grants.router, audit.router, keys.router):
         api.include_router(r)
+    api.include_router(datasets.router)
     return api
 
 

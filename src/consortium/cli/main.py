@@ -23,6 +23,7 @@ app.add_typer(governance.grants, name="grants")
 app.add_typer(governance.audit, name="audit")
 app.add_typer(governance.keys, name="keys")
 
+app.add_typer(__import__("consortium.cli.datasets", fromlist=["app"]).app, name="datasets")
 
 def main() -> None:
     app()

@@ -2,5 +2,6 @@
 
 from consortium.store.tables.base import Base
 from consortium.store.tables import identity, grants, audit, keys  # noqa: F401  (register tables)
+from consortium.store.tables import data  # noqa: F401
 
 __all__ = ["Base"]

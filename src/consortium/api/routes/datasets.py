@@ -1,0 +1,210 @@
+"""Datasets: list, inspect, upload versions (streamed), preview, download, import bundled samples.
+
+A dataset is addressed as ``/datasets/{org}/{dataset}``. Another organization sees it only
+through a grant: ``metadata`` (schema and statistics), ``compute`` (train on it inside the hub,
+no rows returned) or ``download`` (rows). Without one it gets 404. Every read is audited.
+
+Uploads stream: ``POST /datasets/{org}/{dataset}/versions/upload?target=COL`` with the raw file as
+the body (any content type). The body is read chunk by chunk, encrypted and stored, validated,
+and only then recorded; bad input gets a 422 naming the line, file or column at fault and leaves
+nothing behind; a body over ``CONSORTIUM_MAX_UPLOAD_BYTES`` gets a 413.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import Field
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.schemas import In
+from consortium.data import access, catalog
+from consortium.data.importer import import_sample
+from consortium.data.ingest import Upload, ingest
+from consortium.data.samples import SAMPLES
+from consortium.errors import NotFound, PermissionDenied
+from consortium.governance.audit import EventDraft
+from consortium.governance.roles import Permission, Role
+from consortium.store.tables.data import Dataset
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+PULL = 1 << 20  # bytes handed from the event loop to the ingest thread at a time
+
+
+def _dataset(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
+             permission: Permission) -> Dataset:
+    access.use_blob_store(svc.blobs)
+    ds = catalog.find(session, org, dataset)
+    if ds is not None:
+        ctx.resource(catalog.RTYPE, ds.id, ds.org_id)  # set before the check: refusals are audited too
+    if ds is None:
+        raise NotFound(f"dataset {org}/{dataset} not found",
+                       hint="list the datasets you can see with `consortium datasets list`")
+    catalog.authorize(session, p, ds, permission)
+    return ds
+
+
+def readable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc) -> Dataset:
+    return _dataset(org, dataset, p, session, ctx, svc, Permission.metadata)
+
+
+def downloadable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc) -> Dataset:
+    return _dataset(org, dataset, p, session, ctx, svc, Permission.download)
+
+
+def writable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
+    """The dataset name to upload into: only the owner organization (member role) adds versions."""
+    if org != p.org_name:
+        ds = catalog.find(session, org, dataset)
+        if ds is not None:
+            ctx.resource(catalog.RTYPE, ds.id, ds.org_id)
+            catalog.authorize(session, p, ds, Permission.metadata)  # 404 unless it is visible
+            raise PermissionDenied(f"only {org} can add versions to {org}/{dataset}")
+        raise NotFound(f"dataset {org}/{dataset} not found")
+    p.require(Role.member, "uploading datasets")
+    ds = catalog.find(session, org, dataset)
+    if ds is not None:
+        ctx.resource(catalog.RTYPE, ds.id, ds.org_id)
+    return catalog.check_name(dataset)
+
+
+Readable = Annotated[Dataset, Depends(readable)]
+Downloadable = Annotated[Dataset, Depends(downloadable)]
+Writable = Annotated[str, Depends(writable)]
+
+
+@router.get("")
+@rule("org")
+def list_datasets(p: Viewer, session: SessionDep,
+                  scope: Annotated[str, Query(pattern="^(own|shared|all)$")] = "all") -> list[dict[str, Any]]:
+    """Datasets of your organization and those other organizations granted it access to."""
+    return [catalog.dataset_view(session, p, ds) for ds in catalog.list_visible(session, p, scope)]
+
+
+@router.get("/samples")
+@rule("self")
+def list_samples(p: Caller) -> list[dict[str, str]]:
+    """The bundled sample datasets that ``import-sample`` can import."""
+    return [{"name": k, "description": v} for k, v in SAMPLES.items()]
+
+
+class ImportSampleIn(In):
+    sample: str
+    name: str | None = None
+    partitions: int = Field(1, ge=1, le=64)
+    part: int | None = Field(None, ge=1)
+    skew: Literal["iid", "label"] = "iid"
+    seed: int = 0
+    to_orgs: list[str] | None = None
+
+
+@router.post("/import-sample", status_code=201)
+@rule("org", Role.member)
+def import_sample_route(body: ImportSampleIn, p: Member, session: SessionDep, ctx: Ctx,
+                        svc: Svc) -> list[dict[str, Any]]:
+    """Import a scikit-learn bundled dataset into your organization (``part`` of ``partitions``),
+    or, for hub operators, one partition into each of ``to_orgs``."""
+    out = import_sample(session, svc.blobs, p, body.sample, body.name, partitions=body.partitions,
+                        part=body.part, skew=body.skew, seed=body.seed, to_orgs=body.to_orgs)
+    ctx.details = {"sample": body.sample, "partitions": body.partitions, "skew": body.skew,
+                   "orgs": [o["org"] for o in out]}
+    for o in out:
+        owner = session.get(Dataset, o["dataset_id"])
+        ctx.extra.append(EventDraft("import_sample.dataset", request_id=ctx.request_id,
+                                    actor_user_id=p.user_id, actor_org_id=p.org_id,
+                                    resource_type=catalog.RTYPE, resource_id=o["dataset_id"],
+                                    resource_org_id=owner.org_id if owner else None,
+                                    details={"version": o["version"], "created": o["created"]}))
+    return out
+
+
+@router.get("/{org}/{dataset}")
+@rule("resource")
+def get_dataset(ds: Readable, p: Caller, session: SessionDep) -> dict[str, Any]:
+    """A dataset and its versions (schema and statistics; no rows)."""
+    return catalog.dataset_view(session, p, ds, with_versions=True)
+
+
+@router.get("/{org}/{dataset}/versions")
+@rule("resource")
+def list_versions(ds: Readable, session: SessionDep) -> list[dict[str, Any]]:
+    return [catalog.version_view(v) for v in catalog.versions(session, ds)]
+
+
+@router.get("/{org}/{dataset}/versions/{version}")
+@rule("resource")
+def get_version(ds: Readable, version: str, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """One version (a number or ``latest``): format, checksum, schema and statistics."""
+    v = catalog.version(session, ds, version)
+    ctx.details = {"version": v.version}
+    return catalog.version_view(v)
+
+
+@router.get("/{org}/{dataset}/versions/{version}/preview")
+@rule("resource")
+def preview_version(ds: Readable, version: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
+                    rows: Annotated[int, Query(ge=0, le=access.PREVIEW_MAX)] = 10) -> dict[str, Any]:
+    """Statistics for any grantee; the first rows only for the owner and ``download`` grantees."""
+    v = catalog.version(session, ds, version)
+    out = access.preview(session, svc.blobs, p, ds, v, rows)
+    shown = out["rows_preview"]
+    ctx.details = {"version": v.version, "rows_shown": len(shown) if shown is not None else 0}
+    return out
+
+
+@router.get("/{org}/{dataset}/versions/{version}/download")
+@rule("resource")
+def download_version(ds: Downloadable, version: str, p: Caller, session: SessionDep, ctx: Ctx,
+                     svc: Svc) -> StreamingResponse:
+    """The version's original file, decrypted as it streams (owner or ``download`` grantees)."""
+    v = catalog.version(session, ds, version)
+    chunks = access.download(session, svc.blobs, p, ds, v)
+    ctx.details = {"version": v.version, "bytes": v.size_bytes}
+    name = access.filename(session, ds, v)
+    return StreamingResponse(chunks, media_type="application/octet-stream",
+                             headers={"content-disposition": f'attachment; filename="{name}"',
+                                      "content-length": str(v.size_bytes),
+                                      "x-content-sha256": v.checksum})
+
+
+def _pull(request: Request) -> Iterator[bytes]:
+    """The request body as a blocking iterator, for the ingest thread (at most ~1 MiB in flight)."""
+    stream = request.stream().__aiter__()
+
+    async def block() -> bytes:
+        buf = bytearray()
+        async for chunk in stream:
+            buf += chunk
+            if len(buf) >= PULL:
+                break
+        return bytes(buf)
+
+    while b := anyio.from_thread.run(block):
+        yield b
+
+
+@router.post("/{org}/{dataset}/versions/upload", status_code=201)
+@rule("resource", Role.member)
+async def upload_version(request: Request, response: Response, name: Writable, p: Caller,
+                         session: SessionDep, ctx: Ctx, svc: Svc,
+                         target: str | None = None, format: str | None = None, filename: str = "",
+                         description: str = "", sha256: str | None = None) -> dict[str, Any]:
+    """Add a version from the raw request body (CSV, Parquet, NPZ, or a zip of class folders).
+
+    ``sha256`` (or the ``x-content-sha256`` header) is checked against what arrived."""
+    up = Upload(filename=filename, format=format or None, target=target or None, description=description,
+                sha256=sha256 or request.headers.get("x-content-sha256"),
+                max_bytes=svc.settings.max_upload_bytes)
+    v, created = await anyio.to_thread.run_sync(
+        lambda: ingest(session, svc.blobs, p, name, _pull(request), up))
+    ctx.resource(catalog.RTYPE, v.dataset_id, p.org_id)
+    ctx.details = {"version": v.version, "format": v.format, "size_bytes": v.size_bytes,
+                   "checksum": v.checksum, "created": created}
+    if not created:
+        response.status_code = 200
+    return {"dataset": f"{p.org_name}/{name}", "created": created, **catalog.version_view(v)}

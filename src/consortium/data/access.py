@@ -1,0 +1,111 @@
+"""Reading a dataset version, by permission: statistics (``metadata``), rows in memory for training
+(``compute``), rows to the caller (``download``). Every check runs at call time, so a revoked
+grant stops the next read.
+
+The training and federated stages call ``load_for_compute``; it hands back a ``DataFrameSet`` to
+code running inside the hub and is never exposed as a download route.
+
+>>> from consortium.data.access import load_for_compute                       # doctest: +SKIP
+>>> data = load_for_compute(session, principal, "st-marys-hospital/breast-cancer", 1,
+...                         blobs=services.blobs)                              # doctest: +SKIP
+>>> data.kind, data.target                                                    # doctest: +SKIP
+('tabular', 'target')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from consortium.data import catalog, formats, resources  # noqa: F401  (resources registers the type)
+from consortium.data.frame import DataFrameSet
+from consortium.data.ingest import tmp_dir
+from consortium.errors import Unavailable
+from consortium.governance.encryption import decrypt_stream
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Permission
+from consortium.store.blobs import LocalBlobStore
+from consortium.store.tables.data import Dataset, DatasetVersion
+
+_DEFAULT_BLOBS: list[LocalBlobStore] = []
+PREVIEW_MAX = 100
+
+
+def use_blob_store(blobs: LocalBlobStore) -> None:
+    """Make ``blobs`` the store ``load_for_compute`` reads when the caller passes none (called by the
+    hub's dataset routes and the demo seeding; a worker process calls it once at start)."""
+    _DEFAULT_BLOBS[:] = [blobs]
+
+
+def _blobs(blobs: LocalBlobStore | None) -> LocalBlobStore:
+    if blobs is not None:
+        return blobs
+    if not _DEFAULT_BLOBS:
+        raise Unavailable("no blob store is configured for reading datasets",
+                          hint="pass blobs=services.blobs or call consortium.data.access.use_blob_store")
+    return _DEFAULT_BLOBS[0]
+
+
+def _source(session: Session, blobs: LocalBlobStore, ds: Dataset, v: DatasetVersion):  # type: ignore[no-untyped-def]
+    def source() -> Iterator[bytes]:
+        return decrypt_stream(session, ds.org_id, blobs.get(v.blob_key))
+
+    return source
+
+
+def load_for_compute(session: Session, principal: Principal, dataset_ref: str, version: int | str | None = None,
+                     *, blobs: LocalBlobStore | None = None) -> DataFrameSet:
+    """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
+    decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
+    (``download`` implies it); anything else is ``NotFound``."""
+    ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)
+    store = _blobs(blobs)
+    data = formats.load(v.format, _source(session, store, ds, v), v.schema, tmp_dir(store))
+    if data.kind == "tabular" and v.schema.get("classes"):
+        data.class_names = list(v.schema["classes"])
+    return data
+
+
+def resolve_version(session: Session, p: Principal, dataset_ref: str, version: int | str | None,
+                    permission: Permission) -> tuple[Dataset, DatasetVersion]:
+    if dataset_ref.startswith("ds_"):
+        ds = session.get(Dataset, dataset_ref)
+        if ds is None:
+            from consortium.errors import NotFound
+
+            raise NotFound(f"dataset {dataset_ref!r} not found")
+        catalog.authorize(session, p, ds, permission)
+    else:
+        org, name = catalog.parse_ref(dataset_ref, default_org=p.org_name)
+        ds = catalog.visible(session, p, org, name, permission)
+    return ds, catalog.version(session, ds, version)
+
+
+def preview(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset, v: DatasetVersion,
+            rows: int = 10) -> dict[str, Any]:
+    """Statistics for any ``metadata`` holder; the first ``rows`` rows only for the owner or a
+    ``download`` grantee (others get ``rows: null`` and the reason)."""
+    catalog.authorize(session, p, ds, Permission.metadata)
+    out: dict[str, Any] = {"dataset": catalog.full_name(session, ds), **catalog.version_view(v)}
+    n = max(0, min(rows, PREVIEW_MAX))
+    if not catalog.may_read_rows(session, p, ds):
+        out["rows_preview"] = None
+        out["rows_hidden"] = "rows are shown to the owner and to organizations with a download grant"
+    else:
+        out["rows_preview"] = formats.head(v.format, _source(session, blobs, ds, v), v.schema, n,
+                                           tmp_dir(blobs)) if n else []
+    return out
+
+
+def download(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset,
+             v: DatasetVersion) -> Iterator[bytes]:
+    """The version's original file, decrypted as it streams; owner or ``download`` grantees."""
+    catalog.authorize(session, p, ds, Permission.download)
+    return _source(session, blobs, ds, v)()
+
+
+def filename(session: Session, ds: Dataset, v: DatasetVersion) -> str:
+    ext = {"csv": "csv", "parquet": "parquet", "npz": "npz", "image_zip": "zip"}[v.format]
+    return f"{ds.name}-v{v.version}.{ext}"

@@ -1,0 +1,164 @@
+"""The dataset catalog: names (``org/name``), lookup, visibility across organizations, and views.
+
+A dataset belongs to one organization and is named ``org/name``; its versions are numbered from 1
+and never change. Another organization sees a dataset only through a grant (``metadata``,
+``compute`` or ``download``); without one, the dataset does not exist for it (``NotFound``).
+
+>>> parse_ref("st-marys-hospital/breast-cancer")
+('st-marys-hospital', 'breast-cancer')
+>>> parse_ref("digits", default_org="northgate-lab")
+('northgate-lab', 'digits')
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consortium.errors import InvalidInput, NotFound
+from consortium.governance import grants
+from consortium.governance.identity import org_by_id
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Permission, Role
+from consortium.store.tables.data import Dataset, DatasetVersion
+from consortium.store.tables.identity import Organization
+
+RTYPE = "dataset"
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InvalidInput(f"dataset name {name!r} is not valid",
+                           hint="use 1-64 lowercase letters, digits, '.', '_' and '-', starting and "
+                                "ending with a letter or digit")
+    return name
+
+
+def parse_ref(ref: str, default_org: str | None = None) -> tuple[str, str]:
+    """``org/name`` -> (org, name); a bare ``name`` uses ``default_org``."""
+    parts = ref.strip().split("/")
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1]
+    if len(parts) == 1 and parts[0] and default_org:
+        return default_org, parts[0]
+    raise InvalidInput(f"dataset reference {ref!r} is not valid", hint="name a dataset as ORG/NAME")
+
+
+def find(session: Session, org_name: str, name: str) -> Dataset | None:
+    q = (select(Dataset).join(Organization, Organization.id == Dataset.org_id)
+         .where(Organization.name == org_name, Dataset.name == name))
+    return session.scalar(q)
+
+
+def resolve(session: Session, ref: str) -> tuple[str, str] | None:
+    """Resolver for grants: a dataset id or ``org/name`` -> (id, owner org id)."""
+    ds = session.get(Dataset, ref) if ref.startswith("ds_") else None
+    if ds is None and "/" in ref:
+        org, name = parse_ref(ref)
+        ds = find(session, org, name)
+    return (ds.id, ds.org_id) if ds is not None else None
+
+
+def full_name(session: Session, ds: Dataset) -> str:
+    return f"{org_by_id(session, ds.org_id).name}/{ds.name}"
+
+
+def describe(session: Session, dataset_id: str) -> str:
+    ds = session.get(Dataset, dataset_id)
+    return full_name(session, ds) if ds is not None else dataset_id
+
+
+def visible(session: Session, p: Principal, org_name: str, name: str,
+            permission: Permission = Permission.metadata, role: Role = Role.viewer) -> Dataset:
+    """The dataset if the caller's organization owns it (at ``role``) or holds ``permission`` on it."""
+    ds = find(session, org_name, name)
+    if ds is None:
+        raise NotFound(f"dataset {org_name}/{name} not found",
+                       hint="list the datasets you can see with `consortium datasets list`")
+    authorize(session, p, ds, permission, role)
+    return ds
+
+
+def authorize(session: Session, p: Principal, ds: Dataset, permission: Permission,
+              role: Role = Role.viewer) -> None:
+    grants.authorize(session, p, RTYPE, ds.id, ds.org_id, permission, role,
+                     what=f"dataset {full_name(session, ds)}")
+
+
+def may_read_rows(session: Session, p: Principal, ds: Dataset) -> bool:
+    """Rows go to the owner organization and to ``download`` grantees only."""
+    return ds.org_id == p.org_id or grants.find_grant(session, p, RTYPE, ds.id,
+                                                      Permission.download) is not None
+
+
+def version(session: Session, ds: Dataset, number: int | str | None = None) -> DatasetVersion:
+    """Version ``number`` of a dataset; ``None`` or ``"latest"`` gives the newest."""
+    q = select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+    if number in (None, "latest"):
+        v = session.scalar(q.order_by(DatasetVersion.version.desc()).limit(1))
+    else:
+        try:
+            n = int(number)  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidInput(f"version {number!r} is not a number", hint="use 1, 2, ... or latest") from None
+        v = session.scalar(q.where(DatasetVersion.version == n))
+    if v is None:
+        raise NotFound(f"dataset {full_name(session, ds)} has no version {number or '(none yet)'}",
+                       hint="upload one with `consortium datasets upload`")
+    return v
+
+
+def versions(session: Session, ds: Dataset) -> list[DatasetVersion]:
+    return list(session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
+                                .order_by(DatasetVersion.version)))
+
+
+def next_version(session: Session, ds: Dataset) -> int:
+    top = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id))
+    return int(top or 0) + 1
+
+
+def list_visible(session: Session, p: Principal, scope: str = "all") -> list[Dataset]:
+    """Datasets of the caller's organization (``own``), granted to it (``shared``), or both."""
+    if scope not in ("own", "shared", "all"):
+        raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
+    out: list[Dataset] = []
+    if scope in ("own", "all"):
+        out += session.scalars(select(Dataset).where(Dataset.org_id == p.org_id).order_by(Dataset.name))
+    if scope in ("shared", "all"):
+        ids = {g.resource_id for g in grants.list_grants(session, p, "received")
+               if g.resource_type == RTYPE and g.revoked_at is None
+               and grants.find_grant(session, p, RTYPE, g.resource_id, Permission.metadata) is not None}
+        if ids:
+            out += session.scalars(select(Dataset).where(Dataset.id.in_(ids)).order_by(Dataset.name))
+    return out
+
+
+def version_view(v: DatasetVersion) -> dict[str, Any]:
+    return {"id": v.id, "version": v.version, "format": v.format, "kind": v.kind, "filename": v.filename,
+            "size_bytes": v.size_bytes, "checksum": v.checksum, "rows": v.row_count, "target": v.target,
+            "schema": v.schema, "created_at": v.created_at}
+
+
+def dataset_view(session: Session, p: Principal, ds: Dataset, with_versions: bool = False) -> dict[str, Any]:
+    vs = versions(session, ds)
+    out: dict[str, Any] = {
+        "id": ds.id, "org": org_by_id(session, ds.org_id).name, "name": ds.name,
+        "full_name": full_name(session, ds), "description": ds.description, "created_at": ds.created_at,
+        "latest_version": vs[-1].version if vs else None, "versions": len(vs),
+        "access": "owner" if ds.org_id == p.org_id else _granted(session, p, ds),
+    }
+    if with_versions:
+        out["version_list"] = [version_view(v) for v in vs]
+    return out
+
+
+def _granted(session: Session, p: Principal, ds: Dataset) -> str:
+    for perm in (Permission.download, Permission.compute, Permission.metadata):
+        if grants.find_grant(session, p, RTYPE, ds.id, perm) is not None:
+            return perm.value
+    return "none"

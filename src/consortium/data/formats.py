@@ -1,0 +1,81 @@
+"""The four upload formats, how each is recognised, and one dispatch for profile / load / preview.
+
+Formats: ``csv``, ``parquet``, ``npz`` (images + labels arrays) and ``image_zip`` (a zip of
+PNG/JPEG images, one folder per class). CSV is read as a stream; the zip-based formats and Parquet
+need random access, so their plaintext goes to a private temporary file for the duration of the
+call, deleted afterwards.
+
+>>> detect("scans.zip", b"PK\\x03\\x04"), detect("t.bin", b"PAR1"), detect(None, b"a,b\\n")
+('zip', 'parquet', 'csv')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from consortium.data import images, tabular
+from consortium.data.frame import DataFrameSet
+from consortium.data.streams import private_copy
+from consortium.errors import InvalidInput
+
+FORMATS = ("csv", "parquet", "npz", "image_zip")
+EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".zip": "zip"}
+Source = Callable[[], Iterable[bytes]]
+
+
+def detect(filename: str | None, head: bytes, declared: str | None = None) -> str:
+    """``csv``, ``parquet``, ``npz``, ``image_zip`` or ``zip`` (npz or image_zip, decided by content)."""
+    if declared:
+        if declared not in FORMATS:
+            raise InvalidInput(f"unknown format {declared!r}", hint=f"use one of: {', '.join(FORMATS)}")
+        return declared
+    if filename:
+        for ext, fmt in EXTENSIONS.items():
+            if filename.lower().endswith(ext):
+                return fmt
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    return "csv"
+
+
+def profile(fmt: str, source: Source, target: str | None, tmp_dir: Path) -> tuple[str, dict[str, Any]]:
+    """(final format, schema and statistics); raises ``InvalidInput`` naming what is wrong."""
+    if fmt == "csv":
+        return fmt, tabular.profile_csv(source, target)
+    with private_copy(source(), tmp_dir) as path:
+        if fmt == "zip":
+            fmt = "npz" if images.is_npz(path) else "image_zip"
+        if fmt == "parquet":
+            return fmt, tabular.profile_parquet(path, target)
+        if target not in (None, "label"):
+            raise InvalidInput(f"image datasets have no column {target!r}: their target is 'label'",
+                               hint="leave the target out for image uploads")
+        if fmt == "npz":
+            return fmt, images.profile_npz(path)
+        return fmt, images.profile_image_zip(path)
+
+
+def load(fmt: str, source: Source, schema: dict[str, Any], tmp_dir: Path) -> DataFrameSet:
+    """The whole version in memory, for compute."""
+    if fmt == "csv":
+        return tabular.load_csv(source, schema)
+    with private_copy(source(), tmp_dir) as path:
+        if fmt == "parquet":
+            return tabular.load_parquet(path, schema)
+        if fmt == "npz":
+            return images.load_npz(path)
+        return images.load_image_zip(path, schema)
+
+
+def head(fmt: str, source: Source, schema: dict[str, Any], n: int, tmp_dir: Path) -> list[dict[str, Any]]:
+    """The first ``n`` rows (images: label and pixel values)."""
+    if fmt == "csv":
+        return tabular.head_csv(source, schema, n)
+    if fmt == "parquet":
+        with private_copy(source(), tmp_dir) as path:
+            return tabular.head_parquet(path, n)
+    return images.head_images(load(fmt, source, schema, tmp_dir), n)

@@ -1,0 +1,170 @@
+"""Schema and statistics of a table, computed batch by batch so memory does not grow with the file.
+
+The profiler sees Arrow record batches. CSV columns arrive as strings and get their type inferred
+per batch and merged over the file (integer < float, anything else mixed -> string); Parquet
+columns arrive typed. It records per column: type, missing count, numeric min/max/mean; and for
+the target column its class balance (up to ``MAX_CLASSES`` distinct values, else numeric stats).
+
+Nothing that identifies a row is kept: no sample values except the target's class labels.
+
+>>> import pyarrow as pa
+>>> p = TableProfiler(["x", "y"], target="y", typed=False)
+>>> p.add(pa.record_batch([pa.array(["1", None, "3"]), pa.array(["a", "b", "a"])], names=["x", "y"]))
+>>> s = p.result(); s["columns"][0]["type"], s["columns"][0]["missing"], s["classes"]
+('integer', 1, {'a': 2, 'b': 1})
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from consortium.errors import InvalidInput
+
+MAX_CLASSES = 100
+NUMERIC = ("integer", "float")
+
+
+@dataclass
+class _Column:
+    name: str
+    type: str | None = None  # None while every value seen was missing
+    missing: int = 0
+    count: int = 0
+    min: float | None = None
+    max: float | None = None
+    total: float = 0.0
+
+    def merge_type(self, t: str) -> None:
+        if self.type is None or self.type == t:
+            self.type = t
+        elif {self.type, t} == {"integer", "float"}:
+            self.type = "float"
+        else:
+            self.type = "string"
+
+    def add_numbers(self, arr: pa.Array) -> None:
+        n = len(arr) - arr.null_count
+        if n == 0:
+            return
+        mm = pc.min_max(arr).as_py()
+        lo, hi = float(mm["min"]), float(mm["max"])
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+        self.total += float(pc.sum(arr.cast(pa.float64())).as_py() or 0.0)
+        self.count += n
+
+    def view(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type or "empty", "missing": self.missing}
+        if self.type in NUMERIC and self.count:
+            out.update(min=self.min, max=self.max, mean=self.total / self.count)
+        return out
+
+
+def _arrow_kind(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "float"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return "string"
+    if pa.types.is_null(t):
+        return "empty"
+    return str(t)
+
+
+def _infer(arr: pa.Array, current: str | None) -> tuple[str, pa.Array | None]:
+    """The narrowest type every non-missing string in ``arr`` parses as, and the parsed array."""
+    if len(arr) == arr.null_count:
+        return "empty", None
+    tries = [("integer", pa.int64()), ("float", pa.float64()), ("boolean", pa.bool_())]
+    if current == "string":
+        return "string", None
+    if current == "float":
+        tries = tries[1:2]
+    elif current == "boolean":
+        tries = tries[2:]
+    for name, t in tries:
+        try:
+            return name, pc.cast(arr, t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return "string", None
+
+
+@dataclass
+class TableProfiler:
+    names: list[str]
+    target: str | None = None
+    typed: bool = True  # False: columns are strings to infer (CSV)
+    rows: int = 0
+    columns: list[_Column] = field(default_factory=list)
+    classes: Counter[str] | None = None
+
+    def __post_init__(self) -> None:
+        check_columns(self.names, self.target)
+        self.columns = [_Column(n) for n in self.names]
+        self.classes = Counter() if self.target is not None else None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        for col, arr in zip(self.columns, batch.columns, strict=True):
+            col.missing += arr.null_count
+            if self.typed:
+                kind, parsed = _arrow_kind(arr.type), arr
+            else:
+                kind, parsed = _infer(arr, col.type)
+            if kind != "empty":
+                col.merge_type(kind)
+            if col.type in NUMERIC and kind in NUMERIC and parsed is not None:
+                col.add_numbers(parsed)
+            if col.name == self.target and self.classes is not None:
+                counts = pc.value_counts(arr.drop_null() if hasattr(arr, "drop_null") else arr)
+                for item in counts.to_pylist():
+                    self.classes[_label(item["values"])] += int(item["counts"])
+                if len(self.classes) > MAX_CLASSES:
+                    self.classes = None  # a continuous target: keep only its numeric statistics
+
+    def result(self) -> dict[str, Any]:
+        if self.rows == 0:
+            raise InvalidInput("the file has a header but no rows", hint="upload a file with data rows")
+        out: dict[str, Any] = {"kind": "tabular", "rows": self.rows,
+                               "columns": [c.view() for c in self.columns], "target": self.target}
+        if self.target is not None:
+            out["classes"] = dict(sorted(self.classes.items())) if self.classes is not None else None
+            tcol = next(c for c in self.columns if c.name == self.target)
+            out["target_missing"] = tcol.missing
+        return out
+
+
+def _label(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def check_columns(names: list[str], target: str | None) -> None:
+    """Column names must be present and unique, and the target must be one of them."""
+    seen: set[str] = set()
+    for i, n in enumerate(names, start=1):
+        if not n.strip():
+            raise InvalidInput(f"column {i} of the header has no name", hint="give every column a name")
+        if n in seen:
+            raise InvalidInput(f"column {n!r} appears twice in the header", hint="rename one of them")
+        seen.add(n)
+    if target is not None and target not in seen:
+        shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+        raise InvalidInput(f"target column {target!r} is not in the data",
+                           hint=f"columns are: {shown}")
+
+
+def arrow_type(kind: str) -> pa.DataType:
+    """The Arrow type a profiled column type loads as."""
+    return {"integer": pa.int64(), "float": pa.float64(), "boolean": pa.bool_(),
+            "empty": pa.float64()}.get(kind, pa.string())

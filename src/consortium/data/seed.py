@@ -1,0 +1,58 @@
+"""Demo step for ``consortium up``: each demo organization gets one IID partition of breast_cancer
+(named ``breast-cancer``), and the hospital also gets ``digits``. Idempotent: a dataset that
+already has a version is left alone.
+
+Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from consortium.data import access, catalog
+from consortium.data.ingest import Upload, ingest
+from consortium.data.importer import sample_file
+from consortium.demo import DEMO_ORGS, DEMO_STEPS
+from consortium.governance import credentials, identity
+from consortium.governance.audit import EventDraft
+from consortium.governance.roles import Role
+from consortium.services import Services
+
+HOSPITAL = DEMO_ORGS[0][0]
+
+
+def _owner(session: Session, org_name: str):  # type: ignore[no-untyped-def]
+    org = identity.org_by_name(session, org_name)
+    user = identity.user_by_email(session, f"owner@{org_name}.example")
+    assert user is not None, f"demo owner of {org_name} missing"
+    return credentials._principal(user, org, Role.owner, "seed")
+
+
+def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
+    access.use_blob_store(svc.blobs)
+    plan = [(org, "breast-cancer", "breast_cancer", len(DEMO_ORGS), i + 1)
+            for i, (org, _, _) in enumerate(DEMO_ORGS)]
+    plan.append((HOSPITAL, "digits", "digits", 1, 1))
+    events, seeded = [], []
+    for org, name, sample, parts, part in plan:
+        seeded.append(f"{org}/{name}")
+        if catalog.find(session, org, name) is not None:
+            continue
+        p = _owner(session, org)
+        raw, fmt = sample_file(sample, parts, part, "iid", seed=0)
+        v, created = ingest(session, svc.blobs, p, name, [raw],
+                            Upload(filename=f"{name}.{fmt}", format=fmt, target=None if fmt == "npz" else "target",
+                                   description=f"scikit-learn sample {sample!r}"
+                                               + (f", IID partition {part}/{parts}" if parts > 1 else "")))
+        if created:
+            events.append(EventDraft("demo.import_dataset", actor_user_id=p.user_id, actor_org_id=p.org_id,
+                                     resource_type=catalog.RTYPE, resource_id=v.dataset_id,
+                                     resource_org_id=p.org_id, details={"version": v.version, "rows": v.row_count}))
+    if events:
+        svc.audit_in(session, events)
+    out["datasets"] = seeded
+
+
+DEMO_STEPS.append(seed_datasets)
