@@ -1,0 +1,134 @@
+"""Deployments: create, list, inspect, undeploy, predict (raw features or pixels) and usage."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from consortium.api.access import rule
+from consortium.api.deps import ORG_HEADER, Caller, Ctx, Member, SessionDep, Svc, Viewer, bearer
+from consortium.api.schemas import In
+from consortium.errors import BadRequest
+from consortium.governance.identity import org_by_id
+from consortium.governance.roles import Role
+from consortium.registry import deployments as deps_svc
+from consortium.registry.runtime import get_runtime
+from consortium.registry.usage import usage_rows
+from consortium.store.tables.base import utcnow
+from consortium.store.tables.grants import Grant
+from consortium.store.tables.registry import Deployment
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+
+class DeploymentIn(In):
+    name: str
+    model: str  # [org/]model[:version|@alias]
+    description: str = ""
+
+
+def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[Deployment, Grant | None]:
+    d = deps_svc.find_deployment(session, deployment)
+    if d is not None:
+        ctx.resource("deployment", d.id, d.org_id)
+    return deps_svc.get_deployment(session, p, deployment)
+
+
+DeploymentDep = Annotated[tuple[Deployment, Grant | None], Depends(deployment_dep)]
+
+
+@router.post("", status_code=201)
+@rule("org", Role.member)
+def create_deployment(body: DeploymentIn, p: Member, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Serve ``[org/]model[:version|@alias]`` under a name (the latest version when neither is given)."""
+    d = deps_svc.create_deployment(session, p, body.name, body.model, description=body.description)
+    ctx.resource("deployment", d.id, d.org_id)
+    view = deps_svc.deployment_view(session, d)
+    ctx.details = {"name": d.name, "model": view["model"], "version": view["version"], "alias": d.alias}
+    return view
+
+
+@router.get("")
+@rule("org")
+def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
+    """Deployments your organization owns, then those shared with it."""
+    out = []
+    for d in deps_svc.list_deployments(session, p):
+        g = None if d.org_id == p.org_id else deps_svc.get_deployment(session, p, d.id)[1]
+        out.append(deps_svc.deployment_view(session, d, g))
+    return out
+
+
+@router.get("/{deployment}")
+@rule("resource")
+def get_deployment(dg: DeploymentDep, session: SessionDep) -> dict[str, Any]:
+    return deps_svc.deployment_view(session, dg[0], dg[1])
+
+
+@router.delete("/{deployment}")
+@rule("resource", Role.member)
+def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
+             background: BackgroundTasks) -> dict[str, Any]:
+    """Remove the endpoint and revoke the grants on it (usage history stays)."""
+    d = dg[0]
+    name = d.name
+    revoked = deps_svc.delete_deployment(session, p, d)
+    ctx.details = {"name": name, "revoked_grants": revoked}
+    background.add_task(get_runtime(svc).invalidate, name)
+    return {"name": name, "deleted": True, "revoked_grants": revoked}
+
+
+@router.get("/{deployment}/usage")
+@rule("resource")
+def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
+          minutes: Annotated[int, Query(ge=1, le=10080)] = 60) -> dict[str, Any]:
+    """Calls per minute per calling organization (the owner sees every caller, others their own).
+    Counts reach the database within about a second."""
+    d = dg[0]
+    caller = None if d.org_id == p.org_id else p.org_id
+    rows = usage_rows(session, d.id, caller_org_id=caller, since=utcnow() - timedelta(minutes=minutes))
+    names: dict[str, str] = {}
+
+    def org(oid: str) -> str:
+        if oid not in names:
+            names[oid] = org_by_id(session, oid).name
+        return names[oid]
+
+    per_min = [{"minute": r.minute, "org": org(r.caller_org_id), "count": r.count, "errors": r.errors,
+                "rejected": r.rejected, "latency_mean_ms": round(r.latency_sum_ms / r.count, 3) if r.count else None,
+                "latency_max_ms": round(r.latency_max_ms, 3)} for r in rows]
+    totals: dict[str, dict[str, int]] = {}
+    for r in per_min:
+        t = totals.setdefault(r["org"], {"count": 0, "errors": 0, "rejected": 0})
+        for k in ("count", "errors", "rejected"):
+            t[k] += r[k]
+    return {"deployment": d.name, "minutes": minutes, "totals": totals, "per_minute": per_min}
+
+
+@router.post("/{deployment}/predict")
+@rule("resource")
+async def predict(deployment: str, request: Request, svc: Svc) -> JSONResponse:
+    """``{"inputs": [[...], ...]}`` raw feature rows (lists, or objects by column) or pixel arrays.
+    The version's fitted preprocessing is applied; returns predictions, class probabilities and
+    class names. Quota: 429 with Retry-After."""
+    rt = get_runtime(svc)
+    ctx = request.state.ctx
+    call = await rt.open(ctx, bearer(request), request.headers.get(ORG_HEADER), deployment)
+    error = True
+    try:
+        body = await request.body()
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError as e:
+            raise BadRequest(f"the body is not valid JSON ({e})", hint='send {"inputs": [[...], ...]}') from None
+        if not isinstance(payload, dict) or "inputs" not in payload:
+            raise BadRequest("the body must be a JSON object with 'inputs'", hint='send {"inputs": [[...], ...]}')
+        out = await rt.predict(call, payload["inputs"])
+        error = False
+        return JSONResponse(out)
+    finally:
+        rt.done(call, error)

@@ -1,0 +1,186 @@
+"""Open Inference Protocol (KServe V2) REST routes under ``/v2``; ``{deployment}`` is the model name.
+
+Works with standard clients such as ``tritonclient.http`` (JSON or binary tensors), given a
+bearer token header. Errors on these routes are ``{"error": "..."}`` as the protocol requires:
+the routes use ``OipRoute``, which turns the project's errors into that shape (and audits the
+refusals like the rest of the API) instead of the hub's usual error body.
+
+>>> import tritonclient.http as http                                              # doctest: +SKIP
+>>> c = http.InferenceServerClient("127.0.0.1:8000")                              # doctest: +SKIP
+>>> c.is_model_ready("digits", headers={"Authorization": "Bearer csm_tok_..."})   # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from consortium import __version__
+from consortium.api.access import rule
+from consortium.api.deps import ORG_HEADER, Svc, bearer
+from consortium.api.errors import _audit_failure
+from consortium.errors import BadRequest, ConsortiumError, NotFound, QuotaExceeded
+from consortium.registry.runtime import Call, ServingRuntime, get_runtime
+from consortium.serving import oip
+
+
+class OipRoute(APIRoute):
+    """A route whose errors are answered in the protocol's ``{"error": "..."}`` shape."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ConsortiumError as e:
+                await _audit_failure(request, e.code)
+                headers = {"Retry-After": str(e.retry_after)} if isinstance(e, QuotaExceeded) else None
+                return JSONResponse(oip.error_body(e), status_code=e.status, headers=headers)
+            except RequestValidationError as e:
+                await _audit_failure(request, "bad_request")
+                return JSONResponse({"error": "; ".join(str(x.get("msg")) for x in e.errors())}, status_code=400)
+
+        return handle
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Close the serving runtime (batchers, usage flush) when the app stops."""
+    yield
+    from consortium.registry.runtime import close_runtime
+
+    await close_runtime(app.state.services)
+
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=OipRoute, lifespan=lifespan)
+
+
+def _no_audit(request: Request) -> None:
+    request.state.ctx.audit = False
+
+
+async def _open(request: Request, svc: Any, deployment: str, count: bool = False) -> tuple[ServingRuntime, Call]:
+    rt = get_runtime(svc)
+    call = await rt.open(request.state.ctx, bearer(request), request.headers.get(ORG_HEADER), deployment,
+                         count=count)
+    return rt, call
+
+
+def _check_version(call: Call, version: str | None) -> None:
+    if version is not None and version != str(call.target.version):
+        raise NotFound(f"deployment {call.target.name!r} serves version {call.target.version}, not {version!r}",
+                       hint=f"use /v2/models/{call.target.name}/infer or /versions/{call.target.version}")
+
+
+@router.get("/health/live")
+@rule("public")
+def live(request: Request) -> dict[str, bool]:
+    _no_audit(request)
+    return {"live": True}
+
+
+@router.get("/health/ready")
+@rule("public")
+def ready(request: Request) -> JSONResponse:
+    _no_audit(request)
+    try:
+        with request.app.state.services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # the probe reports, it does not raise
+        return JSONResponse({"ready": False}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+@router.get("")
+@rule("self")
+async def server_metadata(request: Request, svc: Svc) -> dict[str, Any]:
+    """Server metadata (needs a credential)."""
+    rt = get_runtime(svc)
+    request.state.ctx.principal = await rt.principal(bearer(request), request.headers.get(ORG_HEADER))
+    _no_audit(request)
+    return oip.server_metadata("consortium", __version__)
+
+
+async def _metadata(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:
+    rt, call = await _open(request, svc, deployment)
+    _check_version(call, version)
+    info = await rt.version_info(call.target.version_id)
+    return oip.model_metadata(call.target.name, info.signature, [str(info.version)])
+
+
+async def _ready(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:
+    rt, call = await _open(request, svc, deployment)
+    _check_version(call, version)
+    await rt.inference().load(call.target.version_id)
+    return {"name": call.target.name, "ready": True}
+
+
+@router.get("/models/{deployment}")
+@rule("resource")
+async def model_metadata(deployment: str, request: Request, svc: Svc) -> dict[str, Any]:
+    return await _metadata(request, svc, deployment, None)
+
+
+@router.get("/models/{deployment}/versions/{version}")
+@rule("resource")
+async def model_version_metadata(deployment: str, version: str, request: Request, svc: Svc) -> dict[str, Any]:
+    return await _metadata(request, svc, deployment, version)
+
+
+@router.get("/models/{deployment}/ready")
+@rule("resource")
+async def model_ready(deployment: str, request: Request, svc: Svc) -> dict[str, Any]:
+    return await _ready(request, svc, deployment, None)
+
+
+@router.get("/models/{deployment}/versions/{version}/ready")
+@rule("resource")
+async def model_version_ready(deployment: str, version: str, request: Request, svc: Svc) -> dict[str, Any]:
+    return await _ready(request, svc, deployment, version)
+
+
+async def _infer(request: Request, svc: Any, deployment: str, version: str | None) -> Response:
+    rt, call = await _open(request, svc, deployment, count=True)
+    error = True
+    try:
+        _check_version(call, version)
+        body = await request.body()
+        if not body:
+            raise BadRequest("the request has no body", hint='send {"inputs": [{"name": ..., "shape": ..., '
+                                                             '"datatype": ..., "data": [...]}]}')
+        req = await run_in_threadpool(oip.parse_infer_request, body,
+                                      request.headers.get(oip.HEADER_LENGTH)) if len(body) > 1 << 20 else \
+            oip.parse_infer_request(body, request.headers.get(oip.HEADER_LENGTH))
+        info, outputs = await rt.infer(call, req.inputs, req.output_names)
+        content, header_length = oip.build_infer_response(call.target.name, outputs, req,
+                                                          model_version=str(info.version))
+        error = False
+        if header_length is None:
+            return Response(content, media_type=oip.JSON_CONTENT_TYPE)
+        return Response(content, media_type=oip.BINARY_CONTENT_TYPE,
+                        headers={oip.HEADER_LENGTH: str(header_length)})
+    finally:
+        rt.done(call, error)
+
+
+@router.post("/models/{deployment}/infer")
+@rule("resource")
+async def infer(deployment: str, request: Request, svc: Svc) -> Response:
+    """Inference with JSON tensors or the binary tensor extension."""
+    return await _infer(request, svc, deployment, None)
+
+
+@router.post("/models/{deployment}/versions/{version}/infer")
+@rule("resource")
+async def infer_version(deployment: str, version: str, request: Request, svc: Svc) -> Response:
+    return await _infer(request, svc, deployment, version)

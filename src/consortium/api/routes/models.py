@@ -1,0 +1,162 @@
+"""Registered models: list, upload (ONNX or Keras 3), model card, versions, aliases, artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.schemas import In
+from consortium.errors import InvalidInput, PayloadTooLarge
+from consortium.governance.roles import Role
+from consortium.registry import models as reg
+from consortium.registry import views
+from consortium.registry.uploads import upload_model
+from consortium.store.tables.registry import Deployment, RegisteredModel
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+def model_dep(owner: str, model: str, p: Caller, session: SessionDep, ctx: Ctx) -> RegisteredModel:
+    m = reg.find_model(session, owner, model)
+    if m is not None:
+        ctx.resource("model", m.id, m.org_id)
+    return reg.get_model(session, p, owner, model)
+
+
+def member_model_dep(m: Annotated[RegisteredModel, Depends(model_dep)], p: Caller) -> RegisteredModel:
+    p.require(Role.member)
+    return m
+
+
+ModelDep = Annotated[RegisteredModel, Depends(model_dep)]
+MemberModelDep = Annotated[RegisteredModel, Depends(member_model_dep)]  # 403 before the body is read
+
+
+class ModelPatch(In):
+    description: str | None = None
+    intended_use: str | None = None
+
+
+class AliasIn(In):
+    version: int | str
+
+
+@router.get("")
+@rule("org")
+def list_models(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
+    """Models of your organization."""
+    return [views.model_view(session, m) for m in reg.list_models(session, p)]
+
+
+@router.post("/upload", status_code=201)
+@rule("org", Role.member)
+async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx: Ctx,
+                 name: Annotated[str, Query(description="model name (or org/model)")],
+                 filename: Annotated[str, Query(description="original file name: .onnx or .keras")] = "",
+                 description: str = "", task: str | None = None,
+                 class_names: Annotated[str | None, Query(description="comma-separated")] = None) -> dict[str, Any]:
+    """Upload a model file as the request body (streamed): ONNX, or Keras 3 ``.keras`` (converted to
+    ONNX). Pickle-based files are refused. A new version is added to ``name``."""
+    limit = svc.settings.max_upload_bytes
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise PayloadTooLarge(f"the model file exceeds {limit} bytes")
+    names = [c.strip() for c in class_names.split(",")] if class_names else None
+    if task not in (None, "classification", "regression"):
+        raise InvalidInput(f"task must be classification or regression; got {task!r}")
+    v = await run_in_threadpool(upload_model, session, p, svc.blobs, name, filename or name, bytes(buf),
+                                description=description, task=task, class_names=names)
+    ctx.resource("model", v.model_id, p.org_id)
+    ctx.details = {"version": v.version, "format": v.source_format, "sha256": v.onnx_sha256, "bytes": len(buf)}
+    return views.version_view(session, v)
+
+
+@router.get("/{owner}/{model}")
+@rule("resource")
+def model_card(m: ModelDep, session: SessionDep) -> dict[str, Any]:
+    """The model card: description, intended use, every version's metrics and lineage, aliases."""
+    return views.model_card(session, m)
+
+
+@router.patch("/{owner}/{model}")
+@rule("resource", Role.member)
+def update_model(m: MemberModelDep, body: ModelPatch, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Edit the card's description and intended use (versions themselves never change)."""
+    p.require(Role.member)
+    if body.description is not None:
+        m.description = body.description
+    if body.intended_use is not None:
+        m.intended_use = body.intended_use
+    ctx.details = body.model_dump(exclude_none=True)
+    return views.model_view(session, m)
+
+
+@router.get("/{owner}/{model}/versions")
+@rule("resource")
+def list_versions(m: ModelDep, session: SessionDep) -> list[dict[str, Any]]:
+    return [views.version_view(session, v, m, full=False) for v in reg.versions(session, m)]
+
+
+@router.get("/{owner}/{model}/versions/{version}")
+@rule("resource")
+def get_version(m: ModelDep, version: str, session: SessionDep) -> dict[str, Any]:
+    """One version (number, alias or ``latest``): signature, metrics, lineage, preprocessing."""
+    return views.version_view(session, reg.get_version(session, m, version), m)
+
+
+@router.get("/{owner}/{model}/versions/{version}/onnx")
+@rule("resource", Role.member)
+def download_onnx(m: MemberModelDep, version: str, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx) -> Response:
+    """The version's ONNX file (decrypted)."""
+    p.require(Role.member)
+    v = reg.get_version(session, m, version)
+    ctx.details = {"version": v.version}
+    return Response(reg.read_onnx(session, svc.blobs, v), media_type="application/octet-stream",
+                    headers={"content-disposition": f'attachment; filename="{m.name}-v{v.version}.onnx"'})
+
+
+@router.get("/{owner}/{model}/versions/{version}/plots/{plot}")
+@rule("resource")
+def get_plot(m: ModelDep, version: str, plot: str, session: SessionDep, svc: Svc) -> Response:
+    """A PNG plot recorded with the version (loss curve, confusion matrix, ROC, ...)."""
+    v = reg.get_version(session, m, version)
+    return Response(reg.read_plot(session, svc.blobs, v, plot), media_type="image/png")
+
+
+@router.put("/{owner}/{model}/aliases/{alias}")
+@rule("resource", Role.member)
+async def set_alias(m: MemberModelDep, alias: str, body: AliasIn, p: Caller, session: SessionDep, svc: Svc,
+                    ctx: Ctx, background: BackgroundTasks) -> dict[str, Any]:
+    """Point an alias at a version. Deployments following it switch without dropping requests:
+    the new version is loaded first, then the switch commits."""
+    from sqlalchemy import select
+
+    from consortium.registry.runtime import get_runtime
+
+    row, old = reg.set_alias(session, p, m, alias, body.version)
+    followers = list(session.scalars(select(Deployment.name).where(Deployment.model_id == m.id,
+                                                                    Deployment.alias == alias)))
+    rt = get_runtime(svc)
+    if followers:
+        await rt.warm(row.version_id)
+    new = reg.get_version(session, m, alias).version
+    ctx.details = {"alias": alias, "from_version": old, "to_version": new, "deployments": followers}
+    for name in followers:  # after the commit (background tasks run once the response is out)
+        background.add_task(rt.invalidate, name)
+    return {"model": views.model_view(session, m)["name"], "alias": alias, "version": new, "previous": old,
+            "deployments": followers}
+
+
+@router.delete("/{owner}/{model}/aliases/{alias}")
+@rule("resource", Role.member)
+def delete_alias(m: MemberModelDep, alias: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    old = reg.delete_alias(session, p, m, alias)
+    ctx.details = {"alias": alias, "from_version": old}
+    return {"alias": alias, "removed": True, "previous": old}

@@ -1,0 +1,178 @@
+"""Deployments: named endpoints serving a registered model, pinned to a version or following an alias.
+
+A deployment belongs to the model's organization. Its owner shares it with other organizations
+through a grant of ``invoke`` (resource type ``deployment``), optionally with a quota
+``limits={"per_minute": n, "per_day": m}``. Names are unique on the hub: they are the model
+names of the Open Inference Protocol (``/v2/models/{name}``).
+
+>>> parse_model_ref("st-marys/digits@production")
+('st-marys', 'digits', None, 'production')
+>>> parse_model_ref("digits:3", default_org="st-marys")
+('st-marys', 'digits', 3, None)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.governance import grants
+from consortium.governance.identity import org_by_id
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Permission, Role
+from consortium.registry import models as reg
+from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.grants import Grant
+from consortium.store.tables.identity import Organization
+from consortium.store.tables.registry import Deployment, ModelAlias, ModelVersion, RegisteredModel
+
+DEPLOYMENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}[a-z0-9]$")
+
+
+def parse_model_ref(ref: str, default_org: str | None = None) -> tuple[str, str, int | None, str | None]:
+    """``[org/]model[:version|@alias]`` -> (org, model, version, alias)."""
+    ref = (ref or "").strip()
+    version: int | None = None
+    alias: str | None = None
+    if "@" in ref:
+        ref, _, alias = ref.partition("@")
+        reg.check_alias(alias)
+    elif ":" in ref:
+        ref, _, v = ref.partition(":")
+        if not v.isdigit():
+            raise InvalidInput(f"version {v!r} is not a number", hint="write MODEL:3 or MODEL@production")
+        version = int(v)
+    org, name = reg.split_ref(ref, default_org)
+    return org, name, version, alias
+
+
+def check_deployment_name(name: str) -> str:
+    if not DEPLOYMENT_NAME_RE.match(name or ""):
+        raise InvalidInput(f"deployment name {name!r} is not valid",
+                           hint="use 3-64 lowercase letters, digits, '_' and '-', starting and ending "
+                                "with a letter or digit")
+    return name
+
+
+def resolve_version(session: Session, d: Deployment) -> ModelVersion:
+    """The version a deployment serves now (its pinned version, or where its alias points)."""
+    if d.version_id is not None:
+        v = session.get(ModelVersion, d.version_id)
+    else:
+        a = session.get(ModelAlias, (d.model_id, d.alias))
+        v = session.get(ModelVersion, a.version_id) if a else None
+    if v is None:
+        raise NotFound(f"deployment {d.name!r} follows alias {d.alias!r}, which points nowhere",
+                       hint="set the alias again with `consortium models alias`")
+    return v
+
+
+def create_deployment(session: Session, p: Principal, name: str, model_ref: str, *,
+                      description: str = "") -> Deployment:
+    """Deploy ``[org/]model[:version|@alias]`` of the caller's organization under ``name``.
+
+    Without a version or alias the latest version is pinned."""
+    p.require(Role.member, "deploying a model")
+    check_deployment_name(name)
+    org, model_name, version, alias = parse_model_ref(model_ref, p.org_name)
+    model = reg.get_model(session, p, org, model_name)
+    if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
+        raise Conflict(f"a deployment named {name!r} already exists on this hub",
+                       hint="pick another name, or undeploy the old one first")
+    if alias is not None:
+        reg.get_version(session, model, alias)  # the alias must exist
+        version_id = None
+    else:
+        version_id = reg.get_version(session, model, version if version is not None else "latest").id
+    d = Deployment(id=new_id("dep"), name=name, org_id=model.org_id, model_id=model.id, version_id=version_id,
+                   alias=alias, description=description, created_by=p.user_id)
+    session.add(d)
+    session.flush()
+    return d
+
+
+def find_deployment(session: Session, ref: str) -> Deployment | None:
+    """By id, name or ``org/name``."""
+    if "/" in ref:
+        org, _, name = ref.partition("/")
+        return session.scalar(select(Deployment).join(Organization, Organization.id == Deployment.org_id)
+                              .where(Organization.name == org, Deployment.name == name))
+    d = session.get(Deployment, ref) if ref.startswith("dep_") else None
+    return d or session.scalar(select(Deployment).where(Deployment.name == ref))
+
+
+def get_deployment(session: Session, p: Principal, ref: str, role: Role = Role.viewer) -> tuple[Deployment, Grant | None]:
+    """A deployment the caller's organization owns (at ``role``) or holds an ``invoke`` grant on."""
+    d = find_deployment(session, ref)
+    if d is None:
+        raise NotFound(f"deployment {ref!r} not found", hint="list them with `consortium deployments list`")
+    g = grants.authorize(session, p, "deployment", d.id, d.org_id, Permission.invoke, role,
+                         what=f"deployment {d.name!r}")
+    return d, g
+
+
+def list_deployments(session: Session, p: Principal) -> list[Deployment]:
+    """Deployments the caller's organization owns, then those shared with it."""
+    own = list(session.scalars(select(Deployment).where(Deployment.org_id == p.org_id).order_by(Deployment.name)))
+    shared_ids = {g.resource_id for g in session.scalars(select(Grant).where(
+        Grant.resource_type == "deployment", Grant.grantee_org_id == p.org_id, Grant.revoked_at.is_(None)))
+        if g.expires_at is None or g.expires_at > utcnow()}
+    shared = [d for d in (session.get(Deployment, i) for i in sorted(shared_ids)) if d is not None]
+    return own + shared
+
+
+def delete_deployment(session: Session, p: Principal, d: Deployment) -> list[str]:
+    """Undeploy: remove the endpoint and revoke its grants; returns the revoked grant ids."""
+    p.require_own(d.org_id, f"deployment {d.name!r}", Role.member)
+    revoked = []
+    for g in session.scalars(select(Grant).where(Grant.resource_type == "deployment", Grant.resource_id == d.id,
+                                                 Grant.revoked_at.is_(None))):
+        g.revoked_at = utcnow()
+        revoked.append(g.id)
+    session.delete(d)
+    session.flush()
+    return revoked
+
+
+def deployment_view(session: Session, d: Deployment, grant: Grant | None = None) -> dict[str, Any]:
+    model = session.get(RegisteredModel, d.model_id)
+    assert model is not None
+    org = org_by_id(session, d.org_id).name
+    try:
+        v = resolve_version(session, d)
+        version: int | None = v.version
+        signature, task, class_names = v.signature, v.task, v.class_names
+    except NotFound:
+        version, signature, task, class_names = None, None, None, None
+    out = {"id": d.id, "name": d.name, "org": org, "model": f"{org}/{model.name}",
+           "alias": d.alias, "pinned_version": session.get(ModelVersion, d.version_id).version if d.version_id else None,
+           "version": version, "task": task, "class_names": class_names, "signature": signature,
+           "description": d.description, "created_at": d.created_at,
+           "endpoints": {"predict": f"/api/v1/deployments/{d.name}/predict",
+                         "open_inference": f"/v2/models/{d.name}/infer"}}
+    if grant is not None:
+        out["limits"] = grant.limits or {}
+    return out
+
+
+def _resolve(session: Session, ref: str) -> tuple[str, str] | None:
+    d = find_deployment(session, ref)
+    return (d.id, d.org_id) if d else None
+
+
+def _describe(session: Session, rid: str) -> str:
+    d = session.get(Deployment, rid)
+    return f"{org_by_id(session, d.org_id).name}/{d.name}" if d else rid
+
+
+def register_types() -> None:
+    """Register ``deployment`` for grants (permission ``invoke``; limits per_minute/per_day)."""
+    grants.register_resource_type(grants.ResourceType("deployment", resolve=_resolve,
+                                                      permissions={Permission.invoke}, describe=_describe))
+
+
+register_types()

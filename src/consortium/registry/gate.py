@@ -1,0 +1,173 @@
+"""The access gate of the prediction path: caller, deployment and grant, from short-lived caches.
+
+A prediction must not cost several database queries. The gate keeps three small caches with a
+time-to-live (``ttl``, 1 s by default): credential -> ``Principal``, deployment name -> what it
+serves now, and (deployment, caller organization) -> the ``invoke`` grant's limits. A miss
+loads from the database in a thread. Revoking a token or a grant, moving an alias or removing a
+deployment therefore takes effect in every hub process within ``ttl`` seconds, and at once in
+the process that made the change (it calls ``invalidate``). Failures (bad token, no grant,
+unknown deployment) are cached for the same ``ttl`` so that a flood of bad calls does not reach
+the database either.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from consortium.errors import ConsortiumError, NotFound
+from consortium.governance import credentials, grants
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Permission
+from consortium.governance.secrets import hash_token
+from consortium.registry.deployments import find_deployment, resolve_version
+from consortium.registry.usage import UsageMeter
+from consortium.store.db import transaction
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a deployment serves right now."""
+
+    id: str
+    name: str
+    owner_org_id: str
+    model_id: str
+    version_id: str
+    version: int
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class Access:
+    grant_id: str | None  # None: the owner organization
+    limits: dict[str, Any]
+
+
+class TTLCache(Generic[T]):
+    """A dict whose entries (values or errors) expire after ``ttl`` seconds. Thread-safe."""
+
+    def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._d: dict[Any, tuple[float, T | ConsortiumError]] = {}
+        self._lock = threading.Lock()
+
+    def peek(self, key: Any) -> T | ConsortiumError | None:
+        hit = self._d.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, key: Any, value: T | ConsortiumError) -> None:
+        with self._lock:
+            if len(self._d) >= self.max_entries:
+                self._d.clear()
+            self._d[key] = (time.monotonic() + self.ttl, value)
+
+    def drop(self, match: Callable[[Any], bool] | None = None) -> None:
+        with self._lock:
+            if match is None:
+                self._d.clear()
+            else:
+                for k in [k for k in self._d if match(k)]:
+                    del self._d[k]
+
+
+def _unwrap(v: T | ConsortiumError) -> T:
+    if isinstance(v, ConsortiumError):
+        raise v
+    return v
+
+
+class Gate:
+    """Resolves who calls which deployment with what quota; ``*_cached`` never touch the database
+    (they return None on a miss), ``load_*`` do (call them in a thread)."""
+
+    def __init__(self, factory: sessionmaker[Session], meter: UsageMeter, ttl: float = 1.0) -> None:
+        self._factory = factory
+        self._meter = meter
+        self.ttl = ttl
+        self.principals: TTLCache[Principal] = TTLCache(ttl)
+        self.targets: TTLCache[Target] = TTLCache(ttl)
+        self.access: TTLCache[Access] = TTLCache(ttl)
+
+    # -- caller
+    @staticmethod
+    def credential_key(kind: str, secret: str, org: str | None) -> tuple[str, str, str | None]:
+        return kind, hash_token(secret), org
+
+    def principal_cached(self, key: tuple[str, str, str | None]) -> Principal | None:
+        hit = self.principals.peek(key)
+        return None if hit is None else _unwrap(hit)
+
+    def load_principal(self, key: tuple[str, str, str | None], secret: str) -> Principal:
+        kind, _, org = key
+        try:
+            with transaction(self._factory) as s:
+                p = (credentials.resolve_token(s, secret) if kind == "token"
+                     else credentials.resolve_session(s, secret, org))
+        except ConsortiumError as e:
+            self.principals.put(key, e)
+            raise
+        self.principals.put(key, p)
+        return p
+
+    # -- deployment
+    def target_cached(self, name: str) -> Target | None:
+        hit = self.targets.peek(name)
+        return None if hit is None else _unwrap(hit)
+
+    def load_target(self, name: str) -> Target:
+        try:
+            with self._factory() as s:
+                d = find_deployment(s, name)
+                if d is None or d.name != name and d.id != name:
+                    raise NotFound(f"deployment {name!r} not found",
+                                   hint="list them with `consortium deployments list`")
+                v = resolve_version(s, d)
+                t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
+        except ConsortiumError as e:
+            self.targets.put(name, e)
+            raise
+        self.targets.put(name, t)
+        return t
+
+    # -- grant and quota base
+    def access_cached(self, t: Target, p: Principal) -> Access | None:
+        if p.org_id == t.owner_org_id:
+            return Access(None, {})
+        hit = self.access.peek((t.id, p.org_id))
+        return None if hit is None else _unwrap(hit)
+
+    def load_access(self, t: Target, p: Principal) -> Access:
+        key = (t.id, p.org_id)
+        try:
+            with self._factory() as s:
+                g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
+                if g is None:
+                    raise NotFound(f"deployment {t.name!r} not found",
+                                   hint="its owner must grant your organization 'invoke'")
+                a = Access(g.id, dict(g.limits or {}))
+                if a.limits:
+                    self._meter.refresh_base(s, t.id, p.org_id)
+        except ConsortiumError as e:
+            self.access.put(key, e)
+            raise
+        self.access.put(key, a)
+        return a
+
+    def invalidate(self, deployment: str | None = None) -> None:
+        """Forget cached deployments (one by name, or all) and grants, e.g. after an alias moved."""
+        if deployment is None:
+            self.targets.drop()
+        else:
+            self.targets.drop(lambda k: k == deployment)
+        self.access.drop()

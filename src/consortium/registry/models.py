@@ -1,0 +1,315 @@
+"""Registered models and their immutable versions: register (from training or upload), find, describe.
+
+A model belongs to an organization and is named ``org/model``. Each version holds the ONNX
+artifact (a blob encrypted with the owner's data key, written before the row), the signature read
+from the graph, the fitted preprocessing, metrics, reference statistics for drift, plots and the
+lineage (job, recipe, datasets, contributing organizations, ε). Versions never change once
+written; ``aliases`` point at them.
+
+Training and federated jobs call ``register_version`` (or ``register_training_result``)::
+
+    with transaction(svc.session_factory) as s:
+        v = register_version(s, org_id, "digits-classifier", onnx=result.onnx, blobs=svc.blobs,
+                             preprocessing=result.preprocessing, metrics=result.metrics,
+                             lineage={"job_id": job.id, "recipe": result.recipe}, task=result.task,
+                             class_names=result.class_names, reference_stats=result.reference_stats,
+                             plots=result.plots)
+        svc.audit_in(s, [registered_event(v, actor_user_id=job.user_id)])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from consortium.errors import InvalidInput, NotFound
+from consortium.governance.audit import EventDraft
+from consortium.governance.encryption import decrypt_stream, encrypt_stream
+from consortium.governance.identity import org_by_id, org_by_name
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.registry.formats import ModelSignature, inspect_onnx
+from consortium.store.blobs import LocalBlobStore
+from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.identity import Organization
+from consortium.store.tables.registry import ModelAlias, ModelVersion, RegisteredModel
+
+if TYPE_CHECKING:
+    from consortium.training.pipeline import TrainingResult
+
+MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,78}[a-z0-9]$|^[a-z0-9]$")
+ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+TASKS = ("classification", "regression")
+MAX_PLOT_BYTES = 8 << 20
+
+
+class Lineage(BaseModel):
+    """Where a version came from. Unknown keys are kept (stages may add their own)."""
+
+    model_config = ConfigDict(extra="allow")
+    job_id: str | None = None
+    recipe: dict[str, Any] | None = None
+    datasets: list[dict[str, Any]] = Field(default_factory=list)  # [{"dataset": "org/name", "version": 1}]
+    organizations: list[str] = Field(default_factory=list)  # contributing organizations
+    epsilon: float | None = None  # differential privacy budget spent, if DP
+    delta: float | None = None
+    source: str | None = None  # "training", "federated", "upload"
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME_RE.match(name or ""):
+        raise InvalidInput(f"model name {name!r} is not valid",
+                           hint="use 1-80 lowercase letters, digits, '.', '_' and '-', starting and "
+                                "ending with a letter or digit")
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_RE.match(alias or "") or alias == "latest":
+        raise InvalidInput(f"alias {alias!r} is not valid",
+                           hint="use up to 40 lowercase letters, digits, '_' and '-', starting with a "
+                                "letter ('latest' is reserved)")
+    return alias
+
+
+def _owner_org(session: Session, owner: Principal | str | Organization) -> tuple[Organization, str | None]:
+    """The organization a new version goes to, and the acting user (None for jobs)."""
+    if isinstance(owner, Principal):
+        owner.require(Role.member, "registering a model")
+        return org_by_id(session, owner.org_id), owner.user_id
+    if isinstance(owner, Organization):
+        return owner, None
+    org = session.get(Organization, owner)
+    return (org, None) if org is not None else (org_by_name(session, owner), None)
+
+
+def split_ref(ref: str, default_org: str | None = None) -> tuple[str, str]:
+    """``org/model`` -> (org, model); a bare ``model`` uses ``default_org``."""
+    if "/" in ref:
+        org, _, name = ref.partition("/")
+        return org, name
+    if default_org is None:
+        raise InvalidInput(f"model reference {ref!r} needs an organization", hint="write it as org/model")
+    return default_org, ref
+
+
+def register_version(
+    session: Session,
+    owner: Principal | str | Organization,
+    model_name: str,
+    *,
+    onnx: bytes,
+    blobs: LocalBlobStore,
+    signature: ModelSignature | dict[str, Any] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    lineage: Lineage | dict[str, Any] | None = None,
+    task: str | None = None,
+    class_names: list[str] | None = None,
+    reference_stats: dict[str, Any] | None = None,
+    plots: dict[str, bytes] | None = None,
+    description: str = "",
+    source_format: str = "onnx",
+) -> ModelVersion:
+    """Add a new immutable version to ``owner``'s model ``model_name`` (created if new).
+
+    ``owner`` is the acting ``Principal`` (needs the member role) or an organization (id, name
+    or row) for jobs. The ONNX is validated in onnxruntime and its signature read from the graph;
+    a given ``signature`` may only add keys such as ``raw_columns``. Blobs are encrypted with the
+    owner's data key and written before the row; the caller's transaction commits both. Raises
+    ``InvalidInput`` for a model that does not load or bad metadata.
+    """
+    org, user_id = _owner_org(session, owner)
+    check_model_name(model_name)
+    if task is not None and task not in TASKS:
+        raise InvalidInput(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+    graph_sig = inspect_onnx(onnx).to_dict()
+    if signature is not None:
+        given = signature.to_dict() if isinstance(signature, ModelSignature) else dict(signature)
+        graph_sig.update({k: v for k, v in given.items() if k not in ("inputs", "outputs", "opset", "producer")})
+    if preprocessing is not None:
+        from consortium.processing.preprocessor import Preprocessor
+
+        try:
+            Preprocessor.from_state(preprocessing)
+        except Exception as e:
+            raise InvalidInput(f"the preprocessing state does not load: {e}",
+                               hint="pass Preprocessor.state() from consortium.processing") from None
+    try:
+        lin = lineage if isinstance(lineage, Lineage) else Lineage.model_validate(lineage or {})
+    except ValidationError as e:
+        raise InvalidInput(f"invalid lineage: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from None
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+    plots = plots or {}
+    for name, png in plots.items():
+        if not re.match(r"^[a-z0-9_]{1,40}$", name) or len(png) > MAX_PLOT_BYTES:
+            raise InvalidInput(f"plot {name!r} has a bad name or is larger than {MAX_PLOT_BYTES} bytes")
+
+    model = session.scalar(select(RegisteredModel).where(RegisteredModel.org_id == org.id,
+                                                         RegisteredModel.name == model_name)
+                           .with_for_update())
+    if model is None:
+        model = RegisteredModel(id=new_id("mdl"), org_id=org.id, name=model_name, description=description,
+                                task=task, created_by=user_id)
+        session.add(model)
+        session.flush()
+    number = (session.scalar(select(func.max(ModelVersion.version))
+                             .where(ModelVersion.model_id == model.id)) or 0) + 1
+    ref = blobs.put(encrypt_stream(session, org.id, [onnx]), prefix="m")
+    plot_keys = {name: blobs.put(encrypt_stream(session, org.id, [png]), prefix="p").key
+                 for name, png in plots.items()}
+    v = ModelVersion(id=new_id("mv"), model_id=model.id, version=number, blob_key=ref.key, blob_size=ref.size,
+                     onnx_sha256=hashlib.sha256(onnx).hexdigest(), onnx_size=len(onnx),
+                     source_format=source_format, signature=graph_sig, preprocessing=preprocessing,
+                     metrics=metrics or {}, lineage=lin.model_dump(mode="json", exclude_none=False),
+                     task=task or model.task, class_names=class_names, reference_stats=reference_stats,
+                     plots=plot_keys, description=description, created_by=user_id)
+    session.add(v)
+    model.updated_at = utcnow()
+    if task and not model.task:
+        model.task = task
+    session.flush()
+    return v
+
+
+def register_training_result(session: Session, owner: Principal | str | Organization, model_name: str,
+                             result: TrainingResult, *, blobs: LocalBlobStore,
+                             lineage: Lineage | dict[str, Any] | None = None,
+                             description: str = "") -> ModelVersion:
+    """``register_version`` fed from a ``consortium.training.pipeline.TrainingResult``."""
+    lin = dict(lineage.model_dump() if isinstance(lineage, Lineage) else lineage or {})
+    lin.setdefault("recipe", result.recipe)
+    lin.setdefault("source", "training")
+    metrics = dict(result.metrics)
+    if result.cv:
+        metrics["cv"] = result.cv.get("summary")
+    return register_version(session, owner, model_name, onnx=result.onnx, blobs=blobs,
+                            signature=result.signature, preprocessing=result.preprocessing, metrics=metrics,
+                            lineage=lin, task=result.task, class_names=result.class_names,
+                            reference_stats=result.reference_stats, plots=result.plots,
+                            description=description, source_format="training")
+
+
+def registered_event(v: ModelVersion, model: RegisteredModel | None = None, *, actor_user_id: str | None = None,
+                     actor_org_id: str | None = None, request_id: str = "-") -> EventDraft:
+    """The audit event for a version registered outside a request (jobs)."""
+    return EventDraft("models.register_version", request_id=request_id, actor_user_id=actor_user_id,
+                      actor_org_id=actor_org_id, resource_type="model_version", resource_id=v.id,
+                      resource_org_id=model.org_id if model else None,
+                      details={"model_id": v.model_id, "version": v.version, "sha256": v.onnx_sha256})
+
+
+# ---------------------------------------------------------------------------------------- lookup
+def find_model(session: Session, org_name: str, name: str) -> RegisteredModel | None:
+    return session.scalar(select(RegisteredModel).join(Organization, Organization.id == RegisteredModel.org_id)
+                          .where(Organization.name == org_name, RegisteredModel.name == name))
+
+
+def get_model(session: Session, p: Principal, org_name: str, name: str, role: Role = Role.viewer) -> RegisteredModel:
+    """A model of the caller's organization (others get ``NotFound``), at ``role`` or above."""
+    m = find_model(session, org_name, name)
+    if m is None or m.org_id != p.org_id:
+        raise NotFound(f"model {org_name}/{name} not found", hint="list models with `consortium models list`")
+    p.require(role)
+    return m
+
+
+def list_models(session: Session, p: Principal) -> list[RegisteredModel]:
+    return list(session.scalars(select(RegisteredModel).where(RegisteredModel.org_id == p.org_id)
+                                .order_by(RegisteredModel.name)))
+
+
+def versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)
+                                .order_by(ModelVersion.version)))
+
+
+def get_version(session: Session, model: RegisteredModel, ref: int | str) -> ModelVersion:
+    """A version by number, alias name or ``latest``."""
+    ref_s = str(ref)
+    if ref_s == "latest":
+        v = session.scalar(select(ModelVersion).where(ModelVersion.model_id == model.id)
+                           .order_by(ModelVersion.version.desc()).limit(1))
+    elif ref_s.isdigit():
+        v = session.scalar(select(ModelVersion).where(ModelVersion.model_id == model.id,
+                                                      ModelVersion.version == int(ref_s)))
+    else:
+        a = session.get(ModelAlias, (model.id, ref_s))
+        v = session.get(ModelVersion, a.version_id) if a else None
+    if v is None:
+        raise NotFound(f"model {model.name} has no version or alias {ref_s!r}",
+                       hint="list them with `consortium models versions`")
+    return v
+
+
+def aliases(session: Session, model: RegisteredModel) -> dict[str, int]:
+    rows = session.execute(select(ModelAlias.alias, ModelVersion.version)
+                           .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+                           .where(ModelAlias.model_id == model.id).order_by(ModelAlias.alias))
+    return {a: int(n) for a, n in rows}
+
+
+def set_alias(session: Session, p: Principal, model: RegisteredModel, alias: str, version: int | str) -> tuple[
+        ModelAlias, int | None]:
+    """Point ``alias`` at a version (creating or moving it); returns the alias and the old version."""
+    p.require(Role.member, "moving an alias")
+    check_alias(alias)
+    v = get_version(session, model, version)
+    row = session.get(ModelAlias, (model.id, alias))
+    old = None
+    if row is None:
+        row = ModelAlias(model_id=model.id, alias=alias, version_id=v.id, updated_by=p.user_id)
+        session.add(row)
+    else:
+        prev = session.get(ModelVersion, row.version_id)
+        old = prev.version if prev else None
+        row.version_id, row.updated_by, row.updated_at = v.id, p.user_id, utcnow()
+    session.flush()
+    return row, old
+
+
+def delete_alias(session: Session, p: Principal, model: RegisteredModel, alias: str) -> int:
+    from consortium.errors import Conflict
+    from consortium.store.tables.registry import Deployment
+
+    p.require(Role.member, "removing an alias")
+    row = session.get(ModelAlias, (model.id, alias))
+    if row is None:
+        raise NotFound(f"model {model.name} has no alias {alias!r}")
+    used = session.scalars(select(Deployment.name).where(Deployment.model_id == model.id,
+                                                         Deployment.alias == alias)).all()
+    if used:
+        raise Conflict(f"deployment(s) {', '.join(used)} follow alias {alias!r}",
+                       hint="move the alias instead, or undeploy them first")
+    v = session.get(ModelVersion, row.version_id)
+    session.delete(row)
+    return v.version if v else 0
+
+
+# ---------------------------------------------------------------------------------------- content
+def read_onnx(session: Session, blobs: LocalBlobStore, v: ModelVersion) -> bytes:
+    """The decrypted ONNX bytes of a version, checked against the recorded digest."""
+    model = session.get(RegisteredModel, v.model_id)
+    assert model is not None
+    data = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.blob_key)))
+    if hashlib.sha256(data).hexdigest() != v.onnx_sha256:
+        from consortium.errors import IntegrityError
+
+        raise IntegrityError(f"model version {v.id} does not match its recorded digest")
+    return data
+
+
+def read_plot(session: Session, blobs: LocalBlobStore, v: ModelVersion, name: str) -> bytes:
+    key = (v.plots or {}).get(name)
+    if key is None:
+        raise NotFound(f"version {v.version} has no plot {name!r}",
+                       hint=f"available: {', '.join(sorted(v.plots or {})) or '(none)'}")
+    model = session.get(RegisteredModel, v.model_id)
+    assert model is not None
+    return b"".join(decrypt_stream(session, model.org_id, blobs.get(key)))

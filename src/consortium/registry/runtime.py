@@ -1,0 +1,248 @@
+"""The serving runtime one hub process keeps: inference service, access gate, usage meter and the
+immutable per-version serving data (preprocessing, class names). Held in
+``Services.extras["serving"]`` (its ``InferenceService`` also in ``extras["inference"]``),
+created on first use and closed when the app shuts down.
+
+A call goes ``open`` (credential, deployment, grant, quota: in-memory on the hot path) ->
+``predict`` / ``infer`` -> ``done`` (usage accounting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from consortium.errors import BadRequest, ConsortiumError, InvalidInput, NotFound, QuotaExceeded, Unauthenticated
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.registry.formats import ModelSignature
+from consortium.registry.gate import Access, Gate, Target
+from consortium.registry.models import read_onnx
+from consortium.registry.usage import UsageMeter
+from consortium.serving.service import BatchingConfig, InferenceService
+from consortium.services import Services
+from consortium.store.tables.identity import Organization
+from consortium.store.tables.registry import ModelVersion, RegisteredModel
+
+EXTRA_KEY = "serving"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """Immutable serving data of one model version (cached for the life of the process)."""
+
+    id: str
+    version: int
+    model: str  # org/name
+    task: str | None
+    class_names: list[str] | None
+    signature: ModelSignature
+    preprocessor: Any  # consortium.processing.Preprocessor or None
+
+
+@dataclass
+class Call:
+    """One admitted call: who calls which deployment, and when it started."""
+
+    principal: Principal
+    target: Target
+    access: Access
+    started: float
+
+
+class ServingRuntime:
+    def __init__(self, svc: Services, *, ttl: float = 1.0, usage_interval: float = 1.0,
+                 batching: BatchingConfig = BatchingConfig(), cache_bytes: int = 1 << 30) -> None:
+        self.svc = svc
+        self.meter = UsageMeter(svc.session_factory, interval=usage_interval, audit=svc.audit_in)
+        self.gate = Gate(svc.session_factory, self.meter, ttl)
+        self.batching = batching
+        self.cache_bytes = cache_bytes
+        self._inference: dict[int, InferenceService] = {}  # per event loop (one in production)
+        self._versions: OrderedDict[str, VersionInfo] = OrderedDict()
+        self.closed = False
+        self.meter.start()
+
+    # ------------------------------------------------------------------------ wiring
+    def inference(self) -> InferenceService:
+        loop_id = id(asyncio.get_running_loop())
+        s = self._inference.get(loop_id)
+        if s is None:
+            s = InferenceService(self._load_onnx, max_bytes=self.cache_bytes, batching=self.batching)
+            self._inference[loop_id] = s
+            self.svc.extras.setdefault("inference", s)
+        return s
+
+    def _load_onnx(self, version_id: str) -> bytes:
+        with self.svc.session_factory() as s:
+            v = s.get(ModelVersion, version_id)
+            if v is None:
+                raise NotFound(f"model version {version_id!r} not found")
+            return read_onnx(s, self.svc.blobs, v)
+
+    async def version_info(self, version_id: str) -> VersionInfo:
+        info = self._versions.get(version_id)
+        if info is None:
+            info = await run_in_threadpool(self._load_version_info, version_id)
+            self._versions[version_id] = info
+            while len(self._versions) > 512:
+                self._versions.popitem(last=False)
+        return info
+
+    def _load_version_info(self, version_id: str) -> VersionInfo:
+        with self.svc.session_factory() as s:
+            v = s.get(ModelVersion, version_id)
+            if v is None:
+                raise NotFound(f"model version {version_id!r} not found")
+            m = s.get(RegisteredModel, v.model_id)
+            org = s.get(Organization, m.org_id) if m else None
+            prep = None
+            if v.preprocessing is not None:
+                from consortium.processing.preprocessor import Preprocessor
+
+                prep = Preprocessor.from_state(v.preprocessing)
+            return VersionInfo(v.id, v.version, f"{org.name if org else '?'}/{m.name if m else '?'}", v.task,
+                               list(v.class_names) if v.class_names else None,
+                               ModelSignature.from_dict(v.signature), prep)
+
+    # ------------------------------------------------------------------------ access
+    async def principal(self, cred: tuple[str, str] | None, org_header: str | None) -> Principal:
+        if cred is None:
+            raise Unauthenticated("this route needs a credential",
+                                  hint="send 'Authorization: Bearer <API token>' or log in")
+        kind, secret = cred
+        if kind == "token" and secret.startswith("csm_ses_"):
+            kind = "session"
+        key = self.gate.credential_key(kind, secret, org_header if kind == "session" else None)
+        p = self.gate.principal_cached(key)
+        return p if p is not None else await run_in_threadpool(self.gate.load_principal, key, secret)
+
+    async def target(self, name: str) -> Target:
+        t = self.gate.target_cached(name)
+        return t if t is not None else await run_in_threadpool(self.gate.load_target, name)
+
+    async def open(self, ctx: Any, cred: tuple[str, str] | None, org_header: str | None, name: str,
+                   role: Role = Role.viewer, *, count: bool = True) -> Call:
+        """Admit a call or raise (401, 404 without a grant, 403 for a low role, 429 over quota).
+
+        Refusals stay audited by the error handler; an admitted call is not audited on its own
+        (see ``consortium.registry.usage`` for the rule)."""
+        p = await self.principal(cred, org_header)
+        ctx.principal = p
+        t = await self.target(name)
+        ctx.resource("deployment", t.id, t.owner_org_id)
+        a = self.gate.access_cached(t, p)
+        if a is None:
+            a = await run_in_threadpool(self.gate.load_access, t, p)
+        p.require(role)
+        if count:
+            try:
+                self.meter.admit(t.id, t.owner_org_id, p.org_id, a.limits)
+            except QuotaExceeded:
+                if not self.meter.first_rejection(t.id, p.org_id):
+                    ctx.audit = False
+                raise
+        ctx.audit = False
+        return Call(p, t, a, time.perf_counter())
+
+    def done(self, call: Call, error: bool) -> None:
+        self.meter.record(call.target.id, call.target.owner_org_id, call.principal.org_id,
+                          (time.perf_counter() - call.started) * 1000.0, error)
+
+    # ------------------------------------------------------------------------ predictions
+    async def predict(self, call: Call, raw: Any) -> dict[str, Any]:
+        """``/predict``: raw rows or pixels -> preprocessing -> model -> labels and probabilities."""
+        info = await self.version_info(call.target.version_id)
+        svc = self.inference()
+        if not isinstance(raw, list) or not raw:
+            raise BadRequest("'inputs' must be a non-empty list of rows (or images)",
+                             hint=_expected(info))
+        if info.preprocessor is not None:
+            try:
+                x = info.preprocessor.transform_inputs(raw)
+            except InvalidInput as e:
+                raise BadRequest(e.message, hint=_expected(info)) from None
+            out = await svc.infer(info.id, {info.signature.inputs[0].name: x})
+        else:
+            out = await svc.infer_rows(info.id, raw)
+        return _format(call.target.name, info, out)
+
+    async def infer(self, call: Call, inputs: Mapping[str, np.ndarray],
+                    outputs: list[str] | None) -> tuple[VersionInfo, dict[str, np.ndarray]]:
+        """Open Inference Protocol: named tensors in, named tensors out (no preprocessing)."""
+        info = await self.version_info(call.target.version_id)
+        return info, await self.inference().infer(info.id, inputs, outputs=outputs, cast=False)
+
+    async def warm(self, version_id: str) -> None:
+        """Load a version before traffic switches to it (alias moves)."""
+        await self.version_info(version_id)
+        await self.inference().load(version_id)
+
+    def invalidate(self, deployment: str | None = None) -> None:
+        self.gate.invalidate(deployment)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        loop_id = id(asyncio.get_running_loop())
+        for lid, s in list(self._inference.items()):
+            if lid == loop_id:
+                await s.aclose()
+        self._inference.clear()
+        await run_in_threadpool(self.meter.close)
+
+
+def _expected(info: VersionInfo) -> str:
+    prep = info.preprocessor
+    if prep is not None and prep.kind == "image":
+        return f"send {{'inputs': [...]}} with images of shape {list(prep.image_shape)} (C, H, W) or flat"
+    if prep is not None:
+        cols = prep.input_columns
+        shown = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
+        return f"send {{'inputs': [[...], ...]}} with rows of {len(cols)} values ({shown}) or objects by column"
+    spec = info.signature.inputs[0]
+    return f"send {{'inputs': [[...], ...]}} with rows shaped {list(spec.shape[1:])} (or flat) of {spec.dtype}"
+
+
+def _format(name: str, info: VersionInfo, out: dict[str, np.ndarray]) -> dict[str, Any]:
+    y = next(iter(out.values()))
+    body: dict[str, Any] = {"deployment": name, "model": info.model, "version": info.version}
+    classify = info.task == "classification" or (info.task is None and info.class_names is not None)
+    if classify and y.ndim == 2:
+        probs = np.concatenate([1.0 - y, y], axis=1) if y.shape[1] == 1 else y
+        names = info.class_names or [str(i) for i in range(probs.shape[1])]
+        if len(names) != probs.shape[1]:
+            names = [str(i) for i in range(probs.shape[1])]
+        idx = probs.argmax(axis=1)
+        body.update(predictions=[names[i] for i in idx], probabilities=probs.tolist(), class_names=names)
+    elif info.task == "regression":
+        body["predictions"] = (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y).tolist()
+    else:
+        body["predictions"] = y.tolist()
+        body["outputs"] = {k: v.tolist() for k, v in out.items()}
+    return body
+
+
+def get_runtime(svc: Services) -> ServingRuntime:
+    """The process's runtime, created on first use."""
+    rt = svc.extras.get(EXTRA_KEY)
+    if rt is None or rt.closed:
+        rt = ServingRuntime(svc)
+        svc.extras[EXTRA_KEY] = rt
+    return rt  # type: ignore[no-any-return]
+
+
+async def close_runtime(svc: Services) -> None:
+    rt = svc.extras.pop(EXTRA_KEY, None)
+    svc.extras.pop("inference", None)
+    if rt is not None:
+        await rt.aclose()
+
+
+__all__ = ["Call", "ConsortiumError", "ServingRuntime", "VersionInfo", "close_runtime", "get_runtime"]
