@@ -37,6 +37,9 @@ class Services:
         ring = keys.Keyring.load(settings.home, settings.master_key)
         key_service = keys.KeyService(ring)
         keys.install(key_service)
+        from consortium.governance import projects
+
+        projects.install_hooks()
         with transaction(factory) as s:
             audit.ensure_head(s)
         return cls(settings, engine, factory, key_service, LocalBlobStore(settings.blob_dir))

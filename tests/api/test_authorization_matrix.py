@@ -78,6 +78,104 @@ def _grant(m: dict[str, Any]) -> str:
     return g.id
 
 
+@fixture("job_id")
+def _job(m: dict[str, Any]) -> str:
+    from consortium.jobs import queue
+
+    with transaction(m["svc"].session_factory) as s:
+        job = queue.submit(s, org_id=m["admin"].org_id, user_id=m["admin"].user_id, kind="train",
+                           name="fixture", recipe={"name": "fixture"})
+        queue.finish(s, job.id, "succeeded", result={})  # finished, so its event stream ends
+    return job.id
+
+
+
+# -- registry and deployments: a fresh model (version 1, alias "production", a plot) per call
+def _registered(m: dict[str, Any]) -> tuple[str, str]:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+    from registry_models import tiny_classifier
+
+    from consortium.registry import models as reg
+
+    name = f"fx-{secrets.token_hex(3)}"
+    with transaction(m["svc"].session_factory) as s:
+        v = reg.register_version(s, m["admin"].org_id, name, onnx=tiny_classifier(), blobs=m["svc"].blobs,
+                                 task="classification", plots={"roc": b"\x89PNG fixture"})
+        model = s.get(reg.RegisteredModel, v.model_id)
+        s.add(reg.ModelAlias(model_id=model.id, alias="production", version_id=v.id))
+    return m["org_a"], name
+
+
+@fixture("owner")
+def _model_owner(m: dict[str, Any]) -> str:
+    return m["org_a"]
+
+
+@fixture("model")
+def _model(m: dict[str, Any]) -> str:
+    return _registered(m)[1]
+
+
+@fixture("version")
+def _model_version(m: dict[str, Any]) -> str:
+    return "1"
+
+
+@fixture("alias")
+def _model_alias(m: dict[str, Any]) -> str:
+    return "production"
+
+
+@fixture("plot")
+def _model_plot(m: dict[str, Any]) -> str:
+    return "roc"
+
+
+@fixture("deployment")
+def _deployment(m: dict[str, Any]) -> str:
+    from consortium.registry import models as reg
+    from consortium.store.tables.registry import Deployment
+
+    org, name = _registered(m)
+    dep = f"fx-{secrets.token_hex(4)}"
+    with transaction(m["svc"].session_factory) as s:
+        mdl = reg.find_model(s, org, name)
+        s.add(Deployment(id=new_id("dep"), name=dep, org_id=mdl.org_id, model_id=mdl.id,
+                         version_id=reg.get_version(s, mdl, 1).id, created_by=m["admin"].user_id))
+    return dep
+
+# -- datasets: a fresh dataset of org_a with version 1 (a small CSV) per call
+@fixture("org")
+def _dataset_org(m: dict[str, Any]) -> str:
+    return m["org_a"]
+
+
+@fixture("dataset")
+def _dataset(m: dict[str, Any]) -> str:
+    from consortium.data.ingest import Upload, ingest
+    from consortium.governance import credentials
+
+    name = f"fx-{secrets.token_hex(3)}"
+    with transaction(m["svc"].session_factory) as s:
+        p = credentials.resolve_token(s, m["admin"].token)
+        ingest(s, m["svc"].blobs, p, name, [b"x,y\n1,0\n2,1\n"], Upload(filename="fx.csv", target="y"))
+    return name
+
+
+@fixture("project")
+def _project(m: dict[str, Any]) -> str:
+    from consortium.governance import projects
+    from consortium.governance.credentials import resolve_token
+
+    with transaction(m["svc"].session_factory) as s:
+        prj = projects.create(s, resolve_token(s, m["admin"].token), f"prj-{secrets.token_hex(3)}",
+                              "fixture", ["metadata", "compute"])
+    return prj.name
+
+
 def expected(rule: Rule, persona: str) -> str:
     """'ok', 401, 403 or 404 for a persona under a rule."""
     if rule.kind == "public":

@@ -24,13 +24,16 @@ UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
 
 
 def api_router() -> APIRouter:
-    from consortium.api.routes import audit, auth, grants, invitations, keys, members, orgs, tokens
+    from consortium.api.routes import audit, auth, grants, invitations, jobs, keys, members, orgs, projects, tokens
+
+    from consortium.api.routes import deployments, models
 
     from consortium.api.routes import datasets
 
     api = APIRouter(prefix=API)
     for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
-              tokens.router, grants.router, audit.router, keys.router):
+              tokens.router, grants.router, audit.router, keys.router, jobs.router, projects.router,
+              models.router, deployments.router):
         api.include_router(r)
     api.include_router(datasets.router)
     return api
@@ -56,6 +59,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from consortium.api.routes import docs, health
 
     app.include_router(health.router)
+    from consortium.api.routes import inference
+
+    app.include_router(inference.router)  # Open Inference Protocol under /v2
     app.include_router(docs.router)
     app.include_router(api_router())
 

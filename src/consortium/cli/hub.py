@@ -34,9 +34,17 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
         console.print("try:  export CONSORTIUM_TOKEN=<a token above>; consortium whoami")
         console.rule()
     app = create_app(settings, services=svc)
+    pool = None
+    if settings.workers > 0:
+        from consortium.jobs.worker import WorkerPool
+
+        pool = WorkerPool(settings, settings.workers).start()
+        console.print(f"started {settings.workers} job worker process(es)")
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     finally:
+        if pool is not None:
+            pool.stop()
         svc.close()
 
 

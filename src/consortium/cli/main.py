@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from consortium.cli import governance, hub
+from consortium.cli import governance, hub, jobs, projects
 
 app = typer.Typer(
     name="consortium",
@@ -22,8 +22,12 @@ app.add_typer(governance.tokens, name="tokens")
 app.add_typer(governance.grants, name="grants")
 app.add_typer(governance.audit, name="audit")
 app.add_typer(governance.keys, name="keys")
-
+app.add_typer(jobs.jobs, name="jobs")
+app.add_typer(projects.projects, name="projects")
+app.command("worker")(jobs.worker)
+__import__("consortium.cli.models", fromlist=["install"]).install(app)  # models, deploy, deployments
 app.add_typer(__import__("consortium.cli.datasets", fromlist=["app"]).app, name="datasets")
+
 
 def main() -> None:
     app()

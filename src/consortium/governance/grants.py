@@ -125,6 +125,10 @@ def create_grant(session: Session, p: Principal, rtype: str, resource_ref: str, 
         grantee_id = org_by_name(session, grantee_org).id
         if grantee_id == p.org_id:
             raise InvalidInput("an organization does not need a grant on its own resources")
+    if grantee_project_id is not None:
+        from consortium.governance.projects import check_grant
+
+        check_grant(session, p, grantee_project_id, perm.value)
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput("expires_at is in the past")
     resource_id = found[0]
