@@ -5,9 +5,9 @@ time-to-live (``ttl``, 1 s by default): credential -> ``Principal``, deployment 
 serves now, and (deployment, caller organization) -> the ``invoke`` grant's limits. A miss
 loads from the database in a thread. Revoking a token or a grant, moving an alias or removing a
 deployment therefore takes effect in every hub process within ``ttl`` seconds, and at once in
-the process that made the change (it calls ``invalidate``). Failures (bad token, no grant,
-unknown deployment) are cached for the same ``ttl`` so that a flood of bad calls does not reach
-the database either.
+the process that made the change (it calls ``invalidate``). Only positive answers are cached,
+plus invalid credentials (a bad token never becomes valid): a new grant or deployment works at
+once, and refusals are audited one by one anyway.
 """
 
 from __future__ import annotations
@@ -126,17 +126,12 @@ class Gate:
         return None if hit is None else _unwrap(hit)
 
     def load_target(self, name: str) -> Target:
-        try:
-            with self._factory() as s:
-                d = find_deployment(s, name)
-                if d is None or d.name != name and d.id != name:
-                    raise NotFound(f"deployment {name!r} not found",
-                                   hint="list them with `consortium deployments list`")
-                v = resolve_version(s, d)
-                t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
-        except ConsortiumError as e:
-            self.targets.put(name, e)
-            raise
+        with self._factory() as s:
+            d = find_deployment(s, name)
+            if d is None or d.name != name and d.id != name:
+                raise NotFound(f"deployment {name!r} not found", hint="list them with `consortium deployments list`")
+            v = resolve_version(s, d)
+            t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
         self.targets.put(name, t)
         return t
 
@@ -149,18 +144,13 @@ class Gate:
 
     def load_access(self, t: Target, p: Principal) -> Access:
         key = (t.id, p.org_id)
-        try:
-            with self._factory() as s:
-                g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
-                if g is None:
-                    raise NotFound(f"deployment {t.name!r} not found",
-                                   hint="its owner must grant your organization 'invoke'")
-                a = Access(g.id, dict(g.limits or {}))
-                if a.limits:
-                    self._meter.refresh_base(s, t.id, p.org_id)
-        except ConsortiumError as e:
-            self.access.put(key, e)
-            raise
+        with self._factory() as s:
+            g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
+            if g is None:
+                raise NotFound(f"deployment {t.name!r} not found", hint="its owner must grant your organization 'invoke'")
+            a = Access(g.id, dict(g.limits or {}))
+            if a.limits:
+                self._meter.refresh_base(s, t.id, p.org_id)
         self.access.put(key, a)
         return a
 

@@ -1,0 +1,195 @@
+"""Deployments through the HTTP API: predict with preprocessing, bad input, grants with quotas,
+usage accounting, revocation, undeploy, and alias switches under load without dropped requests."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+from registry_models import constant_classifier, fit_logistic, softmax_onnx  # noqa: E402
+
+from conftest import wait_for  # noqa: E402
+from consortium.store.db import transaction  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def owner(world: Any) -> Any:
+    return world.actor(world.org(), "admin")
+
+
+@pytest.fixture(scope="module")
+def iris_deployment(http: Any, services: Any, owner: Any) -> dict[str, Any]:
+    """A logistic regression trained on iris with fitted preprocessing, deployed as 'iris-<org>'."""
+    from consortium.data.samples import load_sample
+    from consortium.processing.preprocessor import Preprocessor
+    from consortium.registry import models as reg
+
+    data = load_sample("iris")
+    prep = Preprocessor.fit(data, [{"normalize": {"method": "standard"}}], task="classification")
+    X, y = prep.transform(data)
+    w, b = fit_logistic(X, y, 3)
+    with transaction(services.session_factory) as s:
+        reg.register_version(s, owner.org_id, "iris", onnx=softmax_onnx(w, b), blobs=services.blobs,
+                             preprocessing=prep.state(), task="classification", class_names=prep.class_names)
+    name = f"iris-{owner.org}"
+    r = http.post("/api/v1/deployments", json={"name": name, "model": "iris"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 1 and r.json()["pinned_version"] == 1
+    rows = data.frame[prep.input_columns].to_numpy().tolist()
+    labels = [prep.class_names[i] for i in y]
+    return {"name": name, "rows": rows, "labels": labels, "columns": prep.input_columns}
+
+
+def test_predict_applies_preprocessing_and_names_classes(http: Any, owner: Any, iris_deployment: dict[str, Any]) -> None:
+    d = iris_deployment
+    r = http.post(f"/api/v1/deployments/{d['name']}/predict", json={"inputs": d["rows"]}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["class_names"] == ["setosa", "versicolor", "virginica"] and out["version"] == 1
+    acc = np.mean([p == t for p, t in zip(out["predictions"], d["labels"])])
+    assert acc > 0.9, acc
+    probs = np.array(out["probabilities"])
+    assert probs.shape == (150, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    by_name = [dict(zip(d["columns"], row)) for row in d["rows"][:3]]  # objects by column work too
+    r2 = http.post(f"/api/v1/deployments/{d['name']}/predict", json={"inputs": by_name}, headers=owner.headers)
+    assert r2.json()["predictions"] == out["predictions"][:3]
+
+
+@pytest.mark.parametrize("body,status,needle", [
+    ({"inputs": [[1.0, 2.0]]}, 400, "4 values"),
+    ({"inputs": [["a", "b", "c", "d"]]}, 400, ""),
+    ({"inputs": []}, 400, "non-empty"),
+    ({"rows": [[1, 2, 3, 4]]}, 400, "inputs"),
+])
+def test_bad_input_is_400_naming_the_expected_shape(http: Any, owner: Any, iris_deployment: dict[str, Any],
+                                                    body: Any, status: int, needle: str) -> None:
+    r = http.post(f"/api/v1/deployments/{iris_deployment['name']}/predict", json=body, headers=owner.headers)
+    assert r.status_code == status, r.text
+    assert needle in r.json()["error"]["message"] + r.json()["error"].get("hint", "")
+
+
+def test_unknown_deployment_is_404_and_too_large_is_413(http: Any, owner: Any, iris_deployment: dict[str, Any],
+                                                        settings: Any) -> None:
+    assert http.post("/api/v1/deployments/nope-nope/predict", json={"inputs": [[1]]},
+                     headers=owner.headers).status_code == 404
+    big = b'{"inputs": [[' + b"1.0," * (settings.max_body_bytes // 4) + b"1.0]]}"
+    r = http.post(f"/api/v1/deployments/{iris_deployment['name']}/predict", content=big,
+                  headers={**owner.headers, "content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_grant_quota_usage_and_revocation(http: Any, world: Any, owner: Any, iris_deployment: dict[str, Any]) -> None:
+    name = iris_deployment["name"]
+    other = world.actor(world.org(), "member")
+    url = f"/api/v1/deployments/{name}/predict"
+    row = {"inputs": iris_deployment["rows"][:1]}
+    assert http.post(url, json=row, headers=other.headers).status_code == 404  # no grant: hidden
+    g = http.post("/api/v1/grants", json={"resource_type": "deployment", "resource": name, "permission": "invoke",
+                                          "grantee_org": other.org, "limits": {"per_minute": 3}},
+                  headers=owner.headers)
+    assert g.status_code == 201, g.text
+    codes = [http.post(url, json=row, headers=other.headers).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    r = http.post(url, json=row, headers=other.headers)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+    assert http.post(url, json=row, headers=owner.headers).status_code == 200  # the owner has no quota
+    listed = http.get("/api/v1/deployments", headers=other.headers).json()
+    assert [d["limits"] for d in listed if d["name"] == name] == [{"per_minute": 3}]
+
+    def counted() -> dict[str, Any] | None:
+        u = http.get(f"/api/v1/deployments/{name}/usage", headers=owner.headers).json()["totals"]
+        return u if u.get(other.org, {}).get("count") == 3 else None
+
+    totals = wait_for(counted, timeout=10, what="usage flushed to the database")
+    assert totals[other.org]["rejected"] >= 1
+    mine = http.get(f"/api/v1/deployments/{name}/usage", headers=other.headers).json()["totals"]
+    assert set(mine) == {other.org}  # a grantee sees only its own usage
+    denied = http.get("/api/v1/audit", params={"outcome": "quota_exceeded"}, headers=owner.headers).json()
+    assert len(denied) == 1  # the first refusal of the minute is audited, the rest counted
+    http.delete(f"/api/v1/grants/{g.json()['id']}", headers=owner.headers)
+    t0 = time.monotonic()
+    wait_for(lambda: http.post(url, json=row, headers=other.headers).status_code == 404, timeout=5,
+             what="revocation to take effect")
+    assert time.monotonic() - t0 < 2.5
+
+
+def test_quota_holds_across_processes_via_the_database(services: Any, iris_deployment: dict[str, Any],
+                                                       owner: Any, world: Any) -> None:
+    """A fresh meter (another hub process) sees what was flushed by this one."""
+    from consortium.errors import QuotaExceeded
+    from consortium.registry.usage import UsageMeter
+
+    a, b = UsageMeter(services.session_factory, interval=0), UsageMeter(services.session_factory, interval=0)
+    for _ in range(4):
+        a.admit("dep_x", owner.org_id, "org_y", {"per_minute": 100})
+    a.flush()
+    with services.session_factory() as s:
+        b.refresh_base(s, "dep_x", "org_y")
+    b.admit("dep_x", owner.org_id, "org_y", {"per_minute": 5})
+    with pytest.raises(QuotaExceeded):
+        b.admit("dep_x", owner.org_id, "org_y", {"per_minute": 5})
+
+
+def test_undeploy(http: Any, owner: Any, services: Any) -> None:
+    from consortium.registry import models as reg
+
+    with transaction(services.session_factory) as s:
+        reg.register_version(s, owner.org_id, "short-lived", onnx=constant_classifier(0), blobs=services.blobs)
+    name = f"gone-{owner.org}"
+    assert http.post("/api/v1/deployments", json={"name": name, "model": "short-lived:1"},
+                     headers=owner.headers).status_code == 201
+    assert http.post("/api/v1/deployments", json={"name": name, "model": "short-lived"},
+                     headers=owner.headers).status_code == 409
+    assert http.post(f"/api/v1/deployments/{name}/predict", json={"inputs": [[0, 0, 0, 0]]},
+                     headers=owner.headers).status_code == 200
+    assert http.delete(f"/api/v1/deployments/{name}", headers=owner.headers).status_code == 200
+    wait_for(lambda: http.post(f"/api/v1/deployments/{name}/predict", json={"inputs": [[0, 0, 0, 0]]},
+                               headers=owner.headers).status_code == 404, timeout=3, what="undeploy")
+
+
+def test_alias_switch_under_load_drops_nothing(live_url: str, owner: Any, services: Any) -> None:
+    from consortium.registry import models as reg
+
+    with transaction(services.session_factory) as s:
+        for label in (0, 2):
+            v = reg.register_version(s, owner.org_id, "switch", onnx=constant_classifier(label), blobs=services.blobs,
+                                     task="classification", class_names=["a", "b", "c"])
+        model = reg.find_model(s, owner.org, "switch")
+        s.add(reg.ModelAlias(model_id=model.id, alias="production", version_id=reg.get_version(s, model, 1).id))
+    name = f"switch-{owner.org}"
+    with httpx.Client(base_url=live_url, headers=owner.headers, timeout=30) as c:
+        assert c.post("/api/v1/deployments", json={"name": name, "model": "switch@production"}).status_code == 201
+        results: list[tuple[int, str]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            with httpx.Client(base_url=live_url, headers=owner.headers, timeout=30) as h:
+                while not stop.is_set():
+                    r = h.post(f"/api/v1/deployments/{name}/predict", json={"inputs": [[1, 2, 3, 4]]})
+                    results.append((r.status_code, r.json()["predictions"][0] if r.status_code == 200 else r.text))
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(results) > 50, timeout=20, what="traffic before the switch")
+        r = c.put(f"/api/v1/models/{owner.org}/switch/aliases/production", json={"version": 2})
+        assert r.status_code == 200 and r.json()["deployments"] == [name]
+        n = len(results)
+        wait_for(lambda: len(results) > n + 100, timeout=20, what="traffic after the switch")
+        stop.set()
+        for t in threads:
+            t.join(10)
+    bad = [x for x in results if x[0] != 200]
+    assert not bad, bad[:3]
+    labels = [x[1] for x in results]
+    assert labels[0] == "a" and labels[-1] == "c"
+    first_c = labels.index("c")
+    assert all(x == "c" for x in labels[first_c + 20:])  # switched for good (in-flight stragglers aside)
