@@ -70,7 +70,9 @@ def _stats(schema: dict) -> None:  # type: ignore[type-arg]
         show([{k: col.get(k) for k in ("name", "type", "missing", "min", "max", "mean")}
               for col in schema.get("columns", [])], title="columns")
     if schema.get("classes"):
-        show(schema["classes"], title=f"class balance of {schema.get('target')!r}")
+        names = schema.get("class_names") or []
+        show([{"class": names[int(k)] if names and k.isdigit() and int(k) < len(names) else k, "rows": n}
+              for k, n in schema["classes"].items()], title="class balance")
 
 
 @app.command("preview")
