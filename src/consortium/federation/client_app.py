@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     before = evaluate(model, x, y, task=task, loss=loss)
     plan = _privacy(recipe, len(y))
     seed = recipe.train.seed * 1_000_003 + server_round * 7919 + sum(map(ord, org))
+    t0 = time.perf_counter()
     out = train_local(
         model, x, y, task=task, loss=loss, optimizer=recipe.train.optimizer, lr=recipe.train.lr,
         batch_size=recipe.train.batch_size, epochs=fed.local_epochs if fed else 1, seed=seed,
@@ -133,6 +135,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
         noise_multiplier=plan.noise_multiplier if plan else None,
         max_grad_norm=plan.max_grad_norm if plan else 1.0)
     metrics: dict[str, Any] = {"num-examples": int(len(y)), "train_loss": out["loss"],
+                               "train_seconds": time.perf_counter() - t0,
                                "eval_loss": before["loss"]}
     if "accuracy" in before:
         metrics["eval_accuracy"] = before["accuracy"]

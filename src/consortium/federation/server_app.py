@@ -200,7 +200,7 @@ class Job:
 def _node_metrics(m: dict[str, Any]) -> dict[str, Any]:
     out = {"loss": float(m["train_loss"]), "num_examples": int(m["num-examples"]),
            "eval_loss": float(m["eval_loss"])}
-    for k in ("eval_accuracy", "epsilon"):
+    for k in ("eval_accuracy", "epsilon", "train_seconds"):
         if k in m:
             out[k] = float(m[k])
     if "eval_accuracy" in out:
@@ -218,14 +218,21 @@ def run_rounds(job: Job) -> None:
     state = job.state()
     last_updates: dict[str, tuple[dict[str, np.ndarray], int]] = {}
     round_start_state = state
+    missed: dict[int, int] = {}  # node id -> last round it did not answer
     for rnd in range(1, fed.rounds + 1):
         t0 = time.monotonic()
         wait_for_nodes(job.grid, fed.min_nodes, job.node_wait)
         cfg = ConfigRecord({"stats": json.dumps(job.stats.to_dict())})
         msgs = list(strategy.configure_train(rnd, ArrayRecord({k: _array(v) for k, v in state.items()}),
                                              cfg, job.grid))
+        # a node that missed the last round (dead until the SuperLink notices, ~1 min) sits this
+        # one out instead of holding it up; it is asked again the round after
+        live = [m for m in msgs if missed.get(m.metadata.dst_node_id) != rnd - 1]
+        msgs = live if len(live) >= fed.min_nodes else msgs
         replies = exchange(job.grid, msgs, timeout=job.round_timeout, quorum=fed.min_nodes, grace=job.grace)
         valid = [m for m in replies if not m.has_error()]
+        answered = {m.metadata.src_node_id for m in valid}
+        missed.update({m.metadata.dst_node_id: rnd for m in msgs if m.metadata.dst_node_id not in answered})
         if len(valid) < fed.min_nodes:
             raise Unavailable(f"round {rnd}: {len(valid)} of {len(msgs)} nodes replied; "
                               f"federated.min_nodes is {fed.min_nodes}",
