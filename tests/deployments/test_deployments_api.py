@@ -16,8 +16,17 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 from registry_models import constant_classifier, fit_logistic, softmax_onnx  # noqa: E402
 
-from conftest import wait_for  # noqa: E402
 from consortium.store.db import transaction  # noqa: E402
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll with a deadline instead of sleeping."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+    return value
 
 
 @pytest.fixture(scope="module")
