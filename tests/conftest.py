@@ -168,16 +168,7 @@ def live_url(app: object) -> Iterator[str]:
     t.join(10)
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll with a deadline instead of sleeping."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from support import wait_for  # noqa: E402,F401  (re-exported for older imports)
 
 
 ROOT = Path(__file__).resolve().parents[1]

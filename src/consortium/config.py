@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     token_days_default: int = 90
 
     workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
+    job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     @model_validator(mode="after")

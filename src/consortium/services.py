@@ -40,6 +40,9 @@ class Services:
         from consortium.governance import projects
 
         projects.install_hooks()
+        from consortium.jobs import checks
+
+        checks.install()
         with transaction(factory) as s:
             audit.ensure_head(s)
         return cls(settings, engine, factory, key_service, LocalBlobStore(settings.blob_dir))

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from consortium.config import Settings
@@ -25,7 +26,7 @@ from consortium.services import Services
 from consortium.store.db import transaction
 
 log = logging.getLogger("consortium.worker")
-HEARTBEAT_S = 5.0
+HEARTBEAT_S = float(os.environ.get("CONSORTIUM_HEARTBEAT_S", "5"))
 _current: dict[str, Any] = {}  # the job this process is running, for a graceful stop
 
 
@@ -53,13 +54,13 @@ def execute(services: Services, job_id: str, worker: str) -> str:
     except JobCancelled:
         state = "cancelled"
     except ConsortiumError as e:
-        error = str(e)
-    except Exception as e:
-        if type(e).__name__ in ("TrainingCancelled",):
+        if e.code == "cancelled" or ctx.cancel.is_set():  # training stopped on request
             state = "cancelled"
         else:
-            error = f"internal error: {type(e).__name__}: {e}"
-            ctx.log("job crashed", traceback=traceback.format_exc()[-4000:])
+            error = str(e)
+    except Exception as e:
+        error = f"internal error: {type(e).__name__}: {e}"
+        ctx.log("job crashed", traceback=traceback.format_exc()[-4000:])
     finally:
         stop.set()
         t.join(2)
@@ -78,7 +79,7 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
         while not stop.is_set():
             if time.monotonic() - last_reap > 5:
                 with services.session_factory() as s:
-                    queue.reap(s)
+                    queue.reap(s, timedelta(seconds=settings.job_lease_s))
                 last_reap = time.monotonic()
             with services.session_factory() as s:
                 job = queue.claim(s, worker, kinds)
@@ -148,8 +149,6 @@ def main(argv: list[str] | None = None) -> None:
         """Stop now; a job in flight goes back to the queue (or fails when out of attempts)."""
         stop.set()
         if _current:
-            from datetime import timedelta
-
             with _current["services"].session_factory() as s:
                 from sqlalchemy import update
 

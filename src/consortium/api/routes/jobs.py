@@ -15,7 +15,7 @@ from sqlalchemy import select
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
 from consortium.api.schemas import In, Out
-from consortium.errors import NotFound
+from consortium.errors import NotFound, PermissionDenied
 from consortium.governance.roles import Role
 from consortium.jobs import queue
 from consortium.jobs.submit import submit_recipe
@@ -87,10 +87,32 @@ def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
         project_id = PROJECT_RESOLVER[0](session, body.project) if PROJECT_RESOLVER else None
         if project_id is None:
             raise NotFound(f"project {body.project!r} not found")
-    job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
+    try:
+        job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
+    except (NotFound, PermissionDenied):
+        _record_refused_datasets(session, ctx, body.recipe)
+        raise
     ctx.resource("job", job.id, p.org_id, project_id)
     ctx.details = {"kind": job.kind, "name": job.name, "datasets": job.recipe.get("_resolved", {})}
     return job
+
+
+def _record_refused_datasets(session: Any, ctx: Any, source: dict[str, Any] | str) -> None:
+    """A refused job names datasets: record the first existing one so its owner sees the attempt."""
+    from consortium.data import catalog
+    from consortium.recipe import parse_recipe
+
+    try:
+        recipe = parse_recipe(source)
+    except Exception:
+        return
+    refs = list(recipe.federated.datasets) if recipe.federated else [recipe.data.dataset or ""]
+    for ref in refs:
+        found = catalog.resolve(session, ref) if "/" in ref else None
+        if found:
+            ctx.resource("dataset", found[0], found[1])
+            ctx.details = {"refused_datasets": refs}
+            return
 
 
 @router.get("", response_model=list[JobOut])

@@ -1,0 +1,76 @@
+"""Submission checks for training jobs: every dataset the recipe names exists for the caller, the
+caller may compute on it (owner, or a ``compute`` grant), and the recipe fits its schema. Runs in
+the hub from the stored schema, without reading any rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from consortium.errors import InvalidInput, NotFound, PermissionDenied
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Permission
+from consortium.recipe import Recipe
+
+CLASS_TYPES = {"int", "integer", "string", "bool", "boolean", "category"}
+
+
+def _resolve(session: Session, p: Principal, ref: str, version: int | None) -> dict[str, Any]:
+    from consortium.data import catalog
+    from consortium.data.access import resolve_version
+    from consortium.governance.identity import org_by_id
+
+    ds, v = resolve_version(session, p, ref, version, Permission.compute)
+    return {"dataset": catalog.full_name(session, ds), "dataset_id": ds.id, "version": v.version,
+            "owner": org_by_id(session, ds.org_id).name, "owner_org_id": ds.org_id, "schema": v.schema}
+
+
+def fit_schema(recipe: Recipe, ref: str, schema: dict[str, Any]) -> None:
+    """The schema-level part of ``consortium.recipe.validate_against`` (the worker runs the rest)."""
+    kind = schema.get("kind")
+    if kind == "tabular":
+        cols = {c["name"]: c for c in schema.get("columns", [])}
+        target = recipe.data.target or schema.get("target")
+        if target not in cols:
+            raise InvalidInput(f"invalid recipe at data.target: column {target!r} is not in {ref}",
+                               hint=f"columns are: {', '.join(list(cols)[:20])}")
+        if recipe.model.type == "cnn":
+            raise InvalidInput(f"invalid recipe at model.type: a cnn needs image data, {ref} is tabular",
+                               hint="use type mlp or logistic")
+        ctype = str(cols[target].get("type", ""))
+        if recipe.resolved_loss == "mse" and recipe.task != "regression" and ctype in CLASS_TYPES:
+            raise InvalidInput(f"invalid recipe at train.loss: mse on class labels (column {target!r} is {ctype})",
+                               hint="set task: regression if the target is a quantity, or use cross_entropy")
+    elif kind == "image":
+        if any(s.name == "one_hot" for s in recipe.process):
+            raise InvalidInput("invalid recipe at process: one_hot does not apply to images")
+
+
+def check_training(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
+    if kind == "federated":
+        assert recipe.federated is not None
+        found, missing = [], []
+        for ref in recipe.federated.datasets:
+            try:
+                found.append(_resolve(session, p, ref, None))
+            except (NotFound, PermissionDenied):
+                missing.append(ref)
+        if missing:
+            raise PermissionDenied(f"no compute grant to your organization on: {', '.join(missing)}",
+                                   hint="each dataset's owner must grant compute (to you or to the project)")
+        for d in found:
+            fit_schema(recipe, d["dataset"], d["schema"])
+        return {"datasets": [{k: v for k, v in d.items() if k != "schema"} for d in found]}
+    if not recipe.data.dataset:
+        raise InvalidInput("invalid recipe at data.dataset: name the dataset to train on (org/name)")
+    d = _resolve(session, p, recipe.data.dataset, recipe.data.version)
+    fit_schema(recipe, d["dataset"], d["schema"])
+    return {"datasets": [{k: v for k, v in d.items() if k != "schema"}]}
+
+
+def install() -> None:
+    from consortium.jobs.submit import SUBMIT_CHECKS
+
+    if check_training not in SUBMIT_CHECKS:
+        SUBMIT_CHECKS.append(check_training)

@@ -1,0 +1,29 @@
+"""Helpers shared by tests (import as ``from support import ...``; ``tests/`` is on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll with a deadline instead of sleeping."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def start_worker(settings: Any, lease_s: int = 30) -> subprocess.Popen[bytes]:
+    """A real job worker process on the test hub's database and data directory."""
+    env = {**os.environ, "CONSORTIUM_HOME": str(settings.home), "CONSORTIUM_DATABASE_URL": settings.database_url,
+           "CONSORTIUM_JOB_LEASE_S": str(lease_s), "CONSORTIUM_HEARTBEAT_S": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
