@@ -82,7 +82,10 @@ def test_early_stopping_stops_and_restores_best_weights() -> None:
     )
     assert len(hist) < 60 and hist[-1].get("early_stopped")
     best = min(h["val_loss"] for h in hist)
-    out = torch.nn.functional.cross_entropy(model(torch.from_numpy(X[300:])), torch.from_numpy(y_noise[300:]))
+    with torch.no_grad():
+        out = torch.nn.functional.cross_entropy(
+            model(torch.from_numpy(X[300:])), torch.from_numpy(y_noise[300:])
+        )
     assert float(out) == pytest.approx(best, abs=1e-5)
 
 
@@ -150,3 +153,17 @@ def test_dp_sgd_reports_epsilon_and_model_trains_again() -> None:
     with pytest.raises(InvalidInput, match="differential privacy"):
         bn = build_model(MLPSpec(hidden=[8], batch_norm=True), (6,), 2)
         train_epochs(bn, X, y, spec, task="classification", epochs=1, seed=0, dp=dp)
+
+
+def test_proximal_term_keeps_weights_near_the_start() -> None:
+    X, y = _data()
+    drift = {}
+    for mu in (0.0, 10.0):
+        seed_everything(0)
+        model = build_model(MLPSpec(hidden=[16]), (6,), 2)
+        start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        train_epochs(
+            model, X, y, TrainSpec(lr=0.05, epochs=5), task="classification", epochs=5, seed=0, proximal_mu=mu
+        )
+        drift[mu] = float((torch.cat([p.detach().flatten() for p in model.parameters()]) - start).norm())
+    assert drift[10.0] < 0.5 * drift[0.0]

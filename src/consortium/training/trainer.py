@@ -116,13 +116,16 @@ def train_epochs(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     dp: DPSpec | None = None,
+    proximal_mu: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place for ``epochs`` and return per-epoch dicts
     (epoch, loss, lr, time_s, and val_loss/val_accuracy or val_mae with a validation split,
-    epsilon with ``dp``). With ``train.early_stopping`` and a validation split it stops when
-    val_loss stops improving and restores the best weights. If ``should_stop()`` turns true it
-    stops between batches and returns what it has. Exceptions raised by ``on_epoch`` (e.g.
-    Optuna's ``TrialPruned``) propagate.
+    epsilon with ``dp``). ``proximal_mu`` > 0 adds FedProx's term (mu/2)·||w - w_start||²,
+    w_start being the weights this call started from (the global model in a federated round).
+    With ``train.early_stopping`` and a validation split it stops when val_loss stops improving
+    and restores the best weights. If ``should_stop()`` turns true it stops between batches and
+    returns what it has. Exceptions raised by ``on_epoch`` (e.g. Optuna's ``TrialPruned``)
+    propagate.
     """
     loss = _loss_name(train, task)
     if len(X) != len(y):
@@ -147,6 +150,7 @@ def train_epochs(
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
     net = dp_model if dp_model is not None else model
+    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
     with warnings.catch_warnings():
         if dp_model is not None:  # Opacus' per-sample hooks on the first layer warn on every batch: harmless
             warnings.filterwarnings("ignore", message="Full backward hook")
@@ -164,6 +168,11 @@ def train_epochs(
                         xb = augment(xb)
                     opt.zero_grad(set_to_none=True)
                     batch_loss = loss_fn(net(xb), yb)
+                    if anchor is not None:
+                        prox = sum(
+                            ((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor, strict=True)
+                        )
+                        batch_loss = batch_loss + 0.5 * proximal_mu * prox
                     batch_loss.backward()
                     opt.step()
                     total += batch_loss.item() * len(xb)
