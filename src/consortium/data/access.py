@@ -15,12 +15,11 @@ code running inside the hub and is never exposed as a download route.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from consortium.data import catalog, formats, resources  # noqa: F401  (resources registers the type)
-from consortium.data.frame import DataFrameSet
+from consortium.data import catalog, resources  # noqa: F401  (resources registers the type)
 from consortium.data.ingest import tmp_dir
 from consortium.errors import Unavailable
 from consortium.governance.encryption import decrypt_stream
@@ -28,6 +27,9 @@ from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.data import Dataset, DatasetVersion
+
+if TYPE_CHECKING:
+    from consortium.data.frame import DataFrameSet
 
 _DEFAULT_BLOBS: list[LocalBlobStore] = []
 PREVIEW_MAX = 100
@@ -60,6 +62,8 @@ def load_for_compute(session: Session, principal: Principal, dataset_ref: str, v
     """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
     decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
     (``download`` implies it); anything else is ``NotFound``."""
+    from consortium.data import formats
+
     ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)
     store = _blobs(blobs)
     data = formats.load(v.format, _source(session, store, ds, v), v.schema, tmp_dir(store))
@@ -87,6 +91,8 @@ def preview(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset, 
             rows: int = 10) -> dict[str, Any]:
     """Statistics for any ``metadata`` holder; the first ``rows`` rows only for the owner or a
     ``download`` grantee (others get ``rows: null`` and the reason)."""
+    from consortium.data import formats
+
     catalog.authorize(session, p, ds, Permission.metadata)
     out: dict[str, Any] = {"dataset": catalog.full_name(session, ds), **catalog.version_view(v)}
     n = max(0, min(rows, PREVIEW_MAX))

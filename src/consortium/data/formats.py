@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consortium.data import images, tabular
-from consortium.data.frame import DataFrameSet
 from consortium.data.streams import private_copy
 from consortium.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from consortium.data.frame import DataFrameSet
 
 FORMATS = ("csv", "parquet", "npz", "image_zip")
 EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".zip": "zip"}

@@ -21,12 +21,14 @@ import io
 import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from consortium.data.frame import DataFrameSet
 
 IMAGE_KEYS = ("images", "x", "X", "data")
 LABEL_KEYS = ("labels", "y", "Y", "targets", "target")
@@ -132,6 +134,8 @@ def profile_npz(path: Path) -> dict[str, Any]:
 
 
 def load_npz(path: Path) -> DataFrameSet:
+    from consortium.data.frame import DataFrameSet
+
     with np.load(path, allow_pickle=False) as z:
         img, lbl, keys = _keys(z.zip)  # type: ignore[attr-defined]
         names = [str(c) for c in z["class_names"]] if "class_names" in keys else None
@@ -210,6 +214,8 @@ def profile_image_zip(path: Path) -> dict[str, Any]:
 
 
 def load_image_zip(path: Path, schema: dict[str, Any]) -> DataFrameSet:
+    from consortium.data.frame import DataFrameSet
+
     names: list[str] = schema["class_names"]
     channels = schema["channels"]
     with _zip(path, "zip archive") as z:

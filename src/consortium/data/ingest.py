@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy.exc
 from sqlalchemy.orm import Session
 
-from consortium.data import catalog, formats
+from consortium.data import catalog
 from consortium.errors import Conflict, InvalidInput, PayloadTooLarge
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.principal import Principal
@@ -98,6 +98,8 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
         if up.sha256 and up.sha256.removeprefix("sha256:").lower() != tap.sha.hexdigest():
             raise InvalidInput(f"checksum mismatch: the hub received {checksum}, the client sent "
                                f"{up.sha256}", hint="the file changed or was cut short in transit; retry")
+        from consortium.data import formats  # pyarrow: imported on the first upload, not at start
+
         fmt = formats.detect(up.filename, tap.head, up.format)
 
         def source() -> Iterator[bytes]:

@@ -29,20 +29,20 @@ class IterReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it = iter(chunks)
-        self._buf = b""
+        self._buf = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        while not self._buf:
+        while not len(self._buf):
             try:
-                self._buf = next(self._it)
+                self._buf = memoryview(next(self._it))
             except StopIteration:
                 return 0
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        self._buf = self._buf[n:]  # a view: no copy of the rest
         return n
 
 

@@ -17,15 +17,17 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from consortium.data.frame import DataFrameSet
 from consortium.data.profile import TableProfiler, arrow_type, check_columns
 from consortium.data.streams import IterReader, Utf8Check
 from consortium.errors import InvalidInput
+
+if TYPE_CHECKING:  # pandas is imported only when rows are loaded, not to profile an upload
+    from consortium.data.frame import DataFrameSet
 
 Source = Callable[[], Iterable[bytes]]
 BLOCK = 1 << 20
@@ -61,7 +63,7 @@ def _opened(source: Source, types: dict[str, pa.DataType] | None,
     try:
         reader = pacsv.open_csv(
             IterReader(checked),
-            read_options=pacsv.ReadOptions(block_size=BLOCK),
+            read_options=pacsv.ReadOptions(block_size=BLOCK, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=col_types, strings_can_be_null=True))
     except (pa.ArrowException, OSError, InvalidInput) as e:
@@ -116,6 +118,8 @@ def _csv_types(schema: dict[str, Any]) -> dict[str, pa.DataType]:
 
 
 def load_csv(source: Source, schema: dict[str, Any]) -> DataFrameSet:
+    from consortium.data.frame import DataFrameSet
+
     reader, checked, _ = _opened(source, _csv_types(schema), None)
     try:
         table = reader.read_all()
@@ -159,6 +163,8 @@ def profile_parquet(path: Path, target: str | None) -> dict[str, Any]:
 
 
 def load_parquet(path: Path, schema: dict[str, Any]) -> DataFrameSet:
+    from consortium.data.frame import DataFrameSet
+
     return DataFrameSet.from_frame(_parquet(path).read().to_pandas(), target=schema.get("target"))
 
 

@@ -24,9 +24,7 @@ from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.schemas import In
 from consortium.data import access, catalog
-from consortium.data.importer import import_sample
 from consortium.data.ingest import Upload, ingest
-from consortium.data.samples import SAMPLES
 from consortium.errors import NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.roles import Permission, Role
@@ -90,6 +88,8 @@ def list_datasets(p: Viewer, session: SessionDep,
 @rule("self")
 def list_samples(p: Caller) -> list[dict[str, str]]:
     """The bundled sample datasets that ``import-sample`` can import."""
+    from consortium.data.samples import SAMPLES
+
     return [{"name": k, "description": v} for k, v in SAMPLES.items()]
 
 
@@ -109,6 +109,8 @@ def import_sample_route(body: ImportSampleIn, p: Member, session: SessionDep, ct
                         svc: Svc) -> list[dict[str, Any]]:
     """Import a scikit-learn bundled dataset into your organization (``part`` of ``partitions``),
     or, for hub operators, one partition into each of ``to_orgs``."""
+    from consortium.data.importer import import_sample
+
     out = import_sample(session, svc.blobs, p, body.sample, body.name, partitions=body.partitions,
                         part=body.part, skew=body.skew, seed=body.seed, to_orgs=body.to_orgs)
     ctx.details = {"sample": body.sample, "partitions": body.partitions, "skew": body.skew,
