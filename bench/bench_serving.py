@@ -97,7 +97,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError("server exited; see its log")
         try:
             httpx.get(url, timeout=1)
             return
@@ -157,10 +157,12 @@ def main() -> None:
     onnx_path, state_path = train_digits(tmp)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     base_port, hub_port = 18090, 18091
+    logs = {n: open(tmp / f"{n}.log", "wb") for n in ("baseline", "hub")}  # never a pipe: it can fill up
     base = subprocess.Popen([PY, str(ROOT / "bench/serving_baseline.py"), "--model", str(onnx_path), "--port",
-                             str(base_port)], env=env, stderr=subprocess.PIPE)
+                             str(base_port)], env=env, stderr=logs["baseline"])
     hub = subprocess.Popen([PY, "-c", HUB_SCRIPT, str(tmp / "home"), str(onnx_path), str(state_path), str(hub_port),
-                            str(args.models)], env=env, stderr=subprocess.PIPE)
+                            str(args.models)], env=env, stderr=logs["hub"])
+    print(f"server logs in {tmp}", flush=True)
     try:
         wait_up(f"http://127.0.0.1:{base_port}/docs", base)
         wait_up(f"http://127.0.0.1:{hub_port}/healthz", hub)

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from consortium.api.access import rule
 from consortium.api.deps import ORG_HEADER, Caller, Ctx, Member, SessionDep, Svc, Viewer, bearer
@@ -109,18 +110,21 @@ def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
     return {"deployment": d.name, "minutes": minutes, "totals": totals, "per_minute": per_min}
 
 
-@router.post("/{deployment}/predict")
-@rule("resource")
-async def predict(deployment: str, request: Request, svc: Svc) -> JSONResponse:
+@rule("resource")  # routed from consortium.api.routes.inference (matched before the /api/v1 tree)
+async def predict(deployment: str, request: Request) -> Response:
     """``{"inputs": [[...], ...]}`` raw feature rows (lists, or objects by column) or pixel arrays.
     The version's fitted preprocessing is applied; returns predictions, class probabilities and
     class names. Quota: 429 with Retry-After."""
-    rt = get_runtime(svc)
+    rt = get_runtime(request.app.state.services)  # no sync dependency: it would cost a thread hop
     ctx = request.state.ctx
     call = await rt.open(ctx, bearer(request), request.headers.get(ORG_HEADER), deployment)
     error = True
     try:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the caller went away mid-request: nothing to answer, not an error
+            error = False
+            return Response(status_code=499)
         try:
             payload = json.loads(body) if body else None
         except ValueError as e:
