@@ -1,10 +1,11 @@
 """The access gate of the prediction path: caller, deployment and grant, from short-lived caches.
 
 A prediction must not cost several database queries. The gate keeps three small caches with a
-time-to-live (``ttl``, 1 s by default): credential -> ``Principal``, deployment name -> what it
+time-to-live (``ttl``, 1 s by default; stale entries are refreshed in the background for up to
+another ``ttl``): credential -> ``Principal``, deployment name -> what it
 serves now, and (deployment, caller organization) -> the ``invoke`` grant's limits. A miss
 loads from the database in a thread. Revoking a token or a grant, moving an alias or removing a
-deployment therefore takes effect in every hub process within ``ttl`` seconds, and at once in
+deployment therefore takes effect in every hub process within ``2 * ttl`` seconds, and at once in
 the process that made the change (it calls ``invalidate``). Only positive answers are cached,
 plus invalid credentials (a bad token never becomes valid): a new grant or deployment works at
 once, and refusals are audited one by one anyway.
@@ -52,25 +53,47 @@ class Access:
 
 
 class TTLCache(Generic[T]):
-    """A dict whose entries (values or errors) expire after ``ttl`` seconds. Thread-safe."""
+    """A dict whose entries (values or errors) expire after ``ttl`` seconds. Thread-safe.
+
+    Between ``ttl`` and ``2 * ttl`` an entry is stale: ``peek`` still returns it but reports it
+    once (``stale()``) so that one caller refreshes it in the background while the others go on
+    (no thundering herd on the database every ``ttl``). Nothing older than ``2 * ttl`` is used."""
 
     def __init__(self, ttl: float, max_entries: int = 50_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self._d: dict[Any, tuple[float, T | ConsortiumError]] = {}
+        self._refreshing: set[Any] = set()
         self._lock = threading.Lock()
 
     def peek(self, key: Any) -> T | ConsortiumError | None:
         hit = self._d.get(key)
-        if hit is None or hit[0] < time.monotonic():
+        if hit is None or hit[0] + self.ttl < time.monotonic():
             return None
         return hit[1]
+
+    def stale(self, key: Any) -> bool:
+        """True (once per refresh) when ``key`` is past ``ttl``: the caller should refresh it."""
+        hit = self._d.get(key)
+        if hit is None or hit[0] >= time.monotonic():
+            return False
+        with self._lock:
+            if key in self._refreshing:
+                return False
+            self._refreshing.add(key)
+            return True
 
     def put(self, key: Any, value: T | ConsortiumError) -> None:
         with self._lock:
             if len(self._d) >= self.max_entries:
                 self._d.clear()
             self._d[key] = (time.monotonic() + self.ttl, value)
+            self._refreshing.discard(key)
+
+    def done(self, key: Any) -> None:
+        """A refresh failed: let the next caller try again."""
+        with self._lock:
+            self._refreshing.discard(key)
 
     def drop(self, match: Callable[[Any], bool] | None = None) -> None:
         with self._lock:

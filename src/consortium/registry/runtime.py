@@ -10,6 +10,7 @@ A call goes ``open`` (credential, deployment, grant, quota: in-memory on the hot
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -67,8 +68,14 @@ class ServingRuntime:
         self.cache_bytes = cache_bytes
         self._inference: dict[int, InferenceService] = {}  # per event loop (one in production)
         self._versions: OrderedDict[str, VersionInfo] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.meter.start()
+        # Everything imported and built so far lives as long as the process: move it out of the
+        # collector's reach, so that full collections stop pausing every prediction (~150 ms
+        # every few seconds under load were measured before this).
+        gc.collect()
+        gc.freeze()
 
     # ------------------------------------------------------------------------ wiring
     def inference(self) -> InferenceService:
@@ -122,11 +129,33 @@ class ServingRuntime:
             kind = "session"
         key = self.gate.credential_key(kind, secret, org_header if kind == "session" else None)
         p = self.gate.principal_cached(key)
-        return p if p is not None else await run_in_threadpool(self.gate.load_principal, key, secret)
+        if p is None:
+            return await run_in_threadpool(self.gate.load_principal, key, secret)
+        self._refresh(self.gate.principals, key, self.gate.load_principal, key, secret)
+        return p
 
     async def target(self, name: str) -> Target:
         t = self.gate.target_cached(name)
-        return t if t is not None else await run_in_threadpool(self.gate.load_target, name)
+        if t is None:
+            return await run_in_threadpool(self.gate.load_target, name)
+        self._refresh(self.gate.targets, name, self.gate.load_target, name)
+        return t
+
+    def _refresh(self, cache: Any, key: Any, load: Any, *args: Any) -> None:
+        """Refresh a stale entry in the background (one caller per key; the rest use it meanwhile)."""
+        if not cache.stale(key):
+            return
+
+        async def run() -> None:
+            try:
+                await run_in_threadpool(load, *args)
+            except Exception:  # a refusal is cached by the loader or met by the next caller
+                cache.done(key)
+                cache.drop(lambda k: k == key)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def open(self, ctx: Any, cred: tuple[str, str] | None, org_header: str | None, name: str,
                    role: Role = Role.viewer, *, count: bool = True) -> Call:
@@ -141,6 +170,8 @@ class ServingRuntime:
         a = self.gate.access_cached(t, p)
         if a is None:
             a = await run_in_threadpool(self.gate.load_access, t, p)
+        elif a.grant_id is not None:
+            self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
         p.require(role)
         if count:
             try:
