@@ -93,3 +93,4 @@ def _write_private(path: Path, text: str) -> None:
 
 
 from consortium.data import seed as _data_seed  # noqa: E402,F401  (registers the datasets demo step)
+from consortium.registry import seed as _registry_seed  # noqa: E402,F401  (registers the models demo step)

@@ -1,0 +1,92 @@
+"""Demo step for ``consortium up``: the hospital registers a breast-cancer risk model (logistic
+regression fitted with numpy on the bundled sample, with its fitted preprocessing), points
+``production`` at it, deploys it as ``bc-risk`` following that alias, and lets the clinic invoke
+it with a quota. Idempotent: an existing model or deployment is left alone.
+
+Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from consortium.demo import DEMO_ORGS, DEMO_STEPS
+from consortium.governance import credentials, grants, identity
+from consortium.governance.audit import EventDraft
+from consortium.governance.roles import Role
+from consortium.registry import deployments as deps
+from consortium.registry import models as reg
+from consortium.services import Services
+
+MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
+
+
+def _logistic_onnx(w: np.ndarray, b: np.ndarray) -> bytes:
+    import onnx
+    import onnx.helper as oh
+    import onnx.numpy_helper as onh
+
+    x = oh.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", w.shape[0]])
+    y = oh.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["N", w.shape[1]])
+    nodes = [oh.make_node("MatMul", ["input", "w"], ["xw"]), oh.make_node("Add", ["xw", "b"], ["z"]),
+             oh.make_node("Softmax", ["z"], ["probabilities"], axis=1)]
+    g = oh.make_graph(nodes, "logistic", [x], [y], initializer=[onh.from_array(w.astype(np.float32), "w"),
+                                                                  onh.from_array(b.astype(np.float32), "b")])
+    return oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)], ir_version=9).SerializeToString()
+
+
+def _fit(X: np.ndarray, y: np.ndarray, k: int, steps: int = 400, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    w, b, onehot = np.zeros((X.shape[1], k)), np.zeros(k), np.eye(k)[y]
+    for _ in range(steps):
+        z = X @ w + b
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        g = (p - onehot) / len(X)
+        w -= lr * X.T @ g
+        b -= lr * g.sum(0)
+    return w, b
+
+
+def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
+    from consortium.data.samples import load_sample
+    from consortium.processing.preprocessor import Preprocessor
+
+    hospital, clinic = DEMO_ORGS[0][0], DEMO_ORGS[1][0]
+    org = identity.org_by_name(session, hospital)
+    user = identity.user_by_email(session, f"owner@{hospital}.example")
+    assert user is not None
+    p = credentials._principal(user, org, Role.owner, "seed")
+    out["deployments"] = [f"{hospital}/{DEPLOYMENT}"]
+    if deps.find_deployment(session, DEPLOYMENT) is not None:
+        return
+    events = []
+    model = reg.find_model(session, hospital, MODEL)
+    if model is None:
+        data = load_sample("breast_cancer")
+        prep = Preprocessor.fit(data, [{"normalize": {"method": "standard"}}], task="classification")
+        X, y = prep.transform(data)
+        w, b = _fit(X, y, len(prep.classes))
+        acc = float(((X @ w + b).argmax(1) == y).mean())
+        v = reg.register_version(session, p, MODEL, onnx=_logistic_onnx(w, b), blobs=svc.blobs,
+                                 preprocessing=prep.state(), metrics={"train_accuracy": round(acc, 4)},
+                                 lineage={"source": "demo", "datasets": [{"dataset": "sample/breast_cancer"}]},
+                                 task="classification", class_names=prep.class_names,
+                                 description="Breast cancer risk (demo logistic regression)")
+        model = reg.find_model(session, hospital, MODEL)
+        assert model is not None
+        reg.set_alias(session, p, model, "production", v.version)
+        events.append(reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id))
+    d = deps.create_deployment(session, p, DEPLOYMENT, f"{MODEL}@production", description="demo endpoint")
+    g = grants.create_grant(session, p, "deployment", d.id, "invoke", grantee_org=clinic,
+                            limits={"per_minute": 60, "per_day": 1000})
+    events += [EventDraft("demo.deploy", actor_user_id=p.user_id, actor_org_id=p.org_id, resource_type="deployment",
+                          resource_id=d.id, resource_org_id=p.org_id, details={"name": d.name}),
+               EventDraft("demo.grant", actor_user_id=p.user_id, actor_org_id=p.org_id, resource_type="deployment",
+                          resource_id=d.id, resource_org_id=p.org_id, details={"grant": g.id, "grantee": clinic})]
+    svc.audit_in(session, events)
+
+
+DEMO_STEPS.append(seed_models)
