@@ -4,7 +4,9 @@ Each route declares an access rule (``consortium.api.access.rule``). This test w
 whole route table, fails for any route without a rule or without a way to fill its path
 parameters, and checks the outcome each caller gets against the rule:
 anonymous -> 401; another organization -> 404 on a resource it holds no grant on; a role
-below the rule's -> 403; a sufficient role -> neither 401, 403 nor 404.
+below the rule's -> 403; a sufficient role -> neither 401, 403 nor 404. Web UI pages (kind
+``page``) redirect an anonymous browser to the login page (303) and otherwise follow the ``org``
+logic, or the ``resource`` logic when a path parameter names the resource.
 """
 
 from __future__ import annotations
@@ -165,6 +167,11 @@ def _dataset(m: dict[str, Any]) -> str:
     return name
 
 
+@fixture("asset")
+def _ui_asset(m: dict[str, Any]) -> str:
+    return "app.css"
+
+
 @fixture("project")
 def _project(m: dict[str, Any]) -> str:
     from consortium.governance import projects
@@ -176,10 +183,14 @@ def _project(m: dict[str, Any]) -> str:
     return prj.name
 
 
-def expected(rule: Rule, persona: str) -> str:
-    """'ok', 401, 403 or 404 for a persona under a rule."""
-    if rule.kind == "public":
+def expected(rule: Rule, persona: str, has_params: bool = False) -> str:
+    """'ok', 303, 401, 403 or 404 for a persona under a rule (``has_params``: the path names a resource)."""
+    if rule.kind in ("public", "page_public"):
         return "ok"
+    if rule.kind == "page":
+        if persona == "anonymous":
+            return "303"
+        rule = Rule("resource" if has_params else "org", rule.role)
     if rule.kind == "credential":
         return "4xx" if persona == "anonymous" else "any"
     if persona == "anonymous":
@@ -238,8 +249,8 @@ def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
                 for k, v in values.items():
                     path = re.sub(r"{" + k + r"(?::\w+)?}", v, path)
                 headers = {} if persona == "anonymous" else matrix[persona].headers
-                r = http.request(method, path, headers=headers)
-                exp = expected(rule, persona)
+                r = http.request(method, path, headers=headers, follow_redirects=False)
+                exp = expected(rule, persona, bool(values))
                 checked += 1
                 if not _check(r.status_code, exp):
                     failures.append(f"{method} {route.path} as {persona}: got {r.status_code}, "

@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(inference.router)  # Open Inference Protocol under /v2
     app.include_router(docs.router)
     app.include_router(api_router())
+    from consortium.ui import ui_router
+
+    app.include_router(ui_router())  # web UI pages, outside /api/v1
 
     def limit_for(path: str) -> int:
         if path.startswith(API) and path.endswith(UPLOAD_SUFFIXES):

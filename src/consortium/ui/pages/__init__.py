@@ -1,0 +1,1 @@
+"""Page routers, one per area of the lifecycle."""

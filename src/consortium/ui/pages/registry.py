@@ -1,0 +1,60 @@
+"""Model and deployment pages: model cards, one version (metrics, plots, lineage), deployments
+(aliases, usage and latency charts, invoke grants, the try-it form)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller, Ctx, SessionDep
+from consortium.api.routes.deployments import DeploymentDep
+from consortium.api.routes.models import ModelDep
+from consortium.registry import models as reg
+from consortium.ui.render import page
+from consortium.ui.route import PageRoute
+
+router = APIRouter(route_class=PageRoute)
+
+
+@router.get("/models")
+@rule("page")
+def models_page(request: Request, p: Caller, ctx: Ctx) -> HTMLResponse:
+    ctx.audit = False
+    return page(request, "models.html", p, active="models", title="Models")
+
+
+@router.get("/models/{owner}/{model}")
+@rule("page")
+def model_page(request: Request, m: ModelDep, p: Caller, ctx: Ctx) -> HTMLResponse:
+    ctx.audit = False
+    owner = request.path_params["owner"]
+    return page(request, "model.html", p, active="models", title=f"{owner}/{m.name}", owner=owner,
+                name=m.name, own=m.org_id == p.org_id)
+
+
+@router.get("/models/{owner}/{model}/versions/{version}")
+@rule("page")
+def version_page(request: Request, m: ModelDep, version: str, p: Caller, session: SessionDep,
+                 ctx: Ctx) -> HTMLResponse:
+    v = reg.get_version(session, m, version)  # 404 page for a version that does not exist
+    ctx.audit = False
+    owner = request.path_params["owner"]
+    return page(request, "version.html", p, active="models", title=f"{owner}/{m.name} v{v.version}",
+                owner=owner, name=m.name, version=v.version, own=m.org_id == p.org_id)
+
+
+@router.get("/deployments")
+@rule("page")
+def deployments_page(request: Request, p: Caller, ctx: Ctx) -> HTMLResponse:
+    ctx.audit = False
+    return page(request, "deployments.html", p, active="deployments", title="Deployments")
+
+
+@router.get("/deployments/{deployment}")
+@rule("page")
+def deployment_page(request: Request, dg: DeploymentDep, p: Caller, ctx: Ctx) -> HTMLResponse:
+    ctx.audit = False
+    d = dg[0]
+    return page(request, "deployment.html", p, active="deployments", title=d.name, deployment=d.name,
+                own=d.org_id == p.org_id, charts=True)

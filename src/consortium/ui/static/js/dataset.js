@@ -1,0 +1,95 @@
+/* One dataset: versions, the chosen version's schema, statistics, class balance, preview; grants. */
+"use strict";
+(() => {
+  const { el, api, table, badge, date, num, bytes, fill } = C;
+  const P = C.page();
+  const base = `/datasets/${P.owner}/${P.name}`;
+
+  function classBars(classes) {
+    const entries = Object.entries(classes || {});
+    if (!entries.length) return el("p", { class: "muted" }, "No class labels in this version.");
+    const max = Math.max(...entries.map(([, n]) => n));
+    return el("div", { class: "bars" }, entries.map(([k, n]) => el("div", { class: "bar-row" },
+      el("span", { class: "bar-label" }, k), el("span", { class: "bar" }, el("span", { style: `width:${100 * n / max}%` })),
+      el("span", { class: "bar-n" }, num(n)))));
+  }
+
+  function imageCanvas(img) {  // img: (C, H, W) nested arrays; drawn in grey levels
+    const ch = img.length, h = img[0].length, w = img[0][0].length;
+    let max = 1;
+    img.forEach(c => c.forEach(r => r.forEach(x => { if (x > max) max = x; })));
+    const cv = el("canvas", { width: w, height: h, class: "thumb" });
+    const ctx = cv.getContext("2d"), data = ctx.createImageData(w, h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const i = 4 * (y * w + x);
+      for (let k = 0; k < 3; k++) data.data[i + k] = Math.round(255 * img[Math.min(k, ch - 1)][y][x] / max);
+      data.data[i + 3] = 255;
+    }
+    ctx.putImageData(data, 0, 0);
+    return cv;
+  }
+
+  async function showVersion(v) {
+    document.getElementById("version-title").textContent = `Version ${v.version}`;
+    document.getElementById("version").replaceChildren(el("dl", { class: "kv" },
+      el("dt", {}, "Format"), el("dd", {}, `${v.format} (${v.kind})`), el("dt", {}, "Rows"), el("dd", {}, num(v.rows)),
+      el("dt", {}, "Target"), el("dd", {}, v.target || "—"), el("dt", {}, "Size"), el("dd", {}, bytes(v.size_bytes)),
+      el("dt", {}, "File"), el("dd", {}, v.filename || "—"), el("dt", {}, "Checksum"), el("dd", { class: "mono" }, v.checksum),
+      el("dt", {}, "Added"), el("dd", {}, date(v.created_at))));
+    const s = v.schema || {};
+    document.getElementById("classes").replaceChildren(classBars(s.classes));
+    document.getElementById("schema").replaceChildren(s.kind === "image"
+      ? el("dl", { class: "kv" }, el("dt", {}, "Image shape"), el("dd", {}, (s.image_shape || []).join(" × ")),
+        el("dt", {}, "Channels"), el("dd", {}, s.channels), el("dt", {}, "Pixel type"), el("dd", {}, s.dtype),
+        el("dt", {}, "Classes"), el("dd", {}, (s.class_names || []).join(", ")))
+      : table(s.columns || [], [["Column", c => el("span", {}, c.name, c.name === v.target ? el("span", { class: "badge ok" }, " target") : "")],
+        ["Type", c => c.type], ["Missing", c => num(c.missing)], ["Min", c => num(c.min)], ["Max", c => num(c.max)],
+        ["Mean", c => num(c.mean)], ["Distinct", c => num(c.distinct ?? c.unique)]], "No columns."));
+    fill("preview", async () => {
+      const p = await api("GET", `${base}/versions/${v.version}/preview?rows=8`);
+      if (!p.rows_preview) return el("p", { class: "muted" }, p.rows_hidden || "Rows are not shown to you.");
+      if (s.kind === "image") return el("div", { class: "thumbs" }, p.rows_preview.map(r =>
+        el("figure", {}, imageCanvas(r.image), el("figcaption", {}, `label ${r.label}`))));
+      const keys = Object.keys(p.rows_preview[0] || {});
+      return table(p.rows_preview, keys.map(k => [k, r => num(r[k], 3)]), "The version has no rows.");
+    });
+  }
+
+  function loadGrants() {
+    if (!document.getElementById("grants")) return;
+    fill("grants", async () => {
+      const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "dataset" && g.resource === `${P.owner}/${P.name}`);
+      return table(rows, [["Organization", g => g.grantee_org || `project ${g.grantee_project_id}`], ["Permission", g => g.permission],
+        ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
+        ["", g => g.state === "active" && ["admin", "owner"].includes(P.role) ? el("button", { class: "danger", onclick: async ev => {
+          ev.target.disabled = true;
+          try { await api("DELETE", `/grants/${g.id}`); loadGrants(); } catch (err) { C.showError(null, err); }
+        } }, "Revoke") : ""]], "Not shared with any organization.");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    loadGrants();
+    const sel = document.getElementById("grant-org");
+    if (sel) {
+      api("GET", "/orgs").then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
+        .map(o => el("option", { value: o.name }, o.display_name || o.name)))).catch(err => C.showError(null, err));
+      C.onSubmit("grant-form", async v => {
+        await api("POST", "/grants", { resource_type: "dataset", resource: `${P.owner}/${P.name}`, permission: v.permission, grantee_org: v.grantee_org });
+        C.flash(`${v.grantee_org} now has ${v.permission} access to ${P.owner}/${P.name}.`);
+        loadGrants();
+      });
+    }
+    try {
+      const ds = await api("GET", base);
+      document.getElementById("ds-desc").textContent = ds.description || "";
+      const versions = ds.version_list || [];
+      const box = document.getElementById("versions");
+      box.replaceChildren(table(versions.slice().reverse(), [
+        ["Version", v => el("a", { href: "#", onclick: ev => { ev.preventDefault(); showVersion(v); } }, `v${v.version}`)],
+        ["Format", v => v.format], ["Rows", v => num(v.rows)], ["Size", v => bytes(v.size_bytes)], ["Added", v => date(v.created_at)]],
+        "No versions."));
+      if (versions.length) showVersion(versions[versions.length - 1]);
+    } catch (err) { C.showError("versions", err); }
+  });
+})();

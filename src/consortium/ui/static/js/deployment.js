@@ -1,0 +1,137 @@
+/* One deployment: the try-it form (features, JSON or an image), usage and latency charts, invoke
+   grants with quotas, undeploy. */
+"use strict";
+(() => {
+  const { el, api, table, num, badge, date, fill } = C;
+  const P = C.page();
+  let dep = null;
+
+  function showPrediction(out) {
+    const preds = out.predictions || out.outputs || [];
+    const probs = out.probabilities || [];
+    const names = out.class_names || (dep && dep.class_names) || [];
+    const first = Array.isArray(preds) ? preds[0] : preds;
+    const label = typeof first === "number" && names[first] !== undefined ? names[first] : first;
+    const p0 = probs[0] || [];
+    document.getElementById("prediction").replaceChildren(el("div", { class: "flash ok", id: "prediction-result" },
+      el("strong", {}, "Prediction: "), el("span", { id: "predicted" }, String(label))),
+      p0.length ? table(p0.map((p, i) => ({ c: names[i] ?? i, p })), [["Class", r => r.c], ["Probability", r => num(r.p, 4)],
+        ["", r => el("span", { class: "bar", style: "display:block;width:120px" }, el("span", { style: `width:${100 * r.p}%` }))]]) : "");
+  }
+
+  async function predict(inputs) {
+    showPrediction(await api("POST", `/deployments/${P.deployment}/predict`, { inputs }));
+  }
+
+  function imagePixels(file, shape, scale) {  // shape: [C, H, W] -> nested arrays in [0, scale]
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => {
+        const [ch, h, w] = shape, cv = document.createElement("canvas");
+        cv.width = w; cv.height = h;
+        const ctx = cv.getContext("2d");
+        ctx.drawImage(img, 0, 0, w, h);
+        const d = ctx.getImageData(0, 0, w, h).data, out = [];
+        for (let c = 0; c < ch; c++) {
+          const plane = [];
+          for (let y = 0; y < h; y++) {
+            const row = [];
+            for (let x = 0; x < w; x++) {
+              const i = 4 * (y * w + x);
+              const v = ch === 1 ? (d[i] + d[i + 1] + d[i + 2]) / 3 : d[i + c];
+              row.push(v / 255 * scale);
+            }
+            plane.push(row);
+          }
+          out.push(plane);
+        }
+        URL.revokeObjectURL(img.src);
+        resolve(out);
+      };
+      img.onerror = () => reject(new C.ApiError(0, "that file is not an image the browser can read", "use a PNG or JPEG"));
+      img.src = URL.createObjectURL(file);
+    });
+  }
+
+  function setupTryIt(d) {
+    const sig = d.signature || {};
+    const shape = ((sig.inputs || [])[0] || {}).shape || [];
+    const cols = sig.raw_columns || (shape.length === 2 && shape[1] > 0 ? Array.from({ length: shape[1] }, (_, i) => `x${i}`) : []);
+    const fields = document.getElementById("feature-fields");
+    fields.replaceChildren(...cols.map(c => el("label", {}, c, el("input", { name: c, type: "number", step: "any", value: "0", required: true }))));
+    document.getElementById("json-inputs").value = JSON.stringify([cols.map(() => 0)]);
+    if (shape.length === 4) {
+      document.getElementById("image-tab").hidden = false;
+      document.querySelector('[data-tab="image-pane"]').click();
+    } else if (!cols.length) document.querySelector('[data-tab="json-pane"]').click();
+    C.onSubmit("features-pane", async v => predict([cols.map(c => Number(v[c]))]));
+    C.onSubmit("json-pane", async v => {
+      let inputs;
+      try { inputs = JSON.parse(v.inputs); } catch (e) { throw new C.ApiError(0, `the inputs are not valid JSON (${e.message})`, "write a list of rows, e.g. [[1.5, 2, 0.3]]"); }
+      await predict(inputs);
+    });
+    C.onSubmit("image-pane", async (v, form) => {
+      const file = form.image.files[0];
+      await predict([await imagePixels(file, shape.slice(1), Number(v.scale) || 255)]);
+    });
+  }
+
+  async function loadUsage() {
+    const minutes = document.getElementById("minutes").value;
+    fill("usage", async () => {
+      const u = await api("GET", `/deployments/${P.deployment}/usage?minutes=${minutes}`);
+      const orgs = [...new Set(u.per_minute.map(r => r.org))];
+      const by = o => u.per_minute.filter(r => r.org === o);
+      C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, x: by(o).map(r => r.minute), y: by(o).map(r => r.count) })),
+        C.chartLayout("Calls per minute", { barmode: "stack", xaxis: { type: "date" } }));
+      C.plot("latency-chart", orgs.flatMap(o => [{ name: `${o} mean`, mode: "lines+markers", x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_mean_ms) },
+        { name: `${o} max`, mode: "lines", line: { dash: "dot" }, x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_max_ms) }]),
+        C.chartLayout("Latency (ms)", { xaxis: { type: "date" } }));
+      return table(Object.entries(u.totals).map(([org, t]) => ({ org, ...t })), [["Organization", r => r.org], ["Calls", r => num(r.count)],
+        ["Errors", r => num(r.errors)], ["Rejected (quota)", r => num(r.rejected)]], "No calls in this period.");
+    });
+  }
+
+  function loadGrants() {
+    if (!document.getElementById("grants")) return;
+    fill("grants", async () => {
+      const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "deployment" && g.resource_id === dep.id);
+      return table(rows, [["Organization", g => g.grantee_org || `project ${g.grantee_project_id}`], ["Quota", g => Object.entries(g.limits || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none"],
+        ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
+        ["", g => g.state === "active" && ["admin", "owner"].includes(P.role) ? el("button", { class: "danger", onclick: async ev => {
+          ev.target.disabled = true;
+          try { await api("DELETE", `/grants/${g.id}`); loadGrants(); } catch (err) { C.showError(null, err); }
+        } }, "Revoke") : ""]], "No organization may invoke it yet.");
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    document.querySelectorAll(".tabs button").forEach(b => b.addEventListener("click", () => {
+      document.querySelectorAll(".tabs button").forEach(x => x.classList.toggle("on", x === b));
+      ["features-pane", "json-pane", "image-pane"].forEach(id => { document.getElementById(id).hidden = id !== b.dataset.tab; });
+    }));
+    try {
+      dep = await api("GET", `/deployments/${P.deployment}`);
+      document.getElementById("dep-sub").textContent = `${dep.model} ${dep.alias ? `@${dep.alias} → ` : ""}v${dep.version} · ${dep.task || ""} · owned by ${dep.org}`;
+      setupTryIt(dep);
+    } catch (err) { C.showError("prediction", err); return; }
+    document.getElementById("minutes").addEventListener("change", loadUsage);
+    loadUsage();
+    loadGrants();
+    const gsel = document.getElementById("grant-org");
+    if (gsel) {
+      api("GET", "/orgs").then(orgs => gsel.replaceChildren(...orgs.filter(o => o.name !== P.org).map(o => el("option", { value: o.name }, o.display_name || o.name))));
+      C.onSubmit("grant-form", async v => {
+        await api("POST", "/grants", { resource_type: "deployment", resource: dep.id, permission: "invoke", grantee_org: v.grantee_org,
+          limits: { per_minute: Number(v.per_minute), per_day: Number(v.per_day) } });
+        C.flash(`${v.grantee_org} may now invoke ${P.deployment}.`);
+        loadGrants();
+      });
+    }
+    const undeploy = document.getElementById("undeploy");
+    if (undeploy) undeploy.addEventListener("click", async () => {
+      if (!confirm(`Undeploy ${P.deployment}? Calls to it will fail and its invoke grants are revoked.`)) return;
+      try { await api("DELETE", `/deployments/${P.deployment}`); location.href = "/deployments"; } catch (err) { C.showError(null, err); }
+    });
+  });
+})();

@@ -1,0 +1,77 @@
+/* New job: a form for the common cases (dataset, target, model type, epochs, lr) or a YAML recipe. */
+"use strict";
+(() => {
+  const { el, api } = C;
+  let datasets = [], kind = "tabular";
+
+  function recipeFrom(v) {
+    const image = kind === "image";
+    const model = { mlp: { type: "mlp", hidden: [32] }, logistic: { type: "logistic" },
+      cnn: { type: "cnn", channels: [16], dense: [64] } }[v.model];
+    const data = { dataset: v.dataset, seed: 0 };
+    if (!image && v.target) data.target = v.target;
+    const r = { name: v.name, data, process: image ? [{ rescale: {} }] : [{ normalize: { method: "standard" } }], model,
+      train: { optimizer: "adam", lr: Number(v.lr), epochs: Number(v.epochs), batch_size: Number(v.batch_size || 32) },
+      evaluate: { cv_folds: Number(v.cv_folds || 0) }, register: { model: v.register || v.name.toLowerCase() } };
+    return r;
+  }
+
+  function yamlOf(r) {  // a readable YAML rendering of the form's recipe (flow style for nested values)
+    return Object.entries(r).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v).replace(/"([a-z_]+)":/g, "$1: ") : v}`).join("\n") + "\n";
+  }
+
+  async function pickDataset(form) {
+    const name = form.dataset.value, target = document.getElementById("target");
+    if (!name) return;
+    const ds = await api("GET", `/datasets/${name}`);
+    const v = (ds.version_list || [])[ds.version_list.length - 1] || {};
+    kind = (v.schema && v.schema.kind) || v.kind || "tabular";
+    if (kind === "image") {
+      target.replaceChildren(el("option", { value: "" }, "labels (image data)"));
+      target.disabled = true;
+      form.model.value = "cnn";
+    } else {
+      target.disabled = false;
+      const cols = ((v.schema && v.schema.columns) || []).map(c => c.name);
+      target.replaceChildren(...cols.map(c => el("option", { value: c, selected: c === v.target }, c)));
+      if (form.model.value === "cnn") form.model.value = "mlp";
+    }
+    const base = name.split("/")[1];
+    if (form.name.value === "my-model" || form.name.dataset.auto) { form.name.value = `${base}-model`; form.name.dataset.auto = "1"; }
+    preview(form);
+  }
+
+  function preview(form) {
+    const r = recipeFrom(C.formData(form));
+    document.getElementById("recipe-preview").textContent = yamlOf(r);
+    const ta = document.getElementById("recipe-yaml");
+    if (!ta.dataset.touched) ta.value = yamlOf(r);
+  }
+
+  async function submit(recipe) {
+    const job = await api("POST", "/jobs", { recipe });
+    location.href = `/jobs/${job.id}`;
+  }
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    const form = document.getElementById("job-form");
+    document.querySelectorAll(".tabs button").forEach(b => b.addEventListener("click", () => {
+      document.querySelectorAll(".tabs button").forEach(x => x.classList.toggle("on", x === b));
+      ["form-pane", "yaml-pane"].forEach(id => { document.getElementById(id).hidden = id !== b.dataset.tab; });
+    }));
+    document.getElementById("recipe-yaml").addEventListener("input", e => { e.target.dataset.touched = "1"; });
+    form.addEventListener("input", () => preview(form));
+    form.name.addEventListener("input", () => { delete form.name.dataset.auto; });
+    try {
+      datasets = await api("GET", "/datasets");
+      const usable = datasets.filter(d => ["owner", "compute", "download"].includes(d.access));
+      const sel = document.getElementById("dataset");
+      sel.replaceChildren(...usable.map(d => el("option", { value: d.full_name }, `${d.full_name}${d.access === "owner" ? "" : ` (${d.access} grant)`}`)));
+      if (!usable.length) C.flash("No dataset you may train on yet: upload one, or ask for a compute grant.", "bad");
+      sel.addEventListener("change", () => pickDataset(form).catch(err => C.showError(null, err)));
+      await pickDataset(form);
+    } catch (err) { C.showError(null, err); }
+    C.onSubmit(form, async v => submit(recipeFrom(v)));
+    C.onSubmit("yaml-form", async v => submit(v.recipe));
+  });
+})();
