@@ -54,7 +54,8 @@ def test_grants_metadata_compute_download_and_revoke(http: Any, services: Any, o
     assert http.get(base + "/versions/1/download", headers=other.headers).status_code == 403
     with pytest.raises(PermissionDenied):
         _compute(services, other, ref)
-    assert [d["access"] for d in http.get(API + "?scope=shared", headers=other.headers).json()] == ["metadata"]
+    shared = http.get(API + "?scope=shared", headers=other.headers).json()
+    assert [d["access"] for d in shared] == ["metadata"]
 
     c = _grant(http, owner, other, "compute")
     data = _compute(services, other, ref)

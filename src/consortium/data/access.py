@@ -50,14 +50,16 @@ def _blobs(blobs: LocalBlobStore | None) -> LocalBlobStore:
     return _DEFAULT_BLOBS[0]
 
 
-def _source(session: Session, blobs: LocalBlobStore, ds: Dataset, v: DatasetVersion):  # type: ignore[no-untyped-def]
+def _source(session: Session, blobs: LocalBlobStore, ds: Dataset,
+            v: DatasetVersion):  # type: ignore[no-untyped-def]
     def source() -> Iterator[bytes]:
         return decrypt_stream(session, ds.org_id, blobs.get(v.blob_key))
 
     return source
 
 
-def load_for_compute(session: Session, principal: Principal, dataset_ref: str, version: int | str | None = None,
+def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
+                     version: int | str | None = None,
                      *, blobs: LocalBlobStore | None = None) -> DataFrameSet:
     """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
     decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant

@@ -104,7 +104,8 @@ def version(session: Session, ds: Dataset, number: int | str | None = None) -> D
         try:
             n = int(number)  # type: ignore[arg-type]
         except ValueError:
-            raise InvalidInput(f"version {number!r} is not a number", hint="use 1, 2, ... or latest") from None
+            raise InvalidInput(f"version {number!r} is not a number",
+                               hint="use 1, 2, ... or latest") from None
         v = session.scalar(q.where(DatasetVersion.version == n))
     if v is None:
         raise NotFound(f"dataset {full_name(session, ds)} has no version {number or '(none yet)'}",

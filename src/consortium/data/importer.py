@@ -108,7 +108,8 @@ def import_sample(session: Session, blobs: LocalBlobStore, p: Principal, sample:
                                                     else "")
         v, created = ingest(session, blobs, acting, name, [raw],
                             Upload(filename=f"{name}.{fmt}", format=fmt, target=target, description=desc))
-        out.append({"org": org_name, "dataset": f"{org_name}/{name}", "version": v.version, "rows": v.row_count,
+        out.append({"org": org_name, "dataset": f"{org_name}/{name}", "version": v.version,
+                    "rows": v.row_count,
                     "part": k, "partitions": partitions, "created": created, "version_id": v.id,
                     "dataset_id": v.dataset_id})
     return out

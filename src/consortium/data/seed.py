@@ -43,13 +43,15 @@ def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
         p = _owner(session, org)
         raw, fmt = sample_file(sample, parts, part, "iid", seed=0)
         v, created = ingest(session, svc.blobs, p, name, [raw],
-                            Upload(filename=f"{name}.{fmt}", format=fmt, target=None if fmt == "npz" else "target",
+                            Upload(filename=f"{name}.{fmt}", format=fmt,
+                                   target=None if fmt == "npz" else "target",
                                    description=f"scikit-learn sample {sample!r}"
                                                + (f", IID partition {part}/{parts}" if parts > 1 else "")))
         if created:
             events.append(EventDraft("demo.import_dataset", actor_user_id=p.user_id, actor_org_id=p.org_id,
                                      resource_type=catalog.RTYPE, resource_id=v.dataset_id,
-                                     resource_org_id=p.org_id, details={"version": v.version, "rows": v.row_count}))
+                                     resource_org_id=p.org_id,
+                                     details={"version": v.version, "rows": v.row_count}))
     if events:
         svc.audit_in(session, events)
     out["datasets"] = seeded

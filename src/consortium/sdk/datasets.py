@@ -69,8 +69,8 @@ class Datasets(Group):
 
     def preview(self, ref: str, version: int | str = "latest", rows: int = 10) -> dict[str, Any]:
         """Schema and statistics; ``rows_preview`` holds rows only if you may read them."""
-        return self._get(f"/datasets/{self._ref(ref)}/versions/{version}/preview",  # type: ignore[no-any-return]
-                         rows=rows)
+        out: dict[str, Any] = self._get(f"/datasets/{self._ref(ref)}/versions/{version}/preview", rows=rows)
+        return out
 
     def upload(self, path: str | os.PathLike[str], name: str, *, target: str | None = None,
                format: str | None = None, description: str = "", verify: bool = True,
@@ -88,8 +88,10 @@ class Datasets(Group):
         if verify:
             headers["x-content-sha256"] = sha256_file(p)
         params = {"target": target, "format": format, "filename": p.name, "description": description}
-        return self.c.request("POST", f"/api/v1/datasets/{org}/{name}/versions/upload",  # type: ignore[no-any-return]
-                              params=params, content=_file_chunks(p, progress), headers=headers)
+        url = f"/api/v1/datasets/{org}/{name}/versions/upload"
+        out: dict[str, Any] = self.c.request("POST", url, params=params, content=_file_chunks(p, progress),
+                                             headers=headers)
+        return out
 
     def download(self, ref: str, dest: str | os.PathLike[str], version: int | str = "latest",
                  progress: Progress | None = None) -> Path:
