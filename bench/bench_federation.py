@@ -25,10 +25,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from consortium.data.samples import load_sample, partition  # noqa: E402
 from consortium.federation.features import local_stats, merge_stats, to_arrays  # noqa: E402
-from consortium.federation.local_train import evaluate, train_local  # noqa: E402
+from consortium.federation.local_train import evaluate  # noqa: E402
 from consortium.federation.model import encode_labels, global_model  # noqa: E402
 from consortium.federation.simulation import run_simulation  # noqa: E402
 from consortium.recipe import parse_recipe  # noqa: E402
+from consortium.training.trainer import train_epochs  # noqa: E402
 
 ROUNDS, LOCAL_EPOCHS = 5, 2
 MODELS = {
@@ -60,8 +61,8 @@ def centralized(r: Any, train: Any, test: Any) -> tuple[float, float]:
     stats = merge_stats([local_stats(x, y_raw, train.kind)])
     model = global_model(r, stats)
     t0 = time.perf_counter()
-    train_local(model, x, encode_labels(y_raw, r, stats), task="classification", loss="cross_entropy",
-                optimizer="adam", lr=r.train.lr, batch_size=32, epochs=ROUNDS * LOCAL_EPOCHS, seed=0)
+    train_epochs(model, x, encode_labels(y_raw, r, stats), r.train, task="classification",
+                 epochs=ROUNDS * LOCAL_EPOCHS, seed=0)
     secs = time.perf_counter() - t0
     xt, yt = to_arrays(test, r.data.target, r.process)
     acc = evaluate(model, xt, encode_labels(yt, r, stats), task="classification", loss="cross_entropy")

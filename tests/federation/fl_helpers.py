@@ -28,15 +28,15 @@ def bc_recipe(**federated: Any) -> Any:
 def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, epochs: int) -> float:
     """Same model, same global scaling, trained on all rows in one place."""
     from consortium.federation.features import local_stats, merge_stats, to_arrays
-    from consortium.federation.local_train import evaluate, train_local
+    from consortium.federation.local_train import evaluate
+    from consortium.training.trainer import train_epochs
     from consortium.federation.model import encode_labels, global_model
 
     x, y_raw = to_arrays(train, recipe.data.target, recipe.process)
     stats = merge_stats([local_stats(x, y_raw, train.kind)])
     model = global_model(recipe, stats)
     y = encode_labels(y_raw, recipe, stats)
-    train_local(model, x, y, task="classification", loss="cross_entropy", optimizer=recipe.train.optimizer,
-                lr=recipe.train.lr, batch_size=recipe.train.batch_size, epochs=epochs, seed=0)
+    train_epochs(model, x, y, recipe.train, task="classification", epochs=epochs, seed=0)
     xt, yt_raw = to_arrays(test, recipe.data.target, recipe.process)
     return float(evaluate(model, xt, encode_labels(yt_raw, recipe, stats), task="classification",
                           loss="cross_entropy")["accuracy"])

@@ -109,7 +109,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     import torch
 
     from consortium.federation.features import GlobalStats
-    from consortium.federation.local_train import evaluate, train_local
+    from consortium.federation.local_train import evaluate
     from consortium.federation.model import encode_labels, global_model
 
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_NODE_THREADS", "1")))
@@ -127,13 +127,17 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     before = evaluate(model, x, y, task=task, loss=loss)
     plan = _privacy(recipe, len(y))
     seed = recipe.train.seed * 1_000_003 + server_round * 7919 + sum(map(ord, org))
+    from consortium.training.trainer import train_epochs
+
+    epochs = fed.local_epochs if fed else 1
+    dp = None
+    if plan is not None:  # noise planned for the whole job; each round spends its share
+        dp = recipe.federated.dp.model_copy(update={"noise_multiplier": plan.noise_multiplier})
+    model.train()  # evaluate() left it in eval mode; Opacus refuses that
     t0 = time.perf_counter()
-    out = train_local(
-        model, x, y, task=task, loss=loss, optimizer=recipe.train.optimizer, lr=recipe.train.lr,
-        batch_size=recipe.train.batch_size, epochs=fed.local_epochs if fed else 1, seed=seed,
-        weight_decay=recipe.train.weight_decay, proximal_mu=proximal_mu,
-        noise_multiplier=plan.noise_multiplier if plan else None,
-        max_grad_norm=plan.max_grad_norm if plan else 1.0)
+    hist = train_epochs(model, x, y, recipe.train.model_copy(update={"early_stopping": None}), task=task,
+                        epochs=epochs, seed=seed, dp=dp, proximal_mu=proximal_mu)
+    out = {"loss": float(hist[-1]["loss"]), "steps": plan.steps_per_round if plan else 0}
     metrics: dict[str, Any] = {"num-examples": int(len(y)), "train_loss": out["loss"],
                                "train_seconds": time.perf_counter() - t0,
                                "eval_loss": before["loss"]}

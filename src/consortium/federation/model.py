@@ -1,7 +1,6 @@
 """The federated model: a ``Scale`` layer with the global feature scaling, then the recipe's net.
 
-The net comes from ``consortium.training.models.build_model``; until that module exists a small
-local stand-in (MLP / logistic / CNN, home-made) is used. Labels are encoded against the global
+The net comes from ``consortium.training.models.build_model``. Labels are encoded against the global
 class list from ``features.GlobalStats`` so every node uses the same output index per class.
 
 >>> from consortium.recipe import parse_recipe
@@ -52,37 +51,9 @@ def n_outputs(recipe: Any, stats: GlobalStats) -> int:
     return len(stats.classes)
 
 
-def _fallback_net(spec: Any, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
-    """Local stand-in for ``training.models.build_model`` (deleted once that exists)."""
-    kind = spec.type
-    if kind == "cnn":
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for ch in spec.channels:
-            layers += [nn.Conv2d(c, ch, spec.kernel_size, padding="same"), nn.ReLU()]
-            if spec.pool > 1 and h >= spec.pool:
-                layers.append(nn.MaxPool2d(spec.pool))
-                h, w = h // spec.pool, w // spec.pool
-            c = ch
-        layers.append(nn.Flatten())
-        width = c * h * w
-        for d in spec.dense:
-            layers += [nn.Linear(width, d), nn.ReLU()]
-            width = d
-        return nn.Sequential(*layers, nn.Linear(width, outputs))
-    width = int(np.prod(input_shape))
-    layers = [nn.Flatten()]
-    for d in (spec.hidden if kind == "mlp" else []):
-        layers += [nn.Linear(width, d), nn.ReLU()]
-        width = d
-    return nn.Sequential(*layers, nn.Linear(width, outputs))
-
-
 def build_net(spec: Any, input_shape: tuple[int, ...], outputs: int) -> nn.Module:
-    try:
-        from consortium.training.models import build_model
-    except ImportError:
-        return _fallback_net(spec, input_shape, outputs)
+    from consortium.training.models import build_model
+
     return build_model(spec, input_shape, outputs)
 
 

@@ -71,24 +71,13 @@ def raise_if_failed(out_dir: Path) -> None:
             raise err
 
 
-def export_onnx_bytes(model: Any, stats: dict[str, Any]) -> bytes | None:
+def export_onnx_bytes(model: Any, stats: dict[str, Any], task: str = "classification") -> bytes | None:
     """ONNX bytes via ``consortium.training.export.export_onnx`` when that module exists."""
     try:
         from consortium.training.export import export_onnx
     except ImportError:
         return None
-    import torch
-
-    example = torch.zeros((1, *stats["input_shape"]), dtype=torch.float32)
-    try:
-        out = export_onnx(model, example)
-    except TypeError:
-        out = export_onnx(model, tuple(stats["input_shape"]))
-    if isinstance(out, (bytes, bytearray)):
-        return bytes(out)
-    if isinstance(out, (str, Path)):
-        return Path(out).read_bytes()
-    return None
+    return bytes(export_onnx(model, tuple(stats["input_shape"]), task=task))
 
 
 def load_result(out_dir: Path, engine: str, timings: dict[str, float] | None = None) -> FederatedResult:
@@ -105,7 +94,9 @@ def load_result(out_dir: Path, engine: str, timings: dict[str, float] | None = N
         privacy_plan=data.get("privacy_plan") or {}, seconds=float(data["seconds"]), engine=engine,
         timings=dict(timings or {}))
     try:
-        res.onnx = export_onnx_bytes(res.model(), res.stats)
+        task = "regression" if res.recipe.get("task") == "regression" or \
+            (res.recipe.get("train") or {}).get("loss") == "mse" else "classification"
+        res.onnx = export_onnx_bytes(res.model(), res.stats, task)
     except ConsortiumError:
         raise
     except Exception as e:  # noqa: BLE001 - the torch model is still returned
