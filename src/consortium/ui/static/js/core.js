@@ -56,10 +56,10 @@ const C = (() => {
   }
 
   /* run fn() and put its result (a Node) in `target`, or a readable error */
-  async function fill(target, fn) {
+  async function fill(target, fn, quiet) {
     const box = typeof target === "string" ? document.getElementById(target) : target;
     if (!box) return;
-    box.replaceChildren(el("p", { class: "muted loading" }, "Loading…"));
+    if (!quiet || !box.childNodes.length) box.replaceChildren(el("p", { class: "muted loading" }, "Loading…"));
     try { box.replaceChildren(await fn()); }
     catch (err) { box.replaceChildren(errorBox(err)); }
   }

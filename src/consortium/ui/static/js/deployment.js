@@ -21,6 +21,7 @@
 
   async function predict(inputs) {
     showPrediction(await api("POST", `/deployments/${P.deployment}/predict`, { inputs }));
+    [1200, 3500].forEach(ms => setTimeout(loadUsage, ms));  // usage counts reach the hub within ~1 s
   }
 
   function imagePixels(file, shape, scale) {  // shape: [C, H, W] -> nested arrays in [0, scale]
@@ -89,7 +90,7 @@
         C.chartLayout("Latency (ms)", { xaxis: { type: "date" } }));
       return table(Object.entries(u.totals).map(([org, t]) => ({ org, ...t })), [["Organization", r => r.org], ["Calls", r => num(r.count)],
         ["Errors", r => num(r.errors)], ["Rejected (quota)", r => num(r.rejected)]], "No calls in this period.");
-    });
+    }, true);
   }
 
   function loadGrants() {
@@ -117,6 +118,7 @@
     } catch (err) { C.showError("prediction", err); return; }
     document.getElementById("minutes").addEventListener("change", loadUsage);
     loadUsage();
+    setInterval(loadUsage, 15000);
     loadGrants();
     const gsel = document.getElementById("grant-org");
     if (gsel) {

@@ -1,0 +1,92 @@
+"""A real hub (uvicorn on loopback) with a real job worker, and headless Chromium driven by Playwright.
+
+Screenshots go to ``test-artifacts/ui/`` (gitignored). Every page a test opens fails the test on a
+browser console error or an uncaught page error. The tests skip, saying why, when Debian's
+``/usr/bin/chromium`` is missing (``apt-get install chromium``; the Makefile's test target does it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
+PASSWORD = "correct horse battery"  # what ``World.actor`` gives every user
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("UI tests need Debian's chromium at /usr/bin/chromium: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
+    from support import start_worker
+
+    p = start_worker(settings)
+    yield p
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+@dataclass
+class Tab:
+    """One browser context and page, with the console errors it collected."""
+
+    page: Any
+    base: str
+    errors: list[str] = field(default_factory=list)
+
+    def go(self, path: str) -> Any:
+        return self.page.goto(self.base + path)
+
+    def shot(self, name: str, phone: bool = False) -> Path:
+        path = ARTIFACTS / f"{name}{'-375' if phone else ''}.png"
+        if phone:
+            self.page.set_viewport_size(PHONE)
+        self.page.wait_for_load_state("networkidle")
+        self.page.screenshot(path=str(path), full_page=True)
+        if phone:
+            self.page.set_viewport_size(DESKTOP)
+        return path
+
+    def clean(self) -> None:
+        assert not self.errors, f"browser console errors: {self.errors}"
+
+    def login(self, email: str, password: str = PASSWORD) -> None:
+        self.go("/login")
+        self.page.fill("input[name=email]", email)
+        self.page.fill("input[name=password]", password)
+        self.page.click("#login-form button[type=submit]")
+        self.page.wait_for_url(self.base + "/")
+
+
+def open_tab(browser: Any, base: str) -> Tab:
+    ctx = browser.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    page.set_default_timeout(15_000)
+    tab = Tab(page, base)
+    page.on("console", lambda m: tab.errors.append(f"{m.type}: {m.text} @ {page.url}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: tab.errors.append(f"page error: {e} @ {page.url}"))
+    return tab
