@@ -65,7 +65,12 @@ class Tab:
         path = ARTIFACTS / f"{name}{'-375' if phone else ''}.png"
         if phone:
             self.page.set_viewport_size(PHONE)
+            self.page.wait_for_timeout(300)  # charts follow the window's resize
         self.page.wait_for_load_state("networkidle")
+        self.page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays on top of a full-page shot
+        width = self.page.evaluate("document.documentElement.scrollWidth")
+        limit = (PHONE if phone else DESKTOP)["width"]
+        assert width <= limit, f"{self.page.url} is {width}px wide at a {limit}px viewport (sideways scrolling)"
         self.page.screenshot(path=str(path), full_page=True)
         if phone:
             self.page.set_viewport_size(DESKTOP)

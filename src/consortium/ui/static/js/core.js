@@ -89,7 +89,9 @@ const C = (() => {
   function date(s) {
     if (!s) return "—";
     const d = new Date(s);
-    return isNaN(d) ? s : d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    if (isNaN(d)) return s;
+    const sameYear = d.getFullYear() === new Date().getFullYear();
+    return d.toLocaleString(undefined, { year: sameYear ? undefined : "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
   function num(x, digits) {
     if (x === null || x === undefined || x === "") return "—";

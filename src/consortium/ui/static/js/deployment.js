@@ -15,7 +15,7 @@
     const p0 = probs[0] || [];
     document.getElementById("prediction").replaceChildren(el("div", { class: "flash ok", id: "prediction-result" },
       el("strong", {}, "Prediction: "), el("span", { id: "predicted" }, String(label))),
-      p0.length ? table(p0.map((p, i) => ({ c: names[i] ?? i, p })), [["Class", r => r.c], ["Probability", r => num(r.p, 4)],
+      p0.length ? table(p0.map((p, i) => ({ c: names[i] ?? i, p })), [["Class", r => r.c], ["Probability", r => Number(r.p).toFixed(4)],
         ["", r => el("span", { class: "bar", style: "display:block;width:120px" }, el("span", { style: `width:${100 * r.p}%` }))]]) : "");
   }
 
@@ -83,11 +83,13 @@
       const u = await api("GET", `/deployments/${P.deployment}/usage?minutes=${minutes}`);
       const orgs = [...new Set(u.per_minute.map(r => r.org))];
       const by = o => u.per_minute.filter(r => r.org === o);
-      C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, x: by(o).map(r => r.minute), y: by(o).map(r => r.count) })),
-        C.chartLayout("Calls per minute", { barmode: "stack", xaxis: { type: "date" } }));
+      const end = new Date(), start = new Date(end - minutes * 60000);
+      const xaxis = { type: "date", range: [start, end] }, yaxis = { rangemode: "tozero" };
+      C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, width: 55000, x: by(o).map(r => r.minute), y: by(o).map(r => r.count) })),
+        C.chartLayout("Calls per minute", { barmode: "stack", xaxis, yaxis }));
       C.plot("latency-chart", orgs.flatMap(o => [{ name: `${o} mean`, mode: "lines+markers", x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_mean_ms) },
-        { name: `${o} max`, mode: "lines", line: { dash: "dot" }, x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_max_ms) }]),
-        C.chartLayout("Latency (ms)", { xaxis: { type: "date" } }));
+        { name: `${o} max`, mode: "markers", marker: { symbol: "triangle-up" }, x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_max_ms) }]),
+        C.chartLayout("Latency per minute (ms)", { xaxis, yaxis }));
       return table(Object.entries(u.totals).map(([org, t]) => ({ org, ...t })), [["Organization", r => r.org], ["Calls", r => num(r.count)],
         ["Errors", r => num(r.errors)], ["Rejected (quota)", r => num(r.rejected)]], "No calls in this period.");
     }, true);

@@ -62,7 +62,7 @@ document.addEventListener("DOMContentLoaded", () => {
     ["Deployment", d => link(`/deployments/${d.name}`, d.name)], ["Model", d => `${d.model} v${d.version}`],
     ["Owner", d => d.org]], "No deployments yet."));
   fill("members", async () => table(await api("GET", "/members"), [
-    ["Member", m => el("span", {}, m.name || m.email, el("div", { class: "muted small" }, m.email))],
+    ["Member", m => el("span", {}, m.name && m.name !== m.email ? [m.name, el("div", { class: "muted small" }, m.email)] : m.email)],
     ["Role", m => badge(m.role)], ["Joined", m => date(m.joined_at)]]));
   loadGrants();
   loadTokens();

@@ -47,8 +47,8 @@
       document.getElementById("metrics").replaceChildren(metrics(v.metrics || {}));
       const sig = v.signature || {};
       document.getElementById("signature").replaceChildren(el("dl", { class: "kv" },
-        ...(sig.inputs || []).flatMap(i => [el("dt", {}, `input ${i.name}`), el("dd", {}, `${i.dtype} [${i.shape.join(", ")}]`)]),
-        ...(sig.outputs || []).flatMap(o => [el("dt", {}, `output ${o.name}`), el("dd", {}, `${o.dtype} [${o.shape.join(", ")}]`)]),
+        ...(sig.inputs || []).flatMap(i => [el("dt", {}, "input"), el("dd", {}, el("code", {}, i.name), ` ${i.dtype} [${i.shape.join(", ")}]`)]),
+        ...(sig.outputs || []).flatMap(o => [el("dt", {}, "output"), el("dd", {}, el("code", {}, o.name), ` ${o.dtype} [${o.shape.join(", ")}]`)]),
         el("dt", {}, "classes"), el("dd", {}, (v.class_names || []).join(", ") || "—"),
         el("dt", {}, "preprocessing"), el("dd", {}, v.preprocessing ? (v.preprocessing.steps || []).join(", ") || "none" : "none"),
         el("dt", {}, "raw columns"), el("dd", {}, (sig.raw_columns || []).length ? `${sig.raw_columns.length} columns` : "—")));
