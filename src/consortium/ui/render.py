@@ -90,3 +90,12 @@ def error_page(request: Request, status: int, message: str, hint: str | None = N
                     message=message, hint=hint, request_id=getattr(ctx, "request_id", ""))
     except Exception:  # the layout itself failed: a bare page, still no stack trace
         return HTMLResponse(f"<h1>{status} {title}</h1>", status_code=status)
+
+
+def has_route(request: Request, path: str, method: str = "GET") -> bool:
+    """Whether the app serves ``method path`` (a template path such as ``/api/v1/x/{id}``): pages
+    show a stage's optional panels (drift, feedback, explanations) only once its API exists."""
+    for r in request.app.routes:
+        if getattr(r, "path", None) == path and method in (getattr(r, "methods", None) or ()):
+            return True
+    return False

@@ -11,7 +11,7 @@ from consortium.api.deps import Caller, Ctx, SessionDep
 from consortium.api.routes.deployments import DeploymentDep
 from consortium.api.routes.models import ModelDep
 from consortium.registry import models as reg
-from consortium.ui.render import page
+from consortium.ui.render import has_route, page
 from consortium.ui.route import PageRoute
 
 router = APIRouter(route_class=PageRoute)
@@ -40,8 +40,9 @@ def version_page(request: Request, m: ModelDep, version: str, p: Caller, session
     v = reg.get_version(session, m, version)  # 404 page for a version that does not exist
     ctx.audit = False
     owner = request.path_params["owner"]
+    explain = has_route(request, "/api/v1/models/{owner}/{model}/versions/{version}/explain", "POST")
     return page(request, "version.html", p, active="models", title=f"{owner}/{m.name} v{v.version}",
-                owner=owner, name=m.name, version=v.version, own=m.org_id == p.org_id)
+                owner=owner, name=m.name, version=v.version, own=m.org_id == p.org_id, explain=explain)
 
 
 @router.get("/deployments")
@@ -56,5 +57,7 @@ def deployments_page(request: Request, p: Caller, ctx: Ctx) -> HTMLResponse:
 def deployment_page(request: Request, dg: DeploymentDep, p: Caller, ctx: Ctx) -> HTMLResponse:
     ctx.audit = False
     d = dg[0]
+    base = "/api/v1/deployments/{deployment}"
     return page(request, "deployment.html", p, active="deployments", title=d.name, deployment=d.name,
-                own=d.org_id == p.org_id, charts=True)
+                own=d.org_id == p.org_id, charts=True, drift=has_route(request, base + "/drift"),
+                feedback=has_route(request, base + "/feedback"))

@@ -121,6 +121,7 @@
     document.getElementById("minutes").addEventListener("change", loadUsage);
     loadUsage();
     setInterval(loadUsage, 15000);
+    M.deploymentPanels(P.deployment);
     loadGrants();
     const gsel = document.getElementById("grant-org");
     if (gsel) {

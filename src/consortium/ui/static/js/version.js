@@ -57,6 +57,7 @@
         el("img", { src: `/api/v1${base}/plots/${p}`, alt: PLOT_TITLES[p] || p, loading: "lazy" }),
         el("figcaption", {}, PLOT_TITLES[p] || p.replace(/_/g, " ")))) : [el("p", { class: "muted" }, "No plots were recorded with this version.")]));
       contributions(v);
+      M.explainForm(`/models/${P.owner}/${P.name}/versions/${P.version}`, sig.raw_columns);
       const follow = document.getElementById("deploy-follow");
       if (follow) {
         const card = await api("GET", `/models/${P.owner}/${P.name}`);
