@@ -6,9 +6,13 @@ its JavaScript reads and changes data through the public API with the session co
 the page's CSRF token in the ``X-CSRF-Token`` header. Charts use the plotly.js bundle shipped in
 the installed ``plotly`` Python package, served from there (never copied into the repository).
 
+>>> from fastapi import FastAPI
+>>> from consortium.api.access import route_table
 >>> from consortium.ui import ui_router
->>> any(r.path == "/login" for r in ui_router().routes)
-True
+>>> app = FastAPI()
+>>> app.include_router(ui_router())
+>>> sorted(r.rule.kind for r in route_table(app) if r.path in ("/login", "/datasets"))
+['page', 'page_public']
 """
 
 from consortium.ui.router import ui_router
