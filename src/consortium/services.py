@@ -45,7 +45,11 @@ class Services:
         checks.install()
         with transaction(factory) as s:
             audit.ensure_head(s)
-        return cls(settings, engine, factory, key_service, LocalBlobStore(settings.blob_dir))
+        blobs = LocalBlobStore(settings.blob_dir)
+        from consortium.data.access import use_blob_store
+
+        use_blob_store(blobs)
+        return cls(settings, engine, factory, key_service, blobs)
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         audit.append(session, drafts)

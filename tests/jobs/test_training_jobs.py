@@ -48,6 +48,14 @@ def test_compute_grant_lets_another_org_train_without_rows(http: Any, world: Any
     events = http.get(f"/api/v1/jobs/{job['id']}/events", params={"kind": "progress"}, headers=other.headers).json()
     epochs = [e["data"] for e in events if "epoch" in e["data"]]
     assert epochs and epochs[-1]["loss"] < epochs[0]["loss"]
+    # explanations: Integrated Gradients on the registered version, per feature
+    from sklearn.datasets import load_breast_cancer
+
+    row = load_breast_cancer().data[0].tolist()
+    r = http.post(f"/api/v1/models/{job['result']['model']}/versions/latest/explain", json={"inputs": [row]},
+                  headers=other.headers)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["features"]) == 30 and any(abs(f["score"]) > 0 for f in r.json()["features"])
     # the grantee never gets rows
     r = http.get(f"/api/v1/datasets/{ds}/versions/1/download", headers=other.headers)
     assert r.status_code in (403, 404)

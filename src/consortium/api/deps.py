@@ -77,7 +77,25 @@ def caller(request: Request, session: SessionDep) -> Principal:
     else:
         p = credentials.resolve_session(session, secret, request.headers.get(ORG_HEADER))
     ctx.principal = p
+    if cred[0] == "session" and request.method not in SAFE_METHODS:
+        _check_csrf(request, p)
     return p
+
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _check_csrf(request: Request, p: Principal) -> None:
+    """A change sent with the session *cookie* must carry the page's CSRF token (X-CSRF-Token);
+    bearer credentials are never sent by a browser on its own, so they are exempt."""
+    from consortium.errors import PermissionDenied
+    from consortium.governance.secrets import same, sign
+
+    given = request.headers.get("x-csrf-token", "")
+    want = sign(services(request).settings.secret_key, f"csrf:{p.via}")
+    if not given or not same(given, want):
+        raise PermissionDenied("this change was sent with a browser session but without its CSRF token",
+                               hint="send the X-CSRF-Token header from the page, or use an API token")
 
 
 Caller = Annotated[Principal, Depends(caller)]

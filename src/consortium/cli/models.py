@@ -57,6 +57,36 @@ def models_upload(file: Path = typer.Argument(..., exists=True, dir_okay=False, 
              if not as_json else v, as_json=as_json)
 
 
+@models.command("explain")
+def models_explain(model: str, inputs: str = typer.Argument(..., help='one input as JSON, e.g. "[1.2, 3.4]"'),
+                   version: str = typer.Option("latest", help="version number or alias"),
+                   target: str = typer.Option(None, help="class to explain (default: the predicted one)"),
+                   png: Path = typer.Option(None, help="image models: write the heat map here")) -> None:
+    """Explain one prediction with Integrated Gradients (per-feature scores, or a heat map)."""
+    import base64
+
+    with handled():
+        out = client().models.explain(model, json.loads(inputs), version, target)
+    if out.get("features"):
+        rows = sorted(out["features"], key=lambda f: -abs(f.get("score", 0)))[:20]
+        show(rows, title=f"attributions for class {out.get('target')}")
+    if out.get("heatmap_png"):
+        dest = png or Path("explanation.png")
+        dest.write_bytes(base64.b64decode(out["heatmap_png"]))
+        console.print(f"heat map written to {dest}")
+
+
+@models.command("plot")
+def models_plot(model: str, name: str = typer.Argument(..., help="loss_curve, confusion_matrix, roc, ..."),
+                version: str = typer.Option("latest"), out: Path = typer.Option(None, "-o", help="output PNG")) -> None:
+    """Save a plot recorded with a version (loss curve, confusion matrix, ROC) as PNG."""
+    with handled():
+        data = client().models.plot(model, name, version)
+    dest = out or Path(f"{model.replace('/', '_')}-{name}.png")
+    dest.write_bytes(data)
+    console.print(f"wrote {dest}")
+
+
 @models.command("alias")
 def models_alias(model: str, alias: str, version: str = typer.Argument(..., help="version number")) -> None:
     """Point an alias (e.g. production) at a version; deployments following it switch."""

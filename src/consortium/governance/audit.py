@@ -100,8 +100,9 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
     t0 = time.perf_counter()
     prev, expected, count = GENESIS, 1, 0
     head = session.get(AuditHead, 1)
-    q = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    for ev in session.scalars(q):
+    cols = [c for c in AuditEvent.__table__.columns]
+    q = select(*cols).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for ev in session.execute(q):  # plain rows, not ORM objects: several times faster on long chains
         if ev.seq != expected:
             return VerifyResult(False, count, expected, f"event {expected} is missing (deleted)",
                                 time.perf_counter() - t0)
@@ -113,7 +114,6 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
             return VerifyResult(False, count, ev.seq, f"event {ev.seq} was altered",
                                 time.perf_counter() - t0)
         prev, expected, count = ev.hash, expected + 1, count + 1
-        session.expunge(ev)
     if head is not None and (head.seq != count or head.last_hash != prev):
         return VerifyResult(False, count, count + 1,
                             f"events after {count} were deleted (the head records {head.seq})",

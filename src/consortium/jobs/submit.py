@@ -30,7 +30,7 @@ def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], 
     resolved: dict[str, Any] = {}
     for check in SUBMIT_CHECKS:
         resolved.update(check(session, p, recipe, kind) or {})
-    doc = recipe.model_dump(mode="json", exclude_none=True, by_alias=True)
+    doc = recipe.to_dict()
     if resolved:
         doc["_resolved"] = resolved
     job = queue.submit(session, org_id=p.org_id, user_id=p.user_id, kind=kind, name=recipe.name,

@@ -40,6 +40,7 @@ def load_data(ctx: JobContext, ref: str, version: int | None) -> tuple[Any, dict
 
 def register(ctx: JobContext, model_name: str, result: Any, lineage: dict[str, Any]) -> dict[str, Any]:
     from consortium.registry import models as reg
+    from consortium.registry.explain import attach
 
     svc = ctx.services
     with transaction(svc.session_factory) as s:
@@ -47,6 +48,7 @@ def register(ctx: JobContext, model_name: str, result: Any, lineage: dict[str, A
         v = reg.register_training_result(s, p, model_name, result, blobs=svc.blobs, lineage=lineage,
                                          description=f"trained by job {ctx.job_id}")
         model = s.get(reg.RegisteredModel, v.model_id)
+        attach(s, v, p.org_id, result, svc.blobs)
         if ctx.project_id and model is not None and getattr(model, "project_id", None) is None:
             model.project_id = ctx.project_id
         ev = reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id, request_id=ctx.job_id)

@@ -48,6 +48,16 @@ class Models(Group):
     def version(self, model: str, version: int | str = "latest") -> dict[str, Any]:
         return self._get(f"/models/{_ref(self, model)}/versions/{version}")  # type: ignore[no-any-return]
 
+    def explain(self, model: str, inputs: Any, version: int | str = "latest",
+                target: int | str | None = None) -> dict[str, Any]:
+        """Integrated Gradients for one input: per-feature scores, or a base64 heat map for images."""
+        return self._post(f"/models/{_ref(self, model)}/versions/{version}/explain",  # type: ignore[no-any-return]
+                          {"inputs": inputs, "target": target})
+
+    def plot(self, model: str, name: str, version: int | str = "latest") -> bytes:
+        """A PNG plot of the version: loss_curve, confusion_matrix, roc, ..."""
+        return self.c.request("GET", f"/api/v1/models/{_ref(self, model)}/versions/{version}/plots/{name}")  # type: ignore[no-any-return]
+
     def upload(self, path: str | Path, *, name: str, description: str = "", task: str | None = None,
                class_names: list[str] | None = None) -> dict[str, Any]:
         """Upload an ONNX or Keras 3 ``.keras`` file (streamed) as a new version of ``name``."""

@@ -132,7 +132,7 @@ class OnnxPredictor:
                     f"input {spec.name!r} has dtype {describe(arr.dtype)}; the model expects "
                     f"{describe(want)}", hint=f"send {_spec_text(spec)}")
             arr = arr.astype(want)
-        if arr.ndim != len(spec.shape) or any(w not in (-1, g) for w, g in zip(spec.shape, arr.shape)):
+        if arr.ndim != len(spec.shape) or any(w not in (-1, g) for w, g in zip(spec.shape, arr.shape, strict=False)):
             raise BadRequest(
                 f"input {spec.name!r} has shape {_shape_text(arr.shape)}; the model expects "
                 f"{_shape_text(spec.shape)}", hint=f"send {_spec_text(spec)}")
@@ -152,7 +152,7 @@ class OnnxPredictor:
         except Exception as e:  # onnxruntime's own error types, mapped at the boundary
             raise BadRequest(f"the model could not run on this input: {str(e).strip()[:300]}",
                              hint="check the input values and shapes against the model's metadata") from e
-        return dict(zip(names, results))
+        return dict(zip(names, results, strict=False))
 
     def predict_rows(self, rows: Any) -> dict[str, np.ndarray]:
         """Single-input models: take rows of flat values (N, k) and reshape them to the input.

@@ -54,11 +54,16 @@ def alembic_config(engine_url: str):  # type: ignore[no-untyped-def]
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision of every branch (each stage owns a branch)."""
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    # One head at a time: Alembic's "upgrade heads" trips over branches that both start at the
+    # foundation revision and depend on each other (KeyError in its head bookkeeping).
+    heads = sorted(ScriptDirectory.from_config(cfg).get_heads())
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        for head in heads:
+            command.upgrade(cfg, head)
 
 
 @contextmanager

@@ -143,6 +143,7 @@ def train_epochs(
     engine = dp_model = None
     batches: Any = None
     if dp is not None:
+        model.train()  # Opacus refuses a model in eval mode
         dp_model, opt, batches, engine = _make_private(model, opt, Xt, yt, train, dp, epochs, seed)
     sched = make_schedule(opt, train, epochs)
     stopper = train.early_stopping if has_val else None

@@ -130,6 +130,24 @@ def get_plot(m: ModelDep, version: str, plot: str, session: SessionDep, svc: Svc
     return Response(reg.read_plot(session, svc.blobs, v, plot), media_type="image/png")
 
 
+class ExplainIn(In):
+    inputs: Any
+    target: int | str | None = None
+
+
+@router.post("/{owner}/{model}/versions/{version}/explain")
+@rule("resource")
+async def explain_version(m: ModelDep, version: str, body: ExplainIn, session: SessionDep, svc: Svc,
+                          ctx: Ctx) -> dict[str, Any]:
+    """Integrated Gradients for one input (raw features or pixels): an attribution per feature, or a
+    heat map (base64 PNG) for images."""
+    from consortium.registry.explain import explain_version as run
+
+    v = reg.get_version(session, m, version)
+    ctx.details = {"version": v.version}
+    return await run_in_threadpool(run, session, svc.blobs, m, v, body.inputs, body.target)
+
+
 @router.put("/{owner}/{model}/aliases/{alias}")
 @rule("resource", Role.member)
 async def set_alias(m: MemberModelDep, alias: str, body: AliasIn, p: Caller, session: SessionDep, svc: Svc,

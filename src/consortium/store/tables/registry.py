@@ -50,6 +50,8 @@ class ModelVersion(Base):
     class_names: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     reference_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     plots: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # name -> blob key
+    # for explanations: {"torch_state": blob key, "model_spec", "input_shape", "n_outputs"}
+    explain: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,56 @@
+"""Explanations of a registered version: Integrated Gradients (Captum) on the trained torch model.
+
+Versions trained on the platform keep their torch weights (encrypted with the owner's key) next to
+the ONNX artifact, so an attribution map can be computed for a given input. Uploaded ONNX/Keras
+models have no torch weights and cannot be explained this way (a clear error says so).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from consortium.errors import InvalidInput
+from consortium.governance.encryption import decrypt_stream, encrypt_stream
+from consortium.store.blobs import LocalBlobStore
+from consortium.store.tables.registry import ModelVersion, RegisteredModel
+
+
+def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: LocalBlobStore) -> None:
+    """Store a training result's torch weights with the version (called by the training jobs)."""
+    ref = blobs.put(encrypt_stream(session, org_id, [result.torch_state]), prefix="t")
+    v.explain = {"torch_state": ref.key, "model_spec": result.model_spec,
+                 "input_shape": list(result.input_shape), "n_outputs": result.n_outputs}
+
+
+def explain_version(session: Session, blobs: LocalBlobStore, model: RegisteredModel, v: ModelVersion,
+                    inputs: Any, target: int | str | None = None) -> dict[str, Any]:
+    from consortium.evaluation.explain import explain
+
+    if not v.explain:
+        raise InvalidInput(f"version {v.version} has no torch weights to explain",
+                           hint="explanations are available for models trained on the platform, "
+                                "not for uploaded ONNX or Keras files")
+    state = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.explain["torch_state"])))
+    source = (v.explain["model_spec"], state, tuple(v.explain["input_shape"]), v.explain["n_outputs"],
+              v.preprocessing, v.task or "classification")
+    out = explain(source, inputs, target)
+    if "heatmap_png" in out:
+        out["heatmap_png"] = base64.b64encode(out["heatmap_png"]).decode()
+    return _jsonable(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
