@@ -1,0 +1,70 @@
+"""Demo step for ``consortium up``: the three demo organizations form the project
+``breast-cancer-study`` (the hospital leads; the clinic and the lab accepted), and each grants the
+project ``compute`` on its own ``breast-cancer`` partition. Idempotent.
+
+Importing this module appends the step to ``consortium.demo.DEMO_STEPS`` (after the datasets step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from consortium.demo import DEMO_ORGS, DEMO_STEPS
+from consortium.governance import credentials, grants, identity, projects
+from consortium.governance.audit import EventDraft
+from consortium.governance.roles import Role
+from consortium.services import Services
+from consortium.store.tables.identity import Membership
+from consortium.store.tables.projects import Project
+
+PROJECT = "breast-cancer-study"
+
+
+def _owner(session: Session, org_name: str) -> credentials.Principal:
+    org = identity.org_by_name(session, org_name)
+    m = session.scalars(select(Membership).where(Membership.org_id == org.id, Membership.role == "owner")).first()
+    assert m is not None
+    user = session.get(identity.User, m.user_id)
+    return credentials._principal(user, org, Role.owner, "demo")
+
+
+def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
+    lead_name = DEMO_ORGS[0][0]
+    events: list[EventDraft] = []
+    prj = session.scalar(select(Project).where(Project.name == PROJECT))
+    if prj is None:
+        lead = _owner(session, lead_name)
+        prj = projects.create(session, lead, PROJECT, "Pool three sites' breast-cancer records to train a "
+                              "screening model none of them could train alone; each site keeps its rows.",
+                              ["metadata", "compute", "invoke"], {"per_minute": 120, "per_day": 10000})
+        events.append(EventDraft("demo.create_project", actor_user_id=lead.user_id, actor_org_id=lead.org_id,
+                                 resource_type="project", resource_id=prj.id, project_id=prj.id))
+    for name, _, _ in DEMO_ORGS:
+        p = _owner(session, name)
+        m = projects.membership(session, prj.id, p.org_id)
+        if m is None:
+            lead = _owner(session, lead_name)
+            m = projects.invite(session, lead, prj, projects.membership(session, prj.id, lead.org_id), name)  # type: ignore[arg-type]
+        if m.state == "invited":
+            projects.accept(session, p, m)
+            events.append(EventDraft("demo.accept_project", actor_user_id=p.user_id, actor_org_id=p.org_id,
+                                     resource_type="project", resource_id=prj.id, project_id=prj.id))
+        ref = f"{name}/breast-cancer"
+        found = grants.RESOURCE_TYPES["dataset"].resolve(session, ref) if "dataset" in grants.RESOURCE_TYPES else None
+        if found is None:
+            continue
+        have = [g for g in grants.list_grants(session, p, "given")
+                if g.resource_id == found[0] and g.grantee_project_id == prj.id and g.revoked_at is None]
+        if not have:
+            g = grants.create_grant(session, p, "dataset", ref, "compute", grantee_project_id=prj.id)
+            events.append(EventDraft("demo.grant_to_project", actor_user_id=p.user_id, actor_org_id=p.org_id,
+                                     resource_type="dataset", resource_id=g.resource_id,
+                                     resource_org_id=p.org_id, project_id=prj.id, details={"grant": g.id}))
+    svc.audit_in(session, events)
+    out["project"] = PROJECT
+
+
+DEMO_STEPS.append(seed_project)
