@@ -257,3 +257,14 @@ def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
                                     f"expected {exp} ({rule.kind}/{rule.role.value}): {r.text[:160]}")
     assert checked > 50
     assert not failures, "\n".join(failures)
+
+
+# -- federation: a fresh node of org_a per call
+@fixture("node")
+def _node(m: dict[str, Any]) -> str:
+    from consortium.federation import hub_nodes
+    from consortium.governance.credentials import resolve_token
+
+    with transaction(m["svc"].session_factory) as s:
+        n = hub_nodes.register(s, resolve_token(s, m["admin"].token), f"fx-{secrets.token_hex(3)}")
+    return n.id

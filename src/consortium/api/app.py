@@ -36,6 +36,9 @@ def api_router() -> APIRouter:
               models.router, deployments.router):
         api.include_router(r)
     api.include_router(datasets.router)
+    from consortium.api.routes import nodes
+
+    api.include_router(nodes.router)
     return api
 
 

@@ -1,0 +1,127 @@
+"""Federation nodes (register, heartbeat, approvals) and dataset privacy budgets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+
+from consortium.api.access import rule
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.routes.datasets import readable
+from consortium.api.schemas import In
+from consortium.errors import PermissionDenied
+from consortium.federation import hub_budgets, hub_nodes
+from consortium.governance.roles import Role
+from consortium.store.tables.data import Dataset
+from consortium.store.tables.federation import FederationNode
+
+router = APIRouter(tags=["nodes"])
+
+
+class NodeIn(In):
+    name: str = Field(description="the node's name inside your organization, e.g. 'site-1'")
+    approve: Literal["auto", "manual"] = "auto"
+    datasets: list[dict[str, Any]] = Field(default_factory=list,
+                                           description="advertised datasets: name, kind, rows, columns, stats")
+    agent: dict[str, Any] = Field(default_factory=dict)
+
+
+class HeartbeatIn(In):
+    datasets: list[dict[str, Any]] | None = None
+
+
+class BudgetIn(In):
+    epsilon: float = Field(gt=0, description="most epsilon all federated jobs together may spend")
+    delta: float = Field(1e-5, gt=0, lt=1)
+
+
+def _node(node: str, p: Caller, session: SessionDep, ctx: Ctx) -> FederationNode:
+    n = hub_nodes.get_node(session, p, node)
+    ctx.resource("node", n.id, n.org_id)
+    return n
+
+
+def _admin_node(node: str, p: Caller, session: SessionDep, ctx: Ctx) -> FederationNode:
+    n = _node(node, p, session, ctx)
+    p.require(Role.admin, "managing a node")
+    return n
+
+
+def _owned_dataset(ds: Annotated[Dataset, Depends(readable)], p: Caller) -> Dataset:
+    if ds.org_id != p.org_id:
+        raise PermissionDenied("only the dataset's owner sets its privacy budget")
+    p.require(Role.admin, "setting a privacy budget")
+    return ds
+
+
+NodeDep = Annotated[FederationNode, Depends(_node)]
+AdminNode = Annotated[FederationNode, Depends(_admin_node)]
+OwnedDataset = Annotated[Dataset, Depends(_owned_dataset)]
+
+
+@router.post("/nodes", status_code=201)
+@rule("org", Role.admin)
+def register_node(body: NodeIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Register (or re-register) a node of your organization and what it advertises (never rows)."""
+    n = hub_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
+    ctx.resource("node", n.id, n.org_id)
+    ctx.details = {"name": n.name, "approve": n.approve, "datasets": [d["name"] for d in n.datasets]}
+    return hub_nodes.node_view(session, n)
+
+
+@router.get("/nodes")
+@rule("org")
+def list_nodes(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
+    """Your organization's nodes, whether they are online, and jobs waiting for your approval."""
+    return [hub_nodes.node_view(session, n) for n in hub_nodes.list_nodes(session, p)]
+
+
+@router.get("/nodes/{node}")
+@rule("resource")
+def get_node(n: NodeDep, session: SessionDep) -> dict[str, Any]:
+    return hub_nodes.node_view(session, n)
+
+
+@router.post("/nodes/{node}/heartbeat")
+@rule("resource", Role.admin)
+def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, body: HeartbeatIn | None = None) -> dict[str, Any]:
+    """Mark the node alive; optionally refresh its advertised datasets."""
+    hub_nodes.heartbeat(session, p, n, body.datasets if body else None)
+    return hub_nodes.node_view(session, n)
+
+
+@router.post("/nodes/{node}/approve/{job_id}")
+@rule("resource", Role.admin)
+def approve_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Let a federated job use your organization's data (needed when the node's approve mode is manual)."""
+    a = hub_nodes.decide(session, p, n, job_id, True)
+    ctx.details = {"job": job_id, "state": a.state}
+    return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
+
+
+@router.post("/nodes/{node}/reject/{job_id}")
+@rule("resource", Role.admin)
+def reject_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+    """Refuse a federated job the use of your organization's data; the job fails, naming you."""
+    a = hub_nodes.decide(session, p, n, job_id, False)
+    ctx.details = {"job": job_id, "state": a.state}
+    return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
+
+
+@router.get("/datasets/{org}/{dataset}/privacy-budget")
+@rule("resource")
+def get_privacy_budget(ds: Annotated[Dataset, Depends(readable)], session: SessionDep) -> dict[str, Any]:
+    """The dataset's privacy budget (epsilon at delta), what jobs spent and what remains."""
+    return hub_budgets.budget_view(session, ds)
+
+
+@router.put("/datasets/{org}/{dataset}/privacy-budget")
+@rule("resource", Role.admin)
+def set_privacy_budget(ds: OwnedDataset, body: BudgetIn, p: Caller, session: SessionDep,
+                       ctx: Ctx) -> dict[str, Any]:
+    """Set the most epsilon federated DP jobs may spend on this dataset; jobs over it are refused."""
+    hub_budgets.set_budget(session, p, ds, body.epsilon, body.delta)
+    ctx.details = {"epsilon": body.epsilon, "delta": body.delta}
+    return hub_budgets.budget_view(session, ds)

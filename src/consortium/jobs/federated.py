@@ -1,0 +1,253 @@
+"""The ``federated`` job: train one model across several organizations' datasets with Flower.
+
+Flow, in the worker: (1) open one approval record per participating organization and wait while
+an organization whose node is in ``manual`` mode has not approved (the job's progress shows
+``stage: waiting_for_approval`` and who is pending); (2) load each dataset with the submitter's
+``compute`` grant (``load_for_compute``, audited for its owner) and write it, minus a held-out
+``data.test_size`` share, into that organization's node directory
+``CONSORTIUM_HOME/nodes/<org>/``; (3) run the job with one node per organization
+(``federation.embedded.run_on_nodes``); (4) register the ONNX model like any model version, with
+lineage naming the contributing organizations and dataset versions, epsilon/delta when DP was
+used, and the contribution report; (5) write the privacy ledger.
+
+Honest limits of the embedded default: the hub machine holds every organization's data (it
+decrypts them to write the node directories), and the held-out rows of every organization form
+the hub-side validation set used for the global metrics and the contribution report. The
+multi-site path keeps data at each site: ``consortium node`` registers a site's node, advertises
+its datasets (schema and statistics only) and approves jobs; running Flower SuperNodes at the
+sites against a SuperLink exposed by the hub is not wired into this job yet.
+
+Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
+processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any
+
+from consortium.errors import InvalidInput, PermissionDenied, Unavailable
+from consortium.jobs.context import JobCancelled, JobContext
+from consortium.jobs.train import load_data, threads
+from consortium.store.db import transaction
+
+APPROVAL_POLL_S = 1.0
+
+
+def engine_name() -> str:
+    return os.environ.get("CONSORTIUM_FEDERATION_ENGINE", "deployment").strip() or "deployment"
+
+
+def node_root(ctx: JobContext, org: str) -> Any:
+    """``CONSORTIUM_HOME/nodes/<org>``: the data directory of ``org``'s local node."""
+    return ctx.services.settings.home / "nodes" / org
+
+
+def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
+    """Block until every participating organization approved (``owners``: org id -> name)."""
+    from consortium.federation import hub_nodes
+
+    shown: list[str] | None = None
+    while True:
+        with transaction(ctx.services.session_factory) as s:
+            hub_nodes.open_approvals(s, ctx.job_id, list(owners))
+            states = hub_nodes.approval_states(s, ctx.job_id)
+        rejected = sorted(owners[o] for o, st in states.items() if st == "rejected" and o in owners)
+        if rejected:
+            raise PermissionDenied(f"{', '.join(rejected)} rejected this federated job",
+                                   hint="ask the organization why, or run without its dataset")
+        pending = sorted(owners[o] for o, st in states.items() if st == "pending" and o in owners)
+        if not pending:
+            if shown:
+                ctx.progress({"stage": "approved", "approvals": {owners[o]: st for o, st in states.items()}},
+                             force=True)
+            return
+        if pending != shown:
+            ctx.progress({"stage": "waiting_for_approval", "pending": pending,
+                          "hint": "an admin of each pending organization approves with "
+                                  f"POST /api/v1/nodes/<node>/approve/{ctx.job_id}"}, force=True)
+            ctx.log(f"waiting for approval by: {', '.join(pending)}")
+            shown = pending
+        ctx.check_cancel()
+        time.sleep(APPROVAL_POLL_S)
+
+
+def materialize(ctx: JobContext, recipe: Any) -> tuple[dict[str, tuple[Any, str]], Any, list[dict[str, Any]]]:
+    """Load every dataset, write its training share to its owner's node directory.
+
+    Returns the node map (org -> (dir, dataset name)), the pooled held-out validation set and
+    one info dict per dataset."""
+    from sklearn.model_selection import train_test_split
+
+    from consortium.federation.node_data import save_dataset
+
+    nodes: dict[str, tuple[Any, str]] = {}
+    infos, held = [], []
+    resolved = {d["dataset"]: d["version"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
+    for ref in recipe.federated.datasets:
+        ctx.check_cancel()
+        data, info = load_data(ctx, ref, resolved.get(ref))  # the version checked at submission
+        owner = info["owner"]
+        if owner in nodes:
+            raise InvalidInput(f"federated.datasets names two datasets of {owner}",
+                               hint="one dataset per organization (each organization is one node)")
+        y = data.target_values(recipe.data.target) if data.kind == "tabular" else data.labels
+        idx = list(range(data.n_rows))
+        strat = y if y is not None and len(set(map(str, y))) > 1 else None
+        try:
+            tr, te = train_test_split(idx, test_size=recipe.data.test_size, random_state=recipe.data.seed,
+                                      stratify=strat)
+        except ValueError:
+            tr, te = train_test_split(idx, test_size=recipe.data.test_size, random_state=recipe.data.seed)
+        import numpy as np
+
+        name = f"{ref.split('/')[-1]}-v{info['version']}-{ctx.job_id}"
+        path = save_dataset(node_root(ctx, owner), name, data.subset(np.asarray(sorted(tr))))
+        nodes[owner] = (path.parent, name)
+        held.append(data.subset(np.asarray(sorted(te))))
+        infos.append({**info, "rows": data.n_rows, "train_rows": len(tr), "held_out_rows": len(te)})
+        ctx.log(f"{owner}: {len(tr)} rows of {info['dataset']} v{info['version']} in its node directory")
+    validation = _concat(held) if held else None
+    return nodes, validation, infos
+
+
+def _concat(parts: list[Any]) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    from consortium.data.frame import DataFrameSet
+
+    first = parts[0]
+    if first.kind == "image":
+        return DataFrameSet.from_images(np.concatenate([p.images for p in parts]),
+                                        np.concatenate([p.labels for p in parts]), first.class_names)
+    d = DataFrameSet.from_frame(pd.concat([p.frame for p in parts], ignore_index=True), target=first.target)
+    d.class_names = list(first.class_names)
+    return d
+
+
+def forward_progress(ctx: JobContext, rounds: int) -> Any:
+    """A progress sink that turns Flower's round records into job progress events."""
+    def sink(rec: dict[str, Any]) -> None:
+        kind = rec.get("kind")
+        if kind == "start":
+            ctx.progress({"stage": "training", "round": 0, "rounds": rounds, "nodes": rec.get("nodes"),
+                          "strategy": rec.get("strategy")}, force=True)
+        elif kind == "round":
+            g = rec.get("global") or {}
+            ctx.progress({"stage": "training", "round": rec.get("round"), "rounds": rounds,
+                          "nodes": rec.get("nodes") or {}, "missing": rec.get("missing") or [],
+                          "loss": g.get("loss", rec.get("train_loss")), "accuracy": g.get("accuracy"),
+                          "train_loss": rec.get("train_loss"), "seconds": rec.get("seconds")})
+        if ctx.should_stop():
+            raise JobCancelled("cancelled on request")
+    return sink
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    """Run one federated job from ``ctx.recipe``; returns what the job's result shows."""
+    import torch
+
+    from consortium.federation.embedded import run_on_nodes
+    from consortium.recipe import parse_recipe
+
+    torch.set_num_threads(threads())
+    recipe = parse_recipe({k: v for k, v in ctx.recipe.items() if not k.startswith("_")})
+    if recipe.federated is None:
+        raise InvalidInput("a federated job needs a federated section in its recipe")
+    resolved = ctx.recipe.get("_resolved") or {}
+    owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
+    ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
+    wait_for_approvals(ctx, owners)
+    ctx.progress({"stage": "load"}, force=True)
+    nodes, validation, infos = materialize(ctx, recipe)
+    engine = engine_name()
+    work = ctx.services.settings.home / "federation" / ctx.job_id
+    try:
+        try:
+            result = run_on_nodes(recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
+                                  progress=forward_progress(ctx, recipe.federated.rounds), work_dir=work)
+        except Exception:
+            if ctx.should_stop():
+                raise JobCancelled("cancelled on request") from None
+            raise
+        ctx.check_cancel()
+        reg = register(ctx, recipe, result, infos, engine)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for org, (d, name) in nodes.items():
+            shutil.rmtree(d / name, ignore_errors=True)
+    final = result.final or {}
+    return {**reg, "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},
+            "rounds": len([h for h in result.history if "round" in h]), "contributors": result.contributors,
+            "epsilon": result.epsilon, "contribution": result.contribution, "engine": result.engine,
+            "seconds": round(result.seconds, 2), "timings": result.timings}
+
+
+def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, Any]], engine: str) -> dict[str, Any]:
+    """Register the federated model as a new version of the submitter's model; write the ledger."""
+    from consortium.federation import hub_budgets
+    from consortium.registry import models as reg
+
+    if result.onnx is None:
+        raise Unavailable("the federated model could not be exported to ONNX",
+                          hint="; ".join(result.contribution.get("warnings", [])) or "see the job log")
+    svc = ctx.services
+    model_name = recipe.registration.model if recipe.registration else recipe.name
+    final = result.final or {}
+    dp = recipe.federated.dp
+    by_owner = {i["owner"]: i for i in infos}
+    contributors = sorted(result.contributors)
+    lineage: dict[str, Any] = {
+        "job_id": ctx.job_id, "recipe": {k: v for k, v in ctx.recipe.items() if not k.startswith("_")},
+        "datasets": [{"dataset": i["dataset"], "version": i["version"], "owner": i["owner"],
+                      "rows": i["train_rows"]} for i in infos],
+        "organizations": contributors, "source": "federated", "engine": result.engine,
+        "strategy": recipe.federated.strategy, "rounds": recipe.federated.rounds,
+        "secure_aggregation": recipe.federated.secure_aggregation, "node_rows": result.node_rows,
+        "contribution": result.contribution,
+        "validation": "held-out share (data.test_size) of each organization's rows, evaluated at the hub"}
+    if dp is not None and result.epsilon:
+        lineage.update({"epsilon": max(result.epsilon.values()), "delta": dp.delta,
+                        "epsilon_by_organization": result.epsilon})
+    metrics = {k: v for k, v in final.items() if isinstance(v, (int, float))}
+    columns = validation_columns(ctx, recipe)
+    with transaction(svc.session_factory) as s:
+        p = ctx.principal(s)
+        v = reg.register_version(
+            s, p, model_name, onnx=result.onnx, blobs=svc.blobs, metrics=metrics, lineage=lineage,
+            signature={"raw_columns": columns} if columns else None,
+            task=recipe.resolved_task, class_names=[str(c) for c in result.stats.get("classes", [])] or None,
+            description=f"federated across {', '.join(contributors)} by job {ctx.job_id}", source_format="federated")
+        model = s.get(reg.RegisteredModel, v.model_id)
+        if ctx.project_id and model is not None and getattr(model, "project_id", None) is None:
+            model.project_id = ctx.project_id
+        ev = reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id, request_id=ctx.job_id)
+        ev.project_id = ctx.project_id
+        ev.details = {**(ev.details or {}), "federated": True, "organizations": contributors}
+        svc.audit_in(s, [ev])
+        if dp is not None and result.epsilon:
+            ids = {d["owner"]: d["dataset_id"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
+            hub_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
+                                                     if o in ids and o in by_owner})
+        return {"model": f"{p.org_name}/{model_name}", "version": v.version, "version_id": v.id}
+
+
+def validation_columns(ctx: JobContext, recipe: Any) -> list[str] | None:
+    """Feature column names in model input order (tabular jobs), from the stored schema."""
+    resolved = (ctx.recipe.get("_resolved") or {}).get("datasets") or []
+    if not resolved:
+        return None
+    from consortium.store.tables.data import Dataset, DatasetVersion
+
+    with transaction(ctx.services.session_factory) as s:
+        from sqlalchemy import select
+
+        v = s.scalar(select(DatasetVersion).join(Dataset, Dataset.id == DatasetVersion.dataset_id)
+                     .where(Dataset.id == resolved[0]["dataset_id"], DatasetVersion.version == resolved[0]["version"]))
+        if v is None or v.schema.get("kind") != "tabular":
+            return None
+        target = recipe.data.target or v.schema.get("target")
+        return [c["name"] for c in v.schema.get("columns", []) if c["name"] != target]
