@@ -1,0 +1,107 @@
+"""CLI: ``consortium node`` (run a site's node agent) and ``consortium nodes`` (list, approve or
+reject federated jobs, save local data, privacy budgets)."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+
+from consortium.cli.common import JSON_OPT, client, console, err_console, handled, show
+
+nodes = typer.Typer(help="Federation nodes, job approvals and privacy budgets.", no_args_is_help=True)
+
+
+def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="The hub's URL."),
+         token: str = typer.Option(..., "--token", envvar="CONSORTIUM_TOKEN",
+                                   help="An admin API token of your organization."),
+         data_dir: str = typer.Option(..., "--data-dir", help="Local datasets (saved with `nodes add-data`)."),
+         approve: str = typer.Option("auto", "--approve", help="auto: accept federated jobs; "
+                                     "manual: each job waits for `consortium nodes approve`."),
+         name: str = typer.Option(None, "--name", help="Node name inside your organization (default: host)."),
+         interval: float = typer.Option(15.0, help="Seconds between heartbeats.")) -> None:
+    """Run this site's node: register with the hub, advertise local datasets (schema and
+    statistics, never rows), heartbeat. Connects outbound only; stop with Ctrl-C."""
+    from consortium.federation.node_agent import NodeAgent
+    from consortium.sdk.client import Client
+
+    node_name = (name or socket.gethostname()).lower()
+    with handled():
+        agent = NodeAgent(Client(hub, token), node_name, data_dir, approve=approve, interval=interval)
+
+        shown: list[str] = []
+
+        def report(n: dict) -> None:  # type: ignore[type-arg]
+            if "error" in n:
+                err_console.print(f"[yellow]heartbeat failed[/yellow] ({n['failures']}): {n['error']}")
+                return
+            if not shown:
+                console.print(f"node [bold]{n['org']}/{n['name']}[/bold] registered ({n['approve']} approval), "
+                              f"advertising {len(n['datasets'])} dataset(s)")
+                shown.append(n["id"])
+            if n.get("pending"):
+                console.print(f"jobs waiting for your approval: {', '.join(n['pending'])} "
+                              f"(consortium nodes approve {n['name']} JOB)")
+        try:
+            agent.run(on_beat=report)
+        except KeyboardInterrupt:
+            agent.stop.set()
+            console.print("node stopped")
+
+
+@nodes.command("list")
+def list_(as_json: bool = JSON_OPT) -> None:
+    """Your organization's nodes, whether they are online and which jobs wait for approval."""
+    with handled():
+        show(client().nodes.list(), ["id", "name", "approve", "online", "last_seen", "pending"], as_json)
+
+
+@nodes.command("approve")
+def approve(node: str, job_id: str) -> None:
+    """Let a federated job use your organization's data."""
+    with handled():
+        r = client().nodes.approve(node, job_id)
+    console.print(f"{r['org']} approved job {r['job_id']}")
+
+
+@nodes.command("reject")
+def reject(node: str, job_id: str) -> None:
+    """Refuse a federated job the use of your organization's data."""
+    with handled():
+        r = client().nodes.reject(node, job_id)
+    console.print(f"{r['org']} rejected job {r['job_id']}")
+
+
+@nodes.command("add-data")
+def add_data(data_dir: str, name: str, file: str,
+             target: str = typer.Option(None, help="Target column (tabular data).")) -> None:
+    """Save a local CSV/Parquet/NPZ file into a node data directory (it stays on this machine)."""
+    from pathlib import Path
+
+    from consortium.data.frame import DataFrameSet
+    from consortium.federation.node_data import save_dataset
+
+    with handled():
+        path = Path(file)
+        if path.suffix == ".npz":
+            import numpy as np
+
+            with np.load(path) as z:
+                data = DataFrameSet.from_images(z["images"], z["labels"])
+        else:
+            import pandas as pd
+
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            data = DataFrameSet.from_frame(frame, target=target)
+        out = save_dataset(data_dir, name, data)
+    console.print(f"saved {data.n_rows} rows as {out}")
+
+
+@nodes.command("budget")
+def budget(dataset: str, epsilon: float = typer.Option(None, help="Set the budget (owner admins)."),
+           delta: float = typer.Option(1e-5), as_json: bool = JSON_OPT) -> None:
+    """Show (or set with --epsilon) a dataset's privacy budget and what jobs spent."""
+    with handled():
+        c = client()
+        b = c.nodes.set_budget(dataset, epsilon, delta) if epsilon is not None else c.nodes.budget(dataset)
+    show(b, as_json=as_json)

@@ -1,0 +1,106 @@
+"""The agent behind ``consortium node``: registers a site's node with the hub, advertises the
+datasets in its data directory (schema and statistics only) and heartbeats.
+
+It only ever connects outbound to the hub (HTTPS/HTTP through the SDK) and never sends rows:
+``describe`` reduces each local dataset to its columns, row count, classes and per-column
+mean/std/min/max. The node's ``approve`` mode (``auto`` or ``manual``) is the data owner's choice;
+in ``manual`` mode each federated job naming the organization's data waits until an admin runs
+``consortium nodes approve NODE JOB``.
+
+What is not here yet: the agent does not start a Flower SuperNode against a SuperLink exposed by
+the hub, so in this version the training itself runs on the hub's loopback nodes (see
+``consortium.jobs.federated``).
+
+>>> import tempfile
+>>> from consortium.data.samples import load_sample
+>>> from consortium.federation.node_data import save_dataset
+>>> root = tempfile.mkdtemp(); _ = save_dataset(root, "bc", load_sample("breast_cancer"))
+>>> d = describe(root)[0]; d["name"], d["rows"], d["kind"], "data" in d
+('bc', 569, 'tabular', False)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+from pathlib import Path
+from typing import Any
+
+from consortium.errors import ConsortiumError, InvalidInput
+from consortium.federation.node_data import list_datasets, load_dataset
+
+HEARTBEAT_S = 15.0
+
+
+def describe_one(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    """Schema and aggregate statistics of one local dataset; no row values."""
+    data = load_dataset(root, name)
+    out: dict[str, Any] = {"name": name, "kind": data.kind, "rows": int(data.n_rows),
+                           "classes": [str(c) for c in data.class_names]}
+    if data.kind == "image":
+        assert data.images is not None
+        out["shape"] = list(data.images.shape[1:])
+        return out
+    assert data.frame is not None
+    import numpy as np
+
+    out["target"] = data.target
+    cols, stats = [], {}
+    for c in data.frame.columns:
+        s = data.frame[c]
+        cols.append({"name": str(c), "type": str(s.dtype)})
+        if np.issubdtype(s.dtype, np.number) and c != data.target:
+            stats[str(c)] = {"mean": float(s.mean()), "std": float(s.std(ddof=0)),
+                             "min": float(s.min()), "max": float(s.max())}
+    out["columns"], out["stats"] = cols, stats
+    return out
+
+
+def describe(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """What a node advertises for every dataset saved under ``root``."""
+    return [describe_one(root, n) for n in list_datasets(root)]
+
+
+class NodeAgent:
+    """Register once, then heartbeat (re-advertising the datasets) until ``stop`` is set."""
+
+    def __init__(self, client: Any, name: str, data_dir: str | os.PathLike[str], *, approve: str = "auto",
+                 interval: float = HEARTBEAT_S) -> None:
+        if approve not in ("auto", "manual"):
+            raise InvalidInput(f"--approve must be auto or manual, not {approve!r}")
+        self.client, self.name, self.approve, self.interval = client, name, approve, interval
+        self.data_dir = Path(data_dir)
+        if not self.data_dir.is_dir():
+            raise InvalidInput(f"node data directory {str(self.data_dir)!r} does not exist",
+                               hint="create it and save datasets with `consortium nodes add-data`")
+        self.stop = threading.Event()
+        self.node: dict[str, Any] = {}
+        self.errors = 0
+
+    def register(self) -> dict[str, Any]:
+        agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid()}
+        self.node = self.client.nodes.register(self.name, approve=self.approve, datasets=describe(self.data_dir),
+                                               agent=agent)
+        return self.node
+
+    def beat(self) -> dict[str, Any]:
+        self.node = self.client.nodes.heartbeat(self.node["id"], describe(self.data_dir))
+        return self.node
+
+    def run(self, on_beat: Any = None) -> None:
+        """Register, then heartbeat every ``interval`` s; a failed beat is retried next time."""
+        self.register()
+        if on_beat is not None:
+            on_beat(self.node)
+        while not self.stop.wait(self.interval):
+            try:
+                self.beat()
+                self.errors = 0
+            except ConsortiumError as e:
+                self.errors += 1
+                if on_beat is not None:
+                    on_beat({"error": str(e), "failures": self.errors})
+                continue
+            if on_beat is not None:
+                on_beat(self.node)

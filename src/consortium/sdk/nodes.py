@@ -1,0 +1,47 @@
+"""SDK group ``client.nodes``: federation nodes, per-job approvals and dataset privacy budgets.
+
+>>> c.nodes.register("site-1", approve="manual", datasets=[{"name": "bc", "rows": 190}])  # doctest: +SKIP
+>>> c.nodes.approve("site-1", "job_3f9a1c2b7d4e5f60")                                     # doctest: +SKIP
+>>> c.nodes.set_budget("st-marys-hospital/breast-cancer", epsilon=8.0)                   # doctest: +SKIP
+{'epsilon': 8.0, 'delta': 1e-05, 'spent': 0.0, 'reserved': 0.0, 'remaining': 8.0, 'ledger': []}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.sdk.resources import API, Group, register
+
+
+@register("nodes")
+class Nodes(Group):
+    def register(self, name: str, *, approve: str = "auto", datasets: list[dict[str, Any]] | None = None,
+                 agent: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Register (or re-register) a node of your organization; needs an admin token."""
+        return self._post("/nodes", {"name": name, "approve": approve,  # type: ignore[no-any-return]
+                                     "datasets": datasets or [], "agent": agent or {}})
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._get("/nodes")  # type: ignore[no-any-return]
+
+    def get(self, node: str) -> dict[str, Any]:
+        return self._get(f"/nodes/{node}")  # type: ignore[no-any-return]
+
+    def heartbeat(self, node: str, datasets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})  # type: ignore[no-any-return]
+
+    def approve(self, node: str, job_id: str) -> dict[str, Any]:
+        """Let federated job ``job_id`` use your organization's data."""
+        return self._post(f"/nodes/{node}/approve/{job_id}")  # type: ignore[no-any-return]
+
+    def reject(self, node: str, job_id: str) -> dict[str, Any]:
+        return self._post(f"/nodes/{node}/reject/{job_id}")  # type: ignore[no-any-return]
+
+    def budget(self, dataset: str) -> dict[str, Any]:
+        """A dataset's privacy budget, spent and remaining epsilon (``dataset``: org/name)."""
+        return self._get(f"/datasets/{dataset}/privacy-budget")  # type: ignore[no-any-return]
+
+    def set_budget(self, dataset: str, epsilon: float, delta: float = 1e-5) -> dict[str, Any]:
+        """Set the most epsilon federated DP jobs may spend on your dataset (owner admins)."""
+        return self.c.request("PUT", f"{API}/datasets/{dataset}/privacy-budget",  # type: ignore[no-any-return]
+                              json={"epsilon": epsilon, "delta": delta})
