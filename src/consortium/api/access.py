@@ -12,6 +12,7 @@ Kinds:
 - ``resource``: addresses a resource named by a path parameter; another organization without a
   grant gets 404, a role below ``role`` gets 403.
 - ``operator``: hub operators only.
+- ``metrics``: hub operators, or any caller from an address in ``settings.metrics_allow`` (Prometheus).
 - ``page``: a web UI page (HTML); an anonymous browser is redirected (303) to the login page; an
   authenticated caller follows ``org`` (no path parameter) or ``resource`` (a path parameter names
   the resource) and gets the 404 or 403 *page*.
@@ -26,7 +27,7 @@ from typing import Any, Literal, TypeVar
 
 from consortium.governance.roles import Role
 
-Kind = Literal["public", "credential", "self", "org", "resource", "operator", "page", "page_public"]
+Kind = Literal["public", "credential", "self", "org", "resource", "operator", "metrics", "page", "page_public"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -26,14 +26,14 @@ UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
 def api_router() -> APIRouter:
     from consortium.api.routes import audit, auth, grants, invitations, jobs, keys, members, orgs, projects, tokens
 
-    from consortium.api.routes import deployments, models
+    from consortium.api.routes import deployments, models, monitoring
 
     from consortium.api.routes import datasets
 
     api = APIRouter(prefix=API)
     for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
               tokens.router, grants.router, audit.router, keys.router, jobs.router, projects.router,
-              models.router, deployments.router):
+              models.router, deployments.router, monitoring.router):
         api.include_router(r)
     api.include_router(datasets.router)
     from consortium.api.routes import nodes
@@ -62,9 +62,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from consortium.api.routes import docs, health
 
     app.include_router(health.router)
-    from consortium.api.routes import inference
+    from consortium.api.routes import inference, monitoring
 
     app.include_router(inference.router)  # Open Inference Protocol under /v2
+    app.include_router(monitoring.metrics_router)  # Prometheus /metrics
     app.include_router(docs.router)
     app.include_router(api_router())
     from consortium.ui import ui_router

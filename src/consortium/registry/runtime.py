@@ -27,6 +27,7 @@ from consortium.registry.formats import ModelSignature
 from consortium.registry.gate import Access, Gate, Target
 from consortium.registry.models import read_onnx
 from consortium.registry.usage import UsageMeter
+from consortium.serving.batching import BatchInfo
 from consortium.serving.service import BatchingConfig, InferenceService
 from consortium.services import Services
 from consortium.store.tables.identity import Organization
@@ -82,10 +83,18 @@ class ServingRuntime:
         loop_id = id(asyncio.get_running_loop())
         s = self._inference.get(loop_id)
         if s is None:
-            s = InferenceService(self._load_onnx, max_bytes=self.cache_bytes, batching=self.batching)
+            s = InferenceService(self._load_onnx, max_bytes=self.cache_bytes, batching=self.batching,
+                                 on_batch=self._on_batch)
             self._inference[loop_id] = s
             self.svc.extras.setdefault("inference", s)
         return s
+
+    def _on_batch(self, version_id: str, info: BatchInfo) -> None:
+        """Batch sizes to the monitor (``extras["monitoring"]``), when monitoring runs."""
+        mon = self.svc.extras.get("monitoring")
+        if mon is not None:
+            v = self._versions.get(version_id)
+            mon.on_batch(f"{v.model}:{v.version}" if v else version_id, info.requests, info.rows)
 
     def _load_onnx(self, version_id: str) -> bytes:
         with self.svc.session_factory() as s:

@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from consortium.api.deps import ORG_HEADER, Svc, bearer
 from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
 from consortium.errors import BadRequest, ConsortiumError, NotFound, QuotaExceeded
+from consortium.monitoring.recorder import PREDICTION_HEADER, get_monitor
 from consortium.registry.runtime import Call, ServingRuntime, get_runtime
 from consortium.serving import oip
 
@@ -155,8 +157,13 @@ async def model_version_ready(deployment: str, version: str, request: Request) -
 
 
 async def _infer(request: Request, svc: Any, deployment: str, version: str | None) -> Response:
-    rt, call = await _open(request, svc, deployment, count=True)
-    error = True
+    mon = get_monitor(svc)
+    try:
+        rt, call = await _open(request, svc, deployment, count=True)
+    except ConsortiumError as e:
+        mon.rejected(e.status)
+        raise
+    error, status = True, 500
     try:
         _check_version(call, version)
         body = await request.body()
@@ -169,13 +176,21 @@ async def _infer(request: Request, svc: Any, deployment: str, version: str | Non
         info, outputs = await rt.infer(call, req.inputs, req.output_names)
         content, header_length = oip.build_infer_response(call.target.name, outputs, req,
                                                           model_version=str(info.version))
-        error = False
+        t = call.target
+        pid, _ = mon.sample_and_log(t.id, t.owner_org_id, call.principal.org_id, t.version_id, "v2",
+                                    req.inputs, outputs)
+        error, status = False, 200
         if header_length is None:
-            return Response(content, media_type=oip.JSON_CONTENT_TYPE)
+            return Response(content, media_type=oip.JSON_CONTENT_TYPE, headers={PREDICTION_HEADER: pid})
         return Response(content, media_type=oip.BINARY_CONTENT_TYPE,
-                        headers={oip.HEADER_LENGTH: str(header_length)})
+                        headers={oip.HEADER_LENGTH: str(header_length), PREDICTION_HEADER: pid})
+    except ConsortiumError as e:
+        status = e.status
+        raise
     finally:
         rt.done(call, error)
+        mon.observe(call.target.id, call.target.name, call.target.owner_org_id, call.principal.org_id,
+                    call.principal.org_name, status, time.perf_counter() - call.started)
 
 
 @router.post("/v2/models/{deployment}/infer")

@@ -1,0 +1,267 @@
+"""Monitoring: Prometheus ``/metrics``, and per deployment its settings, request figures, drift,
+feedback, the prediction log and time series for plots (under ``/api/v1/deployments/{deployment}``).
+
+Who sees what: the owner organization sees everything; an organization holding an ``invoke`` grant
+sees its own calls and feedback figures and may report feedback on its own predictions; drift,
+the prediction log and the settings are the owner's only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+from sqlalchemy.exc import SQLAlchemyError
+
+from consortium.api.access import rule
+from consortium.api.deps import Caller, Ctx, SessionDep, Svc, bearer
+from consortium.api.routes.deployments import DeploymentDep
+from consortium.api.schemas import In
+from consortium.errors import ConsortiumError, InvalidInput, PermissionDenied, Unauthenticated
+from consortium.governance.identity import org_by_id
+from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
+from consortium.monitoring import analysis, retrain
+from consortium.monitoring.config import load_settings, save_settings
+from consortium.monitoring.feedback import record_feedback
+from consortium.monitoring.predictions import get_record, recent, record_view
+from consortium.monitoring.prometheus import CONTENT_TYPE, metrics_for
+from consortium.monitoring.recorder import close_monitor, get_monitor
+from consortium.store.tables.registry import Deployment, ModelVersion
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Write what the monitor still holds when the app stops."""
+    yield
+    close_monitor(app.state.services)
+
+
+router = APIRouter(prefix="/deployments", tags=["monitoring"])
+metrics_router = APIRouter(tags=["monitoring"], lifespan=lifespan)
+
+
+# ---------------------------------------------------------------------------- /metrics
+def _allowed(host: str, allow: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in allow:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@metrics_router.get("/metrics")
+@rule("metrics")
+def prometheus_metrics(request: Request, svc: Svc, ctx: Ctx) -> Response:
+    """Prometheus exposition. Open to the addresses in ``CONSORTIUM_METRICS_ALLOW`` (loopback by
+    default); from anywhere else it needs a hub operator's bearer token."""
+    host = request.client.host if request.client else ""
+    if not _allowed(host, svc.settings.metrics_allow):
+        cred = bearer(request)
+        if cred is None:
+            raise Unauthenticated("/metrics from this address needs a hub operator's token",
+                                  hint="send 'Authorization: Bearer <token>' or add the scraper's address "
+                                       "to CONSORTIUM_METRICS_ALLOW")
+        from consortium.governance import credentials
+
+        with svc.session_factory() as s:
+            kind, secret = cred
+            p = credentials.resolve_token(s, secret) if kind == "token" and not secret.startswith("csm_ses_") \
+                else credentials.resolve_session(s, secret, None)
+            s.commit()
+        ctx.principal = p
+        p.require_operator()
+    ctx.audit = False
+    return Response(metrics_for(svc).scrape(), media_type=CONTENT_TYPE)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _caller_scope(d: Deployment, p: Principal) -> str | None:
+    """None for the owner organization (sees all), else the caller's organization id."""
+    return None if d.org_id == p.org_id else p.org_id
+
+
+def _owner_only(d: Deployment, p: Principal, what: str, role: Role = Role.viewer) -> None:
+    if d.org_id != p.org_id:
+        raise PermissionDenied(f"only the organization that owns deployment {d.name!r} sees its {what}")
+    p.require(role, f"changing the monitoring of {d.name!r}")
+
+
+def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
+    """The deployment, for a member of its owner organization (checked before any body)."""
+    _owner_only(dg[0], p, "monitoring settings", Role.member)
+    return dg[0]
+
+
+OwnerMember = Annotated[Deployment, Depends(owner_member)]
+Minutes = Annotated[int, Query(ge=1, le=10080)]
+
+
+# ---------------------------------------------------------------------------- settings
+class DriftIn(In):
+    psi_warn: float | None = None
+    psi_alert: float | None = None
+    ks_alert: float | None = None
+    window: int | None = None
+    min_rows: int | None = None
+
+
+class RetrainIn(In):
+    enabled: bool | None = None
+    min_accuracy: float | None = None
+    max_mse: float | None = None
+    on_drift: bool | None = None
+    min_feedback: int | None = None
+    window_minutes: int | None = None
+    cooldown_minutes: int | None = None
+
+
+class MonitoringIn(In):
+    sample_rate: float | None = Field(None, ge=0, le=1)
+    retention_days: int | None = Field(None, ge=1, le=3650)
+    drift: DriftIn | None = None
+    retrain: RetrainIn | None = None
+
+
+def _settings_view(session: Any, d: Deployment) -> dict[str, Any]:
+    s, row = load_settings(session, d.id)
+    return {"deployment": d.name, **s.model_dump(), "updated_at": row.updated_at if row else None,
+            "retrain_triggers": retrain.triggers(session, d)}
+
+
+@router.get("/{deployment}/monitoring")
+@rule("resource")
+def get_monitoring(dg: DeploymentDep, p: Caller, session: SessionDep) -> dict[str, Any]:
+    """Sample rate, retention, drift thresholds, the retraining trigger and its recent runs (owner)."""
+    _owner_only(dg[0], p, "monitoring settings")
+    return _settings_view(session, dg[0])
+
+
+@router.patch("/{deployment}/monitoring")
+@rule("resource", Role.member)
+def set_monitoring(d: OwnerMember, body: MonitoringIn, p: Caller, session: SessionDep, svc: Svc,
+                   ctx: Ctx) -> dict[str, Any]:
+    """Change settings; nested sections merge (``{"retrain": {"enabled": true}}`` keeps the rest)."""
+    patch = body.model_dump(exclude_none=True)
+    new = save_settings(session, d.id, patch, p.user_id)
+    ctx.details = {"changes": patch}
+    get_monitor(svc).configure(d.id, new.sample_rate)
+    return _settings_view(session, d)
+
+
+@router.post("/{deployment}/monitoring/check")
+@rule("resource", Role.member)
+def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
+    """Evaluate the retraining trigger now (it also runs after feedback and in the background)."""
+    get_monitor(svc).flush()
+    res, draft = retrain.check(session, d)
+    if draft is not None:
+        ctx.extra.append(draft)
+    return res
+
+
+# ---------------------------------------------------------------------------- figures
+@router.get("/{deployment}/metrics")
+@rule("resource")
+def deployment_metrics(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
+                       minutes: Minutes = 60) -> dict[str, Any]:
+    """Requests, errors, p50/p95/p99 latency and calls per organization over the last ``minutes``
+    (the owner sees every caller; a caller its own calls)."""
+    get_monitor(svc).flush()
+    return analysis.request_stats(session, dg[0], minutes, _caller_scope(dg[0], p))
+
+
+@router.get("/{deployment}/drift")
+@rule("resource")
+def drift(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc) -> dict[str, Any]:
+    """PSI and KS per feature of the newest logged inputs against the training reference (owner)."""
+    _owner_only(dg[0], p, "input drift")
+    get_monitor(svc).flush()
+    settings, _ = load_settings(session, dg[0].id)
+    return analysis.current_drift(session, dg[0], settings)
+
+
+@router.get("/{deployment}/timeseries")
+@rule("resource")
+def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
+               metric: Literal["latency", "accuracy", "drift"] = "latency", minutes: Minutes = 60,
+               step: Annotated[int, Query(ge=1, le=1440)] = 5) -> dict[str, Any]:
+    """Points every ``step`` minutes for plots: latency percentiles, live accuracy, or drift (owner)."""
+    d = dg[0]
+    if metric == "drift":
+        _owner_only(d, p, "input drift")
+    if minutes // step > 500:
+        raise InvalidInput(f"{minutes // step} points is too many", hint="use a larger step (at most 500 points)")
+    get_monitor(svc).flush()
+    settings, _ = load_settings(session, d.id)
+    return analysis.timeseries(session, d, metric, minutes, step, _caller_scope(d, p), settings)
+
+
+# ---------------------------------------------------------------------------- feedback and log
+class FeedbackIn(In):
+    prediction_id: str = Field(min_length=1, max_length=40)
+    label: str | int | float | None = None
+    labels: list[str | int | float] | None = None
+
+
+@router.post("/{deployment}/feedback", status_code=201)
+@rule("resource")
+def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: SessionDep, svc: Svc,
+                  ctx: Ctx) -> dict[str, Any]:
+    """Report the true label(s) of a logged prediction: ``label`` for one row, ``labels`` per row."""
+    d = dg[0]
+    if (body.label is None) == (body.labels is None):
+        raise InvalidInput("send exactly one of 'label' (one row) or 'labels' (one per row)")
+    get_monitor(svc).flush()
+    rec = get_record(session, d, body.prediction_id)
+    fb = record_feedback(session, rec, p.org_id, body.labels if body.labels is not None else [body.label])
+    ctx.details = {"prediction_id": rec.id, "rows": fb.n}
+    try:  # a retraining check must not lose the caller's feedback
+        with session.begin_nested():
+            _, draft = retrain.check(session, d)
+        if draft is not None:
+            ctx.extra.append(draft)
+    except (ConsortiumError, SQLAlchemyError):
+        pass
+    v = session.get(ModelVersion, rec.version_id)
+    if v is not None and v.task == "regression":
+        return {"prediction_id": rec.id, "rows": fb.n, "squared_error": round(fb.sq_error, 6)}
+    return {"prediction_id": rec.id, "rows": fb.n, "correct": fb.correct}
+
+
+@router.get("/{deployment}/feedback")
+@rule("resource")
+def feedback_summary(dg: DeploymentDep, p: Caller, session: SessionDep,
+                     minutes: Annotated[int | None, Query(ge=1, le=525600)] = None) -> dict[str, Any]:
+    """Live accuracy (or MSE) from feedback on the version served now, against its test-set figure
+    (a caller sees the figure over its own feedback)."""
+    return analysis.quality(session, dg[0], minutes, _caller_scope(dg[0], p))
+
+
+@router.get("/{deployment}/predictions")
+@rule("resource")
+def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 50, payload: bool = True) -> list[dict[str, Any]]:
+    """The newest logged predictions, decrypted (owner only; the read is audited)."""
+    d = dg[0]
+    _owner_only(d, p, "prediction log")
+    get_monitor(svc).flush()
+    names: dict[str, str] = {}
+    out = []
+    for r in recent(session, d.id, limit=limit):
+        if r.caller_org_id not in names:
+            names[r.caller_org_id] = org_by_id(session, r.caller_org_id).name
+        out.append(record_view(session, r, names[r.caller_org_id], payload))
+    ctx.details = {"read": len(out), "payload": payload}
+    return out

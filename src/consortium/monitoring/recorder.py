@@ -1,0 +1,304 @@
+"""The per-process monitor on the prediction path: sample, enqueue, count; write in the background.
+
+The hot path (``log`` and ``observe``) takes a few microseconds: a random draw against the
+deployment's sample rate (held in memory), an append to a bounded queue, a lock and a dict update
+for the latency histogram, and two Prometheus updates. A background thread, like the usage meter,
+wakes every ``interval`` seconds and in one transaction seals the sampled requests and responses
+with the deployment owner's data key (``encrypt_stream``) into ``prediction_log`` and merges the
+minute's latency histograms into ``deployment_latency``; it also reloads sample rates, enforces
+retention and, every ``check_interval``, evaluates the retraining triggers.
+
+A deployment's sample rate is unknown until the thread first loads it (within ``interval``);
+calls before that are not sampled. Changing the settings through the API updates this process
+at once, and other hub replicas within ``config_ttl``.
+
+>>> m = Monitor(None, interval=0)
+>>> m.configure("dep_1", 1.0)
+>>> pid, logged = m.sample_and_log("dep_1", "org_o", "org_c", "mv_1", "predict", [[1, 2]], {"y": [0]})
+>>> pid.startswith("prd_"), logged, m.pending()
+(True, True, 1)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+
+from consortium.monitoring import latency
+from consortium.monitoring.prometheus import HubMetrics, metrics_for
+from consortium.store.tables.base import utcnow
+from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
+
+log = logging.getLogger("consortium.monitoring")
+EXTRA_KEY = "monitoring"
+QUEUE_MAX = 20_000
+DEFAULT_RETENTION_DAYS = 30
+PREDICTION_HEADER = "Consortium-Prediction-Id"  # on /v2 inference responses
+
+
+@dataclass
+class _Logged:
+    id: str
+    deployment_id: str
+    owner_org_id: str
+    caller_org_id: str
+    version_id: str
+    protocol: str
+    inputs: Any
+    outputs: Any
+    created_at: datetime
+
+
+@dataclass
+class _Lat:
+    buckets: list[int] = field(default_factory=latency.empty)
+    statuses: dict[str, int] = field(default_factory=dict)
+    sum_ms: float = 0.0
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def new_prediction_id() -> str:
+    return f"prd_{secrets.token_hex(10)}"
+
+
+class Monitor:
+    """Sampling, the prediction-log queue, latency aggregation and the background writer."""
+
+    def __init__(self, svc: Any, *, interval: float = 1.0, config_ttl: float = 5.0,
+                 check_interval: float = 60.0, retention_interval: float = 300.0) -> None:
+        self.svc = svc
+        self.interval = interval
+        self.config_ttl = config_ttl
+        self.check_interval = check_interval
+        self.retention_interval = retention_interval
+        self.metrics: HubMetrics | None = metrics_for(svc) if svc is not None else None
+        self._rates: dict[str, float] = {}
+        self._unknown: set[str] = set()
+        self._queue: deque[_Logged] = deque()
+        self._lat: dict[tuple[str, str, str, int], _Lat] = {}
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_rates = self._last_check = self._last_retention = time.monotonic()
+        self._random = random.random
+        self.closed = False
+
+    # ------------------------------------------------------------------------ hot path
+    def configure(self, deployment_id: str, sample_rate: float) -> None:
+        self._rates[deployment_id] = sample_rate
+        self._unknown.discard(deployment_id)
+
+    def sample_and_log(self, deployment_id: str, owner_org_id: str, caller_org_id: str, version_id: str,
+                       protocol: str, inputs: Any, outputs: Any) -> tuple[str, bool]:
+        """A new prediction id, and whether this prediction was sampled into the log."""
+        pid = new_prediction_id()
+        rate = self._rates.get(deployment_id)
+        if rate is None:
+            self._unknown.add(deployment_id)
+            return pid, False
+        if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
+            return pid, False
+        if len(self._queue) >= QUEUE_MAX:
+            if self.metrics is not None:
+                self.metrics.dropped.inc()
+            return pid, False
+        self._queue.append(_Logged(pid, deployment_id, owner_org_id, caller_org_id, version_id, protocol,
+                                   inputs, outputs, utcnow()))
+        return pid, True
+
+    def observe(self, deployment_id: str, deployment: str, owner_org_id: str, caller_org_id: str,
+                caller_org: str, status: int, seconds: float) -> None:
+        """Count one admitted call: Prometheus series and the per-minute latency histogram."""
+        if self.metrics is not None:
+            self.metrics.observe(deployment, caller_org, status, seconds)
+        ms = seconds * 1000.0
+        key = (deployment_id, owner_org_id, caller_org_id, int(time.time() // 60))
+        with self._lock:
+            agg = self._lat.get(key)
+            if agg is None:
+                agg = self._lat[key] = _Lat()
+            agg.buckets[latency.bucket(ms)] += 1
+            s = str(status)
+            agg.statuses[s] = agg.statuses.get(s, 0) + 1
+            agg.sum_ms += ms
+
+    def rejected(self, status: int) -> None:
+        if self.metrics is not None:
+            self.metrics.rejected.labels(str(status)).inc()
+
+    def on_batch(self, model: str, requests: int, rows: int) -> None:
+        if self.metrics is not None:
+            self.metrics.batch(model, requests, rows)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # ------------------------------------------------------------------------ background
+    def flush(self) -> int:
+        """Write queued predictions and latency counts now; returns the predictions written."""
+        if self.svc is None:
+            return 0
+        with self._flush_lock:
+            items: list[_Logged] = []
+            while self._queue:
+                items.append(self._queue.popleft())
+            with self._lock:
+                lat, self._lat = self._lat, {}
+            if not items and not lat:
+                return 0
+            try:
+                self._write(items, lat)
+            except Exception:
+                log.exception("monitoring flush failed; keeping its data for the next flush")
+                self._queue.extendleft(reversed(items))
+                with self._lock:
+                    for k, v in lat.items():
+                        cur = self._lat.setdefault(k, _Lat())
+                        cur.buckets = latency.merge([cur.buckets, v.buckets])
+                        for st, n in v.statuses.items():
+                            cur.statuses[st] = cur.statuses.get(st, 0) + n
+                        cur.sum_ms += v.sum_ms
+                return 0
+        if self.metrics is not None and items:
+            self.metrics.logged.inc(len(items))
+        return len(items)
+
+    def _write(self, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
+        from consortium.governance.encryption import encrypt_stream
+
+        with self.svc.session_factory() as s:
+            rows = []
+            for it in items:
+                doc = json.dumps({"inputs": _jsonable(it.inputs), "outputs": _jsonable(it.outputs)},
+                                 separators=(",", ":")).encode()
+                n = len(it.inputs) if isinstance(it.inputs, list) else 1
+                if isinstance(it.inputs, dict) and it.inputs:
+                    first = next(iter(it.inputs.values()))
+                    n = int(first.shape[0]) if isinstance(first, np.ndarray) and first.ndim else 1
+                rows.append({"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": it.owner_org_id,
+                             "caller_org_id": it.caller_org_id, "version_id": it.version_id,
+                             "protocol": it.protocol, "rows": n, "created_at": it.created_at,
+                             "payload": b"".join(encrypt_stream(s, it.owner_org_id, [doc]))})
+            if rows:
+                s.execute(insert(PredictionRecord), rows)
+            for (dep, owner, org, minute), agg in lat.items():
+                at = datetime.fromtimestamp(minute * 60, tz=UTC)
+                row = s.get(LatencyHistogram, (dep, org, at), with_for_update=True)
+                if row is None:
+                    s.add(LatencyHistogram(deployment_id=dep, caller_org_id=org, minute=at, owner_org_id=owner,
+                                           buckets=agg.buckets, statuses=agg.statuses, latency_sum_ms=agg.sum_ms))
+                else:
+                    row.buckets = latency.merge([row.buckets, agg.buckets])
+                    row.statuses = {k: row.statuses.get(k, 0) + agg.statuses.get(k, 0)
+                                    for k in {*row.statuses, *agg.statuses}}
+                    row.latency_sum_ms += agg.sum_ms
+            s.commit()
+
+    def reload_rates(self) -> None:
+        ids = set(self._rates) | set(self._unknown)
+        if not ids or self.svc is None:
+            return
+        with self.svc.session_factory() as s:
+            found = {r.deployment_id: float((r.settings or {}).get("sample_rate", 0.0))
+                     for r in s.scalars(select(MonitoringConfig).where(MonitoringConfig.deployment_id.in_(ids)))}
+        for dep in ids:
+            self.configure(dep, found.get(dep, 0.0))
+
+    def tick(self) -> None:
+        """One round of background work (the thread calls it every ``interval``)."""
+        self.flush()
+        now = time.monotonic()
+        if self._unknown or now - self._last_rates >= self.config_ttl:
+            self._last_rates = now
+            self.reload_rates()
+        if now - self._last_retention >= self.retention_interval:
+            self._last_retention = now
+            with self.svc.session_factory() as s:
+                enforce_retention(s)
+                s.commit()
+        if now - self._last_check >= self.check_interval:
+            self._last_check = now
+            from consortium.monitoring.retrain import check_all
+
+            check_all(self.svc)
+
+    def start(self) -> None:
+        if self.svc is not None:
+            with self.svc.session_factory() as s:  # every configured rate, so sampling starts at once
+                for r in s.scalars(select(MonitoringConfig)):
+                    self.configure(r.deployment_id, float((r.settings or {}).get("sample_rate", 0.0)))
+        if self._thread is None and self.svc is not None and self.interval > 0:
+            self._thread = threading.Thread(target=self._run, name="consortium-monitor", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:  # keep the thread alive; the next tick retries
+                log.exception("monitoring tick failed")
+
+    def close(self) -> None:
+        self.closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.flush()
+
+
+def enforce_retention(session: Any, now: datetime | None = None) -> int:
+    """Delete logged predictions older than their deployment's ``retention_days``; returns rows deleted."""
+    now = now or utcnow()
+    configured = {r.deployment_id: int((r.settings or {}).get("retention_days", DEFAULT_RETENTION_DAYS))
+                  for r in session.scalars(select(MonitoringConfig))}
+    deleted = 0
+    by_days: dict[int, list[str]] = {}
+    for dep, days in configured.items():
+        by_days.setdefault(days, []).append(dep)
+    for days, deps in by_days.items():
+        res = session.execute(delete(PredictionRecord).where(PredictionRecord.deployment_id.in_(deps),
+                                                             PredictionRecord.created_at < now - timedelta(days=days)))
+        deleted += res.rowcount or 0
+    q = delete(PredictionRecord).where(PredictionRecord.created_at < now - timedelta(days=DEFAULT_RETENTION_DAYS))
+    if configured:
+        q = q.where(PredictionRecord.deployment_id.not_in(list(configured)))
+    deleted += session.execute(q).rowcount or 0
+    return deleted
+
+
+def get_monitor(svc: Any) -> Monitor:
+    """The process's monitor (``svc.extras["monitoring"]``), created and started on first use."""
+    m = svc.extras.get(EXTRA_KEY)
+    if m is None or m.closed:
+        m = svc.extras[EXTRA_KEY] = Monitor(svc)
+        m.start()
+    return m  # type: ignore[no-any-return]
+
+
+def close_monitor(svc: Any) -> None:
+    m = svc.extras.pop(EXTRA_KEY, None)
+    if m is not None:
+        m.close()
