@@ -1,0 +1,67 @@
+"""The retraining trigger end to end: bad feedback drops live accuracy below the threshold, the
+monitor submits the version's recipe on the newest dataset version as the owner, a real worker
+trains and registers version 2, and no alias or deployment moves."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mon_support import deploy
+from support import start_worker, wait_for
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
+    p = start_worker(settings)
+    yield p
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, caller: Any, bc: dict[str, Any],
+                                                      worker: Any) -> None:
+    r = http.put(f"/api/v1/models/{owner.org}/bc-risk/aliases/production", json={"version": 1}, headers=owner.headers)
+    assert r.status_code in (200, 201), r.text
+    name = deploy(http, owner, 1.0, caller)
+    url = f"/api/v1/deployments/{name}"
+    # opt-in: nothing happens until the trigger is enabled
+    assert http.post(f"{url}/monitoring/check", headers=owner.headers).json() == {"enabled": False, "fired": False}
+    r = http.patch(f"{url}/monitoring", json={"retrain": {"enabled": True, "min_accuracy": 0.8, "min_feedback": 20}},
+                   headers=owner.headers)
+    assert r.status_code == 200, r.text
+    flip = {bc["class_names"][0]: bc["class_names"][1], bc["class_names"][1]: bc["class_names"][0]}
+    for i in range(0, 24, 4):  # the caller reports the opposite of the truth: live accuracy ~0
+        out = http.post(f"{url}/predict", json={"inputs": bc["rows"][i:i + 4]}, headers=caller.headers).json()
+        fb = http.post(f"{url}/feedback", json={"prediction_id": out["prediction_id"],
+                                                "labels": [flip[x] for x in bc["labels"][i:i + 4]]},
+                       headers=caller.headers)
+        assert fb.status_code == 201, fb.text
+    cfg = http.get(f"{url}/monitoring", headers=owner.headers).json()
+    assert len(cfg["retrain_triggers"]) == 1, cfg  # fired once, when the 20th labelled row arrived
+    trig = cfg["retrain_triggers"][0]
+    assert "live accuracy" in trig["reason"] and trig["from_version"] == 1
+    # a second check does not start another run (job still running, or cooling down)
+    again = http.post(f"{url}/monitoring/check", headers=owner.headers).json()
+    assert again["fired"] is False and again["reasons"] and again["blocked"]
+
+    def finished() -> dict[str, Any] | None:
+        j = http.get(f"/api/v1/jobs/{trig['job_id']}", headers=owner.headers).json()
+        return j if j["state"] in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_for(finished, 120, 0.5, "retraining job")
+    assert job["state"] == "succeeded", job.get("error")
+    assert job["recipe"]["data"]["version"] is None and job["recipe"]["register"]["model"] == "bc-risk"
+    model = http.get(f"/api/v1/models/{owner.org}/bc-risk", headers=owner.headers).json()
+    assert max(v["version"] for v in model["versions"]) == 2
+    assert model["aliases"] == {"production": 1}  # registered, not promoted
+    assert http.get(url, headers=owner.headers).json()["version"] == 1
+    trail = http.get("/api/v1/audit", params={"limit": 200}, headers=owner.headers).json()
+    assert any(e["action"] == "deployment.retrain_triggered" for e in trail)
+    # the caller never learns about the owner's job
+    assert http.get(f"/api/v1/jobs/{trig['job_id']}", headers=caller.headers).status_code == 404
