@@ -1,0 +1,59 @@
+"""Demo step for ``consortium up``: the hospital may compute on the clinic's and the lab's
+``breast-cancer`` partitions, so ``consortium jobs submit examples/federated-breast-cancer.yaml``
+works as the hospital out of the box. Idempotent: a grant (direct or through a project) that
+already lets the hospital compute is left alone.
+
+Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from consortium.demo import DEMO_ORGS, DEMO_STEPS
+from consortium.errors import NotFound, PermissionDenied
+from consortium.governance import credentials, identity
+from consortium.governance.audit import EventDraft
+from consortium.governance.roles import Permission, Role
+from consortium.services import Services
+
+DATASET = "breast-cancer"
+
+
+def _owner(session: Session, org_name: str):  # type: ignore[no-untyped-def]
+    org = identity.org_by_name(session, org_name)
+    user = identity.user_by_email(session, f"owner@{org_name}.example")
+    assert user is not None, f"demo owner of {org_name} missing"
+    return credentials._principal(user, org, Role.owner, "seed")
+
+
+def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> None:
+    from consortium.data import catalog
+    from consortium.governance.grants import create_grant
+
+    hospital = DEMO_ORGS[0][0]
+    hp = _owner(session, hospital)
+    events, refs = [], []
+    for org, _, _ in DEMO_ORGS[1:]:
+        if catalog.find(session, org, DATASET) is None:
+            continue  # the data step did not seed it
+        refs.append(f"{org}/{DATASET}")
+        try:
+            catalog.visible(session, hp, org, DATASET, Permission.compute)
+            continue
+        except (NotFound, PermissionDenied):
+            pass
+        owner = _owner(session, org)
+        g = create_grant(session, owner, "dataset", f"{org}/{DATASET}", "compute", grantee_org=hospital)
+        events.append(EventDraft("demo.grant_compute", actor_user_id=owner.user_id, actor_org_id=owner.org_id,
+                                 resource_type="dataset", resource_id=g.resource_id, resource_org_id=owner.org_id,
+                                 details={"grant": g.id, "grantee_org": hospital, "permission": "compute"}))
+    if events:
+        svc.audit_in(session, events)
+    out["federated"] = {"submit_as": hospital, "datasets": [f"{hospital}/{DATASET}", *refs],
+                        "recipe": "examples/federated-breast-cancer.yaml"}
+
+
+DEMO_STEPS.append(seed_federation)
