@@ -5,3 +5,4 @@ from consortium.sdk import projects  # noqa: E402,F401  (registers client.projec
 from consortium.sdk import models  # noqa: E402,F401  (registers client.models, client.deployments)
 from consortium.sdk import datasets  # noqa: E402,F401  (registers client.datasets)
 from consortium.sdk import nodes  # noqa: E402,F401  (registers client.nodes)
+from consortium.sdk import monitoring  # noqa: E402,F401  (registers client.monitoring)

@@ -104,6 +104,14 @@ def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
     return dg[0]
 
 
+def _flush_all(svc: Any) -> None:
+    """Write this process's pending counts first, so a caller reads its own calls at once."""
+    get_monitor(svc).flush()
+    rt = svc.extras.get("serving")
+    if rt is not None:
+        rt.meter.flush()
+
+
 OwnerMember = Annotated[Deployment, Depends(owner_member)]
 Minutes = Annotated[int, Query(ge=1, le=10080)]
 
@@ -178,7 +186,7 @@ def deployment_metrics(dg: DeploymentDep, p: Caller, session: SessionDep, svc: S
                        minutes: Minutes = 60) -> dict[str, Any]:
     """Requests, errors, p50/p95/p99 latency and calls per organization over the last ``minutes``
     (the owner sees every caller; a caller its own calls)."""
-    get_monitor(svc).flush()
+    _flush_all(svc)
     return analysis.request_stats(session, dg[0], minutes, _caller_scope(dg[0], p))
 
 
@@ -203,7 +211,7 @@ def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
         _owner_only(d, p, "input drift")
     if minutes // step > 500:
         raise InvalidInput(f"{minutes // step} points is too many", hint="use a larger step (at most 500 points)")
-    get_monitor(svc).flush()
+    _flush_all(svc)
     settings, _ = load_settings(session, d.id)
     return analysis.timeseries(session, d, metric, minutes, step, _caller_scope(d, p), settings)
 

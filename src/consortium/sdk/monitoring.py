@@ -1,0 +1,69 @@
+"""SDK group for monitoring: ``client.monitoring``.
+
+>>> import consortium
+>>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")              # doctest: +SKIP
+>>> c.monitoring.configure("bc-risk", sample_rate=0.05, retrain={"enabled": True, "min_accuracy": 0.85})  # doctest: +SKIP
+>>> out = c.deployments.predict("bc-risk", [[...]])                                    # doctest: +SKIP
+>>> c.monitoring.feedback("bc-risk", out["prediction_id"], label="malignant")         # doctest: +SKIP
+{'prediction_id': 'prd_...', 'rows': 1, 'correct': 1}
+>>> c.monitoring.drift("bc-risk")["status"]                                            # doctest: +SKIP
+'ok'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.sdk.resources import Group, register
+
+
+@register("monitoring")
+class Monitoring(Group):
+    def settings(self, deployment: str) -> dict[str, Any]:
+        """Sample rate, retention, drift thresholds, retraining trigger and its recent runs (owner)."""
+        return self._get(f"/deployments/{deployment}/monitoring")  # type: ignore[no-any-return]
+
+    def configure(self, deployment: str, *, sample_rate: float | None = None, retention_days: int | None = None,
+                  drift: dict[str, Any] | None = None, retrain: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Change settings; only the fields given change (nested sections merge)."""
+        body = {k: v for k, v in {"sample_rate": sample_rate, "retention_days": retention_days, "drift": drift,
+                                  "retrain": retrain}.items() if v is not None}
+        return self._patch(f"/deployments/{deployment}/monitoring", body)  # type: ignore[no-any-return]
+
+    def metrics(self, deployment: str, minutes: int = 60) -> dict[str, Any]:
+        """Requests, errors, p50/p95/p99 latency and calls per organization."""
+        return self._get(f"/deployments/{deployment}/metrics", minutes=minutes)  # type: ignore[no-any-return]
+
+    def drift(self, deployment: str) -> dict[str, Any]:
+        """PSI and KS per feature of recent logged inputs against the training reference (owner)."""
+        return self._get(f"/deployments/{deployment}/drift")  # type: ignore[no-any-return]
+
+    def feedback(self, deployment: str, prediction_id: str, label: Any = None,
+                 labels: list[Any] | None = None) -> dict[str, Any]:
+        """Report the true ``label`` of a one-row prediction (or ``labels``, one per row)."""
+        body: dict[str, Any] = {"prediction_id": prediction_id}
+        if labels is not None:
+            body["labels"] = labels
+        else:
+            body["label"] = label
+        return self._post(f"/deployments/{deployment}/feedback", body)  # type: ignore[no-any-return]
+
+    def quality(self, deployment: str, minutes: int | None = None) -> dict[str, Any]:
+        """Live accuracy (or MSE) from feedback, against the test-set figure."""
+        params = {"minutes": minutes} if minutes else {}
+        return self._get(f"/deployments/{deployment}/feedback", **params)  # type: ignore[no-any-return]
+
+    def timeseries(self, deployment: str, metric: str = "latency", minutes: int = 60,
+                   step: int = 5) -> dict[str, Any]:
+        """Points for plots: ``latency``, ``accuracy`` or ``drift``."""
+        return self._get(f"/deployments/{deployment}/timeseries", metric=metric,  # type: ignore[no-any-return]
+                         minutes=minutes, step=step)
+
+    def predictions(self, deployment: str, limit: int = 50, payload: bool = True) -> list[dict[str, Any]]:
+        """The newest logged predictions, decrypted (owner)."""
+        return self._get(f"/deployments/{deployment}/predictions", limit=limit,  # type: ignore[no-any-return]
+                         payload=str(payload).lower())
+
+    def check(self, deployment: str) -> dict[str, Any]:
+        """Evaluate the retraining trigger now."""
+        return self._post(f"/deployments/{deployment}/monitoring/check")  # type: ignore[no-any-return]
