@@ -87,8 +87,9 @@ class Monitor:
     """Sampling, the prediction-log queue, latency aggregation and the background writer."""
 
     def __init__(self, svc: Any, *, interval: float = 1.0, config_ttl: float = 5.0,
-                 check_interval: float = 60.0, retention_interval: float = 300.0) -> None:
+                 check_interval: float = 60.0, retention_interval: float = 300.0, enabled: bool = True) -> None:
         self.svc = svc
+        self.enabled = enabled  # False: ids only; nothing sampled, counted or written (benchmarks' "off")
         self.interval = interval
         self.config_ttl = config_ttl
         self.check_interval = check_interval
@@ -115,6 +116,8 @@ class Monitor:
                        protocol: str, inputs: Any, outputs: Any) -> tuple[str, bool]:
         """A new prediction id, and whether this prediction was sampled into the log."""
         pid = new_prediction_id()
+        if not self.enabled:
+            return pid, False
         rate = self._rates.get(deployment_id)
         if rate is None:
             self._unknown.add(deployment_id)
@@ -132,6 +135,8 @@ class Monitor:
     def observe(self, deployment_id: str, deployment: str, owner_org_id: str, caller_org_id: str,
                 caller_org: str, status: int, seconds: float) -> None:
         """Count one admitted call: Prometheus series and the per-minute latency histogram."""
+        if not self.enabled:
+            return
         if self.metrics is not None:
             self.metrics.observe(deployment, caller_org, status, seconds)
         ms = seconds * 1000.0
@@ -146,11 +151,11 @@ class Monitor:
             agg.sum_ms += ms
 
     def rejected(self, status: int) -> None:
-        if self.metrics is not None:
+        if self.enabled and self.metrics is not None:
             self.metrics.rejected.labels(str(status)).inc()
 
     def on_batch(self, model: str, requests: int, rows: int) -> None:
-        if self.metrics is not None:
+        if self.enabled and self.metrics is not None:
             self.metrics.batch(model, requests, rows)
 
     def pending(self) -> int:
@@ -246,11 +251,11 @@ class Monitor:
             check_all(self.svc)
 
     def start(self) -> None:
-        if self.svc is not None:
+        if self.svc is not None and self.enabled:
             with self.svc.session_factory() as s:  # every configured rate, so sampling starts at once
                 for r in s.scalars(select(MonitoringConfig)):
                     self.configure(r.deployment_id, float((r.settings or {}).get("sample_rate", 0.0)))
-        if self._thread is None and self.svc is not None and self.interval > 0:
+        if self._thread is None and self.svc is not None and self.interval > 0 and self.enabled:
             self._thread = threading.Thread(target=self._run, name="consortium-monitor", daemon=True)
             self._thread.start()
 
