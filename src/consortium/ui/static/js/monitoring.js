@@ -15,10 +15,28 @@ const M = (() => {
     return table(rows, [["", ([k]) => k.replace(/_/g, " ")], ["", ([, v]) => typeof v === "number" ? num(v) : String(v)]], empty);
   }
 
+  /* a line chart of one time series of the monitoring API (last day, hourly points) */
+  async function series(name, metric, id, fields, title, extra) {
+    const ts = await api("GET", `/deployments/${name}/timeseries?metric=${metric}&minutes=1440&step=60`);
+    const pts = ts.points.filter(p => fields.some(f => p[f] !== null && p[f] !== undefined));
+    if (!pts.length) return;
+    document.getElementById(id).hidden = false;
+    C.plot(id, [...fields.map(f => ({ name: f.replace(/_/g, " "), mode: "lines+markers", x: pts.map(p => p.t), y: pts.map(p => p[f]) })), ...(extra || [])],
+      C.chartLayout(title));
+  }
+
   async function deploymentPanels(name) {
     const P = C.page();
-    if (P.drift) C.fill("drift", async () => kvTable(await api("GET", `/deployments/${name}/drift`), "No drift figures yet."));
-    if (P.feedback) C.fill("feedback", async () => kvTable(await api("GET", `/deployments/${name}/feedback`), "No feedback yet."));
+    if (P.drift) {  // drift reads the logged inputs: the owner's only
+      if (!P.own) C.fill("drift", async () => el("p", { class: "muted" }, "Input drift is shown to the deployment's owner."));
+      else C.fill("drift", async () => el("div", {}, kvTable(await api("GET", `/deployments/${name}/drift`), "No drift figures yet."),
+        el("div", { id: "drift-chart", class: "chart", hidden: true })))
+        .then(() => series(name, "drift", "drift-chart", ["max_psi", "max_ks"], "Drift over the last day").catch(() => {}));
+    }
+    if (P.feedback) C.fill("feedback", async () => {
+      const q = await api("GET", `/deployments/${name}/feedback`);
+      return el("div", {}, kvTable(q, "No feedback yet."), el("div", { id: "accuracy-chart", class: "chart", hidden: true }));
+    }).then(() => series(name, "accuracy", "accuracy-chart", ["accuracy"], "Live accuracy over the last day").catch(() => {}));
   }
 
   function explainForm(base, columns) {
