@@ -122,7 +122,8 @@ def main() -> None:
         for load, conns, threads in (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2)):
             raw[load] = {label: [] for _, label, _ in CELLS}
             for rnd in range(args.rounds):
-                for mode, label, dep in CELLS:
+                order = CELLS[rnd % len(CELLS):] + CELLS[:rnd % len(CELLS)]  # rotate: no cell always first
+                for mode, label, dep in order:
                     url = f"http://127.0.0.1:{ports[mode]}/api/v1/deployments/{dep}/predict"
                     if rnd == 0:
                         run_wrk(wrk, url, luas[mode], conns, threads, 2)  # warm-up
@@ -150,7 +151,7 @@ def write_report(raw: dict[str, dict[str, list[dict[str, float]]]], logged: dict
                  unsampled_us: float, sampled_us: float, args: argparse.Namespace) -> None:
     lines = ["# Monitoring: cost on the prediction path", "",
              f"Digits CNN (ONNX) on the platform's `/predict`, one uvicorn hub process per mode on loopback "
-             f"(SQLite), `wrk` for {args.duration} s per cell, cells interleaved over {args.rounds} rounds, "
+             f"(SQLite), `wrk` for {args.duration} s per cell, cells interleaved (order rotated) over {args.rounds} rounds, "
              f"median shown; 2 cores shared by hubs and load generator. *Off*: the monitor disabled at its hooks "
              f"(ids only). *On*: Prometheus series, per-minute latency histograms, prediction ids, and the "
              f"prediction log at the given sample rate (requests and responses sealed with the owner's key and "
@@ -166,7 +167,7 @@ def write_report(raw: dict[str, dict[str, list[dict[str, float]]]], logged: dict
             lines.append(f"| {load} | {label} | {rps:.0f} | {rps / off:.3f}x | "
                          f"{statistics.median(r['p50'] for r in runs):.2f} | "
                          f"{statistics.median(r['p99'] for r in runs):.2f} | "
-                         f"{', '.join(f'{r['rps']:.0f}' for r in runs)} |")
+                         f"{', '.join(str(round(r['rps'])) for r in runs)} |")
     cost = {load: 1 - summary[(load, "on, sampling 1%")] for load in raw}
     lines += ["", "- Goal: 1% sampling costs < 5% of throughput: " + "; ".join(
         f"{load}: **{c * 100:.1f}%**" for load, c in cost.items()) + ".",

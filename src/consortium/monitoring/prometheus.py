@@ -3,7 +3,7 @@
 Series:
 
 - ``consortium_requests_total{deployment, org, status}``: admitted prediction calls per deployment,
-  calling organization and HTTP status; ``consortium_requests_rejected_total{status}`` for calls
+  calling organization and HTTP status (from the monitor's totals, read at scrape); ``consortium_requests_rejected_total{status}`` for calls
   refused before admission (no credential, no grant, over quota).
 - ``consortium_request_latency_seconds{deployment, org}``: latency histogram.
 - ``consortium_batch_rows{model}`` / ``consortium_batch_requests{model}``: rows and requests per
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from consortium.monitoring.latency import LATENCY_EDGES_MS
@@ -63,18 +63,43 @@ class _JobCollector(Collector):
                                 value=counts.get("queued", 0))
 
 
+class _RequestCollector(Collector):
+    """Request counts and latency histograms from the monitor's in-memory totals (read at scrape
+    time, so the prediction path only updates a dict under one lock)."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+
+    def collect(self) -> Iterator[Any]:
+        mon = self.svc.extras.get("monitoring")
+        reqs = CounterMetricFamily("consortium_requests", "Admitted prediction calls",
+                                   labels=["deployment", "org", "status"])
+        lat = HistogramMetricFamily("consortium_request_latency_seconds", "Prediction call latency",
+                                    labels=["deployment", "org"])
+        if mon is not None:
+            with mon._lock:
+                totals = {k: (list(v.buckets), dict(v.statuses), v.sum_ms) for k, v in mon.totals.items()}
+            for (dep, org), (buckets, statuses, sum_ms) in sorted(totals.items()):
+                for status, n in sorted(statuses.items()):
+                    reqs.add_metric([dep, org, status], n)
+                cum, acc = [], 0
+                for edge, n in zip(LATENCY_EDGES_MS, buckets):
+                    acc += n
+                    cum.append((repr(edge / 1000), acc))
+                cum.append(("+Inf", sum(buckets)))
+                lat.add_metric([dep, org], cum, sum_ms / 1000)
+        yield reqs
+        yield lat
+
+
 class HubMetrics:
     """The metric objects of one hub process; children are cached so the hot path skips label lookups."""
 
     def __init__(self, svc: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("consortium_requests", "Admitted prediction calls",
-                                ["deployment", "org", "status"], registry=r)
         self.rejected = Counter("consortium_requests_rejected", "Prediction calls refused before admission",
                                 ["status"], registry=r)
-        self.latency = Histogram("consortium_request_latency_seconds", "Prediction call latency",
-                                 ["deployment", "org"], buckets=[e / 1000 for e in LATENCY_EDGES_MS], registry=r)
         self.batch_rows = Histogram("consortium_batch_rows", "Rows per model call", ["model"],
                                     buckets=ROW_BUCKETS, registry=r)
         self.batch_requests = Histogram("consortium_batch_requests", "Requests per model call", ["model"],
@@ -85,19 +110,8 @@ class HubMetrics:
         self.dropped = Counter("consortium_predictions_dropped",
                                "Sampled predictions dropped (log queue full)", registry=r)
         r.register(_JobCollector(svc))
+        r.register(_RequestCollector(svc))
         self._children: dict[tuple[str, ...], Any] = {}
-
-    def observe(self, deployment: str, org: str, status: int, seconds: float) -> None:
-        key = (deployment, org, str(status))
-        c = self._children.get(key)
-        if c is None:
-            c = self._children[key] = self.requests.labels(*key)
-        c.inc()
-        lkey = (deployment, org)
-        h = self._children.get(lkey)
-        if h is None:
-            h = self._children[lkey] = self.latency.labels(*lkey)
-        h.observe(seconds)
 
     def batch(self, model: str, requests: int, rows: int) -> None:
         key = ("batch", model)

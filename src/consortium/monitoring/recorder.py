@@ -98,7 +98,10 @@ class Monitor:
         self._rates: dict[str, float] = {}
         self._unknown: set[str] = set()
         self._queue: deque[_Logged] = deque()
-        self._lat: dict[tuple[str, str, str, int], _Lat] = {}
+        self._lat: dict[tuple[str, str, str, int], _Lat] = {}  # per minute, until flushed
+        # since start, per (deployment name, caller org name): exported to Prometheus at scrape time,
+        # so the hot path does not pay for prometheus-client's locks and label lookups
+        self.totals: dict[tuple[str, str], _Lat] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -134,21 +137,27 @@ class Monitor:
 
     def observe(self, deployment_id: str, deployment: str, owner_org_id: str, caller_org_id: str,
                 caller_org: str, status: int, seconds: float) -> None:
-        """Count one admitted call: Prometheus series and the per-minute latency histogram."""
+        """Count one admitted call: per-minute latency histogram (flushed) and process totals (Prometheus)."""
         if not self.enabled:
             return
-        if self.metrics is not None:
-            self.metrics.observe(deployment, caller_org, status, seconds)
         ms = seconds * 1000.0
+        b = latency.bucket(ms)
+        s = str(status)
         key = (deployment_id, owner_org_id, caller_org_id, int(time.time() // 60))
+        tkey = (deployment, caller_org)
         with self._lock:
             agg = self._lat.get(key)
             if agg is None:
                 agg = self._lat[key] = _Lat()
-            agg.buckets[latency.bucket(ms)] += 1
-            s = str(status)
+            tot = self.totals.get(tkey)
+            if tot is None:
+                tot = self.totals[tkey] = _Lat()
+            agg.buckets[b] += 1
+            tot.buckets[b] += 1
             agg.statuses[s] = agg.statuses.get(s, 0) + 1
+            tot.statuses[s] = tot.statuses.get(s, 0) + 1
             agg.sum_ms += ms
+            tot.sum_ms += ms
 
     def rejected(self, status: int) -> None:
         if self.enabled and self.metrics is not None:
