@@ -176,3 +176,19 @@ def test_manual_node_holds_the_job_until_approved(http: Any, consortium3: dict[s
     http.post(f"/api/v1/nodes/{node}/reject/{job['id']}", headers=c.headers)
     final = wait_job(http, a, job["id"])
     assert final["state"] == "failed" and c.org in final["error"]
+
+
+def test_cancel_stops_a_federated_job_between_rounds(http: Any, consortium3: dict[str, Any],
+                                                     fed_worker: Any) -> None:
+    a = consortium3["actors"][0]
+    granted(http, consortium3)
+    ds = [consortium3["datasets"][0], consortium3["datasets"][2]]
+    job = http.post("/api/v1/jobs", json={"recipe": fed_recipe(ds, rounds=500)}, headers=a.headers).json()
+    c = consortium3["actors"][2]  # c may have a manual node (see the approval test): approve ahead
+    http.post(f"/api/v1/nodes/site-1/approve/{job['id']}", headers=c.headers)
+    wait_for(lambda: http.get(f"/api/v1/jobs/{job['id']}", headers=a.headers).json()["progress"].get("round"),
+             60, 0.2, "first round")
+    assert http.post(f"/api/v1/jobs/{job['id']}/cancel", headers=a.headers).status_code == 200
+    final = wait_job(http, a, job["id"], 60)
+    assert final["state"] == "cancelled", final
+    assert final["progress"]["round"] < 500

@@ -1,7 +1,8 @@
 """Demo step for ``consortium up``: the hospital may compute on the clinic's and the lab's
 ``breast-cancer`` partitions, so ``consortium jobs submit examples/federated-breast-cancer.yaml``
-works as the hospital out of the box. Idempotent: a grant (direct or through a project) that
-already lets the hospital compute is left alone.
+works as the hospital out of the box. When the demo project ``breast-cancer-study`` (seeded
+before this step) already grants compute, nothing is added; the step only fills the gap if that
+project is absent. Idempotent: a grant that already lets the hospital compute is left alone.
 
 Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
 """

@@ -132,6 +132,8 @@ def forward_progress(ctx: JobContext, rounds: int) -> Any:
     """A progress sink that turns Flower's round records into job progress events."""
     def sink(rec: dict[str, Any]) -> None:
         kind = rec.get("kind")
+        if kind == "round":
+            sink.rounds_seen += 1  # type: ignore[attr-defined]
         if kind == "start":
             ctx.progress({"stage": "training", "round": 0, "rounds": rounds, "nodes": rec.get("nodes"),
                           "strategy": rec.get("strategy")}, force=True)
@@ -143,7 +145,19 @@ def forward_progress(ctx: JobContext, rounds: int) -> Any:
                           "train_loss": rec.get("train_loss"), "seconds": rec.get("seconds")})
         if ctx.should_stop():
             raise JobCancelled("cancelled on request")
+    sink.rounds_seen = 0  # type: ignore[attr-defined]
     return sink
+
+
+def charge_planned(ctx: JobContext) -> None:
+    """A DP job that stopped after some rounds still spent privacy: charge its planned epsilon
+    (an upper bound) to each dataset's ledger."""
+    from consortium.federation import hub_budgets
+
+    plan = (ctx.recipe.get("_resolved") or {}).get("privacy") or {}
+    if plan:
+        with transaction(ctx.services.session_factory) as s:
+            hub_budgets.record_spend(s, ctx.job_id, {ds: (p["epsilon"], p["delta"]) for ds, p in plan.items()})
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -166,10 +180,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
     engine = engine_name()
     work = ctx.services.settings.home / "federation" / ctx.job_id
     try:
+        sink = forward_progress(ctx, recipe.federated.rounds)
         try:
             result = run_on_nodes(recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
-                                  progress=forward_progress(ctx, recipe.federated.rounds), work_dir=work)
-        except Exception:
+                                  progress=sink, work_dir=work)
+        except BaseException:
+            if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
+                charge_planned(ctx)
             if ctx.should_stop():
                 raise JobCancelled("cancelled on request") from None
             raise
