@@ -65,3 +65,25 @@ def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, cal
     assert any(e["action"] == "deployment.retrain_triggered" for e in trail)
     # the caller never learns about the owner's job
     assert http.get(f"/api/v1/jobs/{trig['job_id']}", headers=caller.headers).status_code == 404
+
+
+def test_drift_alert_retrains_when_opted_in(http: Any, owner: Any, caller: Any, bc: dict[str, Any],
+                                            worker: Any) -> None:
+    import numpy as np
+
+    name = deploy(http, owner, 1.0, caller, retrain={"enabled": True, "on_drift": True})
+    url = f"/api/v1/deployments/{name}"
+    rows = np.asarray(bc["rows"])
+    rows[:, bc["columns"].index("mean_texture")] *= 3  # a new scanner reads texture on another scale
+    for i in range(0, 100, 20):
+        assert http.post(f"{url}/predict", json={"inputs": rows[i:i + 20].tolist()},
+                         headers=caller.headers).status_code == 200
+    res = http.post(f"{url}/monitoring/check", headers=owner.headers).json()
+    assert res["fired"] is True and "drift" in res["reasons"][0], res
+    assert res["checks"]["drift"]["status"] == "alert"
+
+    def finished() -> dict[str, Any] | None:
+        j = http.get(f"/api/v1/jobs/{res['job_id']}", headers=owner.headers).json()
+        return j if j["state"] in ("succeeded", "failed", "cancelled") else None
+
+    assert wait_for(finished, 120, 0.5, "retraining job")["state"] == "succeeded"

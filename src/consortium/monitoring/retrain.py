@@ -67,7 +67,8 @@ def _owner(session: Session, d: Deployment, row: MonitoringConfig | None) -> Pri
                        hint="set the monitoring settings again as a member of the owner organization")
 
 
-def _reasons(session: Session, d: Deployment, s: MonitorSettings) -> tuple[list[str], dict[str, Any]]:
+def _reasons(session: Session, d: Deployment, s: MonitorSettings,
+             drift: bool = True) -> tuple[list[str], dict[str, Any]]:
     pol = s.retrain
     reasons: list[str] = []
     checks: dict[str, Any] = {}
@@ -78,7 +79,7 @@ def _reasons(session: Session, d: Deployment, s: MonitorSettings) -> tuple[list[
             reasons.append(f"live accuracy {q['live']} below {pol.min_accuracy} ({q['labelled_rows']} labelled rows)")
         if q["metric"] == "mse" and pol.max_mse is not None and q["live"] > pol.max_mse:
             reasons.append(f"live MSE {q['live']} above {pol.max_mse} ({q['labelled_rows']} labelled rows)")
-    if pol.on_drift:
+    if pol.on_drift and drift:
         dr = current_drift(session, d, s)
         checks["drift"] = {"status": dr["status"], "max_psi": dr.get("max_psi"), "max_ks": dr.get("max_ks")}
         if dr["status"] == "alert":
@@ -100,14 +101,15 @@ def _blocked(session: Session, d: Deployment, s: MonitorSettings) -> str | None:
     return None
 
 
-def check(session: Session, d: Deployment) -> tuple[dict[str, Any], EventDraft | None]:
+def check(session: Session, d: Deployment, *, drift: bool = True) -> tuple[dict[str, Any], EventDraft | None]:
     """Evaluate the trigger of deployment ``d``; submit a retraining job if it fires.
 
+    ``drift=False`` judges live quality only (the cheap check run after each feedback report).
     Returns the decision and, when a job was submitted, the audit event to append."""
     s, row = load_settings(session, d.id)
     if not s.retrain.enabled:
         return {"enabled": False, "fired": False}, None
-    reasons, checks = _reasons(session, d, s)
+    reasons, checks = _reasons(session, d, s, drift)
     out: dict[str, Any] = {"enabled": True, "fired": False, "reasons": reasons, "checks": checks}
     if not reasons:
         return out, None

@@ -237,7 +237,7 @@ def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: Sessi
     ctx.details = {"prediction_id": rec.id, "rows": fb.n}
     try:  # a retraining check must not lose the caller's feedback
         with session.begin_nested():
-            _, draft = retrain.check(session, d)
+            _, draft = retrain.check(session, d, drift=False)
         if draft is not None:
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
