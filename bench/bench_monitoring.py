@@ -151,7 +151,8 @@ def write_report(raw: dict[str, dict[str, list[dict[str, float]]]], logged: dict
                  unsampled_us: float, sampled_us: float, args: argparse.Namespace) -> None:
     lines = ["# Monitoring: cost on the prediction path", "",
              f"Digits CNN (ONNX) on the platform's `/predict`, one uvicorn hub process per mode on loopback "
-             f"(SQLite), `wrk` for {args.duration} s per cell, cells interleaved (order rotated) over {args.rounds} rounds, "
+             f"(SQLite), `wrk` for {args.duration} s per cell, cells interleaved (order rotated) over "
+             f"{args.rounds} rounds, "
              f"median shown; 2 cores shared by hubs and load generator. *Off*: the monitor disabled at its hooks "
              f"(ids only). *On*: Prometheus series, per-minute latency histograms, prediction ids, and the "
              f"prediction log at the given sample rate (requests and responses sealed with the owner's key and "

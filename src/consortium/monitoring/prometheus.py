@@ -3,8 +3,9 @@
 Series:
 
 - ``consortium_requests_total{deployment, org, status}``: admitted prediction calls per deployment,
-  calling organization and HTTP status (from the monitor's totals, read at scrape); ``consortium_requests_rejected_total{status}`` for calls
-  refused before admission (no credential, no grant, over quota).
+  calling organization and HTTP status (from the monitor's totals, read at scrape);
+  ``consortium_requests_rejected_total{status}`` for calls refused before admission (no
+  credential, no grant, over quota).
 - ``consortium_request_latency_seconds{deployment, org}``: latency histogram.
 - ``consortium_batch_rows{model}`` / ``consortium_batch_requests{model}``: rows and requests per
   model call of the adaptive batcher.

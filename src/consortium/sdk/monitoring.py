@@ -2,7 +2,8 @@
 
 >>> import consortium
 >>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")              # doctest: +SKIP
->>> c.monitoring.configure("bc-risk", sample_rate=0.05, retrain={"enabled": True, "min_accuracy": 0.85})  # doctest: +SKIP
+>>> c.monitoring.configure("bc-risk", sample_rate=0.05,
+...                         retrain={"enabled": True, "min_accuracy": 0.85})            # doctest: +SKIP
 >>> out = c.deployments.predict("bc-risk", [[...]])                                    # doctest: +SKIP
 >>> c.monitoring.feedback("bc-risk", out["prediction_id"], label="malignant")         # doctest: +SKIP
 {'prediction_id': 'prd_...', 'rows': 1, 'correct': 1}
