@@ -95,3 +95,37 @@ def test_grants_to_a_project_follow_membership(http: Any, trio: dict[str, Any]) 
     rep = http.get("/api/v1/projects/study-grants/report", headers=a.headers).json()
     assert rep["contributions"][0]["organization"] == a.org
     assert rep["contributions"][0]["permission"] == "metadata"
+
+
+def test_project_invoke_uses_the_project_quota(http: Any, world: Any, services: Any) -> None:
+    """A deployment granted to a project is invoked by members under the project's default quota,
+    overridden per organization by the lead."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+    from registry_models import tiny_classifier
+
+    from consortium.registry import deployments as deps
+    from consortium.registry import models as reg
+    from consortium.store.db import transaction
+
+    a, b = world.actor(world.org()), world.actor(world.org())
+    name = f"prj-quota-{a.org[-6:]}"
+    http.post("/api/v1/projects", json={"name": name, "purpose": "p", "terms": ["invoke"],
+                                        "default_quota": {"per_minute": 2}}, headers=a.headers)
+    http.post(f"/api/v1/projects/{name}/invitations", json={"org": b.org}, headers=a.headers)
+    http.post(f"/api/v1/projects/{name}/accept", headers=b.headers)
+    with transaction(services.session_factory) as s:
+        reg.register_version(s, a.org_id, "pq", onnx=tiny_classifier(), blobs=services.blobs,
+                             task="classification")
+    r = http.post("/api/v1/deployments", json={"name": f"dq-{a.org[-6:]}", "model": f"{a.org}/pq"}, headers=a.headers)
+    assert r.status_code == 201, r.text
+    dep = r.json()["name"]
+    g = http.post("/api/v1/grants", json={"resource_type": "deployment", "resource": dep, "permission": "invoke",
+                                          "grantee_project": name}, headers=a.headers)
+    assert g.status_code == 201, g.text
+    codes = [http.post(f"/api/v1/deployments/{dep}/predict", json={"inputs": [[0.1] * 4]},
+                       headers=b.headers).status_code for _ in range(4)]
+    assert codes[:2] == [200, 200] and 429 in codes[2:], codes
+    assert deps  # the deployments module registers the resource type

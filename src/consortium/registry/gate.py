@@ -171,7 +171,12 @@ class Gate:
             g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
             if g is None:
                 raise NotFound(f"deployment {t.name!r} not found", hint="its owner must grant your organization 'invoke'")
-            a = Access(g.id, dict(g.limits or {}))
+            limits = dict(g.limits or {})
+            if not limits and g.grantee_project_id:  # a project grant: the project's quota for this member
+                from consortium.governance.projects import quota_for
+
+                limits = quota_for(s, g.grantee_project_id, p.org_id)
+            a = Access(g.id, limits)
             if a.limits:
                 self._meter.refresh_base(s, t.id, p.org_id)
         self.access.put(key, a)
