@@ -154,10 +154,11 @@ def test_manual_node_holds_the_job_until_approved(http: Any, consortium3: dict[s
     ds = consortium3["datasets"]
     granted(http, consortium3)
     r = http.post("/api/v1/nodes", json={"name": "site-1", "approve": "manual",
-                                         "datasets": [{"name": "bc", "kind": "tabular", "rows": 190,
+                                         "datasets": [{"name": "bc-site", "kind": "tabular", "rows": 190,
                                                        "rows_data": [[1, 2]]}]}, headers=c.headers)
     assert r.status_code == 201, r.text
-    assert r.json()["datasets"] == [{"name": "bc", "kind": "tabular", "rows": 190}]  # never rows
+    assert r.json()["datasets"] == [{"name": "bc-site", "kind": "tabular", "rows": 190}]  # never rows
+    # (no local "bc" advertised: c's rows train on the hub's loopback node; test_site_node covers site training)
     node = r.json()["id"]
     job = http.post("/api/v1/jobs", json={"recipe": fed_recipe([ds[0], ds[2]], rounds=2)}, headers=a.headers).json()
     waiting = wait_for(lambda: (lambda p: p if p.get("stage") == "waiting_for_approval" else None)(

@@ -53,7 +53,7 @@ def test_cli_node_process_registers(live_url: str, world: Any, tmp_path: Path) -
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         c = Client(live_url, a.token)
-        node = wait_for(lambda: next(iter(c.nodes.list()), None), 30, 0.2, "the CLI node")
+        node = wait_for(lambda: next(iter(c.nodes.list()), None), 90, 0.2, "the CLI node")
         assert node["name"] == "edge" and node["approve"] == "auto" and node["datasets"][0]["name"] == "bc"
     finally:
         p.terminate()

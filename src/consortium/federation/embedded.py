@@ -16,6 +16,7 @@ into a temporary store: the nodes read the directories they are given.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,11 +33,14 @@ ENGINES = ("deployment", "simulation")
 def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engine: Engine = "deployment",
                  validation: DataFrameSet | None = None, progress: ProgressSink | None = None,
                  work_dir: str | Path, round_timeout: float = 300.0, node_wait: float = 120.0,
-                 shapley_samples: int = 0, timeout: float = 3600.0) -> FederatedResult:
+                 shapley_samples: int = 0, timeout: float = 3600.0,
+                 on_superlink: Callable[[str], None] | None = None) -> FederatedResult:
     """Run ``recipe`` with one node per organization: ``nodes`` maps org -> (data dir, dataset name).
 
     ``progress`` gets every record (``start``, ``round``, ``done``); an exception it raises stops
-    the job (the deployment's processes are ended).
+    the job (the deployment's processes are ended). ``on_superlink`` (deployment engine) is called
+    with the SuperLink's address once it runs, so that nodes started elsewhere (``consortium
+    node``) can join before the run is submitted.
     """
     from consortium.federation.features import check_process
     from consortium.federation.node_data import save_dataset
@@ -79,6 +83,8 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
         for c in configs:
             dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
         timings["engine_start_s"] = time.monotonic() - t0
+        if on_superlink is not None:
+            on_superlink(f"127.0.0.1:{dep.ports.superlink}")
         run_id = dep.submit(cfg)
         dep.wait(out, run_id, progress=progress, timeout=timeout)
     timings["total_s"] = time.monotonic() - t0

@@ -93,7 +93,37 @@ def node_view(session: Session, node: FederationNode, now: datetime | None = Non
             "approve": node.approve, "datasets": node.datasets, "agent": node.agent,
             "created_at": node.created_at, "last_seen": node.last_seen,
             "online": (now - node.last_seen) < timedelta(seconds=ONLINE_S),
-            "pending": [a.job_id for a in pending_for_org(session, node.org_id)]}
+            "pending": [a.job_id for a in pending_for_org(session, node.org_id)],
+            "assignments": assignments(session, node)}
+
+
+def assignments(session: Session, node: FederationNode) -> list[dict[str, Any]]:
+    """Runs this node should join now: job id, SuperLink address, local dataset name."""
+    rows = session.scalars(select(NodeApproval).where(NodeApproval.node_id == node.id,
+                                                      NodeApproval.state == "approved"))
+    return [{"job_id": a.job_id, **a.assignment} for a in rows
+            if a.assignment and a.assignment.get("state") == "run"]
+
+
+def remote_node(session: Session, org_id: str, dataset: str, now: datetime | None = None) -> FederationNode | None:
+    """An online node of ``org_id`` that advertises a local dataset named ``dataset``."""
+    now = now or utcnow()
+    for n in session.scalars(select(FederationNode).where(FederationNode.org_id == org_id)
+                             .order_by(FederationNode.last_seen.desc())):
+        if (now - n.last_seen) < timedelta(seconds=ONLINE_S) and any(d.get("name") == dataset for d in n.datasets):
+            return n
+    return None
+
+
+def assign(session: Session, job_id: str, org_id: str, node: FederationNode, superlink: str, dataset: str,
+           state: str = "run") -> None:
+    """Tell ``node`` (through its next heartbeat) to join the job's run, or to leave it (``done``)."""
+    row = session.scalar(select(NodeApproval).where(NodeApproval.org_id == org_id, NodeApproval.job_id == job_id))
+    if row is None:
+        raise NotFound(f"no approval record of job {job_id} for the node's organization")
+    row.node_id = node.id
+    row.assignment = {"superlink": superlink, "dataset": dataset, "state": state}
+    session.flush()
 
 
 def list_nodes(session: Session, p: Principal) -> list[FederationNode]:

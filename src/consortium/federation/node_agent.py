@@ -7,9 +7,13 @@ mean/std/min/max. The node's ``approve`` mode (``auto`` or ``manual``) is the da
 in ``manual`` mode each federated job naming the organization's data waits until an admin runs
 ``consortium nodes approve NODE JOB``.
 
-What is not here yet: the agent does not start a Flower SuperNode against a SuperLink exposed by
-the hub, so in this version the training itself runs on the hub's loopback nodes (see
-``consortium.jobs.federated``).
+Training at the site: when a federated job names one of this organization's datasets and the
+node advertises a local dataset of the same name, the hub assigns the run to this node (after
+approval); the next heartbeat brings the SuperLink address and the agent starts a
+``flower-supernode`` process with ``node_config`` pointing at the local dataset. The SuperNode
+connects outbound to the SuperLink; rows never leave. The process ends when the hub marks the
+run done. Limits: the hub's SuperLink listens on loopback and without TLS in this version, so
+site nodes must run on the hub's machine until it is exposed (``--host``, TLS certificates).
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -77,6 +83,7 @@ class NodeAgent:
         self.stop = threading.Event()
         self.node: dict[str, Any] = {}
         self.errors = 0
+        self.runs: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its flower-supernode
 
     def register(self) -> dict[str, Any]:
         agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid()}
@@ -86,13 +93,71 @@ class NodeAgent:
 
     def beat(self) -> dict[str, Any]:
         self.node = self.client.nodes.heartbeat(self.node["id"], describe(self.data_dir))
+        self.sync_runs(self.node.get("assignments") or [])
         return self.node
+
+    def sync_runs(self, assigned: list[dict[str, Any]]) -> None:
+        """Start a SuperNode for each newly assigned run; stop those no longer assigned."""
+        want = {a["job_id"]: a for a in assigned}
+        for job_id in [j for j in self.runs if j not in want]:
+            self._stop_run(job_id)
+        for job_id, a in want.items():
+            proc = self.runs.get(job_id)
+            if proc is None or proc.poll() is not None:
+                self.runs[job_id] = self._start_supernode(a)
+
+    def _start_supernode(self, a: dict[str, Any]) -> subprocess.Popen[bytes]:
+        from consortium.federation import protocol as P
+        from consortium.federation.deployment import BIN, free_port
+
+        for v in (str(self.data_dir), a["dataset"], self.node["org"]):
+            if "'" in v:
+                raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
+        cfg = f"{P.DATA_DIR}='{self.data_dir}' {P.DATASET}='{a['dataset']}' {P.ORG}='{self.node['org']}'"
+        src = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0",
+               "PYTHONPATH": os.pathsep.join([src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]),
+               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        log = self.data_dir / ".logs" / f"supernode-{a['job_id']}.log"
+        log.parent.mkdir(exist_ok=True)
+        with log.open("ab") as f:
+            return subprocess.Popen([str(BIN / "flower-supernode"), "--insecure", "--superlink", a["superlink"],
+                                     "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
+                                    stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True)
+
+    def _stop_run(self, job_id: str) -> None:
+        proc = self.runs.pop(job_id, None)
+        if proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+    def close(self) -> None:
+        """Stop every SuperNode this agent started."""
+        self.stop.set()
+        for job_id in list(self.runs):
+            self._stop_run(job_id)
 
     def run(self, on_beat: Any = None) -> None:
         """Register, then heartbeat every ``interval`` s; a failed beat is retried next time."""
         self.register()
         if on_beat is not None:
             on_beat(self.node)
+        try:
+            self._loop(on_beat)
+        finally:
+            self.close()
+
+    def _loop(self, on_beat: Any) -> None:
         while not self.stop.wait(self.interval):
             try:
                 self.beat()

@@ -74,7 +74,35 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
         time.sleep(APPROVAL_POLL_S)
 
 
-def materialize(ctx: JobContext, recipe: Any) -> tuple[dict[str, tuple[Any, str]], Any, list[dict[str, Any]]]:
+def find_remote(ctx: JobContext) -> dict[str, dict[str, Any]]:
+    """Organizations whose own node (``consortium node``, online, advertising a dataset of the
+    same name) will train at their site: org name -> {org_id, node_id, node, dataset, ref}."""
+    from consortium.federation import hub_nodes
+
+    out = {}
+    with transaction(ctx.services.session_factory) as s:
+        for d in (ctx.recipe.get("_resolved") or {}).get("datasets", []):
+            name = d["dataset"].split("/")[-1]
+            node = hub_nodes.remote_node(s, d["owner_org_id"], name)
+            if node is not None:
+                out[d["owner"]] = {"org_id": d["owner_org_id"], "node_id": node.id, "node": node.name,
+                                   "dataset": name, "ref": d["dataset"], "version": d["version"]}
+    return out
+
+
+def assign_remote(ctx: JobContext, remote: dict[str, dict[str, Any]], superlink: str, state: str) -> None:
+    from consortium.federation import hub_nodes
+    from consortium.store.tables.federation import FederationNode
+
+    with transaction(ctx.services.session_factory) as s:
+        for r in remote.values():
+            node = s.get(FederationNode, r["node_id"])
+            if node is not None:
+                hub_nodes.assign(s, ctx.job_id, r["org_id"], node, superlink, r["dataset"], state)
+
+
+def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str, tuple[Any, str]], Any,
+                                                                         list[dict[str, Any]]]:
     """Load every dataset, write its training share to its owner's node directory.
 
     Returns the node map (org -> (dir, dataset name)), the pooled held-out validation set and
@@ -88,6 +116,8 @@ def materialize(ctx: JobContext, recipe: Any) -> tuple[dict[str, tuple[Any, str]
     resolved = {d["dataset"]: d["version"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
     for ref in recipe.federated.datasets:
         ctx.check_cancel()
+        if ref in skip:
+            continue
         data, info = load_data(ctx, ref, resolved.get(ref))  # the version checked at submission
         owner = info["owner"]
         if owner in nodes:
@@ -175,15 +205,32 @@ def run(ctx: JobContext) -> dict[str, Any]:
     owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
     ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
     wait_for_approvals(ctx, owners)
-    ctx.progress({"stage": "load"}, force=True)
-    nodes, validation, infos = materialize(ctx, recipe)
+    remote = find_remote(ctx)
+    ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in remote.items()}}, force=True)
+    nodes, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in remote.values()})
+    infos += [{"dataset": r["ref"], "version": r["version"], "owner": o, "node": r["node"], "train_rows": None,
+               "location": f"node {r['node']} at the organization's site"} for o, r in remote.items()]
     engine = engine_name()
+    run_recipe = recipe
+    if remote:
+        engine = "deployment"  # site nodes connect to a real SuperLink
+        # every organization's node must be connected before the statistics round
+        run_recipe = recipe.model_copy(update={"federated": recipe.federated.model_copy(
+            update={"min_nodes": max(recipe.federated.min_nodes, len(recipe.federated.datasets))})})
+        ctx.log("site nodes: " + ", ".join(f"{o} ({r['node']})" for o, r in remote.items()))
     work = ctx.services.settings.home / "federation" / ctx.job_id
+    superlink: list[str] = []
+
+    def started(address: str) -> None:
+        superlink.append(address)
+        assign_remote(ctx, remote, address, "run")
+        ctx.progress({"stage": "waiting_for_nodes", "superlink": address, "site_nodes": sorted(remote)}, force=True)
+
     try:
         sink = forward_progress(ctx, recipe.federated.rounds)
         try:
-            result = run_on_nodes(recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
-                                  progress=sink, work_dir=work)
+            result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
+                                  progress=sink, work_dir=work, on_superlink=started if remote else None)
         except BaseException:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                 charge_planned(ctx)
@@ -193,6 +240,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
         ctx.check_cancel()
         reg = register(ctx, recipe, result, infos, engine)
     finally:
+        if remote and superlink:
+            assign_remote(ctx, remote, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
         for org, (d, name) in nodes.items():
             shutil.rmtree(d / name, ignore_errors=True)
@@ -220,7 +269,8 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
     lineage: dict[str, Any] = {
         "job_id": ctx.job_id, "recipe": {k: v for k, v in ctx.recipe.items() if not k.startswith("_")},
         "datasets": [{"dataset": i["dataset"], "version": i["version"], "owner": i["owner"],
-                      "rows": i["train_rows"]} for i in infos],
+                      "rows": i["train_rows"] if i["train_rows"] is not None else result.node_rows.get(i["owner"]),
+                      **({"location": i["location"]} if "location" in i else {})} for i in infos],
         "organizations": contributors, "source": "federated", "engine": result.engine,
         "strategy": recipe.federated.strategy, "rounds": recipe.federated.rounds,
         "secure_aggregation": recipe.federated.secure_aggregation, "node_rows": result.node_rows,

@@ -41,6 +41,8 @@ class NodeApproval(Base):
                                                 nullable=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | approved | rejected
+    # set by the hub when the org's own node should join the run: {"superlink", "dataset", "state"}
+    assignment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('node_id', sa.String(length=32), nullable=True),
     sa.Column('job_id', sa.String(length=32), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('assignment', sa.JSON(), nullable=True),
     sa.Column('decided_by', sa.String(length=32), nullable=True),
     sa.Column('created_at', consortium.store.tables.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_at', consortium.store.tables.base.UTCDateTime(timezone=True), nullable=True),
