@@ -10,12 +10,14 @@ an organization whose node is in ``manual`` mode has not approved (the job's pro
 lineage naming the contributing organizations and dataset versions, epsilon/delta when DP was
 used, and the contribution report; (5) write the privacy ledger.
 
-Honest limits of the embedded default: the hub machine holds every organization's data (it
-decrypts them to write the node directories), and the held-out rows of every organization form
-the hub-side validation set used for the global metrics and the contribution report. The
-multi-site path keeps data at each site: ``consortium node`` registers a site's node, advertises
-its datasets (schema and statistics only) and approves jobs; running Flower SuperNodes at the
-sites against a SuperLink exposed by the hub is not wired into this job yet.
+Where the data lives. Embedded default: the hub machine holds every organization's data (it
+decrypts each dataset to write the node directories), and the held-out rows of every
+organization form the hub-side validation set used for the global metrics and the contribution
+report. Site nodes: an organization that runs ``consortium node`` (online, advertising a local
+dataset with the same name as its hub dataset) trains at its site instead: the hub reads none of
+its rows, assigns the run to that node after approval, and the node's own ``flower-supernode``
+joins the job's SuperLink (deployment engine). The SuperLink listens on loopback without TLS or
+node authentication in this version, so site nodes must run on the hub's machine for now.
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
