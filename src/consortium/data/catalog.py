@@ -135,7 +135,8 @@ def list_visible(session: Session, p: Principal, scope: str = "all") -> list[Dat
                if g.resource_type == RTYPE and g.revoked_at is None
                and grants.find_grant(session, p, RTYPE, g.resource_id, Permission.metadata) is not None}
         if ids:
-            out += session.scalars(select(Dataset).where(Dataset.id.in_(ids)).order_by(Dataset.name))
+            out += session.scalars(select(Dataset).where(Dataset.id.in_(ids), Dataset.org_id != p.org_id)
+                                   .order_by(Dataset.name))  # own datasets granted to a project: listed once
     return out
 
 
