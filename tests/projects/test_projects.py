@@ -129,3 +129,28 @@ def test_project_invoke_uses_the_project_quota(http: Any, world: Any, services: 
                        headers=b.headers).status_code for _ in range(4)]
     assert codes[:2] == [200, 200] and 429 in codes[2:], codes
     assert deps  # the deployments module registers the resource type
+
+
+def test_uploaded_model_placed_in_a_project(http: Any, world: Any) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+    from registry_models import tiny_classifier
+
+    a, b, c = world.actor(world.org()), world.actor(world.org()), world.actor(world.org())
+    name = f"prj-up-{a.org[-6:]}"
+    http.post("/api/v1/projects", json={"name": name, "purpose": "p", "terms": ["invoke"]}, headers=a.headers)
+    http.post(f"/api/v1/projects/{name}/invitations", json={"org": b.org}, headers=a.headers)
+    http.post(f"/api/v1/projects/{name}/accept", headers=b.headers)
+    r = http.post("/api/v1/models/upload", params={"name": "shared-model", "filename": "m.onnx", "project": name},
+                  content=tiny_classifier(), headers={**a.headers, "content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    card = f"/api/v1/models/{a.org}/shared-model"
+    assert http.get(card, headers=b.headers).status_code == 200          # project member reads it
+    assert http.get(card, headers=c.headers).status_code == 404          # non-member does not see it
+    r = http.put(f"{card}/aliases/production", json={"version": 1}, headers=b.headers)
+    assert r.status_code == 403                                          # only the owner changes it
+    r = http.post("/api/v1/models/upload", params={"name": "x", "filename": "m.onnx", "project": "nope-nope"},
+                  content=tiny_classifier(), headers={**c.headers, "content-type": "application/octet-stream"})
+    assert r.status_code == 404

@@ -47,12 +47,14 @@ def models_upload(file: Path = typer.Argument(..., exists=True, dir_okay=False, 
                   description: str = typer.Option("", help="What the model does."),
                   task: str = typer.Option(None, help="classification or regression"),
                   class_names: str = typer.Option(None, help="comma-separated class names"),
+                  project: str = typer.Option(None, help="place the model in this project"),
                   as_json: bool = JSON_OPT) -> None:
     """Upload an ONNX or Keras 3 model (pickles are refused)."""
     with handled():
         with console.status(f"uploading {file.name} ({file.stat().st_size} bytes)"):
             v = client().models.upload(file, name=name, description=description, task=task,
-                                       class_names=class_names.split(",") if class_names else None)
+                                       class_names=class_names.split(",") if class_names else None,
+                                       project=project)
         show({k: v[k] for k in ("model", "version", "source_format", "onnx_sha256", "signature")}
              if not as_json else v, as_json=as_json)
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consortium.errors import InvalidInput, NotFound
+from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.identity import org_by_id, org_by_name
@@ -214,10 +214,28 @@ def find_model(session: Session, org_name: str, name: str) -> RegisteredModel | 
 def get_model(session: Session, p: Principal, org_name: str, name: str, role: Role = Role.viewer) -> RegisteredModel:
     """A model of the caller's organization (others get ``NotFound``), at ``role`` or above."""
     m = find_model(session, org_name, name)
+    if m is not None and m.org_id != p.org_id and m.project_id:
+        from consortium.governance.projects import active_project_ids
+
+        if m.project_id in active_project_ids(session, p.org_id):  # project members read project models
+            if role != Role.viewer:
+                raise PermissionDenied(f"model {org_name}/{name} belongs to {org_name}; project members "
+                                       "may read it, only its owner changes it")
+            return m
     if m is None or m.org_id != p.org_id:
         raise NotFound(f"model {org_name}/{name} not found", hint="list models with `consortium models list`")
     p.require(role)
     return m
+
+
+def place_in_project(session: Session, p: Principal, model: RegisteredModel, project: str) -> None:
+    """Put one of your models in a project your organization is an active member of."""
+    from consortium.governance import projects
+
+    prj, m = projects.visible(session, p, project)
+    projects.require_active(m, "placing models in it")
+    p.require(Role.member, "placing models in a project")
+    model.project_id = prj.id
 
 
 def list_models(session: Session, p: Principal) -> list[RegisteredModel]:

@@ -59,11 +59,12 @@ class Models(Group):
         return self.c.request("GET", f"/api/v1/models/{_ref(self, model)}/versions/{version}/plots/{name}")  # type: ignore[no-any-return]
 
     def upload(self, path: str | Path, *, name: str, description: str = "", task: str | None = None,
-               class_names: list[str] | None = None) -> dict[str, Any]:
-        """Upload an ONNX or Keras 3 ``.keras`` file (streamed) as a new version of ``name``."""
+               class_names: list[str] | None = None, project: str | None = None) -> dict[str, Any]:
+        """Upload an ONNX or Keras 3 ``.keras`` file (streamed) as a new version of ``name``
+        (optionally placing the model in a project, whose members may then read and deploy-call it)."""
         p = Path(path)
         params = {"name": name, "filename": p.name, "description": description or None, "task": task,
-                  "class_names": ",".join(class_names) if class_names else None}
+                  "class_names": ",".join(class_names) if class_names else None, "project": project}
         return self.c.request("POST", API + "/models/upload", params=params, content=_chunks(p),  # type: ignore[no-any-return]
                               headers={"content-type": "application/octet-stream"})
 

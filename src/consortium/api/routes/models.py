@@ -29,6 +29,11 @@ def model_dep(owner: str, model: str, p: Caller, session: SessionDep, ctx: Ctx) 
 
 
 def member_model_dep(m: Annotated[RegisteredModel, Depends(model_dep)], p: Caller) -> RegisteredModel:
+    """Changes (and the ONNX file) are for the owner organization's members; project members only read."""
+    if m.org_id != p.org_id:
+        from consortium.errors import PermissionDenied
+
+        raise PermissionDenied("only the model's owner organization may do this; project members may read it")
     p.require(Role.member)
     return m
 
@@ -59,7 +64,9 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
                  name: Annotated[str, Query(description="model name (or org/model)")],
                  filename: Annotated[str, Query(description="original file name: .onnx or .keras")] = "",
                  description: str = "", task: str | None = None,
-                 class_names: Annotated[str | None, Query(description="comma-separated")] = None) -> dict[str, Any]:
+                 class_names: Annotated[str | None, Query(description="comma-separated")] = None,
+                 project: Annotated[str | None, Query(description="place the model in this project")] = None,
+                 ) -> dict[str, Any]:
     """Upload a model file as the request body (streamed): ONNX, or Keras 3 ``.keras`` (converted to
     ONNX). Pickle-based files are refused. A new version is added to ``name``."""
     limit = svc.settings.max_upload_bytes
@@ -73,8 +80,13 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
         raise InvalidInput(f"task must be classification or regression; got {task!r}")
     v = await run_in_threadpool(upload_model, session, p, svc.blobs, name, filename or name, bytes(buf),
                                 description=description, task=task, class_names=names)
-    ctx.resource("model", v.model_id, p.org_id)
-    ctx.details = {"version": v.version, "format": v.source_format, "sha256": v.onnx_sha256, "bytes": len(buf)}
+    model = session.get(RegisteredModel, v.model_id)
+    assert model is not None
+    if project:
+        reg.place_in_project(session, p, model, project)
+    ctx.resource("model", v.model_id, p.org_id, model.project_id)
+    ctx.details = {"version": v.version, "format": v.source_format, "sha256": v.onnx_sha256, "bytes": len(buf),
+                   "project": project}
     return views.version_view(session, v)
 
 
