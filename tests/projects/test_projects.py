@@ -154,3 +154,6 @@ def test_uploaded_model_placed_in_a_project(http: Any, world: Any) -> None:
     r = http.post("/api/v1/models/upload", params={"name": "x", "filename": "m.onnx", "project": "nope-nope"},
                   content=tiny_classifier(), headers={**c.headers, "content-type": "application/octet-stream"})
     assert r.status_code == 404
+    rep = http.get(f"/api/v1/projects/{name}/report", headers=b.headers).json()
+    assert [m["model"] for m in rep["models"]] == [f"{a.org}/shared-model"]
+    assert isinstance(rep["deployment_usage"], list)

@@ -59,3 +59,43 @@ def section(name: str):  # type: ignore[no-untyped-def]
         _SECTIONS[name] = fn
         return fn
     return deco
+
+
+@section("models")
+def _models(session: Session, prj: Project, org: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import func
+
+    from consortium.store.tables.registry import ModelVersion, RegisteredModel
+
+    rows = session.scalars(select(RegisteredModel).where(RegisteredModel.project_id == prj.id)
+                           .order_by(RegisteredModel.name))
+    out = []
+    for m in rows:
+        latest = session.scalar(select(func.max(ModelVersion.version)).where(ModelVersion.model_id == m.id))
+        v = session.scalar(select(ModelVersion).where(ModelVersion.model_id == m.id, ModelVersion.version == latest))
+        out.append({"model": f"{org(m.org_id)}/{m.name}", "latest_version": latest,
+                    "organizations": (v.lineage or {}).get("organizations", []) if v else [],
+                    "accuracy": (v.metrics or {}).get("accuracy") if v else None})
+    return out
+
+
+@section("deployment_usage")
+def _usage(session: Session, prj: Project, org: Any) -> list[dict[str, Any]]:
+    """Who called which deployment how often: deployments of project models, or granted to the project."""
+    from sqlalchemy import func, or_
+
+    from consortium.store.tables.registry import Deployment, DeploymentUsage, RegisteredModel
+
+    granted = select(Grant.resource_id).where(Grant.grantee_project_id == prj.id,
+                                              Grant.resource_type == "deployment")
+    in_project = select(RegisteredModel.id).where(RegisteredModel.project_id == prj.id)
+    deps = {d.id: d for d in session.scalars(select(Deployment).where(
+        or_(Deployment.id.in_(granted), Deployment.model_id.in_(in_project))))}
+    if not deps:
+        return []
+    rows = session.execute(select(DeploymentUsage.deployment_id, DeploymentUsage.caller_org_id,
+                                  func.sum(DeploymentUsage.count), func.sum(DeploymentUsage.errors))
+                           .where(DeploymentUsage.deployment_id.in_(list(deps)))
+                           .group_by(DeploymentUsage.deployment_id, DeploymentUsage.caller_org_id))
+    return [{"deployment": deps[d].name, "caller": org(c), "calls": int(n or 0), "errors": int(e or 0)}
+            for d, c, n, e in rows]
