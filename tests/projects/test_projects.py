@@ -157,3 +157,12 @@ def test_uploaded_model_placed_in_a_project(http: Any, world: Any) -> None:
     rep = http.get(f"/api/v1/projects/{name}/report", headers=b.headers).json()
     assert [m["model"] for m in rep["models"]] == [f"{a.org}/shared-model"]
     assert isinstance(rep["deployment_usage"], list)
+    # a deployment of the project's model is invocable by every member without a separate grant
+    r = http.post("/api/v1/deployments", json={"name": f"pd-{a.org[-6:]}", "model": f"{a.org}/shared-model"},
+                  headers=a.headers)
+    assert r.status_code == 201, r.text
+    dep = r.json()["name"]
+    assert http.post(f"/api/v1/deployments/{dep}/predict", json={"inputs": [[0.1] * 4]},
+                     headers=b.headers).status_code == 200
+    assert http.post(f"/api/v1/deployments/{dep}/predict", json={"inputs": [[0.1] * 4]},
+                     headers=c.headers).status_code == 404

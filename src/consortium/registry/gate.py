@@ -170,6 +170,12 @@ class Gate:
         with self._factory() as s:
             g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
             if g is None:
+                project_access = _project_member_access(s, t, p)
+                if project_access is not None:
+                    self.access.put(key, project_access)
+                    if project_access.limits:
+                        self._meter.refresh_base(s, t.id, p.org_id)
+                    return project_access
                 raise NotFound(f"deployment {t.name!r} not found", hint="its owner must grant your organization 'invoke'")
             limits = dict(g.limits or {})
             if not limits and g.grantee_project_id:  # a project grant: the project's quota for this member
@@ -189,3 +195,19 @@ class Gate:
         else:
             self.targets.drop(lambda k: k == deployment)
         self.access.drop()
+
+
+def _project_member_access(session: Any, t: Target, p: Principal) -> Access | None:
+    """A deployment of a model that lives in a project is invocable by every active member of that
+    project whose terms include ``invoke``, under the project's quota (per-organization override)."""
+    from consortium.governance.projects import active_project_ids, quota_for
+    from consortium.store.tables.projects import Project
+    from consortium.store.tables.registry import RegisteredModel
+
+    model = session.get(RegisteredModel, t.model_id)
+    if model is None or not model.project_id or model.project_id not in active_project_ids(session, p.org_id):
+        return None
+    prj = session.get(Project, model.project_id)
+    if prj is None or "invoke" not in (prj.terms or []):
+        return None
+    return Access(f"project:{prj.id}", quota_for(session, prj.id, p.org_id))  # refreshed like a grant
