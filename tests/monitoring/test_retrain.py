@@ -4,24 +4,13 @@ trains and registers version 2, and no alias or deployment moves."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mon_support import deploy
-from support import start_worker, wait_for
+from support import wait_for
 
 
-@pytest.fixture(scope="module")
-def worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
-    p = start_worker(settings)
-    yield p
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
 
 
 def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, caller: Any, bc: dict[str, Any],

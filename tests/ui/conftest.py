@@ -7,7 +7,6 @@ browser console error or an uncaught page error. The tests skip, saying why, whe
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,17 +36,6 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-@pytest.fixture(scope="module")
-def worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
-    from support import start_worker
-
-    p = start_worker(settings)
-    yield p
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
 
 
 @dataclass
