@@ -52,7 +52,7 @@ def seed(home: Path) -> tuple[str, str, dict]:
         b = identity.create_org(s, "bench-b", "Bench B")
         u = identity.create_user(s, "bench@a.example", "bench", "correct horse battery")
         identity.add_member(s, a.id, u.id, Role.owner)
-        _, token = credentials.create_token(s, credentials._principal(u, a, Role.owner, "bench"), "bench")
+        _, token = credentials.create_token(s, credentials.principal_for(u, a, Role.owner, "bench"), "bench")
         g = Grant(id=new_id("grt"), resource_type="dataset", resource_id="ds_bench", owner_org_id=a.id,
                   grantee_org_id=b.id, permission="metadata", limits={}, created_by=u.id)
         s.add(g)

@@ -49,7 +49,7 @@ HUB_SCRIPT = textwrap.dedent("""
         org = identity.create_org(s, "bench-org", "Bench")
         u = identity.create_user(s, "b@bench.example", "b", "correct horse battery")
         identity.add_member(s, org.id, u.id, Role.owner)
-        p = credentials._principal(u, org, Role.owner, "bench")
+        p = credentials.principal_for(u, org, Role.owner, "bench")
         _, token = credentials.create_token(s, p, "bench", Role.owner, 30)
         reg.register_version(s, p, "digits", onnx=onnx, blobs=svc.blobs, preprocessing=state["preprocessing"],
                              task="classification", class_names=state["class_names"])

@@ -46,7 +46,7 @@ HUB_SCRIPT = textwrap.dedent("""
         org = identity.create_org(s, "bench-org", "Bench")
         u = identity.create_user(s, "b@bench.example", "b", "correct horse battery")
         identity.add_member(s, org.id, u.id, Role.owner)
-        p = credentials._principal(u, org, Role.owner, "bench")
+        p = credentials.principal_for(u, org, Role.owner, "bench")
         _, token = credentials.create_token(s, p, "bench", Role.owner, 30)
         for i in range(int(n_models)):
             name = "digits" if i == 0 else f"digits-{i}"

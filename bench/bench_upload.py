@@ -73,7 +73,7 @@ def setup_home(home: Path) -> str:
         org = identity.create_org(s, "bench-org", "Bench")
         user = identity.create_user(s, "bench@bench.example", "bench", "a long bench password")
         identity.add_member(s, org.id, user.id, Role.owner)
-        _, token = credentials.create_token(s, credentials._principal(user, org, Role.owner, "bench"),
+        _, token = credentials.create_token(s, credentials.principal_for(user, org, Role.owner, "bench"),
                                             "bench", Role.owner, 1)
     svc.close()
     return token

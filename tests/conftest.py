@@ -133,7 +133,7 @@ class World:
             email = f"{role}-{secrets.token_hex(3)}@{org}.example"
             u = identity.create_user(s, email, email, "correct horse battery", is_operator=operator)
             identity.add_member(s, o.id, u.id, Role(role))
-            p = credentials._principal(u, o, Role(role), "test")
+            p = credentials.principal_for(u, o, Role(role), "test")
             _, token = credentials.create_token(s, p, "test", Role(role), 30)
         return Actor(org, o.id, u.id, email, role, token)
 

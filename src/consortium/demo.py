@@ -34,6 +34,14 @@ DEMO_ORGS = [
 DEMO_STEPS: list[Callable[[Services, Session, dict[str, Any]], None]] = []
 
 
+def demo_owner(session: Session, org_name: str, via: str = "seed") -> credentials.Principal:
+    """The owner of a demo organization (``owner@<org>.example``), for seeding steps."""
+    org = identity.org_by_name(session, org_name)
+    user = identity.user_by_email(session, f"owner@{org_name}.example")
+    assert user is not None, f"demo owner of {org_name} missing"
+    return credentials.principal_for(user, org, Role.owner, via)
+
+
 def credentials_path(svc: Services) -> Path:
     return svc.settings.home / "demo-credentials.json"
 
@@ -69,7 +77,7 @@ def seed_demo(svc: Services) -> dict[str, Any]:
                 except Unauthenticated:
                     token = None
             if not token:
-                p = credentials._principal(user, org, Role.owner, "seed")
+                p = credentials.principal_for(user, org, Role.owner, "seed")
                 tok, token = credentials.create_token(s, p, f"demo-{secrets.token_hex(3)}", Role.owner, 90)
                 created.append(EventDraft("demo.create_token", actor_user_id=user.id, actor_org_id=org.id,
                                           resource_type="token", resource_id=tok.id,

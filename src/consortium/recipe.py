@@ -110,21 +110,16 @@ def _fill_default(step: BaseModel) -> None:
 STEP_NAMES = ("drop_missing", "impute", "drop_duplicates", "clip_outliers", "normalize", "one_hot", "rescale")
 
 
-class ProcessStep(Spec):
-    """One processing step, written as a one-key mapping: ``{normalize: {method: standard}}``."""
+class _OneKey(Spec):
+    """A step written as a one-key mapping, ``{name: {params}}``; subclasses list the keys."""
 
-    drop_missing: DropMissing | None = None
-    impute: Impute | None = None
-    drop_duplicates: DropDuplicates | None = None
-    clip_outliers: ClipOutliers | None = None
-    normalize: Normalize | None = None
-    one_hot: OneHot | None = None
-    rescale: Rescale | None = None
+    _names: tuple[str, ...] = ()
+    _what: str = "step"
 
     @model_validator(mode="after")
-    def _one(self) -> ProcessStep:
+    def _one(self) -> Any:
         if len(self.model_fields_set) != 1:
-            raise ValueError(f"each step has exactly one key, one of: {', '.join(STEP_NAMES)}")
+            raise ValueError(f"each {self._what} has exactly one key, one of: {', '.join(self._names)}")
         _fill_default(self)
         return self
 
@@ -135,6 +130,20 @@ class ProcessStep(Spec):
     @property
     def params(self) -> Any:
         return getattr(self, self.name)
+
+
+class ProcessStep(_OneKey):
+    """One processing step, written as a one-key mapping: ``{normalize: {method: standard}}``."""
+
+    _names = STEP_NAMES
+
+    drop_missing: DropMissing | None = None
+    impute: Impute | None = None
+    drop_duplicates: DropDuplicates | None = None
+    clip_outliers: ClipOutliers | None = None
+    normalize: Normalize | None = None
+    one_hot: OneHot | None = None
+    rescale: Rescale | None = None
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -162,26 +171,14 @@ class GaussianNoise(Spec):
 AUGMENT_NAMES = ("horizontal_flip", "rotation", "affine", "gaussian_noise")
 
 
-class AugmentStep(Spec):
+class AugmentStep(_OneKey):
+    _names = AUGMENT_NAMES
+    _what = "augmentation"
+
     horizontal_flip: HorizontalFlip | None = None
     rotation: Rotation | None = None
     affine: Affine | None = None
     gaussian_noise: GaussianNoise | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> AugmentStep:
-        if len(self.model_fields_set) != 1:
-            raise ValueError(f"each augmentation has exactly one key, one of: {', '.join(AUGMENT_NAMES)}")
-        _fill_default(self)
-        return self
-
-    @property
-    def name(self) -> str:
-        return next(iter(self.model_fields_set))
-
-    @property
-    def params(self) -> Any:
-        return getattr(self, self.name)
 
 
 # --------------------------------------------------------------------------- model

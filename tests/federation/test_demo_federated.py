@@ -45,7 +45,7 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
         with transaction(svc.session_factory) as s, pytest.raises(PermissionDenied) as e:
             user = identity.create_user(s, "x@outsider.example", "X", "pw-123456789", is_operator=False)
             identity.add_member(s, outsider.id, user.id, Role.owner)
-            p = credentials._principal(user, identity.org_by_name(s, "outsider-org"), Role.owner, "test")
+            p = credentials.principal_for(user, identity.org_by_name(s, "outsider-org"), Role.owner, "test")
             submit_recipe(s, p, doc)
         assert "riverside-clinic/breast-cancer" in str(e.value)
     finally:

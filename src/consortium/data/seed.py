@@ -14,20 +14,16 @@ from sqlalchemy.orm import Session
 from consortium.data import access, catalog
 from consortium.data.ingest import Upload, ingest
 from consortium.data.importer import sample_file
-from consortium.demo import DEMO_ORGS, DEMO_STEPS
-from consortium.governance import credentials, identity
+from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
+from consortium.governance import credentials
 from consortium.governance.audit import EventDraft
-from consortium.governance.roles import Role
 from consortium.services import Services
 
 HOSPITAL = DEMO_ORGS[0][0]
 
 
-def _owner(session: Session, org_name: str):  # type: ignore[no-untyped-def]
-    org = identity.org_by_name(session, org_name)
-    user = identity.user_by_email(session, f"owner@{org_name}.example")
-    assert user is not None, f"demo owner of {org_name} missing"
-    return credentials._principal(user, org, Role.owner, "seed")
+def _owner(session: Session, org_name: str) -> credentials.Principal:
+    return demo_owner(session, org_name)
 
 
 def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:

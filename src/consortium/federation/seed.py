@@ -13,21 +13,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS
+from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
 from consortium.errors import NotFound, PermissionDenied
-from consortium.governance import credentials, identity
+from consortium.governance import credentials
 from consortium.governance.audit import EventDraft
-from consortium.governance.roles import Permission, Role
+from consortium.governance.roles import Permission
 from consortium.services import Services
 
 DATASET = "breast-cancer"
 
 
-def _owner(session: Session, org_name: str):  # type: ignore[no-untyped-def]
-    org = identity.org_by_name(session, org_name)
-    user = identity.user_by_email(session, f"owner@{org_name}.example")
-    assert user is not None, f"demo owner of {org_name} missing"
-    return credentials._principal(user, org, Role.owner, "seed")
+def _owner(session: Session, org_name: str) -> credentials.Principal:
+    return demo_owner(session, org_name)
 
 
 def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> None:

@@ -69,7 +69,8 @@ def revoke_token(session: Session, p: Principal, token_id: str) -> ApiToken:
     return tok
 
 
-def _principal(user: User, org: Organization, role: Role, via: str) -> Principal:
+def principal_for(user: User, org: Organization, role: Role, via: str) -> Principal:
+    """The principal of a user acting in an organization (requests, jobs, seeding)."""
     return Principal(user_id=user.id, user_email=user.email, org_id=org.id, org_name=org.name,
                      role=role, via=via, is_operator=user.is_operator)
 
@@ -93,7 +94,7 @@ def resolve_token(session: Session, secret: str) -> Principal:
         session.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
     org = session.get(Organization, tok.org_id)
     assert org is not None
-    return _principal(user, org, role, f"token:{tok.id}")
+    return principal_for(user, org, role, f"token:{tok.id}")
 
 
 def create_session(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
@@ -125,7 +126,7 @@ def resolve_session(session: Session, secret: str, org_name: str | None = None) 
     member = session.get(Membership, (user.id, org.id))
     if member is None:
         raise NotFound(f"organization {org.name!r} not found among yours")
-    return _principal(user, org, Role(member.role), f"session:{ws.id}")
+    return principal_for(user, org, Role(member.role), f"session:{ws.id}")
 
 
 def switch_org(session: Session, secret: str, org_name: str) -> Principal:

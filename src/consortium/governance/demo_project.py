@@ -12,23 +12,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS
-from consortium.governance import credentials, grants, identity, projects
+from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
+from consortium.governance import credentials, grants, projects
 from consortium.governance.audit import EventDraft
-from consortium.governance.roles import Role
 from consortium.services import Services
-from consortium.store.tables.identity import Membership
 from consortium.store.tables.projects import Project
 
 PROJECT = "breast-cancer-study"
 
 
 def _owner(session: Session, org_name: str) -> credentials.Principal:
-    org = identity.org_by_name(session, org_name)
-    m = session.scalars(select(Membership).where(Membership.org_id == org.id, Membership.role == "owner")).first()
-    assert m is not None
-    user = session.get(identity.User, m.user_id)
-    return credentials._principal(user, org, Role.owner, "demo")
+    return demo_owner(session, org_name, "demo")
 
 
 def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:

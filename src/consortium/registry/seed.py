@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS
-from consortium.governance import credentials, grants, identity
+from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
+from consortium.governance import grants
 from consortium.governance.audit import EventDraft
-from consortium.governance.roles import Role
 from consortium.registry import deployments as deps
 from consortium.registry import models as reg
 from consortium.services import Services
@@ -55,10 +54,7 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
     from consortium.processing.preprocessor import Preprocessor
 
     hospital, clinic = DEMO_ORGS[0][0], DEMO_ORGS[1][0]
-    org = identity.org_by_name(session, hospital)
-    user = identity.user_by_email(session, f"owner@{hospital}.example")
-    assert user is not None
-    p = credentials._principal(user, org, Role.owner, "seed")
+    p = demo_owner(session, hospital)
     out["deployments"] = [f"{hospital}/{DEPLOYMENT}"]
     if deps.find_deployment(session, DEPLOYMENT) is not None:
         return
