@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    monitoring: Literal["on", "off"] = Field(
+        "on", description="off: this process does no monitoring work on predictions: no sampling into the "
+        "prediction log, no latency histograms or request counts (API figures and /metrics), no background "
+        "writer; usage accounting and quotas stay. Prediction ids are still returned and still signed (a few "
+        "microseconds), so feedback keeps working, except for answers too long for an id, which need the "
+        "log: their ids cannot get feedback while monitoring is off.")
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

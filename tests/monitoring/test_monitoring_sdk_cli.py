@@ -61,7 +61,7 @@ def test_cli_monitor_and_feedback(live_url: str, http: Any, owner: Any, bc: dict
     r = runner.invoke(app, ["feedback", name, out["prediction_id"], *bc["labels"][:2], "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["rows"] == 2, r.output
     r = runner.invoke(app, ["feedback", name, "prd_nope", bc["labels"][0]])
-    assert r.exit_code == 1 and "not in the log" in r.output
+    assert r.exit_code == 1 and "not_found" in r.output and "prd_nope" in r.output
     r = runner.invoke(app, ["monitor", name, "--once", "--minutes", "5"])
     assert r.exit_code == 0 and name in r.output and "p95" in r.output and owner.org in r.output, r.output
     r = runner.invoke(app, ["monitor", name, "--json"])

@@ -78,7 +78,8 @@ def current_drift(session: Session, d: Deployment, settings: MonitorSettings,
 
 def _drift_of(session: Session, d: Deployment, v: ModelVersion, settings: MonitorSettings,
               since: datetime | None, until: datetime | None) -> dict[str, Any]:
-    recs = recent(session, d.id, limit=settings.drift.window, version_id=v.id, since=since, until=until)
+    recs = recent(session, d.id, limit=settings.drift.window, version_id=v.id, since=since, until=until,
+                  sampled=True)
     docs = [(r.protocol, decode(session, r)) for r in recs]
     X = model_inputs(v, docs)
     rep = drift_report(v.reference_stats, X, settings.drift.model_dump())

@@ -1,6 +1,11 @@
-"""Feedback: callers report the true label of a logged prediction; it is scored at once against
-what the model answered (correct count, or squared error for regression) and only the score is
-kept. Live accuracy (or MSE) over a window is then compared with the version's test-set figure.
+"""Feedback: callers report the true label of any prediction; it is scored at once against what
+the model answered (correct count, or squared error for regression) and only the score is kept.
+What the model answered comes from the prediction's signed id (``consortium.monitoring.ids``) or,
+for a prediction in the log, from its record. Live accuracy (or MSE) over a window is then
+compared with the version's test-set figure.
+
+A second report for the same prediction replaces the first (a correction; retries are harmless),
+keeping the time of the first.
 
 >>> score_labels("classification", ["a", "b", "c"], ["a", "c"], ["a", "b"])
 (2, 1, 0.0)
@@ -14,17 +19,22 @@ consortium.errors.InvalidInput: label 2.5 is not a class of this model (send one
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consortium.errors import Conflict, InvalidInput
-from consortium.monitoring.predictions import decode
+from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.monitoring.config import load_settings
+from consortium.monitoring.ids import STORED, PredictionIds, SignedPrediction, shorten
+from consortium.monitoring.predictions import decode, get_record
+from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import Feedback, PredictionRecord
-from consortium.store.tables.registry import ModelVersion
+from consortium.store.tables.registry import Deployment, ModelVersion
 
 
 def _class_of(label: Any, class_names: list[str]) -> str:
@@ -68,27 +78,56 @@ def _predicted(version: ModelVersion, protocol: str, outputs: Any) -> list[Any]:
     return [names[i] if i < len(names) else str(i) for i in y.argmax(axis=1)]
 
 
-def record_feedback(session: Session, rec: PredictionRecord, caller_org_id: str, labels: list[Any]) -> Feedback:
-    """Score ``labels`` for a logged prediction. Only the calling organization that made the
-    prediction (or the owner) may label it; a second report replaces the first."""
-    if caller_org_id not in (rec.caller_org_id, rec.owner_org_id):
-        from consortium.errors import NotFound
+def _predicted_logged(session: Session, rec: PredictionRecord, version: ModelVersion) -> list[Any]:
+    return _predicted(version, rec.protocol, decode(session, rec)["outputs"])
 
-        raise NotFound(f"prediction {rec.id!r} is not in the log of this deployment")
-    version = session.get(ModelVersion, rec.version_id)
+
+def _predicted_signed(version: ModelVersion, sig: SignedPrediction) -> list[Any]:
+    """What the model answered, per row, from a signed id (the same reading as ``_predicted``)."""
+    if version.task == "regression" and sig.values is not None:
+        return list(sig.values)
+    if sig.indices is not None and sig.classes is not None:
+        names = version.class_names
+        if not names or len(names) != sig.classes:
+            names = [str(i) for i in range(sig.classes)]
+        return [names[i] for i in sig.indices]
+    names = version.class_names or ["0"]  # one output per row of a classifier: a sigmoid
+    return [names[int(v > 0.5)] if len(names) == 2 else str(int(v > 0.5)) for v in sig.values or []]
+
+
+def record_feedback(session: Session, d: Deployment, prediction_id: str, labeller_org_id: str,
+                    labels: list[Any], ids: PredictionIds) -> tuple[Feedback, bool]:
+    """Score ``labels`` for a prediction of deployment ``d``; returns the feedback row and whether it
+    replaced an earlier report. Only the organization that made the prediction (or the owner) may
+    label it; ``NotFound`` for an unknown, forged or expired id or another deployment's."""
+    predicted: Callable[[ModelVersion], list[Any]]
+    if STORED.fullmatch(prediction_id):
+        rec = get_record(session, d, prediction_id)
+        key, caller, version_id = rec.id, rec.caller_org_id, rec.version_id
+        predicted = partial(_predicted_logged, session, rec)
+    else:
+        sig = ids.verify(d.id, prediction_id)
+        days = load_settings(session, d.id)[0].retention_days
+        if sig.created_at < utcnow() - timedelta(days=days):
+            raise NotFound(f"prediction {shorten(prediction_id)!r} is older than deployment {d.name!r} keeps "
+                           f"feedback for ({days} days)", hint="the owner sets retention_days")
+        key, caller, version_id = sig.key, sig.caller_org_id, sig.version_id
+        predicted = partial(_predicted_signed, sig=sig)
+    if labeller_org_id not in (caller, d.org_id):
+        raise NotFound(f"prediction {shorten(prediction_id)!r} is not one of your organization's predictions "
+                       f"on {d.name!r}", hint="only the organization that asked (or the owner) labels it")
+    version = session.get(ModelVersion, version_id)
     if version is None:
         raise Conflict("the model version of this prediction was deleted; its feedback cannot be scored")
-    doc = decode(session, rec)
-    n, correct, sq = score_labels(version.task, version.class_names, _predicted(version, rec.protocol, doc["outputs"]),
-                                  labels)
-    fb = session.get(Feedback, rec.id)
+    n, correct, sq = score_labels(version.task, version.class_names, predicted(version), labels)
+    fb = session.get(Feedback, key)
+    replaced = fb is not None
     if fb is None:
-        fb = Feedback(prediction_id=rec.id, deployment_id=rec.deployment_id, caller_org_id=rec.caller_org_id,
-                      version_id=rec.version_id, n=n)
+        fb = Feedback(prediction_id=key, deployment_id=d.id, caller_org_id=caller, version_id=version_id, n=n)
         session.add(fb)
     fb.n, fb.correct, fb.sq_error = n, correct, sq
     session.flush()
-    return fb
+    return fb, replaced
 
 
 def live_quality(session: Session, deployment_id: str, *, since: datetime | None = None,

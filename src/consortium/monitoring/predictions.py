@@ -3,7 +3,9 @@ requests back into model inputs (the version's fitted preprocessing applied) for
 
 Each record's payload is ``{"inputs": ..., "outputs": ...}`` as JSON, sealed with the deployment
 owner's data key; ``protocol`` says whether the inputs are raw ``/predict`` rows (preprocessed
-here) or Open Inference Protocol tensors (already model inputs).
+here) or Open Inference Protocol tensors (already model inputs). Records with ``sampled`` false
+hold a response only (``"inputs": null``): kept so that a long answer can get feedback, never
+drift evidence.
 """
 
 from __future__ import annotations
@@ -32,15 +34,18 @@ def get_record(session: Session, d: Deployment, prediction_id: str) -> Predictio
     rec = session.get(PredictionRecord, prediction_id)
     if rec is None or rec.deployment_id != d.id:
         raise NotFound(f"prediction {prediction_id!r} is not in the log of deployment {d.name!r}",
-                       hint="only sampled predictions are logged (see 'prediction_logged' in the predict "
-                            "response); the owner sets the sample rate; old ones expire with retention")
+                       hint="send the prediction_id this deployment returned, unchanged; logged "
+                            "predictions expire with the deployment's retention")
     return rec
 
 
 def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id: str | None = None,
-           since: datetime | None = None, until: datetime | None = None) -> list[PredictionRecord]:
-    """Logged predictions of a deployment, newest first."""
+           since: datetime | None = None, until: datetime | None = None,
+           sampled: bool | None = None) -> list[PredictionRecord]:
+    """Logged predictions of a deployment, newest first (``sampled=True``: with their requests)."""
     q = select(PredictionRecord).where(PredictionRecord.deployment_id == deployment_id)
+    if sampled is not None:
+        q = q.where(PredictionRecord.sampled.is_(sampled))
     if version_id is not None:
         q = q.where(PredictionRecord.version_id == version_id)
     if since is not None:
@@ -52,7 +57,8 @@ def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id
 
 def record_view(session: Session, rec: PredictionRecord, caller: str, payload: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"id": rec.id, "created_at": rec.created_at, "caller_org": caller,
-                           "version_id": rec.version_id, "protocol": rec.protocol, "rows": rec.rows}
+                           "version_id": rec.version_id, "protocol": rec.protocol, "rows": rec.rows,
+                           "sampled": rec.sampled}
     if payload:
         out.update(decode(session, rec))
     return out
@@ -70,6 +76,8 @@ def model_inputs(version: ModelVersion, records: list[tuple[str, dict[str, Any]]
     parts: list[np.ndarray] = []
     for protocol, doc in records:
         inputs = doc.get("inputs")
+        if inputs is None:
+            continue
         try:
             if protocol == "v2":
                 x = np.asarray(next(iter(inputs.values())), dtype=np.float64)

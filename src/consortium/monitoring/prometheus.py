@@ -10,14 +10,16 @@ Series:
 - ``consortium_batch_rows{model}`` / ``consortium_batch_requests{model}``: rows and requests per
   model call of the adaptive batcher.
 - ``consortium_jobs{state}`` and ``consortium_job_queue_depth``: read from the job table at scrape.
-- ``consortium_federated_rounds_total{strategy}``: incremented by the federation code through
-  ``record_federated_round``.
+- ``consortium_federated_rounds_total{strategy}``: rounds completed by federated jobs, read from
+  the jobs' progress events at scrape (rounds run in worker processes, not in the hub process
+  that serves ``/metrics``; deleting a job lowers it, which Prometheus takes as a counter reset).
 - ``consortium_predictions_logged_total`` / ``consortium_predictions_dropped_total``.
+
+With ``CONSORTIUM_MONITORING=off`` the request, latency, batch and log series stay empty.
 
 >>> from types import SimpleNamespace
 >>> svc = SimpleNamespace(extras={}, session_factory=None)
->>> record_federated_round(svc, "fedavg")
->>> b"consortium_federated_rounds_total{strategy=\\"fedavg\\"} 1.0" in metrics_for(svc).scrape()
+>>> b"consortium_predictions_logged_total 0.0" in metrics_for(svc).scrape()
 True
 """
 
@@ -30,6 +32,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from consortium.monitoring.latency import LATENCY_EDGES_MS
 
@@ -39,13 +43,24 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
 
 
+def federated_rounds(session: Session) -> dict[str, int]:
+    """Rounds completed by federated jobs, per strategy (progress events with ``round`` >= 1)."""
+    from consortium.store.tables.jobs import Job, JobEvent
+
+    strategy = Job.recipe[("federated", "strategy")].as_string()
+    q = (select(strategy, func.count()).select_from(JobEvent).join(Job, Job.id == JobEvent.job_id)
+         .where(Job.kind == "federated", JobEvent.kind == "progress", JobEvent.data["round"].as_integer() >= 1)
+         .group_by(strategy))
+    return {str(k or "unknown"): int(n) for k, n in session.execute(q)}
+
+
 class _JobCollector(Collector):
-    """Job counts by state and the queue depth, read from the database at scrape time."""
+    """Job counts by state, the queue depth and federated rounds, read from the database at scrape time."""
 
     def __init__(self, svc: Any) -> None:
         self.svc = svc
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Any]:
         if self.svc.session_factory is None:
             return
         from consortium.jobs.queue import counts_by_state
@@ -53,9 +68,15 @@ class _JobCollector(Collector):
         try:
             with self.svc.session_factory() as s:
                 counts = counts_by_state(s)
+                rounds = federated_rounds(s)
         except Exception:  # a scrape never fails because the database hiccuped
             log.exception("job counts unavailable")
             return
+        c = CounterMetricFamily("consortium_federated_rounds", "Rounds completed by federated jobs",
+                                labels=["strategy"])
+        for strategy, n in sorted(rounds.items()):
+            c.add_metric([strategy], n)
+        yield c
         g = GaugeMetricFamily("consortium_jobs", "Jobs by state", labels=["state"])
         for state in sorted({"queued", "running", "succeeded", "failed", "cancelled", *counts}):
             g.add_metric([state], counts.get(state, 0))
@@ -105,8 +126,6 @@ class HubMetrics:
                                     buckets=ROW_BUCKETS, registry=r)
         self.batch_requests = Histogram("consortium_batch_requests", "Requests per model call", ["model"],
                                         buckets=ROW_BUCKETS, registry=r)
-        self.federated_rounds = Counter("consortium_federated_rounds", "Federated rounds completed",
-                                        ["strategy"], registry=r)
         self.logged = Counter("consortium_predictions_logged", "Predictions written to the log", registry=r)
         self.dropped = Counter("consortium_predictions_dropped",
                                "Sampled predictions dropped (log queue full)", registry=r)
@@ -133,7 +152,3 @@ def metrics_for(svc: Any) -> HubMetrics:
         m = svc.extras[EXTRA_KEY] = HubMetrics(svc)
     return m  # type: ignore[no-any-return]
 
-
-def record_federated_round(svc: Any, strategy: str = "fedavg") -> None:
-    """Count one completed federated round (call it from the federation coordinator)."""
-    metrics_for(svc).federated_rounds.labels(strategy).inc()

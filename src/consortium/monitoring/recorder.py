@@ -1,12 +1,22 @@
 """The per-process monitor on the prediction path: sample, enqueue, count; write in the background.
 
-The hot path (``log`` and ``observe``) takes a few microseconds: a random draw against the
-deployment's sample rate (held in memory), an append to a bounded queue, a lock and a dict update
-for the latency histogram, and two Prometheus updates. A background thread, like the usage meter,
-wakes every ``interval`` seconds and in one transaction seals the sampled requests and responses
-with the deployment owner's data key (``encrypt_stream``) into ``prediction_log`` and merges the
-minute's latency histograms into ``deployment_latency``; it also reloads sample rates, enforces
-retention and, every ``check_interval``, evaluates the retraining triggers.
+Every prediction gets an id. A sampled one is queued for the log and gets a short stored id
+(``prd_`` + 20 hex); any other gets a signed, self-describing id (``consortium.monitoring.ids``)
+that carries what was predicted, so feedback works for it with nothing stored. A prediction whose
+answer is too long for an id (or not numbers) is queued as well, response only (``sampled``
+false), and gets a stored id.
+
+The hot path (``sample_and_log`` and ``observe``) takes a few microseconds: a random draw against
+the deployment's sample rate (held in memory), a MAC over a few dozen bytes or an append to a
+bounded queue, and a lock and a dict update for the latency histogram. Nothing is serialized
+there: a background thread, like the usage meter, wakes every ``interval`` seconds and in one
+transaction turns the queued requests and responses into JSON, seals them with the deployment
+owner's data key (``encrypt_stream``) into ``prediction_log`` and merges the minute's latency
+histograms into ``deployment_latency``; it also reloads sample rates, enforces retention and,
+every ``check_interval``, evaluates the retraining triggers.
+
+With ``enabled=False`` (``CONSORTIUM_MONITORING=off``) the hooks do nothing but sign ids: no
+sampling, no latency or Prometheus counts, no thread.
 
 A deployment's sample rate is unknown until the thread first loads it (within ``interval``);
 calls before that are not sampled. Changing the settings through the API updates this process
@@ -17,6 +27,11 @@ at once, and other hub replicas within ``config_ttl``.
 >>> pid, logged = m.sample_and_log("dep_1", "org_o", "org_c", "mv_1", "predict", [[1, 2]], {"y": [0]})
 >>> pid.startswith("prd_"), logged, m.pending()
 (True, True, 1)
+>>> m.configure("dep_1", 0.0)
+>>> pid, logged = m.sample_and_log("dep_1", "org_o", "org_c", "mv_1", "predict", [[1, 2]],
+...                                {"predictions": [0.5]})
+>>> m.ids.verify("dep_1", pid).values, logged, m.pending()
+([0.5], False, 1)
 """
 
 from __future__ import annotations
@@ -30,12 +45,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+import orjson
+from sqlalchemy import Table, delete, insert, select
 
 from consortium.monitoring import latency
+from consortium.monitoring.ids import PredictionIds, derive_key
 from consortium.monitoring.prometheus import HubMetrics, metrics_for
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
@@ -47,7 +64,7 @@ DEFAULT_RETENTION_DAYS = 30
 PREDICTION_HEADER = "Consortium-Prediction-Id"  # on /v2 inference responses
 
 
-@dataclass
+@dataclass(slots=True)
 class _Logged:
     id: str
     deployment_id: str
@@ -55,9 +72,9 @@ class _Logged:
     caller_org_id: str
     version_id: str
     protocol: str
-    inputs: Any
+    inputs: Any  # None: response only (not sampled; kept for feedback)
     outputs: Any
-    created_at: datetime
+    at: float  # time.time()
 
 
 @dataclass
@@ -67,16 +84,30 @@ class _Lat:
     sum_ms: float = 0.0
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
+def _plain(x: Any) -> Any:
+    """JSON for what orjson does not write itself (numpy arrays it cannot take as they are; else the text)."""
+    return x.tolist() if isinstance(x, (np.ndarray, np.generic)) else str(x)
+
+
+def _dumps(doc: Any) -> bytes:
+    """The JSON of a logged prediction (orjson: a fraction of ``json``'s cost on float lists)."""
+    try:
+        return orjson.dumps(doc, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # e.g. keys that are not strings: slower, but never a record that blocks the queue
+        return json.dumps(doc, default=_plain).encode()
+
+
+def _rows(it: _Logged) -> int:
+    """Rows of a logged request (or of its response when the request was not kept)."""
+    x = it.inputs
+    if x is None:
+        x = it.outputs.get("predictions") if it.protocol == "predict" else it.outputs
+    if isinstance(x, list):
+        return len(x)
+    if isinstance(x, dict) and x:
+        first = next(iter(x.values()))
+        return int(first.shape[0]) if isinstance(first, np.ndarray) and first.ndim else 1
+    return 1
 
 
 def new_prediction_id() -> str:
@@ -89,7 +120,9 @@ class Monitor:
     def __init__(self, svc: Any, *, interval: float = 1.0, config_ttl: float = 5.0,
                  check_interval: float = 60.0, retention_interval: float = 300.0, enabled: bool = True) -> None:
         self.svc = svc
-        self.enabled = enabled  # False: ids only; nothing sampled, counted or written (benchmarks' "off")
+        self.enabled = enabled  # False: signed ids only; nothing sampled, counted or written
+        settings = getattr(svc, "settings", None)
+        self.ids = PredictionIds(derive_key(settings.secret_key) if settings is not None else secrets.token_bytes(32))
         self.interval = interval
         self.config_ttl = config_ttl
         self.check_interval = check_interval
@@ -117,23 +150,33 @@ class Monitor:
 
     def sample_and_log(self, deployment_id: str, owner_org_id: str, caller_org_id: str, version_id: str,
                        protocol: str, inputs: Any, outputs: Any) -> tuple[str, bool]:
-        """A new prediction id, and whether this prediction was sampled into the log."""
-        pid = new_prediction_id()
-        if not self.enabled:
-            return pid, False
-        rate = self._rates.get(deployment_id)
-        if rate is None:
-            self._unknown.add(deployment_id)
-            return pid, False
-        if rate <= 0.0 or (rate < 1.0 and self._random() >= rate):
-            return pid, False
-        if len(self._queue) >= QUEUE_MAX:
-            if self.metrics is not None:
+        """The prediction's id, and whether the prediction was sampled into the log.
+
+        ``outputs`` is the ``/predict`` answer (protocol ``predict``) or the output tensors (``v2``);
+        the monitor keeps references to ``inputs`` and ``outputs`` until it writes them."""
+        if self.enabled:
+            rate = self._rates.get(deployment_id)
+            if rate is None:
+                self._unknown.add(deployment_id)
+            elif rate > 0.0 and (rate >= 1.0 or self._random() < rate):
+                if len(self._queue) < QUEUE_MAX:
+                    pid = new_prediction_id()
+                    self._queue.append(_Logged(pid, deployment_id, owner_org_id, caller_org_id, version_id,
+                                               protocol, inputs, outputs, time.time()))
+                    return pid, True
+                if self.metrics is not None:
+                    self.metrics.dropped.inc()
+        signed = self.ids.sign(deployment_id, version_id, caller_org_id, protocol, outputs)
+        if signed is not None:
+            return signed, False
+        pid = new_prediction_id()  # too long to sign: keep the response so that it can get feedback
+        if self.enabled:
+            if len(self._queue) < QUEUE_MAX:
+                self._queue.append(_Logged(pid, deployment_id, owner_org_id, caller_org_id, version_id,
+                                           protocol, None, outputs, time.time()))
+            elif self.metrics is not None:
                 self.metrics.dropped.inc()
-            return pid, False
-        self._queue.append(_Logged(pid, deployment_id, owner_org_id, caller_org_id, version_id, protocol,
-                                   inputs, outputs, utcnow()))
-        return pid, True
+        return pid, False
 
     def observe(self, deployment_id: str, deployment: str, owner_org_id: str, caller_org_id: str,
                 caller_org: str, status: int, seconds: float) -> None:
@@ -204,20 +247,15 @@ class Monitor:
         from consortium.governance.encryption import encrypt_stream
 
         with self.svc.session_factory() as s:
-            rows = []
-            for it in items:
-                doc = json.dumps({"inputs": _jsonable(it.inputs), "outputs": _jsonable(it.outputs)},
-                                 separators=(",", ":")).encode()
-                n = len(it.inputs) if isinstance(it.inputs, list) else 1
-                if isinstance(it.inputs, dict) and it.inputs:
-                    first = next(iter(it.inputs.values()))
-                    n = int(first.shape[0]) if isinstance(first, np.ndarray) and first.ndim else 1
-                rows.append({"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": it.owner_org_id,
-                             "caller_org_id": it.caller_org_id, "version_id": it.version_id,
-                             "protocol": it.protocol, "rows": n, "created_at": it.created_at,
-                             "payload": b"".join(encrypt_stream(s, it.owner_org_id, [doc]))})
+            rows = [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": it.owner_org_id,
+                     "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,
+                     "rows": _rows(it), "created_at": datetime.fromtimestamp(it.at, tz=UTC),
+                     "sampled": it.inputs is not None,
+                     "payload": b"".join(encrypt_stream(s, it.owner_org_id, [
+                         _dumps({"inputs": it.inputs, "outputs": it.outputs})]))}
+                    for it in items]
             if rows:
-                s.execute(insert(PredictionRecord), rows)
+                s.execute(insert(cast(Table, PredictionRecord.__table__)), rows)  # Core: no ORM bulk overhead
             for (dep, owner, org, minute), agg in lat.items():
                 at = datetime.fromtimestamp(minute * 60, tz=UTC)
                 row = s.get(LatencyHistogram, (dep, org, at), with_for_update=True)
@@ -307,7 +345,7 @@ def get_monitor(svc: Any) -> Monitor:
     """The process's monitor (``svc.extras["monitoring"]``), created and started on first use."""
     m = svc.extras.get(EXTRA_KEY)
     if m is None or m.closed:
-        m = svc.extras[EXTRA_KEY] = Monitor(svc)
+        m = svc.extras[EXTRA_KEY] = Monitor(svc, enabled=svc.settings.monitoring == "on")
         m.start()
     return m  # type: ignore[no-any-return]
 

@@ -29,7 +29,8 @@ from consortium.governance.roles import Role
 from consortium.monitoring import analysis, retrain
 from consortium.monitoring.config import load_settings, save_settings
 from consortium.monitoring.feedback import record_feedback
-from consortium.monitoring.predictions import get_record, recent, record_view
+from consortium.monitoring.ids import MAX_ID_CHARS, STORED
+from consortium.monitoring.predictions import recent, record_view
 from consortium.monitoring.prometheus import CONTENT_TYPE, metrics_for
 from consortium.monitoring.recorder import close_monitor, get_monitor
 from consortium.store.tables.registry import Deployment, ModelVersion
@@ -218,7 +219,7 @@ def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
 
 # ---------------------------------------------------------------------------- feedback and log
 class FeedbackIn(In):
-    prediction_id: str = Field(min_length=1, max_length=40)
+    prediction_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     label: str | int | float | None = None
     labels: list[str | int | float] | None = None
 
@@ -227,14 +228,18 @@ class FeedbackIn(In):
 @rule("resource")
 def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: SessionDep, svc: Svc,
                   ctx: Ctx) -> dict[str, Any]:
-    """Report the true label(s) of a logged prediction: ``label`` for one row, ``labels`` per row."""
+    """Report the true label(s) of a prediction: ``label`` for one row, ``labels`` per row. Any
+    prediction id this deployment returned works, logged or not; a second report for the same
+    prediction replaces the first (``"replaced": true``)."""
     d = dg[0]
     if (body.label is None) == (body.labels is None):
         raise InvalidInput("send exactly one of 'label' (one row) or 'labels' (one per row)")
-    get_monitor(svc).flush()
-    rec = get_record(session, d, body.prediction_id)
-    fb = record_feedback(session, rec, p.org_id, body.labels if body.labels is not None else [body.label])
-    ctx.details = {"prediction_id": rec.id, "rows": fb.n}
+    mon = get_monitor(svc)
+    if STORED.fullmatch(body.prediction_id):
+        mon.flush()  # a prediction logged a moment ago may still be queued
+    fb, replaced = record_feedback(session, d, body.prediction_id, p.org_id,
+                                   body.labels if body.labels is not None else [body.label], mon.ids)
+    ctx.details = {"prediction": fb.prediction_id, "rows": fb.n, "replaced": replaced}
     try:  # a retraining check must not lose the caller's feedback
         with session.begin_nested():
             _, draft = retrain.check(session, d, drift=False)
@@ -242,10 +247,11 @@ def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: Sessi
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
         pass
-    v = session.get(ModelVersion, rec.version_id)
+    out: dict[str, Any] = {"prediction_id": body.prediction_id, "rows": fb.n, "replaced": replaced}
+    v = session.get(ModelVersion, fb.version_id)
     if v is not None and v.task == "regression":
-        return {"prediction_id": rec.id, "rows": fb.n, "squared_error": round(fb.sq_error, 6)}
-    return {"prediction_id": rec.id, "rows": fb.n, "correct": fb.correct}
+        return {**out, "squared_error": round(fb.sq_error, 6)}
+    return {**out, "correct": fb.correct}
 
 
 @router.get("/{deployment}/feedback")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consortium.store.tables.base import Base, UTCDateTime, utcnow
@@ -24,6 +24,8 @@ class MonitoringConfig(Base):
 
 class PredictionRecord(Base):
     """One sampled prediction: request and response sealed with the deployment owner's data key.
+    ``sampled`` false: a prediction too long for a self-describing id, kept (response only, no
+    request) so that it can get feedback.
 
     Kept after undeploy until retention removes it (no FK to the deployment)."""
 
@@ -37,6 +39,7 @@ class PredictionRecord(Base):
     protocol: Mapped[str] = mapped_column(String(8), default="predict")  # predict | v2
     rows: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # encrypt_stream({"inputs": ..., "outputs": ...})
+    sampled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
