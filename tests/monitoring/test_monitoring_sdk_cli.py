@@ -41,6 +41,13 @@ def test_sdk_monitoring(live_url: str, http: Any, owner: Any, caller: Any, bc: d
         ts = own.monitoring.timeseries(name, "latency", minutes=10, step=5)
         assert sum(p["requests"] for p in ts["points"]) >= 12
         assert own.monitoring.check(name) == {"enabled": False, "fired": False}
+        # sampling off: the id itself carries the answer, and feedback still counts
+        own.monitoring.configure(name, sample_rate=0.0)
+        out = c.deployments.predict(name, bc["rows"][20:22])
+        assert out["prediction_logged"] is False
+        fb = c.monitoring.feedback(name, out["prediction_id"], labels=bc["labels"][20:22])
+        assert fb["rows"] == 2 and fb["replaced"] is False
+        assert c.monitoring.quality(name)["labelled_rows"] == 14
 
 
 def test_cli_monitor_and_feedback(live_url: str, http: Any, owner: Any, bc: dict[str, Any], tmp_path: Path,
@@ -71,6 +78,12 @@ def test_cli_monitor_and_feedback(live_url: str, http: Any, owner: Any, bc: dict
     assert r.exit_code == 0 and "insufficient_data" in r.output, r.output
     r = runner.invoke(app, ["monitoring", "predictions", name, "--json"])
     assert r.exit_code == 0 and out["prediction_id"] in r.output
+    # sampling off: the signed id works the same
+    assert runner.invoke(app, ["monitoring", "set", name, "--sample-rate", "0"]).exit_code == 0
+    out = http.post(f"/api/v1/deployments/{name}/predict", json={"inputs": bc["rows"][2:3]},
+                    headers=owner.headers).json()
+    r = runner.invoke(app, ["feedback", name, out["prediction_id"], bc["labels"][2], "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["rows"] == 1, r.output
 
 
 def test_metrics_open_to_loopback(live_url: str) -> None:

@@ -6,7 +6,7 @@
 ...                         retrain={"enabled": True, "min_accuracy": 0.85})            # doctest: +SKIP
 >>> out = c.deployments.predict("bc-risk", [[...]])                                    # doctest: +SKIP
 >>> c.monitoring.feedback("bc-risk", out["prediction_id"], label="malignant")         # doctest: +SKIP
-{'prediction_id': 'prd_...', 'rows': 1, 'correct': 1}
+{'prediction_id': 'prd_...', 'rows': 1, 'replaced': False, 'correct': 1}
 >>> c.monitoring.drift("bc-risk")["status"]                                            # doctest: +SKIP
 'ok'
 """
@@ -41,7 +41,8 @@ class Monitoring(Group):
 
     def feedback(self, deployment: str, prediction_id: str, label: Any = None,
                  labels: list[Any] | None = None) -> dict[str, Any]:
-        """Report the true ``label`` of a one-row prediction (or ``labels``, one per row)."""
+        """Report the true ``label`` of a one-row prediction (or ``labels``, one per row). Any
+        ``prediction_id`` the deployment returned works, logged or not; reporting again replaces."""
         body: dict[str, Any] = {"prediction_id": prediction_id}
         if labels is not None:
             body["labels"] = labels
