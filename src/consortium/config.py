@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""  # how clients reach the hub; default http://host:port
-    secret_key: str = DEV_SECRET  # signs CSRF tokens of the web UI
+    secret_key: str = DEV_SECRET  # signs CSRF tokens of the web UI and prediction ids (same on every replica)
     master_key: str | None = None  # base64 of 32 bytes; default: a key file under home
 
     max_body_bytes: int = 10 * 1024 * 1024  # JSON and form bodies
