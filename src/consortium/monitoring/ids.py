@@ -53,8 +53,8 @@ PREFIX = "prd_"
 STORED = re.compile(r"prd_[0-9a-f]{20}")  # ids of rows in the prediction log
 FORMAT = 1
 TAG = 12
-MAX_OUTPUT_BYTES = 120  # outputs section; bounds an id to about 230 characters
-MAX_ID_CHARS = 256
+MAX_OUTPUT_BYTES = 120  # outputs section: an id stays under about 250 characters
+MAX_ID_CHARS = 256  # longer ones are never issued (the answer is kept in the log instead)
 PURPOSE = b"consortium/prediction-id/v1"
 PERSON = b"consortium-pid-1"  # BLAKE2b personalization (16 bytes)
 # kinds of outputs section
@@ -231,13 +231,15 @@ class PredictionIds:
         """A signed id for this prediction, or None when its outputs are too long to carry."""
         try:
             out = self._outputs(protocol, outputs)
-        except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError, struct.error):
+        except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError, OverflowError,
+                struct.error):
             return None
         ver, org = self._ref(version_id), self._ref(caller_org_id)
         if out is None or ver is None or org is None:
             return None
         body = _HEAD.pack(FORMAT, int(now if now is not None else time.time()), self._nonce(32)) + ver + org + out
-        return PREFIX + base64.urlsafe_b64encode(body + self._mac(deployment_id, body)).rstrip(b"=").decode()
+        pid = PREFIX + base64.urlsafe_b64encode(body + self._mac(deployment_id, body)).rstrip(b"=").decode()
+        return pid if len(pid) <= MAX_ID_CHARS else None  # only with unusually long resource ids
 
     def verify(self, deployment_id: str, prediction_id: str) -> SignedPrediction:
         """What a signed id says; ``NotFound`` when it is garbled, forged or of another deployment."""
