@@ -202,3 +202,55 @@ def test_alias_switch_under_load_drops_nothing(live_url: str, owner: Any, servic
     assert labels[0] == "a" and labels[-1] == "c"
     first_c = labels.index("c")
     assert all(x == "c" for x in labels[first_c + 20:])  # switched for good (in-flight stragglers aside)
+
+
+def test_serving_front_answers_like_the_router(services: Any, http: Any, owner: Any,
+                                               iris_deployment: dict[str, Any]) -> None:
+    """The front (consortium.api.front) and the routes behind it give the same answers and errors."""
+    from fastapi.testclient import TestClient
+
+    from consortium.api.app import create_app
+
+    d = iris_deployment
+    url = f"/api/v1/deployments/{d['name']}/predict"
+    calls = [(url, {"json": {"inputs": d["rows"][:5]}}),
+             (url, {"content": b"{not json", "headers": {"content-type": "application/json"}}),
+             (url, {"json": {"inputs": [[1.0, 2.0]]}}),
+             ("/api/v1/deployments/no-such-deployment/predict", {"json": {"inputs": [[1.0]]}}),
+             ("/v2/models/no-such-deployment/infer", {"json": {"inputs": []}})]
+    with TestClient(create_app(services.settings, services=services, serving_front=False)) as router:
+        for path, kw in calls:
+            kw = {**kw, "headers": {**kw.get("headers", {}), **owner.headers}}
+            a, b = http.post(path, **kw), router.post(path, **kw)
+            assert a.status_code == b.status_code, (path, a.text, b.text)
+            ja, jb = a.json(), b.json()
+            for j in (ja, jb):
+                j.pop("prediction_id", None)
+            assert ja == jb, (path, ja, jb)
+            assert a.headers["x-request-id"] and b.headers["x-request-id"]
+    assert http.post(url, json={"inputs": d["rows"][:1]}, headers={**owner.headers, "x-request-id": "trace-42"}
+                     ).headers["x-request-id"] == "trace-42"
+
+
+def test_predict_with_a_session_cookie_needs_the_csrf_token(services: Any, owner: Any,
+                                                            iris_deployment: dict[str, Any]) -> None:
+    """A browser session may predict (the UI's try-it form) only with the page's CSRF token."""
+    from fastapi.testclient import TestClient
+
+    from consortium.api.app import create_app
+    from consortium.governance import credentials
+    from consortium.governance.secrets import sign
+
+    with TestClient(create_app(services.settings, services=services)) as browser:  # its own cookie jar
+        r = browser.post("/api/v1/auth/login", json={"email": owner.email, "password": "correct horse battery"})
+        assert r.status_code == 200, r.text
+        with services.session_factory() as s:
+            via = credentials.resolve_session(s, r.json()["session_token"]).via
+        url = f"/api/v1/deployments/{iris_deployment['name']}/predict"
+        body = {"inputs": iris_deployment["rows"][:1]}
+        refused = browser.post(url, json=body)
+        assert refused.status_code == 403 and "CSRF" in refused.json()["error"]["message"]
+        assert browser.post(url, json=body, headers={"x-csrf-token": "forged"}).status_code == 403
+        ok = browser.post(url, json=body, headers={"x-csrf-token": sign(services.settings.secret_key, f"csrf:{via}")})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["predictions"] == [iris_deployment["labels"][0]]

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from consortium import __version__
 from consortium.api import errors
 from consortium.api.context import ContextMiddleware
+from consortium.api.front import ServingFront
 from consortium.config import Settings
 from consortium.services import Services
 
@@ -24,11 +25,22 @@ UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
 
 
 def api_router() -> APIRouter:
-    from consortium.api.routes import audit, auth, grants, invitations, jobs, keys, members, orgs, projects, tokens
-
-    from consortium.api.routes import deployments, models, monitoring
-
-    from consortium.api.routes import datasets
+    from consortium.api.routes import (
+        audit,
+        auth,
+        datasets,
+        deployments,
+        grants,
+        invitations,
+        jobs,
+        keys,
+        members,
+        models,
+        monitoring,
+        orgs,
+        projects,
+        tokens,
+    )
 
     api = APIRouter(prefix=API)
     for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
@@ -42,7 +54,10 @@ def api_router() -> APIRouter:
     return api
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, services: Services | None = None, *,
+               serving_front: bool = True) -> FastAPI:
+    """The hub's ASGI app. ``serving_front=False`` leaves the prediction routes to the router
+    (same answers, about twice the overhead; see ``consortium.api.front``)."""
     settings = settings or Settings()
     svc = services or Services.start(settings)
 
@@ -78,4 +93,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return settings.max_body_bytes
 
     app.add_middleware(ContextMiddleware, limit_for=limit_for)
+    if serving_front:
+        app.add_middleware(ServingFront, services=svc, max_body_bytes=settings.max_body_bytes)  # outermost
     return app

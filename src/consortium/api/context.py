@@ -41,6 +41,11 @@ class RequestContext:
                           details=self.details)
 
 
+def request_id() -> str:
+    """A new request id: 16 hex digits, unique enough to find a request in logs and audit."""
+    return secrets.token_hex(8)
+
+
 class ContextMiddleware:
     """Gives each request a ``RequestContext`` and refuses bodies over the route's size limit with 413."""
 
@@ -53,23 +58,23 @@ class ContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode()[:64] or secrets.token_hex(8)
+        rid = headers.get(b"x-request-id", b"").decode()[:64] or request_id()
         scope.setdefault("state", {})["ctx"] = RequestContext(request_id=rid)
         limit = self.limit_for(scope["path"])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _too_large(send, limit, rid)
+            await too_large(send, limit, rid)
             return
         received = 0
-        too_large = False
+        over = False
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, over
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > limit:
-                    too_large = True
+                    over = True
                     raise BodyTooLarge(limit)
             return msg
 
@@ -82,7 +87,7 @@ class ContextMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except BodyTooLarge:
-            await _too_large(send, limit, rid)
+            await too_large(send, limit, rid)
 
 
 class BodyTooLarge(Exception):
@@ -91,7 +96,7 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-async def _too_large(send: Send, limit: int, rid: str) -> None:
+async def too_large(send: Send, limit: int, rid: str) -> None:
     body = json.dumps({"error": {"code": "payload_too_large",
                                  "message": f"request body exceeds the limit of {limit} bytes",
                                  "hint": "send a smaller body, or raise CONSORTIUM_MAX_UPLOAD_BYTES / "

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.requests import cookie_parser
 
 from consortium.api.context import RequestContext
 from consortium.errors import Unauthenticated
@@ -53,14 +54,22 @@ Ctx = Annotated[RequestContext, Depends(context)]
 Svc = Annotated[Services, Depends(services)]
 
 
-def bearer(request: Request) -> tuple[str, str] | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
+def credential_from(headers: Mapping[str, str]) -> tuple[str, str] | None:
+    """``("token", secret)`` from an ``Authorization: Bearer`` header, else ``("session", id)``
+    from the session cookie, else None."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
         return "token", auth[7:].strip()
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = headers.get("cookie")
     if cookie:
-        return "session", cookie
+        session = cookie_parser(cookie).get(SESSION_COOKIE)
+        if session:
+            return "session", session
     return None
+
+
+def bearer(request: Request) -> tuple[str, str] | None:
+    return credential_from(request.headers)
 
 
 def caller(request: Request, session: SessionDep) -> Principal:
@@ -86,13 +95,17 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def _check_csrf(request: Request, p: Principal) -> None:
+    require_csrf(services(request).settings.secret_key, request.headers, p)
+
+
+def require_csrf(secret_key: str, headers: Mapping[str, str], p: Principal) -> None:
     """A change sent with the session *cookie* must carry the page's CSRF token (X-CSRF-Token);
     bearer credentials are never sent by a browser on its own, so they are exempt."""
     from consortium.errors import PermissionDenied
     from consortium.governance.secrets import same, sign
 
-    given = request.headers.get("x-csrf-token", "")
-    want = sign(services(request).settings.secret_key, f"csrf:{p.via}")
+    given = headers.get("x-csrf-token", "")
+    want = sign(secret_key, f"csrf:{p.via}")
     if not given or not same(given, want):
         raise PermissionDenied("this change was sent with a browser session but without its CSRF token",
                                hint="send the X-CSRF-Token header from the page, or use an API token")

@@ -50,19 +50,35 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(x) for x in loc)
 
 
+async def error_response(request: Request, exc: ConsortiumError) -> JSONResponse:
+    """The response for one of the project's errors (audited first); the app's handler and the
+    serving front (``consortium.api.front``) both answer with it."""
+    await _audit_failure(request, exc.code)
+    headers = {}
+    if isinstance(exc, QuotaExceeded):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.status >= 500:
+        log.error("request %s failed: %s", getattr(request.state, "ctx", None), exc)
+    return JSONResponse(error_body(exc.code, exc.message, exc.hint, exc.details),
+                        status_code=exc.status, headers=headers)
+
+
+async def unexpected_response(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 that names the request id (the error is logged and the failure audited)."""
+    ctx = getattr(request.state, "ctx", None)
+    log.error("unexpected error in request %s", getattr(ctx, "request_id", "?"), exc_info=exc)
+    await _audit_failure(request, "internal_error")
+    return JSONResponse(error_body("internal_error", "the hub hit an unexpected error; nothing was "
+                                   "changed", hint=f"report request id "
+                                   f"{getattr(ctx, 'request_id', '?')} to the operator"),
+                        status_code=500)
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ConsortiumError)
-    async def consortium_error(request: Request, exc: ConsortiumError) -> JSONResponse:
-        await _audit_failure(request, exc.code)
-        headers = {}
-        if isinstance(exc, QuotaExceeded):
-            headers["Retry-After"] = str(exc.retry_after)
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        if exc.status >= 500:
-            log.error("request %s failed: %s", getattr(request.state, "ctx", None), exc)
-        return JSONResponse(error_body(exc.code, exc.message, exc.hint, exc.details),
-                            status_code=exc.status, headers=headers)
+    app.add_exception_handler(ConsortiumError, error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, unexpected_response)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,13 +106,3 @@ def install(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         return JSONResponse(error_body(code, message), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        ctx = getattr(request.state, "ctx", None)
-        log.exception("unexpected error in request %s", getattr(ctx, "request_id", "?"))
-        await _audit_failure(request, "internal_error")
-        return JSONResponse(error_body("internal_error", "the hub hit an unexpected error; nothing was "
-                                       "changed", hint=f"report request id "
-                                       f"{getattr(ctx, 'request_id', '?')} to the operator"),
-                            status_code=500)

@@ -20,6 +20,7 @@ class Normalize(Step):
     """``standard``: (x - mean) / std; ``minmax``: (x - min) / (max - min). Constant columns keep scale 1."""
 
     name = "normalize"
+    affine = True
 
     def fit(self, t: Table) -> None:
         x = channel_view(t.num) if t.image else t.num
@@ -50,6 +51,7 @@ class Rescale(Step):
     per column for tables, one factor for images."""
 
     name = "rescale"
+    affine = True
 
     def fit(self, t: Table) -> None:
         factor = self.params.get("factor")

@@ -27,6 +27,9 @@ class Step:
 
     name: ClassVar[str] = ""
     drops_rows: ClassVar[bool] = False  # row filters run in training/eval only, never at serving
+    # Elementwise x -> a * x + b at serving (per column or channel): a chain of such steps is
+    # fused into one multiply-add for images (``Preprocessor.transform_inputs``).
+    affine: ClassVar[bool] = False
 
     def __init__(self, params: dict[str, Any] | None = None, fitted: dict[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})

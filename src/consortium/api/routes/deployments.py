@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
+from consortium.api import prediction
 from consortium.api.access import rule
-from consortium.api.deps import ORG_HEADER, Caller, Ctx, Member, SessionDep, Svc, Viewer, bearer
+from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.schemas import In
-from consortium.errors import BadRequest, ConsortiumError
 from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import deployments as deps_svc
 from consortium.registry.runtime import get_runtime
-from consortium.monitoring.recorder import get_monitor
 from consortium.registry.usage import usage_rows
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.grants import Grant
@@ -112,43 +109,14 @@ def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
     return {"deployment": d.name, "minutes": minutes, "totals": totals, "per_minute": per_min}
 
 
-@rule("resource")  # routed from consortium.api.routes.inference (matched before the /api/v1 tree)
+@rule("resource")  # routed from consortium.api.routes.inference; served by consortium.api.front
 async def predict(deployment: str, request: Request) -> Response:
     """``{"inputs": [[...], ...]}`` raw feature rows (lists, or objects by column) or pixel arrays.
     The version's fitted preprocessing is applied; returns predictions, class probabilities and
     class names. Quota: 429 with Retry-After."""
-    svc = request.app.state.services
-    rt = get_runtime(svc)  # no sync dependency: it would cost a thread hop
-    mon = get_monitor(svc)
-    ctx = request.state.ctx
     try:
-        call = await rt.open(ctx, bearer(request), request.headers.get(ORG_HEADER), deployment)
-    except ConsortiumError as e:
-        mon.rejected(e.status)
-        raise
-    error, status = True, 500
-    try:
-        try:
-            body = await request.body()
-        except ClientDisconnect:  # the caller went away mid-request: nothing to answer, not an error
-            error, status = False, 499
-            return Response(status_code=499)
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError as e:
-            raise BadRequest(f"the body is not valid JSON ({e})", hint='send {"inputs": [[...], ...]}') from None
-        if not isinstance(payload, dict) or "inputs" not in payload:
-            raise BadRequest("the body must be a JSON object with 'inputs'", hint='send {"inputs": [[...], ...]}')
-        out = await rt.predict(call, payload["inputs"])
-        t = call.target
-        out["prediction_id"], out["prediction_logged"] = mon.sample_and_log(
-            t.id, t.owner_org_id, call.principal.org_id, t.version_id, "predict", payload["inputs"], out)
-        error, status = False, 200
-        return JSONResponse(out)
-    except ConsortiumError as e:
-        status = e.status
-        raise
-    finally:
-        rt.done(call, error)
-        mon.observe(call.target.id, call.target.name, call.target.owner_org_id, call.principal.org_id,
-                    call.principal.org_name, status, time.perf_counter() - call.started)
+        body = await request.body()
+    except ClientDisconnect:  # the caller went away mid-request: nothing to answer, not an error
+        return Response(status_code=499)
+    return await prediction.predict(request.app.state.services, request.state.ctx, request.headers,
+                                    deployment, body)

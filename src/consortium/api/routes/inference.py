@@ -13,7 +13,6 @@ True
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,17 +22,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from consortium import __version__
+from consortium.api import prediction
 from consortium.api.access import rule
 from consortium.api.deps import ORG_HEADER, Svc, bearer
 from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
-from consortium.errors import BadRequest, ConsortiumError, NotFound, QuotaExceeded
-from consortium.monitoring.recorder import PREDICTION_HEADER, get_monitor
-from consortium.registry.runtime import Call, ServingRuntime, get_runtime
+from consortium.errors import ConsortiumError, QuotaExceeded
+from consortium.registry.runtime import get_runtime
 from consortium.serving import oip
+
+
+async def oip_error_response(request: Request, exc: ConsortiumError | RequestValidationError) -> JSONResponse:
+    """The protocol's ``{"error": "..."}`` answer for an error (audited first, like the rest of the API)."""
+    if isinstance(exc, RequestValidationError):
+        await _audit_failure(request, "bad_request")
+        return JSONResponse({"error": "; ".join(str(x.get("msg")) for x in exc.errors())}, status_code=400)
+    await _audit_failure(request, exc.code)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
+    return JSONResponse(oip.error_body(exc), status_code=exc.status, headers=headers)
 
 
 class OipRoute(APIRoute):
@@ -45,13 +54,8 @@ class OipRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
-            except ConsortiumError as e:
-                await _audit_failure(request, e.code)
-                headers = {"Retry-After": str(e.retry_after)} if isinstance(e, QuotaExceeded) else None
-                return JSONResponse(oip.error_body(e), status_code=e.status, headers=headers)
-            except RequestValidationError as e:
-                await _audit_failure(request, "bad_request")
-                return JSONResponse({"error": "; ".join(str(x.get("msg")) for x in e.errors())}, status_code=400)
+            except (ConsortiumError, RequestValidationError) as e:
+                return await oip_error_response(request, e)
 
         return handle
 
@@ -74,19 +78,6 @@ router.add_api_route("/api/v1/deployments/{deployment}/predict", deployments.pre
 
 def _no_audit(request: Request) -> None:
     request.state.ctx.audit = False
-
-
-async def _open(request: Request, svc: Any, deployment: str, count: bool = False) -> tuple[ServingRuntime, Call]:
-    rt = get_runtime(svc)
-    call = await rt.open(request.state.ctx, bearer(request), request.headers.get(ORG_HEADER), deployment,
-                         count=count)
-    return rt, call
-
-
-def _check_version(call: Call, version: str | None) -> None:
-    if version is not None and version != str(call.target.version):
-        raise NotFound(f"deployment {call.target.name!r} serves version {call.target.version}, not {version!r}",
-                       hint=f"use /v2/models/{call.target.name}/infer or /versions/{call.target.version}")
 
 
 @router.get("/v2/health/live")
@@ -119,15 +110,15 @@ async def server_metadata(request: Request, svc: Svc) -> dict[str, Any]:
 
 
 async def _metadata(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:
-    rt, call = await _open(request, svc, deployment)
-    _check_version(call, version)
+    rt, call = await prediction.open_call(svc, request.state.ctx, request.headers, deployment, count=False)
+    prediction.check_version(call, version)
     info = await rt.version_info(call.target.version_id)
     return oip.model_metadata(call.target.name, info.signature, [str(info.version)])
 
 
 async def _ready(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:
-    rt, call = await _open(request, svc, deployment)
-    _check_version(call, version)
+    rt, call = await prediction.open_call(svc, request.state.ctx, request.headers, deployment, count=False)
+    prediction.check_version(call, version)
     await rt.inference().load(call.target.version_id)
     return {"name": call.target.name, "ready": True}
 
@@ -156,51 +147,23 @@ async def model_version_ready(deployment: str, version: str, request: Request) -
     return await _ready(request, request.app.state.services, deployment, version)
 
 
-async def _infer(request: Request, svc: Any, deployment: str, version: str | None) -> Response:
-    mon = get_monitor(svc)
+async def _infer(request: Request, deployment: str, version: str | None) -> Response:
     try:
-        rt, call = await _open(request, svc, deployment, count=True)
-    except ConsortiumError as e:
-        mon.rejected(e.status)
-        raise
-    error, status = True, 500
-    try:
-        _check_version(call, version)
         body = await request.body()
-        if not body:
-            raise BadRequest("the request has no body", hint='send {"inputs": [{"name": ..., "shape": ..., '
-                                                             '"datatype": ..., "data": [...]}]}')
-        req = await run_in_threadpool(oip.parse_infer_request, body,
-                                      request.headers.get(oip.HEADER_LENGTH)) if len(body) > 1 << 20 else \
-            oip.parse_infer_request(body, request.headers.get(oip.HEADER_LENGTH))
-        info, outputs = await rt.infer(call, req.inputs, req.output_names)
-        content, header_length = oip.build_infer_response(call.target.name, outputs, req,
-                                                          model_version=str(info.version))
-        t = call.target
-        pid, _ = mon.sample_and_log(t.id, t.owner_org_id, call.principal.org_id, t.version_id, "v2",
-                                    req.inputs, outputs)
-        error, status = False, 200
-        if header_length is None:
-            return Response(content, media_type=oip.JSON_CONTENT_TYPE, headers={PREDICTION_HEADER: pid})
-        return Response(content, media_type=oip.BINARY_CONTENT_TYPE,
-                        headers={oip.HEADER_LENGTH: str(header_length), PREDICTION_HEADER: pid})
-    except ConsortiumError as e:
-        status = e.status
-        raise
-    finally:
-        rt.done(call, error)
-        mon.observe(call.target.id, call.target.name, call.target.owner_org_id, call.principal.org_id,
-                    call.principal.org_name, status, time.perf_counter() - call.started)
+    except ClientDisconnect:  # the caller went away mid-request: nothing to answer, not an error
+        return Response(status_code=499)
+    return await prediction.infer(request.app.state.services, request.state.ctx, request.headers, deployment,
+                                  version, body)
 
 
 @router.post("/v2/models/{deployment}/infer")
 @rule("resource")
 async def infer(deployment: str, request: Request) -> Response:
     """Inference with JSON tensors or the binary tensor extension."""
-    return await _infer(request, request.app.state.services, deployment, None)
+    return await _infer(request, deployment, None)
 
 
 @router.post("/v2/models/{deployment}/versions/{version}/infer")
 @rule("resource")
 async def infer_version(deployment: str, version: str, request: Request) -> Response:
-    return await _infer(request, request.app.state.services, deployment, version)
+    return await _infer(request, deployment, version)

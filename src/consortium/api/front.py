@@ -1,0 +1,116 @@
+"""The serving front: the hot prediction routes answered without walking the router.
+
+``POST /api/v1/deployments/{name}/predict`` and ``POST /v2/models/{name}[/versions/{v}]/infer``
+are the platform's busiest routes and their model calls take tens of microseconds, so the
+general request machinery dominated them: FastAPI's route walk (~35 µs, every route's regex),
+dependency solving and two exception middlewares cost about as much as auth, gate, model and
+accounting together (measured with an in-process ASGI loop, ``bench/bench_serving.py``).
+
+``ServingFront`` is pure ASGI middleware placed inside ``ContextMiddleware`` (which gives the
+request its context and enforces the body limit). For those paths it calls the route's own
+endpoint (the same functions the router holds, so there is one implementation and the route
+table, OpenAPI and the access-matrix test still see them) and turns errors into the same
+responses the app's handlers give: the API's error body for ``/predict``, the protocol's
+``{"error": "..."}`` for ``/v2``, audited the same way. Everything else passes through.
+
+>>> match("/v2/models/digits/versions/3/infer")[1]
+{'deployment': 'digits', 'version': '3'}
+>>> match("/api/v1/deployments/digits/usage") is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from consortium.api import prediction
+from consortium.api.context import RequestContext, request_id, too_large
+from consortium.errors import ConsortiumError
+
+ErrorResponder = Callable[[Request, Any], Awaitable[Response]]
+
+# the request headers the prediction calls read (ASGI gives names lower-cased)
+_WANTED = frozenset({b"authorization", b"cookie", b"x-consortium-org", b"x-csrf-token", b"x-request-id",
+                     b"content-length", b"inference-header-content-length"})
+_PREDICT = ("/api/v1/deployments/", "/predict")
+_INFER = ("/v2/models/", "/infer")
+
+
+def match(path: str) -> tuple[str, dict[str, str]] | None:
+    """``(route name, path parameters)`` when ``path`` is one of the hot routes."""
+    if path.endswith(_PREDICT[1]) and path.startswith(_PREDICT[0]):
+        name = path[len(_PREDICT[0]):-len(_PREDICT[1])]
+        if name and "/" not in name:
+            return "predict", {"deployment": name}
+    elif path.endswith(_INFER[1]) and path.startswith(_INFER[0]):
+        parts = path[len(_INFER[0]):-len(_INFER[1])].split("/")
+        if len(parts) == 1 and parts[0]:
+            return "infer", {"deployment": parts[0]}
+        if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+            return "infer_version", {"deployment": parts[0], "version": parts[2]}
+    return None
+
+
+class ServingFront:
+    """Answers the hot prediction routes straight from ASGI (see the module docstring).
+
+    The outermost middleware: for its routes it does what ``ContextMiddleware`` does for the rest
+    (request id, ``RequestContext``, the body limit with 413) and then calls
+    ``consortium.api.prediction``; other requests pass through untouched."""
+
+    def __init__(self, app: ASGIApp, services: Any, max_body_bytes: int) -> None:
+        from consortium.api import errors
+        from consortium.api.routes import inference
+
+        self.app = app
+        self.svc = services
+        self.limit = max_body_bytes
+        self._errors: dict[str, ErrorResponder] = {
+            "predict": errors.error_response,
+            "infer": inference.oip_error_response,
+            "infer_version": inference.oip_error_response,
+        }
+        self._unexpected = errors.unexpected_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hit = match(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if hit is None:
+            await self.app(scope, receive, send)
+            return
+        name, params = hit
+        headers = {k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _WANTED}
+        rid = headers.get("x-request-id", "")[:64] or request_id()
+        ctx = RequestContext(request_id=rid, action=name)
+        scope.setdefault("state", {})["ctx"] = ctx
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await too_large(send, self.limit, rid)
+            return
+        body = b""
+        more = True
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return  # the caller went away: nothing to answer
+            body += msg.get("body", b"")
+            more = msg.get("more_body", False)
+            if len(body) > self.limit:
+                await too_large(send, self.limit, rid)
+                return
+        try:
+            if name == "predict":
+                response = await prediction.predict(self.svc, ctx, headers, params["deployment"], body)
+            else:
+                response = await prediction.infer(self.svc, ctx, headers, params["deployment"],
+                                                  params.get("version"), body)
+        except ConsortiumError as e:
+            response = await self._errors[name](Request(scope, receive), e)
+        except Exception as e:  # noqa: BLE001  (the app's own 500: logged, audited, request id named)
+            response = await self._unexpected(Request(scope, receive), e)
+        response.raw_headers.append((b"x-request-id", rid.encode()))
+        await response(scope, receive, send)
