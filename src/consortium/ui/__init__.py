@@ -5,6 +5,7 @@ services and dependencies as the API (so another organization's resource is the 
 its JavaScript reads and changes data through the public API with the session cookie, sending
 the page's CSRF token in the ``X-CSRF-Token`` header. Charts use the plotly.js bundle shipped in
 the installed ``plotly`` Python package, served from there (never copied into the repository).
+Every page view is audited as ``ui.<page>`` (see ``consortium.ui.route``).
 
 >>> from fastapi import FastAPI
 >>> from consortium.api.access import route_table

@@ -94,8 +94,12 @@ def error_page(request: Request, status: int, message: str, hint: str | None = N
 
 def has_route(request: Request, path: str, method: str = "GET") -> bool:
     """Whether the app serves ``method path`` (a template path such as ``/api/v1/x/{id}``): pages
-    show a stage's optional panels (drift, feedback, explanations) only once its API exists."""
-    for r in request.app.routes:
-        if getattr(r, "path", None) == path and method in (getattr(r, "methods", None) or ()):
-            return True
-    return False
+    show a stage's optional panels (drift, feedback, explanations) only once its API exists.
+    Included routers are walked (``route_table``); the answer is cached on the app."""
+    routes = getattr(request.app.state, "ui_route_set", None)
+    if routes is None:
+        from consortium.api.access import route_table
+
+        routes = frozenset((m, r.path) for r in route_table(request.app) for m in r.methods)
+        request.app.state.ui_route_set = routes
+    return (method, path) in routes

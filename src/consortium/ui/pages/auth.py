@@ -49,7 +49,7 @@ def logout(request: Request, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
     cred = bearer(request)
     if cred and p.via.startswith("session:"):
         credentials.end_session(session, cred[1])
-    ctx.action = "ui_logout"
+    ctx.action = "ui.logout"
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -68,7 +68,7 @@ def switch_org(request: Request, p: Caller, session: SessionDep, svc: Svc, ctx: 
         raise InvalidInput("API tokens are bound to one organization", hint="log in with your password")
     newp = credentials.switch_org(session, cred[1], org)
     ctx.principal = newp
-    ctx.action = "ui_switch_org"
+    ctx.action = "ui.switch_org"
     ctx.details = {"org": org}
     return RedirectResponse("/", status_code=303)
 

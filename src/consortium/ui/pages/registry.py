@@ -17,45 +17,41 @@ from consortium.ui.route import PageRoute
 router = APIRouter(route_class=PageRoute)
 
 
-@router.get("/models")
+@router.get("/models", name="ui.models")
 @rule("page")
-def models_page(request: Request, p: Caller, ctx: Ctx) -> HTMLResponse:
-    ctx.audit = False
+def models_page(request: Request, p: Caller) -> HTMLResponse:
     return page(request, "models.html", p, active="models", title="Models")
 
 
-@router.get("/models/{owner}/{model}")
+@router.get("/models/{owner}/{model}", name="ui.model")
 @rule("page")
-def model_page(request: Request, m: ModelDep, p: Caller, ctx: Ctx) -> HTMLResponse:
-    ctx.audit = False
+def model_page(request: Request, m: ModelDep, p: Caller) -> HTMLResponse:
     owner = request.path_params["owner"]
     return page(request, "model.html", p, active="models", title=f"{owner}/{m.name}", owner=owner,
                 name=m.name, own=m.org_id == p.org_id)
 
 
-@router.get("/models/{owner}/{model}/versions/{version}")
+@router.get("/models/{owner}/{model}/versions/{version}", name="ui.version")
 @rule("page")
 def version_page(request: Request, m: ModelDep, version: str, p: Caller, session: SessionDep,
                  ctx: Ctx) -> HTMLResponse:
     v = reg.get_version(session, m, version)  # 404 page for a version that does not exist
-    ctx.audit = False
+    ctx.details = {"version": v.version}
     owner = request.path_params["owner"]
     explain = has_route(request, "/api/v1/models/{owner}/{model}/versions/{version}/explain", "POST")
     return page(request, "version.html", p, active="models", title=f"{owner}/{m.name} v{v.version}",
                 owner=owner, name=m.name, version=v.version, own=m.org_id == p.org_id, explain=explain)
 
 
-@router.get("/deployments")
+@router.get("/deployments", name="ui.deployments")
 @rule("page")
-def deployments_page(request: Request, p: Caller, ctx: Ctx) -> HTMLResponse:
-    ctx.audit = False
+def deployments_page(request: Request, p: Caller) -> HTMLResponse:
     return page(request, "deployments.html", p, active="deployments", title="Deployments")
 
 
-@router.get("/deployments/{deployment}")
+@router.get("/deployments/{deployment}", name="ui.deployment")
 @rule("page")
-def deployment_page(request: Request, dg: DeploymentDep, p: Caller, ctx: Ctx) -> HTMLResponse:
-    ctx.audit = False
+def deployment_page(request: Request, dg: DeploymentDep, p: Caller) -> HTMLResponse:
     d = dg[0]
     base = "/api/v1/deployments/{deployment}"
     return page(request, "deployment.html", p, active="deployments", title=d.name, deployment=d.name,

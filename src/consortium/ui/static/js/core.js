@@ -78,12 +78,25 @@ const C = (() => {
     else flash(err.message, "bad");
   }
 
-  /* table(rows, [[header, row => cell], ...], "text when empty") */
-  function table(rows, cols, empty) {
+  /* table(rows, [[header, row => cell], ...], "text when empty", wide): at phone width a table becomes
+     one card per row, except a `wide` one (many columns of data), which scrolls sideways in its box */
+  function table(rows, cols, empty, wide) {
     if (!rows || !rows.length) return el("p", { class: "muted empty" }, empty || "Nothing yet.");
-    return el("div", { class: "table-wrap" }, el("table", {},
+    return el("div", { class: wide ? "table-wrap wide" : "table-wrap" }, el("table", {},
       el("thead", {}, el("tr", {}, cols.map(([h]) => el("th", {}, h)))),
       el("tbody", {}, rows.map(r => el("tr", {}, cols.map(([h, f]) => el("td", { "data-label": h }, f(r))))))));
+  }
+
+  /* who a grant is to: an organization, or a project by name (names of the caller's projects, fetched once) */
+  let projects = null;
+  function projectNames() {
+    projects = projects || api("GET", "/projects").then(ps => Object.fromEntries(ps.map(p => [p.id, p.name]))).catch(() => ({}));
+    return projects;
+  }
+  function grantee(g, names) {
+    if (g.grantee_org) return g.grantee_org;
+    const name = (names || {})[g.grantee_project_id];
+    return name ? el("span", {}, "project ", link(`/projects/${name}`, name)) : "a project";
   }
 
   function date(s) {
@@ -130,7 +143,7 @@ const C = (() => {
   function chartLayout(title, extra) {
     return Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 48, r: 16, t: 40, b: 40 },
       height: 300, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-      legend: { orientation: "h", y: -0.2 }, font: { family: "system-ui, sans-serif", size: 12 } }, extra || {});
+      legend: { orientation: "h", y: -0.3, yanchor: "top" }, font: { family: "system-ui, sans-serif", size: 12 } }, extra || {});
   }
   function plot(id, traces, layout) {
     if (!window.Plotly) return;
@@ -142,5 +155,5 @@ const C = (() => {
   });
 
   return { api, el, errorBox, fill, flash, showError, table, date, num, bytes, badge, link, page, formData,
-           onSubmit, plot, chartLayout, ApiError, csrf };
+           onSubmit, plot, chartLayout, ApiError, csrf, projectNames, grantee };
 })();

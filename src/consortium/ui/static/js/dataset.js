@@ -44,14 +44,14 @@
         el("dt", {}, "Classes"), el("dd", {}, (s.class_names || []).join(", ")))
       : table(s.columns || [], [["Column", c => el("span", {}, c.name, c.name === v.target ? el("span", { class: "badge ok" }, " target") : "")],
         ["Type", c => c.type], ["Missing", c => num(c.missing)], ["Min", c => num(c.min)], ["Max", c => num(c.max)],
-        ["Mean", c => num(c.mean)], ["Distinct", c => num(c.distinct ?? c.unique)]], "No columns."));
+        ["Mean", c => num(c.mean)], ["Distinct", c => num(c.distinct ?? c.unique)]], "No columns.", true));
     fill("preview", async () => {
       const p = await api("GET", `${base}/versions/${v.version}/preview?rows=8`);
       if (!p.rows_preview) return el("p", { class: "muted" }, p.rows_hidden || "Rows are not shown to you.");
       if (s.kind === "image") return el("div", { class: "thumbs" }, p.rows_preview.map(r =>
         el("figure", {}, imageCanvas(r.image), el("figcaption", {}, `label ${r.label}`))));
       const keys = Object.keys(p.rows_preview[0] || {});
-      return table(p.rows_preview, keys.map(k => [k, r => num(r[k], 3)]), "The version has no rows.");
+      return table(p.rows_preview, keys.map(k => [k, r => num(r[k], 3)]), "The version has no rows.", true);
     });
   }
 
@@ -59,7 +59,8 @@
     if (!document.getElementById("grants")) return;
     fill("grants", async () => {
       const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "dataset" && g.resource === `${P.owner}/${P.name}`);
-      return table(rows, [["Organization", g => g.grantee_org || `project ${g.grantee_project_id}`], ["Permission", g => g.permission],
+      const names = await C.projectNames();
+      return table(rows, [["Organization", g => C.grantee(g, names)], ["Permission", g => g.permission],
         ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
         ["", g => g.state === "active" && ["admin", "owner"].includes(P.role) ? el("button", { class: "danger", onclick: async ev => {
           ev.target.disabled = true;

@@ -99,7 +99,8 @@
     if (!document.getElementById("grants")) return;
     fill("grants", async () => {
       const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "deployment" && g.resource_id === dep.id);
-      return table(rows, [["Organization", g => g.grantee_org || `project ${g.grantee_project_id}`], ["Quota", g => Object.entries(g.limits || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none"],
+      const names = await C.projectNames();
+      return table(rows, [["Organization", g => C.grantee(g, names)], ["Quota", g => Object.entries(g.limits || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none"],
         ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
         ["", g => g.state === "active" && ["admin", "owner"].includes(P.role) ? el("button", { class: "danger", onclick: async ev => {
           ev.target.disabled = true;

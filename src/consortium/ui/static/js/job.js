@@ -6,7 +6,7 @@
   const P = C.page();
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   const epochs = { x: [], loss: [], val: [], acc: [] };
-  const rounds = [];  // {round, nodes: {org: {...}}, global}
+  const rounds = [];  // {round, nodes: {org: {loss, num_examples, eval_loss, accuracy}}, missing, loss, accuracy, train_loss}
   let after = 0, state = "", drawn = 0, drawnRounds = 0;
 
   function setProgress(done, total, text) {
@@ -24,8 +24,11 @@
     }
     if (e.kind === "state") { state = d.state || state; return; }
     if (d.stage) document.getElementById("stage").textContent = `Stage: ${d.stage}`;
-    if (d.round !== undefined && (d.nodes || d.global)) {
-      rounds.push({ round: d.round, nodes: d.nodes || {}, global: d.global || null, loss: d.train_loss });
+    if (d.round !== undefined && Array.isArray(d.nodes)) {  // round 0: the organizations' nodes connected
+      setProgress(0, d.rounds || 0, `${d.nodes.length} organizations connected · round 0${d.rounds ? ` of ${d.rounds}` : ""}`);
+    } else if (d.round !== undefined && d.nodes) {
+      rounds.push({ round: d.round, nodes: d.nodes, missing: d.missing || [], loss: d.loss ?? null,
+                    accuracy: d.accuracy ?? null, train_loss: d.train_loss ?? null });
       setProgress(d.round, d.rounds || 0, `round ${d.round}${d.rounds ? ` of ${d.rounds}` : ""}`);
     } else if (d.epoch !== undefined && d.loss !== undefined) {
       epochs.x.push(d.epoch); epochs.loss.push(d.loss); epochs.val.push(d.val_loss ?? null); epochs.acc.push(d.val_accuracy ?? null);
@@ -42,26 +45,40 @@
     }
     if (rounds.length !== drawnRounds) {
       drawnRounds = rounds.length;
-      document.getElementById("fed-card").hidden = false;
-      document.getElementById("fed-table-card").hidden = false;
-      const orgs = [...new Set(rounds.flatMap(r => Object.keys(r.nodes)))];
-      const metric = rounds.some(r => Object.values(r.nodes).some(n => n.eval_accuracy !== undefined)) ? "eval_accuracy" : "accuracy";
-      const traces = orgs.map(o => ({ x: rounds.map(r => r.round), y: rounds.map(r => (r.nodes[o] || {})[metric] ?? null), name: o, mode: "lines+markers" }));
-      if (rounds.some(r => r.global && r.global.accuracy !== undefined))
-        traces.push({ x: rounds.map(r => r.round), y: rounds.map(r => (r.global || {}).accuracy ?? null), name: "global model", mode: "lines", line: { dash: "dash" } });
-      C.plot("fed-chart", traces, C.chartLayout(`Per-organization ${metric.replace("_", " ")} by round`, { xaxis: { title: { text: "round" } } }));
-      if (!epochs.x.length) C.plot("loss-chart", orgs.map(o => ({ x: rounds.map(r => r.round), y: rounds.map(r => (r.nodes[o] || {}).loss ?? null), name: o, mode: "lines+markers" })),
-        C.chartLayout("Training loss by round", { xaxis: { title: { text: "round" } } }));
-      document.getElementById("fed-table").replaceChildren(table(rounds.flatMap(r => Object.entries(r.nodes).map(([o, n]) => ({ round: r.round, org: o, ...n }))), [
-        ["Round", x => x.round], ["Organization", x => x.org], ["Examples", x => num(x.num_examples)], ["Loss", x => num(x.loss)],
-        ["Accuracy", x => num(x.accuracy)], ["Eval accuracy", x => num(x.eval_accuracy)], ["ε", x => num(x.epsilon, 2)]]));
+      drawRounds();
     }
   }
 
+  /* federated: one trace per organization plus the global model, and a table round by round */
+  function drawRounds() {
+    document.getElementById("fed-card").hidden = false;
+    document.getElementById("fed-table-card").hidden = false;
+    const orgs = [...new Set(rounds.flatMap(r => [...Object.keys(r.nodes), ...r.missing]))].sort();
+    const x = rounds.map(r => r.round), axis = { xaxis: { title: { text: "round" }, dtick: 1 } };
+    const perOrg = key => orgs.map(o => ({ x, y: rounds.map(r => (r.nodes[o] || {})[key] ?? null), name: o, mode: "lines+markers" }));
+    const global = key => ({ x, y: rounds.map(r => r[key]), name: "global model", mode: "lines+markers", line: { dash: "dash", color: "#1d2330" } });
+    const hasAcc = rounds.some(r => r.accuracy !== null || Object.values(r.nodes).some(n => n.accuracy !== undefined));
+    if (hasAcc) C.plot("fed-chart", [...perOrg("accuracy"), global("accuracy")], C.chartLayout("Accuracy by round", axis));
+    else document.getElementById("fed-card").hidden = true;
+    if (!epochs.x.length) C.plot("loss-chart", [...perOrg("loss"), global("loss")], C.chartLayout("Loss by round", axis));
+    const dp = rounds.some(r => Object.values(r.nodes).some(n => n.epsilon !== undefined));
+    const rows = rounds.flatMap(r => [
+      ...orgs.filter(o => r.nodes[o] || r.missing.includes(o)).map(o => ({ round: r.round, org: o, ...(r.nodes[o] || { missed: true }) })),
+      { round: r.round, org: "global model", global: true, num_examples: Object.values(r.nodes).reduce((a, n) => a + (n.num_examples || 0), 0),
+        loss: r.train_loss, eval_loss: r.loss, accuracy: r.accuracy }]);
+    const missed = x => x.missed ? el("span", { class: "badge bad" }, "no reply this round") : null;
+    document.getElementById("fed-table").replaceChildren(table(rows, [
+      ["Round", x => x.round], ["Organization", x => x.global ? el("strong", {}, x.org) : x.org],
+      ["Samples", x => missed(x) || num(x.num_examples)], ["Training loss", x => num(x.loss)],
+      ["Loss", x => num(x.eval_loss)], ["Accuracy", x => num(x.accuracy)],
+      ...(dp ? [["ε spent", x => num(x.epsilon, 2)]] : [])]));
+  }
+
+  function tested(n) { return typeof n === "number" ? `Held-out rows (${num(n)})` : "Test"; }
+
   function showJob(job) {
     document.getElementById("job-state").replaceChildren(badge(job.state));
-    document.getElementById("job-sub").textContent = `${job.recipe && job.recipe.federated ? "federated " : ""}${job.kind} job · ${job.id}`;
-    document.getElementById("recipe").textContent = JSON.stringify(job.recipe, null, 2);
+    document.getElementById("job-sub").textContent = `${job.kind === "federated" ? "federated" : "training"} job · ${job.id}`;
     const cancel = document.getElementById("cancel");
     if (cancel) cancel.hidden = !P.own || TERMINAL.includes(job.state) || job.cancel_requested;
     const box = document.getElementById("result");
@@ -71,8 +88,9 @@
       const r = job.result || {};
       box.replaceChildren(el("div", { class: "flash ok", id: "job-done" }, "Training finished. ",
         r.model ? link(`/models/${r.model}/versions/${r.version}`, `Model ${r.model} version ${r.version}`) : ""),
-        table(Object.entries(r.metrics || {}).map(([k, v]) => ({ k, v, cv: (r.cv || {})[k] })),
-          [["Metric", x => x.k.replace(/_/g, " ")], ["Test", x => num(x.v)], ["Cross-validation", x => x.cv ? `${num(x.cv.mean)} ± ${num(x.cv.std)}` : "—"]]));
+        table(Object.entries(r.metrics || {}).filter(([k]) => k !== "num_examples").map(([k, v]) => ({ k, v, cv: (r.cv || {})[k] })),
+          [["Metric", x => x.k.replace(/_/g, " ")], [tested((r.metrics || {}).num_examples), x => num(x.v)],
+           ["Cross-validation", x => x.cv ? `${num(x.cv.mean)} ± ${num(x.cv.std)}` : "—"]]));
     } else if (job.state === "failed") {
       document.getElementById("stage").textContent = "Failed";
       box.replaceChildren(C.errorBox({ message: job.error || "the job failed", hint: "see the log below" }));

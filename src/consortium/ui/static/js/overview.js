@@ -2,10 +2,11 @@
 "use strict";
 const { el, api, table, date, badge, link, fill } = C;
 
-function grantTable(rows, given, admin) {
+function grantTable(rows, given, admin, projects) {
   return table(rows, [
     ["Resource", g => el("span", {}, el("span", { class: "muted" }, g.resource_type + " "), g.resource)],
-    [given ? "To" : "From", g => given ? (g.grantee_org || `project ${g.grantee_project_id}`) : g.owner_org],
+    [given ? "To" : "From", g => given ? C.grantee(g, projects)
+      : el("span", {}, g.owner_org, g.grantee_project_id ? el("div", { class: "muted small" }, "to ", C.grantee(g, projects)) : null)],
     ["Permission", g => g.permission],
     ["Limits", g => Object.entries(g.limits || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "—"],
     ["State", g => badge(g.state)],
@@ -19,15 +20,18 @@ function grantTable(rows, given, admin) {
 
 function loadGrants() {
   const admin = ["admin", "owner"].includes(C.page().role);
-  fill("grants-given", async () => grantTable(await api("GET", "/grants?direction=given"), true, admin));
-  fill("grants-received", async () => grantTable(await api("GET", "/grants?direction=received"), false, false));
+  fill("grants-given", async () => grantTable(await api("GET", "/grants?direction=given"), true, admin, await C.projectNames()));
+  fill("grants-received", async () => grantTable((await api("GET", "/grants?direction=received"))
+    .filter(g => g.owner_org !== C.page().org), false, false, await C.projectNames()));  // own data shared with a project: under given
 }
+
+function day(s) { return s ? new Date(s).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" }) : "never"; }
 
 function loadTokens() {
   const admin = ["admin", "owner"].includes(C.page().role);
   fill("tokens", async () => table(await api("GET", "/tokens"), [
     ["Name", t => t.name], ["Prefix", t => el("code", {}, t.prefix)], ["Role", t => t.role],
-    ["Expires", t => date(t.expires_at)],
+    ["Expires", t => day(t.expires_at)],
     ["State", t => badge(t.revoked_at ? "revoked" : "active")],
     ...(admin ? [["", t => t.revoked_at ? "" : el("button", { class: "danger", onclick: async ev => {
       ev.target.disabled = true;

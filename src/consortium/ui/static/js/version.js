@@ -14,12 +14,17 @@
     const parts = [];
     if (orgs.length) parts.push(node("organizations", orgs.join(", ")), arrow());
     if ((l.datasets || []).length) parts.push(node("datasets", ...(l.datasets.map((d, i) => el("div", {},
-      d.owner && d.dataset && !d.dataset.startsWith("sample/") ? link(`/datasets/${d.dataset}`, d.dataset) : d.dataset, d.version ? ` v${d.version}` : "")))), arrow());
+      d.owner && d.dataset && !d.dataset.startsWith("sample/") ? link(`/datasets/${d.dataset}`, d.dataset) : d.dataset,
+      d.version ? ` v${d.version}` : "", typeof d.rows === "number" ? el("span", { class: "muted" }, ` · ${num(d.rows)} rows`) : "")))), arrow());
     if (l.job_id) parts.push(node(l.recipe && l.recipe.federated ? "federated job" : "training job", link(`/jobs/${l.job_id}`, l.job_id)), arrow());
     parts.push(node("model version", `${v.model} v${v.version}`));
     const extra = [];
     if (l.epsilon) extra.push(el("p", { class: "muted small" }, `Differential privacy: ε = ${num(l.epsilon, 2)}, δ = ${l.delta}`));
     if (l.source && !l.job_id) extra.push(el("p", { class: "muted small" }, `Source: ${l.source}`));
+    if (l.source === "federated") extra.push(el("p", { class: "muted small" }, [
+      `${STRATEGIES[l.strategy] || l.strategy || "federated"} over ${l.rounds} rounds across ${orgs.length} organizations`,
+      l.engine ? ` (${l.engine} engine)` : "", l.secure_aggregation ? ", with secure aggregation" : "",
+      ". Each organization's rows stayed with its node; only model updates were aggregated."].join("")));
     return el("div", {}, el("div", { class: "lineage" }, parts), extra);
   }
 
@@ -30,13 +35,32 @@
       ["Cross-validation", r => r.cv ? `${num(r.cv.mean)} ± ${num(r.cv.std)}` : "—"]], "No metrics recorded.");
   }
 
+  const STRATEGIES = { fedavg: "FedAvg", fedprox: "FedProx", fedadam: "FedAdam", fedadagrad: "FedAdagrad", fedyogi: "FedYogi", fedmedian: "FedMedian", fedtrimmedavg: "FedTrimmedAvg" };
+  const signed = x => typeof x === "number" ? `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(4)}` : "—";
+
+  /* federated: each organization's rows and what the model loses without its last update */
   function contributions(v) {
-    const c = v.contributions || (v.metrics || {}).contributions || (v.lineage || {}).contributions;
-    if (!c) return;
+    const l = v.lineage || {}, c = l.contribution;
+    if (l.source !== "federated" || !c) return;
     document.getElementById("contrib-card").hidden = false;
-    const rows = Array.isArray(c) ? c : Object.entries(c).map(([org, x]) => ({ org, ...(typeof x === "object" ? x : { value: x }) }));
-    const keys = [...new Set(rows.flatMap(r => Object.keys(r)))].filter(k => k !== "org");
-    document.getElementById("contrib").replaceChildren(table(rows, [["Organization", r => r.org], ...keys.map(k => [k.replace(/_/g, " "), r => num(r[k])])]));
+    const box = document.getElementById("contrib");
+    if (c.available === false) { box.replaceChildren(el("p", { class: "muted" }, `Not measured: ${c.reason || "unavailable"}.`)); return; }
+    const loo = c.leave_one_out || {}, shapley = c.shapley || null, rowsOf = l.node_rows || {};
+    const orgs = [...new Set([...(l.organizations || []), ...Object.keys(loo)])].sort();
+    const rows = orgs.map(org => ({ org, n: (loo[org] || {}).num_examples ?? rowsOf[org], without: (loo[org] || {}).score_without,
+                                   gain: (loo[org] || {}).gain, shapley: shapley ? shapley[org] : undefined }));
+    const total = rows.reduce((a, r) => a + (r.n || 0), 0);
+    const share = r => total && r.n ? el("div", { class: "bar-row" }, el("span", {}, `${(100 * r.n / total).toFixed(0)}%`),
+      el("div", { class: "bar" }, el("span", { style: `width:${(100 * r.n / total).toFixed(1)}%` })), el("span", { class: "bar-n" }, num(r.n))) : "—";
+    const score = v.task === "regression" ? "minus the validation loss" : "validation accuracy";
+    box.replaceChildren(
+      el("p", { class: "muted small" }, `Measured at the hub on the held-out rows, with the last round's updates. Score (${score}) of the `,
+        `model averaged from every organization: ${num(c.score_all)}; of the round's starting model: ${num(c.score_start)}. `,
+        "Leave-one-out gain: the score with everyone minus the score without that organization (positive: it helped)."),
+      table(rows, [["Organization", r => r.org], ["Rows trained on", share], ["Score without it", r => num(r.without)],
+        ["Leave-one-out gain", r => el("span", { class: r.gain > 0 ? "good" : r.gain < 0 ? "worse" : "" }, signed(r.gain))],
+        ...(shapley ? [["Shapley value", r => signed(r.shapley)]] : [])]),
+      ...(c.warnings || []).map(w => el("p", { class: "muted small" }, `Note: ${w}`)));
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
