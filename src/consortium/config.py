@@ -32,6 +32,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 10 * 1024 * 1024  # JSON and form bodies
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024  # dataset and model uploads
+    # image zip and NPZ uploads, against zip and decompression bombs (consortium.data.archive)
+    zip_max_members: int = 100_000  # entries in one archive
+    zip_max_bytes: int = 4 * 1024 * 1024 * 1024  # total uncompressed size of one archive
+    zip_max_ratio: int = 200  # uncompressed/compressed size of any entry of 64 KiB or more
+    image_max_pixels: int = 4096 * 4096  # width x height of one image
     session_hours: int = 12
     token_days_default: int = 90
 

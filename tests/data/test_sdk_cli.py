@@ -76,6 +76,27 @@ def test_cli_upload_preview_and_import_across_orgs(live_url: str, world: Any, tm
     assert f"{orgs[0]}/bc" in listed and f"{orgs[1]}/bc" not in listed  # the others' are not shared
 
 
+def test_sdk_and_cli_delete(live_url: str, world: Any, tmp_path: Path) -> None:
+    admin = world.actor(world.org(), "admin")
+    c = Client(live_url, admin.token)
+    f = tmp_path / "d.csv"
+    for n in (10, 11):
+        f.write_bytes(csv_bytes(n))
+        c.datasets.upload(f, "doomed", target="label")
+    assert c.datasets.delete("doomed", version=1)["versions"] == [1]
+    assert [v["version"] for v in c.datasets.versions("doomed")] == [2]
+    env = {"CONSORTIUM_CONFIG": str(tmp_path / "cli.json")}
+    cli(["login", "--url", live_url, "--token", admin.token], env)
+    no = subprocess.run([str(BIN), "datasets", "delete", "doomed"], env={**os.environ, **env}, input="n\n",
+                        capture_output=True, text=True, timeout=120)
+    assert no.returncode == 1 and "nothing deleted" in no.stdout
+    assert c.datasets.get("doomed")["versions"] == 1
+    out = cli(["datasets", "delete", "doomed", "--yes"], env).stdout
+    assert f"deleted {admin.org}/doomed" in out and "versions: 2" in out
+    with pytest.raises(NotFound):
+        c.datasets.get("doomed")
+
+
 def test_demo_seeds_datasets_once(services: Any) -> None:
     from consortium.data import catalog
     from consortium.demo import DEMO_ORGS, seed_demo

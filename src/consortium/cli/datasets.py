@@ -1,4 +1,5 @@
-"""``consortium datasets ...``: list, show, upload (with a progress bar), preview, download, import samples.
+"""``consortium datasets ...``: list, show, upload (with a progress bar), preview, download, delete,
+import samples.
 
 Every command goes through the SDK (``client().datasets``).
 """
@@ -104,6 +105,27 @@ def download(ref: str = typer.Argument(..., help="ORG/NAME, or NAME in your orga
     with handled():
         out = client().datasets.download(ref, output, version)
     console.print(f"saved {out}")
+
+
+@app.command("delete")
+def delete(ref: str = typer.Argument(..., help="ORG/NAME, or NAME in your organization."),
+           version: int = typer.Option(None, "--version", "-v", help="Delete only this version."),
+           yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+           as_json: bool = JSON_OPT) -> None:
+    """Delete a dataset (every version, and every grant on it) or one version; admins only."""
+    what = f"version {version} of dataset {ref}" if version is not None else f"dataset {ref}, every version"
+    if not yes and not typer.confirm(f"Delete {what}? Its files are removed for good", default=False):
+        console.print("nothing deleted")
+        raise typer.Exit(1)
+    with handled():
+        out = client().datasets.delete(ref, version)
+    if as_json:
+        show(out, as_json=True)
+        return
+    versions = ", ".join(str(v) for v in out["versions"]) or "none"
+    console.print(f"deleted {out['dataset']}" + (f" version {versions}" if version is not None else
+                                                 f" (versions: {versions})")
+                  + (f"; revoked {len(out['revoked_grants'])} grant(s)" if out.get("revoked_grants") else ""))
 
 
 @app.command("samples")

@@ -119,8 +119,10 @@ def versions(session: Session, ds: Dataset) -> list[DatasetVersion]:
 
 
 def next_version(session: Session, ds: Dataset) -> int:
+    """The number the next upload gets (recorded on the dataset): never one a deleted version had."""
     top = session.scalar(select(func.max(DatasetVersion.version)).where(DatasetVersion.dataset_id == ds.id))
-    return int(top or 0) + 1
+    ds.last_version = max(int(top or 0), ds.last_version or 0) + 1
+    return ds.last_version
 
 
 def list_visible(session: Session, p: Principal, scope: str = "all") -> list[Dataset]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from consortium.data import images, tabular
+from consortium.data.archive import ZipLimits
 from consortium.data.streams import private_copy
 from consortium.errors import InvalidInput
 
@@ -44,21 +45,24 @@ def detect(filename: str | None, head: bytes, declared: str | None = None) -> st
     return "csv"
 
 
-def profile(fmt: str, source: Source, target: str | None, tmp_dir: Path) -> tuple[str, dict[str, Any]]:
-    """(final format, schema and statistics); raises ``InvalidInput`` naming what is wrong."""
+def profile(fmt: str, source: Source, target: str | None, tmp_dir: Path,
+            limits: ZipLimits | None = None) -> tuple[str, dict[str, Any]]:
+    """(final format, schema and statistics); raises ``InvalidInput`` naming what is wrong, and
+    ``PayloadTooLarge`` for an archive over ``limits`` (default: ``ZipLimits()``)."""
     if fmt == "csv":
         return fmt, tabular.profile_csv(source, target)
+    limits = limits or ZipLimits()
     with private_copy(source(), tmp_dir) as path:
         if fmt == "zip":
-            fmt = "npz" if images.is_npz(path) else "image_zip"
+            fmt = "npz" if images.is_npz(path, limits) else "image_zip"
         if fmt == "parquet":
             return fmt, tabular.profile_parquet(path, target)
         if target not in (None, "label"):
             raise InvalidInput(f"image datasets have no column {target!r}: their target is 'label'",
                                hint="leave the target out for image uploads")
         if fmt == "npz":
-            return fmt, images.profile_npz(path)
-        return fmt, images.profile_image_zip(path)
+            return fmt, images.profile_npz(path, limits)
+        return fmt, images.profile_image_zip(path, limits)
 
 
 def load(fmt: str, source: Source, schema: dict[str, Any], tmp_dir: Path) -> DataFrameSet:

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from consortium.errors import InvalidInput
+from consortium.data.archive import LimitedZip, ZipLimits
+from consortium.errors import InvalidInput, PayloadTooLarge
 
 if TYPE_CHECKING:
     from consortium.data.frame import DataFrameSet
@@ -36,15 +37,8 @@ IMAGE_EXT = (".png", ".jpg", ".jpeg")
 READ = 1 << 20
 
 
-def _zip(path: Path, what: str) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise InvalidInput(f"the file is not a readable {what}: {e}") from None
-
-
-def is_npz(path: Path) -> bool:
-    with _zip(path, "zip archive") as z:
+def is_npz(path: Path, limits: ZipLimits | None = None) -> bool:
+    with LimitedZip(path, "zip archive", limits) as z:
         names = [n for n in z.namelist() if not n.endswith("/")]
     return bool(names) and all(n.endswith(".npy") for n in names)
 
@@ -61,7 +55,7 @@ def _image_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
                        f"got {shape}")
 
 
-def _keys(z: zipfile.ZipFile) -> tuple[str, str, list[str]]:
+def _keys(z: LimitedZip | zipfile.ZipFile) -> tuple[str, str, list[str]]:
     keys = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
     img = next((k for k in IMAGE_KEYS if k in keys), None)
     lbl = next((k for k in LABEL_KEYS if k in keys), None)
@@ -86,15 +80,20 @@ def _header(f: Any, key: str) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def _read_labels(z: zipfile.ZipFile, key: str) -> np.ndarray:
+def _read_labels(z: LimitedZip, key: str, n: int) -> np.ndarray:
     with z.open(key + ".npy") as f:
-        shape, dtype = _header(f, key)
+        shape, dtype = _header(f, key)  # checked before the array is read
+        if len(shape) != 1 or shape[0] != n:
+            raise InvalidInput(f"labels {key!r} must be one-dimensional with one label per image ({n}); "
+                               f"got shape {shape}")
         try:
-            arr = np.lib.format.read_array(z.open(key + ".npy"), allow_pickle=False)
-        except (ValueError, zipfile.BadZipFile, EOFError) as e:
+            data = f.read(n * dtype.itemsize)
+            trailing = f.read(1)  # reaches the end, so the zip's CRC check runs
+        except zipfile.BadZipFile as e:
             raise InvalidInput(f"array {key!r} in the NPZ file is damaged: {e}") from None
-    if arr.ndim != 1:
-        raise InvalidInput(f"labels {key!r} must be one-dimensional; got shape {arr.shape}")
+    if len(data) != n * dtype.itemsize or trailing:
+        raise InvalidInput(f"array {key!r} does not hold the {n * dtype.itemsize} bytes its header declares")
+    arr = np.frombuffer(data, dtype=dtype)
     if arr.dtype.kind not in "biuU":
         raise InvalidInput(f"labels {key!r} must be integers or strings; got {arr.dtype}")
     return arr
@@ -105,8 +104,8 @@ def _balance(labels: np.ndarray) -> dict[str, int]:
     return {str(v): int(c) for v, c in zip(values.tolist(), counts.tolist(), strict=True)}
 
 
-def profile_npz(path: Path) -> dict[str, Any]:
-    with _zip(path, "NPZ file") as z:
+def profile_npz(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
+    with LimitedZip(path, "NPZ file", limits) as z:
         img, lbl, keys = _keys(z)
         with z.open(img + ".npy") as f:
             shape, dtype = _header(f, img)
@@ -121,9 +120,7 @@ def profile_npz(path: Path) -> dict[str, Any]:
                 raise InvalidInput(f"array {img!r} in the NPZ file is damaged: {e}") from None
             if got != expected:
                 raise InvalidInput(f"array {img!r} is truncated: {got} of {expected} bytes")
-        labels = _read_labels(z, lbl)
-        if labels.shape[0] != shape[0]:
-            raise InvalidInput(f"{shape[0]} images but {labels.shape[0]} labels")
+        labels = _read_labels(z, lbl, shape[0])
         if shape[0] == 0:
             raise InvalidInput("the NPZ file holds no images")
         names = ([str(c) for c in np.lib.format.read_array(z.open("class_names.npy"), allow_pickle=False)]
@@ -143,7 +140,7 @@ def load_npz(path: Path) -> DataFrameSet:
 
 
 # --------------------------------------------------------------------------- zip of class folders
-def _entries(z: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
+def _entries(z: LimitedZip) -> list[tuple[zipfile.ZipInfo, str]]:
     """(entry, class name) for every image; refuses paths that escape the archive's folders."""
     items: list[tuple[zipfile.ZipInfo, list[str]]] = []
     for info in z.infolist():
@@ -172,14 +169,20 @@ def _entries(z: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, str]]:
     return out
 
 
-def _decode(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
+def _decode(z: LimitedZip, info: zipfile.ZipInfo) -> Any:
     from PIL import Image
 
     try:
-        with z.open(info) as f:
-            img = Image.open(io.BytesIO(f.read()))
-            img.load()
+        img = Image.open(io.BytesIO(z.read(info)))
+        if z.limits is not None:  # from the header, before any pixel is decoded
+            z.limits.check_pixels(info.filename, *img.size)
+        img.load()
         return img
+    except Image.DecompressionBombError as e:  # Pillow's own guard, at twice its MAX_IMAGE_PIXELS
+        raise PayloadTooLarge(f"image {info.filename!r} is too large to decode: {e}",
+                              hint="Pillow refuses images over twice PIL.Image.MAX_IMAGE_PIXELS") from None
+    except (PayloadTooLarge, InvalidInput):
+        raise
     except Exception as e:  # Pillow raises many types for a broken image
         raise InvalidInput(f"image {info.filename!r} does not decode: {e}",
                            hint="re-export it as PNG or JPEG") from None
@@ -189,8 +192,8 @@ def _channels(img: Any) -> int:
     return 1 if img.mode in ("1", "L", "I", "I;16", "F", "LA") else 3
 
 
-def profile_image_zip(path: Path) -> dict[str, Any]:
-    with _zip(path, "zip archive") as z:
+def profile_image_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, Any]:
+    with LimitedZip(path, "zip archive", limits) as z:
         entries = _entries(z)
         size: tuple[int, int] | None = None
         first = ""
@@ -218,7 +221,7 @@ def load_image_zip(path: Path, schema: dict[str, Any]) -> DataFrameSet:
 
     names: list[str] = schema["class_names"]
     channels = schema["channels"]
-    with _zip(path, "zip archive") as z:
+    with LimitedZip(path, "zip archive", None) as z:  # checked when it was uploaded
         entries = _entries(z)
         c, h, w = schema["image_shape"]
         images = np.empty((len(entries), c, h, w), dtype=np.uint8)  # (N, C, H, W)

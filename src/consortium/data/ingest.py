@@ -30,6 +30,7 @@ import sqlalchemy.exc
 from sqlalchemy.orm import Session
 
 from consortium.data import catalog
+from consortium.data.archive import ZipLimits
 from consortium.errors import Conflict, InvalidInput, PayloadTooLarge
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.principal import Principal
@@ -47,6 +48,7 @@ class Upload:
     sha256: str | None = None  # the client's checksum of the file, verified when given
     description: str = ""
     max_bytes: int | None = None
+    limits: ZipLimits = ZipLimits()  # image zip and NPZ uploads
 
 
 class _Tap:
@@ -105,7 +107,7 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
         def source() -> Iterator[bytes]:
             return decrypt_stream(session, p.org_id, blobs.get(ref.key))
 
-        fmt, schema = formats.profile(fmt, source, up.target, tmp_dir(blobs))
+        fmt, schema = formats.profile(fmt, source, up.target, tmp_dir(blobs), up.limits)
         if not new:
             latest = _latest(session, ds)
             if latest is not None and latest.checksum == checksum and latest.target == schema.get("target"):

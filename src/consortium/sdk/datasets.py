@@ -1,5 +1,5 @@
 """SDK group ``client.datasets``: list, inspect, upload (streamed from disk), preview, download,
-import bundled samples.
+delete, import bundled samples.
 
 Datasets are named ``org/name``; a bare ``name`` means your own organization's.
 
@@ -120,6 +120,16 @@ class Datasets(Group):
         finally:
             tmp.unlink(missing_ok=True)
         return out
+
+    def delete(self, ref: str, version: int | None = None) -> dict[str, Any]:
+        """Delete a dataset of your organization (admins), or only ``version`` of it. Deleting the
+        dataset revokes every grant on it. Raises ``Conflict`` while a queued or running job uses it.
+
+        >>> c.datasets.delete("bc", version=2)["versions"]                  # doctest: +SKIP
+        [2]
+        """
+        path = f"/datasets/{self._ref(ref)}" + (f"/versions/{int(version)}" if version is not None else "")
+        return self._delete(path)  # type: ignore[no-any-return]
 
     def samples(self) -> list[dict[str, str]]:
         return self._get("/datasets/samples")  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""Datasets: list, inspect, upload versions (streamed), preview, download, import bundled samples.
+"""Datasets: list, inspect, upload versions (streamed), preview, download, delete, import samples.
 
 A dataset is addressed as ``/datasets/{org}/{dataset}``. Another organization sees it only
 through a grant: ``metadata`` (schema and statistics), ``compute`` (train on it inside the hub,
@@ -7,7 +7,11 @@ no rows returned) or ``download`` (rows). Without one it gets 404. Every read is
 Uploads stream: ``POST /datasets/{org}/{dataset}/versions/upload?target=COL`` with the raw file as
 the body (any content type). The body is read chunk by chunk, encrypted and stored, validated,
 and only then recorded; bad input gets a 422 naming the line, file or column at fault and leaves
-nothing behind; a body over ``CONSORTIUM_MAX_UPLOAD_BYTES`` gets a 413.
+nothing behind; a body over ``CONSORTIUM_MAX_UPLOAD_BYTES``, or an image zip / NPZ archive over the
+``CONSORTIUM_ZIP_*`` / ``CONSORTIUM_IMAGE_MAX_PIXELS`` limits, gets a 413.
+
+``DELETE`` on a dataset or on one version is for the owner organization's admins, and is refused
+(409) while a queued or running job uses the data (``consortium.data.deletion``).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from pydantic import Field
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.schemas import In
-from consortium.data import access, catalog
+from consortium.data import access, catalog, deletion
+from consortium.data.archive import ZipLimits
 from consortium.data.ingest import Upload, ingest
-from consortium.errors import NotFound, PermissionDenied
+from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.roles import Permission, Role
 from consortium.store.tables.data import Dataset
@@ -71,9 +76,19 @@ def writable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx) -
     return catalog.check_name(dataset)
 
 
+def deletable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc) -> Dataset:
+    """Only the owner organization's admins delete: a grantee gets 403, anyone else 404."""
+    ds = _dataset(org, dataset, p, session, ctx, svc, Permission.metadata)
+    if ds.org_id != p.org_id:
+        raise PermissionDenied(f"only {org} can delete {org}/{dataset}")
+    p.require(Role.admin, "deleting datasets")
+    return ds
+
+
 Readable = Annotated[Dataset, Depends(readable)]
 Downloadable = Annotated[Dataset, Depends(downloadable)]
 Writable = Annotated[str, Depends(writable)]
+Deletable = Annotated[Dataset, Depends(deletable)]
 
 
 @router.get("")
@@ -132,6 +147,16 @@ def get_dataset(ds: Readable, p: Caller, session: SessionDep) -> dict[str, Any]:
     return catalog.dataset_view(session, p, ds, with_versions=True)
 
 
+@router.delete("/{org}/{dataset}")
+@rule("resource", Role.admin)
+def delete_dataset(ds: Deletable, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc) -> dict[str, Any]:
+    """Delete a dataset: every version with its encrypted blob, and every grant on it (revoked at
+    once). Refused (409) while a queued or running job uses it."""
+    out = deletion.delete(session, svc.blobs, p, ds)
+    ctx.details = {k: out[k] for k in ("versions", "revoked_grants", "bytes")}
+    return out
+
+
 @router.get("/{org}/{dataset}/versions")
 @rule("resource")
 def list_versions(ds: Readable, session: SessionDep) -> list[dict[str, Any]]:
@@ -145,6 +170,20 @@ def get_version(ds: Readable, version: str, session: SessionDep, ctx: Ctx) -> di
     v = catalog.version(session, ds, version)
     ctx.details = {"version": v.version}
     return catalog.version_view(v)
+
+
+@router.delete("/{org}/{dataset}/versions/{version}")
+@rule("resource", Role.admin)
+def delete_version(ds: Deletable, version: str, p: Caller, session: SessionDep, ctx: Ctx,
+                   svc: Svc) -> dict[str, Any]:
+    """Delete one version (by number) and its encrypted blob; its number is not given again.
+    Refused (409) while a queued or running job uses that version."""
+    if not version.isdigit():
+        raise InvalidInput(f"version {version!r} is not a version number",
+                           hint="name the version to delete by its number (see `consortium datasets show`)")
+    out = deletion.delete(session, svc.blobs, p, ds, int(version))
+    ctx.details = {k: out[k] for k in ("versions", "bytes")}
+    return out
 
 
 @router.get("/{org}/{dataset}/versions/{version}/preview")
@@ -201,7 +240,7 @@ async def upload_version(request: Request, response: Response, name: Writable, p
     ``sha256`` (or the ``x-content-sha256`` header) is checked against what arrived."""
     up = Upload(filename=filename, format=format or None, target=target or None, description=description,
                 sha256=sha256 or request.headers.get("x-content-sha256"),
-                max_bytes=svc.settings.max_upload_bytes)
+                max_bytes=svc.settings.max_upload_bytes, limits=ZipLimits.from_settings(svc.settings))
     v, created = await anyio.to_thread.run_sync(
         lambda: ingest(session, svc.blobs, p, name, _pull(request), up))
     ctx.resource(catalog.RTYPE, v.dataset_id, p.org_id)

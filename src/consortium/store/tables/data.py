@@ -18,6 +18,8 @@ class Dataset(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(String(500), default="")
+    # the highest version number ever given: numbers of deleted versions are not reused
+    last_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
