@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from consortium.api.deps import SESSION_COOKIE
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import same, sign
@@ -90,6 +91,36 @@ def error_page(request: Request, status: int, message: str, hint: str | None = N
                     message=message, hint=hint, request_id=getattr(ctx, "request_id", ""))
     except Exception:  # the layout itself failed: a bare page, still no stack trace
         return HTMLResponse(f"<h1>{status} {title}</h1>", status_code=status)
+
+
+NOT_PAGES = ("/api/", "/v2", "/metrics", "/healthz", "/readyz", "/static/", "/docs", "/redoc", "/openapi.json")
+
+
+def unknown_page(request: Request) -> HTMLResponse | None:
+    """The styled 404 page when a browser asks for a page that does not exist; None for any other
+    request (API clients, ``fetch`` from our pages, assets), which keeps the JSON error.
+
+    >>> from starlette.requests import Request
+    >>> api = Request({"type": "http", "method": "GET", "path": "/api/v1/nope", "headers": [(b"accept", b"text/html")]})
+    >>> unknown_page(api) is None
+    True
+    """
+    accept = request.headers.get("accept", "")
+    if request.method not in ("GET", "HEAD") or request.url.path.startswith(NOT_PAGES) or "text/html" not in accept:
+        return None
+    ctx = getattr(request.state, "ctx", None)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if ctx is not None and ctx.principal is None and cookie:  # the layout for a logged-in browser
+        from consortium.errors import Unauthenticated
+        from consortium.governance import credentials
+
+        with request.app.state.services.session_factory() as s:
+            try:
+                ctx.principal = credentials.resolve_session(s, cookie)
+            except Unauthenticated:
+                pass
+    return error_page(request, 404, f"there is no page at {request.url.path}",
+                      "check the address, or start again from the overview")
 
 
 def has_route(request: Request, path: str, method: str = "GET") -> bool:
