@@ -19,44 +19,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-
-HUB_SCRIPT = textwrap.dedent("""
-    import json, sys, uvicorn
-    from consortium.config import Settings
-    from consortium.services import Services
-    from consortium.api.app import create_app
-    from consortium.governance import credentials, identity
-    from consortium.governance.roles import Role
-    from consortium.registry import models as reg, deployments as deps
-    from consortium.store.db import transaction
-    home, onnx_path, state_path, port, n_models = sys.argv[1:6]
-    settings = Settings(home=home)
-    svc = Services.start(settings)
-    onnx = open(onnx_path, "rb").read()
-    state = json.load(open(state_path))
-    with transaction(svc.session_factory) as s:
-        org = identity.create_org(s, "bench-org", "Bench")
-        u = identity.create_user(s, "b@bench.example", "b", "correct horse battery")
-        identity.add_member(s, org.id, u.id, Role.owner)
-        p = credentials.principal_for(u, org, Role.owner, "bench")
-        _, token = credentials.create_token(s, p, "bench", Role.owner, 30)
-        for i in range(int(n_models)):
-            name = "digits" if i == 0 else f"digits-{i}"
-            reg.register_version(s, p, name, onnx=onnx, blobs=svc.blobs, preprocessing=state["preprocessing"],
-                                 task="classification", class_names=state["class_names"])
-            deps.create_deployment(s, p, name, name)
-    open(f"{home}/token", "w").write(token)
-    uvicorn.run(create_app(settings, services=svc), host="127.0.0.1", port=int(port), log_level="warning",
-                access_log=False)
-""")
 
 LUA = """
 wrk.method = "POST"
@@ -82,10 +52,11 @@ def train_digits(tmp: Path) -> tuple[Path, Path]:
     from consortium.data.samples import load_sample
     from consortium.training.pipeline import run_training
 
-    res = run_training({"name": "digits-cnn", "data": {"target": "label", "seed": 0},
-                        "process": [{"normalize": {"method": "standard"}}],
-                        "model": {"type": "cnn", "channels": [16], "dense": [32]},
-                        "train": {"lr": 0.003, "epochs": 4, "batch_size": 64}}, load_sample("digits"))
+    import yaml
+
+    recipe = yaml.safe_load((ROOT / "examples/digits-cnn.yaml").read_text())  # the seed's CNN, as in the tour
+    res = run_training({"name": "digits-cnn", "data": {"target": "label", "seed": 0}, "process": recipe["process"],
+                        "model": recipe["model"], "train": {**recipe["train"], "epochs": 4}}, load_sample("digits"))
     onnx_path, state_path = tmp / "digits.onnx", tmp / "state.json"
     onnx_path.write_bytes(res.onnx)
     state_path.write_text(json.dumps({"preprocessing": res.preprocessing, "class_names": res.class_names}))
@@ -147,6 +118,99 @@ def accounting_cost(tmp: Path) -> tuple[float, float]:
     return per_call, flush_ms
 
 
+FLOOR_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"{}"})
+"""
+
+
+def http_floor(wrk: str, lua: Path, tmp: Path, duration: int) -> dict[str, float]:
+    """req/s of an empty raw-ASGI app on the same uvicorn set-up: the HTTP server's own ceiling."""
+    (tmp / "floor_app.py").write_text(FLOOR_APP)
+    port = 18092
+    proc = subprocess.Popen([PY, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--log-level", "warning",
+                             "--no-access-log"], cwd=tmp, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/", proc)
+        out = {}
+        for label, conns, threads in (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2)):
+            run_wrk(wrk, f"http://127.0.0.1:{port}/", lua, conns, threads, 2)
+            out[label] = run_wrk(wrk, f"http://127.0.0.1:{port}/", lua, conns, threads, duration)["rps"]
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def asgi_costs(tmp: Path, onnx_path: Path, state_path: Path, row: bytes) -> dict[str, dict[str, float]]:
+    """CPU µs per request of each app driven straight through ASGI in this process (no server, no
+    network): where the time goes, apart from the HTTP server both share. Best of 5 rounds."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import benchhub
+    import serving_baseline
+
+    from consortium.api.app import create_app
+
+    cfg, svc, token = benchhub.build(tmp / "inproc", onnx_path.read_bytes(), json.loads(state_path.read_text()), 1)
+    apps = {"baseline": (serving_baseline.make_app(str(onnx_path)), "/predict", []),
+            "platform": (create_app(cfg, services=svc), "/api/v1/deployments/digits/predict",
+                         [(b"authorization", f"Bearer {token}".encode())])}
+
+    async def one(app: Any, path: str, auth: list[tuple[bytes, bytes]]) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(row)).encode()), *auth],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        status = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": row, "more_body": False}
+
+        async def send(m: dict[str, Any]) -> None:
+            if m["type"] == "http.response.start":
+                status.append(m["status"])
+
+        await app(scope, receive, send)
+        assert status == [200], status
+
+    async def measure(app: Any, path: str, auth: list[tuple[bytes, bytes]], conc: int, n: int = 3200) -> float:
+        async def client() -> None:
+            for _ in range(n // conc):
+                await one(app, path, auth)
+
+        await asyncio.gather(*(client() for _ in range(conc)))  # warm
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.process_time()  # every thread of the process: the batcher's model calls too
+            await asyncio.gather(*(client() for _ in range(conc)))
+            best = min(best, (time.process_time() - t0) / (n // conc * conc) * 1e6)
+        return best
+
+    async def run() -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for label, conc in (("sequential (1 connection)", 1), ("32 concurrent", 32)):
+            out[label] = {who: await measure(*spec, conc) for who, spec in apps.items()}
+        from consortium.registry.runtime import close_runtime
+
+        await close_runtime(svc)
+        return out
+
+    try:
+        return asyncio.run(run())
+    finally:
+        svc.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=10)
@@ -160,8 +224,8 @@ def main() -> None:
     logs = {n: open(tmp / f"{n}.log", "wb") for n in ("baseline", "hub")}  # never a pipe: it can fill up
     base = subprocess.Popen([PY, str(ROOT / "bench/serving_baseline.py"), "--model", str(onnx_path), "--port",
                              str(base_port)], env=env, stderr=logs["baseline"])
-    hub = subprocess.Popen([PY, "-c", HUB_SCRIPT, str(tmp / "home"), str(onnx_path), str(state_path), str(hub_port),
-                            str(args.models)], env=env, stderr=logs["hub"])
+    hub = subprocess.Popen([PY, str(ROOT / "bench/benchhub.py"), str(tmp / "home"), str(onnx_path), str(state_path),
+                            str(hub_port), str(args.models)], env=env, stderr=logs["hub"])
     print(f"server logs in {tmp}", flush=True)
     try:
         wait_up(f"http://127.0.0.1:{base_port}/docs", base)
@@ -204,15 +268,19 @@ def main() -> None:
         for p in (base, hub):
             p.terminate()
             p.wait(10)
+    floor = http_floor(wrk, base_lua, tmp, args.duration)
+    inproc = asgi_costs(tmp, onnx_path, state_path, row.encode())
     per_call_us, flush_ms = accounting_cost(tmp)
-    write_report(results, rss_20, rss_end, base_rss, usage, per_call_us, flush_ms, args)
+    write_report(results, floor, inproc, rss_20, rss_end, base_rss, usage, per_call_us, flush_ms, args)
 
 
-def write_report(results: dict[str, dict[str, dict[str, float]]], rss_20: float, rss_end: float, base_rss: float,
+def write_report(results: dict[str, dict[str, dict[str, float]]], floor: dict[str, float],
+                 inproc: dict[str, dict[str, float]], rss_20: float, rss_end: float, base_rss: float,
                  usage: dict[str, dict[str, int]], per_call_us: float, flush_ms: float,
                  args: argparse.Namespace) -> None:
     lines = ["# Serving: the platform's /predict vs. a hand-written FastAPI + onnxruntime endpoint", "",
-             f"Digits CNN (trained by `consortium.training`, ONNX), one uvicorn process each, loopback, "
+             f"The seed's digits CNN (`examples/digits-cnn.yaml`: conv 32 3x3, max-pool, dense 128; trained by "
+             f"`consortium.training`, ONNX), one uvicorn process each, loopback, "
              f"`wrk` for {args.duration} s per cell after a 2 s warm-up, 2 cores shared by server and load "
              f"generator. Body `{{\"inputs\": [[64 pixel values]]}}`. The platform path includes bearer-token "
              f"auth, the deployment/grant/quota gate, the version's fitted preprocessing, adaptive batching, "
@@ -228,7 +296,17 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], rss_20: float,
     con = results["32 concurrent"]
     lines += ["", f"- Goals: sequential >= 0.9x baseline: **{seq['platform']['rps'] / seq['baseline']['rps']:.2f}x**; "
               f"32 concurrent >= 1.5x baseline: **{con['platform']['rps'] / con['baseline']['rps']:.2f}x**.",
-              f"- Peak RSS of the hub with {args.models} deployed models, each loaded once: **{rss_20:.0f} MB** "
+              "", "Where the time goes. The HTTP server's own ceiling is an empty raw-ASGI app on the same "
+              "uvicorn (httptools, uvloop) under the same wrk load; the in-process figures are CPU time per "
+              "request of each app driven straight through ASGI (no server, no network; all threads, so the "
+              "batcher's model calls count), best of 5 rounds of 3,200 requests:", "",
+              "| load | empty ASGI app on uvicorn | baseline app in-process | platform app in-process | "
+              "in-process ratio |", "|---|---:|---:|---:|---:|"]
+    for label, rps in floor.items():
+        b, p = inproc[label]["baseline"], inproc[label]["platform"]
+        lines.append(f"| {label} | {rps:.0f} req/s ({1e6 / rps:.0f} µs/req) | {b:.1f} µs | {p:.1f} µs | "
+                     f"{b / p:.2f}x |")
+    lines += ["", f"- Peak RSS of the hub with {args.models} deployed models, each loaded once: **{rss_20:.0f} MB** "
               f"({rss_end:.0f} MB at the end of the run); the baseline process with one model: {base_rss:.0f} MB.",
               f"- Usage accounting: {per_call_us:.2f} µs per call in memory (admit + record); one flush of 20 "
               f"(deployment, caller, minute) rows to SQLite with the audit append: {flush_ms:.1f} ms, once a "
