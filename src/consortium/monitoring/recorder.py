@@ -11,7 +11,7 @@ the deployment's sample rate (held in memory), a MAC over a few dozen bytes or a
 bounded queue, and a lock and a dict update for the latency histogram. Nothing is serialized
 there: a background thread, like the usage meter, wakes every ``interval`` seconds and in one
 transaction turns the queued requests and responses into JSON, seals them with the deployment
-owner's data key (``encrypt_stream``) into ``prediction_log`` and merges the minute's latency
+owner's data key (``seal_many``: one key derivation a flush) into ``prediction_log`` and merges the minute's latency
 histograms into ``deployment_latency``; it also reloads sample rates, enforces retention and,
 every ``check_interval``, evaluates the retraining triggers.
 
@@ -244,16 +244,21 @@ class Monitor:
         return len(items)
 
     def _write(self, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
-        from consortium.governance.encryption import encrypt_stream
+        from consortium.governance.encryption import seal_many
+        from consortium.governance.keys import current
 
+        by_owner: dict[str, list[_Logged]] = {}
+        for it in items:
+            by_owner.setdefault(it.owner_org_id, []).append(it)
         with self.svc.session_factory() as s:
-            rows = [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": it.owner_org_id,
-                     "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,
-                     "rows": _rows(it), "created_at": datetime.fromtimestamp(it.at, tz=UTC),
-                     "sampled": it.inputs is not None,
-                     "payload": b"".join(encrypt_stream(s, it.owner_org_id, [
-                         _dumps({"inputs": it.inputs, "outputs": it.outputs})]))}
-                    for it in items]
+            rows = []
+            for owner, its in by_owner.items():
+                sealed = seal_many(current().data_key(s, owner),
+                                   [_dumps({"inputs": it.inputs, "outputs": it.outputs}) for it in its])
+                rows += [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": owner,
+                          "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,
+                          "rows": _rows(it), "created_at": datetime.fromtimestamp(it.at, tz=UTC),
+                          "sampled": it.inputs is not None, "payload": payload} for it, payload in zip(its, sealed)]
             if rows:
                 s.execute(insert(cast(Table, PredictionRecord.__table__)), rows)  # Core: no ORM bulk overhead
             for (dep, owner, org, minute), agg in lat.items():
