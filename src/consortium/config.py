@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     monitoring: Literal["on", "off"] = Field(
         "on", description="off: this process does no monitoring work on predictions: no sampling into the "
         "prediction log, no latency histograms or request counts (API figures and /metrics), no background "
-        "writer; usage accounting and quotas stay. Prediction ids are still returned and still signed (a few "
+        "thread (retraining triggers are then checked only when feedback arrives or on request); usage "
+        "accounting and quotas stay. Prediction ids are still returned and still signed (a few "
         "microseconds), so feedback keeps working, except for answers too long for an id, which need the "
         "log: their ids cannot get feedback while monitoring is off.")
 

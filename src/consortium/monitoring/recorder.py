@@ -16,7 +16,7 @@ histograms into ``deployment_latency``; it also reloads sample rates, enforces r
 every ``check_interval``, evaluates the retraining triggers.
 
 With ``enabled=False`` (``CONSORTIUM_MONITORING=off``) the hooks do nothing but sign ids: no
-sampling, no latency or Prometheus counts, no thread.
+sampling, no latency or Prometheus counts, no thread (so no background retraining checks).
 
 A deployment's sample rate is unknown until the thread first loads it (within ``interval``);
 calls before that are not sampled. Changing the settings through the API updates this process
