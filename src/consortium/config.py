@@ -42,6 +42,8 @@ class Settings(BaseSettings):
 
     workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
+    federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)
+    demo_nodes: bool = True  # `consortium up` runs one `consortium node` agent per demo organization
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     monitoring: Literal["on", "off"] = Field(
         "on", description="off: this process does no monitoring work on predictions: no sampling into the "
