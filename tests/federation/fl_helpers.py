@@ -40,3 +40,25 @@ def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, e
     xt, yt_raw = to_arrays(test, recipe.data.target, recipe.process)
     return float(evaluate(model, xt, encode_labels(yt_raw, recipe, stats), task="classification",
                           loss="cross_entropy")["accuracy"])
+
+
+def two_orgs_sharing_bc(http: Any, world: Any) -> tuple[Any, Any]:
+    """Two organizations holding half of breast_cancer each as ``bc``; the second grants the first
+    ``compute``. Returns (submitter, other)."""
+    a, b = world.actor(world.org()), world.actor(world.org())
+    for i, x in enumerate((a, b)):
+        r = http.post("/api/v1/datasets/import-sample", headers=x.headers,
+                      json={"sample": "breast_cancer", "name": "bc", "partitions": 2, "part": i + 1, "seed": 0})
+        assert r.status_code == 201, r.text
+    r = http.post("/api/v1/grants", json={"resource_type": "dataset", "resource": f"{b.org}/bc",
+                                          "permission": "compute", "grantee_org": a.org}, headers=b.headers)
+    assert r.status_code == 201, r.text
+    return a, b
+
+
+def finished_job(http: Any, actor: Any, job_id: str, timeout: float = 240) -> dict[str, Any]:
+    """The job once it succeeded or failed (polled with a deadline)."""
+    from support import wait_for
+
+    return wait_for(lambda: (lambda j: j if j["state"] in ("succeeded", "failed") else None)(  # type: ignore[no-any-return]
+        http.get(f"/api/v1/jobs/{job_id}", headers=actor.headers).json()), timeout, 1, f"job {job_id}")

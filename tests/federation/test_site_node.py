@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from fl_helpers import finished_job, two_orgs_sharing_bc
 from support import start_worker, wait_for
 
 from consortium.data.samples import load_sample, partition
@@ -18,13 +19,7 @@ from consortium.sdk.client import Client
 
 
 def test_site_node_trains_at_the_site(http: Any, live_url: str, world: Any, settings: Any, tmp_path: Path) -> None:
-    a, b = world.actor(world.org()), world.actor(world.org())
-    for i, x in enumerate((a, b)):
-        r = http.post("/api/v1/datasets/import-sample", headers=x.headers,
-                      json={"sample": "breast_cancer", "name": "bc", "partitions": 2, "part": i + 1, "seed": 0})
-        assert r.status_code == 201, r.text
-    http.post("/api/v1/grants", json={"resource_type": "dataset", "resource": f"{b.org}/bc", "permission": "compute",
-                                      "grantee_org": a.org}, headers=b.headers)
+    a, b = two_orgs_sharing_bc(http, world)
     site = tmp_path / "site-b"
     save_dataset(site, "bc", partition(load_sample("breast_cancer"), 2, seed=0)[1])
     agent = NodeAgent(Client(live_url, b.token), "site-b", site, interval=0.5)
@@ -38,8 +33,7 @@ def test_site_node_trains_at_the_site(http: Any, live_url: str, world: Any, sett
                   "federated": {"datasets": [f"{a.org}/bc", f"{b.org}/bc"], "rounds": 1}, "register": {"model": "site"}}
         job = http.post("/api/v1/jobs", json={"recipe": recipe}, headers=a.headers).json()
         wait_for(lambda: agent.runs, 60, 0.2, "the site's SuperNode")
-        final = wait_for(lambda: (lambda j: j if j["state"] in ("succeeded", "failed") else None)(
-            http.get(f"/api/v1/jobs/{job['id']}", headers=a.headers).json()), 240, 1, "the job")
+        final = finished_job(http, a, job["id"])
         assert final["state"] == "succeeded", final["error"]
         assert sorted(final["result"]["contributors"]) == sorted([a.org, b.org])
         assert "deployment" in final["result"]["engine"]

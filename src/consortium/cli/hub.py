@@ -21,6 +21,7 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
     from consortium.services import Services
 
     svc = Services.start(settings)
+    nodes = None
     if demo:
         from consortium.demo import credentials_path, seed_demo
 
@@ -40,19 +41,35 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
 
         pool = WorkerPool(settings, settings.workers).start()
         console.print(f"started {settings.workers} job worker process(es)")
+    if demo and settings.demo_nodes:
+        nodes = _start_demo_nodes(settings, creds)
+        console.print(f"started a node for each demo organization (data in {settings.home / 'nodes'}/<org>, "
+                      f"logs in {settings.home / 'logs'}); federated jobs train on them")
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     finally:
+        if nodes is not None:
+            nodes.stop()
         if pool is not None:
             pool.stop()
         svc.close()
+
+
+def _start_demo_nodes(settings, creds):  # type: ignore[no-untyped-def]
+    """One standing ``consortium node`` agent per demo organization, against this hub on loopback."""
+    from consortium.federation.local_nodes import LocalNodes
+
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+    return LocalNodes(url, settings.home).start({o["name"]: o["token"] for o in creds["organizations"]})
 
 
 def up(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
        port: int = typer.Option(None, envvar="CONSORTIUM_PORT", help="Port (default 8000)."),
        host: str = typer.Option(None, envvar="CONSORTIUM_HOST", help="Interface (default 127.0.0.1).")) -> None:
     """Start the hub with the embedded default (SQLite, local blobs, local workers) and seed the demo
-    consortium: a hospital, a clinic and a lab, each with an owner and an API token. Safe to re-run."""
+    consortium: a hospital, a clinic and a lab, each with an owner, an API token and a node (a
+    `consortium node` process on this machine; CONSORTIUM_DEMO_NODES=false for none). Safe to re-run."""
     _run(_settings(home, port, host), demo=True)
 
 

@@ -19,21 +19,32 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
          approve: str = typer.Option("auto", "--approve", help="auto: accept federated jobs; "
                                      "manual: each job waits for `consortium nodes approve`."),
          name: str = typer.Option(None, "--name", help="Node name inside your organization (default: host)."),
-         interval: float = typer.Option(15.0, help="Seconds between heartbeats.")) -> None:
+         interval: float = typer.Option(15.0, help="Seconds between heartbeats."),
+         parent_pid: int = typer.Option(None, "--parent-pid", hidden=True,
+                                        help="Stop when this process is gone (set by `consortium up`).")) -> None:
     """Run this site's node: register with the hub, advertise local datasets (schema and
-    statistics, never rows), heartbeat. Connects outbound only; stop with Ctrl-C."""
+    statistics, never rows), heartbeat. Connects outbound only; stop with Ctrl-C or SIGTERM
+    (the node's running SuperNodes are stopped with it)."""
+    import signal
+
     from consortium.federation.node_agent import NodeAgent
     from consortium.sdk.client import Client
 
+    def on_term(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     node_name = (name or socket.gethostname()).lower()
     with handled():
-        agent = NodeAgent(Client(hub, token), node_name, data_dir, approve=approve, interval=interval)
+        agent = NodeAgent(Client(hub, token), node_name, data_dir, approve=approve, interval=interval,
+                          parent_pid=parent_pid)
 
         shown: list[str] = []
 
         def report(n: dict) -> None:  # type: ignore[type-arg]
             if "error" in n:
-                err_console.print(f"[yellow]heartbeat failed[/yellow] ({n['failures']}): {n['error']}")
+                what = "heartbeat" if shown else "registration"
+                err_console.print(f"[yellow]{what} failed[/yellow] ({n['failures']}): {n['error']}")
                 return
             if not shown:
                 console.print(f"node [bold]{n['org']}/{n['name']}[/bold] registered ({n['approve']} approval), "

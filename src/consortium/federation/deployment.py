@@ -9,6 +9,13 @@ supported CLI route, against a private ``FLWR_HOME``. Progress is read from the 
 ``progress.jsonl``; every wait polls with a deadline. ``close`` ends every process it started
 (process groups, then a sweep for anything still tagged with this deployment's id).
 
+Transport security (default): the SuperLink serves TLS with a certificate from ``pki.ensure_pki``
+(CA and keys under ``pki_dir``, created at first start) and runs with ``--enable-supernode-auth``:
+a SuperNode joins only with a private key whose public half was registered for this SuperLink
+(``register_node``; ``add_node`` does it for the nodes it starts) and verifies the SuperLink with
+the CA certificate. ``secure=False`` (``CONSORTIUM_FEDERATION_INSECURE``) runs plain HTTP
+without node authentication.
+
 >>> from consortium.recipe import parse_recipe   # doctest: +SKIP
 >>> with Deployment("/tmp/fl") as d:              # doctest: +SKIP
 ...     for org, path in {"a": "/data/a", "b": "/data/b"}.items():
@@ -36,10 +43,11 @@ from typing import Any
 from consortium.data.frame import DataFrameSet
 from consortium.errors import ConsortiumError, InvalidInput, Unavailable
 from consortium.federation import protocol as P
+from consortium.federation.pki import PKI, ensure_pki, node_key
+from consortium.federation.processes import MARK, kill_group, tagged
 from consortium.federation.progress import ProgressSink, read_progress
 from consortium.federation.result import FederatedResult, load_result, raise_if_failed
 
-MARK = "CONSORTIUM_FL_DEPLOYMENT"
 BIN = Path(sys.executable).parent
 
 
@@ -86,11 +94,15 @@ class Deployment:
     """SuperLink + SuperNodes on loopback for one or more runs; use as a context manager."""
 
     def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, secure: bool = True, pki_dir: str | Path | None = None,
+                 tag: str | None = None) -> None:
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.ports = (ports or Ports()).resolve()
-        self.tag = uuid.uuid4().hex
+        self.tag = tag or uuid.uuid4().hex
+        self.secure = secure
+        self.pki: PKI | None = ensure_pki(pki_dir or self.work / "pki") if secure else None
+        self.registered: set[str] = set()
         self.home = self.work / "flwr_home"
         self.home.mkdir(exist_ok=True)
         self.poll_interval = poll_interval
@@ -122,8 +134,13 @@ class Deployment:
         if self.superlink is not None:
             return self
         p = self.ports
+        if self.pki is None:
+            security = ["--insecure"]
+        else:
+            security = ["--ssl-ca-certfile", str(self.pki.ca_cert), "--ssl-certfile", str(self.pki.server_cert),
+                        "--ssl-keyfile", str(self.pki.server_key), "--enable-supernode-auth"]
         self.superlink = self._spawn("superlink", [
-            str(BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+            str(BIN / "flower-superlink"), *security, "--disable-runtime-dependency-installation",
             "--host", "127.0.0.1", "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
         try:
             wait_port(p.superlink, self.start_timeout, self.superlink.popen)
@@ -145,8 +162,16 @@ class Deployment:
                 raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
         port = free_port()
         cfg = f"{P.DATA_DIR}='{data_dir}' {P.DATASET}='{dataset}' {P.ORG}='{org}'"
+        security = ["--insecure"]
+        if self.pki is not None:
+            # a fresh key per start: the SuperLink refuses a key whose node still counts as online
+            # (up to a minute after a crash), so a restarted node joins under a new node id
+            starts = len(list((self.work / "keys").glob(f"{org}.*.key"))) if (self.work / "keys").exists() else 0
+            key, public = node_key(self.work / "keys" / f"{org}.{starts}.key")
+            self.register_node(public, org)
+            security = ["--root-certificates", str(self.pki.ca_cert), "--auth-supernode-private-key", str(key)]
         self.nodes[org] = self._spawn(f"node-{org}", [
-            str(BIN / "flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.ports.superlink}",
+            str(BIN / "flower-supernode"), *security, "--superlink", f"127.0.0.1:{self.ports.superlink}",
             "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)])
         self.nodes[org].extra["port"] = port
         try:
@@ -156,16 +181,39 @@ class Deployment:
             raise Unavailable(f"the SuperNode of {org!r} did not start: {e}",
                               hint=f"see {self.nodes[org].log}") from None
 
+    @property
+    def address(self) -> str:
+        """Where SuperNodes reach the SuperLink (``host:port``)."""
+        return f"127.0.0.1:{self.ports.superlink}"
+
+    @property
+    def root_certificates(self) -> str | None:
+        """The CA certificate (PEM) SuperNodes verify the SuperLink with; None when insecure."""
+        return self.pki.ca_cert.read_text() if self.pki is not None else None
+
+    def register_node(self, public_key: str, name: str) -> None:
+        """Allow the SuperNode holding the private half of ``public_key`` (OpenSSH) to join."""
+        if self.pki is None or public_key.strip() in self.registered:
+            return
+        from consortium.federation.pki import check_public_key
+
+        path = self.work / "keys" / f"{uuid.uuid4().hex[:12]}.pub"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(check_public_key(public_key) + "\n")
+        self.flwr("supernode", "register", str(path), "consortium", "--name", name[:60], "--format", "json",
+                  timeout=60)
+        self.registered.add(public_key.strip())
+
     def kill_node(self, org: str) -> None:
         """Kill ``org``'s SuperNode and everything it started, at once (a crash, not a stop)."""
         proc = self.nodes.get(org)
         if proc is not None:
-            _kill_group(proc.popen, signal.SIGKILL, 5.0)
+            kill_group(proc.popen, signal.SIGKILL, 5.0)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every process this deployment started; nothing is left behind."""
         for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]:
-            _kill_group(proc.popen, signal.SIGTERM, timeout)
+            kill_group(proc.popen, signal.SIGTERM, timeout)
         for pid in self.leftovers():
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -175,17 +223,7 @@ class Deployment:
 
     def leftovers(self) -> list[int]:
         """Pids of live processes that carry this deployment's tag in their environment."""
-        found = []
-        needle = f"{MARK}={self.tag}".encode()
-        for d in Path("/proc").iterdir():
-            if not d.name.isdigit() or int(d.name) == os.getpid():
-                continue
-            try:
-                if needle in (d / "environ").read_bytes() and (d / "stat").read_text().split()[2] != "Z":
-                    found.append(int(d.name))
-            except OSError:
-                continue
-        return found
+        return tagged(self.tag)
 
     def __enter__(self) -> Deployment:
         return self.start()
@@ -195,9 +233,10 @@ class Deployment:
 
     # ------------------------------------------------------------------ runs
     def _write_connection(self) -> None:
+        security = "insecure = true" if self.pki is None else f'root-certificates = "{self.pki.ca_cert}"'
         (self.home / "config.toml").write_text(
             '[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\n'
-            f'address = "127.0.0.1:{self.ports.superlink}"\ninsecure = true\n')
+            f'address = "{self.address}"\n{security}\n')
 
     def _write_app(self) -> Path:
         app = self.work / "app"
@@ -287,36 +326,11 @@ clientapp = "consortium.federation.client_app:app"
             time.sleep(0.2)
 
 
-def _kill_group(popen: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
-    if popen.poll() is None or _group_alive(popen.pid):
-        try:
-            os.killpg(popen.pid, sig)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (popen.poll() is None or _group_alive(popen.pid)):
-        time.sleep(0.05)
-    if popen.poll() is None or _group_alive(popen.pid):
-        try:
-            os.killpg(popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        popen.wait(timeout=5)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
                    validation: DataFrameSet | None = None, progress: ProgressSink | None = None,
                    work_dir: str | Path | None = None, ports: Ports | None = None,
                    round_timeout: float = 300.0, straggler_grace: float = 8.0, node_wait: float = 120.0,
-                   shapley_samples: int = 0, timeout: float = 1800.0) -> FederatedResult:
+                   shapley_samples: int = 0, timeout: float = 1800.0, secure: bool = True) -> FederatedResult:
     """Run the recipe's federated job with one real SuperNode per organization on loopback.
 
     Each organization's rows are written to its own node store first (in a real deployment
@@ -335,7 +349,7 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
                              straggler_grace=straggler_grace, node_wait=node_wait,
                              shapley_samples=shapley_samples)
         timings: dict[str, float] = {}
-        with Deployment(work / "engine", ports=ports) as dep:
+        with Deployment(work / "engine", ports=ports, secure=secure) as dep:
             for c in configs:
                 dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
             timings["engine_start_s"] = time.monotonic() - t0

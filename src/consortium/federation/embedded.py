@@ -6,7 +6,9 @@ per organization on loopback (``engine="deployment"``: real ``flower-superlink``
 ``flower-supernode`` processes on free ports, never 8000) or runs Flower's simulation engine in
 this process (``engine="simulation"``: same ServerApp/ClientApp, about 50x less overhead per
 round; the hub's tests use it). Unlike ``run_deployment`` / ``run_simulation`` nothing is copied
-into a temporary store: the nodes read the directories they are given.
+into a temporary store: the nodes read the directories they are given. Nodes that run elsewhere
+(``consortium node`` agents: a site's own node, or the standing demo nodes of ``consortium up``)
+are not started here: ``on_superlink`` registers their keys and tells them where to connect.
 
 >>> from consortium.federation.node_data import save_dataset          # doctest: +SKIP
 >>> res = run_on_nodes(recipe, {"a": ("/home/nodes/a", "bc"), "b": ("/home/nodes/b", "bc")},
@@ -18,13 +20,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
 from consortium.federation import protocol as P
 from consortium.federation.progress import ProgressSink
 from consortium.federation.result import FederatedResult, load_result
+
+if TYPE_CHECKING:
+    from consortium.federation.deployment import Deployment
 
 Engine = Literal["deployment", "simulation"]
 ENGINES = ("deployment", "simulation")
@@ -34,13 +39,15 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
                  validation: DataFrameSet | None = None, progress: ProgressSink | None = None,
                  work_dir: str | Path, round_timeout: float = 300.0, node_wait: float = 120.0,
                  shapley_samples: int = 0, timeout: float = 3600.0,
-                 on_superlink: Callable[[str], None] | None = None) -> FederatedResult:
+                 on_superlink: Callable[[Deployment], None] | None = None, secure: bool = True,
+                 pki_dir: str | Path | None = None, tag: str | None = None) -> FederatedResult:
     """Run ``recipe`` with one node per organization: ``nodes`` maps org -> (data dir, dataset name).
 
     ``progress`` gets every record (``start``, ``round``, ``done``); an exception it raises stops
     the job (the deployment's processes are ended). ``on_superlink`` (deployment engine) is called
-    with the SuperLink's address once it runs, so that nodes started elsewhere (``consortium
-    node``) can join before the run is submitted.
+    with the running ``Deployment`` (address, CA certificate, ``register_node``) before the run is
+    submitted, so that nodes started elsewhere (``consortium node``) can join. ``secure``,
+    ``pki_dir`` and ``tag`` go to the ``Deployment``.
     """
     from consortium.federation.features import check_process
     from consortium.federation.node_data import save_dataset
@@ -79,12 +86,12 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
         return load_result(out, "simulation (in-process Flower engine, thread backend)", timings)
     from consortium.federation.deployment import Deployment
 
-    with Deployment(work / "engine") as dep:
+    with Deployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag) as dep:
         for c in configs:
             dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
         timings["engine_start_s"] = time.monotonic() - t0
         if on_superlink is not None:
-            on_superlink(f"127.0.0.1:{dep.ports.superlink}")
+            on_superlink(dep)
         run_id = dep.submit(cfg)
         dep.wait(out, run_id, progress=progress, timeout=timeout)
     timings["total_s"] = time.monotonic() - t0

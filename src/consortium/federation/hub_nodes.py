@@ -63,6 +63,10 @@ def register(session: Session, p: Principal, name: str, *, approve: str = "auto"
     node.approve = approve
     node.datasets = clean_datasets(datasets or [])
     node.agent = dict(agent or {})
+    if node.agent.get("public_key") is not None:
+        from consortium.federation.pki import check_public_key
+
+        node.agent["public_key"] = check_public_key(str(node.agent["public_key"]))
     node.last_seen = utcnow()
     session.flush()
     return node
@@ -98,31 +102,33 @@ def node_view(session: Session, node: FederationNode, now: datetime | None = Non
 
 
 def assignments(session: Session, node: FederationNode) -> list[dict[str, Any]]:
-    """Runs this node should join now: job id, SuperLink address, local dataset name."""
-    rows = session.scalars(select(NodeApproval).where(NodeApproval.node_id == node.id,
-                                                      NodeApproval.state == "approved"))
+    """Runs this node should join now (of jobs still running): job id, SuperLink address, local
+    dataset name, and the SuperLink's CA certificate (or ``insecure``)."""
+    rows = session.scalars(select(NodeApproval).join(Job, Job.id == NodeApproval.job_id)
+                           .where(NodeApproval.node_id == node.id, NodeApproval.state == "approved",
+                                  Job.state == "running"))
     return [{"job_id": a.job_id, **a.assignment} for a in rows
             if a.assignment and a.assignment.get("state") == "run"]
 
 
-def remote_node(session: Session, org_id: str, dataset: str, now: datetime | None = None) -> FederationNode | None:
-    """An online node of ``org_id`` that advertises a local dataset named ``dataset``."""
+def online_nodes(session: Session, org_id: str, now: datetime | None = None) -> list[FederationNode]:
+    """The organization's nodes seen within ``ONLINE_S``, most recent first."""
     now = now or utcnow()
-    for n in session.scalars(select(FederationNode).where(FederationNode.org_id == org_id)
-                             .order_by(FederationNode.last_seen.desc())):
-        if (now - n.last_seen) < timedelta(seconds=ONLINE_S) and any(d.get("name") == dataset for d in n.datasets):
-            return n
-    return None
+    return [n for n in session.scalars(select(FederationNode).where(FederationNode.org_id == org_id)
+                                       .order_by(FederationNode.last_seen.desc()))
+            if (now - n.last_seen) < timedelta(seconds=ONLINE_S)]
 
 
 def assign(session: Session, job_id: str, org_id: str, node: FederationNode, superlink: str, dataset: str,
-           state: str = "run") -> None:
-    """Tell ``node`` (through its next heartbeat) to join the job's run, or to leave it (``done``)."""
+           state: str = "run", security: dict[str, Any] | None = None) -> None:
+    """Tell ``node`` (through its next heartbeat) to join the job's run, or to leave it (``done``).
+
+    ``security``: ``{"root_certificates": PEM}`` (TLS) or ``{"insecure": True}``."""
     row = session.scalar(select(NodeApproval).where(NodeApproval.org_id == org_id, NodeApproval.job_id == job_id))
     if row is None:
         raise NotFound(f"no approval record of job {job_id} for the node's organization")
     row.node_id = node.id
-    row.assignment = {"superlink": superlink, "dataset": dataset, "state": state}
+    row.assignment = {"superlink": superlink, "dataset": dataset, "state": state, **(security or {})}
     session.flush()
 
 

@@ -12,8 +12,13 @@ node advertises a local dataset of the same name, the hub assigns the run to thi
 approval); the next heartbeat brings the SuperLink address and the agent starts a
 ``flower-supernode`` process with ``node_config`` pointing at the local dataset. The SuperNode
 connects outbound to the SuperLink; rows never leave. The process ends when the hub marks the
-run done. Limits: the hub's SuperLink listens on loopback and without TLS in this version, so
-site nodes must run on the hub's machine until it is exposed (``--host``, TLS certificates).
+run done, and is restarted when a re-run of the job brings a new SuperLink address.
+
+Transport security: the agent keeps a SuperNode key pair in ``<data dir>/.node/`` (private key
+0600) and sends the public key with its registration; the hub registers it with the job's
+SuperLink and sends the SuperLink's CA certificate with the assignment, so the SuperNode
+verifies the SuperLink (TLS) and the SuperLink admits only known nodes. The hub's SuperLink
+listens on loopback in this version, so site nodes run on the hub's machine until it is exposed.
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
@@ -33,10 +38,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from consortium.errors import ConsortiumError, InvalidInput
+from consortium.errors import ConsortiumError, InvalidInput, Unavailable
 from consortium.federation.node_data import list_datasets, load_dataset
 
 HEARTBEAT_S = 15.0
+KEY_FILE = ".node/supernode.key"
 
 
 def describe_one(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
@@ -72,7 +78,7 @@ class NodeAgent:
     """Register once, then heartbeat (re-advertising the datasets) until ``stop`` is set."""
 
     def __init__(self, client: Any, name: str, data_dir: str | os.PathLike[str], *, approve: str = "auto",
-                 interval: float = HEARTBEAT_S) -> None:
+                 interval: float = HEARTBEAT_S, parent_pid: int | None = None) -> None:
         if approve not in ("auto", "manual"):
             raise InvalidInput(f"--approve must be auto or manual, not {approve!r}")
         self.client, self.name, self.approve, self.interval = client, name, approve, interval
@@ -81,12 +87,18 @@ class NodeAgent:
             raise InvalidInput(f"node data directory {str(self.data_dir)!r} does not exist",
                                hint="create it and save datasets with `consortium nodes add-data`")
         self.stop = threading.Event()
+        self.parent_pid = parent_pid  # stop when this process (e.g. `consortium up`) is gone
         self.node: dict[str, Any] = {}
         self.errors = 0
         self.runs: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its flower-supernode
+        self.run_links: dict[str, str] = {}  # job id -> the SuperLink its SuperNode connects to
 
     def register(self) -> dict[str, Any]:
-        agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid()}
+        from consortium.federation.pki import node_key
+
+        _, public_key = node_key(self.data_dir / KEY_FILE)
+        agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(),
+                 "data_dir": str(self.data_dir.resolve()), "public_key": public_key}
         self.node = self.client.nodes.register(self.name, approve=self.approve, datasets=describe(self.data_dir),
                                                agent=agent)
         return self.node
@@ -103,30 +115,51 @@ class NodeAgent:
             self._stop_run(job_id)
         for job_id, a in want.items():
             proc = self.runs.get(job_id)
+            if proc is not None and self.run_links.get(job_id) != a["superlink"]:
+                self._stop_run(job_id)  # the job runs again, on a new SuperLink
+                proc = None
             if proc is None or proc.poll() is not None:
                 self.runs[job_id] = self._start_supernode(a)
+                self.run_links[job_id] = a["superlink"]
 
     def _start_supernode(self, a: dict[str, Any]) -> subprocess.Popen[bytes]:
         from consortium.federation import protocol as P
         from consortium.federation.deployment import BIN, free_port
+        from consortium.federation.processes import MARK, parse_job_tag
 
         for v in (str(self.data_dir), a["dataset"], self.node["org"]):
             if "'" in v:
                 raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
         cfg = f"{P.DATA_DIR}='{self.data_dir}' {P.DATASET}='{a['dataset']}' {P.ORG}='{self.node['org']}'"
         src = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0",
+        tag = {MARK: str(a["tag"])} if parse_job_tag(str(a.get("tag", ""))) else {}  # lets the hub sweep it
+        env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", **tag,
                "PYTHONPATH": os.pathsep.join([src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         log = self.data_dir / ".logs" / f"supernode-{a['job_id']}.log"
         log.parent.mkdir(exist_ok=True)
         with log.open("ab") as f:
-            return subprocess.Popen([str(BIN / "flower-supernode"), "--insecure", "--superlink", a["superlink"],
+            return subprocess.Popen([str(BIN / "flower-supernode"), *self._security(a), "--superlink", a["superlink"],
                                      "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
                                     stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     start_new_session=True)
 
+    def _security(self, a: dict[str, Any]) -> list[str]:
+        """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""
+        from consortium.federation.pki import node_key, write_private
+
+        if a.get("insecure"):
+            return ["--insecure"]
+        if not a.get("root_certificates"):
+            raise InvalidInput(f"job {a['job_id']}: the hub sent no CA certificate for its SuperLink")
+        ca = self.data_dir / ".node" / f"superlink-ca-{a['job_id']}.pem"
+        write_private(ca, str(a["root_certificates"]).encode(), 0o644)
+        key, _ = node_key(self.data_dir / KEY_FILE)
+        return ["--root-certificates", str(ca), "--auth-supernode-private-key", str(key)]
+
     def _stop_run(self, job_id: str) -> None:
+        self.run_links.pop(job_id, None)
+        (self.data_dir / ".node" / f"superlink-ca-{job_id}.pem").unlink(missing_ok=True)
         proc = self.runs.pop(job_id, None)
         if proc is None:
             return
@@ -148,17 +181,31 @@ class NodeAgent:
             self._stop_run(job_id)
 
     def run(self, on_beat: Any = None) -> None:
-        """Register, then heartbeat every ``interval`` s; a failed beat is retried next time."""
-        self.register()
-        if on_beat is not None:
-            on_beat(self.node)
+        """Register (retried while the hub is unreachable), then heartbeat every ``interval`` s;
+        a failed beat is retried next time."""
         try:
+            while True:
+                try:
+                    self.register()
+                    break
+                except Unavailable as e:
+                    self.errors += 1
+                    if on_beat is not None:
+                        on_beat({"error": str(e), "failures": self.errors})
+                    if self.stop.wait(min(self.interval, 2.0)) or self._orphaned():
+                        return
+            self.errors = 0
+            if on_beat is not None:
+                on_beat(self.node)
             self._loop(on_beat)
         finally:
             self.close()
 
+    def _orphaned(self) -> bool:
+        return self.parent_pid is not None and os.getppid() != self.parent_pid
+
     def _loop(self, on_beat: Any) -> None:
-        while not self.stop.wait(self.interval):
+        while not self.stop.wait(self.interval) and not self._orphaned():
             try:
                 self.beat()
                 self.errors = 0

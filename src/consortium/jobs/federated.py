@@ -13,11 +13,19 @@ used, and the contribution report; (5) write the privacy ledger.
 Where the data lives. Embedded default: the hub machine holds every organization's data (it
 decrypts each dataset to write the node directories), and the held-out rows of every
 organization form the hub-side validation set used for the global metrics and the contribution
-report. Site nodes: an organization that runs ``consortium node`` (online, advertising a local
-dataset with the same name as its hub dataset) trains at its site instead: the hub reads none of
-its rows, assigns the run to that node after approval, and the node's own ``flower-supernode``
-joins the job's SuperLink (deployment engine). The SuperLink listens on loopback without TLS or
-node authentication in this version, so site nodes must run on the hub's machine for now.
+report. Who trains on the staged rows: the organization's standing node agent when one runs on
+the hub's machine with that directory as its data directory (``consortium up`` starts one per
+demo organization; the hub assigns it the run and its own ``flower-supernode`` joins), otherwise
+a SuperNode the worker starts for this job. Site nodes: an organization that runs ``consortium
+node`` elsewhere (online, advertising a local dataset with the same name as its hub dataset)
+trains at its site instead: the hub reads none of its rows and assigns the run to that node.
+
+Transport: the job's SuperLink serves TLS (CA under ``CONSORTIUM_HOME/federation-pki``) and
+admits only SuperNodes whose public keys the worker registered (nodes it started, and the
+joining agents' keys sent at their registration); ``CONSORTIUM_FEDERATION_INSECURE=true`` turns
+both off. It listens on loopback, so site nodes run on the hub's machine in this version. The
+job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
+workers (at start and after re-queueing), kill those a killed worker left behind (``sweep_orphans``).
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
@@ -26,8 +34,10 @@ processes on loopback) or ``simulation`` (Flower's in-process engine; much faste
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from consortium.errors import InvalidInput, PermissionDenied, Unavailable
@@ -42,7 +52,7 @@ def engine_name() -> str:
     return os.environ.get("CONSORTIUM_FEDERATION_ENGINE", "deployment").strip() or "deployment"
 
 
-def node_root(ctx: JobContext, org: str) -> Any:
+def node_root(ctx: JobContext, org: str) -> Path:
     """``CONSORTIUM_HOME/nodes/<org>``: the data directory of ``org``'s local node."""
     return ctx.services.settings.home / "nodes" / org
 
@@ -76,31 +86,84 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
         time.sleep(APPROVAL_POLL_S)
 
 
-def find_remote(ctx: JobContext) -> dict[str, dict[str, Any]]:
-    """Organizations whose own node (``consortium node``, online, advertising a dataset of the
-    same name) will train at their site: org name -> {org_id, node_id, node, dataset, ref}."""
+def is_hosted(node: Any, root: Path) -> bool:
+    """Whether ``node`` is an agent on this machine reading the hub's node directory ``root`` of
+    its organization (the standing demo nodes of ``consortium up``)."""
+    agent = node.agent or {}
+    return agent.get("host") == platform.node() and agent.get("data_dir") == str(root.resolve())
+
+
+def find_joining(ctx: JobContext) -> dict[str, dict[str, Any]]:
+    """Organizations whose own online node agent joins the run: org name -> {org_id, node_id,
+    node, public_key, ref, version, where, dataset}. ``where`` is ``site`` for a node that
+    advertises a local dataset named like the hub dataset (it trains on its own rows; preferred)
+    and ``hub`` for an agent reading the hub's node directory (the hub stages the rows there)."""
     from consortium.federation import hub_nodes
 
     out = {}
     with transaction(ctx.services.session_factory) as s:
         for d in (ctx.recipe.get("_resolved") or {}).get("datasets", []):
-            name = d["dataset"].split("/")[-1]
-            node = hub_nodes.remote_node(s, d["owner_org_id"], name)
+            name, root = d["dataset"].split("/")[-1], node_root(ctx, d["owner"])
+            online = hub_nodes.online_nodes(s, d["owner_org_id"])
+            site = next((n for n in online if not is_hosted(n, root)
+                         and any(x.get("name") == name for x in n.datasets)), None)
+            node = site or next((n for n in online if is_hosted(n, root)), None)
             if node is not None:
                 out[d["owner"]] = {"org_id": d["owner_org_id"], "node_id": node.id, "node": node.name,
-                                   "dataset": name, "ref": d["dataset"], "version": d["version"]}
+                                   "public_key": (node.agent or {}).get("public_key"), "ref": d["dataset"],
+                                   "version": d["version"], "where": "site" if site else "hub",
+                                   "dataset": name if site else None}
     return out
 
 
-def assign_remote(ctx: JobContext, remote: dict[str, dict[str, Any]], superlink: str, state: str) -> None:
+def assign_nodes(ctx: JobContext, joining: dict[str, dict[str, Any]], superlink: str, state: str,
+                 security: dict[str, Any] | None = None) -> None:
     from consortium.federation import hub_nodes
     from consortium.store.tables.federation import FederationNode
 
     with transaction(ctx.services.session_factory) as s:
-        for r in remote.values():
+        for r in joining.values():
             node = s.get(FederationNode, r["node_id"])
             if node is not None:
-                hub_nodes.assign(s, ctx.job_id, r["org_id"], node, superlink, r["dataset"], state)
+                hub_nodes.assign(s, ctx.job_id, r["org_id"], node, superlink, r["dataset"], state, security)
+
+
+def admit(dep: Any, joining: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Register the joining nodes' keys with the SuperLink; what their assignment needs to connect."""
+    if not dep.secure:
+        return {"insecure": True}
+    for org, r in joining.items():
+        if not r["public_key"]:
+            raise InvalidInput(f"node {r['node']} of {org} sent no public key, so it cannot join a secure SuperLink",
+                               hint="restart the node with this version of `consortium node`")
+        dep.register_node(r["public_key"], f"{org}/{r['node']}")
+    return {"root_certificates": dep.root_certificates}
+
+
+def sweep_orphans(session: Any, job_id: str | None = None) -> dict[str, list[int]]:
+    """Kill Flower processes of this hub's jobs left by dead workers: those of jobs that no
+    longer run and of earlier attempts (only ``job_id``'s when given). Returns tag -> pids.
+    Jobs this database does not know are left alone."""
+    from consortium.federation.processes import all_tagged, parse_job_tag, sweep
+    from consortium.store.tables.jobs import Job
+
+    killed = {}
+    for tag in all_tagged():
+        parsed = parse_job_tag(tag)
+        if parsed is None or (job_id is not None and parsed[0] != job_id):
+            continue
+        job = session.get(Job, parsed[0])
+        if job is not None and (job.state != "running" or parsed[1] != job.attempts):
+            killed[tag] = sweep(tag)
+    return killed
+
+
+def attempt(ctx: JobContext) -> int:
+    from consortium.store.tables.jobs import Job
+
+    with transaction(ctx.services.session_factory) as s:
+        job = s.get(Job, ctx.job_id)
+        return int(job.attempts) if job is not None else 0
 
 
 def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str, tuple[Any, str]], Any,
@@ -197,6 +260,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     import torch
 
     from consortium.federation.embedded import run_on_nodes
+    from consortium.federation.processes import job_tag
     from consortium.recipe import parse_recipe
 
     torch.set_num_threads(threads())
@@ -207,32 +271,50 @@ def run(ctx: JobContext) -> dict[str, Any]:
     owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
     ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
     wait_for_approvals(ctx, owners)
-    remote = find_remote(ctx)
-    ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in remote.items()}}, force=True)
-    nodes, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in remote.values()})
+    work = ctx.services.settings.home / "federation" / ctx.job_id
+    with transaction(ctx.services.session_factory) as s:
+        left = sweep_orphans(s, ctx.job_id)  # an earlier attempt's processes (its worker was killed)
+    if left:
+        ctx.log(f"killed {sum(map(len, left.values()))} Flower process(es) left by an earlier attempt of this job")
+    shutil.rmtree(work, ignore_errors=True)
+    joining = find_joining(ctx)
+    site = {o: r for o, r in joining.items() if r["where"] == "site"}
+    ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in site.items()}}, force=True)
+    staged, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in site.values()})
+    nodes = {o: v for o, v in staged.items() if o not in joining}  # the rest get a SuperNode per job
+    for o, r in joining.items():
+        if r["where"] == "hub":  # the organization's standing node reads the staged rows itself
+            r["dataset"] = staged[o][1]
+    for i in infos:
+        r = joining.get(i["owner"])
+        if r is not None and r["where"] == "hub":
+            i["location"] = f"node {r['node']} on the hub's machine (rows staged by the hub)"
     infos += [{"dataset": r["ref"], "version": r["version"], "owner": o, "node": r["node"], "train_rows": None,
-               "location": f"node {r['node']} at the organization's site"} for o, r in remote.items()]
+               "location": f"node {r['node']} at the organization's site"} for o, r in site.items()]
     engine = engine_name()
     run_recipe = recipe
-    if remote:
-        engine = "deployment"  # site nodes connect to a real SuperLink
+    if joining:
+        engine = "deployment"  # node agents connect to a real SuperLink
         # every organization's node must be connected before the statistics round
         run_recipe = recipe.model_copy(update={"federated": recipe.federated.model_copy(
             update={"min_nodes": max(recipe.federated.min_nodes, len(recipe.federated.datasets))})})
-        ctx.log("site nodes: " + ", ".join(f"{o} ({r['node']})" for o, r in remote.items()))
-    work = ctx.services.settings.home / "federation" / ctx.job_id
+        ctx.log("node agents: " + ", ".join(f"{o} ({r['node']}, {r['where']})" for o, r in joining.items()))
     superlink: list[str] = []
 
-    def started(address: str) -> None:
-        superlink.append(address)
-        assign_remote(ctx, remote, address, "run")
-        ctx.progress({"stage": "waiting_for_nodes", "superlink": address, "site_nodes": sorted(remote)}, force=True)
+    def started(dep: Any) -> None:
+        security = {**admit(dep, joining), "tag": dep.tag}
+        superlink.append(dep.address)
+        assign_nodes(ctx, joining, dep.address, "run", security)
+        ctx.progress({"stage": "waiting_for_nodes", "superlink": dep.address, "nodes": sorted(joining)}, force=True)
 
+    settings = ctx.services.settings
     try:
         sink = forward_progress(ctx, recipe.federated.rounds)
         try:
             result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
-                                  progress=sink, work_dir=work, on_superlink=started if remote else None)
+                                  progress=sink, work_dir=work, on_superlink=started if joining else None,
+                                  secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
+                                  tag=job_tag(ctx.job_id, attempt(ctx)))
         except BaseException:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                 charge_planned(ctx)
@@ -242,10 +324,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
         ctx.check_cancel()
         reg = register(ctx, recipe, result, infos, engine)
     finally:
-        if remote and superlink:
-            assign_remote(ctx, remote, superlink[0], "done")
+        if joining and superlink:
+            assign_nodes(ctx, joining, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
-        for org, (d, name) in nodes.items():
+        for org, (d, name) in staged.items():
             shutil.rmtree(d / name, ignore_errors=True)
     final = result.final or {}
     return {**reg, "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},

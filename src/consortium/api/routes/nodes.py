@@ -86,10 +86,17 @@ def get_node(n: NodeDep, session: SessionDep) -> dict[str, Any]:
 
 @router.post("/nodes/{node}/heartbeat")
 @rule("resource", Role.admin)
-def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, body: HeartbeatIn | None = None) -> dict[str, Any]:
-    """Mark the node alive; optionally refresh its advertised datasets."""
+def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
+                   body: HeartbeatIn | None = None) -> dict[str, Any]:
+    """Mark the node alive; optionally refresh its advertised datasets. A beat is audited when it
+    changes the advertisement or hands the node runs to join; a bare liveness beat is not."""
+    before = list(n.datasets)
     hub_nodes.heartbeat(session, p, n, body.datasets if body else None)
-    return hub_nodes.node_view(session, n)
+    view = hub_nodes.node_view(session, n)
+    changed = n.datasets != before
+    ctx.audit = changed or bool(view["assignments"])
+    ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]]}
+    return view
 
 
 @router.post("/nodes/{node}/approve/{job_id}")
