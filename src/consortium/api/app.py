@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from consortium import __version__
 from consortium.api import errors
@@ -54,6 +56,17 @@ def api_router() -> APIRouter:
     return api
 
 
+class HubApp(FastAPI):
+    """FastAPI with the serving front (``consortium.api.front``) outside every other layer, even
+    Starlette's error middleware: the front answers its own errors and unexpected failures."""
+
+    front: dict[str, Any] | None = None  # ServingFront's arguments; None: no front
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return ServingFront(stack, **self.front) if self.front is not None else stack
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None, *,
                serving_front: bool = True) -> FastAPI:
     """The hub's ASGI app. ``serving_front=False`` leaves the prediction routes to the router
@@ -67,7 +80,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services is None:
             svc.close()
 
-    app = FastAPI(title="Consortium", version=__version__, lifespan=lifespan,
+    app = HubApp(title="Consortium", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None,
                   description="Open platform for cross-organization AI collaboration. Every route "
                               "except /healthz and /readyz needs a bearer API token or a session.")
@@ -94,5 +107,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.add_middleware(ContextMiddleware, limit_for=limit_for)
     if serving_front:
-        app.add_middleware(ServingFront, services=svc, max_body_bytes=settings.max_body_bytes)  # outermost
+        app.front = {"services": svc, "max_body_bytes": settings.max_body_bytes}
     return app

@@ -1,17 +1,19 @@
 """The serving front: the hot prediction routes answered without walking the router.
 
 ``POST /api/v1/deployments/{name}/predict`` and ``POST /v2/models/{name}[/versions/{v}]/infer``
-are the platform's busiest routes and their model calls take tens of microseconds, so the
-general request machinery dominated them: FastAPI's route walk (~35 µs, every route's regex),
-dependency solving and two exception middlewares cost about as much as auth, gate, model and
-accounting together (measured with an in-process ASGI loop, ``bench/bench_serving.py``).
+are the platform's busiest routes and their model calls take about 10 µs, so the general request
+machinery dominated them: FastAPI's route walk (~35 µs: every route's regex), dependency solving,
+Starlette's request and response layers and the middlewares cost more than auth, gate, model and
+accounting together (in-process ASGI measurements, ``bench/bench_serving.py``).
 
-``ServingFront`` is pure ASGI middleware placed inside ``ContextMiddleware`` (which gives the
-request its context and enforces the body limit). For those paths it calls the route's own
-endpoint (the same functions the router holds, so there is one implementation and the route
-table, OpenAPI and the access-matrix test still see them) and turns errors into the same
-responses the app's handlers give: the API's error body for ``/predict``, the protocol's
-``{"error": "..."}`` for ``/v2``, audited the same way. Everything else passes through.
+``ServingFront`` wraps the whole app (``HubApp`` puts it outside every other layer). For those
+paths it does what ``ContextMiddleware`` does for the rest (request id, ``RequestContext``, the
+body limit with 413), reads the body and calls ``consortium.api.prediction``, the same core the
+routes call, so there is one implementation and the route table, OpenAPI and the access-matrix
+test still see the routes (``create_app(serving_front=False)`` serves them through the router;
+a test checks both answer alike). Errors get the responses the app's handlers give: the API's
+error body for ``/predict``, the protocol's ``{"error": "..."}`` for ``/v2``, audited the same
+way. Everything else passes through untouched.
 
 >>> match("/v2/models/digits/versions/3/infer")[1]
 {'deployment': 'digits', 'version': '3'}
@@ -57,11 +59,7 @@ def match(path: str) -> tuple[str, dict[str, str]] | None:
 
 
 class ServingFront:
-    """Answers the hot prediction routes straight from ASGI (see the module docstring).
-
-    The outermost middleware: for its routes it does what ``ContextMiddleware`` does for the rest
-    (request id, ``RequestContext``, the body limit with 413) and then calls
-    ``consortium.api.prediction``; other requests pass through untouched."""
+    """Answers the hot prediction routes straight from ASGI (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, services: Any, max_body_bytes: int) -> None:
         from consortium.api import errors

@@ -10,6 +10,7 @@ A call goes ``open`` (credential, deployment, grant, quota: in-memory on the hot
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import time
 from collections import OrderedDict
@@ -47,6 +48,11 @@ class VersionInfo:
     class_names: list[str] | None
     signature: ModelSignature
     preprocessor: Any  # consortium.processing.Preprocessor or None
+
+    @functools.cached_property
+    def label(self) -> str:
+        """``org/model:version``, the model label of metrics."""
+        return f"{self.model}:{self.version}"
 
 
 @dataclass
@@ -94,7 +100,7 @@ class ServingRuntime:
         mon = self.svc.extras.get("monitoring")
         if mon is not None:
             v = self._versions.get(version_id)
-            mon.on_batch(f"{v.model}:{v.version}" if v else version_id, info.requests, info.rows)
+            mon.on_batch(v.label if v else version_id, info.requests, info.rows)
 
     def _load_onnx(self, version_id: str) -> bytes:
         with self.svc.session_factory() as s:
