@@ -75,6 +75,8 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     page.wait_for_selector("#job-done", timeout=120_000)
     page.wait_for_selector("#fed-chart .main-svg")
     assert "round 2 of 2" in page.locator("#progress-text").inner_text()
+    assert page.locator("#fed-table tbody tr").count() == 4  # the latest round: three organizations, the global model
+    page.select_option("#round-pick", "all")
     rows = [r.split("\t") for r in page.locator("#fed-table tbody tr").all_inner_texts()]
     heads = page.locator("#fed-table thead th").all_inner_texts()
     by_org = {(r[heads.index("Round")], r[heads.index("Organization")]): r for r in rows}

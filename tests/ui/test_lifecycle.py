@@ -118,6 +118,10 @@ def test_model_version_deploy_and_grant(hospital: Tab) -> None:
     page.wait_for_function("[...document.querySelectorAll('#plots img')].length >= 2 && "
                            "[...document.querySelectorAll('#plots img')].every(i => i.complete && i.naturalWidth > 0)")
     assert HOSPITAL in page.locator("#lineage").inner_text()
+    page.click("#explain-form button[type=submit]")  # an attribution for each feature of the row given
+    page.wait_for_selector("#explain-chart .main-svg")
+    assert "Integrated Gradients toward class" in page.locator("#explained").inner_text()
+    assert page.locator("#explain-chart .bars .point").count() == 15  # the 15 strongest of 30 features
     hospital.shot("model-version")
     hospital.shot("model-version", phone=True)
     page.fill("#deploy-name", "bc-risk")
@@ -131,6 +135,8 @@ def test_model_version_deploy_and_grant(hospital: Tab) -> None:
     page.fill("#feature-fields input >> nth=0", "14")
     page.click("#features-pane button[type=submit]")
     page.wait_for_selector("#prediction-result")
+    assert "not enough data yet" in page.wait_for_selector("#drift-status").inner_text()  # the monitoring panels
+    page.wait_for_selector("#feedback-empty")
     hospital.shot("deployment")
     hospital.clean()
 

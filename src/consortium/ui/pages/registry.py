@@ -38,7 +38,8 @@ def version_page(request: Request, m: ModelDep, version: str, p: Caller, session
     v = reg.get_version(session, m, version)  # 404 page for a version that does not exist
     ctx.details = {"version": v.version}
     owner = request.path_params["owner"]
-    explain = has_route(request, "/api/v1/models/{owner}/{model}/versions/{version}/explain", "POST")
+    explain = bool(getattr(v, "explain", None)) and has_route(  # only versions that kept their torch weights
+        request, "/api/v1/models/{owner}/{model}/versions/{version}/explain", "POST")
     return page(request, "version.html", p, active="models", title=f"{owner}/{m.name} v{v.version}",
                 owner=owner, name=m.name, version=v.version, own=m.org_id == p.org_id, explain=explain)
 

@@ -140,6 +140,37 @@ const C = (() => {
     });
   }
 
+  /* an image file drawn at the model's size: shape [C, H, W] -> nested arrays of pixels in [0, scale] */
+  function imagePixels(file, shape, scale) {
+    return new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => {
+        const [ch, h, w] = shape, cv = document.createElement("canvas");
+        cv.width = w; cv.height = h;
+        const ctx = cv.getContext("2d");
+        ctx.drawImage(img, 0, 0, w, h);
+        const d = ctx.getImageData(0, 0, w, h).data, out = [];
+        for (let c = 0; c < ch; c++) {
+          const plane = [];
+          for (let y = 0; y < h; y++) {
+            const row = [];
+            for (let x = 0; x < w; x++) {
+              const i = 4 * (y * w + x);
+              const v = ch === 1 ? (d[i] + d[i + 1] + d[i + 2]) / 3 : d[i + c];
+              row.push(v / 255 * scale);
+            }
+            plane.push(row);
+          }
+          out.push(plane);
+        }
+        URL.revokeObjectURL(img.src);
+        resolve(out);
+      };
+      img.onerror = () => reject(new ApiError(0, "that file is not an image the browser can read", "use a PNG or JPEG"));
+      img.src = URL.createObjectURL(file);
+    });
+  }
+
   function chartLayout(title, extra) {
     return Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 48, r: 16, t: 40, b: 40 },
       height: 300, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
@@ -155,5 +186,5 @@ const C = (() => {
   });
 
   return { api, el, errorBox, fill, flash, showError, table, date, num, bytes, badge, link, page, formData,
-           onSubmit, plot, chartLayout, ApiError, csrf, projectNames, grantee };
+           onSubmit, plot, chartLayout, ApiError, csrf, projectNames, grantee, imagePixels };
 })();

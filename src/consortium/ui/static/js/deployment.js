@@ -24,36 +24,6 @@
     [1200, 3500].forEach(ms => setTimeout(loadUsage, ms));  // usage counts reach the hub within ~1 s
   }
 
-  function imagePixels(file, shape, scale) {  // shape: [C, H, W] -> nested arrays in [0, scale]
-    return new Promise((resolve, reject) => {
-      const img = new Image();
-      img.onload = () => {
-        const [ch, h, w] = shape, cv = document.createElement("canvas");
-        cv.width = w; cv.height = h;
-        const ctx = cv.getContext("2d");
-        ctx.drawImage(img, 0, 0, w, h);
-        const d = ctx.getImageData(0, 0, w, h).data, out = [];
-        for (let c = 0; c < ch; c++) {
-          const plane = [];
-          for (let y = 0; y < h; y++) {
-            const row = [];
-            for (let x = 0; x < w; x++) {
-              const i = 4 * (y * w + x);
-              const v = ch === 1 ? (d[i] + d[i + 1] + d[i + 2]) / 3 : d[i + c];
-              row.push(v / 255 * scale);
-            }
-            plane.push(row);
-          }
-          out.push(plane);
-        }
-        URL.revokeObjectURL(img.src);
-        resolve(out);
-      };
-      img.onerror = () => reject(new C.ApiError(0, "that file is not an image the browser can read", "use a PNG or JPEG"));
-      img.src = URL.createObjectURL(file);
-    });
-  }
-
   function setupTryIt(d) {
     const sig = d.signature || {};
     const shape = ((sig.inputs || [])[0] || {}).shape || [];
@@ -73,7 +43,7 @@
     });
     C.onSubmit("image-pane", async (v, form) => {
       const file = form.image.files[0];
-      await predict([await imagePixels(file, shape.slice(1), Number(v.scale) || 255)]);
+      await predict([await C.imagePixels(file, shape.slice(1), Number(v.scale) || 255)]);
     });
   }
 

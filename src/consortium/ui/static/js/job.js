@@ -62,7 +62,8 @@
     else document.getElementById("fed-card").hidden = true;
     if (!epochs.x.length) C.plot("loss-chart", [...perOrg("loss"), global("loss")], C.chartLayout("Loss by round", axis));
     const dp = rounds.some(r => Object.values(r.nodes).some(n => n.epsilon !== undefined));
-    const rows = rounds.flatMap(r => [
+    const pick = roundPicker(x), shown = rounds.filter(r => pick === "all" || r.round === (pick === "latest" ? x[x.length - 1] : Number(pick)));
+    const rows = shown.slice().reverse().flatMap(r => [
       ...orgs.filter(o => r.nodes[o] || r.missing.includes(o)).map(o => ({ round: r.round, org: o, ...(r.nodes[o] || { missed: true }) })),
       { round: r.round, org: "global model", global: true, num_examples: Object.values(r.nodes).reduce((a, n) => a + (n.num_examples || 0), 0),
         loss: r.train_loss, eval_loss: r.loss, accuracy: r.accuracy }]);
@@ -74,11 +75,23 @@
       ...(dp ? [["ε spent", x => num(x.epsilon, 2)]] : [])]));
   }
 
+  /* which rounds the table shows: the latest (default, follows a running job), one round, or all */
+  function roundPicker(x) {
+    const sel = document.getElementById("round-pick");
+    const keep = sel.value || "latest";
+    sel.replaceChildren(el("option", { value: "latest" }, `latest round (${x[x.length - 1]})`), el("option", { value: "all" }, "all rounds"),
+      ...x.slice().reverse().map(r => el("option", { value: String(r) }, `round ${r}`)));
+    sel.value = [...sel.options].some(o => o.value === keep) ? keep : "latest";
+    return sel.value;
+  }
+
   function tested(n) { return typeof n === "number" ? `Held-out rows (${num(n)})` : "Test"; }
 
   function showJob(job) {
     document.getElementById("job-state").replaceChildren(badge(job.state));
-    document.getElementById("job-sub").textContent = `${job.kind === "federated" ? "federated" : "training"} job · ${job.id}`;
+    const sub = document.getElementById("job-sub");
+    sub.replaceChildren(`${job.kind === "federated" ? "federated" : "training"} job · ${job.id}`);
+    if (job.project_id) C.projectNames().then(names => sub.append(" · in ", C.grantee({ grantee_project_id: job.project_id }, names)));
     const cancel = document.getElementById("cancel");
     if (cancel) cancel.hidden = !P.own || TERMINAL.includes(job.state) || job.cancel_requested;
     const box = document.getElementById("result");
@@ -114,6 +127,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    document.getElementById("round-pick").addEventListener("change", drawRounds);
     const cancel = document.getElementById("cancel");
     if (cancel) cancel.addEventListener("click", async () => {
       cancel.disabled = true;

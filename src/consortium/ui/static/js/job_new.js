@@ -49,7 +49,8 @@
   }
 
   async function submit(recipe) {
-    const job = await api("POST", "/jobs", { recipe });
+    const project = document.getElementById("project").value;
+    const job = await api("POST", "/jobs", project ? { recipe, project } : { recipe });
     location.href = `/jobs/${job.id}`;
   }
 
@@ -62,6 +63,12 @@
     document.getElementById("recipe-yaml").addEventListener("input", e => { e.target.dataset.touched = "1"; });
     form.addEventListener("input", () => preview(form));
     form.name.addEventListener("input", () => { delete form.name.dataset.auto; });
+    api("GET", "/projects").then(ps => {  // a job in a project: its members see it, and the data its members granted to it
+      const active = ps.filter(p => p.your_state === "active"), sel = document.getElementById("project");
+      sel.append(...active.map(p => el("option", { value: p.name }, p.name)));
+      sel.value = new URLSearchParams(location.search).get("project") || "";
+      document.getElementById("project-row").hidden = !active.length;
+    }).catch(err => C.showError(null, err));
     try {
       datasets = await api("GET", "/datasets");
       const usable = datasets.filter(d => ["owner", "compute", "download"].includes(d.access));

@@ -1,7 +1,8 @@
 /* Projects: list and creation; one project's members, terms, assets (report) and activity (audit). */
 "use strict";
 (() => {
-  const { el, api, table, badge, link, date, fill } = C;
+  const READ = /^(get_|list_|ui\.|preview_|download_)|(_events|_report|_audit|_usage|_timeseries)$/;  // reads, hidden by default
+  const { el, api, table, badge, link, date, fill, num } = C;
   const P = C.page();
 
   function listPage() {
@@ -25,6 +26,8 @@
       document.getElementById("members").replaceChildren(table(p.members, [["Organization", m => m.org], ["Role", m => badge(m.role)],
         ["State", m => badge(m.state)], ["Joined", m => date(m.joined_at)]]));
       const admin = ["admin", "owner"].includes(P.role);
+      const newJob = document.getElementById("project-job");
+      if (newJob) newJob.hidden = p.your_state !== "active";
       const actions = document.getElementById("invite-actions");
       actions.replaceChildren();
       if (admin && p.your_state === "invited") actions.append(
@@ -35,7 +38,9 @@
         inv.hidden = false;
         const orgs = await api("GET", "/orgs");
         const inside = new Set(p.members.map(m => m.org));
-        document.getElementById("invite-org").replaceChildren(...orgs.filter(o => !inside.has(o.name)).map(o => el("option", { value: o.name }, o.display_name || o.name)));
+        const outside = orgs.filter(o => !inside.has(o.name));
+        document.getElementById("invite-org").replaceChildren(...outside.map(o => el("option", { value: o.name }, o.display_name || o.name)));
+        inv.hidden = !outside.length;  // every organization is in already
       }
     };
     const act = async what => { try { await api("POST", `${base}/${what}`); await load(); C.flash(`Invitation ${what === "accept" ? "accepted" : "declined"}.`); } catch (err) { C.showError(null, err); } };
@@ -44,16 +49,29 @@
     fill("assets", async () => {
       const r = await api("GET", `${base}/report`);
       const part = (title, rows, cols, empty) => el("div", {}, el("h3", {}, title), table(rows, cols, empty));
-      const keys = rows => [...new Set((rows || []).flatMap(x => Object.keys(x)))].slice(0, 6);
-      const generic = rows => keys(rows).map(k => [k.replace(/_/g, " "), x => typeof x[k] === "object" ? JSON.stringify(x[k]) : String(x[k] ?? "—")]);
-      return el("div", {}, part("Datasets contributed", r.contributions, generic(r.contributions), "No dataset shared with the project yet."),
-        part("Jobs", r.jobs, generic(r.jobs), "No job ran in the project yet."),
-        part("Models", r.models, generic(r.models), "No model yet."),
-        part("Deployment usage", r.deployment_usage, generic(r.deployment_usage), "No deployment calls yet."));
+      return el("div", {}, part("Datasets contributed", r.contributions, [["Organization", c => c.organization],
+          ["Resource", c => el("span", {}, el("span", { class: "muted" }, `${c.resource_type} `), c.resource)], ["Permission", c => c.permission],
+          ["Since", c => date(c.granted_at)], ["State", c => badge(c.state)]], "No dataset shared with the project yet."),
+        part("Jobs", r.jobs, [["Job", j => link(`/jobs/${j.id}`, j.name)], ["Kind", j => j.kind], ["State", j => badge(j.state)],
+          ["By", j => j.organization], ["Started", j => date(j.created_at)],
+          ["Model", j => j.result && j.result.model ? link(`/models/${j.result.model}/versions/${j.result.version}`, `${j.result.model} v${j.result.version}`) : "—"]],
+          "No job ran in the project yet."),
+        part("Models", r.models, [["Model", m => link(`/models/${m.model}`, m.model)], ["Latest version", m => m.latest_version],
+          ["Organizations", m => (m.organizations || []).join(", ") || "—"], ["Accuracy", m => num(m.accuracy)]], "No model yet."),
+        part("Deployment usage", r.deployment_usage, [["Deployment", u => link(`/deployments/${u.deployment}`, u.deployment)],
+          ["Caller", u => u.caller], ["Calls", u => num(u.calls)], ["Errors", u => num(u.errors)]], "No deployment calls yet."));
     });
-    fill("activity", async () => table(await api("GET", `${base}/audit?limit=50`), [
-      ["When", e => date(e.time)], ["Action", e => e.action], ["Resource", e => e.resource_type ? `${e.resource_type} ${e.resource_id || ""}` : "—"],
-      ["Outcome", e => badge(e.outcome)]], "No activity yet."));
+    const activity = async () => {
+      const reads = document.getElementById("show-reads").checked;
+      const events = (await api("GET", `${base}/audit?limit=${reads ? 50 : 500}`)).filter(e => reads || !READ.test(e.action)).slice(0, 50);
+      const names = await C.projectNames();
+      return table(events, [["When", e => date(e.time)], ["Action", e => e.action.replace(/_/g, " ")],
+        ["Resource", e => !e.resource_type ? "—" : e.resource_type === "job" ? el("span", {}, "job ", link(`/jobs/${e.resource_id}`, e.resource_id))
+          : e.resource_type === "project" ? `project ${names[e.resource_id] || e.resource_id}` : `${e.resource_type} ${e.resource_id || ""}`],
+        ["Outcome", e => badge(e.outcome)]], reads ? "No activity yet." : "No changes yet: tick the box to see reads too.");
+    };
+    document.getElementById("show-reads").addEventListener("change", () => fill("activity", activity));
+    fill("activity", activity);
   }
 
   document.addEventListener("DOMContentLoaded", () => { if (P.project) projectPage(); else listPage(); });

@@ -12,26 +12,28 @@
     const arrow = () => el("span", { class: "arrow", "aria-hidden": "true" }, "→");
     const orgs = l.organizations || [...new Set((l.datasets || []).map(d => d.owner).filter(Boolean))];
     const parts = [];
-    if (orgs.length) parts.push(node("organizations", orgs.join(", ")), arrow());
-    if ((l.datasets || []).length) parts.push(node("datasets", ...(l.datasets.map((d, i) => el("div", {},
+    if (orgs.length) parts.push(node(orgs.length > 1 ? "organizations" : "organization", ...orgs.map(o => el("div", {}, o))), arrow());
+    const datasets = (l.datasets || []).slice().sort((a, b) => orgs.indexOf(a.owner) - orgs.indexOf(b.owner));  // in the organizations' order
+    if (datasets.length) parts.push(node(datasets.length > 1 ? "datasets" : "dataset", ...(datasets.map(d => el("div", {},
       d.owner && d.dataset && !d.dataset.startsWith("sample/") ? link(`/datasets/${d.dataset}`, d.dataset) : d.dataset,
       d.version ? ` v${d.version}` : "", typeof d.rows === "number" ? el("span", { class: "muted" }, ` · ${num(d.rows)} rows`) : "")))), arrow());
     if (l.job_id) parts.push(node(l.recipe && l.recipe.federated ? "federated job" : "training job", link(`/jobs/${l.job_id}`, l.job_id)), arrow());
-    parts.push(node("model version", `${v.model} v${v.version}`));
+    parts.push(node("model version", `${v.model.split("/").pop()} v${v.version}`));
     const extra = [];
     if (l.epsilon) extra.push(el("p", { class: "muted small" }, `Differential privacy: ε = ${num(l.epsilon, 2)}, δ = ${l.delta}`));
     if (l.source && !l.job_id) extra.push(el("p", { class: "muted small" }, `Source: ${l.source}`));
     if (l.source === "federated") extra.push(el("p", { class: "muted small" }, [
-      `${STRATEGIES[l.strategy] || l.strategy || "federated"} over ${l.rounds} rounds across ${orgs.length} organizations`,
-      l.engine ? ` (${l.engine} engine)` : "", l.secure_aggregation ? ", with secure aggregation" : "",
-      ". Each organization's rows stayed with its node; only model updates were aggregated."].join("")));
+      `${STRATEGIES[l.strategy] || l.strategy || "Federated"} over ${l.rounds} rounds across ${orgs.length} organizations`,
+      l.secure_aggregation ? ", with secure aggregation" : "", ". Each organization's rows stayed with its node; only model updates were aggregated.",
+      l.engine ? ` Engine: ${l.engine}.` : ""].join("")));
     return el("div", {}, el("div", { class: "lineage" }, parts), extra);
   }
 
   function metrics(m) {
     const cv = m.cv || {};
-    const rows = Object.entries(m).filter(([k, x]) => typeof x === "number").map(([k, x]) => ({ k, x, cv: cv[k] }));
-    return table(rows, [["Metric", r => r.k.replace(/_/g, " ")], ["Test set", r => num(r.x)],
+    const rows = Object.entries(m).filter(([k, x]) => typeof x === "number" && k !== "num_examples").map(([k, x]) => ({ k, x, cv: cv[k] }));
+    const test = typeof m.num_examples === "number" ? `Test set (${num(m.num_examples)} rows)` : "Test set";
+    return table(rows, [["Metric", r => r.k.replace(/_/g, " ")], [test, r => num(r.x)],
       ["Cross-validation", r => r.cv ? `${num(r.cv.mean)} ± ${num(r.cv.std)}` : "—"]], "No metrics recorded.");
   }
 
@@ -81,7 +83,7 @@
         el("img", { src: `/api/v1${base}/plots/${p}`, alt: PLOT_TITLES[p] || p, loading: "lazy" }),
         el("figcaption", {}, PLOT_TITLES[p] || p.replace(/_/g, " ")))) : [el("p", { class: "muted" }, "No plots were recorded with this version.")]));
       contributions(v);
-      M.explainForm(`/models/${P.owner}/${P.name}/versions/${P.version}`, sig.raw_columns);
+      M.explainForm(`/models/${P.owner}/${P.name}/versions/${P.version}`, sig.raw_columns, ((sig.inputs || [])[0] || {}).shape);
       const follow = document.getElementById("deploy-follow");
       if (follow) {
         const card = await api("GET", `/models/${P.owner}/${P.name}`);
