@@ -1,7 +1,8 @@
 """Federated vs centralized training: accuracy, time per round, engine overhead, scale, DP cost.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/bench_federation.py [--deployment]``; writes
-``bench/results/federation.md``. Engine: the in-process simulation engine (Flower's LinkState,
+``bench/results/federation.md``. ``--dp-round-cost`` only prints the time per round of a small DP
+job against the same job without DP (seconds; no file written). Engine: the in-process simulation engine (Flower's LinkState,
 InMemoryGrid and message loop, thread backend), same ServerApp/ClientApp as a deployment.
 ``--deployment`` adds one run on real flower-superlink / flower-supernode processes.
 Baseline, measured in the same run: the same model trained centrally on the union of the
@@ -78,11 +79,31 @@ def federated(r: Any, parts: dict[str, Any], test: Any) -> dict[str, Any]:
             "total_s": res.timings["total_s"], "epsilon": res.epsilon}
 
 
+def dp_round_cost(repeats: int = 3) -> None:
+    """Seconds per round of a DP job (3 nodes, breast_cancer, 5 rounds x 2 epochs, epsilon 3) and
+    of the same job without DP; the difference is what DP costs per round (planning, DP-SGD)."""
+    train, test = split(load_sample("breast_cancer"))
+    parts = {f"org{i}": p for i, p in enumerate(partition(train, 3, seed=0))}
+    dp = {"epsilon": 3.0, "delta": 1e-5, "max_grad_norm": 1.0}
+    for label, r in (("no DP", recipe("breast_cancer", 3)), ("DP eps=3", recipe("breast_cancer", 3, dp=dp))):
+        runs = [federated(r, parts, test) for _ in range(repeats)]
+        eps = runs[-1]["epsilon"]
+        each = ", ".join(f"{f['round_s']:.3f}" for f in runs)
+        print(f"{label}: s/round median {statistics.median(f['round_s'] for f in runs):.3f} (runs: {each}), "
+              f"local train s/round {statistics.median(f['local_s'] for f in runs):.3f}, "
+              f"total s {statistics.median(f['total_s'] for f in runs):.2f}"
+              + (f", spent epsilon {max(eps.values()):.4f}" if eps else ""), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--deployment", action="store_true", help="also run once on real Flower processes")
+    ap.add_argument("--dp-round-cost", action="store_true", help="only time DP rounds against plain rounds")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.dp_round_cost:
+        dp_round_cost()
+        return
     lines = ["# Federated training (consortium.federation)", "",
              f"Engine: in-process Flower simulation engine (LinkState + InMemoryGrid + message loop, thread "
              f"backend, 1 worker), unless marked. {ROUNDS} rounds x {LOCAL_EPOCHS} local epochs FedAvg vs the "

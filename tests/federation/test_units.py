@@ -76,3 +76,35 @@ def test_progress_file_is_readable_while_written(tmp_path):
     with (tmp_path / "p.jsonl").open("a") as f:
         f.write('{"kind": "rou')  # a line still being written is not returned
     assert read_progress(tmp_path / "p.jsonl") == [{"kind": "round", "round": 1, "global": {"loss": None}}]
+
+
+def test_dp_plan_is_made_once_per_node_and_run_and_the_ledger_stays_exact(tmp_path):
+    import json
+
+    from flwr.app import Context, RecordDict
+
+    from consortium.federation import client_app
+    from consortium.federation import protocol as P
+
+    recipe = bc_recipe(rounds=3, local_epochs=2, dp={"epsilon": 3.0, "delta": 1e-5})
+    ctx = Context(run_id=7, node_id=1, node_config={P.DATA_DIR: str(tmp_path), P.DATASET: "bc", P.ORG: "a"},
+                  state=RecordDict(), run_config={})
+    plan = client_app._privacy(ctx, recipe, 150)
+    assert plan == plan_job(recipe, {"a": 150})["a"]
+    ledger = tmp_path / ".privacy" / "run-7-bc.json"
+    entry = json.loads(ledger.read_text())
+    assert entry["steps"] == 0 and entry["plan"] == plan.to_dict()
+    # a new ClientApp process (empty memory) reuses the ledger's plan instead of planning again
+    client_app._PLANS.clear()
+    entry["plan"]["noise_multiplier"] = 1.2345
+    ledger.write_text(json.dumps(entry))
+    assert client_app._privacy(ctx, recipe, 150).noise_multiplier == 1.2345
+    # other job settings are a different plan
+    assert client_app._privacy(ctx, bc_recipe(rounds=4, dp={"epsilon": 3.0}), 150).noise_multiplier != 1.2345
+    # after all rounds the spent epsilon is the accountant's over every step taken: the plan's
+    client_app._PLANS.clear()
+    ledger.unlink()
+    plan = client_app._privacy(ctx, recipe, 150)
+    assert epsilon_for(plan.noise_multiplier, plan.sample_rate, plan.steps_per_round * 3, 1e-5) == \
+        pytest.approx(plan.epsilon)
+    assert oct(ledger.stat().st_mode & 0o777) == "0o600"

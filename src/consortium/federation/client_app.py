@@ -75,12 +75,32 @@ def _local_arrays(context: Context) -> tuple[np.ndarray, np.ndarray, str, str]:
     return x, y, kind, org
 
 
-def _privacy(recipe: Any, n_rows: int) -> Any:
-    from consortium.federation.privacy import plan_job
+_PLANS: dict[tuple[str, str], Any] = {}
 
-    if recipe.federated is None or recipe.federated.dp is None:
+
+def _privacy(context: Context, recipe: Any, n_rows: int) -> Any:
+    """The node's DP plan for this run, planned once (the noise search takes seconds) and reused:
+    kept in memory and in the run's ledger file, so a restarted ClientApp process reuses it too."""
+    from consortium.federation.privacy import NodePrivacy, plan_job
+
+    fed = recipe.federated
+    if fed is None or fed.dp is None:
         return None
-    return plan_job(recipe, {"node": n_rows})["node"]
+    dp = fed.dp
+    key = json.dumps([n_rows, recipe.train.batch_size, fed.rounds, fed.local_epochs, dp.epsilon, dp.delta,
+                      dp.max_grad_norm, dp.noise_multiplier])
+    path = _ledger(context)
+    with _LOCK:
+        plan = _PLANS.get((str(path), key))
+        if plan is None:
+            saved = _read_ledger(path)
+            if saved.get("plan_key") == key:
+                plan = NodePrivacy(**saved["plan"])
+            else:
+                plan = plan_job(recipe, {"node": n_rows})["node"]
+                _write_ledger(path, {"steps": int(saved.get("steps", 0)), "plan": plan.to_dict(), "plan_key": key})
+            _PLANS[(str(path), key)] = plan
+    return plan
 
 
 @app.query()
@@ -90,7 +110,7 @@ def query(msg: Message, context: Context) -> Message:
     x, y, kind, org = _local_arrays(context)
     recipe = _recipe(context)
     out: dict[str, Any] = {"org": org, "stats": local_stats(x, y, kind)}
-    plan = _privacy(recipe, len(y))
+    plan = _privacy(context, recipe, len(y))
     if plan is not None:
         out["privacy"] = plan.to_dict()
     content = RecordDict()
@@ -99,8 +119,19 @@ def query(msg: Message, context: Context) -> Message:
 
 
 def _ledger(context: Context) -> Path:
+    """This node's privacy ledger of the run: DP-SGD steps taken, and the plan they follow."""
     data_dir, dataset, _ = node_identity(context)
     return Path(data_dir) / ".privacy" / f"run-{context.run_id}-{dataset}.json"
+
+
+def _read_ledger(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}  # type: ignore[no-any-return]
+
+
+def _write_ledger(path: Path, entry: dict[str, Any]) -> None:
+    from consortium.federation.pki import write_private
+
+    write_private(path, json.dumps(entry).encode())
 
 
 def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, Any],
@@ -125,7 +156,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
     task, loss = recipe.resolved_task, recipe.resolved_loss
     before = evaluate(model, x, y, task=task, loss=loss)
-    plan = _privacy(recipe, len(y))
+    plan = _privacy(context, recipe, len(y))
     seed = recipe.train.seed * 1_000_003 + server_round * 7919 + sum(map(ord, org))
     from consortium.training.trainer import train_epochs
 
@@ -147,11 +178,12 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
         from consortium.federation.privacy import epsilon_for
 
         ledger = _ledger(context)
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        spent_steps = json.loads(ledger.read_text())["steps"] if ledger.exists() else 0
-        spent_steps += out["steps"]
-        ledger.write_text(json.dumps({"steps": spent_steps, "plan": plan.to_dict()}))
-        metrics["epsilon"] = epsilon_for(plan.noise_multiplier, plan.sample_rate, spent_steps, plan.delta)
+        with _LOCK:
+            entry = _read_ledger(ledger)
+            entry["steps"] = int(entry.get("steps", 0)) + out["steps"]
+            _write_ledger(ledger, entry)
+        # exact: the RDP accountant over every step this node took in the run, with the one plan
+        metrics["epsilon"] = epsilon_for(plan.noise_multiplier, plan.sample_rate, entry["steps"], plan.delta)
     new_state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items() if k in state}
     return new_state, {"org": org, **metrics}
 
