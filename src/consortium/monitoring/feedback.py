@@ -101,6 +101,7 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
     replaced an earlier report. Only the organization that made the prediction (or the owner) may
     label it; ``NotFound`` for an unknown, forged or expired id or another deployment's."""
     predicted: Callable[[ModelVersion], list[Any]]
+    classes = None  # how many classes the answer was among, when the id says so
     if STORED.fullmatch(prediction_id):
         rec = get_record(session, d, prediction_id)
         key, caller, version_id = rec.id, rec.caller_org_id, rec.version_id
@@ -111,7 +112,7 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
         if sig.created_at < utcnow() - timedelta(days=days):
             raise NotFound(f"prediction {shorten(prediction_id)!r} is older than deployment {d.name!r} keeps "
                            f"feedback for ({days} days)", hint="the owner sets retention_days")
-        key, caller, version_id = sig.key, sig.caller_org_id, sig.version_id
+        key, caller, version_id, classes = sig.key, sig.caller_org_id, sig.version_id, sig.classes
         predicted = partial(_predicted_signed, sig=sig)
     if labeller_org_id not in (caller, d.org_id):
         raise NotFound(f"prediction {shorten(prediction_id)!r} is not one of your organization's predictions "
@@ -119,7 +120,8 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise Conflict("the model version of this prediction was deleted; its feedback cannot be scored")
-    n, correct, sq = score_labels(version.task, version.class_names, predicted(version), labels)
+    names = version.class_names or ([str(i) for i in range(classes)] if classes else None)
+    n, correct, sq = score_labels(version.task, names, predicted(version), labels)
     fb = session.get(Feedback, key)
     replaced = fb is not None
     if fb is None:
