@@ -83,6 +83,7 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
     A server certificate that does not cover every name in ``hosts`` is re-issued by the same CA
     (nodes keep trusting it)."""
     d = Path(directory)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki = PKI(d / "ca.pem", d / "superlink.pem", d / "superlink.key")
     names = (*LOOPBACK_NAMES, *hosts)
     now = dt.datetime.now(dt.timezone.utc)
