@@ -17,8 +17,11 @@ run done, and is restarted when a re-run of the job brings a new SuperLink addre
 Transport security: the agent keeps a SuperNode key pair in ``<data dir>/.node/`` (private key
 0600) and sends the public key with its registration; the hub registers it with the job's
 SuperLink and sends the SuperLink's CA certificate with the assignment, so the SuperNode
-verifies the SuperLink (TLS) and the SuperLink admits only known nodes. The hub's SuperLink
-listens on loopback in this version, so site nodes run on the hub's machine until it is exposed.
+verifies the SuperLink (TLS) and the SuperLink admits only known nodes. A SuperNode that crashed
+is restarted at the next heartbeat; the SuperLink refuses its key until it has marked the old
+session offline (about a minute), and the agent keeps restarting it until then. The hub's
+SuperLink listens on loopback in this version, so site nodes run on the hub's machine until it
+is exposed.
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
