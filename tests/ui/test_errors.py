@@ -99,3 +99,17 @@ def test_unknown_routes_stay_json_for_api_clients(http: Any) -> None:
     assert http.post("/nope", headers={"accept": "text/html"}).headers["content-type"].startswith("application/json")
     r = http.get("/nope", headers={"accept": "text/html"})
     assert r.status_code == 404 and "there is no page at /nope" in r.text and "<html" in r.text
+
+
+def test_wrong_password_is_a_message_on_the_login_form(browser: Any, live_url: str, owner: Any) -> None:
+    anon = open_tab(browser, live_url)
+    anon.go("/login")
+    anon.page.fill("input[name=email]", owner.email)
+    anon.page.fill("input[name=password]", "not the password")
+    anon.page.click("#login-form button[type=submit]")
+    text = anon.page.wait_for_selector("#login-error .error").inner_text()
+    readable(text)
+    assert "password" in text.lower() and anon.page.url.endswith("/login"), text
+    anon.shot("errors-login", phone=True)
+    only_refusals_logged(anon)
+    anon.page.context.close()

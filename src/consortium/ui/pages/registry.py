@@ -56,5 +56,6 @@ def deployment_page(request: Request, dg: DeploymentDep, p: Caller) -> HTMLRespo
     d = dg[0]
     base = "/api/v1/deployments/{deployment}"
     return page(request, "deployment.html", p, active="deployments", title=d.name, deployment=d.name,
-                own=d.org_id == p.org_id, charts=True, drift=has_route(request, base + "/drift"),
+                own=d.org_id == p.org_id, charts=True,
+                drift=d.org_id == p.org_id and has_route(request, base + "/drift"),  # the owner's only
                 feedback=has_route(request, base + "/feedback"))

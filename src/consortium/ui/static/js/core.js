@@ -78,11 +78,12 @@ const C = (() => {
     else flash(err.message, "bad");
   }
 
-  /* table(rows, [[header, row => cell], ...], "text when empty", wide): at phone width a table becomes
-     one card per row, except a `wide` one (many columns of data), which scrolls sideways in its box */
-  function table(rows, cols, empty, wide) {
+  /* table(rows, [[header, row => cell], ...], "text when empty", keep): at phone width a table becomes
+     one card per row, except with `keep` (a few narrow columns, or many columns of data): it stays a
+     table and scrolls sideways in its box if it must */
+  function table(rows, cols, empty, keep) {
     if (!rows || !rows.length) return el("p", { class: "muted empty" }, empty || "Nothing yet.");
-    return el("div", { class: wide ? "table-wrap wide" : "table-wrap" }, el("table", {},
+    return el("div", { class: keep ? "table-wrap wide" : "table-wrap" }, el("table", {},
       el("thead", {}, el("tr", {}, cols.map(([h]) => el("th", {}, h)))),
       el("tbody", {}, rows.map(r => el("tr", {}, cols.map(([h, f]) => el("td", { "data-label": h }, f(r))))))));
   }

@@ -16,7 +16,7 @@
     document.getElementById("prediction").replaceChildren(el("div", { class: "flash ok", id: "prediction-result" },
       el("strong", {}, "Prediction: "), el("span", { id: "predicted" }, String(label))),
       p0.length ? table(p0.map((p, i) => ({ c: names[i] ?? i, p })), [["Class", r => r.c], ["Probability", r => Number(r.p).toFixed(4)],
-        ["", r => el("span", { class: "bar", style: "display:block;width:120px" }, el("span", { style: `width:${100 * r.p}%` }))]]) : "");
+        ["", r => el("span", { class: "bar", style: "display:block;width:120px" }, el("span", { style: `width:${100 * r.p}%` }))]], "", true) : "");
   }
 
   async function predict(inputs) {
@@ -56,7 +56,8 @@
       const end = new Date(), start = new Date(end - minutes * 60000);
       const xaxis = { type: "date", range: [start, end] }, yaxis = { rangemode: "tozero" };
       C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, width: 55000, x: by(o).map(r => r.minute), y: by(o).map(r => r.count) })),
-        C.chartLayout("Calls per minute", { barmode: "stack", xaxis, yaxis }));
+        C.chartLayout("Calls per minute", { barmode: "stack", xaxis, yaxis: { ...yaxis, tickformat: ",d",  // whole calls
+          dtick: Math.max(...u.per_minute.map(r => r.count), 0) <= 5 ? 1 : undefined } }));
       C.plot("latency-chart", orgs.flatMap(o => [{ name: `${o} mean`, mode: "lines+markers", x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_mean_ms) },
         { name: `${o} max`, mode: "markers", marker: { symbol: "triangle-up" }, x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_max_ms) }]),
         C.chartLayout("Latency per minute (ms)", { xaxis, yaxis }));

@@ -41,7 +41,7 @@
       drawn = epochs.x.length;
       const traces = [{ x: epochs.x, y: epochs.loss, name: "training loss", mode: "lines+markers" }];
       if (epochs.val.some(v => v !== null)) traces.push({ x: epochs.x, y: epochs.val, name: "validation loss", mode: "lines+markers" });
-      C.plot("loss-chart", traces, C.chartLayout("Loss by epoch", { xaxis: { title: { text: "epoch" } } }));
+      C.plot("loss-chart", traces, C.chartLayout("Loss by epoch"));
     }
     if (rounds.length !== drawnRounds) {
       drawnRounds = rounds.length;
@@ -54,7 +54,7 @@
     document.getElementById("fed-card").hidden = false;
     document.getElementById("fed-table-card").hidden = false;
     const orgs = [...new Set(rounds.flatMap(r => [...Object.keys(r.nodes), ...r.missing]))].sort();
-    const x = rounds.map(r => r.round), axis = { xaxis: { title: { text: "round" }, dtick: 1 } };
+    const x = rounds.map(r => r.round), axis = { xaxis: { dtick: 1 } };  // the title names the axis
     const perOrg = key => orgs.map(o => ({ x, y: rounds.map(r => (r.nodes[o] || {})[key] ?? null), name: o, mode: "lines+markers" }));
     const global = key => ({ x, y: rounds.map(r => r[key]), name: "global model", mode: "lines+markers", line: { dash: "dash", color: "#1d2330" } });
     const hasAcc = rounds.some(r => r.accuracy !== null || Object.values(r.nodes).some(n => n.accuracy !== undefined));
@@ -79,13 +79,13 @@
   function roundPicker(x) {
     const sel = document.getElementById("round-pick");
     const keep = sel.value || "latest";
-    sel.replaceChildren(el("option", { value: "latest" }, `latest round (${x[x.length - 1]})`), el("option", { value: "all" }, "all rounds"),
+    sel.replaceChildren(el("option", { value: "latest" }, "latest round"), el("option", { value: "all" }, "all rounds"),
       ...x.slice().reverse().map(r => el("option", { value: String(r) }, `round ${r}`)));
     sel.value = [...sel.options].some(o => o.value === keep) ? keep : "latest";
     return sel.value;
   }
 
-  function tested(n) { return typeof n === "number" ? `Held-out rows (${num(n)})` : "Test"; }
+  function tested(n) { return typeof n === "number" ? `Test (${num(n)} rows)` : "Test"; }
 
   function showJob(job) {
     document.getElementById("job-state").replaceChildren(badge(job.state));
@@ -103,7 +103,7 @@
         r.model ? link(`/models/${r.model}/versions/${r.version}`, `Model ${r.model} version ${r.version}`) : ""),
         table(Object.entries(r.metrics || {}).filter(([k]) => k !== "num_examples").map(([k, v]) => ({ k, v, cv: (r.cv || {})[k] })),
           [["Metric", x => x.k.replace(/_/g, " ")], [tested((r.metrics || {}).num_examples), x => num(x.v)],
-           ["Cross-validation", x => x.cv ? `${num(x.cv.mean)} ± ${num(x.cv.std)}` : "—"]]));
+           ["Cross-validation", x => x.cv ? `${num(x.cv.mean)} ± ${num(x.cv.std)}` : "—"]], "", true));
     } else if (job.state === "failed") {
       document.getElementById("stage").textContent = "Failed";
       box.replaceChildren(C.errorBox({ message: job.error || "the job failed", hint: "see the log below" }));

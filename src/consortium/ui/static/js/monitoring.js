@@ -55,12 +55,10 @@ const M = (() => {
 
   async function deploymentPanels(name) {
     const P = C.page();
-    if (P.drift) {  // drift reads the logged inputs: the owner's only
-      if (!P.own) C.fill("drift", async () => el("p", { class: "muted" }, "Input drift is shown to the deployment's owner."));
-      else C.fill("drift", async () => el("div", {}, driftView(await api("GET", `/deployments/${name}/drift`)),
+    if (P.drift)  // drift reads the logged inputs: the page has the panel for the owner only
+      C.fill("drift", async () => el("div", {}, driftView(await api("GET", `/deployments/${name}/drift`)),
         el("div", { id: "drift-chart", class: "chart", hidden: true })))
         .then(() => series(name, "drift", "drift-chart", ["max_psi", "max_ks"], "Drift over the last day").catch(() => {}));
-    }
     if (P.feedback) C.fill("feedback", async () => el("div", {}, feedbackView(await api("GET", `/deployments/${name}/feedback`)),
       el("div", { id: "accuracy-chart", class: "chart", hidden: true })))
       .then(() => series(name, "accuracy", "accuracy-chart", ["accuracy"], "Live accuracy over the last day", [], { yaxis: { range: [0, 1.05] } }).catch(() => {}));

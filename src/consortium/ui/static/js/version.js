@@ -34,7 +34,7 @@
     const rows = Object.entries(m).filter(([k, x]) => typeof x === "number" && k !== "num_examples").map(([k, x]) => ({ k, x, cv: cv[k] }));
     const test = typeof m.num_examples === "number" ? `Test set (${num(m.num_examples)} rows)` : "Test set";
     return table(rows, [["Metric", r => r.k.replace(/_/g, " ")], [test, r => num(r.x)],
-      ["Cross-validation", r => r.cv ? `${num(r.cv.mean)} ± ${num(r.cv.std)}` : "—"]], "No metrics recorded.");
+      ["Cross-validation", r => r.cv ? `${num(r.cv.mean)} ± ${num(r.cv.std)}` : "—"]], "No metrics recorded.", true);
   }
 
   const STRATEGIES = { fedavg: "FedAvg", fedprox: "FedProx", fedadam: "FedAdam", fedadagrad: "FedAdagrad", fedyogi: "FedYogi", fedmedian: "FedMedian", fedtrimmedavg: "FedTrimmedAvg" };
