@@ -4,6 +4,7 @@ retention; Prometheus ``/metrics`` and its access rule."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -195,5 +196,6 @@ def test_prometheus_metrics(http: Any, world: Any, owner: Any, bc: dict[str, Any
     text = r.text
     assert f'consortium_requests_total{{deployment="{name}",org="{owner.org}",status="200"}} 1.0' in text
     assert f'consortium_request_latency_seconds_count{{deployment="{name}",org="{owner.org}"}} 1.0' in text
-    assert "consortium_batch_rows_bucket" in text and "consortium_job_queue_depth" in text
+    batches = re.search(r'^consortium_batch_rows_count\{model="[^"]*bc-risk[^"]*"\} (\S+)$', text, re.M)
+    assert batches and float(batches[1]) >= 1 and "consortium_job_queue_depth" in text
     assert 'consortium_jobs{state="queued"}' in text

@@ -8,7 +8,7 @@ Series:
   credential, no grant, over quota).
 - ``consortium_request_latency_seconds{deployment, org}``: latency histogram.
 - ``consortium_batch_rows{model}`` / ``consortium_batch_requests{model}``: rows and requests per
-  model call of the adaptive batcher.
+  model call of the adaptive batcher (from the monitor's totals, read at scrape).
 - ``consortium_jobs{state}`` and ``consortium_job_queue_depth``: read from the job table at scrape.
 - ``consortium_federated_rounds_total{strategy}``: rounds completed by federated jobs, read from
   the jobs' progress events at scrape (rounds run in worker processes, not in the hub process
@@ -29,7 +29,7 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -85,9 +85,20 @@ class _JobCollector(Collector):
                                 value=counts.get("queued", 0))
 
 
+def _add_histogram(family: HistogramMetricFamily, labels: list[str], edges: tuple[float, ...],
+                   buckets: list[int], total: float) -> None:
+    """Per-bucket counts (one more than ``edges``: the overflow) as Prometheus' cumulative buckets."""
+    cum, acc = [], 0
+    for edge, n in zip(edges, buckets):
+        acc += n
+        cum.append((repr(float(edge)), acc))
+    cum.append(("+Inf", sum(buckets)))
+    family.add_metric(labels, cum, total)
+
+
 class _RequestCollector(Collector):
-    """Request counts and latency histograms from the monitor's in-memory totals (read at scrape
-    time, so the prediction path only updates a dict under one lock)."""
+    """Request counts, latency and batch-size histograms from the monitor's in-memory totals (read
+    at scrape time, so the prediction path only updates a dict under one lock)."""
 
     def __init__(self, svc: Any) -> None:
         self.svc = svc
@@ -98,48 +109,36 @@ class _RequestCollector(Collector):
                                    labels=["deployment", "org", "status"])
         lat = HistogramMetricFamily("consortium_request_latency_seconds", "Prediction call latency",
                                     labels=["deployment", "org"])
+        rows = HistogramMetricFamily("consortium_batch_rows", "Rows per model call", labels=["model"])
+        calls = HistogramMetricFamily("consortium_batch_requests", "Requests per model call", labels=["model"])
         if mon is not None:
             with mon._lock:
                 totals = {k: (list(v.buckets), dict(v.statuses), v.sum_ms) for k, v in mon.totals.items()}
+                batches = {k: (list(v.rows), list(v.requests), v.rows_sum, v.requests_sum)
+                           for k, v in mon.batches.items()}
             for (dep, org), (buckets, statuses, sum_ms) in sorted(totals.items()):
                 for status, n in sorted(statuses.items()):
                     reqs.add_metric([dep, org, status], n)
-                cum, acc = [], 0
-                for edge, n in zip(LATENCY_EDGES_MS, buckets):
-                    acc += n
-                    cum.append((repr(edge / 1000), acc))
-                cum.append(("+Inf", sum(buckets)))
-                lat.add_metric([dep, org], cum, sum_ms / 1000)
-        yield reqs
-        yield lat
+                _add_histogram(lat, [dep, org], tuple(e / 1000 for e in LATENCY_EDGES_MS), buckets, sum_ms / 1000)
+            for model, (r, q, r_sum, q_sum) in sorted(batches.items()):
+                _add_histogram(rows, [model], ROW_BUCKETS, r, r_sum)
+                _add_histogram(calls, [model], ROW_BUCKETS, q, q_sum)
+        yield from (reqs, lat, rows, calls)
 
 
 class HubMetrics:
-    """The metric objects of one hub process; children are cached so the hot path skips label lookups."""
+    """The counters of one hub process that are not read from the monitor or the database."""
 
     def __init__(self, svc: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.rejected = Counter("consortium_requests_rejected", "Prediction calls refused before admission",
                                 ["status"], registry=r)
-        self.batch_rows = Histogram("consortium_batch_rows", "Rows per model call", ["model"],
-                                    buckets=ROW_BUCKETS, registry=r)
-        self.batch_requests = Histogram("consortium_batch_requests", "Requests per model call", ["model"],
-                                        buckets=ROW_BUCKETS, registry=r)
         self.logged = Counter("consortium_predictions_logged", "Predictions written to the log", registry=r)
         self.dropped = Counter("consortium_predictions_dropped",
                                "Sampled predictions dropped (log queue full)", registry=r)
         r.register(_JobCollector(svc))
         r.register(_RequestCollector(svc))
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def batch(self, model: str, requests: int, rows: int) -> None:
-        key = ("batch", model)
-        pair = self._children.get(key)
-        if pair is None:
-            pair = self._children[key] = (self.batch_rows.labels(model), self.batch_requests.labels(model))
-        pair[0].observe(rows)
-        pair[1].observe(requests)
 
     def scrape(self) -> bytes:
         return generate_latest(self.registry)  # type: ignore[no-any-return]

@@ -6,10 +6,10 @@ that carries what was predicted, so feedback works for it with nothing stored. A
 answer is too long for an id (or not numbers) is queued as well, response only (``sampled``
 false), and gets a stored id.
 
-The hot path (``sample_and_log`` and ``observe``) takes a few microseconds: a random draw against
-the deployment's sample rate (held in memory), a MAC over a few dozen bytes or an append to a
-bounded queue, and a lock and a dict update for the latency histogram. Nothing is serialized
-there: a background thread, like the usage meter, wakes every ``interval`` seconds and in one
+The hot path (``sample_and_log``, ``observe``, ``on_batch``) takes a few microseconds: a random
+draw against the deployment's sample rate (held in memory), a MAC over a few dozen bytes or an
+append to a bounded queue, and a lock and dict updates for the latency and batch-size histograms
+(exported to Prometheus at scrape time). Nothing is serialized there: a background thread, like the usage meter, wakes every ``interval`` seconds and in one
 transaction turns the queued requests and responses into JSON, seals them with the deployment
 owner's data key (``seal_many``: one key derivation a flush) into ``prediction_log`` and merges the minute's latency
 histograms into ``deployment_latency``; it also reloads sample rates, enforces retention and,
@@ -42,6 +42,7 @@ import random
 import secrets
 import threading
 import time
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +54,7 @@ from sqlalchemy import Table, delete, insert, select
 
 from consortium.monitoring import latency
 from consortium.monitoring.ids import PredictionIds, derive_key
-from consortium.monitoring.prometheus import HubMetrics, metrics_for
+from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics, metrics_for
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
 
@@ -82,6 +83,16 @@ class _Lat:
     buckets: list[int] = field(default_factory=latency.empty)
     statuses: dict[str, int] = field(default_factory=dict)
     sum_ms: float = 0.0
+
+
+@dataclass
+class _Batches:
+    """Model calls of one model: counts per ``ROW_BUCKETS`` bucket of rows and of requests."""
+
+    rows: list[int] = field(default_factory=lambda: [0] * (len(ROW_BUCKETS) + 1))
+    requests: list[int] = field(default_factory=lambda: [0] * (len(ROW_BUCKETS) + 1))
+    rows_sum: int = 0
+    requests_sum: int = 0
 
 
 def _plain(x: Any) -> Any:
@@ -135,6 +146,7 @@ class Monitor:
         # since start, per (deployment name, caller org name): exported to Prometheus at scrape time,
         # so the hot path does not pay for prometheus-client's locks and label lookups
         self.totals: dict[tuple[str, str], _Lat] = {}
+        self.batches: dict[str, _Batches] = {}  # per model, since start (also exported at scrape time)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,8 +219,18 @@ class Monitor:
             self.metrics.rejected.labels(str(status)).inc()
 
     def on_batch(self, model: str, requests: int, rows: int) -> None:
-        if self.enabled and self.metrics is not None:
-            self.metrics.batch(model, requests, rows)
+        """Count one model call of the batcher: how many requests and rows it served."""
+        if not self.enabled:
+            return
+        rb, qb = bisect_left(ROW_BUCKETS, rows), bisect_left(ROW_BUCKETS, requests)
+        with self._lock:
+            b = self.batches.get(model)
+            if b is None:
+                b = self.batches[model] = _Batches()
+            b.rows[rb] += 1
+            b.requests[qb] += 1
+            b.rows_sum += rows
+            b.requests_sum += requests
 
     def pending(self) -> int:
         return len(self._queue)
