@@ -25,7 +25,7 @@ admits only SuperNodes whose public keys the worker registered (nodes it started
 joining agents' keys sent at their registration); ``CONSORTIUM_FEDERATION_INSECURE=true`` turns
 both off. It listens on loopback, so site nodes run on the hub's machine in this version. The
 job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
-workers (at start and after re-queueing), kill those a killed worker left behind (``sweep_orphans``).
+workers (at start and after re-queueing), kill those a killed worker left behind (``federation.hub_runs.sweep_orphans``).
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
@@ -34,7 +34,6 @@ processes on loopback) or ``simulation`` (Flower's in-process engine; much faste
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -86,84 +85,14 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
         time.sleep(APPROVAL_POLL_S)
 
 
-def is_hosted(node: Any, root: Path) -> bool:
-    """Whether ``node`` is an agent on this machine reading the hub's node directory ``root`` of
-    its organization (the standing demo nodes of ``consortium up``)."""
-    agent = node.agent or {}
-    return agent.get("host") == platform.node() and agent.get("data_dir") == str(root.resolve())
-
-
-def find_joining(ctx: JobContext) -> dict[str, dict[str, Any]]:
-    """Organizations whose own online node agent joins the run: org name -> {org_id, node_id,
-    node, public_key, ref, version, where, dataset}. ``where`` is ``site`` for a node that
-    advertises a local dataset named like the hub dataset (it trains on its own rows; preferred)
-    and ``hub`` for an agent reading the hub's node directory (the hub stages the rows there)."""
-    from consortium.federation import hub_nodes
-
-    out = {}
-    with transaction(ctx.services.session_factory) as s:
-        for d in (ctx.recipe.get("_resolved") or {}).get("datasets", []):
-            name, root = d["dataset"].split("/")[-1], node_root(ctx, d["owner"])
-            online = hub_nodes.online_nodes(s, d["owner_org_id"])
-            site = next((n for n in online if not is_hosted(n, root)
-                         and any(x.get("name") == name for x in n.datasets)), None)
-            node = site or next((n for n in online if is_hosted(n, root)), None)
-            if node is not None:
-                out[d["owner"]] = {"org_id": d["owner_org_id"], "node_id": node.id, "node": node.name,
-                                   "public_key": (node.agent or {}).get("public_key"), "ref": d["dataset"],
-                                   "version": d["version"], "where": "site" if site else "hub",
-                                   "dataset": name if site else None}
-    return out
-
-
-def assign_nodes(ctx: JobContext, joining: dict[str, dict[str, Any]], superlink: str, state: str,
-                 security: dict[str, Any] | None = None) -> None:
-    from consortium.federation import hub_nodes
-    from consortium.store.tables.federation import FederationNode
-
-    with transaction(ctx.services.session_factory) as s:
-        for r in joining.values():
-            node = s.get(FederationNode, r["node_id"])
-            if node is not None:
-                hub_nodes.assign(s, ctx.job_id, r["org_id"], node, superlink, r["dataset"], state, security)
-
-
-def admit(dep: Any, joining: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Register the joining nodes' keys with the SuperLink; what their assignment needs to connect."""
-    if not dep.secure:
-        return {"insecure": True}
-    for org, r in joining.items():
-        if not r["public_key"]:
-            raise InvalidInput(f"node {r['node']} of {org} sent no public key, so it cannot join a secure SuperLink",
-                               hint="restart the node with this version of `consortium node`")
-        dep.register_node(r["public_key"], f"{org}/{r['node']}")
-    return {"root_certificates": dep.root_certificates}
-
-
-def sweep_orphans(session: Any, job_id: str | None = None) -> dict[str, list[int]]:
-    """Kill Flower processes of this hub's jobs left by dead workers: those of jobs that no
-    longer run and of earlier attempts (only ``job_id``'s when given). Returns tag -> pids.
-    Jobs this database does not know are left alone."""
-    from consortium.federation.processes import all_tagged, parse_job_tag, sweep
-    from consortium.store.tables.jobs import Job
-
-    killed = {}
-    for tag in all_tagged():
-        parsed = parse_job_tag(tag)
-        if parsed is None or (job_id is not None and parsed[0] != job_id):
-            continue
-        job = session.get(Job, parsed[0])
-        if job is not None and (job.state != "running" or parsed[1] != job.attempts):
-            killed[tag] = sweep(tag)
-    return killed
-
-
-def attempt(ctx: JobContext) -> int:
+def attempt(ctx: JobContext) -> tuple[int, dict[str, list[int]]]:
+    """This run's attempt number, after killing the Flower processes earlier attempts left."""
+    from consortium.federation.hub_runs import sweep_orphans
     from consortium.store.tables.jobs import Job
 
     with transaction(ctx.services.session_factory) as s:
         job = s.get(Job, ctx.job_id)
-        return int(job.attempts) if job is not None else 0
+        return (int(job.attempts) if job is not None else 0), sweep_orphans(s, ctx.job_id)
 
 
 def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str, tuple[Any, str]], Any,
@@ -259,6 +188,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """Run one federated job from ``ctx.recipe``; returns what the job's result shows."""
     import torch
 
+    from consortium.federation import hub_runs
     from consortium.federation.embedded import run_on_nodes
     from consortium.federation.processes import job_tag
     from consortium.recipe import parse_recipe
@@ -271,13 +201,14 @@ def run(ctx: JobContext) -> dict[str, Any]:
     owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
     ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
     wait_for_approvals(ctx, owners)
-    work = ctx.services.settings.home / "federation" / ctx.job_id
-    with transaction(ctx.services.session_factory) as s:
-        left = sweep_orphans(s, ctx.job_id)  # an earlier attempt's processes (its worker was killed)
+    settings = ctx.services.settings
+    work = settings.home / "federation" / ctx.job_id
+    number, left = attempt(ctx)  # an earlier attempt's processes die here (its worker was killed)
     if left:
         ctx.log(f"killed {sum(map(len, left.values()))} Flower process(es) left by an earlier attempt of this job")
     shutil.rmtree(work, ignore_errors=True)
-    joining = find_joining(ctx)
+    with transaction(ctx.services.session_factory) as s:
+        joining = hub_runs.joining_nodes(s, resolved.get("datasets", []), settings.home / "nodes")
     site = {o: r for o, r in joining.items() if r["where"] == "site"}
     ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in site.items()}}, force=True)
     staged, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in site.values()})
@@ -302,19 +233,19 @@ def run(ctx: JobContext) -> dict[str, Any]:
     superlink: list[str] = []
 
     def started(dep: Any) -> None:
-        security = {**admit(dep, joining), "tag": dep.tag}
+        security = {**hub_runs.admit(dep, joining), "tag": dep.tag}
         superlink.append(dep.address)
-        assign_nodes(ctx, joining, dep.address, "run", security)
+        with transaction(ctx.services.session_factory) as s:
+            hub_runs.assign_nodes(s, ctx.job_id, joining, dep.address, "run", security)
         ctx.progress({"stage": "waiting_for_nodes", "superlink": dep.address, "nodes": sorted(joining)}, force=True)
 
-    settings = ctx.services.settings
     try:
         sink = forward_progress(ctx, recipe.federated.rounds)
         try:
             result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
                                   progress=sink, work_dir=work, on_superlink=started if joining else None,
                                   secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
-                                  tag=job_tag(ctx.job_id, attempt(ctx)))
+                                  tag=job_tag(ctx.job_id, number))
         except BaseException:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                 charge_planned(ctx)
@@ -325,7 +256,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
         reg = register(ctx, recipe, result, infos, engine)
     finally:
         if joining and superlink:
-            assign_nodes(ctx, joining, superlink[0], "done")
+            with transaction(ctx.services.session_factory) as s:
+                hub_runs.assign_nodes(s, ctx.job_id, joining, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
         for org, (d, name) in staged.items():
             shutil.rmtree(d / name, ignore_errors=True)
