@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -28,37 +27,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_serving import LUA, PY, ROOT, ensure_wrk, run_wrk, train_digits, wait_up  # noqa: E402
 
-HUB_SCRIPT = textwrap.dedent("""
-    import json, sys, uvicorn
-    from consortium.config import Settings
-    from consortium.services import Services
-    from consortium.api.app import create_app
-    from consortium.governance import credentials, identity
-    from consortium.governance.roles import Role
-    from consortium.monitoring.config import save_settings
-    from consortium.registry import models as reg, deployments as deps
-    from consortium.store.db import transaction
-    home, onnx_path, state_path, port, mode = sys.argv[1:6]
-    settings = Settings(home=home, monitoring=mode)
-    svc = Services.start(settings)
-    onnx = open(onnx_path, "rb").read()
-    state = json.load(open(state_path))
-    rates = {"digits": 0.0, "digits-1pct": 0.01, "digits-all": 1.0} if mode == "on" else {"digits": 0.0}
-    with transaction(svc.session_factory) as s:
-        org = identity.create_org(s, "bench-org", "Bench")
-        u = identity.create_user(s, "b@bench.example", "b", "correct horse battery")
-        identity.add_member(s, org.id, u.id, Role.owner)
-        p = credentials.principal_for(u, org, Role.owner, "bench")
-        _, token = credentials.create_token(s, p, "bench", Role.owner, 30)
-        reg.register_version(s, p, "digits", onnx=onnx, blobs=svc.blobs, preprocessing=state["preprocessing"],
-                             task="classification", class_names=state["class_names"])
-        for name, rate in rates.items():
-            d = deps.create_deployment(s, p, name, "digits")
-            save_settings(s, d.id, {"sample_rate": rate}, u.id)
-    open(f"{home}/token", "w").write(token)
-    uvicorn.run(create_app(settings, services=svc), host="127.0.0.1", port=int(port), log_level="warning",
-                access_log=False)
-""")
+RATES = {"on": ["digits=0.0", "digits-1pct=0.01", "digits-all=1.0"], "off": []}
 
 CELLS = [("off", "monitoring off", "digits"), ("on", "on, sampling 0%", "digits"),
          ("on", "on, sampling 1%", "digits-1pct"), ("on", "on, sampling 100%", "digits-all")]
@@ -129,8 +98,9 @@ def main() -> None:
     hubs = {}
     for mode, port in ports.items():
         log = open(tmp / f"hub-{mode}.log", "wb")  # never a pipe: it can fill up
-        hubs[mode] = subprocess.Popen([PY, "-c", HUB_SCRIPT, str(tmp / f"home-{mode}"), str(onnx_path),
-                                       str(state_path), str(port), mode], env=env, stderr=log)
+        hubs[mode] = subprocess.Popen([PY, str(ROOT / "bench/benchhub.py"), str(tmp / f"home-{mode}"), str(onnx_path),
+                                       str(state_path), str(port), "--setting", f"monitoring={mode}",
+                                       *(f"--rate={r}" for r in RATES[mode])], env=env, stderr=log)
     print(f"server logs in {tmp}", flush=True)
     try:
         from consortium.data.samples import load_sample

@@ -49,10 +49,10 @@ def train_digits(tmp: Path) -> tuple[Path, Path]:
     import torch
 
     torch.set_num_threads(2)
+    import yaml
+
     from consortium.data.samples import load_sample
     from consortium.training.pipeline import run_training
-
-    import yaml
 
     recipe = yaml.safe_load((ROOT / "examples/digits-cnn.yaml").read_text())  # the seed's CNN, as in the tour
     res = run_training({"name": "digits-cnn", "data": {"target": "label", "seed": 0}, "process": recipe["process"],
@@ -160,7 +160,7 @@ def asgi_costs(tmp: Path, onnx_path: Path, state_path: Path, row: bytes) -> dict
 
     from consortium.api.app import create_app
 
-    cfg, svc, token = benchhub.build(tmp / "inproc", onnx_path.read_bytes(), json.loads(state_path.read_text()), 1)
+    cfg, svc, token = benchhub.build(tmp / "inproc", onnx_path.read_bytes(), json.loads(state_path.read_text()))
     apps = {"baseline": (serving_baseline.make_app(str(onnx_path)), "/predict", []),
             "platform": (create_app(cfg, services=svc), "/api/v1/deployments/digits/predict",
                          [(b"authorization", f"Bearer {token}".encode())])}
@@ -225,7 +225,7 @@ def main() -> None:
     base = subprocess.Popen([PY, str(ROOT / "bench/serving_baseline.py"), "--model", str(onnx_path), "--port",
                              str(base_port)], env=env, stderr=logs["baseline"])
     hub = subprocess.Popen([PY, str(ROOT / "bench/benchhub.py"), str(tmp / "home"), str(onnx_path), str(state_path),
-                            str(hub_port), str(args.models)], env=env, stderr=logs["hub"])
+                            str(hub_port), "--models", str(args.models)], env=env, stderr=logs["hub"])
     print(f"server logs in {tmp}", flush=True)
     try:
         wait_up(f"http://127.0.0.1:{base_port}/docs", base)

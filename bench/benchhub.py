@@ -1,27 +1,31 @@
-"""A hub for the serving benchmarks: one organization, an owner token, N deployments of one model.
+"""A hub for the serving benchmarks: one organization, an owner token, deployments of one model.
 
 ``build`` sets it up in this process (for in-process measurements); run as a script it serves
 the hub with uvicorn until killed, and writes the token to ``HOME/token``:
 
-    python bench/benchhub.py HOME MODEL.onnx STATE.json PORT N_MODELS [KEY=VALUE settings...]
+    python bench/benchhub.py HOME MODEL.onnx STATE.json PORT [--models N] [--rate NAME=R ...]
+                             [--setting KEY=VALUE ...]
 
-STATE.json holds ``{"preprocessing": ..., "class_names": ...}`` from a training run.
+STATE.json holds ``{"preprocessing": ..., "class_names": ...}`` from a training run. ``--models N``
+registers N copies (digits, digits-1, ...), each deployed under its own name; ``--rate NAME=R``
+adds deployment NAME of ``digits`` (or reuses it) with prediction-log sample rate R.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 
-def build(home: str | Path, onnx: bytes, state: dict[str, Any], n_models: int,
-          **settings: Any) -> tuple[Any, Any, str]:
-    """``(settings, services, token)`` of a fresh hub with deployments digits, digits-1, ..."""
+def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
+          rates: dict[str, float] | None = None, **settings: Any) -> tuple[Any, Any, str]:
+    """``(settings, services, token)`` of a fresh hub with the deployments described above."""
     from consortium.config import Settings
     from consortium.governance import credentials, identity
     from consortium.governance.roles import Role
+    from consortium.monitoring.config import save_settings
     from consortium.registry import deployments as deps
     from consortium.registry import models as reg
     from consortium.services import Services
@@ -35,11 +39,15 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], n_models: int,
         identity.add_member(s, org.id, u.id, Role.owner)
         p = credentials.principal_for(u, org, Role.owner, "bench")
         _, token = credentials.create_token(s, p, "bench", Role.owner, 30)
-        for i in range(n_models):
-            name = "digits" if i == 0 else f"digits-{i}"
+        names = ["digits"] + [f"digits-{i}" for i in range(1, models)]
+        deployed = {}
+        for name in names:
             reg.register_version(s, p, name, onnx=onnx, blobs=svc.blobs, preprocessing=state["preprocessing"],
                                  task="classification", class_names=state["class_names"])
-            deps.create_deployment(s, p, name, name)
+            deployed[name] = deps.create_deployment(s, p, name, name)
+        for name, rate in (rates or {}).items():
+            d = deployed.get(name) or deps.create_deployment(s, p, name, "digits")
+            save_settings(s, d.id, {"sample_rate": rate}, u.id)
     return cfg, svc, token
 
 
@@ -48,12 +56,20 @@ def main() -> None:
 
     from consortium.api.app import create_app
 
-    home, onnx_path, state_path, port, n_models, *extra = sys.argv[1:]
-    settings = dict(kv.split("=", 1) for kv in extra)
-    cfg, svc, token = build(home, Path(onnx_path).read_bytes(), json.loads(Path(state_path).read_text()),
-                            int(n_models), **settings)
-    (Path(home) / "token").write_text(token)
-    uvicorn.run(create_app(cfg, services=svc), host="127.0.0.1", port=int(port), log_level="warning",
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for arg in ("home", "onnx", "state"):
+        ap.add_argument(arg)
+    ap.add_argument("port", type=int)
+    ap.add_argument("--models", type=int, default=1)
+    ap.add_argument("--rate", action="append", default=[], help="NAME=R")
+    ap.add_argument("--setting", action="append", default=[], help="KEY=VALUE (a Settings field)")
+    a = ap.parse_args()
+    rates = {k: float(v) for k, v in (kv.split("=", 1) for kv in a.rate)}
+    settings = dict(kv.split("=", 1) for kv in a.setting)
+    cfg, svc, token = build(a.home, Path(a.onnx).read_bytes(), json.loads(Path(a.state).read_text()),
+                            a.models, rates, **settings)
+    (Path(a.home) / "token").write_text(token)
+    uvicorn.run(create_app(cfg, services=svc), host="127.0.0.1", port=a.port, log_level="warning",
                 access_log=False)
 
 
