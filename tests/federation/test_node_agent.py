@@ -59,3 +59,20 @@ def test_cli_node_process_registers(live_url: str, world: Any, tmp_path: Path) -
         p.terminate()
         out = p.communicate(timeout=10)[0]
     assert "registered" in out, out
+
+
+def test_bare_heartbeats_are_not_audited_but_changes_are(http: Any, world: Any) -> None:
+    a = world.actor(world.org(), "admin")
+    ds = [{"name": "bc", "kind": "tabular", "rows": 10}]
+    node = http.post("/api/v1/nodes", json={"name": "beat", "datasets": ds}, headers=a.headers).json()
+
+    def beats() -> int:
+        trail = http.get("/api/v1/audit", params={"limit": 500}, headers=a.headers).json()
+        return sum(e["action"] == "heartbeat_node" for e in trail)
+    for _ in range(3):
+        assert http.post(f"/api/v1/nodes/{node['id']}/heartbeat", json={"datasets": ds}, headers=a.headers).is_success
+    assert beats() == 0
+    r = http.post(f"/api/v1/nodes/{node['id']}/heartbeat", json={"datasets": [*ds, {"name": "new"}]}, headers=a.headers)
+    assert r.is_success and beats() == 1
+    bad = http.post("/api/v1/nodes", json={"name": "beat", "agent": {"public_key": "ssh-rsa nope"}}, headers=a.headers)
+    assert bad.status_code == 422 and "public key" in bad.json()["error"]["message"]
