@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
@@ -125,8 +126,16 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
     fb = session.get(Feedback, key)
     replaced = fb is not None
     if fb is None:
-        fb = Feedback(prediction_id=key, deployment_id=d.id, caller_org_id=caller, version_id=version_id, n=n)
-        session.add(fb)
+        try:
+            with session.begin_nested():  # two first reports at once: the loser replaces the winner's
+                fb = Feedback(prediction_id=key, deployment_id=d.id, caller_org_id=caller, version_id=version_id,
+                              n=n, correct=correct, sq_error=sq)
+                session.add(fb)
+        except IntegrityError:
+            fb = session.get(Feedback, key, populate_existing=True)
+            if fb is None:
+                raise
+            replaced = True
     fb.n, fb.correct, fb.sq_error = n, correct, sq
     session.flush()
     return fb, replaced
