@@ -128,7 +128,7 @@ class NodeAgent:
     def _start_supernode(self, a: dict[str, Any]) -> subprocess.Popen[bytes]:
         from consortium.federation import protocol as P
         from consortium.federation.deployment import BIN, free_port
-        from consortium.federation.processes import MARK, parse_job_tag
+        from consortium.federation.processes import MARK, die_with_parent, parse_job_tag
 
         for v in (str(self.data_dir), a["dataset"], self.node["org"]):
             if "'" in v:
@@ -139,13 +139,15 @@ class NodeAgent:
         env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", **tag,
                "PYTHONPATH": os.pathsep.join([src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        # a SuperNode must not outlive a killed agent (it would hold the run's seat until the job ends)
+        guard = die_with_parent if threading.current_thread() is threading.main_thread() else None
         log = self.data_dir / ".logs" / f"supernode-{a['job_id']}.log"
         log.parent.mkdir(exist_ok=True)
         with log.open("ab") as f:
             return subprocess.Popen([str(BIN / "flower-supernode"), *self._security(a), "--superlink", a["superlink"],
                                      "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
                                     stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=guard)
 
     def _security(self, a: dict[str, Any]) -> list[str]:
         """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""

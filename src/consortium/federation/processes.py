@@ -109,3 +109,13 @@ def group_alive(pgid: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child that must not outlive its starter (Linux ``PR_SET_PDEATHSIG``):
+    the kernel sends it SIGTERM when the thread that started it exits, even after a SIGKILL.
+    Use it only from a thread that lives as long as the child should (the main thread)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
