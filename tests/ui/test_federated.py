@@ -71,7 +71,8 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     page.click("[data-tab=yaml-pane]")
     page.fill("#recipe-yaml", RECIPE)
     page.click("#yaml-form button[type=submit]")
-    page.wait_for_function("/\\/jobs\\/job_\\w+$/.test(location.pathname) || document.querySelector('#yaml-form .error')")
+    page.wait_for_function("/\\/jobs\\/job_\\w+$/.test(location.pathname) || "
+                           "document.querySelector('#yaml-form .error')")
     assert "/jobs/job_" in page.url, page.locator("#yaml-form .error").inner_text()
     page.wait_for_selector("#job-done", timeout=120_000)
     page.wait_for_selector("#fed-chart .main-svg")

@@ -27,7 +27,8 @@ def site(http: Any, world: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     r = http.post("/api/v1/deployments", headers=h, json={"name": f"d-{a.org[-6:]}", "model": f"{a.org}/m"})
     assert r.status_code == 201, r.text
-    r = http.post("/api/v1/projects", headers=h, json={"name": f"p-{a.org[-6:]}", "purpose": "x", "terms": ["metadata"]})
+    r = http.post("/api/v1/projects", headers=h,
+                  json={"name": f"p-{a.org[-6:]}", "purpose": "x", "terms": ["metadata"]})
     assert r.status_code == 201, r.text
     r = http.post("/api/v1/auth/login", json={"email": a.email, "password": "correct horse battery"})
     assert r.status_code == 200, r.text
@@ -54,7 +55,8 @@ def pages(site: dict[str, Any]) -> dict[str, tuple[str, str, str | None]]:
 
 
 def events(http: Any, actor: Any, action: str = "ui.") -> list[dict[str, Any]]:
-    return http.get("/api/v1/audit", params={"action": action, "limit": 1000}, headers=actor.headers).json()  # type: ignore[no-any-return]
+    r = http.get("/api/v1/audit", params={"action": action, "limit": 1000}, headers=actor.headers)
+    return r.json()  # type: ignore[no-any-return]
 
 
 def test_every_page_view_writes_an_audit_event(http: Any, site: dict[str, Any]) -> None:
