@@ -1,7 +1,8 @@
 """A real federated job in a real browser: three organizations each hold an IID third of
-breast_cancer, the clinic and the lab grant the hospital ``compute``, the hospital submits a
-two-round FedAvg recipe as YAML and watches the job page fill in per-organization metrics per
-round, then opens the model version: lineage with every organization and the contribution report.
+breast_cancer and grant ``compute`` to a project the hospital leads; the hospital starts a job from
+the project's page with a two-round FedAvg recipe in YAML and watches the job page fill in
+per-organization metrics per round, then opens the model version: lineage with every organization
+and the contribution report.
 
 The worker runs Flower's simulation engine (the same ServerApp/ClientApp as the deployment engine,
 under a second per round). Screenshots: ``test-artifacts/ui/federated-*.png``.
@@ -19,6 +20,7 @@ from support import start_worker
 
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 ORGS = (HOSPITAL, CLINIC, LAB)
+PROJECT = "bc-study"
 RECIPE = f"""name: bc-federated
 data: {{target: target, test_size: 0.2, seed: 0}}
 process: [{{normalize: {{method: standard}}}}]
@@ -44,15 +46,23 @@ def fed_worker(settings: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def sites(http: Any, world: Any) -> dict[str, Any]:
-    """The three organizations with their third of breast_cancer as ``bc``; compute for the hospital."""
+    """The three organizations with their third of breast_cancer as ``bc``, each granted ``compute``
+    to the project ``bc-study`` that the hospital leads (as in the demo)."""
     actors = {org: world.actor(world.org(org)) for org in ORGS}
     for i, a in enumerate(actors.values()):
         r = http.post("/api/v1/datasets/import-sample", headers=a.headers,
                       json={"sample": "breast_cancer", "name": "bc", "partitions": 3, "part": i + 1, "seed": 0})
         assert r.status_code == 201, r.text
+    r = http.post("/api/v1/projects", headers=actors[HOSPITAL].headers,
+                  json={"name": PROJECT, "purpose": "breast cancer across sites", "terms": ["compute", "metadata"]})
+    assert r.status_code == 201, r.text
     for org in (CLINIC, LAB):
-        r = http.post("/api/v1/grants", headers=actors[org].headers, json={
-            "resource_type": "dataset", "resource": f"{org}/bc", "permission": "compute", "grantee_org": HOSPITAL})
+        r = http.post(f"/api/v1/projects/{PROJECT}/invitations", headers=actors[HOSPITAL].headers, json={"org": org})
+        assert r.status_code == 200, r.text
+        assert http.post(f"/api/v1/projects/{PROJECT}/accept", headers=actors[org].headers).status_code == 200
+    for org, a in actors.items():
+        r = http.post("/api/v1/grants", headers=a.headers, json={
+            "resource_type": "dataset", "resource": f"{org}/bc", "permission": "compute", "grantee_project": PROJECT})
         assert r.status_code == 201, r.text
     return actors
 
@@ -67,7 +77,9 @@ def hospital(browser: Any, live_url: str, sites: dict[str, Any]) -> Iterator[Tab
 
 def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_worker: Any) -> None:
     page = hospital.page
-    hospital.go("/jobs/new")
+    hospital.go(f"/projects/{PROJECT}")
+    page.click("#project-job")  # the new-job page with the project chosen
+    page.wait_for_function(f"document.querySelector('#project').value === '{PROJECT}'")
     page.click("[data-tab=yaml-pane]")
     page.fill("#recipe-yaml", RECIPE)
     page.click("#yaml-form button[type=submit]")
@@ -77,6 +89,7 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     page.wait_for_selector("#job-done", timeout=120_000)
     page.wait_for_selector("#fed-chart .main-svg")
     assert "round 2 of 2" in page.locator("#progress-text").inner_text()
+    assert f"in project {PROJECT}" in page.locator("#job-sub").inner_text()
     assert page.locator("#fed-table tbody tr").count() == 4  # the latest round: three organizations, the global model
     page.select_option("#round-pick", "all")
     rows = [r.split("\t") for r in page.locator("#fed-table tbody tr").all_inner_texts()]
@@ -114,3 +127,15 @@ def test_federated_version_lineage_and_contributions(hospital: Tab) -> None:
     hospital.shot("federated-version")
     hospital.shot("federated-version", phone=True)
     hospital.clean()
+
+
+def test_a_member_of_the_project_reads_the_version(browser: Any, live_url: str, sites: dict[str, Any]) -> None:
+    clinic = open_tab(browser, live_url)
+    clinic.login(sites[CLINIC].email)
+    page = clinic.page
+    clinic.go(f"/models/{HOSPITAL}/bc-federated/versions/1")
+    page.wait_for_selector("#contrib table")
+    assert all(org in page.locator("#lineage").inner_text() for org in ORGS)
+    assert page.locator("#deploy-form").count() == 0  # only the owner organization deploys it
+    clinic.clean()
+    clinic.page.context.close()
