@@ -170,6 +170,23 @@ def test_clinic_gets_a_prediction(browser: Any, live_url: str, people: dict[str,
     clinic.page.context.close()
 
 
+def test_cancel_a_running_job(hospital: Tab, worker: Any) -> None:
+    page = hospital.page
+    hospital.go("/jobs/new")
+    page.wait_for_selector(f"#dataset option[value='{HOSPITAL}/bc']", state="attached")
+    page.select_option("#dataset", f"{HOSPITAL}/bc")
+    page.fill("#job-form input[name=epochs]", "500")
+    page.fill("#job-form input[name=name]", "bc-long")
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/jobs/job_\w+$"))
+    page.wait_for_function("/epoch \\d+ of 500/.test(document.querySelector('#progress-text').textContent)", timeout=60_000)
+    page.click("#cancel")
+    page.wait_for_selector("#job-state .badge.cancelled", timeout=60_000)
+    assert page.locator("#cancel").is_hidden() and page.locator("#stage").inner_text() == "Cancelled"
+    assert "500 of 500" not in page.locator("#progress-text").inner_text()
+    hospital.clean()
+
+
 def test_audit_projects_and_refusals(hospital: Tab, browser: Any, live_url: str, people: dict[str, Any]) -> None:
     page = hospital.page
     hospital.go("/audit")
