@@ -179,7 +179,8 @@ def test_cancel_a_running_job(hospital: Tab, worker: Any) -> None:
     page.fill("#job-form input[name=name]", "bc-long")
     page.click("#job-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/jobs/job_\w+$"))
-    page.wait_for_function("/epoch \\d+ of 500/.test(document.querySelector('#progress-text').textContent)", timeout=60_000)
+    page.wait_for_function("/epoch \\d+ of 500/.test(document.querySelector('#progress-text').textContent)",
+                           timeout=60_000)
     page.click("#cancel")
     page.wait_for_selector("#job-state .badge.cancelled", timeout=60_000)
     assert page.locator("#cancel").is_hidden() and page.locator("#stage").inner_text() == "Cancelled"
