@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy.exc
 from sqlalchemy.orm import Session
 
-from consortium.data import catalog
+from consortium.data import catalog, memory
 from consortium.data.archive import ZipLimits
 from consortium.errors import Conflict, InvalidInput, PayloadTooLarge
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
@@ -107,7 +107,10 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
         def source() -> Iterator[bytes]:
             return decrypt_stream(session, p.org_id, blobs.get(ref.key))
 
-        fmt, schema = formats.profile(fmt, source, up.target, tmp_dir(blobs), up.limits)
+        try:
+            fmt, schema = formats.profile(fmt, source, up.target, tmp_dir(blobs), up.limits)
+        finally:
+            memory.release(formats.tabular.POOL)  # back near the hub's level before the upload
         if not new:
             latest = _latest(session, ds)
             if latest is not None and latest.checksum == checksum and latest.target == schema.get("target"):

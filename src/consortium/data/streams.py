@@ -34,12 +34,30 @@ class IterReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+    def read(self, size: int | None = -1) -> bytes:
+        """At most ``size`` bytes, from one chunk: a whole chunk is handed over without a copy."""
+        if size is None or size < 0:
+            return self.readall()
+        if not self._fill():
+            return b""
+        buf = self._buf
+        if len(buf) <= size and isinstance(buf.obj, bytes) and len(buf) == len(buf.obj):
+            self._buf = memoryview(b"")
+            return buf.obj
+        self._buf = buf[size:]
+        return buf[:size].tobytes()
+
+    def _fill(self) -> bool:
         while not len(self._buf):
             try:
                 self._buf = memoryview(next(self._it))
             except StopIteration:
-                return 0
+                return False
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        if not self._fill():
+            return 0
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]  # a view: no copy of the rest
@@ -61,7 +79,8 @@ class Utf8Check:
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._it:
             try:
-                self._dec.decode(chunk)
+                if self._dec.getstate()[0] or not chunk.isascii():  # ASCII needs no decoding
+                    self._dec.decode(chunk)
             except UnicodeDecodeError as e:
                 line = self.lines_before + chunk.count(b"\n", 0, e.start) + 1
                 self.error = InvalidInput(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from consortium.data.profile import TableProfiler, arrow_type, check_columns
+from consortium.data.profile import POOL, TableProfiler, arrow_type, check_columns
 from consortium.data.streams import IterReader, Utf8Check
 from consortium.errors import InvalidInput
 
@@ -30,7 +30,17 @@ if TYPE_CHECKING:  # pandas is imported only when rows are loaded, not to profil
     from consortium.data.frame import DataFrameSet
 
 Source = Callable[[], Iterable[bytes]]
-BLOCK = 1 << 20
+HEADER_MAX = 1 << 20  # bytes searched for the end of the header line
+# pyarrow's streaming CSV reader reads up to 32 blocks ahead on an I/O thread, whatever the block
+# size: 1 MiB blocks kept about 35 MB of raw text in flight during an upload. 128 KiB blocks keep
+# 4 MB; their batches are joined into ~1 MiB batches for profiling, which keeps the per-batch
+# Python cost near that of 1 MiB blocks (profiling CPU +10%; 64 KiB blocks: +20% for no lower
+# peak; bench/bench_upload.py).
+BLOCK = 128 << 10
+GROUP = 1 << 20
+# One I/O thread reads every CSV stream ahead: each extra thread that calls into Python to read
+# gets its own glibc arena (about 8 MB more resident), and one stream needs no more.
+pa.set_io_thread_count(1)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -39,7 +49,7 @@ def _header(chunks: Iterator[bytes]) -> tuple[list[str], bytes]:
     head = b""
     for c in chunks:
         head += c
-        if b"\n" in head or len(head) > BLOCK:
+        if b"\n" in head or len(head) > HEADER_MAX:
             break
     line = head.split(b"\n", 1)[0]
     try:
@@ -53,8 +63,8 @@ def _header(chunks: Iterator[bytes]) -> tuple[list[str], bytes]:
     return names, head
 
 
-def _opened(source: Source, types: dict[str, pa.DataType] | None,
-            target: str | None) -> tuple[Any, Utf8Check, list[str]]:
+def _opened(source: Source, types: dict[str, pa.DataType] | None, target: str | None,
+            block: int | None = None) -> tuple[Any, Utf8Check, list[str]]:
     it = iter(source())
     names, head = _header(it)
     check_columns(names, target)
@@ -63,9 +73,10 @@ def _opened(source: Source, types: dict[str, pa.DataType] | None,
     try:
         reader = pacsv.open_csv(
             IterReader(checked),
-            read_options=pacsv.ReadOptions(block_size=BLOCK, use_threads=False),
+            read_options=pacsv.ReadOptions(block_size=block or BLOCK, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=col_types, strings_can_be_null=True))
+            convert_options=pacsv.ConvertOptions(column_types=col_types, strings_can_be_null=True),
+            memory_pool=POOL)
     except (pa.ArrowException, OSError, InvalidInput) as e:
         raise _csv_error(e, checked, source) from None
     return reader, checked, names
@@ -106,11 +117,26 @@ def profile_csv(source: Source, target: str | None) -> dict[str, Any]:
     reader, checked, names = _opened(source, None, target)
     prof = TableProfiler(names, target, typed=False)
     try:
-        for batch in reader:
-            prof.add(batch)
+        for group in _grouped(reader):
+            prof.add(group)
     except (pa.ArrowException, OSError, InvalidInput) as e:
         raise _csv_error(e, checked, source) from None
     return prof.result()
+
+
+def _grouped(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Small record batches joined into batches of about ``GROUP`` bytes (one contiguous copy), so
+    that the per-batch cost of profiling does not grow as the read blocks shrink."""
+    group: list[pa.RecordBatch] = []
+    size = 0
+    for b in batches:
+        group.append(b)
+        size += b.nbytes
+        if size >= GROUP:
+            yield pa.concat_batches(group, memory_pool=POOL)
+            group, size = [], 0
+    if group:
+        yield pa.concat_batches(group, memory_pool=POOL)
 
 
 def _csv_types(schema: dict[str, Any]) -> dict[str, pa.DataType]:
@@ -120,7 +146,7 @@ def _csv_types(schema: dict[str, Any]) -> dict[str, pa.DataType]:
 def load_csv(source: Source, schema: dict[str, Any]) -> DataFrameSet:
     from consortium.data.frame import DataFrameSet
 
-    reader, checked, _ = _opened(source, _csv_types(schema), None)
+    reader, checked, _ = _opened(source, _csv_types(schema), None, block=1 << 20)  # all in memory anyway
     try:
         table = reader.read_all()
     except (pa.ArrowException, OSError, InvalidInput) as e:

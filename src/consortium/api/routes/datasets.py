@@ -27,7 +27,7 @@ from pydantic import Field
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.schemas import In
-from consortium.data import access, catalog, deletion
+from consortium.data import access, catalog, deletion, memory
 from consortium.data.archive import ZipLimits
 from consortium.data.ingest import Upload, ingest
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
@@ -37,6 +37,7 @@ from consortium.store.tables.data import Dataset
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 PULL = 1 << 20  # bytes handed from the event loop to the ingest thread at a time
+memory.limit_arenas(2)  # at app creation, before the server's threads: see consortium.data.memory
 
 
 def _dataset(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
