@@ -29,19 +29,17 @@ from consortium.data import catalog
 from consortium.errors import Conflict
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
+from consortium.jobs.queue import TERMINAL
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.jobs import Job
 
-ACTIVE = ("queued", "running")
-
-
 def jobs_using(session: Session, ds: Dataset, version: int | None = None) -> list[Job]:
-    """Queued or running jobs whose resolved recipe reads ``ds`` (at ``version``, if given)."""
+    """Unfinished (queued or running) jobs whose resolved recipe reads ``ds`` (at ``version``, if given)."""
     out = []
-    for job in session.scalars(select(Job).where(Job.state.in_(ACTIVE)).order_by(Job.created_at)):
+    for job in session.scalars(select(Job).where(Job.state.notin_(TERMINAL)).order_by(Job.created_at)):
         for d in ((job.recipe or {}).get("_resolved") or {}).get("datasets") or []:
             if d.get("dataset_id") == ds.id and (version is None or d.get("version") == version):
                 out.append(job)
