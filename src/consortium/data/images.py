@@ -2,7 +2,9 @@
 
 Profiling reads one array header or one image at a time, so memory does not grow with the file;
 loading builds the (N, C, H, W) array for compute. Pickled (object) arrays are refused, and so is
-a zip entry that tries to escape its folder.
+a zip entry that tries to escape its folder. Uploaded archives are read through
+``consortium.data.archive.LimitedZip``: entry count, uncompressed size, compression ratio and
+image pixels are limited against zip and decompression bombs.
 
 >>> import io, numpy as np, zipfile
 >>> from pathlib import Path
