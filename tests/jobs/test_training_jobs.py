@@ -48,6 +48,19 @@ def test_compute_grant_lets_another_org_train_without_rows(http: Any, world: Any
     events = http.get(f"/api/v1/jobs/{job['id']}/events", params={"kind": "progress"}, headers=other.headers).json()
     epochs = [e["data"] for e in events if "epoch" in e["data"]]
     assert epochs and epochs[-1]["loss"] < epochs[0]["loss"]
+    # the same events as server-sent events (what the job page watches); a reconnect resumes
+    every = http.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 1000}, headers=other.headers).json()
+    ids = [e["id"] for e in every]
+
+    def streamed(**kw: Any) -> list[int]:
+        body = http.get(f"/api/v1/jobs/{job['id']}/stream", headers={**other.headers, **kw.pop("headers", {})},
+                        **kw).text
+        assert body.endswith("event: end\ndata: {}\n\n"), body[-200:]
+        return [int(line[4:]) for line in body.splitlines() if line.startswith("id: ")]
+
+    assert streamed() == ids
+    assert streamed(params={"after": ids[2]}) == ids[3:]
+    assert streamed(headers={"last-event-id": str(ids[-2])}) == ids[-1:]
     # explanations: Integrated Gradients on the registered version, per feature
     from sklearn.datasets import load_breast_cancer
 

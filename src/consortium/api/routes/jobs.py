@@ -153,13 +153,18 @@ def job_events(job: JobDep, session: SessionDep, after: Annotated[int, Query(ge=
 
 @router.get("/{job_id}/stream")
 @rule("resource")
-async def job_stream(job: JobDep, request: Request) -> StreamingResponse:
-    """Server-sent events: each job event as it happens, until the job ends."""
+async def job_stream(job: JobDep, request: Request,
+                     after: Annotated[int, Query(ge=0, description="start after this event id")] = 0,
+                     ) -> StreamingResponse:
+    """Server-sent events: each job event as it happens, then ``end`` once the job has ended. A
+    reconnecting client (``Last-Event-ID``) or ``?after=`` resumes after that event."""
     factory = request.app.state.services.session_factory
     job_id = job.id
+    resume = request.headers.get("last-event-id", "")
+    start = max(after, int(resume) if resume.isdigit() else 0)
 
     async def gen():  # type: ignore[no-untyped-def]
-        after = 0
+        after = start
         while True:
             def poll() -> tuple[list[dict[str, Any]], str]:
                 with factory() as s:

@@ -1,4 +1,4 @@
-/* One job, watched live: polls /api/v1/jobs/{id}/events; epoch or round progress, a loss curve
+/* One job, watched live from /api/v1/jobs/{id}/stream (server-sent events); epoch or round progress, a loss curve
    (plotly), per-organization metrics per round for federated jobs, the log, the result; cancel. */
 "use strict";
 (() => {
@@ -112,18 +112,33 @@
     }
   }
 
-  async function poll() {
-    try {
-      for (;;) {
-        const evs = await api("GET", `/jobs/${P.job}/events?after=${after}&limit=1000`);
-        evs.forEach(e => { after = Math.max(after, e.id); onEvent(e); });
-        if (evs.length < 1000) break;
+  // One server-sent event stream per page view (one audited read) instead of a poll a second.
+  // EventSource reconnects by itself and resumes after the last event id it saw.
+  let pending = null;
+  function later() { if (!pending) pending = setTimeout(() => { pending = null; draw(); }, 200); }
+
+  async function refresh() {
+    try { showJob(await api("GET", `/jobs/${P.job}`)); } catch (err) { C.showError(null, err); }
+  }
+
+  function watch() {
+    const es = new EventSource(`/api/v1/jobs/${P.job}/stream?after=${after}`);
+    const handle = ev => {
+      const e = JSON.parse(ev.data);
+      if (e.id <= after) return;
+      after = e.id;
+      onEvent(e);
+      if (e.kind === "state") refresh();
+      later();
+    };
+    ["progress", "log", "state", "message"].forEach(kind => es.addEventListener(kind, handle));
+    es.addEventListener("end", () => { es.close(); draw(); refresh(); });
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {  // refused (e.g. the session ended): say why
+        refresh();
+        setTimeout(watch, 5000);
       }
-      draw();
-      const job = await api("GET", `/jobs/${P.job}`);
-      showJob(job);
-      if (!TERMINAL.includes(job.state)) setTimeout(poll, 1000);
-    } catch (err) { C.showError(null, err); setTimeout(poll, 5000); }
+    };
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -134,6 +149,7 @@
       try { showJob(await api("POST", `/jobs/${P.job}/cancel`)); C.flash("Cancel requested; the job stops at its next check."); }
       catch (err) { C.showError(null, err); cancel.disabled = false; }
     });
-    poll();
+    refresh();
+    watch();
   });
 })();
