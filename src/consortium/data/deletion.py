@@ -6,7 +6,8 @@ revocations and the audit event; the encrypted blobs are unlinked only after tha
 committed. A crash in between leaves blob files that no row points at: encrypted, listed and
 served by nothing, removed by ``LocalBlobStore.sweep_orphans``. The other order could leave a
 listed version whose blob is gone, so that its download and every job on it fail. A rolled-back
-transaction deletes no blob.
+transaction deletes no blob. A job submitted in the same instant as the deletion (after the check)
+fails when it starts, with the dataset not found.
 
 A version's number is never given again (``Dataset.last_version``), so a model's lineage that
 names ``bc`` version 3 cannot come to mean another file.
@@ -19,6 +20,7 @@ names ``bc`` version 3 cannot come to mean another file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -36,8 +38,11 @@ from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.jobs import Job
 
+log = logging.getLogger(__name__)
+
+
 def jobs_using(session: Session, ds: Dataset, version: int | None = None) -> list[Job]:
-    """Unfinished (queued or running) jobs whose resolved recipe reads ``ds`` (at ``version``, if given)."""
+    """Unfinished (queued, running) jobs whose resolved recipe reads ``ds`` (at ``version`` if given)."""
     out = []
     for job in session.scalars(select(Job).where(Job.state.notin_(TERMINAL)).order_by(Job.created_at)):
         for d in ((job.recipe or {}).get("_resolved") or {}).get("datasets") or []:
@@ -74,10 +79,18 @@ def delete(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset,
         session.flush()  # the versions first: the dataset row is what they point at
         session.delete(ds)
     session.flush()
-    after_commit(session, lambda: [blobs.delete(k) for k in keys])
+    after_commit(session, lambda: _unlink(blobs, keys))
     return {"dataset": name, "deleted": "dataset" if version is None else "version",
             "versions": [v.version for v in doomed], "revoked_grants": revoked,
             "bytes": sum(v.size_bytes for v in doomed)}
+
+
+def _unlink(blobs: LocalBlobStore, keys: list[str]) -> None:
+    for k in keys:
+        try:
+            blobs.delete(k)
+        except OSError as e:  # the rows are gone already: an orphan blob, for sweep_orphans
+            log.warning("deleted dataset blob %s could not be removed: %s", k, e)
 
 
 def after_commit(session: Session, action: Callable[[], Any]) -> None:
