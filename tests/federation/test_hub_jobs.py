@@ -112,6 +112,16 @@ def test_federated_fedavg_job_registers_a_version(http: Any, consortium3: dict[s
     assert lin["source"] == "federated" and sorted(lin["organizations"]) == sorted([a.org, b.org, c.org])
     assert {d["dataset"] for d in lin["datasets"]} == set(ds) and all(d["version"] == 1 for d in lin["datasets"])
     assert "leave_one_out" in lin["contribution"] and lin["epsilon"] is None
+    # evaluated on the hub's held-out rows like a hub-trained version: plots and a drift reference
+    base = f"/api/v1/models/{a.org}/bc-fed/versions/{res['version']}/plots"
+    for plot in ("confusion_matrix", "roc"):
+        png = http.get(f"{base}/{plot}", headers=a.headers)
+        assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n", (plot, png.status_code)
+    from consortium.store.tables.registry import ModelVersion
+
+    with http.app.state.services.session_factory() as s:
+        ref = s.get(ModelVersion, res["version_id"]).reference_stats
+    assert ref["kind"] == "tabular" and len(ref["features"]) == 30 and ref["features"][0]["name"] == "mean_radius"
     # the model's data never left: the node directories of this job were removed afterwards
     assert not list((http.app.state.services.settings.home / "nodes").glob(f"*/*{job['id']}*"))
 

@@ -253,7 +253,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 raise JobCancelled("cancelled on request") from None
             raise
         ctx.check_cancel()
-        reg = register(ctx, recipe, result, infos, engine)
+        reg = register(ctx, recipe, result, infos, engine, evaluate_final(recipe, result, validation))
     finally:
         if joining and superlink:
             with transaction(ctx.services.session_factory) as s:
@@ -268,8 +268,42 @@ def run(ctx: JobContext) -> dict[str, Any]:
             "seconds": round(result.seconds, 2), "timings": result.timings}
 
 
-def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, Any]], engine: str) -> dict[str, Any]:
-    """Register the federated model as a new version of the submitter's model; write the ledger."""
+def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
+    """Plots (confusion matrix and ROC, or predicted vs true) and drift reference statistics of the
+    final model on the hub-held validation rows, like a hub-trained version has; ``{}`` without
+    validation rows. The model takes raw features (its scaling is inside), so the reference is
+    over raw features, which is what the prediction log holds."""
+    if validation is None:
+        return {}
+    from consortium.evaluation import plots
+    from consortium.evaluation.metrics import confusion
+    from consortium.evaluation.reference import reference_stats
+    from consortium.federation.features import GlobalStats, to_arrays
+    from consortium.federation.local_train import predict
+    from consortium.federation.model import encode_labels
+
+    x, y_raw = to_arrays(validation, recipe.data.target, recipe.process)
+    if len(x) == 0:
+        return {}
+    stats = GlobalStats.from_dict(result.stats)
+    task, loss = recipe.resolved_task, recipe.resolved_loss
+    y = encode_labels(y_raw, recipe, stats)
+    out = predict(result.model(), x, task=task, loss=loss)
+    names = [str(c) for c in stats.classes]
+    if task == "classification" and out.ndim == 2:
+        png = {"confusion_matrix": plots.confusion_matrix(confusion(y, out.argmax(1), out.shape[1]), names),
+               "roc": plots.roc(y, out, names)}
+    else:
+        png = {"predicted_vs_true": plots.predicted_vs_true(y, out)}
+    target = recipe.data.target or validation.target
+    features = [str(c) for c in validation.frame.columns if c != target] if x.ndim == 2 else None
+    return {"plots": png, "reference_stats": reference_stats(x, features)}
+
+
+def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, Any]], engine: str,
+             evaluation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Register the federated model as a new version of the submitter's model (with ``evaluation``:
+    plots and drift reference from ``evaluate_final``); write the ledger."""
     from consortium.federation import hub_budgets
     from consortium.registry import models as reg
 
@@ -303,7 +337,8 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
             s, p, model_name, onnx=result.onnx, blobs=svc.blobs, metrics=metrics, lineage=lineage,
             signature={"raw_columns": columns} if columns else None,
             task=recipe.resolved_task, class_names=[str(c) for c in result.stats.get("classes", [])] or None,
-            description=f"federated across {', '.join(contributors)} by job {ctx.job_id}", source_format="federated")
+            description=f"federated across {', '.join(contributors)} by job {ctx.job_id}", source_format="federated",
+            **(evaluation or {}))
         model = s.get(reg.RegisteredModel, v.model_id)
         if ctx.project_id and model is not None and getattr(model, "project_id", None) is None:
             model.project_id = ctx.project_id
