@@ -62,5 +62,24 @@ class Services:
         with transaction(self.session_factory) as s:
             audit.append(s, drafts)
 
+    def sweep_blobs(self, older_than_s: float = 24 * 3600) -> int:
+        """Remove blob files no row refers to, older than ``older_than_s``: what a crash between a
+        blob and its row left behind, and files of deleted datasets a crash kept. Every column that
+        holds a blob key is listed here (dataset versions; model versions: ONNX, plots, weights)."""
+        from sqlalchemy import select
+
+        from consortium.store.tables.data import DatasetVersion
+        from consortium.store.tables.registry import ModelVersion
+
+        with self.session_factory() as s:
+            known = set(s.scalars(select(DatasetVersion.blob_key)))
+            for key, plots, explain in s.execute(select(ModelVersion.blob_key, ModelVersion.plots,
+                                                        ModelVersion.explain)):
+                known.add(key)
+                known.update((plots or {}).values())
+                if explain and explain.get("torch_state"):
+                    known.add(explain["torch_state"])
+        return self.blobs.sweep_orphans(known, older_than_s)
+
     def close(self) -> None:
         self.engine.dispose()

@@ -35,6 +35,9 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
         console.print("try:  export CONSORTIUM_TOKEN=<a token above>; consortium whoami")
         console.rule()
     app = create_app(settings, services=svc)
+    swept = svc.sweep_blobs()
+    if swept:
+        console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
     pool = None
     if settings.workers > 0:
         from consortium.jobs.worker import WorkerPool
