@@ -19,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["foundation", "upload", "training", "serving_core", "serving", "monitoring", "federation"]
+ARGS = {"federation": ["--deployment"]}  # also time the engine on real Flower processes
 
 
 def main() -> None:
@@ -35,7 +36,8 @@ def main() -> None:
         for n in names:
             print(f"== bench_{n}.py", flush=True)
             t0 = time.monotonic()
-            r = subprocess.run([sys.executable, str(HERE / f"bench_{n}.py")], env=env, cwd=HERE.parent)
+            r = subprocess.run([sys.executable, str(HERE / f"bench_{n}.py"), *ARGS.get(n, [])], env=env,
+                               cwd=HERE.parent)
             print(f"== bench_{n}.py finished in {time.monotonic() - t0:.0f} s (exit {r.returncode})", flush=True)
             if r.returncode:
                 failed.append(n)
