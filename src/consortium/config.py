@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
     federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)
+    # Where federated jobs' SuperLinks listen (loopback: only nodes on this machine join; 0.0.0.0
+    # for sites elsewhere), the name or address sites dial (goes into the TLS certificate) and a
+    # port range "9100-9199" for firewalls (Flower 1.42 serves its Control API on the same port:
+    # admit only the sites' addresses).
+    federation_host: str = "127.0.0.1"
+    federation_public_host: str | None = None
+    federation_ports: str | None = Field(None, pattern=r"^\d{1,5}-\d{1,5}$")
     demo_nodes: bool = True  # `consortium up` runs one `consortium node` agent per demo organization
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     monitoring: Literal["on", "off"] = Field(

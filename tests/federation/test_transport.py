@@ -61,3 +61,50 @@ def test_insecure_only_when_asked(tmp_path: Path) -> None:
     assert dep.pki is None and dep.root_certificates is None
     dep.register_node("not even a key", "x")  # nothing to register without node authentication
     assert not (tmp_path / "engine" / "pki").exists()
+
+
+def _outside_address() -> str | None:
+    """This machine's address on its first non-loopback interface (what a site elsewhere dials)."""
+    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+    return next((a for a in out if ":" not in a and not a.startswith("127.")), None)
+
+
+def test_a_superlink_for_sites_elsewhere_listens_on_a_public_address_in_the_port_range(tmp_path: Path) -> None:
+    import pytest
+
+    from consortium.federation.deployment import Listen
+
+    public = _outside_address()
+    if public is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    lo = free_port()
+    listen = Listen("0.0.0.0", public, (lo, lo + 20))
+    with Deployment(tmp_path / "engine", pki_dir=tmp_path / "pki", listen=listen) as dep:
+        assert dep.pki is not None and lo <= dep.ports.superlink <= lo + 20
+        assert dep.address == f"{public}:{dep.ports.superlink}"
+        ctx = ssl.create_default_context(cafile=str(dep.pki.ca_cert))  # the certificate names the public address
+        with socket.create_connection((public, dep.ports.superlink), 5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=public) as tls:
+            assert tls.version() is not None
+        key, public_key = node_key(tmp_path / "site.key")
+        dep.register_node(public_key, "site")
+        node = _supernode(dep, "site", ["--root-certificates", str(dep.pki.ca_cert),
+                                        "--auth-supernode-private-key", str(key)])
+        try:
+            def online() -> list[dict]:  # type: ignore[type-arg]
+                out = dep.flwr("supernode", "ls", "consortium", "--format", "json")
+                return [n for n in json.loads(out[out.index("{"):])["nodes"] if n["status"] == "online"]
+            assert len(wait_for(online, 60, 0.5, "the site's node, dialing the public address")) == 1
+        finally:
+            node.kill()
+            node.wait(5)
+
+
+def test_federation_port_range_comes_from_settings() -> None:
+    from consortium.config import Settings
+    from consortium.federation.deployment import Listen
+
+    listen = Listen.from_settings(Settings(federation_host="0.0.0.0", federation_public_host="hub.example.org",
+                                           federation_ports="9100-9199"))
+    assert listen == Listen("0.0.0.0", "hub.example.org", (9100, 9199))
+    assert listen.local == "127.0.0.1" and listen.dial == "hub.example.org"

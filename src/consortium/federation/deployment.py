@@ -51,24 +51,76 @@ from consortium.federation.result import FederatedResult, load_result, raise_if_
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(host: str = "127.0.0.1", span: tuple[int, int] | None = None) -> int:
+    """A port nothing listens on: any (the kernel's pick) or the first free one in ``span``."""
+    if span is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            return int(s.getsockname()[1])
+    for port in range(span[0], span[1] + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise Unavailable(f"no free port in {span[0]}-{span[1]} for a SuperLink",
+                      hint="widen CONSORTIUM_FEDERATION_PORTS or wait for running federated jobs to end")
 
 
-def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll until something accepts on 127.0.0.1:port; ``Unavailable`` on timeout or exit."""
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
+              host: str = "127.0.0.1") -> None:
+    """Poll until something accepts on host:port; ``Unavailable`` on timeout or exit."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise Unavailable(f"process exited with code {proc.returncode} before opening port {port}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise Unavailable(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+    raise Unavailable(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+
+
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Where a SuperLink listens and how nodes reach it. The default is loopback only.
+
+    For sites on other machines: ``host="0.0.0.0"`` (or one interface's address), ``public`` the
+    name or address the sites dial (it goes into the TLS certificate) and ``ports`` a range a
+    firewall admits. Flower 1.42 serves its Control and Runtime APIs on the same address as the
+    Fleet API, so admit only the sites' addresses to that range.
+
+    >>> Listen("0.0.0.0", "hub.example.org").local, Listen("0.0.0.0", "hub.example.org").dial
+    ('127.0.0.1', 'hub.example.org')
+    """
+
+    host: str = "127.0.0.1"
+    public: str | None = None
+    ports: tuple[int, int] | None = None
+
+    @property
+    def local(self) -> str:
+        """The address the hub itself dials (its own flwr CLI, the SuperNodes it starts)."""
+        return "127.0.0.1" if self.host in ALL_INTERFACES else self.host
+
+    @property
+    def dial(self) -> str:
+        """The host nodes elsewhere dial."""
+        return self.public or self.local
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Listen:
+        span = settings.federation_ports
+        ports = tuple(int(p) for p in span.split("-")) if span else None
+        if ports is not None and not 0 < ports[0] <= ports[1] < 65536:
+            raise InvalidInput(f"CONSORTIUM_FEDERATION_PORTS={span!r} is not a port range",
+                               hint="write it low-high, e.g. 9100-9199")
+        return cls(settings.federation_host, settings.federation_public_host, ports)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -78,8 +130,9 @@ class Ports:
 
     superlink: int = 0
 
-    def resolve(self) -> Ports:
-        return Ports(self.superlink or free_port())
+    def resolve(self, listen: Listen | None = None) -> Ports:
+        listen = listen or Listen()
+        return Ports(self.superlink or free_port(listen.local, listen.ports))
 
 
 @dataclass
@@ -95,13 +148,15 @@ class Deployment:
 
     def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
                  start_timeout: float = 60.0, secure: bool = True, pki_dir: str | Path | None = None,
-                 tag: str | None = None) -> None:
+                 tag: str | None = None, listen: Listen | None = None) -> None:
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
-        self.ports = (ports or Ports()).resolve()
+        self.listen = listen or Listen()
+        self.ports = (ports or Ports()).resolve(self.listen)
         self.tag = tag or uuid.uuid4().hex
         self.secure = secure
-        self.pki: PKI | None = ensure_pki(pki_dir or self.work / "pki") if secure else None
+        hosts = tuple(h for h in {self.listen.local, self.listen.dial} if h not in ALL_INTERFACES)
+        self.pki: PKI | None = ensure_pki(pki_dir or self.work / "pki", hosts) if secure else None
         self.registered: set[str] = set()
         self.home = self.work / "flwr_home"
         self.home.mkdir(exist_ok=True)
@@ -141,9 +196,9 @@ class Deployment:
                         "--ssl-keyfile", str(self.pki.server_key), "--enable-supernode-auth"]
         self.superlink = self._spawn("superlink", [
             str(BIN / "flower-superlink"), *security, "--disable-runtime-dependency-installation",
-            "--host", "127.0.0.1", "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
+            "--host", self.listen.host, "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
         try:
-            wait_port(p.superlink, self.start_timeout, self.superlink.popen)
+            wait_port(p.superlink, self.start_timeout, self.superlink.popen, self.listen.local)
         except Unavailable as e:
             log = self.superlink.log
             self.close()
@@ -171,7 +226,7 @@ class Deployment:
             self.register_node(public, org)
             security = ["--root-certificates", str(self.pki.ca_cert), "--auth-supernode-private-key", str(key)]
         self.nodes[org] = self._spawn(f"node-{org}", [
-            str(BIN / "flower-supernode"), *security, "--superlink", f"127.0.0.1:{self.ports.superlink}",
+            str(BIN / "flower-supernode"), *security, "--superlink", self.local_address,
             "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)])
         self.nodes[org].extra["port"] = port
         try:
@@ -183,8 +238,13 @@ class Deployment:
 
     @property
     def address(self) -> str:
-        """Where SuperNodes reach the SuperLink (``host:port``)."""
-        return f"127.0.0.1:{self.ports.superlink}"
+        """Where SuperNodes elsewhere reach the SuperLink (``host:port``)."""
+        return f"{self.listen.dial}:{self.ports.superlink}"
+
+    @property
+    def local_address(self) -> str:
+        """Where the hub's own flwr CLI and the SuperNodes it starts reach the SuperLink."""
+        return f"{self.listen.local}:{self.ports.superlink}"
 
     @property
     def root_certificates(self) -> str | None:
@@ -236,7 +296,7 @@ class Deployment:
         security = "insecure = true" if self.pki is None else f'root-certificates = "{self.pki.ca_cert}"'
         (self.home / "config.toml").write_text(
             '[superlink]\ndefault = "consortium"\n\n[superlink.consortium]\n'
-            f'address = "{self.address}"\n{security}\n')
+            f'address = "{self.local_address}"\n{security}\n')
 
     def _write_app(self) -> Path:
         app = self.work / "app"

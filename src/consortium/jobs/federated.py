@@ -189,6 +189,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     import torch
 
     from consortium.federation import hub_runs
+    from consortium.federation.deployment import Listen
     from consortium.federation.embedded import run_on_nodes
     from consortium.federation.processes import job_tag
     from consortium.recipe import parse_recipe
@@ -245,6 +246,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
                                   progress=sink, work_dir=work, on_superlink=started if joining else None,
                                   secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
+                                  listen=Listen.from_settings(settings),
                                   tag=job_tag(ctx.job_id, number))
         except BaseException:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
