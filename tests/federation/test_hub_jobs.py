@@ -122,6 +122,17 @@ def test_federated_fedavg_job_registers_a_version(http: Any, consortium3: dict[s
     with http.app.state.services.session_factory() as s:
         ref = s.get(ModelVersion, res["version_id"]).reference_stats
     assert ref["kind"] == "tabular" and len(ref["features"]) == 30 and ref["features"][0]["name"] == "mean_radius"
+    # and explained like one: Integrated Gradients per feature, against the raw values sent
+    from sklearn.datasets import load_breast_cancer
+
+    row = load_breast_cancer().data[0].tolist()
+    e = http.post(f"/api/v1/models/{a.org}/bc-fed/versions/{res['version']}/explain", json={"inputs": [row]},
+                  headers=a.headers)
+    assert e.status_code == 200, e.text
+    feats = e.json()["features"]
+    assert len(feats) == 30 and any(abs(f["score"]) > 0 for f in feats)
+    assert {f["name"] for f in feats} == {f["name"] for f in ref["features"]}
+    assert {round(f["value"], 4) for f in feats} == {round(v, 4) for v in row}
     # the model's data never left: the node directories of this job were removed afterwards
     assert not list((http.app.state.services.settings.home / "nodes").glob(f"*/*{job['id']}*"))
 

@@ -17,11 +17,40 @@ feature with its name; images get a (C, H, W) map and a PNG heat map.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from consortium.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class FederatedSource:
+    """A federated model (``consortium.federation``): ``Scale`` + net over raw features. The net
+    is explained on the scaled inputs (zero baseline = the federation's mean), the scores are
+    reported against the raw values, under ``feature_names``."""
+
+    recipe: dict[str, Any]
+    stats: dict[str, Any]
+    state: bytes
+    feature_names: list[str] | None = None
+
+    def load(self) -> tuple[Any, Any, tuple[int, ...], str]:
+        """(scale, net, input_shape, task)."""
+        import io
+
+        import torch
+
+        from consortium.federation.features import GlobalStats
+        from consortium.federation.model import global_model
+        from consortium.recipe import parse_recipe
+
+        recipe = parse_recipe(self.recipe)
+        m = global_model(recipe, GlobalStats.from_dict(self.stats))
+        m.load_state_dict(torch.load(io.BytesIO(self.state), weights_only=True))
+        m.eval()
+        return m[0], m[1], tuple(self.stats["input_shape"]), recipe.resolved_task
 
 
 def _resolve(source: Any) -> tuple[Any, tuple[int, ...], str, dict[str, Any] | None]:
@@ -30,6 +59,9 @@ def _resolve(source: Any) -> tuple[Any, tuple[int, ...], str, dict[str, Any] | N
 
     if isinstance(source, TrainingResult):
         return source.load_model(), source.input_shape, source.task, source.preprocessing
+    if isinstance(source, FederatedSource):
+        _, net, shape, task = source.load()
+        return net, shape, task, None
     if isinstance(source, (tuple, list)) and len(source) in (4, 5, 6):
         spec, state, input_shape, n_outputs = source[:4]
         prep = source[4] if len(source) > 4 else None
@@ -65,17 +97,28 @@ def explain(
 
     model, input_shape, task, prep_state = _resolve(source)
     prep = Preprocessor.from_state(prep_state) if prep_state else None
+    shown = None  # the values reported next to each score, when they differ from the model's input
     if prep is not None and not preprocessed:
         X = prep.transform_inputs(x)
     else:
         X = np.asarray(x, dtype=np.float32).reshape(-1, *input_shape)
+    if isinstance(source, FederatedSource):
+        scale = source.load()[0]
+        shown = X
+        with torch.no_grad():
+            X = scale(torch.from_numpy(np.ascontiguousarray(X))).numpy()
     if X.shape[0] != 1:
         raise InvalidInput(f"explain takes one sample; got {X.shape[0]}", hint="call it once per sample")
     head = WithHead(model, task).eval()
     inp = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     with torch.no_grad():
         out = head(inp)[0].numpy()  # (K,)
-    names = prep.class_names if prep is not None else [str(i) for i in range(len(out))]
+    if prep is not None:
+        names = prep.class_names
+    elif isinstance(source, FederatedSource):
+        names = [str(c) for c in source.stats.get("classes", [])] or [str(i) for i in range(len(out))]
+    else:
+        names = [str(i) for i in range(len(out))]
     if task == "regression":
         idx = 0
     elif target is None:
@@ -103,18 +146,19 @@ def explain(
     }
     if len(input_shape) == 3:
         result["attributions"] = a.tolist()  # (C, H, W)
-        result["heatmap_png"] = heatmap_png(a, X[0])
+        result["heatmap_png"] = heatmap_png(a, X[0] if shown is None else shown[0])
     else:
-        feat = (
-            prep.feature_names
-            if prep is not None and prep.feature_names
-            else [f"f{i}" for i in range(a.size)]
-        )
+        if prep is not None and prep.feature_names:
+            feat = prep.feature_names
+        elif isinstance(source, FederatedSource) and source.feature_names:
+            feat = source.feature_names
+        else:
+            feat = [f"f{i}" for i in range(a.size)]
         result["attributions"] = a.tolist()
         result["features"] = sorted(
             (
                 {"name": n, "value": float(v), "score": float(s)}
-                for n, v, s in zip(feat, X[0], a, strict=False)
+                for n, v, s in zip(feat, X[0] if shown is None else shown[0], a, strict=False)
             ),
             key=lambda f: -abs(f["score"]),
         )

@@ -308,6 +308,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
     plots and drift reference from ``evaluate_final``); write the ledger."""
     from consortium.federation import hub_budgets
     from consortium.registry import models as reg
+    from consortium.registry.explain import attach_federated
 
     if result.onnx is None:
         raise Unavailable("the federated model could not be exported to ONNX",
@@ -342,6 +343,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
             description=f"federated across {', '.join(contributors)} by job {ctx.job_id}", source_format="federated",
             **(evaluation or {}))
         model = s.get(reg.RegisteredModel, v.model_id)
+        attach_federated(s, v, p.org_id, result, svc.blobs, columns)
         if ctx.project_id and model is not None and getattr(model, "project_id", None) is None:
             model.project_id = ctx.project_id
         ev = reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id, request_id=ctx.job_id)

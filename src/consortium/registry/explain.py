@@ -25,6 +25,14 @@ def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: L
                  "input_shape": list(result.input_shape), "n_outputs": result.n_outputs}
 
 
+def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: LocalBlobStore,
+                     feature_names: list[str] | None) -> None:
+    """Store a federated result's torch weights with the version (called by federated jobs)."""
+    ref = blobs.put(encrypt_stream(session, org_id, [result.state_dict]), prefix="t")
+    v.explain = {"kind": "federated", "torch_state": ref.key, "recipe": result.recipe, "stats": result.stats,
+                 "feature_names": feature_names}
+
+
 def explain_version(session: Session, blobs: LocalBlobStore, model: RegisteredModel, v: ModelVersion,
                     inputs: Any, target: int | str | None = None) -> dict[str, Any]:
     from consortium.evaluation.explain import explain
@@ -34,8 +42,14 @@ def explain_version(session: Session, blobs: LocalBlobStore, model: RegisteredMo
                            hint="explanations are available for models trained on the platform, "
                                 "not for uploaded ONNX or Keras files")
     state = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.explain["torch_state"])))
-    source = (v.explain["model_spec"], state, tuple(v.explain["input_shape"]), v.explain["n_outputs"],
-              v.preprocessing, v.task or "classification")
+    source: Any
+    if v.explain.get("kind") == "federated":
+        from consortium.evaluation.explain import FederatedSource
+
+        source = FederatedSource(v.explain["recipe"], v.explain["stats"], state, v.explain.get("feature_names"))
+    else:
+        source = (v.explain["model_spec"], state, tuple(v.explain["input_shape"]), v.explain["n_outputs"],
+                  v.preprocessing, v.task or "classification")
     out = explain(source, inputs, target)
     if "heatmap_png" in out:
         out["heatmap_png"] = base64.b64encode(out["heatmap_png"]).decode()

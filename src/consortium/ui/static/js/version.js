@@ -24,7 +24,7 @@
     if (l.source && !l.job_id) extra.push(el("p", { class: "muted small" }, `Source: ${l.source}`));
     if (l.source === "federated") extra.push(el("p", { class: "muted small" }, [
       `${STRATEGIES[l.strategy] || l.strategy || "Federated"} over ${l.rounds} rounds across ${orgs.length} organizations`,
-      l.secure_aggregation ? ", with secure aggregation" : "", ". Each organization's rows stayed with its node; only model updates were aggregated.",
+      l.secure_aggregation ? ", with secure aggregation" : "", ". Training rows stayed with each organization's node and only model updates were aggregated; a held-out share of the rows staged on the hub's machine was scored there (metrics, plots, contribution).",
       l.engine ? ` Engine: ${l.engine}.` : ""].join("")));
     return el("div", {}, el("div", { class: "lineage" }, parts), extra);
   }
