@@ -146,6 +146,7 @@ class WorkerPool:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up lines say nothing to operators
     stop = threading.Event()
 
     def on_term(*_: Any) -> None:
