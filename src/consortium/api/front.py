@@ -89,17 +89,19 @@ class ServingFront:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await too_large(send, self.limit, rid)
             return
-        body = b""
-        more = True
+        chunks, size, more = [], 0, True
         while more:
             msg = await receive()
             if msg["type"] == "http.disconnect":
                 return  # the caller went away: nothing to answer
-            body += msg.get("body", b"")
+            chunk = msg.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
             more = msg.get("more_body", False)
-            if len(body) > self.limit:
+            if size > self.limit:
                 await too_large(send, self.limit, rid)
                 return
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             if name == "predict":
                 response = await prediction.predict(self.svc, ctx, headers, params["deployment"], body)

@@ -39,10 +39,10 @@ async def open_call(svc: Any, ctx: RequestContext, headers: Mapping[str, str], d
     the page's CSRF token, as on every other changing route."""
     rt = get_runtime(svc)
     cred = credential_from(headers)
-    call = await rt.open(ctx, cred, headers.get(ORG_HEADER), deployment, count=count)
-    if cred is not None and cred[0] == "session":
-        require_csrf(svc.settings.secret_key, headers, call.principal)
-    return rt, call
+    if cred is not None and cred[0] == "session":  # checked before the call counts against a quota
+        ctx.principal = await rt.principal(cred, headers.get(ORG_HEADER))
+        require_csrf(svc.settings.secret_key, headers, ctx.principal)
+    return rt, await rt.open(ctx, cred, headers.get(ORG_HEADER), deployment, count=count)
 
 
 def check_version(call: Call, version: str | None) -> None:
