@@ -66,15 +66,13 @@ class ContextMiddleware:
             await too_large(send, limit, rid)
             return
         received = 0
-        over = False
 
         async def limited_receive() -> Message:
-            nonlocal received, over
+            nonlocal received
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > limit:
-                    over = True
                     raise BodyTooLarge(limit)
             return msg
 
