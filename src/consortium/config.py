@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = ""  # how clients reach the hub; default http://host:port
     secret_key: str = DEV_SECRET  # signs CSRF tokens of the web UI and prediction ids (same on every replica)
+    # after rotating secret_key: the old ones, so prediction ids already handed out still get feedback
+    # (drop them after the deployments' retention_days); CSRF tokens follow the new key (pages reload)
+    previous_secret_keys: list[str] = Field(default_factory=list)
     master_key: str | None = None  # base64 of 32 bytes; default: a key file under home
 
     max_body_bytes: int = 10 * 1024 * 1024  # JSON and form bodies

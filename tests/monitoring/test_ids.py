@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,3 +62,22 @@ def test_length_is_bounded() -> None:
                 ids.sign(DEP, VER, ORG, "predict", {"predictions": [1e300]}),  # not a float32
                 ids.sign(DEP, VER, ORG, "predict", {"predictions": ["zebra"], "class_names": ["a", "b"]})]
     assert too_long == [None] * 5  # the monitor keeps these answers in the log instead
+
+
+def test_ids_survive_a_key_rotation_while_the_old_key_is_kept(tmp_path: Path) -> None:
+    old = PredictionIds(derive_key("o" * 32))
+    pid = old.sign(DEP, VER, ORG, "predict", {"predictions": ["b"], "class_names": ["a", "b"]}) or ""
+    rotated = PredictionIds(derive_key("n" * 32), [derive_key("o" * 32)])
+    assert rotated.verify(DEP, pid).indices == [1]
+    assert rotated.sign(DEP, VER, ORG, "predict", {"predictions": ["a"], "class_names": ["a", "b"]}) is not None
+    with pytest.raises(NotFound):  # once the old key is dropped, its ids are unknown
+        PredictionIds(derive_key("n" * 32)).verify(DEP, pid)
+    from consortium.config import Settings
+    from consortium.monitoring.recorder import Monitor
+    from consortium.services import Services
+
+    svc = Services.start(Settings(home=tmp_path, secret_key="n" * 32, previous_secret_keys=["o" * 32]))
+    try:  # the hub's monitor takes the kept keys from the settings (CONSORTIUM_PREVIOUS_SECRET_KEYS)
+        assert Monitor(svc, interval=0).ids.verify(DEP, pid).indices == [1]
+    finally:
+        svc.close()

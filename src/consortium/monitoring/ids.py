@@ -41,6 +41,7 @@ import random
 import re
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -171,17 +172,19 @@ def _tensor_section(outputs: Any) -> bytes | None:
 
 
 class PredictionIds:
-    """Signs and verifies prediction ids with one key (see the module docstring for the format)."""
+    """Signs prediction ids with ``key`` and verifies them with it or any of ``previous`` (the keys
+    of earlier secret keys, kept through a rotation); see the module docstring for the format."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, previous: Sequence[bytes] = ()) -> None:
         self.key = key
+        self.previous = tuple(previous)
         self._classes: dict[tuple[str, ...], tuple[dict[str, int], bytes, int]] = {}
         self._last: tuple[Any, tuple[dict[str, int], bytes, int]] = (None, ({}, b"", 1))  # same list each call
         self._refs: dict[str, bytes | None] = {}
         self._nonce = random.getrandbits  # uniqueness only; the tag carries the security
 
-    def _mac(self, deployment_id: str, body: bytes) -> bytes:
-        return hashlib.blake2b(deployment_id.encode() + b"\0" + body, key=self.key, digest_size=TAG,
+    def _mac(self, deployment_id: str, body: bytes, key: bytes | None = None) -> bytes:
+        return hashlib.blake2b(deployment_id.encode() + b"\0" + body, key=key or self.key, digest_size=TAG,
                                person=PERSON).digest()
 
     def _names(self, names: list[str]) -> tuple[dict[str, int], bytes, int]:
@@ -256,7 +259,7 @@ class PredictionIds:
         if len(raw) <= _HEAD.size + TAG:
             raise unknown
         body, tag = raw[:-TAG], raw[-TAG:]
-        if not hmac.compare_digest(tag, self._mac(deployment_id, body)):
+        if not any(hmac.compare_digest(tag, self._mac(deployment_id, body, k)) for k in (self.key, *self.previous)):
             raise unknown
         try:
             fmt, created, _ = _HEAD.unpack_from(body)

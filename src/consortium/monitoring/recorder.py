@@ -133,7 +133,11 @@ class Monitor:
         self.svc = svc
         self.enabled = enabled  # False: signed ids only; nothing sampled, counted or written
         settings = getattr(svc, "settings", None)
-        self.ids = PredictionIds(derive_key(settings.secret_key) if settings is not None else secrets.token_bytes(32))
+        if settings is not None:
+            self.ids = PredictionIds(derive_key(settings.secret_key),
+                                     [derive_key(k) for k in settings.previous_secret_keys])
+        else:
+            self.ids = PredictionIds(secrets.token_bytes(32))
         self.interval = interval
         self.config_ttl = config_ttl
         self.check_interval = check_interval
