@@ -168,21 +168,15 @@ def live_url(app: object) -> Iterator[str]:
     t.join(10)
 
 
-from support import start_worker, wait_for  # noqa: E402,F401  (wait_for re-exported for older imports)
+from support import start_worker, stop_worker, wait_for  # noqa: E402,F401  (wait_for re-exported for older imports)
 
 
 @pytest.fixture(scope="module")
 def worker(settings: object) -> Iterator[object]:
     """A real job worker process on the module's hub database and data directory."""
-    import subprocess
-
     p = start_worker(settings)
     yield p
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    stop_worker(p)
 
 
 ROOT = Path(__file__).resolve().parents[1]

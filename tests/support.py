@@ -29,3 +29,12 @@ def start_worker(settings: Any, lease_s: int = 30, **extra_env: str) -> subproce
            **extra_env}
     return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_worker(p: subprocess.Popen[bytes]) -> None:
+    """End a worker started by ``start_worker`` (SIGTERM; SIGKILL after 10 s)."""
+    p.terminate()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()

@@ -9,13 +9,12 @@ SuperLink/SuperNode path is covered by ``test_deployment.py``.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from support import start_worker, wait_for
+from support import start_worker, stop_worker, wait_for
 
 
 def fed_recipe(datasets: list[str], **fed: Any) -> dict[str, Any]:
@@ -29,21 +28,9 @@ def fed_recipe(datasets: list[str], **fed: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def fed_worker(settings: Any) -> Iterator[subprocess.Popen[bytes]]:
-    old = os.environ.get("CONSORTIUM_FEDERATION_ENGINE")
-    os.environ["CONSORTIUM_FEDERATION_ENGINE"] = "simulation"
-    try:
-        p = start_worker(settings)
-    finally:
-        if old is None:
-            os.environ.pop("CONSORTIUM_FEDERATION_ENGINE")
-        else:
-            os.environ["CONSORTIUM_FEDERATION_ENGINE"] = old
+    p = start_worker(settings, CONSORTIUM_FEDERATION_ENGINE="simulation")
     yield p
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    stop_worker(p)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Tab, open_tab
-from support import start_worker
+from support import start_worker, stop_worker
 
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 ORGS = (HOSPITAL, CLINIC, LAB)
@@ -40,8 +40,7 @@ register: {{model: bc-federated}}
 def fed_worker(settings: Any) -> Iterator[Any]:
     p = start_worker(settings, CONSORTIUM_FEDERATION_ENGINE="simulation")
     yield p
-    p.terminate()
-    p.wait(10)
+    stop_worker(p)
 
 
 @pytest.fixture(scope="module")

@@ -23,22 +23,26 @@ from consortium.services import Services
 MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
 
 
-def _logistic_onnx(w: np.ndarray, b: np.ndarray) -> bytes:
+def softmax_onnx(w: np.ndarray, b: np.ndarray, input_name: str = "input",
+                 output_name: str = "probabilities") -> bytes:
+    """ONNX of probabilities = softmax(x @ w + b); x: (N, F) float32."""
     import onnx
     import onnx.helper as oh
     import onnx.numpy_helper as onh
 
-    x = oh.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", w.shape[0]])
-    y = oh.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, ["N", w.shape[1]])
-    nodes = [oh.make_node("MatMul", ["input", "w"], ["xw"]), oh.make_node("Add", ["xw", "b"], ["z"]),
-             oh.make_node("Softmax", ["z"], ["probabilities"], axis=1)]
+    x = oh.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, ["N", w.shape[0]])
+    y = oh.make_tensor_value_info(output_name, onnx.TensorProto.FLOAT, ["N", w.shape[1]])
+    nodes = [oh.make_node("MatMul", [input_name, "w"], ["xw"]), oh.make_node("Add", ["xw", "b"], ["z"]),
+             oh.make_node("Softmax", ["z"], [output_name], axis=1)]
     g = oh.make_graph(nodes, "logistic", [x], [y], initializer=[onh.from_array(w.astype(np.float32), "w"),
                                                                   onh.from_array(b.astype(np.float32), "b")])
     return oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)], ir_version=9).SerializeToString()
 
 
-def _fit(X: np.ndarray, y: np.ndarray, k: int, steps: int = 400, lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    w, b, onehot = np.zeros((X.shape[1], k)), np.zeros(k), np.eye(k)[y]
+def fit_logistic(X: np.ndarray, y: np.ndarray, classes: int, steps: int = 400,
+                 lr: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression by gradient descent (numpy): a real trained model, fast."""
+    w, b, onehot = np.zeros((X.shape[1], classes)), np.zeros(classes), np.eye(classes)[y]
     for _ in range(steps):
         z = X @ w + b
         p = np.exp(z - z.max(1, keepdims=True))
@@ -64,9 +68,9 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
         data = load_sample("breast_cancer")
         prep = Preprocessor.fit(data, [{"normalize": {"method": "standard"}}], task="classification")
         X, y = prep.transform(data)
-        w, b = _fit(X, y, len(prep.classes))
+        w, b = fit_logistic(X, y, len(prep.classes))
         acc = float(((X @ w + b).argmax(1) == y).mean())
-        v = reg.register_version(session, p, MODEL, onnx=_logistic_onnx(w, b), blobs=svc.blobs,
+        v = reg.register_version(session, p, MODEL, onnx=softmax_onnx(w, b), blobs=svc.blobs,
                                  preprocessing=prep.state(), metrics={"train_accuracy": round(acc, 4)},
                                  lineage={"source": "demo", "datasets": [{"dataset": "sample/breast_cancer"}]},
                                  task="classification", class_names=prep.class_names,

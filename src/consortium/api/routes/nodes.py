@@ -103,16 +103,18 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
 @rule("resource", Role.admin)
 def approve_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Let a federated job use your organization's data (needed when the node's approve mode is manual)."""
-    a = hub_nodes.decide(session, p, n, job_id, True)
-    ctx.details = {"job": job_id, "state": a.state}
-    return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
+    return _decide(n, job_id, p, session, ctx, True)
 
 
 @router.post("/nodes/{node}/reject/{job_id}")
 @rule("resource", Role.admin)
 def reject_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Refuse a federated job the use of your organization's data; the job fails, naming you."""
-    a = hub_nodes.decide(session, p, n, job_id, False)
+    return _decide(n, job_id, p, session, ctx, False)
+
+
+def _decide(n: Any, job_id: str, p: Any, session: Any, ctx: Any, approve: bool) -> dict[str, Any]:
+    a = hub_nodes.decide(session, p, n, job_id, approve)
     ctx.details = {"job": job_id, "state": a.state}
     return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
 
