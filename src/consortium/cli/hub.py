@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import typer
 
 from consortium.cli.common import console
@@ -12,6 +14,12 @@ def _settings(home: str | None, port: int | None, host: str | None):  # type: ig
 
     kw = {k: v for k, v in {"home": home, "port": port, "host": host}.items() if v is not None}
     return Settings(**kw)
+
+
+def _sweep_blobs(svc) -> None:  # type: ignore[no-untyped-def]
+    swept = svc.sweep_blobs()
+    if swept:
+        console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
 
 
 def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
@@ -35,9 +43,7 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
         console.print("try:  export CONSORTIUM_TOKEN=<a token above>; consortium whoami")
         console.rule()
     app = create_app(settings, services=svc)
-    swept = svc.sweep_blobs()
-    if swept:
-        console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
+    threading.Thread(target=_sweep_blobs, args=(svc,), daemon=True, name="blob-sweep").start()  # off start-up
     pool = None
     if settings.workers > 0:
         from consortium.jobs.worker import WorkerPool
