@@ -83,10 +83,21 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
     raise RuntimeError(f"{url} did not come up")
 
 
-def run_wrk(wrk: str, url: str, lua: Path, conns: int, threads: int, duration: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, lua: Path, conns: int, threads: int, duration: int,
+            pid: int | None = None) -> dict[str, float]:
+    """wrk's req/s, p50/p99 (ms) and non-2xx count; with ``pid``, also the server's CPU µs per request."""
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run([wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(lua), url],
                          capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
         m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
@@ -95,7 +106,26 @@ def run_wrk(wrk: str, url: str, lua: Path, conns: int, threads: int, duration: i
         return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": float(non2xx.group(1)) if non2xx else 0.0,
+            "cpu_us": cpu / max(total, 1) * 1e6}
+
+
+def model_call_us(onnx_path: Path) -> float:
+    """Wall µs of one single-row call of the model in onnxruntime, set up as the platform serves it."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from consortium.serving.predictor import session_options
+
+    sess = ort.InferenceSession(str(onnx_path), session_options(threads=1), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    name = sess.get_inputs()[0].name
+    for _ in range(50):
+        sess.run(None, {name: x})
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        sess.run(None, {name: x})
+    return (time.perf_counter() - t0) / 1000 * 1e6
 
 
 def rss_peak_mb(pid: int) -> float:
@@ -232,8 +262,10 @@ class Pair:
 
 
 @contextmanager
-def servers(tmp: Path, onnx_path: Path, state_path: Path, models: int, ports: tuple[int, int]) -> Iterator[Pair]:
-    """Start the baseline and a hub with ``models`` deployments of the model; stop both after."""
+def servers(tmp: Path, onnx_path: Path, state_path: Path, models: int, ports: tuple[int, int],
+            hub_settings: tuple[str, ...] = ()) -> Iterator[Pair]:
+    """Start the baseline and a hub with ``models`` deployments of the model (and ``KEY=VALUE``
+    settings); stop both after."""
     from consortium.data.samples import load_sample
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -242,7 +274,8 @@ def servers(tmp: Path, onnx_path: Path, state_path: Path, models: int, ports: tu
     base = subprocess.Popen([PY, str(ROOT / "bench/serving_baseline.py"), "--model", str(onnx_path), "--port",
                              str(ports[0])], env=env, stderr=logs["baseline"])
     hub = subprocess.Popen([PY, str(ROOT / "bench/benchhub.py"), str(tmp / "home"), str(onnx_path), str(state_path),
-                            str(ports[1]), "--models", str(models)], env=env, stderr=logs["hub"])
+                            str(ports[1]), "--models", str(models),
+                            *(a for kv in hub_settings for a in ("--setting", kv))], env=env, stderr=logs["hub"])
     print(f"server logs in {tmp}", flush=True)
     try:
         wait_up(f"http://127.0.0.1:{ports[0]}/docs", base)
@@ -260,14 +293,19 @@ def servers(tmp: Path, onnx_path: Path, state_path: Path, models: int, ports: tu
             p.wait(10)
 
 
-def measure(wrk: str, pair: Pair, duration: int) -> dict[str, dict[str, dict[str, float]]]:
-    """wrk figures of both servers, sequential and 32 concurrent, each after a 2 s warm-up."""
+LOADS = (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2))
+
+
+def measure(wrk: str, pair: Pair, duration: int, loads: tuple[tuple[str, int, int], ...] = LOADS,
+            ) -> dict[str, dict[str, dict[str, float]]]:
+    """wrk figures of both servers under each load, each after a 2 s warm-up."""
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for label, conns, threads in (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2)):
+    for label, conns, threads in loads:
         results[label] = {}
-        for who, url, lua in (("baseline", pair.base_url, pair.base_lua), ("platform", pair.hub_url, pair.hub_lua)):
+        for who, url, lua, proc in (("baseline", pair.base_url, pair.base_lua, pair.base),
+                                    ("platform", pair.hub_url, pair.hub_lua, pair.hub)):
             run_wrk(wrk, url, lua, conns, threads, 2)  # warm-up
-            results[label][who] = run_wrk(wrk, url, lua, conns, threads, duration)
+            results[label][who] = run_wrk(wrk, url, lua, conns, threads, duration, proc.pid)
             print(label, who, results[label][who], flush=True)
     return results
 
@@ -278,21 +316,8 @@ HEAVY = {"type": "cnn", "channels": [32], "kernel_size": 3, "pool": 2, "dense": 
 def heavier_model(wrk: str, tmp: Path, duration: int) -> tuple[dict[str, dict[str, dict[str, float]]], float]:
     """The same comparison with a heavier digits CNN (HEAVY), where the model call dominates a
     request: what adaptive batching is for. Also returns its one-row model call in µs."""
-    import numpy as np
-    import onnxruntime as ort
-
-    from consortium.serving.predictor import session_options
-
     onnx_path, state_path = train_digits(tmp, HEAVY)
-    sess = ort.InferenceSession(str(onnx_path), session_options(threads=1), providers=["CPUExecutionProvider"])
-    x = np.zeros((1, 1, 8, 8), np.float32)
-    name = sess.get_inputs()[0].name
-    for _ in range(50):
-        sess.run(None, {name: x})
-    t0 = time.perf_counter()
-    for _ in range(500):
-        sess.run(None, {name: x})
-    call_us = (time.perf_counter() - t0) / 500 * 1e6
+    call_us = model_call_us(onnx_path)
     with servers(tmp, onnx_path, state_path, 1, (18093, 18094)) as pair:
         return measure(wrk, pair, duration), call_us
 
@@ -325,15 +350,19 @@ def main() -> None:
             usage = c.get(pair.hub_url.replace("/predict", "/usage")).json()["totals"]
         rss_end = rss_peak_mb(pair.hub.pid)
         base_rss = rss_peak_mb(pair.base.pid)
+    with servers(tmp / "unbatched", onnx_path, state_path, 1, (18096, 18097), ("batching=off",)) as pair:
+        unbatched = measure(wrk, pair, args.duration, LOADS[1:])["32 concurrent"]
+    call_us = model_call_us(onnx_path)
     floor = http_floor(wrk, pair.base_lua, tmp, args.duration)
     inproc = asgi_costs(tmp, onnx_path, state_path, pair.row.encode())
     heavy, heavy_call_us = heavier_model(wrk, tmp / "heavy", args.duration)
     per_call_us, flush_ms = accounting_cost(tmp)
-    write_report(results, floor, inproc, heavy, heavy_call_us, rss_20, rss_end, base_rss, usage, per_call_us,
-                 flush_ms, args)
+    write_report(results, unbatched, call_us, floor, inproc, heavy, heavy_call_us, rss_20, rss_end, base_rss, usage,
+                 per_call_us, flush_ms, args)
 
 
-def write_report(results: dict[str, dict[str, dict[str, float]]], floor: dict[str, float],
+def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dict[str, dict[str, float]],
+                 call_us: float, floor: dict[str, float],
                  inproc: dict[str, dict[str, float]], heavy: dict[str, dict[str, dict[str, float]]],
                  heavy_call_us: float, rss_20: float, rss_end: float, base_rss: float,
                  usage: dict[str, dict[str, int]], per_call_us: float, flush_ms: float,
@@ -345,17 +374,33 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], floor: dict[st
              f"generator. Body `{{\"inputs\": [[64 pixel values]]}}`. The platform path includes bearer-token "
              f"auth, the deployment/grant/quota gate, the version's fitted preprocessing, adaptive batching, "
              f"usage accounting (flushed to SQLite every second) and class names in the answer.", "",
-             "| load | server | req/s | ratio | p50 ms | p99 ms | non-2xx |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| load | server | req/s | ratio | p50 ms | p99 ms | non-2xx | server CPU µs/req |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for label, row in results.items():
         b = row["baseline"]["rps"]
         for who in ("baseline", "platform"):
             r = row[who]
             lines.append(f"| {label} | {who} | {r['rps']:.0f} | {r['rps'] / b:.2f}x | {r['p50']:.2f} | "
-                         f"{r['p99']:.2f} | {int(r['errors'])} |")
+                         f"{r['p99']:.2f} | {int(r['errors'])} | {r['cpu_us']:.0f} |")
     seq = results["sequential (1 connection)"]
     con = results["32 concurrent"]
     lines += ["", f"- Goals: sequential >= 0.9x baseline: **{seq['platform']['rps'] / seq['baseline']['rps']:.2f}x**; "
               f"32 concurrent >= 1.5x baseline: **{con['platform']['rps'] / con['baseline']['rps']:.2f}x**.",
+              "", "What batching can give with this model. Server CPU per request is the server process's "
+              "user + system time over the cell (`/proc/PID/stat`) divided by the requests wrk completed. One "
+              f"single-row call of the seed's CNN in onnxruntime takes {call_us:.0f} µs, "
+              f"{call_us / con['baseline']['cpu_us'] * 100:.0f}% of the baseline's "
+              f"{con['baseline']['cpu_us']:.0f} µs of CPU per request at 32 concurrent: batching can save at most "
+              f"that share, so on its own it could lift throughput by at most "
+              f"{1 / max(1e-9, 1 - call_us / con['baseline']['cpu_us']):.2f}x. The platform with batching off "
+              f"(`CONSORTIUM_BATCHING=off`), 32 concurrent, in a second pair started after the first:", "",
+              "| server | req/s | ratio to its baseline | server CPU µs/req |", "|---|---:|---:|---:|",
+              f"| baseline | {unbatched['baseline']['rps']:.0f} | 1.00x | {unbatched['baseline']['cpu_us']:.0f} |",
+              f"| platform, batching off | {unbatched['platform']['rps']:.0f} | "
+              f"{unbatched['platform']['rps'] / unbatched['baseline']['rps']:.2f}x | "
+              f"{unbatched['platform']['cpu_us']:.0f} |",
+              f"| platform, batching on (table above) | {con['platform']['rps']:.0f} | "
+              f"{con['platform']['rps'] / con['baseline']['rps']:.2f}x | {con['platform']['cpu_us']:.0f} |",
               "", "Where the time goes. The HTTP server's own ceiling is an empty raw-ASGI app on the same "
               "uvicorn (httptools, uvloop) under the same wrk load; the in-process figures are CPU time per "
               "request of each app driven straight through ASGI (no server, no network; all threads, so the "
@@ -369,7 +414,7 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], floor: dict[st
     hs, hc = heavy["sequential (1 connection)"], heavy["32 concurrent"]
     lines += ["", f"Where batching pays: the same comparison with a heavier digits CNN ({HEAVY['channels']} channels, "
               f"dense {HEAVY['dense']}, whose one-row call reads 21 MB of weights: {heavy_call_us:.0f} µs instead of "
-              "about 7 µs; a batch reads them once), same run:", "",
+              f"{call_us:.0f} µs for the seed's; a batch reads them once), same run:", "",
               "| load | baseline req/s | platform req/s | ratio | p50 ms (baseline / platform) |", "|---|---:|---:|---:|---|"]
     for label, row in heavy.items():
         b, p = row["baseline"], row["platform"]

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         "microseconds), so feedback keeps working, except for answers too long for an id, which need the "
         "log: their ids cannot get feedback while monitoring is off.")
 
+    # adaptive batching of concurrent predictions to one model version (consortium.serving.batching)
+    batching: Literal["on", "off"] = Field("on", description="off: every prediction calls its model alone")
+    batch_max_size: int = Field(32, ge=1, description="rows in one batched model call")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, description="longest a prediction waits for others while a batch of its model is already "
+        "running on another thread (with one inference thread a new batch starts as soon as the last ends)")
+
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         self.home = Path(self.home).expanduser()

@@ -254,3 +254,56 @@ def test_predict_with_a_session_cookie_needs_the_csrf_token(services: Any, owner
         ok = browser.post(url, json=body, headers={"x-csrf-token": sign(services.settings.secret_key, f"csrf:{via}")})
         assert ok.status_code == 200, ok.text
         assert ok.json()["predictions"] == [iris_deployment["labels"][0]]
+
+
+def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
+        services: Any, owner: Any, iris_deployment: dict[str, Any]) -> None:
+    """Concurrent /predict calls are decoded one by one and preprocessed, run and post-processed
+    as one batch (``VersionInfo.stage``): each caller still gets exactly its answer alone, and a
+    bad request in a batch gets its own error, naming its own row, without failing the others."""
+    import asyncio
+
+    from consortium.errors import BadRequest
+    from consortium.monitoring.recorder import get_monitor
+    from consortium.registry.runtime import Call, ServingRuntime
+    from consortium.serving.service import BatchingConfig
+
+    d = iris_deployment
+    rows, cols = d["rows"], d["columns"]
+    good: list[Any] = [rows[i:i + 1 + i % 3] for i in range(0, 40, 4)]  # 1 to 3 rows each
+    good.append([dict(zip(cols, r)) for r in rows[50:52]])  # objects by column batch with lists
+    bad = {3: [rows[0], [rows[1][0], None, *rows[1][2:]]], 7: [[1.0, 2.0]]}  # a missing value; 2 of 4 values
+    raws = [bad.get(i, g) for i, g in enumerate(good)]
+    mon = get_monitor(services)
+    rt = ServingRuntime(services, batching=BatchingConfig(max_batch_size=8, inline_below_ms=0.0))
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        target = await rt.target(d["name"])
+        call = Call(owner, target, None, 0.0)  # type: ignore[arg-type]  (predict reads the target only)
+
+        async def one(raw: Any) -> Any:
+            try:
+                return await rt.predict(call, raw)
+            except BadRequest as e:
+                return e
+
+        together = await asyncio.gather(*(one(r) for r in raws))
+        alone = [await one(r) for r in raws]
+        await rt.aclose()
+        return together, alone
+
+    info_label = f"{owner.org}/iris:1"
+    before = mon.batches.get(info_label)
+    calls0, served0 = (sum(before.requests), before.requests_sum) if before else (0, 0)
+    together, alone = asyncio.run(main())
+    after = mon.batches[info_label]
+    assert after.requests_sum - served0 > sum(after.requests) - calls0  # some calls served several requests
+    for i, (a, b) in enumerate(zip(together, alone)):
+        if i in bad:
+            assert isinstance(a, BadRequest) and isinstance(b, BadRequest) and a.message == b.message, (a, b)
+            continue
+        assert a["predictions"] == b["predictions"] and len(a["predictions"]) == len(raws[i])
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], rtol=1e-6)
+        expected = [d["labels"][rows.index(r if isinstance(r, list) else [r[c] for c in cols])] for r in raws[i]]
+        assert np.mean([p == t for p, t in zip(a["predictions"], expected)]) >= 0.5
+    assert "row 1 has a missing value" in together[3].message and "4 values" in together[7].hint + together[7].message

@@ -156,7 +156,7 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_rates = self._last_check = self._last_retention = time.monotonic()
-        self._random = random.random
+        self._random = random.Random().random  # sampling: not the global generator, which training seeds
         self.closed = False
 
     # ------------------------------------------------------------------------ hot path

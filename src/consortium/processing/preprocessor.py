@@ -28,7 +28,7 @@ import numpy as np
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
 from consortium.processing.steps import Step, make_step
-from consortium.processing.table import Table, is_missing, table_from_images, table_from_rows
+from consortium.processing.table import Table, image_batch, is_missing, table_from_images, table_from_rows
 
 STATE_VERSION = 1
 
@@ -173,20 +173,44 @@ class Preprocessor:
     def transform_inputs(self, raw: Any) -> np.ndarray:
         """Raw rows or pixel arrays -> model input (float32). Missing values are imputed by the
         recipe's impute step, or refused with an error that names the row and column."""
+        decoded = self.decode_inputs(raw)
+        if decoded is not None:
+            return self.finish_inputs(decoded)
+        t = table_from_rows(raw, input_columns=self.input_columns, numeric=self.numeric_columns,
+                            categorical=self.categorical_columns)
+        return self._serve(t)
+
+    @property
+    def batchable(self) -> bool:
+        """True when ``decode_inputs`` takes every well-formed input: images, and tables without
+        categorical columns. Serving then decodes each request alone and finishes whole batches."""
+        return self.kind == "image" or not self.categorical_columns
+
+    def decode_inputs(self, raw: Any) -> np.ndarray | None:
+        """The per-request half of ``transform_inputs``: raw rows or pixels -> a numeric array of
+        one layout, (N, C, H, W) float32 images or (N, columns) float64 rows, checked for shape;
+        None for rows with categorical columns, which only ``transform_inputs`` takes. Arrays
+        decoded from several requests can be concatenated and finished as one batch."""
         if self.kind == "image":
             assert self.image_shape is not None
-            t = table_from_images(raw, self.image_shape)
+            return image_batch(raw, self.image_shape)
+        if self.categorical_columns:
+            return None
+        return table_from_rows(raw, input_columns=self.input_columns, numeric=self.numeric_columns,
+                               categorical=[]).num
+
+    def finish_inputs(self, decoded: np.ndarray) -> np.ndarray:
+        """The per-batch half of ``transform_inputs``: decoded arrays (see ``decode_inputs``) ->
+        model input. Row numbers in errors count from the first row of ``decoded``."""
+        if self.kind == "image":
             if self._affine is not None:  # one multiply-add instead of a pass per step
-                X = t.num * self._affine[0] + self._affine[1]
+                X = decoded * self._affine[0] + self._affine[1]
                 if not np.isnan(X).any():
                     return X
-        else:
-            t = table_from_rows(
-                raw,
-                input_columns=self.input_columns,
-                numeric=self.numeric_columns,
-                categorical=self.categorical_columns,
-            )
+            return self._serve(Table(num=decoded, names=[], cat={}, image=True))
+        return self._serve(Table(num=decoded, names=list(self.numeric_columns), cat={}, image=False))
+
+    def _serve(self, t: Table) -> np.ndarray:
         for step in self._serving_steps:
             t = step.apply(t, training=False)
         return self._finish(t, serving=True)

@@ -56,7 +56,7 @@ def is_missing(values: np.ndarray) -> np.ndarray:
     return np.zeros(values.shape, dtype=bool)
 
 
-def _image_batch(raw: Any, shape: tuple[int, int, int]) -> np.ndarray:
+def image_batch(raw: Any, shape: tuple[int, int, int]) -> np.ndarray:
     """Pixel arrays -> (N, C, H, W) float32: accepts one (H, W) / (C, H, W) image, a batch of
     them, (H, W, C) channels-last, or flat rows of C*H*W values."""
     c, h, w = shape
@@ -140,4 +140,4 @@ def table_from_rows(
 
 
 def table_from_images(raw: Any, shape: tuple[int, int, int]) -> Table:
-    return Table(num=_image_batch(raw, shape), names=[], cat={}, image=True)
+    return Table(num=image_batch(raw, shape), names=[], cat={}, image=True)

@@ -21,20 +21,28 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from consortium.errors import BadRequest, ConsortiumError, InvalidInput, NotFound, QuotaExceeded, Unauthenticated
+from consortium.errors import (
+    BadRequest,
+    ConsortiumError,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    Unauthenticated,
+)
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.registry.formats import ModelSignature
 from consortium.registry.gate import Access, Gate, Target
 from consortium.registry.models import read_onnx
 from consortium.registry.usage import UsageMeter
-from consortium.serving.batching import BatchInfo
-from consortium.serving.service import BatchingConfig, InferenceService
 from consortium.services import Services
+from consortium.serving.batching import BatchInfo
+from consortium.serving.service import BatchingConfig, InferenceService, Stage
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
 EXTRA_KEY = "serving"
+RAW = "inputs"  # the decoded request array, before preprocessing
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,27 @@ class VersionInfo:
     def label(self) -> str:
         """``org/model:version``, the model label of metrics."""
         return f"{self.model}:{self.version}"
+
+    @functools.cached_property
+    def classify(self) -> bool:
+        return self.task == "classification" or (self.task is None and self.class_names is not None)
+
+    @functools.cached_property
+    def stage(self) -> Stage | None:
+        """``/predict``'s batch-level work when the preprocessing decodes each request on its own
+        (``Preprocessor.batchable``): preprocessing before the model, class probabilities and
+        labels after it, once per batch."""
+        prep = self.preprocessor
+        if prep is None or not prep.batchable:
+            return None
+        name = self.signature.inputs[0].name
+        return Stage("predict", lambda feed: {name: prep.finish_inputs(feed[RAW])},
+                     functools.partial(_post, self.classify))
+
+    def names_for(self, classes: int) -> list[str]:
+        """Class names for ``classes`` probabilities (their indexes when the names do not fit)."""
+        names = self.class_names
+        return names if names is not None and len(names) == classes else [str(i) for i in range(classes)]
 
 
 @dataclass
@@ -205,20 +234,24 @@ class ServingRuntime:
     # ------------------------------------------------------------------------ predictions
     async def predict(self, call: Call, raw: Any) -> dict[str, Any]:
         """``/predict``: raw rows or pixels -> preprocessing -> model -> labels and probabilities."""
-        info = await self.version_info(call.target.version_id)
+        vid = call.target.version_id
+        info = self._versions.get(vid) or await self.version_info(vid)
         svc = self.inference()
         if not isinstance(raw, list) or not raw:
             raise BadRequest("'inputs' must be a non-empty list of rows (or images)",
                              hint=_expected(info))
-        if info.preprocessor is not None:
-            try:
-                x = info.preprocessor.transform_inputs(raw)
-            except InvalidInput as e:
-                raise BadRequest(e.message, hint=_expected(info)) from None
-            out = await svc.infer(info.id, {info.signature.inputs[0].name: x})
-        else:
-            out = await svc.infer_rows(info.id, raw)
-        return _format(call.target.name, info, out)
+        prep = info.preprocessor
+        try:
+            if info.stage is not None:
+                out = await svc.infer(info.id, {RAW: prep.decode_inputs(raw)}, stage=info.stage)
+            elif prep is not None:
+                x = prep.transform_inputs(raw)
+                out = _post(info.classify, await svc.infer(info.id, {info.signature.inputs[0].name: x}))
+            else:
+                out = _post(info.classify, await svc.infer_rows(info.id, raw))
+        except InvalidInput as e:
+            raise BadRequest(e.message, hint=_expected(info)) from None
+        return _body(call.target.name, info, out)
 
     async def infer(self, call: Call, inputs: Mapping[str, np.ndarray],
                     outputs: list[str] | None) -> tuple[VersionInfo, dict[str, np.ndarray]]:
@@ -256,18 +289,27 @@ def _expected(info: VersionInfo) -> str:
     return f"send {{'inputs': [[...], ...]}} with rows shaped {list(spec.shape[1:])} (or flat) of {spec.dtype}"
 
 
-def _format(name: str, info: VersionInfo, out: dict[str, np.ndarray]) -> dict[str, Any]:
+def _post(classify: bool, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Batch-level: a classifier's first output -> ``probabilities`` (a one-column sigmoid
+    becomes two columns) and the winning ``index``; other outputs as they are."""
     y = next(iter(out.values()))
-    body: dict[str, Any] = {"deployment": name, "model": info.model, "version": info.version}
-    classify = info.task == "classification" or (info.task is None and info.class_names is not None)
     if classify and y.ndim == 2:
         probs = np.concatenate([1.0 - y, y], axis=1) if y.shape[1] == 1 else y
-        names = info.class_names or [str(i) for i in range(probs.shape[1])]
-        if len(names) != probs.shape[1]:
-            names = [str(i) for i in range(probs.shape[1])]
-        idx = probs.argmax(axis=1)
-        body.update(predictions=[names[i] for i in idx], probabilities=probs.tolist(), class_names=names)
-    elif info.task == "regression":
+        return {"probabilities": probs, "index": probs.argmax(axis=1)}
+    return out
+
+
+def _body(name: str, info: VersionInfo, out: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The ``/predict`` answer for one request's share of ``_post``'s outputs."""
+    body: dict[str, Any] = {"deployment": name, "model": info.model, "version": info.version}
+    if "index" in out:
+        probs = out["probabilities"]
+        names = info.names_for(probs.shape[1])
+        body.update(predictions=[names[i] for i in out["index"].tolist()],
+                    probabilities=np.ascontiguousarray(probs), class_names=names)
+        return body
+    y = next(iter(out.values()))
+    if info.task == "regression":
         body["predictions"] = (y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y).tolist()
     else:
         body["predictions"] = y.tolist()
@@ -279,7 +321,10 @@ def get_runtime(svc: Services) -> ServingRuntime:
     """The process's runtime, created on first use."""
     rt = svc.extras.get(EXTRA_KEY)
     if rt is None or rt.closed:
-        rt = ServingRuntime(svc)
+        cfg = svc.settings
+        batching = BatchingConfig(enabled=cfg.batching == "on", max_batch_size=cfg.batch_max_size,
+                                  max_wait_ms=cfg.batch_max_wait_ms)
+        rt = ServingRuntime(svc, batching=batching)
         svc.extras[EXTRA_KEY] = rt
     return rt  # type: ignore[no-any-return]
 

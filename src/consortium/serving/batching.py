@@ -66,6 +66,9 @@ class _Item:
 
 
 def _describe(inputs: Mapping[str, np.ndarray]) -> tuple[int | None, tuple[Any, ...]]:
+    if len(inputs) == 1:  # the common case, quickly
+        ((k, a),) = inputs.items()
+        return (a.shape[0] if a.ndim else None), ((k, a.dtype.str, a.shape[1:]),)
     firsts = {a.shape[0] if a.ndim else None for a in inputs.values()}
     rows = firsts.pop() if len(firsts) == 1 else None
     key = tuple(sorted((k, a.dtype.str, a.shape[1:]) for k, a in inputs.items()))
@@ -111,6 +114,7 @@ class AdaptiveBatcher:
         self.name = name
         self._pending: deque[_Item] = deque()
         self._in_flight = 0
+        self._queued_rows = 0  # rows submitted and not yet taken (an upper bound: callers may leave)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -136,12 +140,16 @@ class AdaptiveBatcher:
             self._worker = loop.create_task(self._dispatch_loop(), name=f"batcher-{self.name}")
         elif self._loop is not loop:
             raise RuntimeError("an AdaptiveBatcher serves one event loop; create one per loop")
-        feed = {k: np.asarray(v) for k, v in inputs.items()}
+        feed = {k: v if type(v) is np.ndarray else np.asarray(v) for k, v in inputs.items()}
         rows, key = _describe(feed)
         item = _Item(feed, rows, key, loop.create_future())
         self._pending.append(item)
-        assert self._wakeup is not None
-        self._wakeup.set()
+        self._queued_rows += rows if rows is not None else self.max_batch_size
+        # While every slot is busy the dispatcher waits for a slot, unless a batch fills up:
+        # waking it for every request would cost a task switch each.
+        if self._in_flight < self.max_concurrency or self._queued_rows >= self.max_batch_size:
+            assert self._wakeup is not None
+            self._wakeup.set()
         return await item.future
 
     async def _wait(self, timeout: float | None = None) -> None:
@@ -201,10 +209,13 @@ class AdaptiveBatcher:
     def _take(self) -> list[_Item]:
         self._prune()
         if not self._pending:
+            self._queued_rows = 0
             return []
         first = self._pending.popleft()
         taken, rows = [first], first.rows
         if rows is None or rows >= self.max_batch_size:
+            taken_rows = rows if rows is not None else self.max_batch_size
+            self._queued_rows = max(0, self._queued_rows - taken_rows)
             return taken
         rest: deque[_Item] = deque()
         while self._pending:
@@ -217,6 +228,7 @@ class AdaptiveBatcher:
             else:
                 rest.append(item)
         self._pending = rest
+        self._queued_rows = sum(i.rows if i.rows is not None else self.max_batch_size for i in rest)
         return taken
 
     async def _call(self, feed: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
@@ -275,6 +287,7 @@ class AdaptiveBatcher:
                 item.future.set_result({k: p[n] for k, p in parts.items()})
 
     def _fail_pending(self, error: BaseException) -> None:
+        self._queued_rows = 0
         while self._pending:
             item = self._pending.popleft()
             if not item.future.done():

@@ -32,7 +32,7 @@ import numpy as np
 
 from consortium.errors import BadRequest, InvalidInput
 from consortium.registry.formats import ModelSignature
-from consortium.serving.batching import AdaptiveBatcher, BatchInfo
+from consortium.serving.batching import AdaptiveBatcher, BatchInfo, RunFn
 from consortium.serving.cache import CacheStats, Loader, ModelCache
 from consortium.serving.predictor import OnnxPredictor, available_cores
 
@@ -48,6 +48,19 @@ class BatchingConfig:
     # A request that finds its model idle runs on the event loop when the model's recent calls
     # took less than this: the thread hop (~0.1-0.3 ms) would cost more than the call itself.
     inline_below_ms: float = 0.5
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Batch-level work around a model call, run with it (in the batch's thread): ``before`` turns
+    the concatenated request arrays into model inputs, ``after`` turns model outputs into what
+    callers get; both keep rows aligned. Requests of one stage name batch together, so per-row
+    work such as preprocessing costs one numpy pass per batch instead of one per request.
+    Inputs are validated against the model after ``before``."""
+
+    name: str
+    before: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    after: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 class InferenceService:
@@ -76,8 +89,8 @@ class InferenceService:
                                 workers=workers, on_evict=self._evicted)
         n = max(batching.max_concurrency, max(1, available_cores() // workers))
         self._executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="consortium-infer")
-        self._batchers: dict[str, AdaptiveBatcher] = {}
-        self._run_ms: dict[str, float] = {}  # moving average of model call time per version
+        self._batchers: dict[tuple[str, str], AdaptiveBatcher] = {}  # (version id, stage name)
+        self._run_ms: dict[tuple[str, str], float] = {}  # moving average of call time per batcher
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def load(self, version_id: str) -> OnnxPredictor:
@@ -92,30 +105,46 @@ class InferenceService:
         return (await self.load(version_id)).signature
 
     async def infer(self, version_id: str, inputs: Mapping[str, Any], *, outputs: list[str] | None = None,
-                    cast: bool = True) -> dict[str, np.ndarray]:
+                    cast: bool = True, stage: Stage | None = None) -> dict[str, np.ndarray]:
         """Validate ``inputs`` against the model and run it, batched with concurrent requests.
 
         ``cast=False`` refuses dtype mismatches (use it for the Open Inference Protocol, where
-        the client names the datatype); ``outputs`` limits the returned outputs.
+        the client names the datatype); ``outputs`` limits the returned outputs. With ``stage``,
+        ``inputs`` are arrays for ``stage.before`` and the result is what ``stage.after`` returns.
         """
         predictor = await self.load(version_id)
-        feed = predictor.validate(inputs, cast=cast)
+        if stage is None:
+            feed = predictor.validate(inputs, cast=cast)
+        else:
+            feed = {k: np.asarray(v) for k, v in inputs.items()}
         if outputs:
             known = [t.name for t in predictor.signature.outputs]
             unknown = [n for n in outputs if n not in known]
             if unknown:
-                raise BadRequest(f"unknown output {unknown[0]!r}", hint=f"the model produces: {', '.join(known)}")
+                raise BadRequest(f"unknown output {unknown[0]!r}",
+                                 hint=f"the model produces: {', '.join(known)}")
+        key = (version_id, stage.name if stage is not None else "")
         if self.batching.enabled and predictor.batchable:
-            batcher = self._batcher(version_id)
-            if batcher.idle and self._run_ms.get(version_id, 1e9) < self.batching.inline_below_ms:
-                result = self._run_inline(version_id, predictor, feed)
+            batcher = self._batcher(key, stage)
+            if batcher.idle and self._run_ms.get(key, 1e9) < self.batching.inline_below_ms:
+                result = self._run_inline(key, feed, stage)
             else:
                 result = await batcher.submit(feed)
         else:
             assert self._loop is not None
-            result = await self._loop.run_in_executor(
-                self._executor, lambda: predictor.predict(feed, validate=False))
+            result = await self._loop.run_in_executor(self._executor, self._runner(version_id, stage), feed)
         return {k: result[k] for k in outputs} if outputs else result
+
+    def _runner(self, version_id: str, stage: Stage | None) -> RunFn:
+        """The call a batch (or a lone request) makes: the model, inside ``stage`` when given."""
+        if stage is None:
+            return lambda feed: self.cache.get(version_id).predict(feed, validate=False)
+
+        def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            p = self.cache.get(version_id)
+            return stage.after(p.predict(p.validate(stage.before(feed)), validate=False))
+
+        return run
 
     async def infer_rows(self, version_id: str, rows: Any) -> dict[str, np.ndarray]:
         """Single-input models: ``rows`` of flat values, reshaped to the input (the ``/predict`` body)."""
@@ -130,42 +159,39 @@ class InferenceService:
             arr = arr.reshape((arr.shape[0], *inner))
         return await self.infer(version_id, {spec.name: arr})
 
-    def _run_inline(self, version_id: str, predictor: OnnxPredictor,
-                    feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _run_inline(self, key: tuple[str, str], feed: dict[str, np.ndarray],
+                    stage: Stage | None) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
-        result = predictor.predict(feed, validate=False)
+        result = self._runner(key[0], stage)(feed)
         dt = time.perf_counter() - t0
-        self._observe(version_id, dt)
+        self._observe(key, dt)
         if self._on_batch is not None:
             rows = next(iter(feed.values())).shape[0] if feed else 0
-            self._on_batch(version_id, BatchInfo(1, rows, dt, 0.0))
+            self._on_batch(key[0], BatchInfo(1, rows, dt, 0.0))
         return result
 
-    def _observe(self, version_id: str, run_seconds: float) -> None:
-        prev = self._run_ms.get(version_id)
+    def _observe(self, key: tuple[str, str], run_seconds: float) -> None:
+        prev = self._run_ms.get(key)
         ms = run_seconds * 1000.0
-        self._run_ms[version_id] = ms if prev is None else 0.8 * prev + 0.2 * ms
+        self._run_ms[key] = ms if prev is None else 0.8 * prev + 0.2 * ms
 
-    def _batcher(self, version_id: str) -> AdaptiveBatcher:
-        b = self._batchers.get(version_id)
+    def _batcher(self, key: tuple[str, str], stage: Stage | None) -> AdaptiveBatcher:
+        b = self._batchers.get(key)
         if b is None:
             cfg = self.batching
-
-            def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-                return self.cache.get(version_id).predict(feed, validate=False)
-
+            version_id = key[0]
             user = functools.partial(self._on_batch, version_id) if self._on_batch is not None else None
 
             def report(info: BatchInfo) -> None:
                 if info.requests == 1:  # per-call time of a lone request decides inline runs
-                    self._observe(version_id, info.run_seconds)
+                    self._observe(key, info.run_seconds)
                 if user is not None:
                     user(info)
 
-            b = AdaptiveBatcher(run, max_batch_size=cfg.max_batch_size, max_wait_ms=cfg.max_wait_ms,
-                                max_concurrency=cfg.max_concurrency, executor=self._executor,
-                                on_batch=report, name=version_id)
-            self._batchers[version_id] = b
+            b = AdaptiveBatcher(self._runner(version_id, stage), max_batch_size=cfg.max_batch_size,
+                                max_wait_ms=cfg.max_wait_ms, max_concurrency=cfg.max_concurrency,
+                                executor=self._executor, on_batch=report, name=version_id)
+            self._batchers[key] = b
         return b
 
     def _evicted(self, version_id: str) -> None:
@@ -174,10 +200,10 @@ class InferenceService:
             self._loop.call_soon_threadsafe(self._drop_batcher, version_id)
 
     def _drop_batcher(self, version_id: str) -> None:
-        b = self._batchers.get(version_id)
-        if b is not None and b.idle:
-            del self._batchers[version_id]
-            asyncio.ensure_future(b.aclose())
+        for key, b in list(self._batchers.items()):
+            if key[0] == version_id and b.idle:
+                del self._batchers[key]
+                asyncio.ensure_future(b.aclose())
 
     def unload(self, version_id: str) -> bool:
         """Forget a model version (e.g. its deployment was removed); True if it was loaded."""
