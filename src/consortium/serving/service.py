@@ -127,7 +127,7 @@ class InferenceService:
         if self.batching.enabled and predictor.batchable:
             batcher = self._batcher(key, stage)
             if batcher.idle and self._run_ms.get(key, 1e9) < self.batching.inline_below_ms:
-                result = self._run_inline(key, feed, stage)
+                result = self._run_inline(key, batcher, feed)
             else:
                 result = await batcher.submit(feed)
         else:
@@ -139,10 +139,11 @@ class InferenceService:
         """The call a batch (or a lone request) makes: the model, inside ``stage`` when given."""
         if stage is None:
             return lambda feed: self.cache.get(version_id).predict(feed, validate=False)
+        before, after = stage.before, stage.after
 
         def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             p = self.cache.get(version_id)
-            return stage.after(p.predict(p.validate(stage.before(feed)), validate=False))
+            return after(p.predict(p.validate(before(feed)), validate=False))
 
         return run
 
@@ -159,10 +160,10 @@ class InferenceService:
             arr = arr.reshape((arr.shape[0], *inner))
         return await self.infer(version_id, {spec.name: arr})
 
-    def _run_inline(self, key: tuple[str, str], feed: dict[str, np.ndarray],
-                    stage: Stage | None) -> dict[str, np.ndarray]:
+    def _run_inline(self, key: tuple[str, str], batcher: AdaptiveBatcher,
+                    feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
-        result = self._runner(key[0], stage)(feed)
+        result = batcher.run(feed)
         dt = time.perf_counter() - t0
         self._observe(key, dt)
         if self._on_batch is not None:
