@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from consortium.api.context import RequestContext
 from consortium.api.deps import ORG_HEADER, credential_from, require_csrf
-from consortium.api.responses import FastJSONResponse
+from consortium.api.responses import PreparedJSON, dumps
 from consortium.errors import BadRequest, ConsortiumError, NotFound
 from consortium.monitoring.recorder import PREDICTION_HEADER, get_monitor
 from consortium.registry.runtime import Call, ServingRuntime, get_runtime
@@ -98,7 +98,7 @@ async def predict(svc: Any, ctx: RequestContext, headers: Mapping[str, str], dep
         out["prediction_id"], out["prediction_logged"] = c.mon.sample_and_log(
             t.id, t.owner_org_id, call.principal.org_id, t.version_id, "predict", payload["inputs"], out)
         c.ok()
-        return FastJSONResponse(out)
+        return PreparedJSON(dumps(out))
 
 
 async def infer(svc: Any, ctx: RequestContext, headers: Mapping[str, str], deployment: str,

@@ -81,6 +81,16 @@ class ModelCache:
         self._bytes = 0
         self._hits = self._misses = self._evictions = 0
 
+    def loaded(self, version_id: str) -> OnnxPredictor | None:
+        """The predictor of ``version_id`` when it is loaded (a hit), else None; never loads."""
+        with self._lock:
+            entry = self._entries.get(version_id)
+            if entry is None:
+                return None
+            self._entries.move_to_end(version_id)
+            self._hits += 1
+            return entry.predictor
+
     def get(self, version_id: str) -> OnnxPredictor:
         """The predictor of ``version_id``, loading it (once, even under concurrency) if needed."""
         with self._lock:

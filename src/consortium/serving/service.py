@@ -96,9 +96,8 @@ class InferenceService:
     async def load(self, version_id: str) -> OnnxPredictor:
         """The predictor of ``version_id``, loaded in a thread on first use."""
         self._loop = asyncio.get_running_loop()
-        if version_id in self.cache:
-            return self.cache.get(version_id)
-        return await self._loop.run_in_executor(None, self.cache.get, version_id)
+        loaded = self.cache.loaded(version_id)
+        return loaded or await self._loop.run_in_executor(None, self.cache.get, version_id)
 
     async def signature(self, version_id: str) -> ModelSignature:
         """Inputs and outputs of a model version (loads it)."""
@@ -112,7 +111,8 @@ class InferenceService:
         the client names the datatype); ``outputs`` limits the returned outputs. With ``stage``,
         ``inputs`` are arrays for ``stage.before`` and the result is what ``stage.after`` returns.
         """
-        predictor = await self.load(version_id)
+        loaded = self.cache.loaded(version_id) if self._loop is not None else None
+        predictor = loaded or await self.load(version_id)
         if stage is None:
             feed = predictor.validate(inputs, cast=cast)
         else:
