@@ -297,17 +297,22 @@ LOADS = (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2))
 
 
 def measure(wrk: str, pair: Pair, duration: int, loads: tuple[tuple[str, int, int], ...] = LOADS,
-            ) -> dict[str, dict[str, dict[str, float]]]:
-    """wrk figures of both servers under each load, each after a 2 s warm-up."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
+            rounds: int = 3) -> dict[str, dict[str, dict[str, float]]]:
+    """wrk figures of both servers under each load: ``rounds`` rounds, baseline and platform
+    alternating (each run after a 2 s warm-up), the median run of each by req/s. On a shared
+    machine whose speed drifts, alternating keeps the two comparable."""
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     for label, conns, threads in loads:
-        results[label] = {}
-        for who, url, lua, proc in (("baseline", pair.base_url, pair.base_lua, pair.base),
-                                    ("platform", pair.hub_url, pair.hub_lua, pair.hub)):
-            run_wrk(wrk, url, lua, conns, threads, 2)  # warm-up
-            results[label][who] = run_wrk(wrk, url, lua, conns, threads, duration, proc.pid)
-            print(label, who, results[label][who], flush=True)
-    return results
+        runs[label] = {"baseline": [], "platform": []}
+        for _ in range(rounds):
+            for who, url, lua, proc in (("baseline", pair.base_url, pair.base_lua, pair.base),
+                                        ("platform", pair.hub_url, pair.hub_lua, pair.hub)):
+                run_wrk(wrk, url, lua, conns, threads, 2)  # warm-up
+                r = run_wrk(wrk, url, lua, conns, threads, duration, proc.pid)
+                runs[label][who].append(r)
+                print(label, who, r, flush=True)
+    return {label: {who: sorted(rs, key=lambda r: r["rps"])[len(rs) // 2] for who, rs in row.items()}
+            for label, row in runs.items()}
 
 
 HEAVY = {"type": "cnn", "channels": [32], "kernel_size": 3, "pool": 2, "dense": [2048, 2048]}  # wide head: memory-bound
@@ -370,7 +375,8 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dic
     lines = ["# Serving: the platform's /predict vs. a hand-written FastAPI + onnxruntime endpoint", "",
              f"The seed's digits CNN (`examples/digits-cnn.yaml`: conv 32 3x3, max-pool, dense 128; trained by "
              f"`consortium.training`, ONNX), one uvicorn process each, loopback, "
-             f"`wrk` for {args.duration} s per cell after a 2 s warm-up, 2 cores shared by server and load "
+             f"`wrk` for {args.duration} s per run after a 2 s warm-up, three rounds alternating baseline and platform, "
+             f"the median run of each shown, 2 cores shared by server and load "
              f"generator. Body `{{\"inputs\": [[64 pixel values]]}}`. The platform path includes bearer-token "
              f"auth, the deployment/grant/quota gate, the version's fitted preprocessing, adaptive batching, "
              f"usage accounting (flushed to SQLite every second) and class names in the answer.", "",

@@ -307,3 +307,18 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
         expected = [d["labels"][rows.index(r if isinstance(r, list) else [r[c] for c in cols])] for r in raws[i]]
         assert np.mean([p == t for p, t in zip(a["predictions"], expected)]) >= 0.5
     assert "row 1 has a missing value" in together[3].message and "4 values" in together[7].hint + together[7].message
+
+
+def test_a_revoked_token_stops_predicting_within_the_gate_ttl(http: Any, owner: Any,
+                                                              iris_deployment: dict[str, Any]) -> None:
+    """Admissions are remembered between calls (``ServingRuntime._remember``), never beyond the
+    gate's entries behind them: a revoked token is refused within ``2 * ttl`` (1 s each)."""
+    tok = http.post("/api/v1/tokens", json={"name": "predictor"}, headers=owner.headers).json()
+    url, body = f"/api/v1/deployments/{iris_deployment['name']}/predict", {"inputs": iris_deployment["rows"][:1]}
+    bearer = {"authorization": f"Bearer {tok['token']}"}
+    for _ in range(20):  # admitted, and remembered
+        assert http.post(url, json=body, headers=bearer).status_code == 200
+    assert http.delete(f"/api/v1/tokens/{tok['id']}", headers=owner.headers).status_code in (200, 204)
+    revoked = time.monotonic()
+    wait_for(lambda: http.post(url, json=body, headers=bearer).status_code == 401, timeout=5, what="refusal")
+    assert time.monotonic() - revoked < 2.5

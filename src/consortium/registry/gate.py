@@ -72,6 +72,11 @@ class TTLCache(Generic[T]):
             return None
         return hit[1]
 
+    def fresh_until(self, key: Any) -> float:
+        """When ``key``'s entry stops being fresh (``time.monotonic()`` time; 0 when absent)."""
+        hit = self._d.get(key)
+        return 0.0 if hit is None else hit[0]
+
     def stale(self, key: Any) -> bool:
         """True (once per refresh) when ``key`` is past ``ttl``: the caller should refresh it."""
         hit = self._d.get(key)

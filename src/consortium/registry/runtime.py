@@ -104,6 +104,8 @@ class ServingRuntime:
         self.cache_bytes = cache_bytes
         self._inference: dict[int, InferenceService] = {}  # per event loop (one in production)
         self._versions: OrderedDict[str, VersionInfo] = OrderedDict()
+        # (credential key, deployment, role) -> (fresh until, principal, target, access): see _remember
+        self._admitted: dict[Any, tuple[float, Principal, Target, Access]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self.meter.start()
@@ -164,14 +166,21 @@ class ServingRuntime:
                                ModelSignature.from_dict(v.signature), prep)
 
     # ------------------------------------------------------------------------ access
-    async def principal(self, cred: tuple[str, str] | None, org_header: str | None) -> Principal:
+    def _credential(self, cred: tuple[str, str] | None,
+                    org_header: str | None) -> tuple[tuple[str, str, str | None], str]:
+        """The gate's key for a credential (its hash, never the secret), and the secret."""
         if cred is None:
             raise Unauthenticated("this route needs a credential",
                                   hint="send 'Authorization: Bearer <API token>' or log in")
         kind, secret = cred
         if kind == "token" and secret.startswith("csm_ses_"):
             kind = "session"
-        key = self.gate.credential_key(kind, secret, org_header if kind == "session" else None)
+        return self.gate.credential_key(kind, secret, org_header if kind == "session" else None), secret
+
+    async def principal(self, cred: tuple[str, str] | None, org_header: str | None) -> Principal:
+        return await self._principal(*self._credential(cred, org_header))
+
+    async def _principal(self, key: tuple[str, str, str | None], secret: str) -> Principal:
         p = self.gate.principal_cached(key)
         if p is None:
             return await run_in_threadpool(self.gate.load_principal, key, secret)
@@ -207,16 +216,25 @@ class ServingRuntime:
 
         Refusals stay audited by the error handler; an admitted call is not audited on its own
         (see ``consortium.registry.usage`` for the rule)."""
-        p = await self.principal(cred, org_header)
-        ctx.principal = p
-        t = await self.target(name)
-        ctx.resource("deployment", t.id, t.owner_org_id)
-        a = self.gate.access_cached(t, p)
-        if a is None:
-            a = await run_in_threadpool(self.gate.load_access, t, p)
-        elif a.grant_id is not None:
-            self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
-        p.require(role)
+        ckey, secret = self._credential(cred, org_header)
+        akey = (ckey, name, role)
+        hit = self._admitted.get(akey)
+        if hit is not None and hit[0] > time.monotonic():
+            _, p, t, a = hit
+            ctx.principal = p
+            ctx.resource("deployment", t.id, t.owner_org_id)
+        else:
+            p = await self._principal(ckey, secret)
+            ctx.principal = p
+            t = await self.target(name)
+            ctx.resource("deployment", t.id, t.owner_org_id)
+            a = self.gate.access_cached(t, p)
+            if a is None:
+                a = await run_in_threadpool(self.gate.load_access, t, p)
+            elif a.grant_id is not None:
+                self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
+            p.require(role)
+            self._remember(akey, ckey, name, p, t, a)
         if count:
             try:
                 self.meter.admit(t.id, t.owner_org_id, p.org_id, a.limits)
@@ -226,6 +244,18 @@ class ServingRuntime:
                 raise
         ctx.audit = False
         return Call(p, t, a, time.perf_counter())
+
+    def _remember(self, akey: Any, ckey: Any, name: str, p: Principal, t: Target, a: Access) -> None:
+        """Keep an admission (caller, deployment, role -> principal, target, access) while all three
+        gate entries behind it are fresh, so that the next call skips the three lookups; it never
+        outlives them, so revocations and alias moves take effect as the gate promises."""
+        until = min(self.gate.principals.fresh_until(ckey), self.gate.targets.fresh_until(name))
+        if p.org_id != t.owner_org_id:  # the owner's access is not looked up
+            until = min(until, self.gate.access.fresh_until((t.id, p.org_id)))
+        if until > time.monotonic():
+            if len(self._admitted) >= 10_000:
+                self._admitted.clear()
+            self._admitted[akey] = (until, p, t, a)
 
     def done(self, call: Call, error: bool) -> None:
         self.meter.record(call.target.id, call.target.owner_org_id, call.principal.org_id,
@@ -265,6 +295,7 @@ class ServingRuntime:
         await self.inference().load(version_id)
 
     def invalidate(self, deployment: str | None = None) -> None:
+        self._admitted.clear()
         self.gate.invalidate(deployment)
 
     async def aclose(self) -> None:
