@@ -99,6 +99,7 @@ def test_federated_fedavg_job_registers_a_version(http: Any, consortium3: dict[s
     assert lin["source"] == "federated" and sorted(lin["organizations"]) == sorted([a.org, b.org, c.org])
     assert {d["dataset"] for d in lin["datasets"]} == set(ds) and all(d["version"] == 1 for d in lin["datasets"])
     assert "leave_one_out" in lin["contribution"] and lin["epsilon"] is None
+    assert v.json()["class_names"] == ["malignant", "benign"]  # the nodes' names for labels 0 and 1
     # evaluated on the hub's held-out rows like a hub-trained version: plots and a drift reference
     base = f"/api/v1/models/{a.org}/bc-fed/versions/{res['version']}/plots"
     for plot in ("confusion_matrix", "roc"):

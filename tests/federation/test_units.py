@@ -41,6 +41,11 @@ def test_merged_statistics_equal_pooled_statistics():
     assert np.allclose(g.std, x.std(axis=0), rtol=1e-4)
     with pytest.raises(InvalidInput, match="different feature shapes"):
         merge_stats([parts[0], local_stats(x[:, :5], y, "tabular")])
+    assert g.class_names == ["0", "1"]  # no node named its labels
+    named = [{**p, "class_names": data.class_names} for p in parts]
+    assert merge_stats(named).class_names == ["malignant", "benign"]
+    assert merge_stats([named[0], parts[1]]).class_names == ["malignant", "benign"]  # an unnamed node agrees
+    assert merge_stats([named[0], {**parts[1], "class_names": ["b", "m"]}]).class_names == ["0", "1"]  # disagree
 
 
 def test_leave_one_out_flags_a_harmful_update():

@@ -69,8 +69,8 @@ def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
     ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)
     store = _blobs(blobs)
     data = formats.load(v.format, _source(session, store, ds, v), v.schema, tmp_dir(store))
-    if data.kind == "tabular" and v.schema.get("classes"):
-        data.class_names = list(v.schema["classes"])
+    if data.kind == "tabular" and (v.schema.get("class_names") or v.schema.get("classes")):
+        data.class_names = list(v.schema.get("class_names") or v.schema["classes"])
     return data
 
 

@@ -108,6 +108,10 @@ def import_sample(session: Session, blobs: LocalBlobStore, p: Principal, sample:
                                                     else "")
         v, created = ingest(session, blobs, acting, name, [raw],
                             Upload(filename=f"{name}.{fmt}", format=fmt, target=target, description=desc))
+        if created and fmt == "csv" and (names := load_sample(sample).class_names):
+            # a CSV keeps the labels (0, 1, ...) only: their names go with the version, as image
+            # datasets keep theirs (label i is names[i]), so models name their classes
+            v.schema = {**v.schema, "class_names": list(names)}
         out.append({"org": org_name, "dataset": f"{org_name}/{name}", "version": v.version,
                     "rows": v.row_count,
                     "part": k, "partitions": partitions, "created": created, "version_id": v.id,

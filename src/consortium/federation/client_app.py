@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,7 +56,15 @@ def node_identity(context: Context) -> tuple[str, str, str]:
     return data_dir, dataset, org
 
 
-def _local_arrays(context: Context) -> tuple[np.ndarray, np.ndarray, str, str]:
+class _Local(NamedTuple):
+    x: np.ndarray
+    y: np.ndarray
+    kind: str
+    org: str
+    class_names: list[str]  # the dataset's names for its labels (label i is class_names[i]), if any
+
+
+def _local_arrays(context: Context) -> _Local:
     """The node's rows as raw arrays (cached per process; the file's mtime keys the cache)."""
     from consortium.federation.features import check_process, to_arrays
     from consortium.federation.node_data import load_dataset
@@ -70,9 +78,9 @@ def _local_arrays(context: Context) -> tuple[np.ndarray, np.ndarray, str, str]:
             data = load_dataset(data_dir, dataset)
             check_process(recipe.process)
             x, y = to_arrays(data, recipe.data.target, recipe.process)
-            _CACHE[key] = (x, y, data.kind)
-        x, y, kind = _CACHE[key]
-    return x, y, kind, org
+            _CACHE[key] = (x, y, data.kind, list(data.class_names))
+        x, y, kind, names = _CACHE[key]
+    return _Local(x, y, kind, org, names)
 
 
 _PLANS: dict[tuple[str, str], Any] = {}
@@ -107,9 +115,9 @@ def _privacy(context: Context, recipe: Any, n_rows: int) -> Any:
 def query(msg: Message, context: Context) -> Message:
     from consortium.federation.features import local_stats
 
-    x, y, kind, org = _local_arrays(context)
+    x, y, kind, org, names = _local_arrays(context)
     recipe = _recipe(context)
-    out: dict[str, Any] = {"org": org, "stats": local_stats(x, y, kind)}
+    out: dict[str, Any] = {"org": org, "stats": {**local_stats(x, y, kind), "class_names": names}}
     plan = _privacy(context, recipe, len(y))
     if plan is not None:
         out["privacy"] = plan.to_dict()
@@ -147,7 +155,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     recipe = _recipe(context)
     fed = recipe.federated
     stats = GlobalStats.from_dict(stats_dict)
-    x, y_raw, _, org = _local_arrays(context)
+    x, y_raw, _, org, _ = _local_arrays(context)
     y = encode_labels(y_raw, recipe, stats)
     model = global_model(recipe, stats)
     missing = set(model.state_dict()) - set(state)

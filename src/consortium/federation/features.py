@@ -16,7 +16,7 @@ raw features. Row-local recipe steps (``drop_missing``, ``drop_duplicates``) run
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,7 @@ class GlobalStats:
     min: list[float]
     max: list[float]
     classes: list[Any]
+    class_names: list[str] = field(default_factory=list)  # one per class, in ``classes`` order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,7 +122,19 @@ def merge_stats(parts: list[dict[str, Any]]) -> GlobalStats:
         kind=parts[0]["kind"], n_rows=int(sum(p["n_rows"] for p in parts)),
         input_shape=list(parts[0]["shape"]), mean=mean.tolist(), std=np.sqrt(var).tolist(),
         min=np.min([p["min"] for p in parts], axis=0).tolist(),
-        max=np.max([p["max"] for p in parts], axis=0).tolist(), classes=classes)
+        max=np.max([p["max"] for p in parts], axis=0).tolist(), classes=classes,
+        class_names=_names(classes, [p.get("class_names") or [] for p in parts]))
+
+
+def _names(classes: list[Any], given: list[list[str]]) -> list[str]:
+    """Names of ``classes``: the nodes' own names for integer labels 0..k-1 when every node that
+    names them agrees (label i is ``names[i]``, as in scikit-learn's datasets), else the labels."""
+    named = {tuple(g) for g in given if g}
+    if len(named) == 1:
+        names = next(iter(named))
+        if all(isinstance(c, int) and 0 <= c < len(names) for c in classes):
+            return [str(names[c]) for c in classes]
+    return [str(c) for c in classes]
 
 
 def scaling(stats: GlobalStats, process: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

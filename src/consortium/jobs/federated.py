@@ -291,7 +291,7 @@ def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
     task, loss = recipe.resolved_task, recipe.resolved_loss
     y = encode_labels(y_raw, recipe, stats)
     out = predict(result.model(), x, task=task, loss=loss)
-    names = [str(c) for c in stats.classes]
+    names = _class_names(result.stats) or []
     if task == "classification" and out.ndim == 2:
         png = {"confusion_matrix": plots.confusion_matrix(confusion(y, out.argmax(1), out.shape[1]), names),
                "roc": plots.roc(y, out, names)}
@@ -300,6 +300,11 @@ def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
     target = recipe.data.target or validation.target
     features = [str(c) for c in validation.frame.columns if c != target] if x.ndim == 2 else None
     return {"plots": png, "reference_stats": reference_stats(x, features)}
+
+
+def _class_names(stats: dict[str, Any]) -> list[str] | None:
+    """The model's class names: the nodes' names for their labels, else the labels themselves."""
+    return stats.get("class_names") or [str(c) for c in stats.get("classes", [])] or None
 
 
 def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, Any]], engine: str,
@@ -339,7 +344,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         v = reg.register_version(
             s, p, model_name, onnx=result.onnx, blobs=svc.blobs, metrics=metrics, lineage=lineage,
             signature={"raw_columns": columns} if columns else None,
-            task=recipe.resolved_task, class_names=[str(c) for c in result.stats.get("classes", [])] or None,
+            task=recipe.resolved_task, class_names=_class_names(result.stats),
             description=f"federated across {', '.join(contributors)} by job {ctx.job_id}", source_format="federated",
             **(evaluation or {}))
         model = s.get(reg.RegisteredModel, v.model_id)
