@@ -5,8 +5,8 @@
   const P = C.page();
   const base = `/datasets/${P.owner}/${P.name}`;
 
-  function classBars(classes) {
-    const entries = Object.entries(classes || {});
+  function classBars(classes, names) {  // names: the label names of label 0, 1, ... when the data has them
+    const entries = Object.entries(classes || {}).map(([k, n]) => [names && names[k] !== undefined && names[k] !== k ? `${k} (${names[k]})` : k, n]);
     if (!entries.length) return el("p", { class: "muted" }, "No class labels in this version.");
     const max = Math.max(...entries.map(([, n]) => n));
     return el("div", { class: "bars" }, entries.map(([k, n]) => el("div", { class: "bar-row" },
@@ -37,7 +37,7 @@
       el("dt", {}, "File"), el("dd", {}, v.filename || "—"), el("dt", {}, "Checksum"), el("dd", { class: "mono" }, v.checksum),
       el("dt", {}, "Added"), el("dd", {}, date(v.created_at))));
     const s = v.schema || {};
-    document.getElementById("classes").replaceChildren(classBars(s.classes));
+    document.getElementById("classes").replaceChildren(classBars(s.classes, s.kind === "image" ? null : s.class_names));
     document.getElementById("schema").replaceChildren(s.kind === "image"
       ? el("dl", { class: "kv" }, el("dt", {}, "Image shape"), el("dd", {}, (s.image_shape || []).join(" × ")),
         el("dt", {}, "Channels"), el("dd", {}, s.channels), el("dt", {}, "Pixel type"), el("dd", {}, s.dtype),
@@ -69,8 +69,18 @@
     });
   }
 
+  const isAdmin = P.own && ["admin", "owner"].includes(P.role);
+
+  async function remove(what, path, then) {  // the API refuses (409) while jobs use the data, naming them
+    if (!confirm(`Delete ${what}? Its encrypted files are removed and every grant on it is revoked. This cannot be undone.`)) return;
+    try { await api("DELETE", path); then(); } catch (err) { C.showError(null, err); }
+  }
+
   document.addEventListener("DOMContentLoaded", async () => {
     loadGrants();
+    const del = document.getElementById("delete-dataset");
+    if (del) del.addEventListener("click", () => remove(`${P.owner}/${P.name} and all its versions`, base,
+      () => { location.href = "/datasets"; }));
     const sel = document.getElementById("grant-org");
     if (sel) {
       api("GET", "/orgs").then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
@@ -88,7 +98,10 @@
       const box = document.getElementById("versions");
       box.replaceChildren(table(versions.slice().reverse(), [
         ["Version", v => el("a", { href: "#", onclick: ev => { ev.preventDefault(); showVersion(v); } }, `v${v.version}`)],
-        ["Format", v => v.format], ["Rows", v => num(v.rows)], ["Size", v => bytes(v.size_bytes)], ["Added", v => date(v.created_at)]],
+        ["Format", v => v.format], ["Rows", v => num(v.rows)], ["Size", v => bytes(v.size_bytes)], ["Added", v => date(v.created_at)],
+        ...(isAdmin && versions.length > 1 ? [["", v => el("button", { class: "danger small", onclick: () =>
+          remove(`version ${v.version} of ${P.owner}/${P.name}`, `${base}/versions/${v.version}`, () => location.reload()) },
+          "Delete")]] : [])],
         "No versions."));
       if (versions.length) showVersion(versions[versions.length - 1]);
     } catch (err) { C.showError("versions", err); }
