@@ -392,6 +392,9 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dic
     con = results["32 concurrent"]
     lines += ["", f"- Goals: sequential >= 0.9x baseline: **{seq['platform']['rps'] / seq['baseline']['rps']:.2f}x**; "
               f"32 concurrent >= 1.5x baseline: **{con['platform']['rps'] / con['baseline']['rps']:.2f}x**.",
+              "", "Machines differ between runs of `make bench` sections on this shared host: compare ratios "
+              "within a section, not absolute figures across sections (here a one-row call of the model "
+              f"takes {call_us:.0f} µs; see the serving-core section for the same call on its run's machine).",
               "", "What batching can give with this model. Server CPU per request is the server process's "
               "user + system time over the cell (`/proc/PID/stat`) divided by the requests wrk completed. One "
               f"single-row call of the seed's CNN in onnxruntime takes {call_us:.0f} µs, "
