@@ -68,6 +68,24 @@ def sample_file(sample: str, partitions: int = 1, part: int = 1, skew: Skew = "i
     return to_file(data)
 
 
+def ingest_sample(session: Session, blobs: LocalBlobStore, p: Principal, name: str, sample: str,
+                  partitions: int = 1, part: int = 1, skew: Skew = "iid", seed: int = 0) -> tuple[Any, bool]:
+    """Store partition ``part`` of a bundled sample as a version of ``p``'s dataset ``name``;
+    ``(version, created)`` as ``ingest`` returns them."""
+    raw, fmt = sample_file(sample, partitions, part, skew, seed)
+    desc = f"scikit-learn sample {sample!r}"
+    if partitions > 1:
+        desc += f", partition {part}/{partitions} ({skew})"
+    up = Upload(filename=f"{name}.{fmt}", format=fmt, target=None if fmt == "npz" else "target",
+                description=desc)
+    v, created = ingest(session, blobs, p, name, [raw], up)
+    if created and fmt == "csv" and (names := load_sample(sample).class_names):
+        # a CSV keeps the labels (0, 1, ...) only: their names go with the version, as image
+        # datasets keep theirs (label i is names[i]), so models name their classes
+        v.schema = {**v.schema, "class_names": list(names)}
+    return v, created
+
+
 def _check_rights(p: Principal, orgs: list[str]) -> None:
     if orgs == [p.org_name]:
         p.require(Role.member, "importing datasets")
@@ -101,17 +119,8 @@ def import_sample(session: Session, blobs: LocalBlobStore, p: Principal, sample:
     _check_rights(p, [org for org, _ in plan])
     out = []
     for org_name, k in plan:
-        raw, fmt = sample_file(sample, partitions, k, skew, seed)
         acting = p if org_name == p.org_name else _acting_in(session, p, org_name)
-        target = None if fmt == "npz" else "target"
-        desc = f"scikit-learn sample {sample!r}" + (f", partition {k}/{partitions} ({skew})" if partitions > 1
-                                                    else "")
-        v, created = ingest(session, blobs, acting, name, [raw],
-                            Upload(filename=f"{name}.{fmt}", format=fmt, target=target, description=desc))
-        if created and fmt == "csv" and (names := load_sample(sample).class_names):
-            # a CSV keeps the labels (0, 1, ...) only: their names go with the version, as image
-            # datasets keep theirs (label i is names[i]), so models name their classes
-            v.schema = {**v.schema, "class_names": list(names)}
+        v, created = ingest_sample(session, blobs, acting, name, sample, partitions, k, skew, seed)
         out.append({"org": org_name, "dataset": f"{org_name}/{name}", "version": v.version,
                     "rows": v.row_count,
                     "part": k, "partitions": partitions, "created": created, "version_id": v.id,

@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from consortium.data import access, catalog
-from consortium.data.ingest import Upload, ingest
-from consortium.data.importer import sample_file
+from consortium.data.importer import ingest_sample
 from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
 from consortium.governance import credentials
 from consortium.governance.audit import EventDraft
@@ -37,12 +36,7 @@ def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
         if catalog.find(session, org, name) is not None:
             continue
         p = _owner(session, org)
-        raw, fmt = sample_file(sample, parts, part, "iid", seed=0)
-        v, created = ingest(session, svc.blobs, p, name, [raw],
-                            Upload(filename=f"{name}.{fmt}", format=fmt,
-                                   target=None if fmt == "npz" else "target",
-                                   description=f"scikit-learn sample {sample!r}"
-                                               + (f", IID partition {part}/{parts}" if parts > 1 else "")))
+        v, created = ingest_sample(session, svc.blobs, p, name, sample, parts, part, "iid", seed=0)
         if created:
             events.append(EventDraft("demo.import_dataset", actor_user_id=p.user_id, actor_org_id=p.org_id,
                                      resource_type=catalog.RTYPE, resource_id=v.dataset_id,
