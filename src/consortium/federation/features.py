@@ -127,14 +127,12 @@ def merge_stats(parts: list[dict[str, Any]]) -> GlobalStats:
 
 
 def _names(classes: list[Any], given: list[list[str]]) -> list[str]:
-    """Names of ``classes``: the nodes' own names for integer labels 0..k-1 when every node that
-    names them agrees (label i is ``names[i]``, as in scikit-learn's datasets), else the labels."""
+    """Names of ``classes`` from the nodes' own names for their labels, when every node that
+    names them agrees (else the labels as text): the rule hub training applies."""
+    from consortium.processing.preprocessor import class_names
+
     named = {tuple(g) for g in given if g}
-    if len(named) == 1:
-        names = next(iter(named))
-        if all(isinstance(c, int) and 0 <= c < len(names) for c in classes):
-            return [str(names[c]) for c in classes]
-    return [str(c) for c in classes]
+    return class_names(classes, list(next(iter(named))) if len(named) == 1 else [])
 
 
 def scaling(stats: GlobalStats, process: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

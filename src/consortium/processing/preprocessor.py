@@ -102,7 +102,7 @@ class Preprocessor:
                 present = y_raw[~is_missing(y_raw)] if y_raw.dtype.kind in "fO" else y_raw
                 classes = _sorted_unique(present)
             classes = [_plain(c) for c in classes]
-            names = _class_names(classes, train.class_names)
+            names = class_names(classes, train.class_names)
         else:
             classes, names = [], []
         proto: dict[str, Any] = {
@@ -297,7 +297,9 @@ def _sorted_unique(values: np.ndarray) -> list[Any]:
         return sorted(plain, key=str)
 
 
-def _class_names(classes: list[Any], given: list[str]) -> list[str]:
+def class_names(classes: list[Any], given: list[str]) -> list[str]:
+    """Names of ``classes``: ``given[c]`` for integer labels 0..k-1 when the data names them
+    (label i is ``given[i]``, as in scikit-learn's datasets), else the labels as text."""
     if given and all(isinstance(c, int) and 0 <= c < len(given) for c in classes):
         return [str(given[c]) for c in classes]
     return [str(c) for c in classes]
