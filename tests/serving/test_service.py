@@ -98,3 +98,26 @@ def test_eviction_drops_the_batcher() -> None:
 def test_bad_batching_settings() -> None:
     with pytest.raises(InvalidInput, match="max_batch_size"):
         InferenceService(_loader({}), batching=BatchingConfig(max_batch_size=0))
+
+
+def test_batching_off_runs_each_request_alone_and_cheap_models_on_the_loop() -> None:
+    import threading
+
+    blobs = {"a": linear_onnx()}
+    seen: list[tuple[BatchInfo, str]] = []
+
+    async def main() -> None:
+        svc = InferenceService(_loader(blobs), threads=1, batching=BatchingConfig(enabled=False),
+                               on_batch=lambda vid, info: seen.append((info, threading.current_thread().name)))
+        xs = [np.full((1, 4), float(i), np.float32) for i in range(6)]
+        first = await svc.infer("a", {"x": xs[0]})  # its time is unknown yet: a thread
+        outs = await asyncio.gather(*(svc.infer("a", {"x": x}) for x in xs[1:]))
+        for x, o in zip(xs, [first, *outs]):
+            np.testing.assert_allclose(o["y"], linear_ref(x), rtol=1e-5, atol=1e-6)
+        await svc.aclose()
+        return threading.current_thread().name
+
+    loop_thread = asyncio.run(main())
+    assert [i.requests for i, _ in seen] == [1] * 6  # never batched, every call reported
+    assert seen[0][1].startswith("consortium-infer")
+    assert {t for _, t in seen[1:]} == {loop_thread}  # a microsecond model: no thread hop

@@ -113,7 +113,7 @@ class AdaptiveBatcher:
             raise InvalidInput(f"max_wait_ms must be >= 0; got {max_wait_ms}")
         if max_concurrency < 1:
             raise InvalidInput(f"max_concurrency must be >= 1; got {max_concurrency}")
-        self.run = run  # public: a lone request may call it on the loop (InferenceService._run_inline)
+        self.run = run  # public: a lone request may call it on the loop (InferenceService._timed)
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_concurrency = max_concurrency

@@ -45,8 +45,9 @@ class BatchingConfig:
     max_batch_size: int = 32
     max_wait_ms: float = 2.0
     max_concurrency: int = 1
-    # A request that finds its model idle runs on the event loop when the model's recent calls
-    # took less than this: the thread hop (~0.1-0.3 ms) would cost more than the call itself.
+    # A request that finds its model idle (or any request, with batching off) runs on the event
+    # loop when the model's recent calls took less than this: the thread hop (~0.1-0.3 ms) would
+    # cost more than the call itself.
     inline_below_ms: float = 0.5
 
 
@@ -124,15 +125,20 @@ class InferenceService:
                 raise BadRequest(f"unknown output {unknown[0]!r}",
                                  hint=f"the model produces: {', '.join(known)}")
         key = (version_id, stage.name if stage is not None else "")
+        cheap = self._run_ms.get(key, 1e9) < self.batching.inline_below_ms
         if self.batching.enabled and predictor.batchable:
             batcher = self._batcher(key, stage)
-            if batcher.idle and self._run_ms.get(key, 1e9) < self.batching.inline_below_ms:
-                result = self._run_inline(key, batcher, feed)
+            if batcher.idle and cheap:
+                result = self._timed(key, batcher.run, feed)
             else:
                 result = await batcher.submit(feed)
-        else:
-            assert self._loop is not None
-            result = await self._loop.run_in_executor(self._executor, self._runner(version_id, stage), feed)
+        else:  # every request on its own: on the loop when cheap (as above), else in a thread
+            run = self._runner(version_id, stage)
+            if cheap:
+                result = self._timed(key, run, feed)
+            else:
+                assert self._loop is not None
+                result = await self._loop.run_in_executor(self._executor, self._timed, key, run, feed)
         return {k: result[k] for k in outputs} if outputs else result
 
     def _runner(self, version_id: str, stage: Stage | None) -> RunFn:
@@ -160,10 +166,11 @@ class InferenceService:
             arr = arr.reshape((arr.shape[0], *inner))
         return await self.infer(version_id, {spec.name: arr})
 
-    def _run_inline(self, key: tuple[str, str], batcher: AdaptiveBatcher,
-                    feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _timed(self, key: tuple[str, str], run: RunFn, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One request's call, on the event loop or in a thread: timed (its time decides whether the
+        next ones run on the loop) and reported to ``on_batch``."""
         t0 = time.perf_counter()
-        result = batcher.run(feed)
+        result = run(feed)
         dt = time.perf_counter() - t0
         self._observe(key, dt)
         if self._on_batch is not None:
@@ -201,6 +208,8 @@ class InferenceService:
             self._loop.call_soon_threadsafe(self._drop_batcher, version_id)
 
     def _drop_batcher(self, version_id: str) -> None:
+        for key in [k for k in self._run_ms if k[0] == version_id]:
+            del self._run_ms[key]
         for key, b in list(self._batchers.items()):
             if key[0] == version_id and b.idle:
                 del self._batchers[key]
