@@ -1,6 +1,7 @@
 """A real federated job in a real browser: three organizations each hold an IID third of
 breast_cancer and grant ``compute`` to a project the hospital leads; the hospital starts a job from
-the project's page with a two-round FedAvg recipe in YAML and watches the job page fill in
+the project's page with the new-job form's federated choice (its partners' datasets ticked, two
+rounds of FedAvg) and watches the job page fill in
 per-organization metrics per round, then opens the model version: lineage with every organization
 and the contribution report.
 
@@ -21,19 +22,6 @@ from support import start_worker, stop_worker
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 ORGS = (HOSPITAL, CLINIC, LAB)
 PROJECT = "bc-study"
-RECIPE = f"""name: bc-federated
-data: {{target: target, test_size: 0.2, seed: 0}}
-process: [{{normalize: {{method: standard}}}}]
-model: {{type: mlp, hidden: [16]}}
-train: {{loss: cross_entropy, optimizer: adam, lr: 0.01, batch_size: 32}}
-federated:
-  datasets: [{HOSPITAL}/bc, {CLINIC}/bc, {LAB}/bc]
-  strategy: fedavg
-  rounds: 2
-  local_epochs: 1
-  min_nodes: 3
-register: {{model: bc-federated}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +67,23 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     hospital.go(f"/projects/{PROJECT}")
     page.click("#project-job")  # the new-job page with the project chosen
     page.wait_for_function(f"document.querySelector('#project').value === '{PROJECT}'")
-    page.click("[data-tab=yaml-pane]")
-    page.fill("#recipe-yaml", RECIPE)
-    page.click("#yaml-form button[type=submit]")
+    page.wait_for_selector(f"#dataset option[value='{HOSPITAL}/bc']", state="attached")
+    page.select_option("#dataset", f"{HOSPITAL}/bc")
+    assert page.locator("#fed-fields").is_hidden()
+    page.check("input[name=where][value=federated]")  # the form's federated choice
+    for org in (CLINIC, LAB):  # the project's datasets with the same columns are offered
+        page.check(f"#fed-datasets input[value='{org}/bc']")
+    assert page.locator(f"#fed-datasets input[value='{HOSPITAL}/bc']").is_checked()
+    assert page.locator("#job-form input[name=epochs]").is_hidden()  # rounds x local epochs instead
+    page.fill("#job-form input[name=rounds]", "2")
+    page.fill("#job-form input[name=name]", "bc-federated")
+    recipe = page.locator("#recipe-preview").text_content() or ""  # in a closed <details>
+    assert all(f"{org}/bc" in recipe for org in ORGS) and "fedavg" in recipe and "min_nodes: 3" in recipe, recipe
+    hospital.shot("federated-form")
+    page.click("#job-form button[type=submit]")
     page.wait_for_function("/\\/jobs\\/job_\\w+$/.test(location.pathname) || "
-                           "document.querySelector('#yaml-form .error')")
-    assert "/jobs/job_" in page.url, page.locator("#yaml-form .error").inner_text()
+                           "document.querySelector('#job-form .error')")
+    assert "/jobs/job_" in page.url, page.locator("#job-form .error").inner_text()
     page.wait_for_selector("#job-done", timeout=120_000)
     page.wait_for_selector("#fed-chart .main-svg")
     assert "round 2 of 2" in page.locator("#progress-text").inner_text()
