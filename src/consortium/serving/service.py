@@ -208,7 +208,7 @@ class InferenceService:
             self._loop.call_soon_threadsafe(self._drop_batcher, version_id)
 
     def _drop_batcher(self, version_id: str) -> None:
-        for key in [k for k in self._run_ms if k[0] == version_id]:
+        for key in [k for k in list(self._run_ms) if k[0] == version_id]:  # a thread may add one meanwhile
             del self._run_ms[key]
         for key, b in list(self._batchers.items()):
             if key[0] == version_id and b.idle:
