@@ -80,6 +80,17 @@ def test_not_a_mapping_and_bad_yaml() -> None:
         parse_recipe("name: [unclosed")
 
 
+def test_bad_yaml_says_where_in_one_line_and_how_to_fix_it() -> None:
+    with pytest.raises(InvalidInput) as e:
+        parse_recipe("name: x\nmodel: {type: mlp\ntrain: {lr: 0.1}\n")
+    assert e.value.message == ("the recipe is not valid YAML at line 3, column 6: expected ',' or '}', but got ':' "
+                               "(in the flow mapping that starts at line 2, column 8)")
+    assert e.value.details == [{"line": 3, "column": 6}] and "close every {" in (e.value.hint or "")
+    with pytest.raises(InvalidInput, match="line 3, column 1") as e:
+        parse_recipe("name: x\nmodel:\n\ttype: mlp\n")
+    assert e.value.hint == "indent with spaces, not tabs"
+
+
 def test_apply_params_sets_nested_values() -> None:
     r = parse_recipe(FULL)
     r2 = apply_params(r, {"train.lr": 0.05, "model.dense.0": 64})

@@ -368,7 +368,7 @@ def _validate(source: str | bytes | dict[str, Any] | Recipe) -> Recipe:
         try:
             source = yaml.safe_load(source)
         except yaml.YAMLError as e:
-            raise InvalidInput(f"recipe is not valid YAML/JSON: {e}") from None
+            raise _yaml_error(e) from None
     if not isinstance(source, dict):
         raise InvalidInput(
             "a recipe is a mapping with at least a 'name'", hint="e.g. {name: my-model, model: {type: mlp}}"
@@ -381,6 +381,29 @@ def _validate(source: str | bytes | dict[str, Any] | Recipe) -> Recipe:
         msg = f"invalid recipe at {_path(first['loc'])}: {first['msg']}{_allowed(first)}"
         details = [{"path": _path(x["loc"]), "message": x["msg"]} for x in errs]
         raise InvalidInput(msg, details=details) from None
+
+
+def _yaml_error(e: yaml.YAMLError) -> InvalidInput:
+    """The parser's complaint in one line, with where (1-based line and column) and what to check.
+
+    >>> try:
+    ...     yaml.safe_load("name: x\\nmodel: {type: mlp\\ntrain: {}")
+    ... except yaml.YAMLError as err:
+    ...     print(_yaml_error(err).message)
+    the recipe is not valid YAML at line 3, column 6: expected ',' or '}', but got ':' (in the flow mapping that starts at line 2, column 8)
+    """
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is None or not problem:
+        return InvalidInput("the recipe is not valid YAML/JSON", hint="check its brackets and indentation")
+    msg = f"the recipe is not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context and cmark is not None and (cmark.line, cmark.column) != (mark.line, mark.column):
+        what = context.removeprefix("while parsing ").removeprefix("while scanning ")
+        what = what.removeprefix("a ").removeprefix("an ")
+        msg += f" (in the {what} that starts at line {cmark.line + 1}, column {cmark.column + 1})"
+    hint = ("indent with spaces, not tabs" if "\\t" in problem else
+            "close every { and [ you open, put a space after each ':', and indent nested keys by the same spaces")
+    return InvalidInput(msg, hint=hint, details=[{"line": mark.line + 1, "column": mark.column + 1}])
 
 
 def _set_path(tree: Any, path: str, value: Any) -> None:

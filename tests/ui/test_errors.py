@@ -12,7 +12,7 @@ import pytest
 from conftest import Tab, open_tab
 
 BAD_RECIPES = {  # YAML -> what the message must say
-    "name: x\nmodel: {type: mlp\n": "not valid YAML",
+    "name: x\nmodel: {type: mlp\n": "not valid YAML at line 2, column 18",  # the form sends it without the last newline
     "name: x\ndata: {dataset: DS, target: target}\nmodel: {type: transformer}\n": "'mlp'",
     "name: x\ndata: {dataset: nobody/nothing, target: t}\nmodel: {type: mlp}\n": "nobody/nothing not found",
 }
