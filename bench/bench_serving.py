@@ -327,6 +327,7 @@ def servers(tmp: Path, onnx_path: Path, state_path: Path, models: int, ports: tu
 
 
 LOADS = (("sequential (1 connection)", 1, 1), ("32 concurrent", 32, 2))
+ROUNDS = 5  # alternating baseline/platform runs per load; the median is shown (this shared host is noisy)
 
 
 def batch_totals(predict_url: str) -> tuple[float, float]:
@@ -340,7 +341,7 @@ def batch_totals(predict_url: str) -> tuple[float, float]:
 
 
 def measure(wrk: str, pair: Pair, duration: int, loads: tuple[tuple[str, int, int], ...] = LOADS,
-            rounds: int = 3) -> dict[str, dict[str, dict[str, float]]]:
+            rounds: int = ROUNDS) -> dict[str, dict[str, dict[str, float]]]:
     """wrk figures of both servers under each load: ``rounds`` rounds, baseline and platform
     alternating (each run after a 2 s warm-up), the median run of each by req/s. On a shared
     machine whose speed drifts, alternating keeps the two comparable."""
@@ -423,7 +424,7 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dic
     lines = ["# Serving: the platform's /predict vs. a hand-written FastAPI + onnxruntime endpoint", "",
              f"The seed's digits CNN (`examples/digits-cnn.yaml`: conv 32 3x3, max-pool, dense 128; trained by "
              f"`consortium.training`, ONNX), one uvicorn process each, loopback, "
-             f"`wrk` for {args.duration} s per run after a 2 s warm-up, three rounds alternating baseline and platform, "
+             f"`wrk` for {args.duration} s per run after a 2 s warm-up, {ROUNDS} rounds alternating baseline and platform, "
              f"the median run of each shown, 2 cores shared by server and load "
              f"generator. Body `{{\"inputs\": [[64 pixel values]]}}`. The platform path includes bearer-token "
              f"auth, the deployment/grant/quota gate, the version's fitted preprocessing, adaptive batching, "
