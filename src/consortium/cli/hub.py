@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 
 import typer
@@ -54,6 +55,9 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
         nodes = _start_demo_nodes(settings, creds)
         console.print(f"started a node for each demo organization (data in {settings.home / 'nodes'}/<org>, "
                       f"logs in {settings.home / 'logs'}); federated jobs train on them")
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again: with the default handler
+    # the process would die there, before the finally below stops the workers and nodes.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     finally:
@@ -62,6 +66,10 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
         if pool is not None:
             pool.stop()
         svc.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _start_demo_nodes(settings, creds):  # type: ignore[no-untyped-def]

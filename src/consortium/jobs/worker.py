@@ -101,6 +101,9 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
         services.close()
 
 
+PARENT_ENV = "CONSORTIUM_WORKER_PARENT"  # the spawning hub's pid: its workers leave when it is gone
+
+
 class WorkerPool:
     """Worker processes spawned by the hub; a worker that dies is restarted."""
 
@@ -112,7 +115,7 @@ class WorkerPool:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "CONSORTIUM_HOME": str(self.settings.home),
-               "CONSORTIUM_DATABASE_URL": self.settings.database_url,
+               "CONSORTIUM_DATABASE_URL": self.settings.database_url, PARENT_ENV: str(os.getpid()),
                "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // max(1, self.n)))}
         if self.settings.master_key:
             env["CONSORTIUM_MASTER_KEY"] = self.settings.master_key
@@ -166,7 +169,19 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    parent = os.environ.get(PARENT_ENV)
+    if parent:
+        threading.Thread(target=_leave_with_parent, args=(int(parent),), daemon=True, name="parent-watch").start()
     run_worker(Settings(), stop=stop)
+
+
+def _leave_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """A worker spawned by a hub stops as on SIGTERM (a job in flight goes back to the queue) when
+    that hub is gone, even killed without a chance to stop it: it would otherwise poll forever."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    log.warning("hub process %s is gone: stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":
