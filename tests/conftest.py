@@ -48,6 +48,22 @@ def _pg_database() -> tuple[str, callable]:  # type: ignore[valid-type]
     return url, drop
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``one_backend`` (long real-process runs whose database work other tests cover
+    on both backends) run once: on PostgreSQL when it is configured, else on SQLite."""
+    if not PG_URL:
+        return
+    keep, drop = [], []
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        skip = (item.get_closest_marker("one_backend") is not None and spec is not None
+                and spec.params.get("backend") == "sqlite")
+        (drop if skip else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(params=BACKENDS, scope="module")
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param  # type: ignore[no-any-return]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fl_helpers import finished_job, two_orgs_sharing_bc
 from support import start_worker, wait_for
 
@@ -33,6 +34,7 @@ def test_local_nodes_register_and_stop(live_url: str, world: Any, tmp_path: Path
     assert nodes.alive() == {a.org: False} and nodes.procs[a.org].returncode == 0
 
 
+@pytest.mark.one_backend  # Flower processes on standing nodes; database work is covered on both elsewhere
 def test_federated_job_trains_on_the_standing_nodes(http: Any, live_url: str, world: Any, settings: Any) -> None:
     a, b = two_orgs_sharing_bc(http, world)
     nodes = LocalNodes(live_url, settings.home, interval=0.5).start({a.org: a.token, b.org: b.token})

@@ -54,6 +54,7 @@ def test_worker_start_kills_processes_of_jobs_that_no_longer_run(http: Any, worl
 
 
 @pytest.mark.slow
+@pytest.mark.one_backend  # about processes, not the database
 def test_killed_worker_leaves_no_flower_processes(http: Any, world: Any, settings: Any, tmp_path: Path) -> None:
     a, b = two_orgs_sharing_bc(http, world)
     recipe = {"name": "long", "data": {"target": "target"}, "model": {"type": "logistic"},

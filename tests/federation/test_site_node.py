@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fl_helpers import finished_job, two_orgs_sharing_bc
 from support import start_worker, wait_for
 
@@ -18,6 +19,7 @@ from consortium.federation.node_data import save_dataset
 from consortium.sdk.client import Client
 
 
+@pytest.mark.one_backend  # Flower processes at a site; the hub's database work is covered on both elsewhere
 def test_site_node_trains_at_the_site(http: Any, live_url: str, world: Any, settings: Any, tmp_path: Path) -> None:
     a, b = two_orgs_sharing_bc(http, world)
     site = tmp_path / "site-b"
