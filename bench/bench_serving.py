@@ -121,12 +121,17 @@ def model_call_us(onnx_path: Path) -> float:
     sess = ort.InferenceSession(str(onnx_path), session_options(threads=1), providers=["CPUExecutionProvider"])
     x = np.zeros((1, 1, 8, 8), np.float32)
     name = sess.get_inputs()[0].name
+    return _per_call_us(lambda: sess.run(None, {name: x}), 1000, time.perf_counter)
+
+
+def _per_call_us(call: Any, n: int, clock: Any) -> float:
+    """µs per ``call()`` by ``clock`` (wall or CPU time) over ``n`` calls, after 50 to warm up."""
     for _ in range(50):
-        sess.run(None, {name: x})
-    t0 = time.perf_counter()
-    for _ in range(1000):
-        sess.run(None, {name: x})
-    return (time.perf_counter() - t0) / 1000 * 1e6
+        call()
+    t0 = clock()
+    for _ in range(n):
+        call()
+    return (clock() - t0) / n * 1e6
 
 
 def stage_us(onnx_path: Path, state_path: Path, rows: int) -> float:
@@ -153,12 +158,7 @@ def stage_us(onnx_path: Path, state_path: Path, rows: int) -> float:
         feed = {RAW: np.concatenate(parts, axis=0)}
         stage.after(model.predict(model.validate(stage.before(feed)), validate=False))
 
-    for _ in range(50):
-        call()
-    t0 = time.process_time()
-    for _ in range(2000):
-        call()
-    return (time.process_time() - t0) / 2000 * 1e6
+    return _per_call_us(call, 2000, time.process_time)
 
 
 def rss_peak_mb(pid: int) -> float:

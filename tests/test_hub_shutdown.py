@@ -1,27 +1,22 @@
 """``consortium serve`` stopped the way service managers stop it (SIGTERM: docker stop, systemd)
-takes its job workers down with it, and a worker whose hub died without a word (SIGKILL) leaves on
-its own instead of polling forever. Real processes; nothing mocked."""
+takes its job workers down with it, and a worker whose hub died without a word (SIGKILL) is stopped
+by the kernel instead of polling forever. Real processes; nothing mocked."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from support import wait_for
+
+from consortium.federation.deployment import free_port
 
 CLI = Path(sys.executable).parent / "consortium"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _children(pid: int) -> list[int]:
@@ -37,25 +32,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.2)
-    return cond()
-
-
 def _start_hub(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CONSORTIUM_HOME": str(tmp_path / "home"), "CONSORTIUM_PORT": str(port),
            "CONSORTIUM_WORKERS": "2"}
     env.pop("CONSORTIUM_DATABASE_URL", None)
     hub = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL,
                            stderr=open(tmp_path / "hub.log", "wb"))  # noqa: SIM115  (the child keeps it)
-    ok = _wait(lambda: hub.poll() is not None or _healthy(port), 90)
-    assert ok and hub.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
-    assert _wait(lambda: len(_children(hub.pid)) >= 2, 30)
+    wait_for(lambda: hub.poll() is not None or _healthy(port), 90, what="the hub to answer")
+    assert hub.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
+    wait_for(lambda: len(_children(hub.pid)) >= 2, 30, what="two workers")
     return hub, _children(hub.pid)
 
 
@@ -83,8 +69,7 @@ def test_workers_leave_when_their_hub_is_killed(tmp_path: Path) -> None:
     hub.kill()
     hub.wait(10)
     try:
-        assert _wait(lambda: not any(_alive(w) for w in workers), 20), \
-            f"workers {[w for w in workers if _alive(w)]} outlived their killed hub"
+        wait_for(lambda: not any(_alive(w) for w in workers), 20, what="the killed hub's workers to leave")
     finally:
         _kill(workers)
 

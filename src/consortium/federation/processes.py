@@ -21,6 +21,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 MARK = "CONSORTIUM_FL_DEPLOYMENT"
 JOB_PREFIX = "job-"
@@ -111,11 +112,24 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
+def _libc_prctl() -> Any:
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):  # not Linux: children are not tied to their starter
+        return None
+
+
+# Resolved here, in the parent: between fork and exec, in a process with other threads, loading
+# a library (dlopen takes locks another thread may have held at the fork) could hang the child.
+_PRCTL = _libc_prctl()
+
+
 def die_with_parent() -> None:
     """``preexec_fn`` for a child that must not outlive its starter (Linux ``PR_SET_PDEATHSIG``):
     the kernel sends it SIGTERM when the thread that started it exits, even after a SIGKILL.
     Use it only from a thread that lives as long as the child should (the main thread)."""
-    import ctypes
-
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)

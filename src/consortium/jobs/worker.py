@@ -101,11 +101,10 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
         services.close()
 
 
-PARENT_ENV = "CONSORTIUM_WORKER_PARENT"  # the spawning hub's pid: its workers leave when it is gone
-
-
 class WorkerPool:
-    """Worker processes spawned by the hub; a worker that dies is restarted."""
+    """Worker processes spawned by the hub; a worker that dies is restarted. Start it from a
+    thread that lives as long as the workers should (the hub's main thread): they get SIGTERM
+    when it ends (``die_with_parent``)."""
 
     def __init__(self, settings: Settings, n: int) -> None:
         self.settings, self.n = settings, n
@@ -115,11 +114,16 @@ class WorkerPool:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         env = {**os.environ, "CONSORTIUM_HOME": str(self.settings.home),
-               "CONSORTIUM_DATABASE_URL": self.settings.database_url, PARENT_ENV: str(os.getpid()),
+               "CONSORTIUM_DATABASE_URL": self.settings.database_url,
                "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // max(1, self.n)))}
         if self.settings.master_key:
             env["CONSORTIUM_MASTER_KEY"] = self.settings.master_key
-        return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env)
+        from consortium.federation.processes import die_with_parent
+
+        # SIGTERM from the kernel when the spawning thread ends, even if the hub is killed: the
+        # worker then stops as on any SIGTERM (a job in flight goes back to the queue)
+        return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env,
+                                preexec_fn=die_with_parent)
 
     def start(self) -> WorkerPool:
         self.procs = [self._spawn() for _ in range(self.n)]
@@ -169,19 +173,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    parent = os.environ.get(PARENT_ENV)
-    if parent:
-        threading.Thread(target=_leave_with_parent, args=(int(parent),), daemon=True, name="parent-watch").start()
     run_worker(Settings(), stop=stop)
-
-
-def _leave_with_parent(parent: int, every_s: float = 1.0) -> None:
-    """A worker spawned by a hub stops as on SIGTERM (a job in flight goes back to the queue) when
-    that hub is gone, even killed without a chance to stop it: it would otherwise poll forever."""
-    while os.getppid() == parent:
-        time.sleep(every_s)
-    log.warning("hub process %s is gone: stopping", parent)
-    os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":
