@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from consortium.data.samples import load_sample, partition  # noqa: E402
-from consortium.federation.features import local_stats, merge_stats, to_arrays  # noqa: E402
-from consortium.federation.local_train import evaluate  # noqa: E402
-from consortium.federation.model import encode_labels, global_model  # noqa: E402
-from consortium.federation.simulation import run_simulation  # noqa: E402
+from consortium.federation.app.features import local_stats, merge_stats, to_arrays  # noqa: E402
+from consortium.federation.app.local_train import evaluate  # noqa: E402
+from consortium.federation.app.model import encode_labels, global_model  # noqa: E402
+from consortium.federation.engine.simulation import run_simulation  # noqa: E402
 from consortium.recipe import parse_recipe  # noqa: E402
 from consortium.training.trainer import train_epochs  # noqa: E402
 
@@ -146,7 +146,7 @@ def main() -> None:
                      f"{f['round_s']:.2f} |")
         print(lines[-1], flush=True)
     if args.deployment:
-        from consortium.federation.deployment import run_deployment
+        from consortium.federation.engine.deployment import run_deployment
 
         r = recipe("breast_cancer", 3, rounds=2, local_epochs=5)
         res = run_deployment(r, parts, validation=test, timeout=600)

@@ -27,10 +27,10 @@ def bc_recipe(**federated: Any) -> Any:
 
 def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, epochs: int) -> float:
     """Same model, same global scaling, trained on all rows in one place."""
-    from consortium.federation.features import local_stats, merge_stats, to_arrays
-    from consortium.federation.local_train import evaluate
+    from consortium.federation.app.features import local_stats, merge_stats, to_arrays
+    from consortium.federation.app.local_train import evaluate
     from consortium.training.trainer import train_epochs
-    from consortium.federation.model import encode_labels, global_model
+    from consortium.federation.app.model import encode_labels, global_model
 
     x, y_raw = to_arrays(train, recipe.data.target, recipe.process)
     stats = merge_stats([local_stats(x, y_raw, train.kind)])

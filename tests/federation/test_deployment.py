@@ -8,10 +8,10 @@ import time
 import pytest
 from fl_helpers import bc_recipe, centralized_accuracy
 
-from consortium.federation import protocol as P
-from consortium.federation.deployment import Deployment, run_deployment
-from consortium.federation.progress import read_progress
-from consortium.federation.simulation import job_run_config, prepare
+from consortium.federation.app import protocol as P
+from consortium.federation.app.progress import read_progress
+from consortium.federation.engine.deployment import Deployment, run_deployment
+from consortium.federation.engine.simulation import job_run_config, prepare
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pytest
 from fl_helpers import finished_job, two_orgs_sharing_bc
 from support import start_worker, wait_for
 
-from consortium.federation.local_nodes import LocalNodes
-from consortium.federation.processes import all_tagged
+from consortium.federation.engine.local_nodes import LocalNodes
+from consortium.federation.engine.processes import all_tagged
 from consortium.sdk.client import Client
 
 

@@ -15,7 +15,7 @@ import pytest
 from fl_helpers import two_orgs_sharing_bc
 from support import start_worker, wait_for
 
-from consortium.federation.processes import MARK, all_tagged, job_tag, sweep, tagged
+from consortium.federation.engine.processes import MARK, all_tagged, job_tag, sweep, tagged
 
 
 def _tagged_sleeper(tag: str) -> subprocess.Popen[bytes]:
@@ -88,7 +88,7 @@ def test_a_child_started_with_die_with_parent_ends_when_its_starter_is_killed() 
     """A node agent's SuperNode (in its own session) must not outlive an agent killed with SIGKILL."""
     starter = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys, time\n"
-        "from consortium.federation.processes import die_with_parent\n"
+        "from consortium.federation.engine.processes import die_with_parent\n"
         "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True,"
         " preexec_fn=die_with_parent)\n"
         "print(c.pid, flush=True)\n"

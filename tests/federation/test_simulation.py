@@ -9,7 +9,7 @@ import pytest
 import torch
 from fl_helpers import bc_recipe
 
-from consortium.federation.simulation import run_simulation
+from consortium.federation.engine.simulation import run_simulation
 
 
 def _state(res) -> dict[str, np.ndarray]:

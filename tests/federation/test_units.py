@@ -7,11 +7,11 @@ import pytest
 
 from consortium.data.samples import load_sample
 from consortium.errors import Conflict, InvalidInput, NotFound
-from consortium.federation.contribution import contribution_report, weighted_average
-from consortium.federation.features import local_stats, merge_stats, to_arrays
-from consortium.federation.node_data import list_datasets, load_dataset, save_dataset
-from consortium.federation.privacy import check_budget, epsilon_for, plan_job
-from consortium.federation.progress import JsonlSink, read_progress
+from consortium.federation.app.contribution import contribution_report, weighted_average
+from consortium.federation.app.features import local_stats, merge_stats, to_arrays
+from consortium.federation.node.datasets import list_datasets, load_dataset, save_dataset
+from consortium.federation.app.privacy import check_budget, epsilon_for, plan_job
+from consortium.federation.app.progress import JsonlSink, read_progress
 
 from fl_helpers import bc_recipe
 
@@ -88,8 +88,8 @@ def test_dp_plan_is_made_once_per_node_and_run_and_the_ledger_stays_exact(tmp_pa
 
     from flwr.app import Context, RecordDict
 
-    from consortium.federation import client_app
-    from consortium.federation import protocol as P
+    from consortium.federation.app import client_app
+    from consortium.federation.app import protocol as P
 
     recipe = bc_recipe(rounds=3, local_epochs=2, dp={"epsilon": 3.0, "delta": 1e-5})
     ctx = Context(run_id=7, node_id=1, node_config={P.DATA_DIR: str(tmp_path), P.DATASET: "bc", P.ORG: "a"},

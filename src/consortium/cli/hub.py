@@ -74,7 +74,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def _start_demo_nodes(settings, creds):  # type: ignore[no-untyped-def]
     """One standing ``consortium node`` agent per demo organization, against this hub on loopback."""
-    from consortium.federation.local_nodes import LocalNodes
+    from consortium.federation.engine.local_nodes import LocalNodes
 
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"

@@ -27,7 +27,7 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
     (the node's running SuperNodes are stopped with it)."""
     import signal
 
-    from consortium.federation.node_agent import NodeAgent
+    from consortium.federation.node.agent import NodeAgent
     from consortium.sdk.client import Client
 
     def on_term(*_: object) -> None:
@@ -90,7 +90,7 @@ def add_data(data_dir: str, name: str, file: str,
     from pathlib import Path
 
     from consortium.data.frame import DataFrameSet
-    from consortium.federation.node_data import save_dataset
+    from consortium.federation.node.datasets import save_dataset
 
     with handled():
         path = Path(file)

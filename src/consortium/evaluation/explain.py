@@ -42,8 +42,8 @@ class FederatedSource:
 
         import torch
 
-        from consortium.federation.features import GlobalStats
-        from consortium.federation.model import global_model
+        from consortium.federation.app.features import GlobalStats
+        from consortium.federation.app.model import global_model
         from consortium.recipe import parse_recipe
 
         recipe = parse_recipe(self.recipe)

@@ -98,7 +98,7 @@ def planned_epsilon(recipe: Recipe, n_rows: int) -> float:
     assert dp is not None
     if dp.noise_multiplier is None:
         return float(dp.epsilon)
-    from consortium.federation.privacy import plan_job
+    from consortium.federation.app.privacy import plan_job
 
     return float(plan_job(recipe, {"node": n_rows})["node"].epsilon)
 

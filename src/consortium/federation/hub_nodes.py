@@ -64,7 +64,7 @@ def register(session: Session, p: Principal, name: str, *, approve: str = "auto"
     node.datasets = clean_datasets(datasets or [])
     node.agent = dict(agent or {})
     if node.agent.get("public_key") is not None:
-        from consortium.federation.pki import check_public_key
+        from consortium.federation.engine.pki import check_public_key
 
         node.agent["public_key"] = check_public_key(str(node.agent["public_key"]))
     node.last_seen = utcnow()

@@ -80,7 +80,7 @@ def sweep_orphans(session: Session, job_id: str | None = None) -> dict[str, list
     """Kill Flower processes of this hub's jobs left by dead workers: those of jobs that no
     longer run and of earlier attempts (only ``job_id``'s when given). Returns tag -> pids.
     Jobs this database does not know are left alone."""
-    from consortium.federation.processes import all_tagged, parse_job_tag, sweep
+    from consortium.federation.engine.processes import all_tagged, parse_job_tag, sweep
     from consortium.store.tables.jobs import Job
 
     killed = {}

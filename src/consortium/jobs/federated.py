@@ -6,7 +6,7 @@ an organization whose node is in ``manual`` mode has not approved (the job's pro
 ``compute`` grant (``load_for_compute``, audited for its owner) and write it, minus a held-out
 ``data.test_size`` share, into that organization's node directory
 ``CONSORTIUM_HOME/nodes/<org>/``; (3) run the job with one node per organization
-(``federation.embedded.run_on_nodes``); (4) register the ONNX model like any model version, with
+(``federation.engine.embedded.run_on_nodes``); (4) register the ONNX model like any model version, with
 lineage naming the contributing organizations and dataset versions, epsilon/delta when DP was
 used, and the contribution report; (5) write the privacy ledger.
 
@@ -103,7 +103,7 @@ def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str,
     one info dict per dataset."""
     from sklearn.model_selection import train_test_split
 
-    from consortium.federation.node_data import save_dataset
+    from consortium.federation.node.datasets import save_dataset
 
     nodes: dict[str, tuple[Any, str]] = {}
     infos, held = [], []
@@ -189,9 +189,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     import torch
 
     from consortium.federation import hub_runs
-    from consortium.federation.deployment import Listen
-    from consortium.federation.embedded import run_on_nodes
-    from consortium.federation.processes import job_tag
+    from consortium.federation.engine.deployment import Listen
+    from consortium.federation.engine.embedded import run_on_nodes
+    from consortium.federation.engine.processes import job_tag
     from consortium.recipe import parse_recipe
 
     torch.set_num_threads(threads())
@@ -280,9 +280,9 @@ def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
     from consortium.evaluation import plots
     from consortium.evaluation.metrics import confusion
     from consortium.evaluation.reference import reference_stats
-    from consortium.federation.features import GlobalStats, to_arrays
-    from consortium.federation.local_train import predict
-    from consortium.federation.model import encode_labels
+    from consortium.federation.app.features import GlobalStats, to_arrays
+    from consortium.federation.app.local_train import predict
+    from consortium.federation.app.model import encode_labels
 
     x, y_raw = to_arrays(validation, recipe.data.target, recipe.process)
     if len(x) == 0:

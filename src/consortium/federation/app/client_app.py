@@ -12,7 +12,7 @@ from its own store, reads the recipe (JSON) from the run config, and answers thr
   same code behind Flower's ``secaggplus_mod``.
 
 Run by Flower, not called directly: ``flower-supernode --node-config "data-dir='...'
-dataset='bc' org='northwind'"`` with ``consortium.federation.client_app:app`` as the app's
+dataset='bc' org='northwind'"`` with ``consortium.federation.app.client_app:app`` as the app's
 ``clientapp`` component.
 """
 
@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from consortium.federation import protocol as P
+from consortium.federation.app import protocol as P
 
 app = ClientApp()
 _CACHE: dict[tuple[str, str, float], Any] = {}
@@ -66,8 +65,8 @@ class _Local(NamedTuple):
 
 def _local_arrays(context: Context) -> _Local:
     """The node's rows as raw arrays (cached per process; the file's mtime keys the cache)."""
-    from consortium.federation.features import check_process, to_arrays
-    from consortium.federation.node_data import load_dataset
+    from consortium.federation.app.features import check_process, to_arrays
+    from consortium.federation.node.datasets import load_dataset
 
     data_dir, dataset, org = node_identity(context)
     recipe = _recipe(context)
@@ -89,7 +88,7 @@ _PLANS: dict[tuple[str, str], Any] = {}
 def _privacy(context: Context, recipe: Any, n_rows: int) -> Any:
     """The node's DP plan for this run, planned once (the noise search takes seconds) and reused:
     kept in memory and in the run's ledger file, so a restarted ClientApp process reuses it too."""
-    from consortium.federation.privacy import NodePrivacy, plan_job
+    from consortium.federation.app.privacy import NodePrivacy, plan_job
 
     fed = recipe.federated
     if fed is None or fed.dp is None:
@@ -113,7 +112,7 @@ def _privacy(context: Context, recipe: Any, n_rows: int) -> Any:
 
 @app.query()
 def query(msg: Message, context: Context) -> Message:
-    from consortium.federation.features import local_stats
+    from consortium.federation.app.features import local_stats
 
     x, y, kind, org, names = _local_arrays(context)
     recipe = _recipe(context)
@@ -137,7 +136,7 @@ def _read_ledger(path: Path) -> dict[str, Any]:
 
 
 def _write_ledger(path: Path, entry: dict[str, Any]) -> None:
-    from consortium.federation.pki import write_private
+    from consortium.federation.engine.pki import write_private
 
     write_private(path, json.dumps(entry).encode())
 
@@ -147,9 +146,9 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     """Evaluate then train the global model on this node's rows; returns (new state, metrics)."""
     import torch
 
-    from consortium.federation.features import GlobalStats
-    from consortium.federation.local_train import evaluate
-    from consortium.federation.model import encode_labels, global_model
+    from consortium.federation.app.features import GlobalStats
+    from consortium.federation.app.local_train import evaluate
+    from consortium.federation.app.model import encode_labels, global_model
 
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_NODE_THREADS", "1")))
     recipe = _recipe(context)
@@ -183,7 +182,7 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     if "accuracy" in before:
         metrics["eval_accuracy"] = before["accuracy"]
     if plan is not None:
-        from consortium.federation.privacy import epsilon_for
+        from consortium.federation.app.privacy import epsilon_for
 
         ledger = _ledger(context)
         with _LOCK:

@@ -12,7 +12,6 @@ included); this module only scores models the same way at the nodes and on the s
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from torch import nn

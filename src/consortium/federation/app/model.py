@@ -4,7 +4,7 @@ The net comes from ``consortium.training.models.build_model``. Labels are encode
 class list from ``features.GlobalStats`` so every node uses the same output index per class.
 
 >>> from consortium.recipe import parse_recipe
->>> from consortium.federation.features import GlobalStats
+>>> from consortium.federation.app.features import GlobalStats
 >>> stats = GlobalStats("tabular", 4, [3], [0.0] * 3, [1.0] * 3, [0.0] * 3, [1.0] * 3, [0, 1])
 >>> m = global_model(parse_recipe({"name": "x", "model": {"type": "mlp", "hidden": [4]}}), stats)
 >>> import torch; m(torch.zeros(2, 3)).shape
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from consortium.errors import InvalidInput
-from consortium.federation.features import GlobalStats, scaling
+from consortium.federation.app.features import GlobalStats, scaling
 
 
 class Scale(nn.Module):

@@ -26,8 +26,8 @@ def run_secure_rounds(job: Any, context: Any) -> None:
     from flwr.server import LegacyContext, ServerConfig
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
-    from consortium.federation.server_app import _node_metrics
-    from consortium.federation.strategies import legacy_strategy
+    from consortium.federation.app.server_app import _node_metrics
+    from consortium.federation.app.strategies import legacy_strategy
 
     fed = job.fed
     full = job.state()

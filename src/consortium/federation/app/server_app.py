@@ -12,8 +12,8 @@ global model), and replies are polled every 0.2 s with a deadline, instead of th
 ``Grid.send_and_receive``. A node that does not answer in time is left out of that round; the
 job fails only when fewer than ``min_nodes`` replied. A node that comes back takes part again.
 
-Run by Flower (``serverapp = "consortium.federation.server_app:app"``); see ``simulation`` and
-``deployment`` for the runners.
+Run by Flower (``serverapp = "consortium.federation.app.server_app:app"``); see
+``consortium.federation.engine`` for the runners.
 """
 
 from __future__ import annotations
@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
 from consortium.errors import ConsortiumError, InvalidInput, Unavailable
-from consortium.federation import protocol as P
-from consortium.federation.progress import JsonlSink, MultiSink, ProgressSink
+from consortium.federation.app import protocol as P
+from consortium.federation.app.progress import JsonlSink, MultiSink, ProgressSink
 
 app = ServerApp()
 LOCAL_SINKS: dict[str, ProgressSink] = {}  # in-process callbacks by output dir (simulation)
@@ -103,13 +102,13 @@ class Job:
     def _validation(self, root: str, name: str) -> Any:
         if not root or not name:
             return None
-        from consortium.federation.features import to_arrays
-        from consortium.federation.node_data import load_dataset
+        from consortium.federation.app.features import to_arrays
+        from consortium.federation.node.datasets import load_dataset
 
         return to_arrays(load_dataset(root, name), self.recipe.data.target, self.recipe.process)
 
     def collect_stats(self) -> None:
-        from consortium.federation.features import merge_stats
+        from consortium.federation.app.features import merge_stats
 
         ids = wait_for_nodes(self.grid, self.fed.min_nodes, self.node_wait)
         content = RecordDict({P.CONFIG: ConfigRecord({"stage": P.STATS_STAGE})})
@@ -125,7 +124,7 @@ class Job:
         self.stats = merge_stats([p["stats"] for p in payloads])
 
     def build_model(self) -> Any:
-        from consortium.federation.model import global_model
+        from consortium.federation.app.model import global_model
 
         self.model = global_model(self.recipe, self.stats)
         return self.model
@@ -142,8 +141,8 @@ class Job:
         """Global evaluation on the server-held validation set (None without one)."""
         if self.validation is None:
             return None
-        from consortium.federation.local_train import evaluate, predict
-        from consortium.federation.model import encode_labels
+        from consortium.federation.app.local_train import evaluate, predict
+        from consortium.federation.app.model import encode_labels
 
         if state is not None:
             self.load(state)
@@ -210,8 +209,8 @@ def _node_metrics(m: dict[str, Any]) -> dict[str, Any]:
 
 def run_rounds(job: Job) -> None:
     """The plain round loop (message API strategies)."""
-    from consortium.federation.contribution import contribution_report
-    from consortium.federation.strategies import message_strategy
+    from consortium.federation.app.contribution import contribution_report
+    from consortium.federation.app.strategies import message_strategy
 
     fed = job.fed
     strategy = message_strategy(fed.strategy, min_nodes=fed.min_nodes, proximal_mu=fed.proximal_mu)
@@ -276,7 +275,7 @@ def main(grid: Grid, context: Context) -> None:
                   "rounds": job.fed.rounds, "nodes": sorted(job.node_rows), "node_rows": job.node_rows,
                   "secure_aggregation": job.fed.secure_aggregation, "privacy": job.privacy})
         if job.fed.secure_aggregation:
-            from consortium.federation.secure import run_secure_rounds
+            from consortium.federation.app.secure import run_secure_rounds
 
             run_secure_rounds(job, context)
         else:

@@ -3,7 +3,7 @@
 ``Deployment`` starts ``flower-superlink`` (its own loopback ports, runtime dependency
 installation off) and one ``flower-supernode`` per organization, each with a ``node_config``
 naming its local data store. ``submit`` writes a minimal Flower app (a ``pyproject.toml`` whose
-components point at ``consortium.federation.server_app:app`` / ``client_app:app``; no code is
+components point at ``consortium.federation.app.server_app:app`` / ``client_app:app``; no code is
 shipped) and starts the run with ``flwr run <app dir> <connection> --run-config <file>``, the
 supported CLI route, against a private ``FLWR_HOME``. Progress is read from the ServerApp's
 ``progress.jsonl``; every wait polls with a deadline. ``close`` ends every process it started
@@ -31,7 +31,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -42,13 +41,11 @@ from typing import Any
 
 from consortium.data.frame import DataFrameSet
 from consortium.errors import ConsortiumError, InvalidInput, Unavailable
-from consortium.federation import protocol as P
-from consortium.federation.pki import PKI, ensure_pki, node_key
-from consortium.federation.processes import MARK, kill_group, tagged
-from consortium.federation.progress import ProgressSink, read_progress
-from consortium.federation.result import FederatedResult, load_result, raise_if_failed
-
-BIN = Path(sys.executable).parent
+from consortium.federation.app import protocol as P
+from consortium.federation.app.progress import ProgressSink, read_progress
+from consortium.federation.engine.pki import PKI, ensure_pki, node_key
+from consortium.federation.engine.processes import BIN, MARK, kill_group, python_path, tagged
+from consortium.federation.engine.result import FederatedResult, load_result, raise_if_failed
 
 
 def free_port(host: str = "127.0.0.1", span: tuple[int, int] | None = None) -> int:
@@ -169,8 +166,7 @@ class Deployment:
     # ------------------------------------------------------------------ processes
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        src = str(Path(__file__).resolve().parents[2])  # .../src, so flwr-*app processes import us
-        env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+        env["PYTHONPATH"] = python_path(env)  # so the flwr-*app processes import us
         env.update({"FLWR_HOME": str(self.home), MARK: self.tag, "FLWR_TELEMETRY_ENABLED": "0",
                     "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": str(self.poll_interval),
                     "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"})
@@ -255,7 +251,7 @@ class Deployment:
         """Allow the SuperNode holding the private half of ``public_key`` (OpenSSH) to join."""
         if self.pki is None or public_key.strip() in self.registered:
             return
-        from consortium.federation.pki import check_public_key
+        from consortium.federation.engine.pki import check_public_key
 
         path = self.work / "keys" / f"{uuid.uuid4().hex[:12]}.pub"
         path.parent.mkdir(exist_ok=True)
@@ -317,8 +313,8 @@ dependencies = []
 publisher = "consortium"
 
 [tool.flwr.app.components]
-serverapp = "consortium.federation.server_app:app"
-clientapp = "consortium.federation.client_app:app"
+serverapp = "consortium.federation.app.server_app:app"
+clientapp = "consortium.federation.app.client_app:app"
 
 [tool.flwr.app.config]
 {defaults}
@@ -397,7 +393,7 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
     they are already at the site and only ``add_node`` is needed). Returns the same
     ``FederatedResult`` as ``run_simulation``.
     """
-    from consortium.federation.simulation import job_run_config, prepare
+    from consortium.federation.engine.simulation import job_run_config, prepare
 
     tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
     work = Path(work_dir or tmp.name)  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ into a temporary store: the nodes read the directories they are given. Nodes tha
 (``consortium node`` agents: a site's own node, or the standing demo nodes of ``consortium up``)
 are not started here: ``on_superlink`` registers their keys and tells them where to connect.
 
->>> from consortium.federation.node_data import save_dataset          # doctest: +SKIP
+>>> from consortium.federation.node.datasets import save_dataset          # doctest: +SKIP
 >>> res = run_on_nodes(recipe, {"a": ("/home/nodes/a", "bc"), "b": ("/home/nodes/b", "bc")},
 ...                    engine="simulation", work_dir="/tmp/fl-job")    # doctest: +SKIP
 """
@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
-from consortium.federation import protocol as P
-from consortium.federation.progress import ProgressSink
-from consortium.federation.result import FederatedResult, load_result
+from consortium.federation.app import protocol as P
+from consortium.federation.app.progress import ProgressSink
+from consortium.federation.engine.result import FederatedResult, load_result
 
 if TYPE_CHECKING:
-    from consortium.federation.deployment import Deployment, Listen
+    from consortium.federation.engine.deployment import Deployment, Listen
 
 Engine = Literal["deployment", "simulation"]
 ENGINES = ("deployment", "simulation")
@@ -50,9 +50,9 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
     submitted, so that nodes started elsewhere (``consortium node``) can join. ``secure``,
     ``pki_dir``, ``tag`` and ``listen`` (where the SuperLink listens) go to the ``Deployment``.
     """
-    from consortium.federation.features import check_process
-    from consortium.federation.node_data import save_dataset
-    from consortium.federation.simulation import job_run_config
+    from consortium.federation.app.features import check_process
+    from consortium.federation.engine.simulation import job_run_config
+    from consortium.federation.node.datasets import save_dataset
     from consortium.recipe import parse_recipe
 
     if engine not in ENGINES:
@@ -74,8 +74,8 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     if engine == "simulation":
-        from consortium.federation.server_app import LOCAL_SINKS
-        from consortium.federation.simulation import run_engine
+        from consortium.federation.app.server_app import LOCAL_SINKS
+        from consortium.federation.engine.simulation import run_engine
 
         if progress is not None:
             LOCAL_SINKS[str(out)] = progress
@@ -85,7 +85,7 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
             LOCAL_SINKS.pop(str(out), None)
         timings["total_s"] = time.monotonic() - t0
         return load_result(out, "simulation (in-process Flower engine, thread backend)", timings)
-    from consortium.federation.deployment import Deployment
+    from consortium.federation.engine.deployment import Deployment
 
     with Deployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen) as dep:
         for c in configs:

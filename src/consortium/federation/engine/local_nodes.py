@@ -40,7 +40,8 @@ class LocalNodes:
 
     def start(self, tokens: dict[str, str]) -> LocalNodes:
         """Start one agent per ``org -> API token`` (an admin or owner token of that organization)."""
-        src = str(Path(__file__).resolve().parents[2])
+        from consortium.federation.engine.processes import python_path
+
         for org, token in tokens.items():
             d = self.data_dir(org)
             d.mkdir(parents=True, exist_ok=True)
@@ -48,8 +49,7 @@ class LocalNodes:
             log = self.home / "logs" / f"node-{org}.log"
             log.parent.mkdir(exist_ok=True)
             env = {**os.environ, "CONSORTIUM_TOKEN": token, "CONSORTIUM_URL": self.hub_url,
-                   "PYTHONPATH": os.pathsep.join([src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                                          if p]])}
+                   "PYTHONPATH": python_path()}
             with log.open("ab") as f:
                 self.procs[org] = subprocess.Popen(
                     [sys.executable, "-m", "consortium.cli.main", "node", "--data-dir", str(d), "--name", self.name,

@@ -19,12 +19,25 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 MARK = "CONSORTIUM_FL_DEPLOYMENT"
 JOB_PREFIX = "job-"
+BIN = Path(sys.executable).parent  # flower-superlink, flower-supernode, flwr: installed beside python
+
+
+def python_path(env: Mapping[str, str] | None = None) -> str:
+    """``PYTHONPATH`` for a child that imports this package (``flwr-*app`` processes, node agents):
+    the directory holding ``consortium`` first, then the entries of ``env`` (default: ours)."""
+    import consortium
+
+    src = str(Path(consortium.__file__).resolve().parent.parent)
+    given = (os.environ if env is None else env).get("PYTHONPATH", "")
+    return os.pathsep.join([src, *[p for p in given.split(os.pathsep) if p]])
 
 
 def job_tag(job_id: str, attempt: int) -> str:

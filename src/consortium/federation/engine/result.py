@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium.errors import ConsortiumError, Unavailable, from_code
-from consortium.federation.progress import read_progress
+from consortium.federation.app.progress import read_progress
 
 
 @dataclass
@@ -22,9 +22,9 @@ class FederatedResult:
 
     ``state_dict``: ``torch.save`` bytes of the final model (``Scale`` + net; takes raw features);
     ``onnx``: the same model in ONNX (None if export is unavailable); ``history``: the per-round
-    records (see ``progress``); ``epsilon``: spent epsilon per organization (DP jobs);
+    records (see ``app.progress``); ``epsilon``: spent epsilon per organization (DP jobs);
     ``contribution``: leave-one-out / Shapley report; ``stats``: the global feature statistics
-    (input shape, classes) needed to rebuild the model with ``model.global_model``.
+    (input shape, classes) needed to rebuild the model with ``app.model.global_model``.
     """
 
     state_dict: bytes
@@ -46,8 +46,8 @@ class FederatedResult:
         """The final model as a torch module."""
         import torch
 
-        from consortium.federation.features import GlobalStats
-        from consortium.federation.model import global_model
+        from consortium.federation.app.features import GlobalStats
+        from consortium.federation.app.model import global_model
         from consortium.recipe import parse_recipe
 
         m = global_model(parse_recipe(self.recipe), GlobalStats.from_dict(self.stats))

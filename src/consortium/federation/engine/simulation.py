@@ -32,9 +32,9 @@ from typing import Any
 
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
-from consortium.federation import protocol as P
-from consortium.federation.progress import ProgressSink
-from consortium.federation.result import FederatedResult, load_result
+from consortium.federation.app import protocol as P
+from consortium.federation.app.progress import ProgressSink
+from consortium.federation.engine.result import FederatedResult, load_result
 
 
 class ThreadBackend:
@@ -82,14 +82,14 @@ def run_engine(node_configs: list[dict[str, Any]], run_config: dict[str, Any], *
     from flwr.server.superlink.fleet.vce.vce_api import run_api
     from flwr.server.superlink.linkstate import LinkStateFactory
     from flwr.server.superlink.linkstate.utils import generate_rand_int_from_bytes
-    from flwr.superlink.federation import NoOpFederationManager
     from flwr.supercore.constant import FLWR_IN_MEMORY_DB_NAME, NOOP_FEDERATION_ID
     from flwr.supercore.object_store import ObjectStoreFactory
     from flwr.supercore.run import Run
+    from flwr.superlink.federation import NoOpFederationManager
     from flwr.superlink.grid.inmemory_grid import InMemoryGrid
 
-    from consortium.federation.client_app import app as default_client
-    from consortium.federation.server_app import app as default_server
+    from consortium.federation.app.client_app import app as default_client
+    from consortium.federation.app.server_app import app as default_server
 
     factory = LinkStateFactory(FLWR_IN_MEMORY_DB_NAME, NoOpFederationManager(), ObjectStoreFactory())
     state = factory.state()
@@ -149,7 +149,7 @@ def _run_record(run: Any) -> Any:
 
 def write_partitions(root: Path, partitions: dict[str, DataFrameSet]) -> list[dict[str, Any]]:
     """Save each organization's partition as its own node store; returns their node configs."""
-    from consortium.federation.node_data import save_dataset
+    from consortium.federation.node.datasets import save_dataset
 
     configs = []
     for org, data in partitions.items():
@@ -172,8 +172,8 @@ def job_run_config(recipe: Any, out_dir: Path, *, validation_dir: str = "", roun
 def prepare(recipe: Any, partitions: dict[str, DataFrameSet], validation: DataFrameSet | None,
             work: Path) -> tuple[Any, list[dict[str, Any]], str]:
     """Validate inputs, write node stores and the validation set under ``work``."""
-    from consortium.federation.features import check_process
-    from consortium.federation.node_data import save_dataset
+    from consortium.federation.app.features import check_process
+    from consortium.federation.node.datasets import save_dataset
     from consortium.recipe import parse_recipe
 
     recipe = parse_recipe(recipe)
@@ -200,7 +200,7 @@ def run_simulation(recipe: Any, partitions: dict[str, DataFrameSet], *,
     ``validation``: server-held rows for the global evaluation and the contribution report;
     ``progress``: called with each progress record; ``workers``: ClientApp threads.
     """
-    from consortium.federation.server_app import LOCAL_SINKS
+    from consortium.federation.app.server_app import LOCAL_SINKS
 
     tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
     work = Path(work_dir or tmp.name)  # type: ignore[union-attr]

@@ -25,7 +25,7 @@ is exposed.
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
->>> from consortium.federation.node_data import save_dataset
+>>> from consortium.federation.node.datasets import save_dataset
 >>> root = tempfile.mkdtemp(); _ = save_dataset(root, "bc", load_sample("breast_cancer"))
 >>> d = describe(root)[0]; d["name"], d["rows"], d["kind"], "data" in d
 ('bc', 569, 'tabular', False)
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium.errors import ConsortiumError, InvalidInput, Unavailable
-from consortium.federation.node_data import list_datasets, load_dataset
+from consortium.federation.node.datasets import list_datasets, load_dataset
 
 HEARTBEAT_S = 15.0
 KEY_FILE = ".node/supernode.key"
@@ -97,7 +97,7 @@ class NodeAgent:
         self.run_links: dict[str, str] = {}  # job id -> the SuperLink its SuperNode connects to
 
     def register(self) -> dict[str, Any]:
-        from consortium.federation.pki import node_key
+        from consortium.federation.engine.pki import node_key
 
         _, public_key = node_key(self.data_dir / KEY_FILE)
         agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(),
@@ -126,18 +126,23 @@ class NodeAgent:
                 self.run_links[job_id] = a["superlink"]
 
     def _start_supernode(self, a: dict[str, Any]) -> subprocess.Popen[bytes]:
-        from consortium.federation import protocol as P
-        from consortium.federation.deployment import BIN, free_port
-        from consortium.federation.processes import MARK, die_with_parent, parse_job_tag
+        from consortium.federation.app import protocol as P
+        from consortium.federation.engine.deployment import free_port
+        from consortium.federation.engine.processes import (
+            BIN,
+            MARK,
+            die_with_parent,
+            parse_job_tag,
+            python_path,
+        )
 
         for v in (str(self.data_dir), a["dataset"], self.node["org"]):
             if "'" in v:
                 raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
         cfg = f"{P.DATA_DIR}='{self.data_dir}' {P.DATASET}='{a['dataset']}' {P.ORG}='{self.node['org']}'"
-        src = str(Path(__file__).resolve().parents[2])
         tag = {MARK: str(a["tag"])} if parse_job_tag(str(a.get("tag", ""))) else {}  # lets the hub sweep it
         env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", **tag,
-               "PYTHONPATH": os.pathsep.join([src, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]),
+               "PYTHONPATH": python_path(),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         # a SuperNode must not outlive a killed agent (it would hold the run's seat until the job ends)
         guard = die_with_parent if threading.current_thread() is threading.main_thread() else None
@@ -151,7 +156,7 @@ class NodeAgent:
 
     def _security(self, a: dict[str, Any]) -> list[str]:
         """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""
-        from consortium.federation.pki import node_key, write_private
+        from consortium.federation.engine.pki import node_key, write_private
 
         if a.get("insecure"):
             return ["--insecure"]
