@@ -103,4 +103,4 @@ def _write_private(path: Path, text: str) -> None:
 from consortium.data import seed as _data_seed  # noqa: E402,F401  (registers the datasets demo step)
 from consortium.registry import seed as _registry_seed  # noqa: E402,F401  (registers the models demo step)
 from consortium.governance import demo_project as _project_seed  # noqa: E402,F401  (after the datasets step)
-from consortium.federation import seed as _federation_seed  # noqa: E402,F401  (registers the federation demo step)
+from consortium.jobs import federated_seed as _federated_seed  # noqa: E402,F401  (registers the federated demo step)

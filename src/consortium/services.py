@@ -43,9 +43,9 @@ class Services:
         from consortium.jobs import checks
 
         checks.install()
-        from consortium.federation import hub_budgets
+        from consortium.jobs import federated_budgets
 
-        hub_budgets.install()
+        federated_budgets.install()
         with transaction(factory) as s:
             audit.ensure_head(s)
         blobs = LocalBlobStore(settings.blob_dir)

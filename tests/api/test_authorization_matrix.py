@@ -262,9 +262,9 @@ def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
 # -- federation: a fresh node of org_a per call
 @fixture("node")
 def _node(m: dict[str, Any]) -> str:
-    from consortium.federation import hub_nodes
+    from consortium.jobs import federated_nodes
     from consortium.governance.credentials import resolve_token
 
     with transaction(m["svc"].session_factory) as s:
-        n = hub_nodes.register(s, resolve_token(s, m["admin"].token), f"fx-{secrets.token_hex(3)}")
+        n = federated_nodes.register(s, resolve_token(s, m["admin"].token), f"fx-{secrets.token_hex(3)}")
     return n.id

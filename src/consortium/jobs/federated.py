@@ -25,7 +25,7 @@ admits only SuperNodes whose public keys the worker registered (nodes it started
 joining agents' keys sent at their registration); ``CONSORTIUM_FEDERATION_INSECURE=true`` turns
 both off. It listens on loopback, so site nodes run on the hub's machine in this version. The
 job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
-workers (at start and after re-queueing), kill those a killed worker left behind (``federation.hub_runs.sweep_orphans``).
+workers (at start and after re-queueing), kill those a killed worker left behind (``jobs.federated_runs.sweep_orphans``).
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
@@ -58,13 +58,13 @@ def node_root(ctx: JobContext, org: str) -> Path:
 
 def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
     """Block until every participating organization approved (``owners``: org id -> name)."""
-    from consortium.federation import hub_nodes
+    from consortium.jobs import federated_nodes
 
     shown: list[str] | None = None
     while True:
         with transaction(ctx.services.session_factory) as s:
-            hub_nodes.open_approvals(s, ctx.job_id, list(owners))
-            states = hub_nodes.approval_states(s, ctx.job_id)
+            federated_nodes.open_approvals(s, ctx.job_id, list(owners))
+            states = federated_nodes.approval_states(s, ctx.job_id)
         rejected = sorted(owners[o] for o, st in states.items() if st == "rejected" and o in owners)
         if rejected:
             raise PermissionDenied(f"{', '.join(rejected)} rejected this federated job",
@@ -87,7 +87,7 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
 
 def attempt(ctx: JobContext) -> tuple[int, dict[str, list[int]]]:
     """This run's attempt number, after killing the Flower processes earlier attempts left."""
-    from consortium.federation.hub_runs import sweep_orphans
+    from consortium.jobs.federated_runs import sweep_orphans
     from consortium.store.tables.jobs import Job
 
     with transaction(ctx.services.session_factory) as s:
@@ -176,19 +176,19 @@ def forward_progress(ctx: JobContext, rounds: int) -> Any:
 def charge_planned(ctx: JobContext) -> None:
     """A DP job that stopped after some rounds still spent privacy: charge its planned epsilon
     (an upper bound) to each dataset's ledger."""
-    from consortium.federation import hub_budgets
+    from consortium.jobs import federated_budgets
 
     plan = (ctx.recipe.get("_resolved") or {}).get("privacy") or {}
     if plan:
         with transaction(ctx.services.session_factory) as s:
-            hub_budgets.record_spend(s, ctx.job_id, {ds: (p["epsilon"], p["delta"]) for ds, p in plan.items()})
+            federated_budgets.record_spend(s, ctx.job_id, {ds: (p["epsilon"], p["delta"]) for ds, p in plan.items()})
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     """Run one federated job from ``ctx.recipe``; returns what the job's result shows."""
     import torch
 
-    from consortium.federation import hub_runs
+    from consortium.jobs import federated_runs
     from consortium.federation.engine.deployment import Listen
     from consortium.federation.engine.embedded import run_on_nodes
     from consortium.federation.engine.processes import job_tag
@@ -209,7 +209,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"killed {sum(map(len, left.values()))} Flower process(es) left by an earlier attempt of this job")
     shutil.rmtree(work, ignore_errors=True)
     with transaction(ctx.services.session_factory) as s:
-        joining = hub_runs.joining_nodes(s, resolved.get("datasets", []), settings.home / "nodes")
+        joining = federated_runs.joining_nodes(s, resolved.get("datasets", []), settings.home / "nodes")
     site = {o: r for o, r in joining.items() if r["where"] == "site"}
     ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in site.items()}}, force=True)
     staged, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in site.values()})
@@ -234,10 +234,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
     superlink: list[str] = []
 
     def started(dep: Any) -> None:
-        security = {**hub_runs.admit(dep, joining), "tag": dep.tag}
+        security = {**federated_runs.admit(dep, joining), "tag": dep.tag}
         superlink.append(dep.address)
         with transaction(ctx.services.session_factory) as s:
-            hub_runs.assign_nodes(s, ctx.job_id, joining, dep.address, "run", security)
+            federated_runs.assign_nodes(s, ctx.job_id, joining, dep.address, "run", security)
         ctx.progress({"stage": "waiting_for_nodes", "superlink": dep.address, "nodes": sorted(joining)}, force=True)
 
     try:
@@ -259,7 +259,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     finally:
         if joining and superlink:
             with transaction(ctx.services.session_factory) as s:
-                hub_runs.assign_nodes(s, ctx.job_id, joining, superlink[0], "done")
+                federated_runs.assign_nodes(s, ctx.job_id, joining, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
         for org, (d, name) in staged.items():
             shutil.rmtree(d / name, ignore_errors=True)
@@ -311,7 +311,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
              evaluation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Register the federated model as a new version of the submitter's model (with ``evaluation``:
     plots and drift reference from ``evaluate_final``); write the ledger."""
-    from consortium.federation import hub_budgets
+    from consortium.jobs import federated_budgets
     from consortium.registry import models as reg
     from consortium.registry.explain import attach_federated
 
@@ -357,7 +357,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         svc.audit_in(s, [ev])
         if dp is not None and result.epsilon:
             ids = {d["owner"]: d["dataset_id"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
-            hub_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
+            federated_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
                                                      if o in ids and o in by_owner})
         return {"model": f"{p.org_name}/{model_name}", "version": v.version, "version_id": v.id}
 

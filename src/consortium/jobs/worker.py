@@ -80,7 +80,7 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
             if time.monotonic() - last_reap > 5:
                 with services.session_factory() as s:
                     if queue.reap(s, timedelta(seconds=settings.job_lease_s)) or not last_reap:
-                        from consortium.federation.hub_runs import sweep_orphans
+                        from consortium.jobs.federated_runs import sweep_orphans
 
                         sweep_orphans(s)  # Flower processes a killed worker left behind
                 last_reap = time.monotonic()

@@ -12,7 +12,7 @@ from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.routes.datasets import readable
 from consortium.api.schemas import In
 from consortium.errors import PermissionDenied
-from consortium.federation import hub_budgets, hub_nodes
+from consortium.jobs import federated_budgets, federated_nodes
 from consortium.governance.roles import Role
 from consortium.store.tables.data import Dataset
 from consortium.store.tables.federation import FederationNode
@@ -38,7 +38,7 @@ class BudgetIn(In):
 
 
 def _node(node: str, p: Caller, session: SessionDep, ctx: Ctx) -> FederationNode:
-    n = hub_nodes.get_node(session, p, node)
+    n = federated_nodes.get_node(session, p, node)
     ctx.resource("node", n.id, n.org_id)
     return n
 
@@ -65,23 +65,23 @@ OwnedDataset = Annotated[Dataset, Depends(_owned_dataset)]
 @rule("org", Role.admin)
 def register_node(body: NodeIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Register (or re-register) a node of your organization and what it advertises (never rows)."""
-    n = hub_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
+    n = federated_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
     ctx.resource("node", n.id, n.org_id)
     ctx.details = {"name": n.name, "approve": n.approve, "datasets": [d["name"] for d in n.datasets]}
-    return hub_nodes.node_view(session, n)
+    return federated_nodes.node_view(session, n)
 
 
 @router.get("/nodes")
 @rule("org")
 def list_nodes(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Your organization's nodes, whether they are online, and jobs waiting for your approval."""
-    return [hub_nodes.node_view(session, n) for n in hub_nodes.list_nodes(session, p)]
+    return [federated_nodes.node_view(session, n) for n in federated_nodes.list_nodes(session, p)]
 
 
 @router.get("/nodes/{node}")
 @rule("resource")
 def get_node(n: NodeDep, session: SessionDep) -> dict[str, Any]:
-    return hub_nodes.node_view(session, n)
+    return federated_nodes.node_view(session, n)
 
 
 @router.post("/nodes/{node}/heartbeat")
@@ -91,8 +91,8 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
     """Mark the node alive; optionally refresh its advertised datasets. A beat is audited when it
     changes the advertisement or hands the node runs to join; a bare liveness beat is not."""
     before = list(n.datasets)
-    hub_nodes.heartbeat(session, p, n, body.datasets if body else None)
-    view = hub_nodes.node_view(session, n)
+    federated_nodes.heartbeat(session, p, n, body.datasets if body else None)
+    view = federated_nodes.node_view(session, n)
     changed = n.datasets != before
     ctx.audit = changed or bool(view["assignments"])
     ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]]}
@@ -114,7 +114,7 @@ def reject_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: C
 
 
 def _decide(n: Any, job_id: str, p: Any, session: Any, ctx: Any, approve: bool) -> dict[str, Any]:
-    a = hub_nodes.decide(session, p, n, job_id, approve)
+    a = federated_nodes.decide(session, p, n, job_id, approve)
     ctx.details = {"job": job_id, "state": a.state}
     return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
 
@@ -123,7 +123,7 @@ def _decide(n: Any, job_id: str, p: Any, session: Any, ctx: Any, approve: bool) 
 @rule("resource")
 def get_privacy_budget(ds: Annotated[Dataset, Depends(readable)], session: SessionDep) -> dict[str, Any]:
     """The dataset's privacy budget (epsilon at delta), what jobs spent and what remains."""
-    return hub_budgets.budget_view(session, ds)
+    return federated_budgets.budget_view(session, ds)
 
 
 @router.put("/datasets/{org}/{dataset}/privacy-budget")
@@ -131,6 +131,6 @@ def get_privacy_budget(ds: Annotated[Dataset, Depends(readable)], session: Sessi
 def set_privacy_budget(ds: OwnedDataset, body: BudgetIn, p: Caller, session: SessionDep,
                        ctx: Ctx) -> dict[str, Any]:
     """Set the most epsilon federated DP jobs may spend on this dataset; jobs over it are refused."""
-    hub_budgets.set_budget(session, p, ds, body.epsilon, body.delta)
+    federated_budgets.set_budget(session, p, ds, body.epsilon, body.delta)
     ctx.details = {"epsilon": body.epsilon, "delta": body.delta}
-    return hub_budgets.budget_view(session, ds)
+    return federated_budgets.budget_view(session, ds)

@@ -1,8 +1,9 @@
 """Hub side of differential privacy: each dataset owner's budget, the epsilon ledger, and the
 submission check that refuses a federated DP job which would overspend a budget.
 
-This module and ``hub_nodes`` are the only parts of ``consortium.federation`` that touch the
-database (the hub's services); the Flower apps stay free of SQL.
+With ``federated_nodes`` and ``federated_runs`` it is the hub side of federated jobs: the SQL
+lives here, in ``consortium.jobs``; ``consortium.federation`` (the Flower apps, engines and the
+site node) has none.
 
 Accounting: a job's epsilon on a dataset is the epsilon its node spends (DP-SGD, RDP
 accountant, planned for the whole job by ``privacy.plan_job``). Spent epsilon is the sum of the

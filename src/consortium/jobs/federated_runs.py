@@ -7,7 +7,7 @@ on its own rows) or on the hub's machine reading the hub's node directory of its
 (``is_hosted``; the standing demo nodes of ``consortium up``; the hub stages the rows there).
 ``admit`` registers their public keys with the SuperLink (node authentication) and returns what
 their assignment needs to connect (the CA certificate). ``sweep_orphans`` kills the Flower
-processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see ``processes``).
+processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see ``consortium.federation.engine.processes``).
 
 >>> from types import SimpleNamespace
 >>> is_hosted(SimpleNamespace(agent={"host": "elsewhere", "data_dir": "/x"}), Path("/x"))
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
-from consortium.federation import hub_nodes
+from consortium.jobs import federated_nodes
 from consortium.store.tables.federation import FederationNode
 
 
@@ -42,7 +42,7 @@ def joining_nodes(session: Session, datasets: list[dict[str, Any]], nodes_dir: P
     out = {}
     for d in datasets:
         name, root = d["dataset"].split("/")[-1], nodes_dir / d["owner"]
-        online = hub_nodes.online_nodes(session, d["owner_org_id"])
+        online = federated_nodes.online_nodes(session, d["owner_org_id"])
         site = next((n for n in online if not is_hosted(n, root) and any(x.get("name") == name for x in n.datasets)),
                     None)
         node = site or next((n for n in online if is_hosted(n, root)), None)
@@ -60,7 +60,7 @@ def assign_nodes(session: Session, job_id: str, joining: dict[str, dict[str, Any
     for r in joining.values():
         node = session.get(FederationNode, r["node_id"])
         if node is not None:
-            hub_nodes.assign(session, job_id, r["org_id"], node, superlink, r["dataset"], state, security)
+            federated_nodes.assign(session, job_id, r["org_id"], node, superlink, r["dataset"], state, security)
 
 
 def admit(dep: Any, joining: dict[str, dict[str, Any]]) -> dict[str, Any]:
