@@ -26,11 +26,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from consortium.data.samples import load_sample, partition  # noqa: E402
 from consortium.federation.app.features import local_stats, merge_stats, to_arrays  # noqa: E402
-from consortium.federation.app.local_train import evaluate  # noqa: E402
 from consortium.federation.app.model import encode_labels, global_model  # noqa: E402
 from consortium.federation.engine.simulation import run_simulation  # noqa: E402
 from consortium.recipe import parse_recipe  # noqa: E402
-from consortium.training.trainer import train_epochs  # noqa: E402
+from consortium.training.trainer import evaluate, train_epochs  # noqa: E402
 
 ROUNDS, LOCAL_EPOCHS = 5, 2
 MODELS = {
@@ -66,7 +65,7 @@ def centralized(r: Any, train: Any, test: Any) -> tuple[float, float]:
                  epochs=ROUNDS * LOCAL_EPOCHS, seed=0)
     secs = time.perf_counter() - t0
     xt, yt = to_arrays(test, r.data.target, r.process)
-    acc = evaluate(model, xt, encode_labels(yt, r, stats), task="classification", loss="cross_entropy")
+    acc = evaluate(model, xt, encode_labels(yt, r, stats), loss="cross_entropy")
     return float(acc["accuracy"]), secs
 
 

@@ -28,9 +28,8 @@ def bc_recipe(**federated: Any) -> Any:
 def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, epochs: int) -> float:
     """Same model, same global scaling, trained on all rows in one place."""
     from consortium.federation.app.features import local_stats, merge_stats, to_arrays
-    from consortium.federation.app.local_train import evaluate
-    from consortium.training.trainer import train_epochs
     from consortium.federation.app.model import encode_labels, global_model
+    from consortium.training.trainer import evaluate, train_epochs
 
     x, y_raw = to_arrays(train, recipe.data.target, recipe.process)
     stats = merge_stats([local_stats(x, y_raw, train.kind)])
@@ -38,8 +37,7 @@ def centralized_accuracy(recipe: Any, train: DataFrameSet, test: DataFrameSet, e
     y = encode_labels(y_raw, recipe, stats)
     train_epochs(model, x, y, recipe.train, task="classification", epochs=epochs, seed=0)
     xt, yt_raw = to_arrays(test, recipe.data.target, recipe.process)
-    return float(evaluate(model, xt, encode_labels(yt_raw, recipe, stats), task="classification",
-                          loss="cross_entropy")["accuracy"])
+    return float(evaluate(model, xt, encode_labels(yt_raw, recipe, stats), loss="cross_entropy")["accuracy"])
 
 
 def two_orgs_sharing_bc(http: Any, world: Any) -> tuple[Any, Any]:

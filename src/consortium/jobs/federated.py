@@ -188,10 +188,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """Run one federated job from ``ctx.recipe``; returns what the job's result shows."""
     import torch
 
-    from consortium.jobs import federated_runs
     from consortium.federation.engine.deployment import Listen
     from consortium.federation.engine.embedded import run_on_nodes
     from consortium.federation.engine.processes import job_tag
+    from consortium.jobs import federated_runs
     from consortium.recipe import parse_recipe
 
     torch.set_num_threads(threads())
@@ -281,16 +281,16 @@ def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
     from consortium.evaluation.metrics import confusion
     from consortium.evaluation.reference import reference_stats
     from consortium.federation.app.features import GlobalStats, to_arrays
-    from consortium.federation.app.local_train import predict
     from consortium.federation.app.model import encode_labels
+    from consortium.training.trainer import predict_proba
 
     x, y_raw = to_arrays(validation, recipe.data.target, recipe.process)
     if len(x) == 0:
         return {}
     stats = GlobalStats.from_dict(result.stats)
-    task, loss = recipe.resolved_task, recipe.resolved_loss
+    task = recipe.resolved_task
     y = encode_labels(y_raw, recipe, stats)
-    out = predict(result.model(), x, task=task, loss=loss)
+    out = predict_proba(result.model(), x, task=task)
     names = _class_names(result.stats) or []
     if task == "classification" and out.ndim == 2:
         png = {"confusion_matrix": plots.confusion_matrix(confusion(y, out.argmax(1), out.shape[1]), names),

@@ -2,6 +2,8 @@
 
 ``train_epochs`` is the one loop every caller uses: the training pipeline, tuning trials and the
 federated client (which calls it for its local epochs each round). It returns one dict per epoch.
+``evaluate`` and ``predict_proba`` score a model with the same loss and targets (training jobs, and
+the federated nodes and ServerApp).
 
 >>> import numpy as np
 >>> from consortium.recipe import MLPSpec, TrainSpec
@@ -99,6 +101,25 @@ def _evaluate(
     else:
         res["val_mae"] = float((out - y).abs().mean())
     return res
+
+
+def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, *, loss: str) -> dict[str, float]:
+    """``{"loss", "accuracy" (classification losses), "num_examples"}`` of ``model`` on these rows,
+    with the loss and targets training uses (a federated node scores the incoming global model with
+    it, the ServerApp its validation rows). No rows: the loss is NaN.
+
+    >>> X = np.zeros((4, 3), dtype="float32"); y = np.array([0, 1, 0, 1])
+    >>> evaluate(nn.Linear(3, 2), X, y, loss="cross_entropy")["num_examples"]
+    4
+    """
+    if len(y) == 0:
+        return {"loss": float("nan"), "num_examples": 0}
+    Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
+    res = _evaluate(model, Xt, _targets(y, loss), loss_function(loss), loss)
+    out = {"loss": res["val_loss"], "num_examples": int(len(y))}
+    if "val_accuracy" in res:
+        out["accuracy"] = res["val_accuracy"]
+    return out
 
 
 def train_epochs(

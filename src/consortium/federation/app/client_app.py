@@ -147,8 +147,8 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     import torch
 
     from consortium.federation.app.features import GlobalStats
-    from consortium.federation.app.local_train import evaluate
     from consortium.federation.app.model import encode_labels, global_model
+    from consortium.training.trainer import evaluate, train_epochs
 
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_NODE_THREADS", "1")))
     recipe = _recipe(context)
@@ -162,11 +162,9 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
         raise ValueError(f"the global model lacks weights: {sorted(missing)[:5]}")
     model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
     task, loss = recipe.resolved_task, recipe.resolved_loss
-    before = evaluate(model, x, y, task=task, loss=loss)
+    before = evaluate(model, x, y, loss=loss)
     plan = _privacy(context, recipe, len(y))
     seed = recipe.train.seed * 1_000_003 + server_round * 7919 + sum(map(ord, org))
-    from consortium.training.trainer import train_epochs
-
     epochs = fed.local_epochs if fed else 1
     dp = None
     if plan is not None:  # noise planned for the whole job; each round spends its share

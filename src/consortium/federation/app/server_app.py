@@ -141,21 +141,21 @@ class Job:
         """Global evaluation on the server-held validation set (None without one)."""
         if self.validation is None:
             return None
-        from consortium.federation.app.local_train import evaluate, predict
         from consortium.federation.app.model import encode_labels
+        from consortium.training.trainer import evaluate, predict_proba
 
         if state is not None:
             self.load(state)
         x, y_raw = self.validation
         y = encode_labels(y_raw, self.recipe, self.stats)
         task, loss = self.recipe.resolved_task, self.recipe.resolved_loss
-        res: dict[str, Any] = evaluate(self.model, x, y, task=task, loss=loss)
+        res: dict[str, Any] = evaluate(self.model, x, y, loss=loss)
         try:
             from consortium.evaluation.metrics import compute_metrics
         except ImportError:
             return res
         try:
-            proba = predict(self.model, x, task=task, loss=loss)
+            proba = predict_proba(self.model, x, task=task)
             res.update(compute_metrics(task, y, proba, [str(c) for c in self.stats.classes]))
         except Exception as e:  # noqa: BLE001 - extra metrics are optional; keep loss/accuracy
             res["metrics_error"] = str(e)
