@@ -118,7 +118,7 @@ class WorkerPool:
                "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // max(1, self.n)))}
         if self.settings.master_key:
             env["CONSORTIUM_MASTER_KEY"] = self.settings.master_key
-        from consortium.federation.engine.processes import die_with_parent
+        from consortium.procutil import die_with_parent
 
         # SIGTERM from the kernel when the spawning thread ends, even if the hub is killed: the
         # worker then stops as on any SIGTERM (a job in flight goes back to the queue)

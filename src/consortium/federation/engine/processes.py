@@ -23,7 +23,6 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 MARK = "CONSORTIUM_FL_DEPLOYMENT"
 JOB_PREFIX = "job-"
@@ -124,25 +123,3 @@ def group_alive(pgid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
 
-
-def _libc_prctl() -> Any:
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (AttributeError, OSError):  # not Linux: children are not tied to their starter
-        return None
-
-
-# Resolved here, in the parent: between fork and exec, in a process with other threads, loading
-# a library (dlopen takes locks another thread may have held at the fork) could hang the child.
-_PRCTL = _libc_prctl()
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for a child that must not outlive its starter (Linux ``PR_SET_PDEATHSIG``):
-    the kernel sends it SIGTERM when the thread that started it exits, even after a SIGKILL.
-    Use it only from a thread that lives as long as the child should (the main thread)."""
-    PR_SET_PDEATHSIG = 1
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
