@@ -136,7 +136,7 @@ def _read_ledger(path: Path) -> dict[str, Any]:
 
 
 def _write_ledger(path: Path, entry: dict[str, Any]) -> None:
-    from consortium.federation.engine.pki import write_private
+    from consortium.fileutil import write_private
 
     write_private(path, json.dumps(entry).encode())
 

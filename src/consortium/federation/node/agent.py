@@ -151,7 +151,8 @@ class NodeAgent:
 
     def _security(self, a: dict[str, Any]) -> list[str]:
         """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""
-        from consortium.federation.engine.pki import node_key, write_private
+        from consortium.federation.engine.pki import node_key
+        from consortium.fileutil import write_private
 
         if a.get("insecure"):
             return ["--insecure"]

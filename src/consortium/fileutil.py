@@ -1,0 +1,26 @@
+"""File helpers shared by the federation's apps, engine and site node: nothing here knows about
+jobs or Flower.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> p = Path(tempfile.mkdtemp()) / "secret.key"
+>>> write_private(p, b"k"); p.read_bytes(), oct(p.stat().st_mode & 0o777)
+(b'k', '0o600')
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` atomically, created with ``mode`` from the start (no window at 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
