@@ -14,7 +14,7 @@ import httpx
 import pytest
 from support import wait_for
 
-from consortium.federation.engine.deployment import free_port
+from consortium.federation.engine.network import free_port
 
 CLI = Path(sys.executable).parent / "consortium"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from support import wait_for
 
-from consortium.federation.engine.deployment import Deployment, free_port
+from consortium.federation.engine.deployment import Deployment
+from consortium.federation.engine.network import free_port
 from consortium.federation.engine.pki import node_key
 from consortium.federation.engine.processes import BIN
 
@@ -73,7 +74,7 @@ def _outside_address() -> str | None:
 def test_a_superlink_for_sites_elsewhere_listens_on_a_public_address_in_the_port_range(tmp_path: Path) -> None:
     import pytest
 
-    from consortium.federation.engine.deployment import Listen
+    from consortium.federation.engine.network import Listen
 
     public = _outside_address()
     if public is None:
@@ -103,7 +104,7 @@ def test_a_superlink_for_sites_elsewhere_listens_on_a_public_address_in_the_port
 
 def test_federation_port_range_comes_from_settings() -> None:
     from consortium.config import Settings
-    from consortium.federation.engine.deployment import Listen
+    from consortium.federation.engine.network import Listen
 
     listen = Listen.from_settings(Settings(federation_host="0.0.0.0", federation_public_host="hub.example.org",
                                            federation_ports="9100-9199"))

@@ -188,8 +188,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     """Run one federated job from ``ctx.recipe``; returns what the job's result shows."""
     import torch
 
-    from consortium.federation.engine.deployment import Listen
     from consortium.federation.engine.embedded import run_on_nodes
+    from consortium.federation.engine.network import Listen
     from consortium.federation.engine.processes import job_tag
     from consortium.jobs import federated_runs
     from consortium.recipe import parse_recipe

@@ -29,7 +29,8 @@ from consortium.federation.app.progress import ProgressSink
 from consortium.federation.engine.result import FederatedResult, load_result
 
 if TYPE_CHECKING:
-    from consortium.federation.engine.deployment import Deployment, Listen
+    from consortium.federation.engine.deployment import Deployment
+    from consortium.federation.engine.network import Listen
 
 Engine = Literal["deployment", "simulation"]
 ENGINES = ("deployment", "simulation")

@@ -127,7 +127,7 @@ class NodeAgent:
 
     def _start_supernode(self, a: dict[str, Any]) -> subprocess.Popen[bytes]:
         from consortium.federation.app import protocol as P
-        from consortium.federation.engine.deployment import free_port
+        from consortium.federation.engine.network import free_port
         from consortium.federation.engine.processes import BIN, MARK, parse_job_tag, python_path
         from consortium.procutil import die_with_parent
 
