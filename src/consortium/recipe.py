@@ -41,6 +41,8 @@ REGRESSION_METRICS = ("mse", "mae", "r2")
 Metric = Literal[
     "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"
 ]
+VERSION_MAX = 2**31 - 1  # version numbers are 32-bit columns (consortium.store.db.INT32_MAX)
+SEED_MAX = 2**32 - 1  # what numpy, scikit-learn and torch all accept as a seed
 
 
 class Spec(BaseModel):
@@ -52,11 +54,11 @@ class Spec(BaseModel):
 # --------------------------------------------------------------------------- data
 class DataSpec(Spec):
     dataset: str | None = None  # "org/name" in the hub; None when the caller passes data directly
-    version: int | None = None
+    version: int | None = Field(None, ge=1, le=VERSION_MAX)
     target: str | None = None  # tabular: target column; images: ignored (labels)
     test_size: float = Field(0.2, gt=0, lt=1)
     val_size: float = Field(0.1, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
 
     @model_validator(mode="after")
     def _sizes(self) -> DataSpec:
@@ -229,7 +231,7 @@ class TrainSpec(Spec):
     batch_size: int = Field(32, ge=1)
     schedule: ScheduleSpec | None = None
     early_stopping: EarlyStoppingSpec | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=SEED_MAX)
 
 
 class DPSpec(Spec):

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from consortium.errors import ConsortiumError, QuotaExceeded
@@ -76,9 +77,25 @@ async def unexpected_response(request: Request, exc: Exception) -> JSONResponse:
                         status_code=500)
 
 
+async def out_of_range_response(request: Request, exc: Exception) -> JSONResponse:
+    """A 400 for a number too large for the database or for a date (``OverflowError``, SQL
+    ``DataError``). A safety net: the routes' typed parameters (``consortium.api.schemas``) refuse
+    such numbers first, with a 422 naming the field; anything reaching here is logged to be fixed."""
+    ctx = getattr(request.state, "ctx", None)
+    log.warning("request %s: out-of-range value reached %s: %s", getattr(ctx, "request_id", "?"),
+                type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+    await _audit_failure(request, "bad_request")
+    return JSONResponse(error_body("bad_request", "a number in the request is out of range",
+                                   hint="check the numbers in the request against the bounds in the API "
+                                        "schema at /docs"),
+                        status_code=400)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ConsortiumError, error_response)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_response)
+    app.add_exception_handler(OverflowError, out_of_range_response)
+    app.add_exception_handler(DataError, out_of_range_response)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,6 +25,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
 from consortium.registry import models as reg
+from consortium.store.db import INT32_MAX
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import Organization
@@ -43,8 +44,9 @@ def parse_model_ref(ref: str, default_org: str | None = None) -> tuple[str, str,
         reg.check_alias(alias)
     elif ":" in ref:
         ref, _, v = ref.partition(":")
-        if not v.isdigit():
-            raise InvalidInput(f"version {v!r} is not a number", hint="write MODEL:3 or MODEL@production")
+        if not (v.isascii() and v.isdigit()) or int(v) > INT32_MAX:
+            raise InvalidInput(f"version {v!r} is not a version number",
+                               hint="write MODEL:3 or MODEL@production")
         version = int(v)
     org, name = reg.split_ref(ref, default_org)
     return org, name, version, alias

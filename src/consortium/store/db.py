@@ -14,6 +14,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The largest numbers the columns hold on both backends: BigInteger columns (audit positions) and
+# Integer ones (version numbers, job event ids: 32 bits on PostgreSQL, 64 on SQLite).
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 
 
 def make_engine(url: str) -> Engine:

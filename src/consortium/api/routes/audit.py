@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from consortium.api.access import rule
 from consortium.api.deps import SessionDep, Viewer
-from consortium.api.schemas import Out
+from consortium.api.schemas import NonNegInt64, Out
 from consortium.governance import audit
 from consortium.governance.grants import PROJECT_MEMBERSHIP
 
@@ -46,7 +46,7 @@ class VerifyOut(Out):
 def list_events(p: Viewer, session: SessionDep,
                 action: Annotated[str | None, Query(max_length=80)] = None,
                 outcome: Annotated[str | None, Query(max_length=32)] = None,
-                since_seq: Annotated[int, Query(ge=0)] = 0,
+                since_seq: Annotated[NonNegInt64, Query()] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[EventOut]:
     """Events in which your organization acted or whose resource it owns (newest first)."""
     projects = [pid for hook in PROJECT_MEMBERSHIP for pid in hook(session, p.org_id)]

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
-from consortium.api.schemas import In
+from consortium.api.schemas import In, NonNegInt64, PosInt64, VersionRef
 from consortium.data import access, catalog, deletion, memory
 from consortium.data.archive import ZipLimits
 from consortium.data.ingest import Upload, ingest
@@ -113,9 +113,9 @@ class ImportSampleIn(In):
     sample: str
     name: str | None = None
     partitions: int = Field(1, ge=1, le=64)
-    part: int | None = Field(None, ge=1)
+    part: PosInt64 | None = None
     skew: Literal["iid", "label"] = "iid"
-    seed: int = 0
+    seed: NonNegInt64 = 0
     to_orgs: list[str] | None = None
 
 
@@ -166,7 +166,7 @@ def list_versions(ds: Readable, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/{org}/{dataset}/versions/{version}")
 @rule("resource")
-def get_version(ds: Readable, version: str, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def get_version(ds: Readable, version: VersionRef, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """One version (a number or ``latest``): format, checksum, schema and statistics."""
     v = catalog.version(session, ds, version)
     ctx.details = {"version": v.version}
@@ -175,7 +175,7 @@ def get_version(ds: Readable, version: str, session: SessionDep, ctx: Ctx) -> di
 
 @router.delete("/{org}/{dataset}/versions/{version}")
 @rule("resource", Role.admin)
-def delete_version(ds: Deletable, version: str, p: Caller, session: SessionDep, ctx: Ctx,
+def delete_version(ds: Deletable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx,
                    svc: Svc) -> dict[str, Any]:
     """Delete one version (by number) and its encrypted blob; its number is not given again.
     Refused (409) while a queued or running job uses that version."""
@@ -189,7 +189,7 @@ def delete_version(ds: Deletable, version: str, p: Caller, session: SessionDep, 
 
 @router.get("/{org}/{dataset}/versions/{version}/preview")
 @rule("resource")
-def preview_version(ds: Readable, version: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
+def preview_version(ds: Readable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
                     rows: Annotated[int, Query(ge=0, le=access.PREVIEW_MAX)] = 10) -> dict[str, Any]:
     """Statistics for any grantee; the first rows only for the owner and ``download`` grantees."""
     v = catalog.version(session, ds, version)
@@ -201,7 +201,7 @@ def preview_version(ds: Readable, version: str, p: Caller, session: SessionDep, 
 
 @router.get("/{org}/{dataset}/versions/{version}/download")
 @rule("resource")
-def download_version(ds: Downloadable, version: str, p: Caller, session: SessionDep, ctx: Ctx,
+def download_version(ds: Downloadable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx,
                      svc: Svc) -> StreamingResponse:
     """The version's original file, decrypted as it streams (owner or ``download`` grantees)."""
     v = catalog.version(session, ds, version)

@@ -7,14 +7,14 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
-from consortium.api.schemas import In, Out
+from consortium.api.schemas import In, NonNegInt32, Out
 from consortium.errors import NotFound, PermissionDenied
 from consortium.governance.roles import Role
 from consortium.jobs import queue
@@ -144,7 +144,7 @@ def cancel_job(job: JobDep, p: Member, session: SessionDep) -> Job:
 
 @router.get("/{job_id}/events", response_model=list[EventOut])
 @rule("resource")
-def job_events(job: JobDep, session: SessionDep, after: Annotated[int, Query(ge=0)] = 0,
+def job_events(job: JobDep, session: SessionDep, after: Annotated[NonNegInt32, Query()] = 0,
                kind: Annotated[str | None, Query(pattern="^(progress|log|state)$")] = None,
                limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[Any]:
     """Progress, log and state events after event id `after` (poll with the last id you saw)."""
@@ -154,14 +154,15 @@ def job_events(job: JobDep, session: SessionDep, after: Annotated[int, Query(ge=
 @router.get("/{job_id}/stream")
 @rule("resource")
 async def job_stream(job: JobDep, request: Request,
-                     after: Annotated[int, Query(ge=0, description="start after this event id")] = 0,
+                     after: Annotated[NonNegInt32, Query(description="start after this event id")] = 0,
+                     last_event_id: Annotated[NonNegInt32 | None, Header(description="set by a reconnecting "
+                                                                         "EventSource")] = None,
                      ) -> StreamingResponse:
     """Server-sent events: each job event as it happens, then ``end`` once the job has ended. A
     reconnecting client (``Last-Event-ID``) or ``?after=`` resumes after that event."""
     factory = request.app.state.services.session_factory
     job_id = job.id
-    resume = request.headers.get("last-event-id", "")
-    start = max(after, int(resume) if resume.isdigit() else 0)
+    start = max(after, last_event_id or 0)
 
     async def gen():  # type: ignore[no-untyped-def]
         after = start

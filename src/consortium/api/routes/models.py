@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
-from consortium.api.schemas import In
+from consortium.api.schemas import In, NonNegInt32, VersionRef
 from consortium.errors import InvalidInput, PayloadTooLarge
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
@@ -48,7 +48,7 @@ class ModelPatch(In):
 
 
 class AliasIn(In):
-    version: int | str
+    version: NonNegInt32 | VersionRef
 
 
 @router.get("")
@@ -118,14 +118,15 @@ def list_versions(m: ModelDep, session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/{owner}/{model}/versions/{version}")
 @rule("resource")
-def get_version(m: ModelDep, version: str, session: SessionDep) -> dict[str, Any]:
+def get_version(m: ModelDep, version: VersionRef, session: SessionDep) -> dict[str, Any]:
     """One version (number, alias or ``latest``): signature, metrics, lineage, preprocessing."""
     return views.version_view(session, reg.get_version(session, m, version), m)
 
 
 @router.get("/{owner}/{model}/versions/{version}/onnx")
 @rule("resource", Role.member)
-def download_onnx(m: MemberModelDep, version: str, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx) -> Response:
+def download_onnx(m: MemberModelDep, version: VersionRef, p: Caller, session: SessionDep, svc: Svc,
+                  ctx: Ctx) -> Response:
     """The version's ONNX file (decrypted)."""
     p.require(Role.member)
     v = reg.get_version(session, m, version)
@@ -136,7 +137,7 @@ def download_onnx(m: MemberModelDep, version: str, p: Caller, session: SessionDe
 
 @router.get("/{owner}/{model}/versions/{version}/plots/{plot}")
 @rule("resource")
-def get_plot(m: ModelDep, version: str, plot: str, session: SessionDep, svc: Svc) -> Response:
+def get_plot(m: ModelDep, version: VersionRef, plot: str, session: SessionDep, svc: Svc) -> Response:
     """A PNG plot recorded with the version (loss curve, confusion matrix, ROC, ...)."""
     v = reg.get_version(session, m, version)
     return Response(reg.read_plot(session, svc.blobs, v, plot), media_type="image/png")
@@ -149,7 +150,7 @@ class ExplainIn(In):
 
 @router.post("/{owner}/{model}/versions/{version}/explain")
 @rule("resource")
-async def explain_version(m: ModelDep, version: str, body: ExplainIn, session: SessionDep, svc: Svc,
+async def explain_version(m: ModelDep, version: VersionRef, body: ExplainIn, session: SessionDep, svc: Svc,
                           ctx: Ctx) -> dict[str, Any]:
     """Integrated Gradients for one input (raw features or pixels): an attribution per feature, or a
     heat map (base64 PNG) for images."""

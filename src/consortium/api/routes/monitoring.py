@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Svc, bearer
 from consortium.api.routes.deployments import DeploymentDep
-from consortium.api.schemas import In
+from consortium.api.schemas import In, PosInt64
 from consortium.errors import ConsortiumError, InvalidInput, PermissionDenied, Unauthenticated
 from consortium.governance.identity import org_by_id
 from consortium.governance.principal import Principal
@@ -115,6 +115,7 @@ def _flush_all(svc: Any) -> None:
 
 OwnerMember = Annotated[Deployment, Depends(owner_member)]
 Minutes = Annotated[int, Query(ge=1, le=10080)]
+YEAR_MINUTES = 525600
 
 
 # ---------------------------------------------------------------------------- settings
@@ -122,8 +123,8 @@ class DriftIn(In):
     psi_warn: float | None = None
     psi_alert: float | None = None
     ks_alert: float | None = None
-    window: int | None = None
-    min_rows: int | None = None
+    window: PosInt64 | None = None
+    min_rows: PosInt64 | None = None
 
 
 class RetrainIn(In):
@@ -131,9 +132,9 @@ class RetrainIn(In):
     min_accuracy: float | None = None
     max_mse: float | None = None
     on_drift: bool | None = None
-    min_feedback: int | None = None
-    window_minutes: int | None = None
-    cooldown_minutes: int | None = None
+    min_feedback: PosInt64 | None = None
+    window_minutes: int | None = Field(None, ge=1, le=YEAR_MINUTES)
+    cooldown_minutes: int | None = Field(None, ge=0, le=YEAR_MINUTES)
 
 
 class MonitoringIn(In):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.routes.audit import EventOut
-from consortium.api.schemas import In
+from consortium.api.schemas import In, NonNegInt64, PosInt64
 from consortium.governance import projects
 from consortium.governance.roles import Role
 from consortium.store.tables.audit import AuditEvent
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 class Quota(In):
-    per_minute: int | None = Field(default=None, ge=1)
-    per_day: int | None = Field(default=None, ge=1)
+    per_minute: PosInt64 | None = None
+    per_day: PosInt64 | None = None
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
@@ -159,7 +159,7 @@ def remove_member(pm: ProjectDep, org: str, p: Admin, session: SessionDep, ctx: 
 @rule("resource")
 def project_audit(pm: ProjectDep, p: Viewer, session: SessionDep,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  since_seq: Annotated[int, Query(ge=0)] = 0) -> list[EventOut]:
+                  since_seq: Annotated[NonNegInt64, Query()] = 0) -> list[EventOut]:
     """Every event that concerns the project's resources, visible to every member organization."""
     rows = session.scalars(select(AuditEvent).where(AuditEvent.project_id == pm[0].id,
                                                     AuditEvent.seq > since_seq)

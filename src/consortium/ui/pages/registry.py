@@ -10,6 +10,7 @@ from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep
 from consortium.api.routes.deployments import DeploymentDep
 from consortium.api.routes.models import ModelDep
+from consortium.api.schemas import VersionRef
 from consortium.registry import models as reg
 from consortium.ui.render import has_route, page
 from consortium.ui.route import PageRoute
@@ -33,7 +34,7 @@ def model_page(request: Request, m: ModelDep, p: Caller) -> HTMLResponse:
 
 @router.get("/models/{owner}/{model}/versions/{version}", name="ui.version")
 @rule("page")
-def version_page(request: Request, m: ModelDep, version: str, p: Caller, session: SessionDep,
+def version_page(request: Request, m: ModelDep, version: VersionRef, p: Caller, session: SessionDep,
                  ctx: Ctx) -> HTMLResponse:
     v = reg.get_version(session, m, version)  # 404 page for a version that does not exist
     ctx.details = {"version": v.version}

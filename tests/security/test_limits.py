@@ -1,0 +1,156 @@
+"""Limits on what callers control (security issue 15): integers past 64 bits are a 4xx, never a
+500 from the database; model and recipe sizes are bounded at submission; stray upload temp files
+are swept; the data directory is private; every response carries the browser security headers;
+an image uploaded on its own is refused as an unsupported format."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+from registry_models import tiny_classifier  # noqa: E402
+
+BIG = 2**63  # one past SQLite's INTEGER and PostgreSQL's BIGINT
+BIG32 = 2**31  # one past PostgreSQL's INTEGER (version numbers, job event ids)
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def owner(world: Any) -> Any:
+    return world.actor(world.org(), "admin")
+
+
+@pytest.fixture(scope="module")
+def made(http: Any, owner: Any) -> dict[str, str]:
+    """A dataset, a model with a version, a queued job and a project, all owned by ``owner``."""
+    r = http.post(f"{API}/datasets/import-sample", json={"sample": "iris", "name": "iris"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    r = http.post(f"{API}/models/upload", params={"name": "tiny", "filename": "m.onnx"}, content=tiny_classifier(),
+                  headers={**owner.headers, "content-type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    recipe = {"name": "iris-mlp", "data": {"dataset": f"{owner.org}/iris", "target": "target"},
+              "model": {"type": "mlp", "hidden": [8]}, "train": {"epochs": 1}}
+    r = http.post(f"{API}/jobs", json={"recipe": recipe}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    job = r.json()["id"]
+    r = http.post(f"{API}/projects", json={"name": "limits-prj", "purpose": "tests", "terms": ["metadata"]},
+                  headers=owner.headers)
+    assert r.status_code == 201, r.text
+    return {"job": job, "project": r.json()["name"], "dataset": f"{owner.org}/iris", "model": f"{owner.org}/tiny"}
+
+
+def _big_gets(made: dict[str, str]) -> list[str]:
+    ds, m = made["dataset"], made["model"]
+    return [
+        f"{API}/audit?since_seq={BIG}",
+        f"{API}/projects/{made['project']}/audit?since_seq={BIG}",
+        f"{API}/jobs/{made['job']}/events?after={BIG}",
+        f"{API}/datasets/{ds}/versions/{BIG}",
+        f"{API}/datasets/{ds}/versions/{BIG}/preview",
+        f"{API}/datasets/{ds}/versions/{BIG}/download",
+        f"{API}/models/{m}/versions/{BIG}",
+        f"{API}/models/{m}/versions/{BIG}/onnx",
+        f"{API}/models/{m}/versions/{BIG}/plots/roc",
+    ]
+
+
+def test_integers_of_64_bits_or_more_are_refused_not_a_500(http: Any, owner: Any, made: dict[str, str]) -> None:
+    for url in _big_gets(made):
+        r = http.get(url, headers=owner.headers)
+        assert 400 <= r.status_code < 500, f"GET {url}: {r.status_code} {r.text[:300]}"
+        assert r.json()["error"]["code"] in ("invalid_input", "bad_request"), url
+    r = http.delete(f"{API}/datasets/{made['dataset']}/versions/{BIG}", headers=owner.headers)
+    assert 400 <= r.status_code < 500, r.text
+    r = http.post(f"{API}/models/{made['model']}/versions/{BIG}/explain", json={"inputs": [1, 2, 3, 4]},
+                  headers=owner.headers)
+    assert 400 <= r.status_code < 500, r.text
+    for version in (BIG, str(BIG)):
+        r = http.put(f"{API}/models/{made['model']}/aliases/prod", json={"version": version}, headers=owner.headers)
+        assert 400 <= r.status_code < 500, f"alias to {version!r}: {r.status_code} {r.text[:300]}"
+    recipe = {"name": "big", "data": {"dataset": made["dataset"], "version": BIG, "target": "target"}}
+    r = http.post(f"{API}/jobs", json={"recipe": recipe}, headers=owner.headers)
+    assert r.status_code == 422 and "data.version" in r.json()["error"]["message"], r.text
+    r = http.get(f"/models/{made['model']}/versions/{BIG}", headers={**owner.headers, "accept": "text/html"})
+    assert 400 <= r.status_code < 500, r.text[:300]
+    # 32-bit columns (version numbers, job event ids) are bounded by their own width
+    for url in (f"{API}/datasets/{made['dataset']}/versions/{BIG32}", f"{API}/models/{made['model']}/versions/{BIG32}",
+                f"{API}/jobs/{made['job']}/events?after={BIG32}"):
+        r = http.get(url, headers=owner.headers)
+        assert r.status_code == 422, f"GET {url}: {r.status_code} {r.text[:300]}"
+    # numbers just below the bound are ordinary: not found, or nothing after them
+    r = http.get(f"{API}/datasets/{made['dataset']}/versions/{BIG32 - 1}", headers=owner.headers)
+    assert r.status_code == 404, r.text
+    r = http.get(f"{API}/audit?since_seq={BIG - 1}", headers=owner.headers)
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = http.get(f"{API}/jobs/{made['job']}/events?after={BIG32 - 1}", headers=owner.headers)
+    assert r.status_code == 200 and r.json() == [], r.text
+
+
+def test_job_stream_refuses_a_huge_position_before_sending_headers(http: Any, owner: Any,
+                                                                  made: dict[str, str]) -> None:
+    url = f"{API}/jobs/{made['job']}/stream"
+    with http.stream("GET", url, params={"after": BIG}, headers=owner.headers) as r:
+        assert r.status_code == 422
+        assert "after" in r.read().decode()
+    with http.stream("GET", url, params={"after": BIG32}, headers=owner.headers) as r:
+        assert r.status_code == 422
+    with http.stream("GET", url, headers={**owner.headers, "last-event-id": str(BIG)}) as r:
+        assert r.status_code == 422
+
+
+def test_openapi_shows_the_64_bit_bound(http: Any, owner: Any) -> None:
+    spec = http.get("/openapi.json", headers=owner.headers).json()
+    params = {p["name"]: p for p in spec["paths"][f"{API}/audit"]["get"]["parameters"]}
+    assert params["since_seq"]["schema"]["maximum"] == BIG - 1
+    params = {p["name"]: p for p in spec["paths"][f"{API}/jobs/{{job_id}}/stream"]["get"]["parameters"]}
+    assert params["after"]["schema"]["maximum"] == BIG32 - 1
+
+
+def test_body_numbers_that_reach_the_database_or_a_date_are_bounded(http: Any, owner: Any,
+                                                                    made: dict[str, str]) -> None:
+    h = owner.headers
+    r = http.post(f"{API}/deployments", json={"name": "dep-big", "model": f"{made['model']}:{BIG}"}, headers=h)
+    assert r.status_code == 422, r.text
+    r = http.post(f"{API}/deployments", json={"name": "dep-limits", "model": made["model"]}, headers=h)
+    assert r.status_code == 201, r.text
+    for patch in ({"retrain": {"window_minutes": BIG}}, {"retrain": {"cooldown_minutes": 10**15}},
+                  {"drift": {"min_rows": BIG}}):
+        r = http.patch(f"{API}/deployments/dep-limits/monitoring", json=patch, headers=h)
+        assert r.status_code == 422, f"{patch}: {r.status_code} {r.text[:200]}"
+    r = http.post(f"{API}/deployments/dep-limits/monitoring/check", headers=h)
+    assert r.status_code == 200, r.text
+    r = http.post(f"{API}/projects", json={"name": "prj-quota", "purpose": "x", "terms": ["metadata"],
+                                           "default_quota": {"per_minute": BIG}}, headers=h)
+    assert r.status_code == 422 and "per_minute" in r.json()["error"]["message"]
+    for extra in ({"seed": BIG}, {"part": BIG}):
+        r = http.post(f"{API}/datasets/import-sample", json={"sample": "iris", "name": "iris-big", "partitions": 2,
+                                                             **extra}, headers=h)
+        assert r.status_code == 422, r.text
+    recipe = {"name": "seed", "data": {"dataset": made["dataset"], "target": "target"}, "train": {"seed": BIG}}
+    r = http.post(f"{API}/jobs", json={"recipe": recipe}, headers=h)
+    assert r.status_code == 422 and "train.seed" in r.json()["error"]["message"], r.text
+
+
+def test_an_overflow_that_still_reaches_the_database_is_a_400(services: Any, owner: Any) -> None:
+    """The safety net: a query with a number past 64 bits answers 400, audited, not a 500."""
+    from fastapi import Depends
+    from fastapi.testclient import TestClient
+    from sqlalchemy import BigInteger, cast, literal, select
+
+    from consortium.api.access import rule
+    from consortium.api.app import create_app
+    from consortium.api.deps import caller, unit_of_work
+    app = create_app(services.settings, services=services)
+
+    @app.get("/api/v1/overflow-probe")
+    @rule("self")
+    def probe(p: Any = Depends(caller), session: Any = Depends(unit_of_work)) -> int:
+        return int(session.scalar(select(cast(literal(BIG), BigInteger))))
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/overflow-probe", headers=owner.headers)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
