@@ -10,7 +10,7 @@ from fl_helpers import bc_recipe, centralized_accuracy
 
 from consortium.federation.app import protocol as P
 from consortium.federation.app.progress import read_progress
-from consortium.federation.engine.deployment import Deployment, run_deployment
+from consortium.federation.engine.deployment import FlowerDeployment, run_deployment
 from consortium.federation.engine.simulation import job_run_config, prepare
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_killed_node_does_not_stop_the_job_and_rejoins(breast_cancer, tmp_path):
     out = tmp_path / "out"
     cfg = job_run_config(recipe, out, validation_dir=vdir, round_timeout=90, straggler_grace=6)
     victim = configs[2]
-    dep = Deployment(tmp_path / "engine")
+    dep = FlowerDeployment(tmp_path / "engine")
     try:
         dep.start()
         for c in configs:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from support import wait_for
 
-from consortium.federation.engine.deployment import Deployment
+from consortium.federation.engine.deployment import FlowerDeployment
 from consortium.federation.engine.network import free_port
 from consortium.federation.engine.pki import node_key
 from consortium.federation.engine.processes import BIN
 
 
-def _supernode(dep: Deployment, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+def _supernode(dep: FlowerDeployment, name: str, args: list[str]) -> subprocess.Popen[bytes]:
     log = (dep.work / f"{name}.log").open("wb")
     return subprocess.Popen([str(BIN / "flower-supernode"), *args, "--superlink", dep.address, "--max-retries", "1",
                              "--max-wait-time", "5", "--host", "127.0.0.1", "--port", str(free_port())],
@@ -26,7 +26,7 @@ def _supernode(dep: Deployment, name: str, args: list[str]) -> subprocess.Popen[
 
 
 def test_only_registered_nodes_with_the_ca_join(tmp_path: Path) -> None:
-    with Deployment(tmp_path / "engine", pki_dir=tmp_path / "pki") as dep:
+    with FlowerDeployment(tmp_path / "engine", pki_dir=tmp_path / "pki") as dep:
         assert dep.pki is not None
         for key in ("ca.key", "superlink.key"):
             assert oct((tmp_path / "pki" / key).stat().st_mode & 0o777) == "0o600"
@@ -59,7 +59,7 @@ def test_only_registered_nodes_with_the_ca_join(tmp_path: Path) -> None:
 
 
 def test_insecure_only_when_asked(tmp_path: Path) -> None:
-    dep = Deployment(tmp_path / "engine", secure=False)
+    dep = FlowerDeployment(tmp_path / "engine", secure=False)
     assert dep.pki is None and dep.root_certificates is None
     dep.register_node("not even a key", "x")  # nothing to register without node authentication
     assert not (tmp_path / "engine" / "pki").exists()
@@ -81,7 +81,7 @@ def test_a_superlink_for_sites_elsewhere_listens_on_a_public_address_in_the_port
         pytest.skip("this machine has no non-loopback IPv4 address")
     lo = free_port()
     listen = Listen("0.0.0.0", public, (lo, lo + 20))
-    with Deployment(tmp_path / "engine", pki_dir=tmp_path / "pki", listen=listen) as dep:
+    with FlowerDeployment(tmp_path / "engine", pki_dir=tmp_path / "pki", listen=listen) as dep:
         assert dep.pki is not None and lo <= dep.ports.superlink <= lo + 20
         assert dep.address == f"{public}:{dep.ports.superlink}"
         ctx = ssl.create_default_context(cafile=str(dep.pki.ca_cert))  # the certificate names the public address

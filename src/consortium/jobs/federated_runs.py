@@ -64,7 +64,7 @@ def assign_nodes(session: Session, job_id: str, joining: dict[str, dict[str, Any
 
 
 def admit(dep: Any, joining: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Register the joining nodes' keys with the ``Deployment``'s SuperLink; returns what their
+    """Register the joining nodes' keys with the ``FlowerDeployment``'s SuperLink; returns what their
     assignment needs to connect (the CA certificate, or ``insecure``)."""
     if not dep.secure:
         return {"insecure": True}

@@ -12,30 +12,33 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from consortium.errors import Unavailable
 
+if TYPE_CHECKING:
+    from consortium.federation.app.server_app import FederatedRun
+
 CLIPPING_RANGE = 8.0
 
 
-def run_secure_rounds(job: Any, context: Any) -> None:
-    """Run ``job``'s rounds through SecAgg+; same records and outputs as ``run_rounds``."""
+def run_secure_rounds(run: FederatedRun, context: Any) -> None:
+    """Run the rounds of ``run`` through SecAgg+; same records and outputs as ``run_rounds``."""
     from flwr.server import LegacyContext, ServerConfig
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
     from consortium.federation.app.server_app import _node_metrics
     from consortium.federation.app.strategies import legacy_strategy
 
-    fed = job.fed
-    full = job.state()
+    fed = run.fed
+    full = run.state()
     # only learned weights go through SecAgg+: the Scale buffers (global feature means, up to
     # thousands) are the same at every node and would not survive its clipping range
     keys = [k for k in full if not k.startswith("0.")]
     start = {k: full[k] for k in keys}
-    stats_json = json.dumps(job.stats.to_dict())
+    stats_json = json.dumps(run.stats.to_dict())
     captured: dict[int, dict[str, Any]] = {}
     final: dict[str, Any] = {"state": full}
     clock = [time.monotonic()]
@@ -58,22 +61,22 @@ def run_secure_rounds(job: Any, context: Any) -> None:
             raise Unavailable(f"round {rnd}: secure aggregation did not complete "
                               "(too few nodes stayed for unmasking)")
         final["state"] = state
-        job.round_record(rnd, captured[rnd], time.monotonic() - clock[0], state)
+        run.round_record(rnd, captured[rnd], time.monotonic() - clock[0], state)
         clock[0] = time.monotonic()
-        res = job.history[-1]["global"]
+        res = run.history[-1]["global"]
         return None if res is None else (float(res["loss"]), {k: v for k, v in res.items()
                                                               if isinstance(v, (int, float))})
 
     strategy = legacy_strategy(fed.strategy, min_nodes=fed.min_nodes, initial=[start[k] for k in keys],
                                proximal_mu=fed.proximal_mu, fit_config=fit_config,
                                fit_metrics=fit_metrics, evaluate_fn=evaluate_fn)
-    legacy = LegacyContext(context, config=ServerConfig(num_rounds=fed.rounds, round_timeout=job.round_timeout),
+    legacy = LegacyContext(context, config=ServerConfig(num_rounds=fed.rounds, round_timeout=run.round_timeout),
                            strategy=strategy)
     workflow = DefaultWorkflow(fit_workflow=SecAggPlusWorkflow(
         num_shares=1.0, reconstruction_threshold=0.67, clipping_range=CLIPPING_RANGE,
-        max_weight=float(max(job.node_rows.values()) + 1), timeout=job.round_timeout))
-    workflow(job.grid, legacy)
-    if len(job.history) < fed.rounds:
-        raise Unavailable(f"secure aggregation stopped after {len(job.history)} of {fed.rounds} rounds")
-    job.finish(final["state"], {"available": False,
+        max_weight=float(max(run.node_rows.values()) + 1), timeout=run.round_timeout))
+    workflow(run.grid, legacy)
+    if len(run.history) < fed.rounds:
+        raise Unavailable(f"secure aggregation stopped after {len(run.history)} of {fed.rounds} rounds")
+    run.finish(final["state"], {"available": False,
                                 "reason": "secure aggregation hides individual updates from the server"})

@@ -72,8 +72,9 @@ def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum:
     return replies
 
 
-class Job:
-    """State of one running job inside the ServerApp."""
+class FederatedRun:
+    """One federated run as the ServerApp drives it: the recipe and run settings, the global model,
+    the statistics the nodes sent, and the per-round history written to the output directory."""
 
     def __init__(self, grid: Grid, context: Context) -> None:
         from consortium.recipe import parse_recipe
@@ -207,28 +208,28 @@ def _node_metrics(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_rounds(job: Job) -> None:
+def run_rounds(run: FederatedRun) -> None:
     """The plain round loop (message API strategies)."""
     from consortium.federation.app.contribution import contribution_report
     from consortium.federation.app.strategies import message_strategy
 
-    fed = job.fed
+    fed = run.fed
     strategy = message_strategy(fed.strategy, min_nodes=fed.min_nodes, proximal_mu=fed.proximal_mu)
-    state = job.state()
+    state = run.state()
     last_updates: dict[str, tuple[dict[str, np.ndarray], int]] = {}
     round_start_state = state
     missed: dict[int, int] = {}  # node id -> last round it did not answer
     for rnd in range(1, fed.rounds + 1):
         t0 = time.monotonic()
-        wait_for_nodes(job.grid, fed.min_nodes, job.node_wait)
-        cfg = ConfigRecord({"stats": json.dumps(job.stats.to_dict())})
+        wait_for_nodes(run.grid, fed.min_nodes, run.node_wait)
+        cfg = ConfigRecord({"stats": json.dumps(run.stats.to_dict())})
         msgs = list(strategy.configure_train(rnd, ArrayRecord({k: _array(v) for k, v in state.items()}),
-                                             cfg, job.grid))
+                                             cfg, run.grid))
         # a node that missed the last round (dead until the SuperLink notices, ~1 min) sits this
         # one out instead of holding it up; it is asked again the round after
         live = [m for m in msgs if missed.get(m.metadata.dst_node_id) != rnd - 1]
         msgs = live if len(live) >= fed.min_nodes else msgs
-        replies = exchange(job.grid, msgs, timeout=job.round_timeout, quorum=fed.min_nodes, grace=job.grace)
+        replies = exchange(run.grid, msgs, timeout=run.round_timeout, quorum=fed.min_nodes, grace=run.grace)
         valid = [m for m in replies if not m.has_error()]
         answered = {m.metadata.src_node_id for m in valid}
         missed.update({m.metadata.dst_node_id: rnd for m in msgs if m.metadata.dst_node_id not in answered})
@@ -248,14 +249,14 @@ def run_rounds(job: Job) -> None:
             per_node[org] = _node_metrics(metrics)
             last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
                                  int(metrics["num-examples"]))
-        job.round_record(rnd, per_node, time.monotonic() - t0, state)
-    if job.validation is None:
+        run.round_record(rnd, per_node, time.monotonic() - t0, state)
+    if run.validation is None:
         contribution: dict[str, Any] = {"available": False, "reason": "no server-held validation set"}
     else:
-        contribution = contribution_report(last_updates, round_start_state, job.score,
-                                           shapley_samples=job.shapley, seed=job.recipe.train.seed)
+        contribution = contribution_report(last_updates, round_start_state, run.score,
+                                           shapley_samples=run.shapley, seed=run.recipe.train.seed)
         contribution["note"] = "over the last round's updates, averaged with FedAvg's rule"
-    job.finish(state, contribution)
+    run.finish(state, contribution)
 
 
 def _array(v: np.ndarray) -> Any:
@@ -268,18 +269,18 @@ def _array(v: np.ndarray) -> Any:
 def main(grid: Grid, context: Context) -> None:
     out = Path(str(context.run_config.get(P.OUTPUT_DIR, "")))
     try:
-        job = Job(grid, context)
-        job.collect_stats()
-        job.build_model()
-        job.sink({"kind": "start", "run": context.run_id, "strategy": job.fed.strategy,
-                  "rounds": job.fed.rounds, "nodes": sorted(job.node_rows), "node_rows": job.node_rows,
-                  "secure_aggregation": job.fed.secure_aggregation, "privacy": job.privacy})
-        if job.fed.secure_aggregation:
+        run = FederatedRun(grid, context)
+        run.collect_stats()
+        run.build_model()
+        run.sink({"kind": "start", "run": context.run_id, "strategy": run.fed.strategy,
+                  "rounds": run.fed.rounds, "nodes": sorted(run.node_rows), "node_rows": run.node_rows,
+                  "secure_aggregation": run.fed.secure_aggregation, "privacy": run.privacy})
+        if run.fed.secure_aggregation:
             from consortium.federation.app.secure import run_secure_rounds
 
-            run_secure_rounds(job, context)
+            run_secure_rounds(run, context)
         else:
-            run_rounds(job)
+            run_rounds(run)
     except Exception as e:
         code = e.code if isinstance(e, ConsortiumError) else "error"
         if str(out):

@@ -1,6 +1,6 @@
 """Run a federated job on Flower's deployment engine: real SuperLink and SuperNode processes.
 
-``Deployment`` starts ``flower-superlink`` (its own loopback ports, runtime dependency
+``FlowerDeployment`` starts ``flower-superlink`` (its own loopback ports, runtime dependency
 installation off) and one ``flower-supernode`` per organization, each with a ``node_config``
 naming its local data store. ``submit`` writes a minimal Flower app (a ``pyproject.toml`` whose
 components point at ``consortium.federation.app.server_app:app`` / ``client_app:app``; no code is
@@ -16,12 +16,13 @@ a SuperNode joins only with a private key whose public half was registered for t
 the CA certificate. ``secure=False`` (``CONSORTIUM_FEDERATION_INSECURE``) runs plain HTTP
 without node authentication.
 
->>> from consortium.recipe import parse_recipe   # doctest: +SKIP
->>> with Deployment("/tmp/fl") as d:              # doctest: +SKIP
+>>> from consortium.federation.engine.simulation import job_run_config   # doctest: +SKIP
+>>> out = Path("/tmp/fl/out")                                               # doctest: +SKIP
+>>> with FlowerDeployment("/tmp/fl") as d:                                  # doctest: +SKIP
 ...     for org, path in {"a": "/data/a", "b": "/data/b"}.items():
 ...         d.add_node(org, path, "bc")
-...     run_id = d.submit(recipe)
-...     result = d.wait(run_id, progress=print)
+...     run_id = d.submit(job_run_config(recipe, out))
+...     d.wait(out, run_id, progress=print)
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ class _Proc:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Deployment:
-    """SuperLink + SuperNodes on loopback for one or more runs; use as a context manager."""
+class FlowerDeployment:
+    """Flower's deployment engine on this machine: a SuperLink and the SuperNodes it starts, as
+    processes, for one or more runs (not a serving deployment of a model); a context manager."""
 
     def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
                  start_timeout: float = 60.0, secure: bool = True, pki_dir: str | Path | None = None,
@@ -96,7 +98,7 @@ class Deployment:
                                      env=self.env, cwd=self.work, start_new_session=True)
         return _Proc(name, popen, log)
 
-    def start(self) -> Deployment:
+    def start(self) -> FlowerDeployment:
         """Start the SuperLink and wait until its HTTP APIs accept connections."""
         if self.superlink is not None:
             return self
@@ -197,7 +199,7 @@ class Deployment:
         """Pids of live processes that carry this deployment's tag in their environment."""
         return tagged(self.tag)
 
-    def __enter__(self) -> Deployment:
+    def __enter__(self) -> FlowerDeployment:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -321,7 +323,7 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
                              straggler_grace=straggler_grace, node_wait=node_wait,
                              shapley_samples=shapley_samples)
         timings: dict[str, float] = {}
-        with Deployment(work / "engine", ports=ports, secure=secure) as dep:
+        with FlowerDeployment(work / "engine", ports=ports, secure=secure) as dep:
             for c in configs:
                 dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
             timings["engine_start_s"] = time.monotonic() - t0

@@ -29,7 +29,7 @@ from consortium.federation.app.progress import ProgressSink
 from consortium.federation.engine.result import FederatedResult, load_result
 
 if TYPE_CHECKING:
-    from consortium.federation.engine.deployment import Deployment
+    from consortium.federation.engine.deployment import FlowerDeployment
     from consortium.federation.engine.network import Listen
 
 Engine = Literal["deployment", "simulation"]
@@ -40,16 +40,16 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
                  validation: DataFrameSet | None = None, progress: ProgressSink | None = None,
                  work_dir: str | Path, round_timeout: float = 300.0, node_wait: float = 120.0,
                  shapley_samples: int = 0, timeout: float = 3600.0,
-                 on_superlink: Callable[[Deployment], None] | None = None, secure: bool = True,
+                 on_superlink: Callable[[FlowerDeployment], None] | None = None, secure: bool = True,
                  pki_dir: str | Path | None = None, tag: str | None = None,
                  listen: Listen | None = None) -> FederatedResult:
     """Run ``recipe`` with one node per organization: ``nodes`` maps org -> (data dir, dataset name).
 
     ``progress`` gets every record (``start``, ``round``, ``done``); an exception it raises stops
     the job (the deployment's processes are ended). ``on_superlink`` (deployment engine) is called
-    with the running ``Deployment`` (address, CA certificate, ``register_node``) before the run is
+    with the running ``FlowerDeployment`` (address, CA certificate, ``register_node``) before the run is
     submitted, so that nodes started elsewhere (``consortium node``) can join. ``secure``,
-    ``pki_dir``, ``tag`` and ``listen`` (where the SuperLink listens) go to the ``Deployment``.
+    ``pki_dir``, ``tag`` and ``listen`` (where the SuperLink listens) go to the ``FlowerDeployment``.
     """
     from consortium.federation.app.features import check_process
     from consortium.federation.engine.simulation import job_run_config
@@ -86,9 +86,9 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
             LOCAL_SINKS.pop(str(out), None)
         timings["total_s"] = time.monotonic() - t0
         return load_result(out, "simulation (in-process Flower engine, thread backend)", timings)
-    from consortium.federation.engine.deployment import Deployment
+    from consortium.federation.engine.deployment import FlowerDeployment
 
-    with Deployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen) as dep:
+    with FlowerDeployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen) as dep:
         for c in configs:
             dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
         timings["engine_start_s"] = time.monotonic() - t0

@@ -1,6 +1,6 @@
 """Flower processes started by the hub, found and ended by the tag in their environment.
 
-Every process a ``Deployment`` starts (SuperLink, SuperNodes and whatever they spawn: SuperExec,
+Every process a ``FlowerDeployment`` starts (SuperLink, SuperNodes and whatever they spawn: SuperExec,
 ``flwr-serverapp``, ``flwr-clientapp``) inherits ``CONSORTIUM_FL_DEPLOYMENT=<tag>``; a job's tag is
 ``job-<job id>.<attempt>``. They run in their own sessions, so a worker killed with SIGKILL leaves
 them behind: ``sweep(tag)`` finds them through ``/proc/<pid>/environ`` (Linux; only processes of
