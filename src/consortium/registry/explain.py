@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
+from consortium.registry.external_data import refuse_external_data
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
@@ -35,8 +36,13 @@ def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any
 
 def explain_version(session: Session, blobs: LocalBlobStore, model: RegisteredModel, v: ModelVersion,
                     inputs: Any, target: int | str | None = None) -> dict[str, Any]:
+    """Integrated Gradients for one input of ``v``. The version's ONNX artifact must be intact and
+    self-contained (``read_onnx`` checks its digest, ``refuse_external_data`` its tensors) even
+    though the attribution runs on the torch weights: a tampered version is explained nowhere."""
     from consortium.evaluation.explain import explain
+    from consortium.registry.models import read_onnx
 
+    refuse_external_data(read_onnx(session, blobs, v))
     if not v.explain:
         raise InvalidInput(f"version {v.version} has no torch weights to explain",
                            hint="explanations are available for models trained on the platform, "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from consortium.errors import InvalidInput
+from consortium.registry.external_data import canonical_bytes, harden, refuse_external_data
 
 ModelFormat = Literal["onnx", "keras"]
 
@@ -127,38 +129,62 @@ def signature_of_session(session: Any, *, opset: int | None = None, producer: st
     )
 
 
+_QUOTED_PATH = re.compile(r"""(["'])[^"'\n]*[\\/][^"'\n]*\1""")
+_PATH = re.compile(r"\S*[\\/]\S*")
+
+
+def public_text(error: BaseException, limit: int = 400) -> str:
+    """A library's error message fit for callers: paths (the hub's files, temporary folders,
+    the library's source files) become ``<path>``, and it is shortened.
+
+    >>> public_text(RuntimeError('External data path does not exist: "/srv/hub home/master.key"'))
+    'External data path does not exist: <path>'
+    """
+    text = _QUOTED_PATH.sub("<path>", str(error).strip())
+    return _PATH.sub("<path>", text)[:limit]
+
+
 def load_onnx_session(data: bytes, options: Any = None) -> Any:
-    """Build an ``onnxruntime.InferenceSession`` (CPU) from model bytes; bad bytes -> InvalidInput."""
+    """Build an ``onnxruntime.InferenceSession`` (CPU) from model bytes; bad bytes -> InvalidInput.
+
+    The one way the hub loads a model: the bytes are checked for external data first
+    (``refuse_external_data``), onnxruntime gets what was checked, with its own external-data
+    guards set (``harden``), and never a path.
+    """
+    return _checked_session(data, options)[0]
+
+
+def _checked_session(data: bytes, options: Any) -> tuple[Any, Any]:
+    """(session, checked ``onnx.ModelProto``) of ONNX bytes."""
     import onnxruntime as ort
 
     if not data:
         raise InvalidInput("the ONNX model is empty (0 bytes)", hint="upload the .onnx file itself")
+    proto = refuse_external_data(data)
+    if options is None:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only
     try:
-        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(canonical_bytes(proto), sess_options=harden(options),
+                                       providers=["CPUExecutionProvider"], read_config_from_model=0)
     except Exception as e:  # onnxruntime raises its own exception types; map them at the boundary
         raise InvalidInput(
-            f"onnxruntime cannot load this model: {str(e).strip()[:400]}",
+            f"onnxruntime cannot load this model: {public_text(e)}",
             hint="check that the file is a complete ONNX model saved in one file "
             "(torch.onnx.export(..., external_data=False)) with an opset onnxruntime supports",
         ) from e
+    return session, proto
 
 
 def inspect_onnx(data: bytes) -> ModelSignature:
     """Validate ONNX bytes by loading them in onnxruntime and return their signature.
 
-    Raises ``InvalidInput`` for empty, corrupt or unsupported models.
+    Raises ``InvalidInput`` for empty, corrupt or unsupported models and for models whose
+    tensors live outside the file (external data).
     """
-    import onnx
-
-    session = load_onnx_session(data)
-    opset: int | None = None
-    producer = ""
-    try:
-        proto = onnx.load_model_from_string(data)
-        opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-        producer = f"{proto.producer_name} {proto.producer_version}".strip()
-    except Exception:  # onnxruntime accepted it; metadata is a nicety
-        pass
+    session, proto = _checked_session(data, None)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    producer = f"{proto.producer_name} {proto.producer_version}".strip()
     return signature_of_session(session, opset=opset, producer=producer)
 
 
@@ -246,7 +272,7 @@ def keras_to_onnx(data: bytes) -> bytes:
             model = keras.saving.load_model(src, compile=False, safe_mode=True)
         except Exception as e:
             raise InvalidInput(
-                f"Keras cannot load this .keras file: {str(e).strip()[:400]}",
+                f"Keras cannot load this .keras file: {public_text(e)}",
                 hint="save the model with Keras 3 (model.save('model.keras')) using built-in layers; "
                 "Lambda layers and custom objects are refused in safe mode",
             ) from e
@@ -257,7 +283,7 @@ def keras_to_onnx(data: bytes) -> bytes:
             onnx_bytes = out.read_bytes()
         except Exception as e:
             raise InvalidInput(
-                f"exporting the Keras model to ONNX failed: {str(e).strip()[:400]}",
+                f"exporting the Keras model to ONNX failed: {public_text(e)}",
                 hint="export it yourself with model.export('model.onnx', format='onnx') and upload the ONNX",
             ) from e
     inspect_onnx(onnx_bytes)  # the result must load in onnxruntime

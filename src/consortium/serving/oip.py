@@ -6,6 +6,11 @@ naming its ``parameters.binary_data_size``. Outputs are returned in binary when 
 asks (``outputs[i].parameters.binary_data`` or ``parameters.binary_data_output``), which
 ``tritonclient`` does by default. Errors go back as ``{"error": "..."}`` (``error_body``).
 
+Bodies are always valid JSON: NaN and infinity in a JSON output are written as ``null`` (as
+``/predict`` writes them; binary outputs carry the IEEE values), and non-finite inputs, JSON or
+binary, are refused by the model's input check (``predictor.refuse_non_finite``) with a 400
+naming the input and row.
+
 >>> import json, numpy as np
 >>> body = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32",
 ...                                "data": [1.5, 2.5]}]}).encode()
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from consortium.errors import BadRequest, ConsortiumError
 from consortium.registry.formats import ModelSignature
@@ -134,7 +140,10 @@ def _from_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> n
         if not all(isinstance(v, str) for v in flat):
             raise _fail(name, "BYTES data must be strings")
         arr = np.empty(flat.size, dtype=object)
-        arr[:] = [v.encode("utf-8") for v in flat]
+        try:
+            arr[:] = [v.encode("utf-8") for v in flat]
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800") in the JSON string
+            raise _fail(name, "BYTES data holds a string that is not valid Unicode") from None
     else:
         want = numpy_dtype(datatype)
         try:
@@ -213,6 +222,11 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None) -> 
     if not isinstance(params, dict):
         raise BadRequest("the request's 'parameters' must be an object")
     rid = header.get("id")
+    if isinstance(rid, str) and not rid.isascii():
+        try:
+            rid.encode("utf-8")  # echoed in the answer: a lone surrogate could not be written back
+        except UnicodeEncodeError:
+            raise BadRequest("the request 'id' is not valid Unicode") from None
     return InferRequest(inputs=inputs, outputs=_parse_outputs(header.get("outputs")),
                         id=rid if isinstance(rid, str) else None,
                         binary_data_output=bool(params.get("binary_data_output")), parameters=dict(params))
@@ -282,7 +296,7 @@ def build_infer_response(
     if request is not None and request.id is not None:
         header["id"] = request.id
     header["outputs"] = entries
-    head = json.dumps(header, separators=(",", ":")).encode()
+    head = orjson.dumps(header)  # NaN and infinity -> null: the body stays valid JSON
     if not chunks:
         return head, None
     return head + b"".join(chunks), len(head)

@@ -61,6 +61,28 @@ def session_options(*, threads: int | None = None, workers: int = 1, allow_spinn
     return opts
 
 
+def refuse_non_finite(name: str, arr: np.ndarray) -> None:
+    """Raise ``BadRequest`` naming the input and row when a float array holds NaN or infinity.
+
+    One rule for ``/predict`` and the Open Inference Protocol (JSON or binary tensors): a model
+    answer computed from NaN is noise, and JSON has no way to write it back. About 1 µs a
+    request-sized array.
+
+    >>> refuse_non_finite("x", np.array([[1.0, 2.0], [3.0, np.inf]]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    consortium.errors.BadRequest: input 'x' row 1 holds infinity; the model takes finite numbers (...)
+    """
+    if arr.dtype.kind not in "fc" or np.isfinite(arr).all():
+        return
+    first = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    what = "NaN" if np.isnan(arr[first]) else "infinity"
+    where = f" row {first[0]}" if first else ""
+    raise BadRequest(f"input {name!r}{where} holds {what}; the model takes finite numbers",
+                     hint="send a number in every place: impute missing values before sending, "
+                          "NaN and infinity are refused")
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
 
@@ -138,6 +160,7 @@ class OnnxPredictor:
             raise BadRequest(
                 f"input {spec.name!r} has shape {_shape_text(arr.shape)}; the model expects "
                 f"{_shape_text(spec.shape)}", hint=f"send {_spec_text(spec)}")
+        refuse_non_finite(spec.name, arr)
         return np.ascontiguousarray(arr)
 
     def predict(self, batch: Mapping[str, Any], *, validate: bool = True,
