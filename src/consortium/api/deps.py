@@ -123,6 +123,7 @@ def role_at_least(role: Role) -> Callable[[Principal], Principal]:
 
 
 def operator(p: Caller) -> Principal:
+    """A hub operator acting through an operator-level credential (``Principal.is_operator``)."""
     p.require_operator()
     return p
 

@@ -70,7 +70,8 @@ def revoke_token(session: Session, p: Principal, token_id: str) -> ApiToken:
 
 
 def principal_for(user: User, org: Organization, role: Role, via: str) -> Principal:
-    """The principal of a user acting in an organization (requests, jobs, seeding)."""
+    """The principal of a user acting in an organization (requests, jobs, seeding); ``role`` is the
+    credential's effective role, which also decides whether an operator account acts as operator."""
     return Principal(user_id=user.id, user_email=user.email, org_id=org.id, org_name=org.name,
                      role=role, via=via, is_operator=user.is_operator)
 

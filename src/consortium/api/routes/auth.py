@@ -34,7 +34,8 @@ class MeOut(Out):
     org: str
     role: str
     via: str
-    is_operator: bool
+    is_operator: bool = Field(description="this credential may do hub-operator actions: an operator "
+                                          "account acting with the admin or owner role")
     organizations: list[OrgRole]
 
 
