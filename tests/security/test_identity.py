@@ -62,3 +62,12 @@ def test_operator_session_in_an_org_where_it_is_a_viewer_is_no_operator(http: An
     assert me["org"] == other and me["role"] == "viewer" and me["is_operator"] is False, me
     assert http.get(f"{API}/keys", headers=h).status_code == 403
     assert http.get(f"{API}/keys", headers={**bearer(tok), "x-consortium-org": op.org}).status_code == 200
+
+
+# -- 14b: the article follows the word
+def test_token_role_refusal_reads_an_admin_token(http: Any, world: Any) -> None:
+    member = world.actor(world.org(), "member")
+    r = http.post(f"{API}/tokens", json={"name": "up", "role": "admin"}, headers=member.headers)
+    assert r.status_code == 403 and "cannot create an admin token" in err(r)["message"], r.text
+    r = http.post(f"{API}/tokens", json={"name": "up", "role": "owner"}, headers=member.headers)
+    assert r.status_code == 403 and "cannot create an owner token" in err(r)["message"], r.text

@@ -18,6 +18,7 @@ from consortium.governance.roles import Role
 from consortium.governance.secrets import hash_token, new_token
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import ApiToken, Membership, Organization, User, WebSession
+from consortium.text import with_article
 
 MAX_TOKEN_DAYS = 365
 
@@ -27,7 +28,8 @@ def create_token(session: Session, p: Principal, name: str, role: Role | None = 
     """A token for the caller in the caller's organization, with a role no higher than its own."""
     role = role or p.role
     if not p.role.at_least(role):
-        raise PermissionDenied(f"you cannot create a {role.value} token: your role is {p.role.value}")
+        raise PermissionDenied(f"you cannot create {with_article(role.value)} token: you act as {p.role.value}",
+                               hint=f"create a token of the {p.role.value} role or lower")
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise InvalidInput(f"days must be between 1 and {MAX_TOKEN_DAYS}; got {days}")
     if not name or len(name) > 80:
