@@ -278,7 +278,7 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     rt = ServingRuntime(services, batching=BatchingConfig(max_batch_size=8, inline_below_ms=0.0))
 
     async def main() -> tuple[list[Any], list[Any]]:
-        target = await rt.target(d["name"])
+        target = await rt.target(f"{owner.org}~{d['name']}")
         call = Call(owner, target, None, 0.0)  # type: ignore[arg-type]  (predict reads the target only)
 
         async def one(raw: Any) -> Any:

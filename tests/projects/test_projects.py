@@ -55,10 +55,15 @@ def test_project_lifecycle_and_refusals(http: Any, trio: dict[str, Any], world: 
     r = http.patch(f"/api/v1/projects/study-one/members/{b.org}", json={"quota": {"per_minute": 5}},
                    headers=a.headers)
     assert r.status_code == 200
-    # duplicate names
+    # names are unique per organization: a second study-one of a is 409, b may have its own
+    r = http.post("/api/v1/projects", json={"name": "study-one", "purpose": "x", "terms": ["compute"]},
+                  headers=a.headers)
+    assert r.status_code == 409
     r = http.post("/api/v1/projects", json={"name": "study-one", "purpose": "x", "terms": ["compute"]},
                   headers=b.headers)
-    assert r.status_code == 409
+    assert r.status_code == 201 and r.json()["ref"] == f"{b.org}~study-one"
+    assert http.get("/api/v1/projects/study-one", headers=b.headers).json()["created_by"] == b.org  # its own first
+    assert http.get(f"/api/v1/projects/{a.org}~study-one", headers=b.headers).json()["created_by"] == a.org
     r = http.post("/api/v1/projects", json={"name": "study-two", "purpose": "x", "terms": ["root"]},
                   headers=b.headers)
     assert r.status_code == 422 and "unknown permission" in err(r)

@@ -81,8 +81,10 @@ def resolve_version(session: Session, p: Principal, dataset_ref: str, version: i
         if ds is None:
             from consortium.errors import NotFound
 
-            raise NotFound(f"dataset {dataset_ref!r} not found")
-        catalog.authorize(session, p, ds, permission)
+            raise NotFound(f"dataset {dataset_ref!r} not found", hint=catalog.NOT_FOUND_HINT)
+        from consortium.governance import grants  # by id: the refusal must not name the dataset
+
+        grants.authorize(session, p, catalog.RTYPE, ds.id, ds.org_id, permission, what=f"dataset {dataset_ref!r}")
     else:
         org, name = catalog.parse_ref(dataset_ref, default_org=p.org_name)
         ds = catalog.visible(session, p, org, name, permission)

@@ -27,6 +27,7 @@ from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.identity import Organization
 
 RTYPE = "dataset"
+NOT_FOUND_HINT = "list the datasets you can see with `consortium datasets list`"
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 
@@ -77,8 +78,7 @@ def visible(session: Session, p: Principal, org_name: str, name: str,
     """The dataset if the caller's organization owns it (at ``role``) or holds ``permission`` on it."""
     ds = find(session, org_name, name)
     if ds is None:
-        raise NotFound(f"dataset {org_name}/{name} not found",
-                       hint="list the datasets you can see with `consortium datasets list`")
+        raise NotFound(f"dataset {org_name}/{name} not found", hint=NOT_FOUND_HINT)
     authorize(session, p, ds, permission, role)
     return ds
 

@@ -17,4 +17,4 @@ from consortium.governance.roles import Permission
 register_resource_type(ResourceType(
     catalog.RTYPE, resolve=catalog.resolve,
     permissions={Permission.metadata, Permission.compute, Permission.download},
-    describe=catalog.describe))
+    describe=catalog.describe, hint=catalog.NOT_FOUND_HINT))

@@ -28,9 +28,9 @@ def _owner(session: Session, org_name: str) -> credentials.Principal:
 def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
     lead_name = DEMO_ORGS[0][0]
     events: list[EventDraft] = []
-    prj = session.scalar(select(Project).where(Project.name == PROJECT))
+    lead = _owner(session, lead_name)
+    prj = session.scalar(select(Project).where(Project.created_by_org == lead.org_id, Project.name == PROJECT))
     if prj is None:
-        lead = _owner(session, lead_name)
         prj = projects.create(session, lead, PROJECT, "Pool three sites' breast-cancer records to train a "
                               "screening model none of them could train alone; each site keeps its rows.",
                               ["metadata", "compute", "invoke"], {"per_minute": 120, "per_day": 10000})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -31,13 +31,53 @@ class ResourceType:
     resolve: Resolver
     permissions: set[Permission]
     describe: Callable[[Session, str], str] = field(default=lambda s, rid: rid)
+    # the hint of the stage's own "not found": a hidden resource must get the very same answer
+    hint: str | None = None
 
 
 RESOURCE_TYPES: dict[str, ResourceType] = {}
 # Hook for projects: the ids of the projects an organization is currently a member of.
 PROJECT_MEMBERSHIP: list[Callable[[Session, str], list[str]]] = []
-# Hook for projects: a project's id from its name, for grants to a project.
-PROJECT_RESOLVER: list[Callable[[Session, str], str | None]] = []
+
+# A qualified name in one path segment: ``org~name`` (no hub name may contain '~'); ``org/name``
+# means the same wherever a reference is not a path segment (bodies, queries, the SDK).
+QUALIFIER = "~"
+T = TypeVar("T")
+
+
+def split_qualified(ref: str, what: str = "resource") -> tuple[str | None, str]:
+    """``org~name`` or ``org/name`` -> (org, name); a bare ``name`` -> (None, name).
+
+    >>> split_qualified("st-marys~bc-risk"), split_qualified("st-marys/bc-risk"), split_qualified("bc-risk")
+    (('st-marys', 'bc-risk'), ('st-marys', 'bc-risk'), (None, 'bc-risk'))
+    """
+    ref = (ref or "").strip()
+    for sep in ("/", QUALIFIER):
+        if sep in ref:
+            org, _, name = ref.partition(sep)
+            if not org or not name or "/" in name or QUALIFIER in name:
+                raise InvalidInput(f"{what} reference {ref!r} is not valid",
+                                   hint=f"write NAME, or ORG{QUALIFIER}NAME (ORG/NAME in a request body)")
+            return org, name
+    return None, ref
+
+
+def qualified(org_name: str, name: str) -> str:
+    """The single-segment reference of another organization's resource: ``org~name``."""
+    return f"{org_name}{QUALIFIER}{name}"
+
+
+def pick_by_name(what: str, name: str, own: T | None, visible: list[tuple[str, T]]) -> T | None:
+    """How a bare name resolves: the caller's own organization's resource first, else the single
+    one it can see (``visible``: (qualified name, resource) pairs, through grants or projects);
+    several -> ``Conflict`` listing only the qualified names the caller can see; none -> None."""
+    if own is not None:
+        return own
+    if len(visible) > 1:
+        raise Conflict(f"{len(visible)} {what}s named {name!r} are visible to your organization: "
+                       f"{', '.join(sorted(q for q, _ in visible))}",
+                       hint=f"name one of them as ORG{QUALIFIER}NAME (or ORG/NAME in a request body)")
+    return visible[0][1] if visible else None
 
 
 def register_resource_type(rt: ResourceType) -> None:
@@ -97,7 +137,8 @@ def authorize(session: Session, p: Principal, rtype: str, resource_id: str, owne
             raise PermissionDenied(f"your organization may see {label} but holds no "
                                    f"{permission.value!r} grant on it",
                                    hint="ask its owner for a grant")
-        raise NotFound(f"{label} not found")
+        rt = RESOURCE_TYPES.get(rtype)
+        raise NotFound(f"{label} not found", hint=rt.hint if rt else None)
     p.require(role)
     return grant
 
@@ -115,6 +156,8 @@ def create_grant(session: Session, p: Principal, rtype: str, resource_ref: str, 
         raise InvalidInput(f"a {rtype} cannot be granted {permission!r}",
                            hint=f"use one of: {', '.join(sorted(x.value for x in rt.permissions))}")
     found = rt.resolve(session, resource_ref)
+    if (found is None or found[1] != p.org_id) and split_qualified(resource_ref, rtype)[0] is None:
+        found = rt.resolve(session, f"{p.org_name}/{resource_ref}")  # a bare name: one of the caller's own
     if found is None or found[1] != p.org_id:
         raise NotFound(f"{rtype} {resource_ref!r} not found in {p.org_name}")
     p.require(Role.admin, "granting access")

@@ -5,6 +5,11 @@ extend to it), invites other organizations, which accept or decline (admins or o
 A resource owner can grant a permission to the project instead of to one organization; every
 *active* member then holds it, and only while it stays a member. Jobs, models and deployments
 can live in a project; its members see them, and its audit view.
+
+Names are unique per creating organization. A reference is a project id, ``org~name`` (or
+``org/name`` in a body or query), or a bare ``name``: the caller's own organization's project of
+that name first, else the single one its organization is a member of or invited to (several:
+409 listing them). A project the caller's organization is not in does not exist for it (404).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from consortium.governance.identity import check_name, org_by_id, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
 from consortium.store.tables.base import new_id, utcnow
+from consortium.store.tables.identity import Organization
 from consortium.store.tables.projects import Project, ProjectMember
 
 ROLES = ("lead", "member")
@@ -53,8 +59,8 @@ def create(session: Session, p: Principal, name: str, purpose: str, terms: list[
            default_quota: dict[str, Any] | None = None) -> Project:
     p.require(Role.admin, "creating projects")
     check_name(name, "project name")
-    if session.scalar(select(Project).where(Project.name == name)):
-        raise Conflict(f"a project named {name!r} already exists", hint="pick another name")
+    if session.scalar(select(Project).where(Project.created_by_org == p.org_id, Project.name == name)):
+        raise Conflict(f"your organization already has a project named {name!r}", hint="pick another name")
     prj = Project(id=new_id("prj"), name=name, purpose=purpose, terms=_check_terms(terms),
                   default_quota=_check_quota(default_quota), created_by_org=p.org_id)
     session.add(prj)
@@ -69,13 +75,53 @@ def membership(session: Session, project_id: str, org_id: str) -> ProjectMember 
     return session.get(ProjectMember, (project_id, org_id))
 
 
-def visible(session: Session, p: Principal, name: str) -> tuple[Project, ProjectMember]:
-    """The project if the caller's organization is a member or has a pending invitation; else 404."""
-    prj = session.scalar(select(Project).where(Project.name == name))
+def find(session: Session, ref: str) -> Project | None:
+    """A project by id or qualified name (``org~name`` / ``org/name``), whoever may see it (no check)."""
+    if ref.startswith("prj_"):
+        prj = session.get(Project, ref)
+        if prj is not None:
+            return prj
+    org, name = grants_mod.split_qualified(ref, "project")
+    if org is None:
+        return None
+    return session.scalar(select(Project).join(Organization, Organization.id == Project.created_by_org)
+                          .where(Organization.name == org, Project.name == name))
+
+
+def _seen(m: ProjectMember | None) -> bool:
+    return m is not None and m.state in ("active", "invited")
+
+
+def visible(session: Session, p: Principal, ref: str) -> tuple[Project, ProjectMember]:
+    """The project ``ref`` names, if the caller's organization is a member or has a pending
+    invitation; else 404 (the same answer whether or not it exists)."""
+    prj = find(session, ref)
+    if prj is None and grants_mod.split_qualified(ref, "project")[0] is None:
+        rows = session.execute(select(Project, ProjectMember).join(
+            ProjectMember, ProjectMember.project_id == Project.id).where(
+            Project.name == ref.strip(), ProjectMember.org_id == p.org_id,
+            ProjectMember.state.in_(["active", "invited"]))).all()
+        own = next((r for r in rows if r[0].created_by_org == p.org_id), None)
+        seen = [(ref_of(session, r[0]), r[0]) for r in rows]
+        prj = grants_mod.pick_by_name("project", ref.strip(), own[0] if own else None, seen)
     m = membership(session, prj.id, p.org_id) if prj else None
-    if prj is None or m is None or m.state not in ("active", "invited"):
-        raise NotFound(f"project {name!r} not found among your organization's projects")
+    if prj is None or m is None or not _seen(m):
+        raise NotFound(f"project {ref!r} not found among your organization's projects",
+                       hint="list them with `consortium projects list`")
     return prj, m
+
+
+def for_work(session: Session, p: Principal, ref: str, what: str) -> Project:
+    """A project the caller's organization is an *active* member of, to put work in (jobs, models,
+    grants): another organization's project -> 404, a pending invitation -> 403."""
+    prj, m = visible(session, p, ref)
+    require_active(m, what)
+    return prj
+
+
+def ref_of(session: Session, prj: Project) -> str:
+    """The project's qualified reference, ``org~name``."""
+    return grants_mod.qualified(org_by_id(session, prj.created_by_org).name, prj.name)
 
 
 def require_active(m: ProjectMember, what: str = "this") -> None:
@@ -179,17 +225,13 @@ def active_project_ids(session: Session, org_id: str) -> list[str]:
         ProjectMember.org_id == org_id, ProjectMember.state == "active")))
 
 
-def project_id_for_grant(session: Session, name: str) -> str | None:
-    prj = session.scalar(select(Project).where(Project.name == name))
-    return prj.id if prj else None
-
-
 def check_grant(session: Session, p: Principal, project_id: str, permission: str) -> None:
     """A grant to a project: the granting organization must be an active member, within the terms."""
     prj = session.get(Project, project_id)
     m = membership(session, project_id, p.org_id) if prj else None
-    if prj is None or m is None or m.state != "active":
+    if prj is None or not _seen(m):
         raise NotFound("project not found among your organization's projects")
+    require_active(m, "granting to the project")  # type: ignore[arg-type]
     if permission not in prj.terms:
         raise InvalidInput(f"{permission!r} is outside the terms of project {prj.name}, which members "
                            f"agreed to extend only {', '.join(prj.terms)}",
@@ -212,8 +254,9 @@ def members_view(session: Session, prj: Project) -> list[dict[str, Any]]:
 
 
 def view(session: Session, prj: Project, m: ProjectMember | None = None) -> dict[str, Any]:
-    return {"id": prj.id, "name": prj.name, "purpose": prj.purpose, "terms": prj.terms,
-            "default_quota": prj.default_quota, "created_by": org_by_id(session, prj.created_by_org).name,
+    creator = org_by_id(session, prj.created_by_org).name
+    return {"id": prj.id, "name": prj.name, "ref": grants_mod.qualified(creator, prj.name),
+            "purpose": prj.purpose, "terms": prj.terms, "default_quota": prj.default_quota, "created_by": creator,
             "created_at": prj.created_at, "your_role": m.role if m else None,
             "your_state": m.state if m else None, "members": members_view(session, prj)}
 
@@ -222,8 +265,6 @@ def install_hooks() -> None:
     """Let grants and audit see project membership (idempotent)."""
     if active_project_ids not in grants_mod.PROJECT_MEMBERSHIP:
         grants_mod.PROJECT_MEMBERSHIP.append(active_project_ids)
-    if project_id_for_grant not in grants_mod.PROJECT_RESOLVER:
-        grants_mod.PROJECT_RESOLVER.append(project_id_for_grant)
 
 
 install_hooks()

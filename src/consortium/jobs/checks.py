@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.principal import Principal
-from consortium.governance.roles import Permission
+from consortium.governance.roles import Permission, Role
 from consortium.recipe import Recipe
 
 CLASS_TYPES = {"int", "integer", "string", "bool", "boolean", "category"}
@@ -48,16 +48,25 @@ def fit_schema(recipe: Recipe, ref: str, schema: dict[str, Any]) -> None:
 
 
 def check_training(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
+    """Every dataset the recipe names is authorized like a path parameter: one the caller cannot see
+    (another organization's without a grant, or none at all) is 404, the same answer either way;
+    one it sees without ``compute`` (a ``metadata`` grant) is 403."""
+    check_registration(session, p, recipe)
     if kind == "federated":
         assert recipe.federated is not None
-        found, missing = [], []
+        found, unseen, denied = [], [], []
         for ref in recipe.federated.datasets:
             try:
                 found.append(_resolve(session, p, ref, None))
-            except (NotFound, PermissionDenied):
-                missing.append(ref)
-        if missing:
-            raise PermissionDenied(f"no compute grant to your organization on: {', '.join(missing)}",
+            except NotFound:
+                unseen.append(ref)
+            except PermissionDenied:
+                denied.append(ref)
+        if unseen:
+            raise NotFound(f"invalid recipe at federated.datasets: not found: {', '.join(unseen)}",
+                           hint="list the datasets you can see with `consortium datasets list`")
+        if denied:
+            raise PermissionDenied(f"no compute grant to your organization on: {', '.join(denied)}",
                                    hint="each dataset's owner must grant compute (to you or to the project)")
         for d in found:
             fit_schema(recipe, d["dataset"], d["schema"])
@@ -67,6 +76,25 @@ def check_training(session: Session, p: Principal, recipe: Recipe, kind: str) ->
     d = _resolve(session, p, recipe.data.dataset, recipe.data.version)
     fit_schema(recipe, d["dataset"], d["schema"])
     return {"datasets": [{k: v for k, v in d.items() if k != "schema"}]}
+
+
+def check_registration(session: Session, p: Principal, recipe: Recipe) -> None:
+    """``register.model`` names a model of the caller's own organization (``name`` or ``own-org/name``):
+    the job adds a version to it. Another organization's model is 404 (403 where a project lets the
+    caller read it), decided now rather than when the job ends."""
+    from consortium.registry import models as reg
+
+    if recipe.registration is None:  # registers under the recipe's name, in the caller's organization
+        return
+    org, name = reg.split_ref(recipe.registration.model, p.org_name)
+    if org != p.org_name:
+        reg.get_model(session, p, org, name, Role.member)  # 404 unless visible, 403 if only readable
+        raise PermissionDenied(f"invalid recipe at register.model: only {org} adds versions to {org}/{name}")
+    try:
+        reg.check_model_name(name)
+    except InvalidInput as e:
+        raise InvalidInput(f"invalid recipe at register.model: {e.message}", hint=e.hint) from None
+    recipe.registration.model = name  # the worker registers a bare name in the submitter's organization
 
 
 def install() -> None:

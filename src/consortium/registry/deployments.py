@@ -2,8 +2,14 @@
 
 A deployment belongs to the model's organization. Its owner shares it with other organizations
 through a grant of ``invoke`` (resource type ``deployment``), optionally with a quota
-``limits={"per_minute": n, "per_day": m}``. Names are unique on the hub: they are the model
-names of the Open Inference Protocol (``/v2/models/{name}``).
+``limits={"per_minute": n, "per_day": m}``, or by placing the model in a project whose terms
+include ``invoke``.
+
+Names are unique per organization, so a name reveals nothing about other organizations. A
+reference (a path segment such as ``/v2/models/{name}``, or a body field) is a deployment id,
+``org~name`` (``org/name`` outside a path), or a bare ``name``: the caller's own organization's
+deployment first, else the single one it may call (several: 409 listing their ``org~name``).
+Deployment and organization names never contain ``~``, so ``org~name`` is one path segment.
 
 >>> parse_model_ref("st-marys/digits@production")
 ('st-marys', 'digits', None, 'production')
@@ -19,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from consortium.governance import grants
 from consortium.governance.identity import org_by_id
 from consortium.governance.principal import Principal
@@ -77,13 +83,15 @@ def create_deployment(session: Session, p: Principal, name: str, model_ref: str,
                       description: str = "") -> Deployment:
     """Deploy ``[org/]model[:version|@alias]`` of the caller's organization under ``name``.
 
-    Without a version or alias the latest version is pinned."""
+    Without a version or alias the latest version is pinned. The model is authorized like a path
+    parameter: another organization's is 404 (403 where a project lets the caller read it)."""
     p.require(Role.member, "deploying a model")
     check_deployment_name(name)
     org, model_name, version, alias = parse_model_ref(model_ref, p.org_name)
-    model = reg.get_model(session, p, org, model_name)
-    if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
-        raise Conflict(f"a deployment named {name!r} already exists on this hub",
+    model = reg.get_model(session, p, org, model_name, Role.member)
+    if session.scalar(select(Deployment.id).where(Deployment.org_id == p.org_id,
+                                                  Deployment.name == name)) is not None:
+        raise Conflict(f"your organization already has a deployment named {name!r}",
                        hint="pick another name, or undeploy the old one first")
     if alias is not None:
         reg.get_version(session, model, alias)  # the alias must exist
@@ -97,39 +105,95 @@ def create_deployment(session: Session, p: Principal, name: str, model_ref: str,
     return d
 
 
+def not_found(ref: str) -> NotFound:
+    """The one answer for a deployment the caller may not see, whether or not it exists."""
+    return NotFound(f"deployment {ref!r} not found",
+                    hint="list the deployments you can call with `consortium deployments list`")
+
+
 def find_deployment(session: Session, ref: str) -> Deployment | None:
-    """By id, name or ``org/name``."""
-    if "/" in ref:
-        org, _, name = ref.partition("/")
-        return session.scalar(select(Deployment).join(Organization, Organization.id == Deployment.org_id)
-                              .where(Organization.name == org, Deployment.name == name))
-    d = session.get(Deployment, ref) if ref.startswith("dep_") else None
-    return d or session.scalar(select(Deployment).where(Deployment.name == ref))
+    """By id or qualified name (``org~name`` / ``org/name``), whoever may see it (no check)."""
+    if ref.startswith("dep_"):
+        d = session.get(Deployment, ref)
+        if d is not None:
+            return d
+    org, name = grants.split_qualified(ref, "deployment")
+    if org is None:
+        return None
+    return session.scalar(select(Deployment).join(Organization, Organization.id == Deployment.org_id)
+                          .where(Organization.name == org, Deployment.name == name))
+
+
+def project_access(session: Session, p: Principal, d: Deployment) -> str | None:
+    """The project through which the caller may invoke ``d`` (its model lives in a project the
+    caller's organization is an active member of, whose terms include ``invoke``), else None."""
+    from consortium.governance.projects import active_project_ids
+    from consortium.store.tables.projects import Project
+
+    model = session.get(RegisteredModel, d.model_id)
+    if model is None or not model.project_id or model.project_id not in active_project_ids(session, p.org_id):
+        return None
+    prj = session.get(Project, model.project_id)
+    return prj.id if prj is not None and "invoke" in (prj.terms or []) else None
+
+
+def _may_call(session: Session, p: Principal, d: Deployment) -> bool:
+    return (d.org_id == p.org_id or grants.find_grant(session, p, "deployment", d.id, Permission.invoke)
+            is not None or project_access(session, p, d) is not None)
+
+
+def lookup(session: Session, p: Principal, ref: str) -> Deployment | None:
+    """The deployment ``ref`` names for the caller. An id or ``org~name`` names one exactly (not
+    checked here: the caller authorizes, so that the owner sees refused attempts); a bare name is
+    the caller's own organization's, else the single one it may call (``Conflict`` if several)."""
+    d = find_deployment(session, ref)
+    if d is not None or grants.split_qualified(ref, "deployment")[0] is not None:
+        return d
+    name = ref.strip()
+    own = session.scalar(select(Deployment).where(Deployment.org_id == p.org_id, Deployment.name == name))
+    if own is not None:
+        return own
+    seen = [(_qualified(session, x), x) for x in session.scalars(select(Deployment).where(Deployment.name == name))
+            if _may_call(session, p, x)]
+    return grants.pick_by_name("deployment", name, None, seen)
 
 
 def get_deployment(session: Session, p: Principal, ref: str, role: Role = Role.viewer) -> tuple[Deployment, Grant | None]:
-    """A deployment the caller's organization owns (at ``role``) or holds an ``invoke`` grant on."""
-    d = find_deployment(session, ref)
+    """A deployment the caller's organization owns (at ``role``), holds an ``invoke`` grant on, or
+    may call through a project; anyone else gets the same 404 as for a name that does not exist."""
+    d = lookup(session, p, ref)
     if d is None:
-        raise NotFound(f"deployment {ref!r} not found", hint="list them with `consortium deployments list`")
-    g = grants.authorize(session, p, "deployment", d.id, d.org_id, Permission.invoke, role,
-                         what=f"deployment {d.name!r}")
+        raise not_found(ref)
+    if d.org_id != p.org_id and project_access(session, p, d) is not None \
+            and grants.find_grant(session, p, "deployment", d.id, Permission.invoke) is None:
+        p.require(role)
+        return d, None
+    try:
+        g = grants.authorize(session, p, "deployment", d.id, d.org_id, Permission.invoke, role,
+                             what=f"deployment {d.name!r}")
+    except NotFound:
+        raise not_found(ref) from None
     return d, g
 
 
 def list_deployments(session: Session, p: Principal) -> list[Deployment]:
-    """Deployments the caller's organization owns, then those shared with it."""
+    """Deployments the caller's organization owns, then those shared with it (grants to it or to
+    its projects)."""
     own = list(session.scalars(select(Deployment).where(Deployment.org_id == p.org_id).order_by(Deployment.name)))
-    shared_ids = {g.resource_id for g in session.scalars(select(Grant).where(
-        Grant.resource_type == "deployment", Grant.grantee_org_id == p.org_id, Grant.revoked_at.is_(None)))
-        if g.expires_at is None or g.expires_at > utcnow()}
-    shared = [d for d in (session.get(Deployment, i) for i in sorted(shared_ids)) if d is not None]
+    shared_ids = {g.resource_id for g in grants.list_grants(session, p, "received")
+                  if g.resource_type == "deployment" and g.revoked_at is None
+                  and (g.expires_at is None or g.expires_at > utcnow())}
+    shared = [d for d in (session.get(Deployment, i) for i in sorted(shared_ids))
+              if d is not None and d.org_id != p.org_id]
     return own + shared
 
 
 def delete_deployment(session: Session, p: Principal, d: Deployment) -> list[str]:
-    """Undeploy: remove the endpoint and revoke its grants; returns the revoked grant ids."""
-    p.require_own(d.org_id, f"deployment {d.name!r}", Role.member)
+    """Undeploy: remove the endpoint and revoke its grants; returns the revoked grant ids. Only the
+    owner organization's members may: a grantee, which sees the deployment, gets 403."""
+    if d.org_id != p.org_id:
+        raise PermissionDenied(f"only the organization that owns deployment {d.name!r} can undeploy it")
+    p.require(Role.member, "undeploying")
     revoked = []
     for g in session.scalars(select(Grant).where(Grant.resource_type == "deployment", Grant.resource_id == d.id,
                                                  Grant.revoked_at.is_(None))):
@@ -150,12 +214,13 @@ def deployment_view(session: Session, d: Deployment, grant: Grant | None = None)
         signature, task, class_names = v.signature, v.task, v.class_names
     except NotFound:
         version, signature, task, class_names = None, None, None, None
-    out = {"id": d.id, "name": d.name, "org": org, "model": f"{org}/{model.name}",
+    ref = grants.qualified(org, d.name)
+    out = {"id": d.id, "name": d.name, "org": org, "ref": ref, "model": f"{org}/{model.name}",
            "alias": d.alias, "pinned_version": session.get(ModelVersion, d.version_id).version if d.version_id else None,
            "version": version, "task": task, "class_names": class_names, "signature": signature,
            "description": d.description, "created_at": d.created_at,
-           "endpoints": {"predict": f"/api/v1/deployments/{d.name}/predict",
-                         "open_inference": f"/v2/models/{d.name}/infer"}}
+           "endpoints": {"predict": f"/api/v1/deployments/{ref}/predict",
+                         "open_inference": f"/v2/models/{ref}/infer"}}
     if grant is not None:
         out["limits"] = grant.limits or {}
     return out
@@ -164,6 +229,10 @@ def deployment_view(session: Session, d: Deployment, grant: Grant | None = None)
 def _resolve(session: Session, ref: str) -> tuple[str, str] | None:
     d = find_deployment(session, ref)
     return (d.id, d.org_id) if d else None
+
+
+def _qualified(session: Session, d: Deployment) -> str:
+    return grants.qualified(org_by_id(session, d.org_id).name, d.name)
 
 
 def _describe(session: Session, rid: str) -> str:

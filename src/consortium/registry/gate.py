@@ -2,7 +2,7 @@
 
 A prediction must not cost several database queries. The gate keeps three small caches with a
 time-to-live (``ttl``, 1 s by default; stale entries are refreshed in the background for up to
-another ``ttl``): credential -> ``Principal``, deployment name -> what it
+another ``ttl``): credential -> ``Principal``, (deployment name, caller organization) -> what it
 serves now, and (deployment, caller organization) -> the ``invoke`` grant's limits. A miss
 loads from the database in a thread. Revoking a token or a grant, moving an alias or removing a
 deployment therefore takes effect in every hub process within ``2 * ttl`` seconds, and at once in
@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import ConsortiumError, NotFound
 from consortium.governance import credentials, grants
+from consortium.governance.grants import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
 from consortium.governance.secrets import hash_token
-from consortium.registry.deployments import find_deployment, resolve_version
+from consortium.registry.deployments import find_deployment, lookup, not_found, resolve_version
 from consortium.registry.usage import UsageMeter
 from consortium.store.db import transaction
 
@@ -149,18 +150,24 @@ class Gate:
         return p
 
     # -- deployment
-    def target_cached(self, name: str) -> Target | None:
-        hit = self.targets.peek(name)
+    @staticmethod
+    def target_key(name: str, p: Principal | None) -> tuple[str, str | None]:
+        """A bare name means a different deployment to each organization (its own first)."""
+        return name, p.org_id if p is not None else None
+
+    def target_cached(self, name: str, p: Principal | None = None) -> Target | None:
+        hit = self.targets.peek(self.target_key(name, p))
         return None if hit is None else _unwrap(hit)
 
-    def load_target(self, name: str) -> Target:
+    def load_target(self, name: str, p: Principal | None = None) -> Target:
+        """What ``name`` (id, ``org~name``, or a bare name resolved for ``p``) serves now."""
         with self._factory() as s:
-            d = find_deployment(s, name)
-            if d is None or d.name != name and d.id != name:
-                raise NotFound(f"deployment {name!r} not found", hint="list them with `consortium deployments list`")
+            d = lookup(s, p, name) if p is not None else find_deployment(s, name)
+            if d is None:
+                raise not_found(name)
             v = resolve_version(s, d)
             t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
-        self.targets.put(name, t)
+        self.targets.put(self.target_key(name, p), t)
         return t
 
     # -- grant and quota base
@@ -170,7 +177,8 @@ class Gate:
         hit = self.access.peek((t.id, p.org_id))
         return None if hit is None else _unwrap(hit)
 
-    def load_access(self, t: Target, p: Principal) -> Access:
+    def load_access(self, t: Target, p: Principal, ref: str | None = None) -> Access:
+        """The caller's grant (or project) on ``t``; else the same 404 as an unknown ``ref``."""
         key = (t.id, p.org_id)
         with self._factory() as s:
             g = grants.find_grant(s, p, "deployment", t.id, Permission.invoke)
@@ -181,7 +189,7 @@ class Gate:
                     if project_access.limits:
                         self._meter.refresh_base(s, t.id, p.org_id)
                     return project_access
-                raise NotFound(f"deployment {t.name!r} not found", hint="its owner must grant your organization 'invoke'")
+                raise not_found(ref or t.name)
             limits = dict(g.limits or {})
             if not limits and g.grantee_project_id:  # a project grant: the project's quota for this member
                 from consortium.governance.projects import quota_for
@@ -197,8 +205,8 @@ class Gate:
         """Forget cached deployments (one by name, or all) and grants, e.g. after an alias moved."""
         if deployment is None:
             self.targets.drop()
-        else:
-            self.targets.drop(lambda k: k == deployment)
+        else:  # however it was named: bare, org~name, org/name
+            self.targets.drop(lambda k: split_qualified(k[0])[1] == deployment or k[0].startswith("dep_"))
         self.access.drop()
 
 

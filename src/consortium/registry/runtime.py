@@ -187,11 +187,12 @@ class ServingRuntime:
         self._refresh(self.gate.principals, key, self.gate.load_principal, key, secret)
         return p
 
-    async def target(self, name: str) -> Target:
-        t = self.gate.target_cached(name)
+    async def target(self, name: str, p: Principal | None = None) -> Target:
+        """What deployment ``name`` serves now; a bare name is resolved for ``p``'s organization."""
+        t = self.gate.target_cached(name, p)
         if t is None:
-            return await run_in_threadpool(self.gate.load_target, name)
-        self._refresh(self.gate.targets, name, self.gate.load_target, name)
+            return await run_in_threadpool(self.gate.load_target, name, p)
+        self._refresh(self.gate.targets, self.gate.target_key(name, p), self.gate.load_target, name, p)
         return t
 
     def _refresh(self, cache: Any, key: Any, load: Any, *args: Any) -> None:
@@ -226,11 +227,11 @@ class ServingRuntime:
         else:
             p = await self._principal(ckey, secret)
             ctx.principal = p
-            t = await self.target(name)
+            t = await self.target(name, p)
             ctx.resource("deployment", t.id, t.owner_org_id)
             a = self.gate.access_cached(t, p)
             if a is None:
-                a = await run_in_threadpool(self.gate.load_access, t, p)
+                a = await run_in_threadpool(self.gate.load_access, t, p, name)
             elif a.grant_id is not None:
                 self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
             p.require(role)
@@ -249,7 +250,8 @@ class ServingRuntime:
         """Keep an admission (caller, deployment, role -> principal, target, access) while all three
         gate entries behind it are fresh, so that the next call skips the three lookups; it never
         outlives them, so revocations and alias moves take effect as the gate promises."""
-        until = min(self.gate.principals.fresh_until(ckey), self.gate.targets.fresh_until(name))
+        until = min(self.gate.principals.fresh_until(ckey),
+                    self.gate.targets.fresh_until(self.gate.target_key(name, p)))
         if p.org_id != t.owner_org_id:  # the owner's access is not looked up
             until = min(until, self.gate.access.fresh_until((t.id, p.org_id)))
         if until > time.monotonic():

@@ -60,7 +60,7 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
     hospital, clinic = DEMO_ORGS[0][0], DEMO_ORGS[1][0]
     p = demo_owner(session, hospital)
     out["deployments"] = [f"{hospital}/{DEPLOYMENT}"]
-    if deps.find_deployment(session, DEPLOYMENT) is not None:
+    if deps.find_deployment(session, f"{hospital}/{DEPLOYMENT}") is not None:
         return
     events = []
     model = reg.find_model(session, hospital, MODEL)

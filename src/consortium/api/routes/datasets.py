@@ -47,8 +47,7 @@ def _dataset(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, s
     if ds is not None:
         ctx.resource(catalog.RTYPE, ds.id, ds.org_id)  # set before the check: refusals are audited too
     if ds is None:
-        raise NotFound(f"dataset {org}/{dataset} not found",
-                       hint="list the datasets you can see with `consortium datasets list`")
+        raise NotFound(f"dataset {org}/{dataset} not found", hint=catalog.NOT_FOUND_HINT)
     catalog.authorize(session, p, ds, permission)
     return ds
 
@@ -69,7 +68,7 @@ def writable(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx) -
             ctx.resource(catalog.RTYPE, ds.id, ds.org_id)
             catalog.authorize(session, p, ds, Permission.metadata)  # 404 unless it is visible
             raise PermissionDenied(f"only {org} can add versions to {org}/{dataset}")
-        raise NotFound(f"dataset {org}/{dataset} not found")
+        raise NotFound(f"dataset {org}/{dataset} not found", hint=catalog.NOT_FOUND_HINT)
     p.require(Role.member, "uploading datasets")
     ds = catalog.find(session, org, dataset)
     if ds is not None:

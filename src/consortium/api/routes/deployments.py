@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from consortium.api import prediction
@@ -26,16 +27,19 @@ router = APIRouter(prefix="/deployments", tags=["deployments"])
 
 
 class DeploymentIn(In):
-    name: str
-    model: str  # [org/]model[:version|@alias]
+    name: str = Field(description="the new deployment's name, unique in your organization")
+    model: str = Field(description="[org/]model[:version|@alias], a model of your organization")
     description: str = ""
 
 
 def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[Deployment, Grant | None]:
+    """``{deployment}``: an id, ``org~name``, or a bare name (see ``consortium.registry.deployments``)."""
     d = deps_svc.find_deployment(session, deployment)
-    if d is not None:
+    if d is not None:  # named exactly: the owner sees a refused attempt too
         ctx.resource("deployment", d.id, d.org_id)
-    return deps_svc.get_deployment(session, p, deployment)
+    d, g = deps_svc.get_deployment(session, p, deployment)
+    ctx.resource("deployment", d.id, d.org_id)
+    return d, g
 
 
 DeploymentDep = Annotated[tuple[Deployment, Grant | None], Depends(deployment_dep)]
@@ -73,7 +77,8 @@ def get_deployment(dg: DeploymentDep, session: SessionDep) -> dict[str, Any]:
 @rule("resource", Role.member)
 def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
              background: BackgroundTasks) -> dict[str, Any]:
-    """Remove the endpoint and revoke the grants on it (usage history stays)."""
+    """Remove the endpoint and revoke the grants on it (usage history stays). The owner
+    organization's members only: a grantee, which can see it, gets 403."""
     d = dg[0]
     name = d.name
     revoked = deps_svc.delete_deployment(session, p, d)

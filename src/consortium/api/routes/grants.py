@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.schemas import In, Out
-from consortium.governance import grants
+from consortium.governance import grants, projects
 from consortium.governance.roles import Role
 from consortium.store.tables.grants import Grant
 
@@ -57,14 +57,8 @@ GrantDep = Annotated[Grant, Depends(visible_grant)]
 def create_grant(body: GrantIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Give another organization (or a project's members) a permission on one of your resources."""
     project_id = None
-    if body.grantee_project is not None:
-        from consortium.governance.grants import PROJECT_RESOLVER
-
-        project_id = PROJECT_RESOLVER[0](session, body.grantee_project) if PROJECT_RESOLVER else None
-        if project_id is None:
-            from consortium.errors import NotFound
-
-            raise NotFound(f"project {body.grantee_project!r} not found")
+    if body.grantee_project is not None:  # a project the caller's organization is not in: 404, as if absent
+        project_id = projects.for_work(session, p, body.grantee_project, "granting to the project").id
     g = grants.create_grant(session, p, body.resource_type, body.resource, body.permission,
                             grantee_org=body.grantee_org, grantee_project_id=project_id,
                             expires_at=body.expires_at, limits=body.limits)

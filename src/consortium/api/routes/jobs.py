@@ -16,6 +16,7 @@ from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
 from consortium.api.schemas import In, NonNegInt32, Out
 from consortium.errors import NotFound, PermissionDenied
+from consortium.governance import projects
 from consortium.governance.roles import Role
 from consortium.jobs import queue
 from consortium.jobs.submit import submit_recipe
@@ -66,11 +67,7 @@ def visible_job(job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Job:
 def _may_see(session: Any, p: Any, job: Job) -> bool:
     if job.org_id == p.org_id:
         return True
-    if job.project_id:
-        from consortium.governance.grants import PROJECT_MEMBERSHIP
-
-        return any(job.project_id in hook(session, p.org_id) for hook in PROJECT_MEMBERSHIP)
-    return False
+    return bool(job.project_id) and job.project_id in projects.active_project_ids(session, p.org_id)
 
 
 JobDep = Annotated[Job, Depends(visible_job)]
@@ -81,12 +78,8 @@ JobDep = Annotated[Job, Depends(visible_job)]
 def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
     """Queue a training (or federated, when the recipe has a `federated` section) job."""
     project_id = None
-    if body.project:
-        from consortium.governance.grants import PROJECT_RESOLVER
-
-        project_id = PROJECT_RESOLVER[0](session, body.project) if PROJECT_RESOLVER else None
-        if project_id is None:
-            raise NotFound(f"project {body.project!r} not found")
+    if body.project:  # authorized like a path parameter: another organization's project is 404
+        project_id = projects.for_work(session, p, body.project, "running jobs in it").id
     try:
         job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
     except (NotFound, PermissionDenied):

@@ -69,6 +69,13 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
                  ) -> dict[str, Any]:
     """Upload a model file as the request body (streamed): ONNX, or Keras 3 ``.keras`` (converted to
     ONNX). Pickle-based files are refused. A new version is added to ``name``."""
+    owner, model_name = reg.split_ref(name, p.org_name)  # authorized like path parameters, before the body
+    if owner != p.org_name:
+        reg.get_model(session, p, owner, model_name, Role.member)  # 404, or 403 where a project shows it
+    if project:
+        from consortium.governance import projects
+
+        projects.for_work(session, p, project, "placing models in it")
     limit = svc.settings.max_upload_bytes
     buf = bytearray()
     async for chunk in request.stream():

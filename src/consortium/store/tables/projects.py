@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consortium.store.tables.base import Base, UTCDateTime, utcnow
 
 
 class Project(Base):
+    """Named per creating organization (``org~name``): a name says nothing about other organizations."""
+
     __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("created_by_org", "name", name="uq_projects_org_name"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
     purpose: Mapped[str] = mapped_column(String(2000))
     terms: Mapped[list[str]] = mapped_column(JSON)  # permissions members agree to extend to the project
     default_quota: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {per_minute, per_day}

@@ -72,11 +72,13 @@ class ModelAlias(Base):
 class Deployment(Base):
     """A named endpoint serving one model, pinned to a version or following an alias.
 
-    Names are unique on the hub (they appear in ``/v2/models/{name}``)."""
+    Names are unique per organization; ``/v2/models/{name}`` takes ``org~name`` or a bare name
+    (see ``consortium.registry.deployments``)."""
 
     __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_deployments_org_name"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(80), index=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id"), index=True)
     version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
