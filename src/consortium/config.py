@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     session_hours: int = 12
     token_days_default: int = 90
 
+    max_model_params: int = Field(
+        50_000_000, ge=1, description="largest model (trainable parameters, counted from the recipe and the "
+        "data's shape) a job may train; a recipe over it is refused at submission with a 422")
     workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
     federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)

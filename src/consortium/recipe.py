@@ -43,6 +43,14 @@ Metric = Literal[
 ]
 VERSION_MAX = 2**31 - 1  # version numbers are 32-bit columns (consortium.store.db.INT32_MAX)
 SEED_MAX = 2**32 - 1  # what numpy, scikit-learn and torch all accept as a seed
+# Sizes a recipe controls, bounded so that a job cannot exhaust the machine by itself (the model's
+# parameter count is checked against CONSORTIUM_MAX_MODEL_PARAMS at submission, from the data's shape).
+MAX_LAYERS = 16  # conv blocks, dense layers, hidden layers
+MAX_WIDTH = 65_536  # units of one dense or hidden layer
+MAX_CHANNELS = 4_096  # channels of one conv block
+MAX_KERNEL = 31
+MAX_BATCH = 4_096
+MAX_STEPS = 32  # processing steps, augmentations, tuned parameters
 
 
 class Spec(BaseModel):
@@ -95,7 +103,7 @@ class Normalize(Spec):
 
 class OneHot(Spec):
     columns: list[str] | None = None  # None: every non-numeric column
-    max_categories: int = Field(50, ge=2)
+    max_categories: int = Field(50, ge=2, le=10_000)
 
 
 class Rescale(Spec):
@@ -160,13 +168,13 @@ class Rotation(Spec):
 
 class Affine(Spec):
     degrees: float = Field(0.0, ge=0, le=180)
-    translate: tuple[float, float] | None = None
-    scale: tuple[float, float] | None = None
+    translate: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] | None = None
+    scale: tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]] | None = None
     p: float = Field(0.5, ge=0, le=1)
 
 
 class GaussianNoise(Spec):
-    std: float = Field(0.1, gt=0)
+    std: float = Field(0.1, gt=0, le=100)
     p: float = Field(0.5, ge=0, le=1)
 
 
@@ -186,18 +194,21 @@ class AugmentStep(_OneKey):
 # --------------------------------------------------------------------------- model
 class CNNSpec(Spec):
     type: Literal["cnn"] = "cnn"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [32, 64], min_length=1)
-    kernel_size: int = Field(3, ge=1)
+    channels: list[Annotated[int, Field(ge=1, le=MAX_CHANNELS)]] = Field(
+        default_factory=lambda: [32, 64], min_length=1, max_length=MAX_LAYERS)
+    kernel_size: int = Field(3, ge=1, le=MAX_KERNEL)
     padding: Literal["same", "valid"] = "same"
-    pool: int = Field(2, ge=1)  # 1: no pooling
+    pool: int = Field(2, ge=1, le=MAX_KERNEL)  # 1: no pooling
     batch_norm: bool = False
     dropout: float = Field(0.0, ge=0, lt=1)
-    dense: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128])
+    dense: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(default_factory=lambda: [128],
+                                                                   max_length=MAX_LAYERS)
 
 
 class MLPSpec(Spec):
     type: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 32])
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(default_factory=lambda: [64, 32],
+                                                                    max_length=MAX_LAYERS)
     dropout: float = Field(0.0, ge=0, lt=1)
     batch_norm: bool = False
 
@@ -212,12 +223,12 @@ ModelSpec = Annotated[CNNSpec | MLPSpec | LogisticSpec, Field(discriminator="typ
 # --------------------------------------------------------------------------- training
 class ScheduleSpec(Spec):
     type: Literal["cosine", "step"]
-    step_size: int = Field(5, ge=1)  # step: epochs between decays
+    step_size: int = Field(5, ge=1, le=10_000)  # step: epochs between decays
     gamma: float = Field(0.5, gt=0, le=1)
 
 
 class EarlyStoppingSpec(Spec):
-    patience: int = Field(3, ge=1)
+    patience: int = Field(3, ge=1, le=10_000)
     min_delta: float = Field(0.0, ge=0)
 
 
@@ -228,7 +239,7 @@ class TrainSpec(Spec):
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
     epochs: int = Field(10, ge=1, le=10_000)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     schedule: ScheduleSpec | None = None
     early_stopping: EarlyStoppingSpec | None = None
     seed: int = Field(0, ge=0, le=SEED_MAX)
@@ -261,7 +272,7 @@ class ParamRange(Spec):
     high: float | None = None
     log: bool = False
     step: float | None = None
-    choices: list[Any] | None = None
+    choices: list[Any] | None = Field(None, max_length=100)
 
     @model_validator(mode="after")
     def _shape(self) -> ParamRange:
@@ -277,17 +288,17 @@ class ParamRange(Spec):
 
 class TuneSpec(Spec):
     trials: int = Field(10, ge=1, le=1000)
-    timeout_s: float | None = Field(None, gt=0)
+    timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     metric: Literal["val_loss"] = "val_loss"
-    space: dict[str, ParamRange] = Field(min_length=1)
+    space: dict[str, ParamRange] = Field(min_length=1, max_length=MAX_STEPS)
 
 
 class FederatedSpec(Spec):
-    datasets: list[str] = Field(min_length=1)
+    datasets: list[str] = Field(min_length=1, max_length=100)
     strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
     rounds: int = Field(10, ge=1, le=10_000)
-    local_epochs: int = Field(1, ge=1)
-    min_nodes: int = Field(2, ge=1)
+    local_epochs: int = Field(1, ge=1, le=1_000)
+    min_nodes: int = Field(2, ge=1, le=100)
     secure_aggregation: bool = False
     dp: DPSpec | None = None
     proximal_mu: float = Field(0.01, ge=0)
@@ -306,8 +317,8 @@ class Recipe(Spec):
     name: str = Field(min_length=1, max_length=200)
     task: Task | None = None  # None: inferred from the loss (mse -> regression)
     data: DataSpec = Field(default_factory=DataSpec)
-    process: list[ProcessStep] = Field(default_factory=list)
-    augment: list[AugmentStep] = Field(default_factory=list)
+    process: list[ProcessStep] = Field(default_factory=list, max_length=MAX_STEPS)
+    augment: list[AugmentStep] = Field(default_factory=list, max_length=MAX_STEPS)
     model: ModelSpec = Field(default_factory=MLPSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
@@ -444,9 +455,16 @@ def apply_params(recipe: Recipe, params: dict[str, Any]) -> Recipe:
 
 
 def _check_space(recipe: Recipe) -> Recipe:
+    """Every tuned path exists, and both ends of every range give a valid recipe (a trial at the top
+    of a range within the recipe's size bounds)."""
     if recipe.tune:
-        sample = {k: (v.choices[0] if v.choices is not None else v.low) for k, v in recipe.tune.space.items()}
-        apply_params(recipe, sample)
+        space = recipe.tune.space.items()
+        apply_params(recipe, {k: (v.choices[0] if v.choices is not None else v.low) for k, v in space})
+        try:
+            apply_params(recipe, {k: (v.choices[-1] if v.choices is not None else v.high) for k, v in space})
+        except InvalidInput as e:
+            raise InvalidInput(f"invalid recipe at tune.space, at the top of its ranges: "
+                               f"{e.message.removeprefix('invalid recipe at ')}", hint=e.hint) from None
     return recipe
 
 

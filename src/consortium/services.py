@@ -42,7 +42,7 @@ class Services:
         projects.install_hooks()
         from consortium.jobs import checks
 
-        checks.install()
+        checks.install(max_model_params=settings.max_model_params)
         from consortium.jobs import federated_budgets
 
         federated_budgets.install()

@@ -154,3 +154,80 @@ def test_an_overflow_that_still_reaches_the_database_is_a_400(services: Any, own
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.get("/api/v1/overflow-probe", headers=owner.headers)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
+
+
+# --------------------------------------------------------------------------- finding 9: model and recipe sizes
+def _submit(http: Any, actor: Any, recipe: dict[str, Any]) -> Any:
+    return http.post(f"{API}/jobs", json={"recipe": recipe}, headers=actor.headers)
+
+
+def test_a_huge_model_is_refused_at_submission_with_its_count_and_the_limit(http: Any, owner: Any,
+                                                                           made: dict[str, str]) -> None:
+    from consortium.recipe import MLPSpec
+    from consortium.training.model_size import parameter_count
+
+    base = {"name": "huge", "data": {"dataset": made["dataset"], "target": "target"}}
+    r = _submit(http, owner, {**base, "model": {"type": "mlp", "hidden": [65536, 65536]}})
+    assert r.status_code == 422, r.text
+    count = parameter_count(MLPSpec(hidden=[65536, 65536]), (4,), 3)  # iris: 4 features, 3 classes
+    msg = r.json()["error"]["message"]
+    assert f"{count:,} parameters" in msg and "50,000,000" in msg, msg
+    assert r.json()["error"]["details"] == {"parameters": count, "limit": 50_000_000}
+    # a tuned width is counted at the top of its range
+    tuned = {**base, "model": {"type": "mlp", "hidden": [8, 8]}, "train": {"epochs": 1},
+             "tune": {"trials": 2, "space": {"model.hidden.0": {"low": 8, "high": 65536},
+                                             "model.hidden.1": {"choices": [8, 65536]}}}}
+    r = _submit(http, owner, tuned)
+    assert r.status_code == 422 and "parameters" in r.json()["error"]["message"], r.text
+    # under the limit, the same recipe queues
+    r = _submit(http, owner, {**base, "model": {"type": "mlp", "hidden": [256, 256]}, "train": {"epochs": 1}})
+    assert r.status_code == 201, r.text
+
+
+def test_a_huge_cnn_on_images_is_refused(http: Any, owner: Any) -> None:
+    r = http.post(f"{API}/datasets/import-sample", json={"sample": "digits", "name": "digits"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    recipe = {"name": "cnn", "data": {"dataset": f"{owner.org}/digits"},
+              "model": {"type": "cnn", "channels": [4096, 4096], "pool": 1, "dense": [1024]}}
+    r = _submit(http, owner, recipe)
+    assert r.status_code == 422 and "parameters (input (1, 8, 8), 10 outputs)" in r.json()["error"]["message"], r.text
+
+
+@pytest.mark.parametrize(("section", "value", "field"), [
+    ("train", {"batch_size": 10**7}, "train.batch_size"),
+    ("train", {"epochs": 10**7}, "train.epochs"),
+    ("model", {"type": "mlp", "hidden": [8] * 100}, "model.hidden"),
+    ("model", {"type": "mlp", "hidden": [10**9]}, "model.hidden.0"),
+    ("model", {"type": "cnn", "kernel_size": 10**4}, "model.kernel_size"),
+    ("model", {"type": "cnn", "channels": [10**6]}, "model.channels.0"),
+    ("tune", {"trials": 10**6, "space": {"train.lr": {"low": 0.001, "high": 0.1}}}, "tune.trials"),
+    ("tune", {"space": {"model.hidden.0": {"low": 8, "high": 10**9}}}, "model.hidden.0"),
+    ("augment", [{"affine": {"translate": [50, 50]}}], "augment.0.affine.translate.0"),
+    ("augment", [{"gaussian_noise": {"std": 1e9}}], "augment.0.gaussian_noise.std"),
+    ("process", [{"one_hot": {"max_categories": 10**9}}], "process.0.one_hot.max_categories"),
+    ("federated", {"datasets": ["a/b"], "local_epochs": 10**7}, "federated.local_epochs"),
+])
+def test_recipe_sizes_are_bounded_with_a_422_naming_the_field(http: Any, owner: Any, made: dict[str, str],
+                                                              section: str, value: Any, field: str) -> None:
+    recipe = {"name": "big", "data": {"dataset": made["dataset"], "target": "target"},
+              "model": {"type": "mlp", "hidden": [8]}, section: value}
+    r = _submit(http, owner, recipe)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["error"]["message"], r.json()["error"]["message"]
+
+
+def test_parameter_count_is_what_the_built_model_has() -> None:
+    from consortium.errors import InvalidInput
+    from consortium.recipe import CNNSpec, LogisticSpec, MLPSpec
+    from consortium.training.model_size import parameter_count
+    from consortium.training.models import build_model, count_parameters
+
+    cases = [(MLPSpec(hidden=[16, 8], batch_norm=True), (30,), 2), (MLPSpec(hidden=[]), (1, 8, 8), 10),
+             (LogisticSpec(), (3, 4, 4), 1),
+             (CNNSpec(channels=[4, 8], kernel_size=3, pool=2, batch_norm=True, dense=[16]), (3, 16, 16), 5),
+             (CNNSpec(channels=[4, 4], kernel_size=5, padding="valid", pool=3, dense=[]), (1, 28, 20), 3),
+             (CNNSpec(channels=[2], pool=4, dense=[7, 5]), (2, 3, 3), 4)]
+    for spec, shape, n_out in cases:
+        assert parameter_count(spec, shape, n_out) == count_parameters(build_model(spec, shape, n_out)), spec
+    with pytest.raises(InvalidInput, match=r"3,005,002 parameters.* limit of 1,000,000"):
+        build_model(MLPSpec(hidden=[1000, 1000, 1000]), (1000,), 2, max_params=1_000_000)

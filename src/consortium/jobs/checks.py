@@ -4,6 +4,7 @@ the hub from the stored schema, without reading any rows."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
 from consortium.recipe import Recipe
+from consortium.training.model_size import DEFAULT_MAX_PARAMS, check_recipe_size
 
 CLASS_TYPES = {"int", "integer", "string", "bool", "boolean", "category"}
 
@@ -26,8 +28,10 @@ def _resolve(session: Session, p: Principal, ref: str, version: int | None) -> d
             "owner": org_by_id(session, ds.org_id).name, "owner_org_id": ds.org_id, "schema": v.schema}
 
 
-def fit_schema(recipe: Recipe, ref: str, schema: dict[str, Any]) -> None:
-    """The schema-level part of ``consortium.recipe.validate_against`` (the worker runs the rest)."""
+def fit_schema(recipe: Recipe, ref: str, schema: dict[str, Any],
+               max_params: int = DEFAULT_MAX_PARAMS) -> None:
+    """The schema-level part of ``consortium.recipe.validate_against`` (the worker runs the rest), and
+    the model's size on this data against the hub's limit (``CONSORTIUM_MAX_MODEL_PARAMS``)."""
     kind = schema.get("kind")
     if kind == "tabular":
         cols = {c["name"]: c for c in schema.get("columns", [])}
@@ -45,9 +49,11 @@ def fit_schema(recipe: Recipe, ref: str, schema: dict[str, Any]) -> None:
     elif kind == "image":
         if any(s.name == "one_hot" for s in recipe.process):
             raise InvalidInput("invalid recipe at process: one_hot does not apply to images")
+    check_recipe_size(recipe, schema, max_params, where=ref)
 
 
-def check_training(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
+def check_training(session: Session, p: Principal, recipe: Recipe, kind: str, *,
+                   max_params: int = DEFAULT_MAX_PARAMS) -> dict[str, Any]:
     """Every dataset the recipe names is authorized like a path parameter: one the caller cannot see
     (another organization's without a grant, or none at all) is 404, the same answer either way;
     one it sees without ``compute`` (a ``metadata`` grant) is 403."""
@@ -69,12 +75,12 @@ def check_training(session: Session, p: Principal, recipe: Recipe, kind: str) ->
             raise PermissionDenied(f"no compute grant to your organization on: {', '.join(denied)}",
                                    hint="each dataset's owner must grant compute (to you or to the project)")
         for d in found:
-            fit_schema(recipe, d["dataset"], d["schema"])
+            fit_schema(recipe, d["dataset"], d["schema"], max_params)
         return {"datasets": [{k: v for k, v in d.items() if k != "schema"} for d in found]}
     if not recipe.data.dataset:
         raise InvalidInput("invalid recipe at data.dataset: name the dataset to train on (org/name)")
     d = _resolve(session, p, recipe.data.dataset, recipe.data.version)
-    fit_schema(recipe, d["dataset"], d["schema"])
+    fit_schema(recipe, d["dataset"], d["schema"], max_params)
     return {"datasets": [{k: v for k, v in d.items() if k != "schema"}]}
 
 
@@ -97,8 +103,13 @@ def check_registration(session: Session, p: Principal, recipe: Recipe) -> None:
     recipe.registration.model = name  # the worker registers a bare name in the submitter's organization
 
 
-def install() -> None:
+def install(max_model_params: int = DEFAULT_MAX_PARAMS) -> None:
+    """Add ``check_training`` with this hub's model size limit (replacing an earlier one in place)."""
     from consortium.jobs.submit import SUBMIT_CHECKS
 
-    if check_training not in SUBMIT_CHECKS:
-        SUBMIT_CHECKS.append(check_training)
+    bound = functools.partial(check_training, max_params=max_model_params)
+    for i, check in enumerate(SUBMIT_CHECKS):
+        if getattr(check, "func", check) is check_training:
+            SUBMIT_CHECKS[i] = bound
+            return
+    SUBMIT_CHECKS.append(bound)

@@ -19,6 +19,9 @@ from torch import nn
 
 from consortium.errors import InvalidInput
 from consortium.recipe import CNNSpec, LogisticSpec, MLPSpec
+from consortium.training.model_size import check_model_size, conv_plan, n_outputs_for, parameter_count
+
+__all__ = ["CNN", "MLP", "Logistic", "build_model", "count_parameters", "n_outputs_for", "parameter_count"]
 
 
 class CNN(nn.Module):
@@ -30,24 +33,16 @@ class CNN(nn.Module):
 
     def __init__(self, spec: CNNSpec, input_shape: tuple[int, int, int], n_outputs: int) -> None:
         super().__init__()
-        c, h, w = input_shape
         pad = spec.kernel_size // 2 if spec.padding == "same" else 0
+        plan, (c, h, w) = conv_plan(spec, input_shape)  # the same plan model_size counts
         blocks: list[nn.Module] = []
-        for out_c in spec.channels:
-            blocks.append(nn.Conv2d(c, out_c, spec.kernel_size, padding=pad))  # (B, out_c, h', w')
-            h, w = h + 2 * pad - spec.kernel_size + 1, w + 2 * pad - spec.kernel_size + 1
-            if h < 1 or w < 1:
-                raise InvalidInput(
-                    f"model.kernel_size {spec.kernel_size} is too large for {input_shape[1:]} images",
-                    hint="use padding: same or a smaller kernel",
-                )
+        for b in plan:
+            blocks.append(nn.Conv2d(b.in_c, b.out_c, spec.kernel_size, padding=pad))  # (B, out_c, h', w')
             if spec.batch_norm:
-                blocks.append(nn.BatchNorm2d(out_c))
+                blocks.append(nn.BatchNorm2d(b.out_c))
             blocks.append(nn.ReLU())
-            if spec.pool > 1 and h >= spec.pool and w >= spec.pool:
-                blocks.append(nn.MaxPool2d(spec.pool))  # (B, out_c, h/pool, w/pool)
-                h, w = h // spec.pool, w // spec.pool
-            c = out_c
+            if b.pool:
+                blocks.append(nn.MaxPool2d(spec.pool))  # (B, out_c, h'/pool, w'/pool)
         self.features = nn.Sequential(*blocks)
         self.head = _dense_stack(c * h * w, spec.dense, n_outputs, spec.dropout, batch_norm=False)
 
@@ -108,13 +103,17 @@ def _as_spec(spec: Any) -> CNNSpec | MLPSpec | LogisticSpec:
 
 
 def build_model(
-    spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_shape: tuple[int, ...], n_outputs: int
+    spec: CNNSpec | MLPSpec | LogisticSpec | dict[str, Any], input_shape: tuple[int, ...], n_outputs: int,
+    *, max_params: int | None = None,
 ) -> nn.Module:
-    """Build the network; ``input_shape`` excludes the batch: (F,) tabular or (C, H, W) images."""
+    """Build the network; ``input_shape`` excludes the batch: (F,) tabular or (C, H, W) images.
+    With ``max_params``, a larger model is refused (``InvalidInput``) before any weight is allocated."""
     spec = _as_spec(spec)
     input_shape = tuple(int(d) for d in input_shape)
     if n_outputs < 1:
         raise InvalidInput(f"a model needs at least one output; got {n_outputs}")
+    if max_params is not None:
+        check_model_size(spec, input_shape, n_outputs, max_params)
     n_features = 1
     for d in input_shape:
         n_features *= d
@@ -130,12 +129,6 @@ def build_model(
     return Logistic(n_features, n_outputs)
 
 
-def n_outputs_for(task: str, loss: str, n_classes: int) -> int:
-    """Output width: one logit for binary cross-entropy and regression, else one per class."""
-    if task == "regression" or loss == "binary_cross_entropy":
-        return 1
-    return n_classes
-
-
 def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of a built model (``parameter_count`` gives the same from the spec)."""
     return sum(p.numel() for p in model.parameters())
