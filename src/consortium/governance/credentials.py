@@ -89,8 +89,11 @@ def resolve_token(session: Session, secret: str) -> Principal:
         raise Unauthenticated("the API token has expired", hint="create a new one")
     member = session.get(Membership, (tok.user_id, tok.org_id))
     user = session.get(User, tok.user_id)
-    if member is None or user is None or user.disabled:
-        raise Unauthenticated("the token's user is no longer a member of its organization")
+    # a token belongs to one membership: one minted before the member left (and was invited
+    # again) never comes back, even if its revocation at removal was missed
+    if member is None or user is None or user.disabled or tok.created_at < member.created_at:
+        raise Unauthenticated("the token's user is no longer a member of its organization",
+                              hint="a member who joins again creates new tokens")
     # the token never acts above the member's current role
     role = min(Role(tok.role), Role(member.role), key=lambda r: r.rank)
     if tok.last_used_at is None or (now - tok.last_used_at) > timedelta(minutes=5):
@@ -98,6 +101,21 @@ def resolve_token(session: Session, secret: str) -> Principal:
     org = session.get(Organization, tok.org_id)
     assert org is not None
     return principal_for(user, org, role, f"token:{tok.id}")
+
+
+def end_membership_credentials(session: Session, user_id: str, org_id: str) -> tuple[int, int]:
+    """Revoke, for good and with the time, every token a user holds in an organization and every
+    web session of theirs currently acting in it (sessions acting in the user's other
+    organizations go on, and can never act in this one again without a new membership).
+    Returns ``(tokens, sessions)`` revoked."""
+    now = utcnow()
+    tokens = session.execute(update(ApiToken).where(
+        ApiToken.user_id == user_id, ApiToken.org_id == org_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
+    sessions = session.execute(update(WebSession).where(
+        WebSession.user_id == user_id, WebSession.current_org_id == org_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
+    return tokens.rowcount or 0, sessions.rowcount or 0  # type: ignore[attr-defined]
 
 
 def create_session(session: Session, user: User, hours: int) -> tuple[WebSession, str]:
@@ -112,6 +130,8 @@ def create_session(session: Session, user: User, hours: int) -> tuple[WebSession
 
 
 def resolve_session(session: Session, secret: str, org_name: str | None = None) -> Principal:
+    """The principal of a web session: in ``org_name`` when given (404 if it is not among the
+    user's), else in the session's current organization (401 if the user is no longer in it)."""
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
     if ws is None or ws.revoked_at is not None or ws.expires_at < utcnow():
         raise Unauthenticated("your session has expired or was ended", hint="log in again")
@@ -120,15 +140,15 @@ def resolve_session(session: Session, secret: str, org_name: str | None = None) 
         raise Unauthenticated("your account is disabled")
     if org_name:
         org = org_by_name(session, org_name)
-    elif ws.current_org_id:
-        org = session.get(Organization, ws.current_org_id)
+        member = session.get(Membership, (user.id, org.id))
+        if member is None:
+            raise NotFound(f"organization {org.name!r} not found among yours")
     else:
-        org = None
-    if org is None:
-        raise Unauthenticated("you are not a member of any organization", hint="accept an invitation")
-    member = session.get(Membership, (user.id, org.id))
-    if member is None:
-        raise NotFound(f"organization {org.name!r} not found among yours")
+        org = session.get(Organization, ws.current_org_id) if ws.current_org_id else None
+        member = session.get(Membership, (user.id, org.id)) if org is not None else None
+        if org is None or member is None:
+            raise Unauthenticated("your session acts in no organization you are a member of",
+                                  hint="log in again (or accept an invitation)")
     return principal_for(user, org, Role(member.role), f"session:{ws.id}")
 
 

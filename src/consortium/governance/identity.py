@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.governance.secrets import (MIN_PASSWORD, hash_password, hash_token, new_token,
-                                           verify_password)
+from consortium.governance.secrets import MIN_PASSWORD, hash_password, hash_token, new_token, verify_password
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Invitation, Membership, Organization, User
 
@@ -105,6 +104,15 @@ def memberships(session: Session, user_id: str) -> list[tuple[Organization, Memb
     return [(o, m) for o, m in rows.tuples()]
 
 
+def membership(session: Session, p: Principal, user_id: str) -> tuple[User, Membership]:
+    """A member of the caller's organization, with the user; ``NotFound`` for anyone else."""
+    m = session.get(Membership, (user_id, p.org_id))
+    user = session.get(User, user_id) if m is not None else None
+    if m is None or user is None:
+        raise NotFound(f"user {user_id!r} is not a member of {p.org_name}")
+    return user, m
+
+
 def list_members(session: Session, org_id: str) -> list[tuple[User, Membership]]:
     rows = session.execute(select(User, Membership).join(Membership, Membership.user_id == User.id)
                            .where(Membership.org_id == org_id).order_by(User.email))
@@ -129,7 +137,11 @@ def change_role(session: Session, p: Principal, user_id: str, role: Role) -> Mem
     return m
 
 
-def remove_member(session: Session, p: Principal, user_id: str) -> None:
+def remove_member(session: Session, p: Principal, user_id: str) -> tuple[int, int]:
+    """Remove a member (admins), or leave yourself; ends the member's tokens and sessions in the
+    organization for good. Returns ``(tokens, sessions)`` revoked."""
+    from consortium.governance import credentials
+
     if user_id != p.user_id:
         p.require(Role.admin, "removing members")
     m = session.get(Membership, (user_id, p.org_id))
@@ -142,6 +154,7 @@ def remove_member(session: Session, p: Principal, user_id: str) -> None:
             raise Conflict("this is the last owner of the organization",
                            hint="make someone else owner first")
     session.delete(m)
+    return credentials.end_membership_credentials(session, user_id, p.org_id)
 
 
 def invite(session: Session, p: Principal, email: str, role: Role, days: int = 7) -> tuple[Invitation, str]:

