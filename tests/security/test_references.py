@@ -59,13 +59,12 @@ def new_project(http: Any, lead: Any, name: str, members: tuple[Any, ...] = (), 
     r = http.post(f"{API}/projects", json={"name": name, "purpose": "tests", "terms": list(terms)},
                   headers=lead.headers)
     assert r.status_code == 201, r.text
-    ref = r.json()["ref"]
-    for m in (*members, *invited):
-        r = http.post(f"{API}/projects/{ref}/invitations", json={"org": m.org}, headers=lead.headers)
+    for m in (*members, *invited):  # bare names: the lead's own project; the only one its invitees see
+        r = http.post(f"{API}/projects/{name}/invitations", json={"org": m.org}, headers=lead.headers)
         assert r.status_code == 200, r.text
     for m in members:
-        assert http.post(f"{API}/projects/{ref}/accept", headers=m.headers).status_code == 200
-    return ref
+        assert http.post(f"{API}/projects/{name}/accept", headers=m.headers).status_code == 200
+    return name
 
 
 def recipe(dataset: str, **extra: Any) -> dict[str, Any]:
@@ -85,7 +84,7 @@ def w(http: Any, world: Any) -> dict[str, Any]:
     prj = new_project(http, hosp, "private-study", members=(partner,), invited=(clinic,))
     upload_model(http, hosp, "secret-model")
     upload_model(http, hosp, "shared-model", project=prj)
-    r = http.post(f"{API}/grants", json={"resource_type": "dataset", "resource": "iris", "permission": "metadata",
+    r = http.post(f"{API}/grants", json={"resource_type": "dataset", "resource": f"{hosp.org}/iris", "permission": "metadata",
                                          "grantee_org": clinic.org}, headers=hosp.headers)
     assert r.status_code == 201, r.text
     return {"hosp": hosp, "partner": partner, "outsider": outsider, "clinic": clinic, "viewer": viewer,
