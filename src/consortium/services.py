@@ -83,3 +83,4 @@ class Services:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.blobs.close()

@@ -231,3 +231,50 @@ def test_parameter_count_is_what_the_built_model_has() -> None:
         assert parameter_count(spec, shape, n_out) == count_parameters(build_model(spec, shape, n_out)), spec
     with pytest.raises(InvalidInput, match=r"3,005,002 parameters.* limit of 1,000,000"):
         build_model(MLPSpec(hidden=[1000, 1000, 1000]), (1000,), 2, max_params=1_000_000)
+
+
+# --------------------------------------------------------------------------- finding 10: unfinished uploads
+WRITER = """
+import sys, time
+from consortium.store.blobs import LocalBlobStore
+store = LocalBlobStore(sys.argv[1])
+def chunks():
+    yield b"x" * 4096
+    print("writing", flush=True)
+    time.sleep(600)
+store.put(chunks())
+"""
+
+
+def test_a_part_file_of_a_killed_writer_is_swept_when_a_store_opens(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL mid-blob leaves ``tmp/*.part``: the next store on the directory
+    removes it, unless another writer is alive there (then only once untouched for the grace period)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from consortium.store.blobs import LocalBlobStore
+
+    root = tmp_path / "blobs"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        [part] = list((root / "tmp").glob("*.part"))
+        old = root / "tmp" / "b-stale.part"  # an older crash's, untouched for two hours
+        old.write_bytes(b"y")
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+        beside = LocalBlobStore(root)  # a second process's store while the writer is alive
+        assert part.exists() and not old.exists() and beside.parts_swept == 1
+        beside.close()
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+        assert part.exists()  # the killed upload's file stays behind ...
+        store = LocalBlobStore(root)  # ... until the next store opens alone
+        assert not part.exists() and store.parts_swept == 1
+        ref = store.put([b"still works"])
+        assert b"".join(store.get(ref.key)) == b"still works" and not list((root / "tmp").glob("*.part"))
+        store.close()
+    finally:
+        writer.kill()
+        writer.wait(10)

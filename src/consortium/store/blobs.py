@@ -6,6 +6,12 @@ Callers hand in an iterator of bytes (already encrypted by ``governance.encrypti
 points at it. A crash before the row commits leaves an orphan file, which ``sweep_orphans``
 removes; never a row without its blob.
 
+A writer killed mid-blob (``kill -9``, power loss) leaves ``tmp/*.part``. Every process with a store
+holds a shared lock on ``tmp/.writers.lock`` while the store lives; a new store that can take that
+lock exclusively is the only writer on this directory, so it removes every ``.part`` at once. Beside
+another writer (a second hub or a worker on the same home) it removes only those untouched for
+``part_grace_s``: a live upload writes to its file all the time.
+
 >>> import tempfile
 >>> store = LocalBlobStore(tempfile.mkdtemp())
 >>> ref = store.put([b"hello ", b"world"])
@@ -16,6 +22,7 @@ removes; never a row without its blob.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import time
@@ -26,6 +33,13 @@ from pathlib import Path
 from consortium.errors import NotFound, PayloadTooLarge
 
 READ_CHUNK = 1 << 20
+PART_GRACE_S = 3600.0  # a .part file untouched this long belongs to no live upload
+log = logging.getLogger("consortium.store")
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock, only the grace period
+    fcntl = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -36,9 +50,50 @@ class BlobRef:
 
 
 class LocalBlobStore:
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, part_grace_s: float = PART_GRACE_S) -> None:
         self.root = Path(root)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = None
+        self.parts_swept = self._join_writers(part_grace_s)
+
+    def _join_writers(self, grace_s: float) -> int:
+        """Take the shared writers' lock; sweep ``.part`` files first (all of them when alone)."""
+        tmp = self.root / "tmp"
+        if fcntl is None:
+            return self._sweep_parts(grace_s)
+        fd = os.open(tmp / ".writers.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        if alone:  # no other process writes here: every .part is a dead upload's
+            removed = self._sweep_parts(0.0)
+            fcntl.flock(fd, fcntl.LOCK_SH)  # no part of ours exists yet, so the moment unlocked is harmless
+        else:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            removed = self._sweep_parts(grace_s)
+        self._lock_fd = fd
+        if removed:
+            log.info("removed %d unfinished blob file(s) left by an interrupted writer", removed)
+        return removed
+
+    def _sweep_parts(self, older_than_s: float) -> int:
+        now, removed = time.time(), 0
+        for p in (self.root / "tmp").glob("*.part"):
+            try:
+                if now - p.stat().st_mtime >= older_than_s:
+                    p.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or swept meanwhile
+                continue
+        return removed
+
+    def close(self) -> None:
+        """Leave the writers' lock (the process's exit does it too)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _path(self, key: str) -> Path:
         if not key or "/" in key or ".." in key:
@@ -92,11 +147,7 @@ class LocalBlobStore:
             if now - p.stat().st_mtime > older_than_s:
                 p.unlink(missing_ok=True)
                 removed += 1
-        for p in (self.root / "tmp").glob("*.part"):
-            if now - p.stat().st_mtime > older_than_s:
-                p.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return removed + self._sweep_parts(older_than_s)
 
 
 def _fsync_dir(path: Path) -> None:
