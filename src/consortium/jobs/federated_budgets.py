@@ -6,10 +6,10 @@ lives here, in ``consortium.jobs``; ``consortium.federation`` (the Flower apps, 
 site node) has none.
 
 Accounting: a job's epsilon on a dataset is the epsilon its node spends (DP-SGD, RDP
-accountant, planned for the whole job by ``privacy.plan_job``). Spent epsilon is the sum of the
-ledger (written when a job's model is registered) plus the planned epsilon of federated jobs
-still queued or running on that dataset, so two jobs submitted together cannot both take the
-last of a budget. Summing epsilons is basic sequential composition: a safe upper bound.
+accountant, planned for the whole job by ``federation.app.privacy.plan_job``). Spent epsilon is
+the sum of the ledger (written when a job's model is registered) plus the planned epsilon of
+federated jobs still queued or running on that dataset, so two jobs submitted together cannot
+both take the last of a budget. Summing epsilons is basic sequential composition: a safe upper bound.
 
 >>> remaining(budget=8.0, spent=[3.0, 1.5])
 3.5

@@ -7,7 +7,8 @@ on its own rows) or on the hub's machine reading the hub's node directory of its
 (``is_hosted``; the standing demo nodes of ``consortium up``; the hub stages the rows there).
 ``admit`` registers their public keys with the SuperLink (node authentication) and returns what
 their assignment needs to connect (the CA certificate). ``sweep_orphans`` kills the Flower
-processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see ``consortium.federation.engine.processes``).
+processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see
+``consortium.federation.engine.processes``).
 
 >>> from types import SimpleNamespace
 >>> is_hosted(SimpleNamespace(agent={"host": "elsewhere", "data_dir": "/x"}), Path("/x"))
