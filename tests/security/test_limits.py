@@ -278,3 +278,55 @@ def test_a_part_file_of_a_killed_writer_is_swept_when_a_store_opens(tmp_path: Pa
     finally:
         writer.kill()
         writer.wait(10)
+
+
+# --------------------------------------------------------------------------- finding 13: a private data directory
+CLI = Path(sys.executable).parent / "consortium"
+
+
+@pytest.mark.skipif(not CLI.exists(), reason="the consortium command is not installed next to this Python")
+def test_the_hub_keeps_its_data_directory_private(tmp_path: Path) -> None:
+    """``consortium serve`` on a new home creates every file 0600 and directory 0700 (the SQLite
+    database and its -wal/-shm too), and closes what an earlier version left readable."""
+    import os
+    import signal
+    import stat
+    import subprocess
+
+    import httpx
+    from support import wait_for
+
+    from consortium.federation.engine.network import free_port
+
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True, mode=0o755)
+    home.chmod(0o755)
+    (home / "logs").chmod(0o755)
+    (home / "logs" / "old.log").write_text("left by an earlier version")
+    (home / "logs" / "old.log").chmod(0o644)
+    port = free_port()
+    env = {**os.environ, "CONSORTIUM_HOME": str(home), "CONSORTIUM_PORT": str(port), "CONSORTIUM_WORKERS": "0"}
+    env.pop("CONSORTIUM_DATABASE_URL", None)
+    hub = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL,
+                           stderr=open(tmp_path / "hub.log", "wb"))  # noqa: SIM115  (the child keeps it)
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(lambda: hub.poll() is not None or healthy(), 90, what="the hub to answer")
+        assert hub.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
+        names = {p.relative_to(home).as_posix() for p in home.rglob("*")}
+        assert {"consortium.db", "consortium.db-wal", "consortium.db-shm", "blobs", "blobs/tmp",
+                "blobs/tmp/.writers.lock", "logs/old.log"} <= names, names
+        modes = {name: stat.S_IMODE((home / name).lstat().st_mode) for name in names}
+        readable = {name: oct(m) for name, m in modes.items() if m & 0o077}
+        assert not readable, f"readable by others: {readable}"
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        assert modes["consortium.db"] == modes["consortium.db-wal"] == 0o600 and modes["blobs"] == 0o700
+    finally:
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(30)

@@ -18,6 +18,8 @@ def _settings(home: str | None, port: int | None, host: str | None):  # type: ig
 
 
 def _sweep_blobs(svc) -> None:  # type: ignore[no-untyped-def]
+    if svc.blobs.parts_swept:
+        console.print(f"removed {svc.blobs.parts_swept} unfinished upload file(s) left by an interrupted hub")
     swept = svc.sweep_blobs()
     if swept:
         console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
@@ -28,7 +30,10 @@ def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
 
     from consortium.api.app import create_app
     from consortium.services import Services
+    from consortium.store.home import make_private, private_database
 
+    make_private(settings.home)  # before anything is opened: files 0600, directories 0700, workers too
+    private_database(settings.database_url)
     svc = Services.start(settings)
     nodes = None
     if demo:

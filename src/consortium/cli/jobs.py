@@ -104,6 +104,9 @@ def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.
 
     from consortium.config import Settings
     from consortium.jobs.worker import run_worker
+    from consortium.store.home import make_private
 
     logging.basicConfig(level=logging.INFO)
-    run_worker(Settings(), once=once)
+    settings = Settings()
+    make_private(settings.home)  # files 0600, directories 0700
+    run_worker(settings, once=once)

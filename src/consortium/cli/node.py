@@ -27,8 +27,13 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
     (the node's running SuperNodes are stopped with it)."""
     import signal
 
+    from pathlib import Path
+
     from consortium.federation.node.agent import NodeAgent
     from consortium.sdk.client import Client
+    from consortium.store.home import make_private
+
+    make_private(Path(data_dir))  # the site's data and keys: files 0600, directories 0700
 
     def on_term(*_: object) -> None:
         raise KeyboardInterrupt
@@ -91,8 +96,10 @@ def add_data(data_dir: str, name: str, file: str,
 
     from consortium.data.frame import DataFrameSet
     from consortium.federation.node.datasets import save_dataset
+    from consortium.store.home import make_private
 
     with handled():
+        make_private(Path(data_dir))
         path = Path(file)
         if path.suffix == ".npz":
             import numpy as np

@@ -152,6 +152,9 @@ class WorkerPool:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from consortium.store.home import private_umask
+
+    private_umask()  # spawned by a hub, which made the data directory private already
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up lines say nothing to operators
     stop = threading.Event()
