@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from consortium.config import Settings
 from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
+from consortium.governance.audit_keys import AuditKeys
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
 
@@ -25,6 +26,7 @@ class Services:
     session_factory: sessionmaker[Session]
     keys: keys.KeyService
     blobs: LocalBlobStore
+    audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
     extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
 
     @classmethod
@@ -46,21 +48,22 @@ class Services:
         from consortium.jobs import federated_budgets
 
         federated_budgets.install()
+        chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
-            audit.ensure_head(s)
+            chain.ensure_head(s)
         blobs = LocalBlobStore(settings.blob_dir)
         from consortium.data.access import use_blob_store
 
         use_blob_store(blobs)
-        return cls(settings, engine, factory, key_service, blobs)
+        return cls(settings, engine, factory, key_service, blobs, chain)
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
-        audit.append(session, drafts)
+        self.audit_chain.append(session, drafts)
 
     def audit_now(self, drafts: list[EventDraft]) -> None:
         """Append events in a transaction of their own (failed requests, background work)."""
         with transaction(self.session_factory) as s:
-            audit.append(s, drafts)
+            self.audit_chain.append(s, drafts)
 
     def sweep_blobs(self, older_than_s: float = 24 * 3600) -> int:
         """Remove blob files no row refers to, older than ``older_than_s``: what a crash between a

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -199,15 +202,71 @@ def audit_list(action: str = typer.Option(None, help="Filter by action prefix.")
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain and name the first event altered, deleted or reordered."""
+def audit_verify(checkpoint: list[Path] = typer.Option(None, "--checkpoint", "-c", help=(
+                     "A checkpoint file saved by `audit checkpoint`; the chain must still match it "
+                     "(repeat for several).")),
+                 public_key: str = typer.Option(None, help="The hub's public key you kept (pins the "
+                                                "checkpoints' signer); default: the key each names."),
+                 as_json: bool = JSON_OPT) -> None:
+    """Walk the keyed hash chain and name the first event altered, deleted or reordered; with
+    checkpoints, also fail if the chain was cut short or rewritten before one of them."""
     with handled():
-        r = client().audit.verify()
-    if r["ok"]:
-        console.print(f"[green]audit chain intact[/green]: {r['events']} events verified in {r['seconds']} s")
+        cps = [_read_checkpoint(f) for f in checkpoint or []]
+        c = client()
+        for cp in cps:
+            c.audit.check_checkpoint(cp, public_key)
+        r = c.audit.verify(cps or None)
+    if as_json:
+        show(r, as_json=True)
+    elif r["ok"]:
+        console.print(f"[green]audit chain intact[/green]: {r['events']} events verified in {r['seconds']} s "
+                      f"(audit key {r['key_id']})")
     else:
         console.print(f"[red]audit chain broken[/red] at event {r['first_bad_seq']}: {r['problem']}")
+    if r.get("legacy_events"):
+        console.print(f"events 1..{r['legacy_events']} were written before the chain was keyed; one seal "
+                      f"made at the upgrade ({r['sealed_at']}) covers them: a change to them made before "
+                      "then cannot be detected")
+    if not as_json:
+        for c in r.get("checkpoints", []):
+            mark = "[green]matches[/green]" if c["ok"] else f"[red]fails[/red]: {c['problem']}"
+            console.print(f"checkpoint at event {c['seq']} ({c['time']}): {mark}")
+    if not r["ok"]:
         raise typer.Exit(1)
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    from consortium.errors import InvalidInput
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"cannot read the checkpoint file {path}: {e}",
+                           hint="save one with `consortium audit checkpoint --out FILE`") from e
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{path} does not hold one checkpoint (a JSON object)")
+    return doc
+
+
+@audit.command("checkpoint")
+def audit_checkpoint(out: Path = typer.Option(None, "--out", "-o", help="Save it to this file (JSON).")) -> None:
+    """Fetch the chain's head signed by the hub; keep the file to prove later that nothing before it
+    was cut or rewritten (`audit verify --checkpoint FILE`)."""
+    with handled():
+        cp = client().audit.checkpoint()
+    if out is not None:
+        out.write_text(json.dumps(cp, indent=1) + "\n")
+        console.print(f"saved the checkpoint at event {cp['seq']} to {out}")
+    else:
+        console.print_json(json.dumps(cp))
+    console.print(f"signed by audit key {cp['key_id']}, Ed25519 public key {cp['public_key']}")
+
+
+@audit.command("public-key")
+def audit_public_key(as_json: bool = JSON_OPT) -> None:
+    """The hub's Ed25519 key that signs checkpoints: keep it to check them offline."""
+    with handled():
+        show(client().audit.public_key(), as_json=as_json)
 
 
 keys = typer.Typer(help="Key management (hub operators).", no_args_is_help=True)

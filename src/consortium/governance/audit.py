@@ -1,28 +1,38 @@
-"""The tamper-evident audit log: every access and change appends an event to a SHA-256 hash chain.
+"""The tamper-evident audit log: every access and change appends an event to a keyed hash chain.
 
-Each event's hash covers its content and the previous event's hash, so altering, deleting or
-reordering any event breaks the chain from there on; ``verify`` walks it and names the first
-broken event. Appends serialize on one head row (``audit_head``), updated first in the writing
-transaction so that concurrent writers queue instead of forking the chain. The event is written
-in the same transaction as the change it records: both commit, or neither.
+Each event's hash is a MAC (keyed BLAKE2b, ``audit_keys``) over its content and the previous
+event's hash, with a key that is not in the database: whoever can only write the database cannot
+alter, delete or reorder an event and recompute hashes that verify. ``audit_verify`` walks the
+chain and names the first broken event. Appends serialize on one head row (``audit_head``),
+updated first in the writing transaction so that concurrent writers queue instead of forking the
+chain. The event is written in the same transaction as the change it records: both commit, or
+neither.
+
+A chain from before the keyed format keeps its plain SHA-256 links; the first start after the
+upgrade *seals* those events with one MAC over their last hash (the head's ``keyed_from``,
+``sealed_at``, ``seal``) and records the seal in ``HOME/audit-seal.json`` too, so that removing
+the seal from the database does not make the hub seal a rewritten chain again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, overload
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from consortium.governance.audit_keys import AuditKeys
 from consortium.store.tables.audit import AuditEvent, AuditHead
 from consortium.store.tables.base import utcnow
 
 GENESIS = "0" * 64
+SEP = "\x1f"  # field separator of the hashed text; never inside a stored field (see ``_field``)
+FIELDS = 12  # seq, time and the 10 text columns of an event
 
 
 @dataclass
@@ -40,85 +50,132 @@ class EventDraft:
 
 
 def canonical(details: dict[str, Any]) -> str:
+    """Sorted, compact JSON; ASCII-only, so it never holds the separator."""
     return json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def event_hash(prev: str, seq: int, time: datetime, e: AuditEvent | EventDraft, details: str) -> str:
-    body = "\x1f".join([
-        prev, str(seq), time.isoformat(timespec="microseconds"), e.request_id,
-        e.actor_user_id or "", e.actor_org_id or "", e.action, e.resource_type or "",
-        e.resource_id or "", e.resource_org_id or "", e.project_id or "", e.outcome, details,
-    ])
-    return hashlib.sha256(body.encode()).hexdigest()
+def time_text(t: datetime) -> str:
+    """The text an event's time is hashed as: naive UTC to the microsecond (SQLite stores it so)."""
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def ensure_head(session: Session) -> None:
-    if session.get(AuditHead, 1) is None:
-        session.add(AuditHead(id=1, seq=0, last_hash=GENESIS))
+@overload
+def _field(v: str) -> str: ...
+@overload
+def _field(v: None) -> None: ...
+def _field(v: str | None) -> str | None:
+    """A stored field never contains the separator, so the hashed text splits one way only."""
+    return v.replace(SEP, "\ufffd") if v is not None and SEP in v else v
+
+
+def keyed_text(prev: str, seq: int, time: str, request_id: str, actor_user_id: str | None,
+               actor_org_id: str | None, action: str, resource_type: str | None, resource_id: str | None,
+               resource_org_id: str | None, project_id: str | None, outcome: str, details: str) -> str:
+    """What an event's MAC covers (``prev`` is the previous event's hash)."""
+    return SEP.join((prev, str(seq), time, request_id, actor_user_id or "", actor_org_id or "", action,
+                     resource_type or "", resource_id or "", resource_org_id or "", project_id or "",
+                     outcome, details))
+
+
+def legacy_hash(prev: str, seq: int, time: str, *cols: str | None) -> str:
+    """The plain SHA-256 link of an event written before the chain was keyed (``time`` as stored)."""
+    import hashlib
+
+    iso = time[:10] + "T" + time[11:] + "+00:00"  # the old format: isoformat of an aware UTC time
+    return hashlib.sha256(keyed_text(prev, seq, iso, *cols).encode()).hexdigest()  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Seal:
+    """Events before ``keyed_from`` predate the keyed chain; ``mac`` covers their last hash."""
+
+    keyed_from: int
+    sealed_at: datetime
+    key_id: str
+    mac: str
+
+
+class AuditChain:
+    """Appends to, seals and checkpoints the chain with the hub's audit keys (wired in ``Services``)."""
+
+    def __init__(self, keys: AuditKeys, seal_file: Path) -> None:
+        self.keys = keys
+        self.seal_file = seal_file
+
+    # -- the seal ------------------------------------------------------------------------------
+    def seal_mac(self, keyed_from: int, prev: str, sealed_at: datetime, key_id: str) -> str:
+        return self.keys.mac(SEP.join(("seal", key_id, str(keyed_from), prev, time_text(sealed_at))))
+
+    def recorded_seal(self) -> dict[str, Any] | None:
+        """The seal as this hub recorded it outside the database (None before its first start)."""
+        if not self.seal_file.exists():
+            return None
+        return json.loads(self.seal_file.read_text())  # type: ignore[no-any-return]
+
+    def _record(self, seal: Seal) -> None:
+        from consortium.governance.keys import _atomic_write
+
+        doc = {"keyed_from": seal.keyed_from, "key_id": seal.key_id, "seal": seal.mac,
+               "sealed_at": seal.sealed_at.isoformat()}
+        _atomic_write(self.seal_file, json.dumps(doc, indent=1).encode())
+
+    def ensure_head(self, session: Session) -> None:
+        """Create the head of a new chain, or seal a chain from before the keyed format (once)."""
+        head = session.get(AuditHead, 1, with_for_update=True)
+        now = utcnow()
+        if head is None:
+            head = AuditHead(id=1, seq=0, last_hash=GENESIS)
+            session.add(head)
+        elif head.seal is not None or self.recorded_seal() is not None:
+            if head.seal is not None and head.key_id is not None and head.sealed_at is not None \
+                    and head.keyed_from is not None and self.recorded_seal() is None:
+                self._record(Seal(head.keyed_from, head.sealed_at, head.key_id, head.seal))
+            return  # sealed already; a seal missing from the database is for verify to report
+        prev = head.last_hash if head.seq else GENESIS
+        head.keyed_from, head.sealed_at, head.key_id = head.seq + 1, now, self.keys.key_id
+        head.seal = self.seal_mac(head.keyed_from, prev, now, self.keys.key_id)
         session.flush()
+        self._record(Seal(head.keyed_from, now, self.keys.key_id, head.seal))
 
+    # -- appending -----------------------------------------------------------------------------
+    def append(self, session: Session, drafts: list[EventDraft]) -> list[AuditEvent]:
+        """Append events in the caller's transaction; they become visible when it commits."""
+        if not drafts:
+            return []
+        n = len(drafts)
+        row = session.execute(update(AuditHead).where(AuditHead.id == 1)
+                              .values(seq=AuditHead.seq + n)
+                              .returning(AuditHead.seq, AuditHead.last_hash)).one()
+        first, prev = row.seq - n + 1, row.last_hash
+        mac = self.keys.mac
+        out = []
+        for i, d in enumerate(drafts):
+            t = utcnow()
+            details = canonical(d.details)
+            ev = AuditEvent(seq=first + i, time=t, request_id=_field(d.request_id),
+                            actor_user_id=_field(d.actor_user_id), actor_org_id=_field(d.actor_org_id),
+                            action=_field(d.action), resource_type=_field(d.resource_type),
+                            resource_id=_field(d.resource_id), resource_org_id=_field(d.resource_org_id),
+                            project_id=_field(d.project_id), outcome=_field(d.outcome), details=details,
+                            prev_hash=prev)
+            ev.hash = mac(keyed_text(prev, ev.seq, time_text(t), ev.request_id, ev.actor_user_id,
+                                     ev.actor_org_id, ev.action, ev.resource_type, ev.resource_id,
+                                     ev.resource_org_id, ev.project_id, ev.outcome, details))
+            session.add(ev)
+            out.append(ev)
+            prev = ev.hash
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+        return out
 
-def append(session: Session, drafts: list[EventDraft]) -> list[AuditEvent]:
-    """Append events in the caller's transaction; they become visible when it commits."""
-    if not drafts:
-        return []
-    n = len(drafts)
-    row = session.execute(update(AuditHead).where(AuditHead.id == 1)
-                          .values(seq=AuditHead.seq + n)
-                          .returning(AuditHead.seq, AuditHead.last_hash)).one()
-    first, prev = row.seq - n + 1, row.last_hash
-    out = []
-    for i, d in enumerate(drafts):
-        t = utcnow()
-        details = canonical(d.details)
-        h = event_hash(prev, first + i, t, d, details)
-        ev = AuditEvent(seq=first + i, time=t, request_id=d.request_id, actor_user_id=d.actor_user_id,
-                        actor_org_id=d.actor_org_id, action=d.action, resource_type=d.resource_type,
-                        resource_id=d.resource_id, resource_org_id=d.resource_org_id,
-                        project_id=d.project_id, outcome=d.outcome, details=details, prev_hash=prev,
-                        hash=h)
-        session.add(ev)
-        out.append(ev)
-        prev = h
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
-    return out
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint(self, session: Session) -> dict[str, Any]:
+        """The committed head (seq, hash), timed and signed: a holder can later prove a rewrite."""
+        head = session.get(AuditHead, 1)
+        seq, last = (head.seq, head.last_hash) if head is not None else (0, GENESIS)
+        return self.keys.sign_checkpoint(seq, last, utcnow().isoformat(timespec="microseconds"))
 
-
-@dataclass
-class VerifyResult:
-    ok: bool
-    events: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
-    seconds: float = 0.0
-
-
-def verify(session: Session, batch: int = 5000) -> VerifyResult:
-    """Walk the whole chain in order; report the first event altered, deleted or reordered."""
-    import time
-
-    t0 = time.perf_counter()
-    prev, expected, count = GENESIS, 1, 0
-    head = session.get(AuditHead, 1)
-    cols = [c for c in AuditEvent.__table__.columns]
-    q = select(*cols).order_by(AuditEvent.seq).execution_options(yield_per=batch)
-    for ev in session.execute(q):  # plain rows, not ORM objects: several times faster on long chains
-        if ev.seq != expected:
-            return VerifyResult(False, count, expected, f"event {expected} is missing (deleted)",
-                                time.perf_counter() - t0)
-        if ev.prev_hash != prev:
-            return VerifyResult(False, count, ev.seq, f"event {ev.seq} does not follow event "
-                                f"{ev.seq - 1} (reordered, or its predecessor was replaced)",
-                                time.perf_counter() - t0)
-        if event_hash(prev, ev.seq, ev.time, ev, ev.details) != ev.hash:
-            return VerifyResult(False, count, ev.seq, f"event {ev.seq} was altered",
-                                time.perf_counter() - t0)
-        prev, expected, count = ev.hash, expected + 1, count + 1
-    if head is not None and (head.seq != count or head.last_hash != prev):
-        return VerifyResult(False, count, count + 1,
-                            f"events after {count} were deleted (the head records {head.seq})",
-                            time.perf_counter() - t0)
-    return VerifyResult(True, count, seconds=time.perf_counter() - t0)
+    def public_key(self) -> dict[str, str]:
+        return {"algorithm": "Ed25519", "key_id": self.keys.key_id, "public_key": self.keys.public_key}
 
 
 def events_for_org(session: Session, org_id: str, *, project_ids: list[str] | None = None,

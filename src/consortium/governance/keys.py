@@ -6,6 +6,10 @@ the master key with AES-256-GCM (the organization id is the associated data, so 
 cannot be moved to another organization). Rotation re-wraps every data key under a new master
 key without touching the data it protects; the old master key stays in the keyring file until
 the re-wrap has committed, so a crash at any point leaves every data key readable.
+
+The keyring also holds the audit root (``consortium.governance.audit_keys``): derived once from
+the master key with its own HKDF label, then kept as it is, so a rotation does not change the keys
+that verify the audit chain. With ``CONSORTIUM_MASTER_KEY`` it is derived from that key each start.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from consortium.governance.audit_keys import audit_key_id, derive_audit_root
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.keys import OrgKey
 
@@ -51,11 +56,17 @@ def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 @dataclass
 class Keyring:
-    """Master keys by id; ``active`` wraps new data keys. ``path`` is None when keys come from the env."""
+    """Master keys by id; ``active`` wraps new data keys. ``path`` is None when keys come from the env.
+    ``audit_root`` keys the audit chain; it survives rotation (derived from ``active`` when absent)."""
 
     keys: dict[str, bytes]
     active: str
     path: Path | None
+    audit_root: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.audit_root:
+            self.audit_root = derive_audit_root(self.keys[self.active])
 
     @classmethod
     def load(cls, home: Path, env_key: str | None = None) -> Keyring:
@@ -80,11 +91,15 @@ class Keyring:
             os.chmod(path, 0o600)
         doc = json.loads(path.read_text())
         keys = {k: base64.b64decode(v) for k, v in doc["keys"].items()}
-        return cls(keys, doc["active"], path)
+        ring = cls(keys, doc["active"], path, base64.b64decode(doc.get("audit", "")))
+        if "audit" not in doc:  # a keyring from before the keyed audit chain: keep the root from now on
+            ring.save()
+        return ring
 
     def save(self) -> None:
         assert self.path is not None
-        doc = {"active": self.active, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()}}
+        doc = {"active": self.active, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+               "audit": base64.b64encode(self.audit_root).decode()}
         _atomic_write(self.path, json.dumps(doc, indent=1).encode())
 
 
@@ -136,7 +151,7 @@ class KeyService:
         for r in rows:
             by_master[r.master_key_id] = by_master.get(r.master_key_id, 0) + 1
         return {"active_master_key": self.ring.active, "source": "file" if self.ring.path else "env",
-                "data_keys": len(rows), "wrapped_by": by_master}
+                "data_keys": len(rows), "wrapped_by": by_master, "audit_key": audit_key_id(self.ring.audit_root)}
 
     def rotate(self, session: Session) -> dict[str, object]:
         """Re-wrap every data key under a fresh master key. Commits itself, in steps that survive a crash."""

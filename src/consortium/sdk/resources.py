@@ -111,8 +111,45 @@ class Audit(Group):
         return self._get("/audit", action=action, outcome=outcome, since_seq=since_seq,  # type: ignore[no-any-return]
                          limit=limit)
 
-    def verify(self) -> dict[str, Any]:
-        return self._get("/audit/verify")  # type: ignore[no-any-return]
+    def verify(self, checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Have the hub walk the whole chain; with ``checkpoints`` (as ``checkpoint()`` gave them)
+        it must still match each one, or ``ok`` is false and ``problem`` names what was cut or
+        rewritten. Each checkpoint is first checked offline against its own public key (see
+        ``check_checkpoint``); one that was not signed by the hub raises ``InvalidInput``.
+
+        >>> r = c.audit.verify([json.load(open("checkpoint.json"))])   # doctest: +SKIP
+        >>> r["ok"], r["checkpoints"][0]["ok"]                         # doctest: +SKIP
+        (True, True)
+        """
+        if not checkpoints:
+            return self._get("/audit/verify")  # type: ignore[no-any-return]
+        for cp in checkpoints:
+            self.check_checkpoint(cp)
+        return self._post("/audit/verify", {"checkpoints": checkpoints})  # type: ignore[no-any-return]
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The chain's head (seq, hash) and the time, signed by the hub: save it and verify later."""
+        cp: dict[str, Any] = self._get("/audit/checkpoint")
+        self.check_checkpoint(cp)
+        return cp
+
+    def public_key(self) -> dict[str, Any]:
+        """The hub's checkpoint signing key: ``{"algorithm": "Ed25519", "key_id", "public_key"}``."""
+        return self._get("/audit/public-key")  # type: ignore[no-any-return]
+
+    @staticmethod
+    def check_checkpoint(cp: dict[str, Any], public_key: str | None = None) -> None:
+        """Offline: raise ``InvalidInput`` unless ``cp`` is signed by ``public_key`` (base64 Ed25519;
+        default: the key the checkpoint names, so pass the key you kept to pin the hub)."""
+        from consortium.governance.audit_keys import check_checkpoint
+
+        key = public_key or cp.get("public_key")
+        if not isinstance(key, str):
+            from consortium.errors import InvalidInput
+
+            raise InvalidInput("the checkpoint names no public key to check it with",
+                               hint="pass the hub's key (`consortium audit public-key`)")
+        check_checkpoint(cp, key)
 
 
 class Keys(Group):

@@ -1,4 +1,8 @@
-"""The audit log: an append-only hash chain of events, and its head (the serialization point)."""
+"""The audit log: an append-only hash chain of events, and its head (the serialization point).
+
+The head also carries the chain's seal: events from ``keyed_from`` on are keyed with the audit
+MAC key; ``seal`` is a MAC over the events before (written before the chain was keyed).
+"""
 
 from __future__ import annotations
 
@@ -34,3 +38,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     last_hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), nullable=True)
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
