@@ -153,3 +153,104 @@ def test_demoted_member_old_token_acts_at_the_new_role(http: Any, world: Any) ->
     assert http.get(f"{API}/me", headers=x.headers).json()["role"] == "viewer"
     r = http.post(f"{API}/invitations", json={"email": "n@example.org"}, headers=x.headers)
     assert r.status_code == 403
+
+
+# -- 6: logins and invitation acceptance are throttled per account and per client address
+def client_at(app: Any, address: str) -> Any:
+    """A test client whose requests come from ``address`` (each throttle test its own)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, client=(address, 50000))
+
+
+def end_waits(services: Any) -> None:
+    """As if every current wait had run out (instead of sleeping through it)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from consortium.store.db import transaction
+    from consortium.store.tables.base import utcnow
+    from consortium.store.tables.throttle import Throttle
+
+    with transaction(services.session_factory) as s:
+        s.execute(update(Throttle).where(Throttle.blocked_until.is_not(None))
+                  .values(blocked_until=utcnow() - timedelta(seconds=1)))
+
+
+def audited(services: Any, action: str, outcome: str) -> list[str]:
+    from sqlalchemy import select
+
+    from consortium.store.tables.audit import AuditEvent
+
+    with services.session_factory() as s:
+        return list(s.scalars(select(AuditEvent.details).where(AuditEvent.action == action,
+                                                                AuditEvent.outcome == outcome)))
+
+
+def test_forty_wrong_passwords_then_the_right_one_is_429(app: Any, world: Any, services: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.1")
+    codes = [login(c, a.email, "wrong password").status_code for _ in range(40)]
+    assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}, codes
+    r = login(c, a.email)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 30, r.headers
+    assert "wait" in err(r)["message"] and err(r)["code"] == "quota_exceeded"
+    r = login(client_at(app, "198.51.100.2"), a.email)  # per account: from anywhere
+    assert r.status_code == 429
+    assert any(a.email in d for d in audited(services, "login", "quota_exceeded"))
+
+    end_waits(services)  # never locked out for good: once the wait is over, the owner gets in
+    assert login(c, a.email).status_code == 200
+    assert login(c, a.email, "wrong password").status_code == 401  # the success reset the count
+
+
+def test_backoff_doubles_up_to_a_cap(app: Any, world: Any, services: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.3")
+    assert [login(c, a.email, "wrong password").status_code for _ in range(5)] == [401] * 5
+    waits = []
+    for _ in range(6):  # each further failure, once the wait is over, doubles the next wait
+        r = login(c, a.email, "wrong password")
+        assert r.status_code == 429
+        waits.append(int(r.headers["retry-after"]))
+        end_waits(services)
+        assert login(c, a.email, "wrong password").status_code == 401
+    assert [round(w, -1) for w in waits] == [30, 60, 120, 240, 300, 300], waits
+
+
+def test_per_address_limit_across_accounts(app: Any, world: Any) -> None:
+    org = world.org()
+    people = [world.actor(org, "member") for _ in range(6)]
+    c = client_at(app, "198.51.100.4")
+    for p in people[:5]:  # 4 failures each: no account reaches its limit, the address does (20)
+        assert {login(c, p.email, "wrong password").status_code for _ in range(4)} == {401}
+    r = login(c, people[5].email)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert login(client_at(app, "198.51.100.5"), people[5].email).status_code == 200
+
+
+def test_invitation_acceptance_is_throttled(app: Any, http: Any, world: Any, services: Any) -> None:
+    admin = world.actor(world.org(), "admin")
+    inv = http.post(f"{API}/invitations", json={"email": "guess.me@example.org"}, headers=admin.headers).json()
+    c = client_at(app, "198.51.100.6")
+    body = {"password": "a long password", "name": "G"}
+    codes = [c.post(f"{API}/invitations/accept", json={**body, "token": f"csm_inv_guess{i}"}).status_code
+             for i in range(12)]
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
+    r = c.post(f"{API}/invitations/accept", json={**body, "token": inv["token"]})
+    assert r.status_code == 429 and "retry-after" in r.headers
+    assert audited(services, "accept_invitation", "quota_exceeded")
+    end_waits(services)
+    assert c.post(f"{API}/invitations/accept", json={**body, "token": inv["token"]}).status_code == 200
+
+
+def test_accepting_for_an_existing_account_throttles_its_password(app: Any, http: Any, world: Any) -> None:
+    x = world.actor(world.org(), "member")
+    admin = world.actor(world.org(), "admin")
+    inv = http.post(f"{API}/invitations", json={"email": x.email}, headers=admin.headers).json()
+    c = client_at(app, "198.51.100.7")
+    codes = [c.post(f"{API}/invitations/accept", json={"token": inv["token"], "password": f"guess {i}!"})
+             .status_code for i in range(6)]
+    assert codes == [401] * 5 + [429], codes
+    assert login(client_at(app, "198.51.100.8"), x.email).status_code == 429  # the same account

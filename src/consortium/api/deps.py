@@ -68,6 +68,12 @@ def credential_from(headers: Mapping[str, str]) -> tuple[str, str] | None:
     return None
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (as the server sees it: behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips``), the subject of per-address throttles."""
+    return request.client.host if request.client else "unknown"
+
+
 def bearer(request: Request) -> tuple[str, str] | None:
     return credential_from(request.headers)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from consortium.governance.identity import memberships, org_by_name
+from consortium.governance import throttle
+from consortium.governance.identity import authenticate_password, memberships, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import hash_token, new_token
@@ -116,6 +117,19 @@ def end_membership_credentials(session: Session, user_id: str, org_id: str) -> t
         WebSession.user_id == user_id, WebSession.current_org_id == org_id, WebSession.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session="fetch"))
     return tokens.rowcount or 0, sessions.rowcount or 0  # type: ignore[attr-defined]
+
+
+def password_login(session: Session, factory: sessionmaker[Session], email: str, password: str,
+                   address: str, hours: int) -> tuple[Principal, WebSession, str]:
+    """Email and password for a new web session, throttled per account and per client address
+    (``consortium.governance.throttle``); returns the principal, the session and its secret."""
+    with throttle.attempt(session, factory, (throttle.LOGIN_ADDRESS, address),
+                          (throttle.LOGIN_ACCOUNT, throttle.account(email))):
+        user = authenticate_password(session, email, password)
+    if not memberships(session, user.id):
+        raise InvalidInput("you are not a member of any organization yet", hint="accept an invitation")
+    ws, secret = create_session(session, user, hours)
+    return resolve_session(session, secret), ws, secret
 
 
 def create_session(session: Session, user: User, hours: int) -> tuple[WebSession, str]:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from consortium.governance import throttle
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import MIN_PASSWORD, hash_password, hash_token, new_token, verify_password
@@ -174,7 +175,11 @@ def invite(session: Session, p: Principal, email: str, role: Role, days: int = 7
     return inv, token
 
 
-def accept_invitation(session: Session, token: str, name: str, password: str) -> tuple[User, Organization]:
+def accept_invitation(session: Session, token: str, name: str, password: str,
+                      attempt: throttle.Attempt | None = None) -> tuple[User, Organization, Membership]:
+    """Join with an invitation token (creating the account when the email has none yet). Under an
+    ``attempt`` (the route throttles per address), an existing account's password is also
+    throttled as a login of that account is."""
     inv = session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(token)))
     if inv is None or inv.revoked_at is not None:
         raise Unauthenticated("this invitation token is not valid", hint="ask for a new invitation")
@@ -185,11 +190,21 @@ def accept_invitation(session: Session, token: str, name: str, password: str) ->
     user = user_by_email(session, inv.email)
     if user is None:
         user = create_user(session, inv.email, name, password)
-    elif not verify_password(user.password_hash, password):
-        raise Unauthenticated(f"{inv.email} already has an account: give its password to accept")
-    add_member(session, inv.org_id, user.id, Role(inv.role))
+    else:
+        if attempt is not None:
+            attempt.watch(throttle.LOGIN_ACCOUNT, throttle.account(inv.email))
+        if not verify_password(user.password_hash, password):
+            raise Unauthenticated(f"{inv.email} already has an account: give its password to accept")
+    m = add_member(session, inv.org_id, user.id, Role(inv.role))
     inv.accepted_at = utcnow()
-    return user, org_by_id(session, inv.org_id)
+    return user, org_by_id(session, inv.org_id), m
+
+
+def list_invitations(session: Session, p: Principal) -> list[Invitation]:
+    """The invitations of the caller's organization, oldest first (admins)."""
+    p.require(Role.admin, "listing invitations")
+    return list(session.scalars(select(Invitation).where(Invitation.org_id == p.org_id)
+                                .order_by(Invitation.created_at)))
 
 
 def revoke_invitation(session: Session, p: Principal, invitation_id: str) -> Invitation:

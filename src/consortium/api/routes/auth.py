@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
 from consortium.api.access import rule
-from consortium.api.deps import SESSION_COOKIE, Caller, Ctx, SessionDep, Svc
+from consortium.api.deps import SESSION_COOKIE, Caller, Ctx, SessionDep, Svc, client_address
 from consortium.api.schemas import In, Out
 from consortium.errors import InvalidInput
 from consortium.governance import credentials, identity
@@ -68,13 +68,11 @@ def set_cookie(response: Response, secret: str, request: Request, hours: int) ->
 @rule("credential")
 def login(body: LoginIn, session: SessionDep, ctx: Ctx, svc: Svc, request: Request,
           response: Response) -> LoginOut:
-    """Exchange email and password for a web session (cookie) and a session token."""
+    """Exchange email and password for a web session (cookie) and a session token. Throttled per
+    account and per client address: 429 with ``Retry-After`` after repeated failures."""
     ctx.details = {"email": body.email}
-    user = identity.authenticate_password(session, body.email, body.password)
-    ws, secret = credentials.create_session(session, user, svc.settings.session_hours)
-    if ws.current_org_id is None:
-        raise InvalidInput("you are not a member of any organization yet", hint="accept an invitation")
-    p = credentials.resolve_session(session, secret)
+    p, ws, secret = credentials.password_login(session, svc.session_factory, body.email, body.password,
+                                               client_address(request), svc.settings.session_hours)
     ctx.principal = p
     set_cookie(response, secret, request, svc.settings.session_hours)
     return LoginOut(**me_view(session, p).model_dump(), session_token=secret, expires_at=ws.expires_at)

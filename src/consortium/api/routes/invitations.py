@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
-from sqlalchemy import select
 
 from consortium.api.access import rule
-from consortium.api.deps import Admin, Caller, Ctx, SessionDep
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, client_address
 from consortium.api.schemas import In, Out
 from consortium.errors import NotFound
-from consortium.governance import identity
+from consortium.governance import identity, throttle
 from consortium.governance.roles import Role
 from consortium.store.tables.identity import Invitation
 
@@ -75,8 +74,7 @@ def create_invitation(body: InviteIn, p: Admin, session: SessionDep, ctx: Ctx) -
 @router.get("", response_model=list[InvitationOut])
 @rule("org", Role.admin)
 def list_invitations(p: Admin, session: SessionDep) -> list[Invitation]:
-    return list(session.scalars(select(Invitation).where(Invitation.org_id == p.org_id)
-                                .order_by(Invitation.created_at)))
+    return identity.list_invitations(session, p)
 
 
 @router.delete("/{invitation_id}", response_model=InvitationOut)
@@ -88,12 +86,12 @@ def revoke_invitation(inv: Annotated[Invitation, Depends(invitation_in_my_org)],
 
 @router.post("/accept", response_model=AcceptOut)
 @rule("credential")
-def accept_invitation(body: AcceptIn, session: SessionDep, ctx: Ctx) -> AcceptOut:
-    """Accept with the invitation token; creates the account when the email has none yet."""
-    user, org = identity.accept_invitation(session, body.token, body.name, body.password)
+def accept_invitation(body: AcceptIn, session: SessionDep, ctx: Ctx, svc: Svc, request: Request) -> AcceptOut:
+    """Accept with the invitation token; creates the account when the email has none yet.
+    Throttled per client address (token guessing) and, for an existing account, per account:
+    429 with ``Retry-After`` after repeated failures."""
+    with throttle.attempt(session, svc.session_factory, (throttle.ACCEPT_ADDRESS, client_address(request))) as a:
+        user, org, m = identity.accept_invitation(session, body.token, body.name, body.password, a)
     ctx.resource("organization", org.id, org.id)
     ctx.details = {"email": user.email}
-    from consortium.store.tables.identity import Membership
-
-    m = session.get(Membership, (user.id, org.id))
-    return AcceptOut(user_id=user.id, email=user.email, org=org.name, role=m.role if m else "")
+    return AcceptOut(user_id=user.id, email=user.email, org=org.name, role=m.role)

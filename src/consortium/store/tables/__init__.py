@@ -10,3 +10,4 @@ from consortium.store.tables import data  # noqa: F401
 __all__ = ["Base"]
 from consortium.store.tables import federation  # noqa: F401
 from consortium.store.tables import monitoring  # noqa: F401
+from consortium.store.tables import throttle  # noqa: F401
