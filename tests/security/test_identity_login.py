@@ -254,3 +254,30 @@ def test_accepting_for_an_existing_account_throttles_its_password(app: Any, http
              .status_code for i in range(6)]
     assert codes == [401] * 5 + [429], codes
     assert login(client_at(app, "198.51.100.8"), x.email).status_code == 429  # the same account
+
+
+# -- 14e: who may create organizations, and how many
+def test_org_creation_needs_an_admin_credential_and_is_rate_limited(http: Any, world: Any) -> None:
+    admin = world.actor(world.org(), "admin")
+    for role in ("viewer", "member"):
+        tok = mint(http, admin, role, f"orgs-{role}")
+        r = http.post(f"{API}/orgs", json={"name": f"by-{role}-{secrets.token_hex(3)}"}, headers=bearer(tok))
+        assert r.status_code == 403 and "creating an organization" in err(r)["message"], r.text
+    made = []
+    for _ in range(3):
+        r = http.post(f"{API}/orgs", json={"name": f"new-{secrets.token_hex(3)}"}, headers=admin.headers)
+        assert r.status_code == 201, r.text
+        made.append(r.json()["name"])
+    r = http.post(f"{API}/orgs", json={"name": f"new-{secrets.token_hex(3)}"}, headers=admin.headers)
+    assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 86400, r.text
+    assert "at most 3 per day" in err(r)["message"]
+    # a refused or failed creation gives its unit back; the creator owns what it created
+    me = http.get(f"{API}/me", headers=admin.headers).json()
+    assert set(made) <= {o["name"] for o in me["organizations"] if o["role"] == "owner"}
+
+
+def test_hub_operator_may_create_more_organizations(http: Any, world: Any) -> None:
+    op = world.actor(world.org(), "owner", operator=True)
+    for _ in range(4):
+        r = http.post(f"{API}/orgs", json={"name": f"op-{secrets.token_hex(3)}"}, headers=op.headers)
+        assert r.status_code == 201, r.text

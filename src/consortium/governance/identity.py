@@ -40,6 +40,11 @@ def org_by_name(session: Session, name: str) -> Organization:
     return org
 
 
+def list_orgs(session: Session) -> list[Organization]:
+    """The hub's directory of organizations, by name."""
+    return list(session.scalars(select(Organization).order_by(Organization.name)))
+
+
 def org_by_id(session: Session, org_id: str) -> Organization:
     org = session.get(Organization, org_id)
     if org is None:
@@ -58,6 +63,23 @@ def create_org(session: Session, name: str, display_name: str, description: str 
     session.add(org)
     session.flush()
     keys.current().create_org_key(session, org.id)
+    return org
+
+
+ORG_CREATE = throttle.Quota("org-create", limit=3, window=86400)  # per user and day
+ORG_CREATE_OPERATOR = throttle.Quota("org-create", limit=20, window=86400)
+
+
+def found_org(session: Session, p: Principal, name: str, display_name: str = "",
+              description: str = "") -> Organization:
+    """A new organization with the caller as its owner. Who may: a caller acting with the admin or
+    owner role in its current organization (a viewer or member token never may), at most
+    ``ORG_CREATE.limit`` a day per user, or ``ORG_CREATE_OPERATOR.limit`` for a hub operator."""
+    p.require(Role.admin, "creating an organization")
+    throttle.take(session, ORG_CREATE_OPERATOR if p.is_operator else ORG_CREATE, p.user_id,
+                  "creating organizations")
+    org = create_org(session, name, display_name, description)
+    add_member(session, org.id, p.user_id, Role.owner)
     return org
 
 

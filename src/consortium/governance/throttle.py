@@ -150,17 +150,18 @@ def attempt(session: Session, factory: sessionmaker[Session], *watched: tuple[Ba
     a.succeeded()
 
 
-def take(session: Session, quota: Quota, subject: str) -> None:
-    """Use one of ``subject``'s ``quota`` (429 with ``Retry-After`` once used up); in the request's
-    transaction, so a creation that fails gives its unit back."""
+def take(session: Session, quota: Quota, subject: str, what: str) -> None:
+    """Use one of ``subject``'s ``quota`` for ``what`` ("creating organizations"): 429 with
+    ``Retry-After`` once used up. In the request's transaction, so a creation that fails gives its
+    unit back."""
     now = utcnow()
     row = _row(session, _key(quota.name, subject), now)
     if (now - row.first_at).total_seconds() >= quota.window:
         row.count, row.first_at = 0, now
     if row.count >= quota.limit:
         wait = _retry_after(row.first_at + timedelta(seconds=quota.window), now)
-        raise QuotaExceeded(f"at most {quota.limit} per {_span(quota.window)}: try again in {wait} seconds",
-                            retry_after=wait)
+        raise QuotaExceeded(f"{what}: at most {quota.limit} per {_span(quota.window)}; try again in "
+                            f"{wait} seconds", retry_after=wait, hint="ask a hub operator if you need more")
     row.count += 1
     row.last_at = now
 

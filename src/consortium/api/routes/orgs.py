@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import Field
-from sqlalchemy import select
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep
 from consortium.api.schemas import In, Out
 from consortium.governance import identity
+from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.store.tables.identity import Organization
 
@@ -32,19 +33,27 @@ class OrgOut(Out):
     created_at: datetime
 
 
+def org_founder(p: Caller) -> Principal:
+    """Creating an organization needs the admin or owner role on the credential used (checked
+    before the body, like every role)."""
+    p.require(Role.admin, "creating an organization")
+    return p
+
+
 @router.get("", response_model=list[OrgOut])
 @rule("self")
 def list_orgs(p: Caller, session: SessionDep) -> list[Organization]:
     """The directory of organizations on this hub (names only, so that grants can name them)."""
-    return list(session.scalars(select(Organization).order_by(Organization.name)))
+    return identity.list_orgs(session)
 
 
 @router.post("", response_model=OrgOut, status_code=201)
-@rule("self")
-def create_org(body: OrgIn, p: Caller, session: SessionDep, ctx: Ctx) -> Organization:
-    """Create an organization; the caller becomes its owner."""
-    org = identity.create_org(session, body.name, body.display_name, body.description)
-    identity.add_member(session, org.id, p.user_id, Role.owner)
+@rule("org", Role.admin)
+def create_org(p: Annotated[Principal, Depends(org_founder)], body: OrgIn, session: SessionDep,
+               ctx: Ctx) -> Organization:
+    """Create an organization; the caller becomes its owner. Needs the admin or owner role in the
+    current organization; at most 3 a day per user (hub operators: 20); 429 with ``Retry-After``."""
+    org = identity.found_org(session, p, body.name, body.display_name, body.description)
     ctx.resource("organization", org.id, org.id)
     return org
 
