@@ -158,6 +158,11 @@ def create_grant(session: Session, p: Principal, rtype: str, resource_ref: str, 
     found = rt.resolve(session, resource_ref)
     if (found is None or found[1] != p.org_id) and split_qualified(resource_ref, rtype)[0] is None:
         found = rt.resolve(session, f"{p.org_name}/{resource_ref}")  # a bare name: one of the caller's own
+    if found is not None and found[1] != p.org_id and any(
+            find_grant(session, p, rtype, found[0], perm) is not None for perm in rt.permissions):
+        from consortium.errors import PermissionDenied  # a grantee sees it, so 403 rather than 404
+
+        raise PermissionDenied(f"only the organization that owns {rtype} {resource_ref!r} grants access to it")
     if found is None or found[1] != p.org_id:
         raise NotFound(f"{rtype} {resource_ref!r} not found in {p.org_name}")
     p.require(Role.admin, "granting access")

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
 from consortium.monitoring.config import load_settings
-from consortium.monitoring.ids import STORED, PredictionIds, SignedPrediction, shorten
-from consortium.monitoring.predictions import decode, get_record
+from consortium.monitoring.ids import STORED, PredictionIds, SignedPrediction, shorten, unknown_id
+from consortium.monitoring.predictions import decode, get_record, unknown_record
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import Feedback, PredictionRecord
 from consortium.store.tables.registry import Deployment, ModelVersion
@@ -105,19 +105,20 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
     classes = None  # how many classes the answer was among, when the id says so
     if STORED.fullmatch(prediction_id):
         rec = get_record(session, d, prediction_id)
+        if labeller_org_id not in (rec.caller_org_id, d.org_id):  # another organization's: as if unknown
+            raise unknown_record(d, prediction_id)
         key, caller, version_id = rec.id, rec.caller_org_id, rec.version_id
         predicted = partial(_predicted_logged, session, rec)
     else:
         sig = ids.verify(d.id, prediction_id)
+        if labeller_org_id not in (sig.caller_org_id, d.org_id):
+            raise unknown_id(prediction_id)
         days = load_settings(session, d.id)[0].retention_days
         if sig.created_at < utcnow() - timedelta(days=days):
             raise NotFound(f"prediction {shorten(prediction_id)!r} is older than deployment {d.name!r} keeps "
                            f"feedback for ({days} days)", hint="the owner sets retention_days")
         key, caller, version_id, classes = sig.key, sig.caller_org_id, sig.version_id, sig.classes
         predicted = partial(_predicted_signed, sig=sig)
-    if labeller_org_id not in (caller, d.org_id):
-        raise NotFound(f"prediction {shorten(prediction_id)!r} is not one of your organization's predictions "
-                       f"on {d.name!r}", hint="only the organization that asked (or the owner) labels it")
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise Conflict("the model version of this prediction was deleted; its feedback cannot be scored")

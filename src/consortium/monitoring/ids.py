@@ -171,6 +171,14 @@ def _tensor_section(outputs: Any) -> bytes | None:
     return bytes([BOTH]) + _uvarint(k) + _uvarint(n) + packed + y2[:, 0].astype("<f4").tobytes()
 
 
+
+def unknown_id(prediction_id: str) -> NotFound:
+    """The answer for a signed id this deployment did not return to the caller (forged, garbled, of
+    another deployment, or another organization's: those stay unseen)."""
+    return NotFound(f"prediction id {shorten(prediction_id)!r} is not one this deployment returned",
+                    hint="send the prediction_id returned by this deployment's predict call (or its "
+                         "Consortium-Prediction-Id header), unchanged")
+
 class PredictionIds:
     """Signs prediction ids with ``key`` and verifies them with it or any of ``previous`` (the keys
     of earlier secret keys, kept through a rotation); see the module docstring for the format."""
@@ -247,9 +255,7 @@ class PredictionIds:
 
     def verify(self, deployment_id: str, prediction_id: str) -> SignedPrediction:
         """What a signed id says; ``NotFound`` when it is garbled, forged or of another deployment."""
-        unknown = NotFound(f"prediction id {shorten(prediction_id)!r} is not one this deployment returned",
-                           hint="send the prediction_id returned by this deployment's predict call (or its "
-                                "Consortium-Prediction-Id header), unchanged")
+        unknown = unknown_id(prediction_id)
         if not prediction_id.startswith(PREFIX) or len(prediction_id) > MAX_ID_CHARS:
             raise unknown
         try:

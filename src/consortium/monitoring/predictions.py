@@ -33,10 +33,16 @@ def get_record(session: Session, d: Deployment, prediction_id: str) -> Predictio
     """A logged prediction of deployment ``d``; ``NotFound`` for an unknown id or another deployment's."""
     rec = session.get(PredictionRecord, prediction_id)
     if rec is None or rec.deployment_id != d.id:
-        raise NotFound(f"prediction {prediction_id!r} is not in the log of deployment {d.name!r}",
-                       hint="send the prediction_id this deployment returned, unchanged; logged "
-                            "predictions expire with the deployment's retention")
+        raise unknown_record(d, prediction_id)
     return rec
+
+
+def unknown_record(d: Deployment, prediction_id: str) -> NotFound:
+    """The answer for a logged id that is not the caller's to see (unknown, another deployment's,
+    or another organization's prediction)."""
+    return NotFound(f"prediction {prediction_id!r} is not in the log of deployment {d.name!r}",
+                    hint="send the prediction_id this deployment returned, unchanged; logged "
+                         "predictions expire with the deployment's retention")
 
 
 def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id: str | None = None,
