@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
 from consortium import __version__
-from consortium.api import errors
+from consortium.api import errors, openapi
 from consortium.api.context import ContextMiddleware
 from consortium.api.front import ServingFront
 from consortium.config import Settings
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "except /healthz and /readyz needs a bearer API token or a session.")
     app.state.services = svc
     errors.install(app)
+    openapi.install(app)  # the published schema describes the real answers (consortium.api.openapi)
 
     from consortium.api.routes import docs, health
 

@@ -127,5 +127,28 @@ def install(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return JSONResponse(error_body(code, message), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names the methods of the first route matched only
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.url.path))}
+        return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods of the resource at ``path`` (a 405's Allow header): those of every route whose
+    template matches it, the most literal templates only (``/things/new`` is not ``/things/{name}``).
+
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> _ = app.get("/things/{name}")(lambda name: name), app.delete("/things/{name}")(lambda name: name)
+    >>> _ = app.post("/things/new")(lambda: None)
+    >>> allowed_methods(app, "/things/a"), allowed_methods(app, "/things/new")
+    (['DELETE', 'GET'], ['POST'])
+    """
+    from fastapi.routing import iter_route_contexts
+
+    by_params: dict[int, set[str]] = {}
+    for route in iter_route_contexts(app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and route.methods and regex.match(path):
+            by_params.setdefault(str(route.path).count("{"), set()).update(route.methods)
+    return sorted(by_params[min(by_params)]) if by_params else []

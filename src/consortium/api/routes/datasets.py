@@ -26,6 +26,7 @@ from pydantic import Field
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.responses import Download
 from consortium.api.schemas import In, NonNegInt64, PosInt64, VersionRef
 from consortium.data import access, catalog, deletion, memory
 from consortium.data.archive import ZipLimits
@@ -198,7 +199,7 @@ def preview_version(ds: Readable, version: VersionRef, p: Caller, session: Sessi
     return out
 
 
-@router.get("/{org}/{dataset}/versions/{version}/download")
+@router.get("/{org}/{dataset}/versions/{version}/download", response_class=Download)
 @rule("resource")
 def download_version(ds: Downloadable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx,
                      svc: Svc) -> StreamingResponse:

@@ -18,7 +18,7 @@ def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "the database does not answer"}})
 @rule("public")
 def readyz(request: Request) -> JSONResponse:
     request.state.ctx.audit = False

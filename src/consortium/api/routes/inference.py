@@ -87,7 +87,7 @@ def live(request: Request) -> dict[str, bool]:
     return {"live": True}
 
 
-@router.get("/v2/health/ready")
+@router.get("/v2/health/ready", responses={503: {"description": "the database does not answer"}})
 @rule("public")
 def ready(request: Request) -> JSONResponse:
     _no_audit(request)

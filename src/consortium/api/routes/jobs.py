@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
+from consortium.api.responses import JOB_EVENTS, EventStream
 from consortium.api.schemas import In, NonNegInt32, Out
 from consortium.errors import NotFound, PermissionDenied
 from consortium.governance import projects
@@ -144,7 +145,7 @@ def job_events(job: JobDep, session: SessionDep, after: Annotated[NonNegInt32, Q
     return queue.events(session, job.id, after, limit, [kind] if kind else None)
 
 
-@router.get("/{job_id}/stream")
+@router.get("/{job_id}/stream", response_class=EventStream, responses=JOB_EVENTS)
 @rule("resource")
 async def job_stream(job: JobDep, request: Request,
                      after: Annotated[NonNegInt32, Query(description="start after this event id")] = 0,

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.responses import OctetStream, Png
 from consortium.api.schemas import In, NonNegInt32, VersionRef
 from consortium.errors import InvalidInput, PayloadTooLarge
 from consortium.governance.roles import Role
@@ -130,7 +131,7 @@ def get_version(m: ModelDep, version: VersionRef, session: SessionDep) -> dict[s
     return views.version_view(session, reg.get_version(session, m, version), m)
 
 
-@router.get("/{owner}/{model}/versions/{version}/onnx")
+@router.get("/{owner}/{model}/versions/{version}/onnx", response_class=OctetStream)
 @rule("resource", Role.member)
 def download_onnx(m: MemberModelDep, version: VersionRef, p: Caller, session: SessionDep, svc: Svc,
                   ctx: Ctx) -> Response:
@@ -142,7 +143,7 @@ def download_onnx(m: MemberModelDep, version: VersionRef, p: Caller, session: Se
                     headers={"content-disposition": f'attachment; filename="{m.name}-v{v.version}.onnx"'})
 
 
-@router.get("/{owner}/{model}/versions/{version}/plots/{plot}")
+@router.get("/{owner}/{model}/versions/{version}/plots/{plot}", response_class=Png)
 @rule("resource")
 def get_plot(m: ModelDep, version: VersionRef, plot: str, session: SessionDep, svc: Svc) -> Response:
     """A PNG plot recorded with the version (loss curve, confusion matrix, ROC, ...)."""

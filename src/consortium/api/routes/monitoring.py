@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -62,7 +62,7 @@ def _allowed(host: str, allow: list[str]) -> bool:
     return False
 
 
-@metrics_router.get("/metrics")
+@metrics_router.get("/metrics", response_class=PlainTextResponse)
 @rule("metrics")
 def prometheus_metrics(request: Request, svc: Svc, ctx: Ctx) -> Response:
     """Prometheus exposition. Open to the addresses in ``CONSORTIUM_METRICS_ALLOW`` (loopback by
