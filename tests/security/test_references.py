@@ -330,3 +330,13 @@ def test_migration_makes_names_unique_per_organization(backend: str, tmp_path: P
         if drop:
             drop()
 
+
+
+def test_the_sdk_takes_org_slash_name_for_paths(live_url: str, tour: dict[str, Any]) -> None:
+    """The SDK (and so the CLI) turns ``org/name`` into the path segment ``org~name``."""
+    import consortium
+
+    hosp = tour["hosp"].org
+    with consortium.Client(live_url, token=tour["clinic"].token) as c:
+        assert c.deployments.get(f"{hosp}/bc-risk")["org"] == hosp
+        assert c.deployments.predict(f"{hosp}/bc-risk", ROW["inputs"])["predictions"]

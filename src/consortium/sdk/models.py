@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from consortium.sdk.resources import API, Group, register
+from consortium.sdk.resources import API, Group, register, segment
 
 CHUNK = 1 << 20
 
@@ -98,18 +98,18 @@ class Deployments(Group):
         return self._get("/deployments")  # type: ignore[no-any-return]
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._get(f"/deployments/{name}")  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(name)}")  # type: ignore[no-any-return]
 
     def delete(self, name: str) -> dict[str, Any]:
         """Undeploy (its grants are revoked)."""
-        return self._delete(f"/deployments/{name}")  # type: ignore[no-any-return]
+        return self._delete(f"/deployments/{segment(name)}")  # type: ignore[no-any-return]
 
     def predict(self, name: str, inputs: list[Any]) -> dict[str, Any]:
         """Raw feature rows or pixel arrays -> predictions, probabilities, class names."""
-        return self._post(f"/deployments/{name}/predict", {"inputs": inputs})  # type: ignore[no-any-return]
+        return self._post(f"/deployments/{segment(name)}/predict", {"inputs": inputs})  # type: ignore[no-any-return]
 
     def usage(self, name: str, minutes: int = 60) -> dict[str, Any]:
-        return self._get(f"/deployments/{name}/usage", minutes=minutes)  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(name)}/usage", minutes=minutes)  # type: ignore[no-any-return]
 
     def share(self, name: str, org: str, *, per_minute: int | None = None, per_day: int | None = None) -> dict[str, Any]:
         """Grant ``invoke`` to another organization, with an optional quota."""

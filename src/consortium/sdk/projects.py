@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.sdk.resources import Group, register
+from consortium.sdk.resources import Group, register, segment
 
 
 @register("projects")
@@ -23,38 +23,38 @@ class Projects(Group):
         return self._get("/projects")  # type: ignore[no-any-return]
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._get(f"/projects/{name}")  # type: ignore[no-any-return]
+        return self._get(f"/projects/{segment(name)}")  # type: ignore[no-any-return]
 
     def update(self, name: str, purpose: str | None = None,
                default_quota: dict[str, int] | None = None) -> dict[str, Any]:
         body = {k: v for k, v in {"purpose": purpose, "default_quota": default_quota}.items() if v is not None}
-        return self._patch(f"/projects/{name}", body)  # type: ignore[no-any-return]
+        return self._patch(f"/projects/{segment(name)}", body)  # type: ignore[no-any-return]
 
     def invite(self, name: str, org: str) -> dict[str, Any]:
-        return self._post(f"/projects/{name}/invitations", {"org": org})  # type: ignore[no-any-return]
+        return self._post(f"/projects/{segment(name)}/invitations", {"org": org})  # type: ignore[no-any-return]
 
     def accept(self, name: str) -> dict[str, Any]:
-        return self._post(f"/projects/{name}/accept")  # type: ignore[no-any-return]
+        return self._post(f"/projects/{segment(name)}/accept")  # type: ignore[no-any-return]
 
     def decline(self, name: str) -> dict[str, Any]:
-        return self._post(f"/projects/{name}/decline")  # type: ignore[no-any-return]
+        return self._post(f"/projects/{segment(name)}/decline")  # type: ignore[no-any-return]
 
     def leave(self, name: str) -> dict[str, Any]:
-        return self._post(f"/projects/{name}/leave")  # type: ignore[no-any-return]
+        return self._post(f"/projects/{segment(name)}/leave")  # type: ignore[no-any-return]
 
     def set_member(self, name: str, org: str, role: str | None = None,
                    quota: dict[str, int] | None = None) -> dict[str, Any]:
         body = {k: v for k, v in {"role": role, "quota": quota}.items() if v is not None}
-        return self._patch(f"/projects/{name}/members/{org}", body)  # type: ignore[no-any-return]
+        return self._patch(f"/projects/{segment(name)}/members/{org}", body)  # type: ignore[no-any-return]
 
     def remove(self, name: str, org: str) -> dict[str, Any]:
-        return self._delete(f"/projects/{name}/members/{org}")  # type: ignore[no-any-return]
+        return self._delete(f"/projects/{segment(name)}/members/{org}")  # type: ignore[no-any-return]
 
     def audit(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
-        return self._get(f"/projects/{name}/audit", limit=limit)  # type: ignore[no-any-return]
+        return self._get(f"/projects/{segment(name)}/audit", limit=limit)  # type: ignore[no-any-return]
 
     def report(self, name: str) -> dict[str, Any]:
-        return self._get(f"/projects/{name}/report")  # type: ignore[no-any-return]
+        return self._get(f"/projects/{segment(name)}/report")  # type: ignore[no-any-return]
 
     def grant(self, name: str, resource_type: str, resource: str, permission: str) -> dict[str, Any]:
         """Grant one of your resources to every member of the project (within its terms)."""

@@ -29,6 +29,16 @@ class Group:
         return self.c.request("DELETE", API + path)
 
 
+def segment(ref: str) -> str:
+    """A project or deployment reference as one URL path segment: ``org/name`` -> ``org~name``
+    (the hub reads both forms in bodies; a path segment cannot hold a '/').
+
+    >>> segment("st-marys-hospital/bc-risk"), segment("bc-risk")
+    ('st-marys-hospital~bc-risk', 'bc-risk')
+    """
+    return ref.replace("/", "~", 1)
+
+
 def register(name: str):  # type: ignore[no-untyped-def]
     def deco(cls: type[Group]) -> type[Group]:
         EXTRA_GROUPS[name] = cls
