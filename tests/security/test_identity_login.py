@@ -281,3 +281,126 @@ def test_hub_operator_may_create_more_organizations(http: Any, world: Any) -> No
     for _ in range(4):
         r = http.post(f"{API}/orgs", json={"name": f"op-{secrets.token_hex(3)}"}, headers=op.headers)
         assert r.status_code == 201, r.text
+
+
+# -- 7 and 14f: the login form posts (no JavaScript needed), `next` stays on the site
+EVIL_NEXT = ["/%09/127.0.0.1:8101/pwned", "/%0a/127.0.0.1:8101/pwned", "/%0d%0a/evil.example", "//evil.example",
+             "/%5Cevil.example", "/%5C/evil.example", "https://evil.example", "javascript:alert(1)",
+             "%20/evil.example", "/%E2%80%8B/evil.example"]
+
+
+def form_page(c: Any, next_path: str = "/") -> tuple[Any, str]:
+    """GET the login page (``next`` as given, already URL-encoded); returns it and its CSRF token."""
+    import re
+
+    r = c.get(f"/login?next={next_path}", follow_redirects=False)
+    assert r.status_code == 200 and 'id="login-form"' in r.text, r.text
+    m = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
+    assert m, r.text
+    return r, m.group(1)
+
+
+def test_login_form_posts_without_javascript_and_sets_the_session(app: Any, world: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.20")
+    page, csrf = form_page(c, "/jobs%3Fstate%3Dfailed")
+    assert '<form id="login-form" method="post" action="/login"' in page.text
+    assert 'name="next" value="/jobs?state=failed"' in page.text
+    nonce = page.headers["set-cookie"].lower()
+    assert "consortium_login=" in nonce and "samesite=strict" in nonce and "httponly" in nonce
+    r = c.post("/login", data={"email": a.email, "password": PASSWORD, "csrf": csrf, "next": "/jobs?state=failed"},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/jobs?state=failed", r.text
+    assert "httponly" in r.headers["set-cookie"].lower()
+    me = c.get(f"{API}/me")  # the cookie the form set is a working session
+    assert me.status_code == 200 and me.json()["email"] == a.email and me.json()["via"] == "session"
+
+
+def test_login_form_errors_are_shown_on_the_form(app: Any, world: Any, services: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.21")
+    _, csrf = form_page(c)
+    r = c.post("/login", data={"email": a.email, "password": "wrong password", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 401 and "wrong email or password" in r.text and 'id="login-form"' in r.text
+    assert f'value="{a.email}"' in r.text  # the email is kept, the password never
+    assert any(a.email in d for d in audited(services, "ui.login", "unauthenticated"))
+    for _ in range(5):
+        _, csrf = form_page(c)
+        r = c.post("/login", data={"email": a.email, "password": "wrong password", "csrf": csrf})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "wait" in r.text
+
+
+def test_login_form_refuses_cross_site_posts(app: Any, world: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.22")
+    data = {"email": a.email, "password": PASSWORD}
+    assert c.post("/login", data={**data, "csrf": "0" * 64}, follow_redirects=False).status_code == 403
+    _, csrf = form_page(c)
+    r = c.post("/login", data={**data, "csrf": csrf}, headers={"origin": "https://evil.example"},
+               follow_redirects=False)
+    assert r.status_code == 403 and "security token" in r.text
+    c.cookies.clear()  # a token without the nonce cookie it belongs to (a cross-site post has none)
+    assert c.post("/login", data={**data, "csrf": csrf}, follow_redirects=False).status_code == 403
+    _, csrf = form_page(c)
+    assert c.post("/login", data={**data, "csrf": csrf}, follow_redirects=False).status_code == 303
+
+
+def test_next_never_leaves_the_site(app: Any, world: Any) -> None:
+    a = world.actor(world.org())
+    c = client_at(app, "198.51.100.23")
+    for evil in EVIL_NEXT:
+        page, csrf = form_page(c, evil)  # the form carries "/" instead
+        assert 'data-next="/"' in page.text and 'name="next" value="/"' in page.text, evil
+    from urllib.parse import unquote
+
+    for evil in EVIL_NEXT:  # a POST naming the target itself gets "/" too
+        c.cookies.delete("consortium_session")
+        _, csrf = form_page(c)
+        r = c.post("/login", data={"email": a.email, "password": PASSWORD, "csrf": csrf, "next": unquote(evil)},
+                   follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/", (evil, r.headers.get("location"))
+    for evil in EVIL_NEXT:  # logged in already: the login page sends the browser on, to "/"
+        r = c.get(f"/login?next={evil}", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/", (evil, r.headers.get("location"))
+    r = c.get("/login?next=/datasets", follow_redirects=False)
+    assert r.headers["location"] == "/datasets"
+
+
+def test_login_script_checks_next_too() -> None:
+    """login.js navigates to ``next`` itself after a JSON login: its check, run by node."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+    from urllib.parse import unquote
+
+    import pytest
+
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    src = (Path(__file__).resolve().parents[2] / "src/consortium/ui/static/js/login.js").read_text()
+    fn = src[src.index("function safeNext"):src.index("document.addEventListener")]
+    targets = [unquote(t) for t in EVIL_NEXT] + ["/jobs?state=failed", "/%09x"]
+    script = (f"globalThis.location = {{origin: 'http://hub.example:8101'}};\n{fn}\n"
+              f"console.log(JSON.stringify({json.dumps(targets)}.map(safeNext)));")
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(out.stdout) == ["/"] * len(EVIL_NEXT) + ["/jobs?state=failed", "/%09x"]
+
+
+def test_credentials_in_a_query_string_are_refused_on_every_route(http: Any, world: Any) -> None:
+    a = world.actor(world.org())
+    for method, url in (("GET", f"/login?email={a.email}&password=hunter2hunter2"),
+                        ("POST", f"{API}/auth/login?email={a.email}&password={PASSWORD}"),
+                        ("GET", f"{API}/me?token={a.token}"), ("GET", f"{API}/me?x={a.token}"),
+                        ("GET", "/healthz?password=x"), ("GET", "/static/app.css?session=x"),
+                        ("POST", f"{API}/invitations/accept?token=csm_inv_x&password=y"),
+                        ("POST", f"{API}/deployments/any/predict?api_key=x"),
+                        ("GET", f"{API}/datasets?Access-Token=x")):
+        r = http.request(method, url, headers=a.headers if "/me" in url else {})
+        assert r.status_code == 400, (url, r.status_code, r.text)
+        e = err(r)
+        assert e["code"] == "bad_request" and "request body" in e["hint"], e
+        assert a.token not in r.text and "hunter2" not in r.text
+    r = http.post("/v2/models/any/infer?token=x", json={})  # the inference protocol's own error shape
+    assert r.status_code == 400 and "must not be sent in the URL" in r.json()["error"]
+    assert http.get(f"{API}/datasets?rows=3", headers=a.headers).status_code == 200

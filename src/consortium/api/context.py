@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from consortium.api.query_credentials import credential_parameter, send_refusal
 from consortium.governance.audit import EventDraft
 from consortium.governance.principal import Principal
 
@@ -53,7 +54,8 @@ def request_id() -> str:
 
 
 class ContextMiddleware:
-    """Gives each request a ``RequestContext`` and refuses bodies over the route's size limit with 413."""
+    """Gives each request a ``RequestContext``, refuses bodies over the route's size limit with 413
+    and credentials in the query string with 400 (``consortium.api.query_credentials``)."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
         self.app = app
@@ -66,6 +68,10 @@ class ContextMiddleware:
         headers = dict(scope.get("headers") or [])
         rid = headers.get(b"x-request-id", b"").decode()[:64] or request_id()
         scope.setdefault("state", {})["ctx"] = RequestContext(request_id=rid)
+        param = credential_parameter(scope.get("query_string", b""))
+        if param is not None:  # no password, token or session in a URL, on any route
+            await send_refusal(send, scope["path"], param, rid)
+            return
         limit = self.limit_for(scope["path"])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from consortium.api import prediction
 from consortium.api.context import RequestContext, request_id, too_large
+from consortium.api.query_credentials import credential_parameter, send_refusal
 from consortium.errors import ConsortiumError
 
 ErrorResponder = Callable[[Request, Any], Awaitable[Response]]
@@ -85,6 +86,10 @@ class ServingFront:
         rid = headers.get("x-request-id", "")[:64] or request_id()
         ctx = RequestContext(request_id=rid, action=name)
         scope.setdefault("state", {})["ctx"] = ctx
+        param = credential_parameter(scope.get("query_string", b""))
+        if param is not None:  # as ContextMiddleware does for every other route
+            await send_refusal(send, scope["path"], param, rid)
+            return
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             await too_large(send, self.limit, rid)
