@@ -6,9 +6,9 @@ links and the seal over them. Each checkpoint handed in (signed by this hub, kep
 organization) must still match: a chain cut short or rewritten before it fails, even if whoever
 did it held the hub's keys.
 
-Speed: the walk reads plain rows (no ORM objects, the time as stored text: no datetime parsing)
-and hashes each event once; 100,000 events verify in about 0.3 s on SQLite here
-(``bench/bench_foundation.py``).
+Speed: the walk reads Core rows (no ORM objects; the time as the text it is stored as, no datetime
+parsing) and hashes each event once, in one loop: on SQLite, 254,000 events/s of CPU time against
+69,000 for the plain SHA-256 walk it replaced, same run (``bench/bench_audit_upgrade.py``).
 """
 
 from __future__ import annotations
