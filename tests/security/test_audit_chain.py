@@ -296,7 +296,10 @@ def test_cli_checkpoint_and_verify(live_url: str, world: Any, tmp_path: Path) ->
     cp = json.loads(f.read_text())
     ok = run("verify", "--checkpoint", str(f), "--public-key", cp["public_key"])
     assert ok.returncode == 0 and "intact" in ok.stdout and "matches" in ok.stdout, ok.stdout + ok.stderr
+    offline = run("verify", "--offline", "--checkpoint", str(f), "--public-key", cp["public_key"])
+    assert offline.returncode == 0 and "signed by audit key" in offline.stdout, offline.stderr
     bad = tmp_path / "forged.json"
     bad.write_text(json.dumps({**cp, "hash": "f" * 64}))
-    no = run("verify", "--checkpoint", str(bad))
-    assert no.returncode == 1 and "signature does not verify" in no.stderr, no.stdout + no.stderr
+    for extra in ([], ["--offline"]):
+        no = run("verify", *extra, "--checkpoint", str(bad))
+        assert no.returncode == 1 and "signature does not verify" in no.stderr, no.stdout + no.stderr

@@ -207,15 +207,23 @@ def audit_verify(checkpoint: list[Path] = typer.Option(None, "--checkpoint", "-c
                      "(repeat for several).")),
                  public_key: str = typer.Option(None, help="The hub's public key you kept (pins the "
                                                 "checkpoints' signer); default: the key each names."),
+                 offline: bool = typer.Option(False, help="Only check the checkpoints' signatures, "
+                                              "without the hub."),
                  as_json: bool = JSON_OPT) -> None:
     """Walk the keyed hash chain and name the first event altered, deleted or reordered; with
     checkpoints, also fail if the chain was cut short or rewritten before one of them."""
+    from consortium.sdk.resources import Audit
+
     with handled():
         cps = [_read_checkpoint(f) for f in checkpoint or []]
-        c = client()
         for cp in cps:
-            c.audit.check_checkpoint(cp, public_key)
-        r = c.audit.verify(cps or None)
+            Audit.check_checkpoint(cp, public_key)
+        if offline:
+            for cp in cps:
+                console.print(f"checkpoint at event {cp['seq']} ({cp['time']}): signed by audit key "
+                              f"{cp['key_id']}" + ("" if public_key else f" (public key {cp.get('public_key')})"))
+            return
+        r = client().audit.verify(cps or None)
     if as_json:
         show(r, as_json=True)
     elif r["ok"]:
