@@ -12,7 +12,7 @@ Every page view is audited as ``ui.<page>`` (see ``consortium.ui.route``).
 >>> from consortium.ui import ui_router
 >>> app = FastAPI()
 >>> app.include_router(ui_router())
->>> sorted(r.rule.kind for r in route_table(app) if r.path in ("/login", "/datasets"))
+>>> sorted(r.rule.kind for r in route_table(app) if r.path in ("/login", "/datasets") and "GET" in r.methods)
 ['page', 'page_public']
 """
 
