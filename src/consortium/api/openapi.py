@@ -26,6 +26,7 @@ the hub never sends. ``describe`` completes it:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -57,8 +58,10 @@ HEADERS = {401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type"
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 body, never sent by the hub
 
 
-# A resource a path names: NAME (an id is one) or ORG~NAME, as ``grants.split_qualified`` reads it.
-REFERENCE = r"^[^~/]*[^~/\s][^~/]*(~[^~/]*[^~/\s][^~/]*)?$"
+# A resource a path names: NAME (an id is one) or ORG~NAME, as ``grants.split_qualified`` reads it
+# (after str.strip(), whose whitespace also has \x1c-\x1f and \x85, unlike a JSON Schema's \s).
+_SOLID = r"[^~/\s\x1c-\x1f\x85]"
+REFERENCE = rf"^[^~/]*{_SOLID}[^~/]*(~[^~/]*{_SOLID}[^~/]*)?$"
 PATH_PARAMETERS = {"project": {"pattern": REFERENCE}, "deployment": {"pattern": REFERENCE}}
 
 
@@ -67,11 +70,13 @@ def fields() -> dict[tuple[str, str], dict[str, Any]]:
     from consortium.data.samples import SAMPLES
     from consortium.governance.grants import RESOURCE_TYPES
     from consortium.governance.identity import EMAIL_RE, NAME_RE
-    from consortium.governance.secrets import MIN_PASSWORD
     from consortium.governance.roles import Permission
+    from consortium.governance.secrets import MIN_PASSWORD
     from consortium.registry.deployments import DEPLOYMENT_NAME_RE
+    from consortium.registry.models import ALIAS_RE, MODEL_NAME_RE
 
     name = {"pattern": NAME_RE.pattern}  # organizations and projects
+    model_ref = rf"^({_inner(NAME_RE)}/)?{_inner(MODEL_NAME_RE)}(:[0-9]{{1,9}}|@{_inner(ALIAS_RE)})?$"
     permissions = [p.value for p in Permission]
     return {("OrgIn", "name"): name, ("ProjectIn", "name"): name, ("ProjectsInviteIn", "org"): name,
             ("SwitchIn", "org"): name, ("InvitationsInviteIn", "email"): {"pattern": EMAIL_RE.pattern},
@@ -80,6 +85,7 @@ def fields() -> dict[tuple[str, str], dict[str, Any]]:
             ("GrantIn", "permission"): {"enum": permissions},
             ("GrantIn", "resource_type"): {"enum": sorted(RESOURCE_TYPES)},
             ("DeploymentIn", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},
+            ("DeploymentIn", "model"): {"pattern": model_ref},
             ("ImportSampleIn", "sample"): {"enum": sorted(SAMPLES)}}
 
 
@@ -139,6 +145,11 @@ def _integer_bounds(node: Any) -> Any:
         for v in node:
             _integer_bounds(v)
     return node
+
+
+def _inner(regex: re.Pattern[str]) -> str:
+    """A whole-string regex (``^...$``, alternatives too) as a group to build a larger one with."""
+    return "(?:" + regex.pattern.strip("^$").replace("$|^", "|") + ")"
 
 
 def _secure(op: dict[str, Any], kind: str) -> None:
