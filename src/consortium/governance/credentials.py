@@ -158,11 +158,12 @@ def resolve_session(session: Session, secret: str, org_name: str | None = None) 
         if member is None:
             raise NotFound(f"organization {org.name!r} not found among yours")
     else:
-        org = session.get(Organization, ws.current_org_id) if ws.current_org_id else None
-        member = session.get(Membership, (user.id, org.id)) if org is not None else None
-        if org is None or member is None:
+        current = session.get(Organization, ws.current_org_id) if ws.current_org_id else None
+        member = session.get(Membership, (user.id, current.id)) if current is not None else None
+        if current is None or member is None:
             raise Unauthenticated("your session acts in no organization you are a member of",
                                   hint="log in again (or accept an invitation)")
+        org = current
     return principal_for(user, org, Role(member.role), f"session:{ws.id}")
 
 

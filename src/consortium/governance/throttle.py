@@ -79,11 +79,10 @@ def _key(name: str, subject: str) -> str:
 
 def _row(session: Session, key: str, now: datetime) -> Throttle:
     """The counter row, created if missing and locked for this transaction (PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(Throttle).values(key=key, count=0, first_at=now, last_at=now)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(Throttle).values(key=key, count=0, first_at=now, last_at=now)
                     .on_conflict_do_nothing(index_elements=["key"]))
     row = session.scalar(select(Throttle).where(Throttle.key == key).with_for_update()
                          .execution_options(populate_existing=True))
