@@ -330,3 +330,39 @@ def test_the_hub_keeps_its_data_directory_private(tmp_path: Path) -> None:
     finally:
         hub.send_signal(signal.SIGTERM)
         hub.wait(30)
+
+
+# --------------------------------------------------------------------------- finding 14c: browser security headers
+def _common(r: Any) -> None:
+    assert r.headers["x-content-type-options"] == "nosniff", r.url
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"] == "same-origin", r.url
+
+
+def test_pages_get_a_content_security_policy_and_every_answer_nosniff(http: Any, owner: Any,
+                                                                      made: dict[str, str]) -> None:
+    import re
+
+    page = http.get("/login")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    _common(page)
+    csp = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+    assert csp["script-src"] == "'self'" and csp["style-src"].startswith("'self' 'sha256-"), csp
+    assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'" and csp["base-uri"] == "'none'"
+    assert "<script>" not in page.text and "style=" not in page.text  # nothing inline for the policy to refuse
+    signed_in = http.get("/", headers={**owner.headers, "accept": "text/html"})
+    assert signed_in.status_code == 200 and "'unsafe-inline'" not in signed_in.headers["content-security-policy"]
+    api = http.get(f"{API}/me", headers=owner.headers)
+    assert api.status_code == 200 and api.headers["content-type"] == "application/json"
+    _common(api)
+    assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    for r in (http.get(f"{API}/nope", headers=owner.headers), http.get("/healthz"),
+              http.get("/static/js/core.js"),
+              http.post(f"{API}/deployments/no-such-deployment/predict", json={"inputs": [[1, 2, 3, 4]]},
+                        headers=owner.headers)):  # the serving front's answer
+        _common(r)
+    docs = http.get("/docs", headers=owner.headers)
+    assert docs.status_code == 200
+    _common(docs)
+    nonce = re.search(r"<script nonce=\"([^\"]+)\">", docs.text)
+    assert nonce and f"'nonce-{nonce.group(1)}'" in docs.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]

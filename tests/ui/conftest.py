@@ -75,6 +75,24 @@ class Tab:
         self.page.wait_for_url(self.base + "/")
 
 
+def wait_js(page: Any, expression: str, timeout_s: float = 15.0) -> Any:
+    """Poll a JavaScript expression from the test until it is truthy. ``page.wait_for_function``
+    evaluates its string inside the page, which the pages' Content Security Policy refuses (no
+    'unsafe-eval'); ``page.evaluate`` goes through the DevTools protocol instead."""
+    from playwright.sync_api import Error
+    from support import wait_for
+
+    def check() -> Any:
+        try:
+            return page.evaluate(expression)
+        except Error as e:  # the page is navigating (a form posted): ask again on the next page
+            if "context was destroyed" in str(e) or "navigat" in str(e):
+                return False
+            raise
+
+    return wait_for(check, timeout_s, what=expression)
+
+
 def open_tab(browser: Any, base: str) -> Tab:
     ctx = browser.new_context(viewport=DESKTOP)
     page = ctx.new_page()

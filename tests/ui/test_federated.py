@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Tab, open_tab
+from conftest import Tab, open_tab, wait_js
 from support import start_worker, stop_worker
 
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
@@ -66,7 +66,7 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     page = hospital.page
     hospital.go(f"/projects/{PROJECT}")
     page.click("#project-job")  # the new-job page with the project chosen
-    page.wait_for_function(f"document.querySelector('#project').value === '{PROJECT}'")
+    wait_js(page, f"document.querySelector('#project').value === '{PROJECT}'")
     page.wait_for_selector(f"#dataset option[value='{HOSPITAL}/bc']", state="attached")
     page.select_option("#dataset", f"{HOSPITAL}/bc")
     assert page.locator("#fed-fields").is_hidden()
@@ -81,8 +81,8 @@ def test_federated_job_shows_each_organization_per_round(hospital: Tab, fed_work
     assert all(f"{org}/bc" in recipe for org in ORGS) and "fedavg" in recipe and "min_nodes: 3" in recipe, recipe
     hospital.shot("federated-form")
     page.click("#job-form button[type=submit]")
-    page.wait_for_function("/\\/jobs\\/job_\\w+$/.test(location.pathname) || "
-                           "document.querySelector('#job-form .error')")
+    wait_js(page, "/\\/jobs\\/job_\\w+$/.test(location.pathname) || "
+                  "!!document.querySelector('#job-form .error')")
     assert "/jobs/job_" in page.url, page.locator("#job-form .error").inner_text()
     page.wait_for_selector("#job-done", timeout=120_000)
     page.wait_for_selector("#fed-chart .main-svg")

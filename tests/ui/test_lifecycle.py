@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ARTIFACTS, Tab, open_tab
+from conftest import ARTIFACTS, Tab, open_tab, wait_js
 
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 
@@ -45,7 +45,7 @@ def hospital(browser: Any, live_url: str, people: dict[str, Any]) -> Tab:
     tab.login(people["hospital"].email)
     if tab.page.locator("#org-select").input_value() != HOSPITAL:  # log in lands in one of the user's orgs
         tab.page.select_option("#org-select", HOSPITAL)
-        tab.page.wait_for_function(f"document.querySelector('#org-select').value === '{HOSPITAL}'")
+        wait_js(tab.page, f"document.querySelector('#org-select').value === '{HOSPITAL}'")
     return tab
 
 
@@ -64,10 +64,10 @@ def test_login_overview_tokens_and_org_switch(hospital: Tab) -> None:
     page.wait_for_selector("#tokens td:has-text('laptop')")
     assert secret not in page.content()
     page.select_option("#org-select", LAB)  # auto-submits the CSRF-protected form
-    page.wait_for_function(f"document.querySelector('#org-select').value === '{LAB}'")
+    wait_js(page, f"document.querySelector('#org-select').value === '{LAB}'")
     assert "viewer" in page.locator(".role").inner_text()
     page.select_option("#org-select", HOSPITAL)
-    page.wait_for_function(f"document.querySelector('#org-select').value === '{HOSPITAL}'")
+    wait_js(page, f"document.querySelector('#org-select').value === '{HOSPITAL}'")
     hospital.clean()
 
 
@@ -115,8 +115,8 @@ def test_model_version_deploy_and_grant(hospital: Tab) -> None:
     page.click("#job-done a")
     page.wait_for_url(re.compile(rf".*/models/{HOSPITAL}/bc-mlp/versions/1$"))
     page.wait_for_selector("#metrics table")
-    page.wait_for_function("[...document.querySelectorAll('#plots img')].length >= 2 && "
-                           "[...document.querySelectorAll('#plots img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_js(page, "[...document.querySelectorAll('#plots img')].length >= 2 && "
+                  "[...document.querySelectorAll('#plots img')].every(i => i.complete && i.naturalWidth > 0)")
     assert HOSPITAL in page.locator("#lineage").inner_text()
     page.click("#explain-form button[type=submit]")  # an attribution for each feature of the row given
     page.wait_for_selector("#explain-chart .main-svg")
@@ -179,8 +179,7 @@ def test_cancel_a_running_job(hospital: Tab, worker: Any) -> None:
     page.fill("#job-form input[name=name]", "bc-long")
     page.click("#job-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/jobs/job_\w+$"))
-    page.wait_for_function("/epoch \\d+ of 500/.test(document.querySelector('#progress-text').textContent)",
-                           timeout=60_000)
+    wait_js(page, "/epoch \\d+ of 500/.test(document.querySelector('#progress-text').textContent)", 60)
     page.click("#cancel")
     page.wait_for_selector("#job-state .badge.cancelled", timeout=60_000)
     assert page.locator("#cancel").is_hidden() and page.locator("#stage").inner_text() == "Cancelled"

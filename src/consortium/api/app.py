@@ -19,6 +19,7 @@ from consortium import __version__
 from consortium.api import errors, openapi
 from consortium.api.context import ContextMiddleware
 from consortium.api.front import ServingFront
+from consortium.api.headers import SecurityHeaders
 from consortium.config import Settings
 from consortium.services import Services
 
@@ -58,13 +59,16 @@ def api_router() -> APIRouter:
 
 class HubApp(FastAPI):
     """FastAPI with the serving front (``consortium.api.front``) outside every other layer, even
-    Starlette's error middleware: the front answers its own errors and unexpected failures."""
+    Starlette's error middleware: the front answers its own errors and unexpected failures. The
+    browser security headers (``consortium.api.headers``) go around both, so every answer has them."""
 
     front: dict[str, Any] | None = None  # ServingFront's arguments; None: no front
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return ServingFront(stack, **self.front) if self.front is not None else stack
+        if self.front is not None:
+            stack = ServingFront(stack, **self.front)
+        return SecurityHeaders(stack)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, *,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller
+from consortium.api.headers import DOCS_POLICY, csp_nonce, use_policy
 
 router = APIRouter(tags=["docs"], include_in_schema=False)
 
@@ -25,4 +26,7 @@ def openapi(request: Request, p: Caller) -> dict[str, Any]:
 @rule("self")
 def swagger(request: Request, p: Caller) -> HTMLResponse:
     request.state.ctx.audit = False
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Consortium API")
+    page = get_swagger_ui_html(openapi_url="/openapi.json", title="Consortium API")
+    use_policy(request, DOCS_POLICY)  # its bundle comes from the CDN; its one inline script has a nonce
+    html = bytes(page.body).decode().replace("<script>", f'<script nonce="{csp_nonce(request)}">')
+    return HTMLResponse(html)

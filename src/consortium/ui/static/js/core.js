@@ -40,6 +40,7 @@ const C = (() => {
       if (v === null || v === undefined || v === false) continue;
       if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
       else if (k === "class") n.className = v;
+      else if (k === "style") n.style.cssText = v;  /* CSSOM: the page's CSP refuses style attributes */
       else if (k === "dataset") Object.assign(n.dataset, v);
       else n.setAttribute(k, v === true ? "" : v);
     }
