@@ -111,6 +111,14 @@ def visible(session: Session, p: Principal, ref: str) -> tuple[Project, ProjectM
     return prj, m
 
 
+def list_seen(session: Session, p: Principal) -> list[tuple[Project, ProjectMember]]:
+    """The projects the caller's organization is a member of or invited to, by name."""
+    return [(prj, m) for prj, m in session.execute(select(Project, ProjectMember).join(
+        ProjectMember, ProjectMember.project_id == Project.id).where(
+        ProjectMember.org_id == p.org_id, ProjectMember.state.in_(["active", "invited"]))
+        .order_by(Project.name, Project.id))]
+
+
 def for_work(session: Session, p: Principal, ref: str, what: str) -> Project:
     """A project the caller's organization is an *active* member of, to put work in (jobs, models,
     grants): another organization's project -> 404, a pending invitation -> 403."""

@@ -74,13 +74,11 @@ def create_project(body: ProjectIn, p: Admin, session: SessionDep, ctx: Ctx) -> 
 @router.get("")
 @rule("org")
 def list_projects(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
-    """Projects your organization is in or invited to."""
-    rows = session.execute(select(Project, ProjectMember).join(
-        ProjectMember, ProjectMember.project_id == Project.id).where(
-        ProjectMember.org_id == p.org_id, ProjectMember.state.in_(["active", "invited"]))
-        .order_by(Project.name)).tuples()
-    return [{"id": prj.id, "name": prj.name, "purpose": prj.purpose, "terms": prj.terms,
-             "your_role": m.role, "your_state": m.state} for prj, m in rows]
+    """Projects your organization is in or invited to (``ref``: the ``org~name`` that names each one
+    unambiguously)."""
+    return [{"id": prj.id, "name": prj.name, "ref": projects.ref_of(session, prj), "purpose": prj.purpose,
+             "terms": prj.terms, "your_role": m.role, "your_state": m.state}
+            for prj, m in projects.list_seen(session, p)]
 
 
 @router.get("/{project}")

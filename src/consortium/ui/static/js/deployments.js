@@ -2,7 +2,8 @@
 "use strict";
 (() => {
   const { el, api, table, link, date, fill } = C;
-  const cols = [["Deployment", d => link(`/deployments/${d.name}`, d.name)], ["Model", d => d.model],
+  // another organization's deployment by its org~name: a bare name may be ambiguous for the viewer
+  const cols = [["Deployment", d => link(`/deployments/${d.org === C.page().org ? d.name : d.ref}`, d.name)], ["Model", d => d.model],
     ["Serves", d => d.alias ? `@${d.alias} (v${d.version})` : `v${d.version}`], ["Owner", d => d.org], ["Created", d => date(d.created_at)]];
 
   document.addEventListener("DOMContentLoaded", async () => {

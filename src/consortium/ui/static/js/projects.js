@@ -7,12 +7,12 @@
 
   function listPage() {
     fill("projects", async () => table(await api("GET", "/projects"), [
-      ["Project", p => link(`/projects/${p.name}`, p.name)], ["Purpose", p => p.purpose], ["Terms", p => (p.terms || []).join(", ")],
+      ["Project", p => link(`/projects/${p.ref || p.name}`, p.name)], ["Purpose", p => p.purpose], ["Terms", p => (p.terms || []).join(", ")],
       ["Your role", p => badge(p.your_role || "—")], ["State", p => badge(p.your_state || "—")]], "Your organization is in no project yet."));
     C.onSubmit("project-form", async v => {
       const terms = ["metadata", "compute", "download", "invoke"].filter(t => v[`t_${t}`]);
       const p = await api("POST", "/projects", { name: v.name, purpose: v.purpose, terms });
-      location.href = `/projects/${p.name}`;
+      location.href = `/projects/${p.ref || p.name}`;
     });
   }
 
