@@ -98,6 +98,12 @@ def create_user(session: Session, email: str, name: str, password: str,
     return user
 
 
+def user_name(session: Session, user_id: str) -> str:
+    """A user's display name ("" for a user that is gone)."""
+    user = session.get(User, user_id)
+    return user.name if user is not None else ""
+
+
 def user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 

@@ -6,12 +6,14 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 from consortium.api.access import rule
 from consortium.api.deps import SESSION_COOKIE, Caller, Ctx, SessionDep, Svc, client_address
 from consortium.api.schemas import In, Out
 from consortium.errors import InvalidInput
 from consortium.governance import credentials, identity
+from consortium.governance.principal import Principal
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -48,13 +50,12 @@ class SwitchIn(In):
     org: str = Field(max_length=40)
 
 
-def me_view(session, p) -> MeOut:  # type: ignore[no-untyped-def]
-    from consortium.store.tables.identity import User
-
-    user = session.get(User, p.user_id)
+def me_view(session: Session, p: Principal) -> MeOut:
+    """The caller as ``/me`` shows it; ``is_operator`` is the credential's power, not the account's."""
     orgs = [OrgRole(name=o.name, display_name=o.display_name, role=m.role)
             for o, m in identity.memberships(session, p.user_id)]
-    return MeOut(user_id=p.user_id, email=p.user_email, name=user.name if user else "", org=p.org_name,
+    return MeOut(user_id=p.user_id, email=p.user_email, name=identity.user_name(session, p.user_id),
+                 org=p.org_name,
                  role=p.role.value, via=p.via.split(":")[0], is_operator=p.is_operator,
                  organizations=orgs)
 
