@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from consortium.api.access import Rule, route_table
 from consortium.governance.roles import Role
 from consortium.store.db import transaction
+from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import ApiToken, Invitation
-from consortium.store.tables.base import new_id, utcnow
 
 DENIED = {401, 403, 404}
 # Route-specific fixture makers register themselves here: path parameter -> maker(ctx) -> value.
@@ -271,8 +272,8 @@ def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
 # -- federation: a fresh node of org_a per call
 @fixture("node")
 def _node(m: dict[str, Any]) -> str:
-    from consortium.jobs import federated_nodes
     from consortium.governance.credentials import resolve_token
+    from consortium.jobs import federated_nodes
 
     with transaction(m["svc"].session_factory) as s:
         n = federated_nodes.register(s, resolve_token(s, m["admin"].token), f"fx-{secrets.token_hex(3)}")
@@ -559,7 +560,7 @@ def test_body_and_query_references_are_authorized_like_path_parameters(http: Any
                 e.grantee(m, made)
             url = made.url or e.path
 
-            def call(ref: str) -> Any:
+            def call(ref: str, e: BodyRef = e, persona: str = persona, made: Made = made, url: str = url) -> Any:
                 kw = e.send(m, persona, made, ref)
                 headers = {**m[persona].headers, **kw.pop("headers", {})}
                 return http.request(e.method, url, headers=headers, **kw)

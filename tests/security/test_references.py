@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import tiny_classifier  # noqa: E402
-from support import wait_for  # noqa: E402
+from registry_models import tiny_classifier
+from support import wait_for
 
 API = "/api/v1"
 ROW = {"inputs": [[0.1, 0.2, 0.3, 0.4]]}
@@ -293,13 +293,25 @@ def test_migration_makes_names_unique_per_organization(backend: str, tmp_path: P
     """From the hub-wide constraints to per-organization ones, on this backend, with rows kept."""
     import sqlalchemy as sa
     from alembic import command
+
     from consortium.store.db import alembic_config
 
-    drop = None
-    if backend == "postgres":
-        from conftest import _pg_database
+    drop: Any = None
+    if backend == "postgres":  # a scratch database of its own (the module's is at the newest revision)
+        import os
+        import secrets
 
-        url, drop = _pg_database()
+        base = os.environ["CONSORTIUM_TEST_POSTGRES_URL"]
+        name = f"consortium_mig_{secrets.token_hex(4)}"
+        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = base.rsplit("/", 1)[0] + "/" + name
+
+        def drop() -> None:
+            with admin.connect() as c:
+                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
     else:
         url = f"sqlite:///{tmp_path / 'mig.db'}"
     try:

@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from consortium.errors import ConsortiumError, NotFound
+from consortium.errors import ConsortiumError
 from consortium.governance import credentials, grants
 from consortium.governance.grants import split_qualified
 from consortium.governance.principal import Principal
