@@ -105,6 +105,10 @@ def test_a_job_cannot_be_pushed_into_another_orgs_project(http: Any, w: dict[str
     assert http.get(f"{API}/jobs", headers=out.headers).json() == []
     events = http.get(f"{API}/projects/{w['project']}/audit", headers=hosp.headers).json()
     assert not [e for e in events if e["actor_org_id"] == out.org_id]
+    # the hospital itself sees the attempts that named its project exactly
+    events = http.get(f"{API}/audit", params={"action": "submit_job"}, headers=hosp.headers).json()
+    assert [e for e in events if e["actor_org_id"] == out.org_id and e["outcome"] == "not_found"
+            and e["resource_type"] == "project"]
     # an invited organization sees the project but may not work in it yet; a member may
     r = http.post(f"{API}/jobs", json={"recipe": recipe(f"{w['clinic'].org}/iris"), "project": "private-study"},
                   headers=w["clinic"].headers)

@@ -80,6 +80,9 @@ def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
     """Queue a training (or federated, when the recipe has a `federated` section) job."""
     project_id = None
     if body.project:  # authorized like a path parameter: another organization's project is 404
+        named = projects.find(session, body.project)  # named exactly: its creator sees a refused attempt
+        if named is not None:  # (in its own audit, not the project's: an outsider writes nothing there)
+            ctx.resource("project", named.id, named.created_by_org)
         project_id = projects.for_work(session, p, body.project, "running jobs in it").id
     try:
         job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
