@@ -321,7 +321,7 @@ def test_the_hub_keeps_its_data_directory_private(tmp_path: Path) -> None:
         assert hub.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
         names = {p.relative_to(home).as_posix() for p in home.rglob("*")}
         assert {"consortium.db", "consortium.db-wal", "consortium.db-shm", "blobs", "blobs/tmp",
-                "blobs/tmp/.writers.lock", "logs/old.log"} <= names, names
+                "blobs/.writers.lock", "logs/old.log"} <= names, names
         modes = {name: stat.S_IMODE((home / name).lstat().st_mode) for name in names}
         readable = {name: oct(m) for name, m in modes.items() if m & 0o077}
         assert not readable, f"readable by others: {readable}"

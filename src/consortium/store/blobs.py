@@ -7,10 +7,10 @@ points at it. A crash before the row commits leaves an orphan file, which ``swee
 removes; never a row without its blob.
 
 A writer killed mid-blob (``kill -9``, power loss) leaves ``tmp/*.part``. Every process with a store
-holds a shared lock on ``tmp/.writers.lock`` while the store lives; a new store that can take that
-lock exclusively is the only writer on this directory, so it removes every ``.part`` at once. Beside
-another writer (a second hub or a worker on the same home) it removes only those untouched for
-``part_grace_s``: a live upload writes to its file all the time.
+holds a shared lock on ``.writers.lock`` (beside the blob folders) while the store lives; a new
+store that can take that lock exclusively is the only writer on this directory, so it removes every
+``.part`` at once. Beside another writer (a second hub or a worker on the same home) it removes
+only those untouched for ``part_grace_s``: a live upload writes to its file all the time.
 
 >>> import tempfile
 >>> store = LocalBlobStore(tempfile.mkdtemp())
@@ -58,10 +58,9 @@ class LocalBlobStore:
 
     def _join_writers(self, grace_s: float) -> int:
         """Take the shared writers' lock; sweep ``.part`` files first (all of them when alone)."""
-        tmp = self.root / "tmp"
         if fcntl is None:
             return self._sweep_parts(grace_s)
-        fd = os.open(tmp / ".writers.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.root / ".writers.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             alone = True
