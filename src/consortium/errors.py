@@ -37,6 +37,14 @@ class InvalidInput(ConsortiumError):
     status = 422
 
 
+class UnsupportedFormat(InvalidInput):
+    """An upload in a format the hub does not take (e.g. a lone image as a dataset); the message
+    names the formats it does take."""
+
+    code = "unsupported_format"
+    status = 415
+
+
 class BadRequest(ConsortiumError):
     """The request itself is malformed for the protocol (e.g. wrong tensor shape for a model)."""
 
@@ -105,8 +113,8 @@ class IntegrityError(ConsortiumError):
 FAMILIES: dict[str, type[ConsortiumError]] = {
     cls.code: cls
     for cls in (
-        ConsortiumError, InvalidInput, BadRequest, Unauthenticated, PermissionDenied, NotFound,
-        Conflict, PayloadTooLarge, QuotaExceeded, Unavailable, IntegrityError,
+        ConsortiumError, InvalidInput, UnsupportedFormat, BadRequest, Unauthenticated, PermissionDenied,
+        NotFound, Conflict, PayloadTooLarge, QuotaExceeded, Unavailable, IntegrityError,
     )
 }
 

@@ -366,3 +366,24 @@ def test_pages_get_a_content_security_policy_and_every_answer_nosniff(http: Any,
     nonce = re.search(r"<script nonce=\"([^\"]+)\">", docs.text)
     assert nonce and f"'nonce-{nonce.group(1)}'" in docs.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+
+
+# --------------------------------------------------------------------------- finding 14d: a lone image as a dataset
+def test_an_image_uploaded_alone_is_an_unsupported_format(http: Any, owner: Any, services: Any) -> None:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 0).save(buf, format="PNG")
+    before = {p.name for p in Path(services.blobs.root).glob("*/*")}
+    for params in ({"filename": "scan.png"}, {}):  # by its name, and by its bytes alone
+        r = http.post(f"{API}/datasets/{owner.org}/scan/versions/upload", params=params, content=buf.getvalue(),
+                      headers=owner.headers)
+        assert r.status_code == 415, r.text
+        err = r.json()["error"]
+        assert err["code"] == "unsupported_format" and "PNG image" in err["message"], err
+        assert all(f in err["message"] for f in ("CSV", "Parquet", "NPZ", "ZIP of PNG/JPEG images")), err
+        assert "UTF-8" not in err["message"] and "zip" in err["hint"].lower()
+    assert {p.name for p in Path(services.blobs.root).glob("*/*")} == before  # nothing was stored
+    assert http.get(f"{API}/datasets/{owner.org}/scan", headers=owner.headers).status_code == 404

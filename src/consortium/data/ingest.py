@@ -22,6 +22,7 @@ creates nothing and returns that version (``created`` is False), which makes see
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,22 @@ class Upload:
     limits: ZipLimits = ZipLimits()  # image zip and NPZ uploads
 
 
+HEAD_BYTES = 16  # what format detection looks at
+
+
+def _peek(chunks: Iterable[bytes], n: int) -> tuple[bytes, Iterator[bytes]]:
+    """The first ``n`` bytes of a stream, and the whole stream still to read."""
+    it, seen = iter(chunks), []
+    size = 0
+    while size < n:
+        c = next(it, None)
+        if c is None:
+            break
+        seen.append(c)
+        size += len(c)
+    return b"".join(seen)[:n], itertools.chain(seen, it)
+
+
 class _Tap:
     """Counts, hashes and remembers the first bytes of a plaintext stream as it passes."""
 
@@ -66,8 +83,8 @@ class _Tap:
             if self.max_bytes is not None and self.size > self.max_bytes:
                 raise PayloadTooLarge(f"the upload exceeds the limit of {self.max_bytes} bytes",
                                       hint="raise CONSORTIUM_MAX_UPLOAD_BYTES on the hub")
-            if len(self.head) < 16:
-                self.head += c[:16]
+            if len(self.head) < HEAD_BYTES:
+                self.head += c[:HEAD_BYTES]
             self.sha.update(c)
             yield c
 
@@ -91,6 +108,10 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
     """Store ``chunks`` as the next version of dataset ``name`` of the caller's organization
     (created if new). Returns (version, created)."""
     ds, new = _dataset_for_upload(session, p, name, up.description)
+    head, chunks = _peek(chunks, HEAD_BYTES)
+    from consortium.data import formats  # pyarrow: imported on the first upload, not at start
+
+    formats.detect(up.filename, head, up.format)  # an image or a PDF is refused before anything is stored
     tap = _Tap(chunks, up.max_bytes)
     ref = blobs.put(encrypt_stream(session, p.org_id, tap), prefix="d")
     try:
@@ -100,8 +121,6 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
         if up.sha256 and up.sha256.removeprefix("sha256:").lower() != tap.sha.hexdigest():
             raise InvalidInput(f"checksum mismatch: the hub received {checksum}, the client sent "
                                f"{up.sha256}", hint="the file changed or was cut short in transit; retry")
-        from consortium.data import formats  # pyarrow: imported on the first upload, not at start
-
         fmt = formats.detect(up.filename, tap.head, up.format)
 
         def source() -> Iterator[bytes]:
