@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consortium.errors import ConsortiumError
+from consortium.fileutil import write_private
 
 console = Console()
 err_console = Console(stderr=True)
@@ -31,12 +32,7 @@ def load_profile() -> dict[str, Any]:
 
 
 def save_profile(data: dict[str, Any]) -> None:
-    p = profile_path()
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(p.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(p.with_suffix(".tmp"), p)
+    write_private(profile_path(), json.dumps(data, indent=2).encode())
 
 
 def client():  # type: ignore[no-untyped-def]

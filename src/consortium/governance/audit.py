@@ -113,11 +113,11 @@ class AuditChain:
         return json.loads(self.seal_file.read_text())  # type: ignore[no-any-return]
 
     def _record(self, seal: Seal) -> None:
-        from consortium.governance.keys import _atomic_write
+        from consortium.fileutil import write_private
 
         doc = {"keyed_from": seal.keyed_from, "key_id": seal.key_id, "seal": seal.mac,
                "sealed_at": seal.sealed_at.isoformat()}
-        _atomic_write(self.seal_file, json.dumps(doc, indent=1).encode())
+        write_private(self.seal_file, json.dumps(doc, indent=1).encode())
 
     def ensure_head(self, session: Session) -> None:
         """Create the head of a new chain, or seal a chain from before the keyed format (once)."""

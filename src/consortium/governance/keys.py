@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from consortium.fileutil import write_private
 from consortium.governance.audit_keys import audit_key_id, derive_audit_root
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.keys import OrgKey
@@ -35,23 +36,6 @@ from consortium.store.tables.keys import OrgKey
 
 def key_id(key: bytes) -> str:
     return hashlib.sha256(b"consortium-master-key-id" + key).hexdigest()[:16]
-
-
-def _atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 @dataclass
@@ -100,7 +84,7 @@ class Keyring:
         assert self.path is not None
         doc = {"active": self.active, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
                "audit": base64.b64encode(self.audit_root).decode()}
-        _atomic_write(self.path, json.dumps(doc, indent=1).encode())
+        write_private(self.path, json.dumps(doc, indent=1).encode())
 
 
 class KeyService:
