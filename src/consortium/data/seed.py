@@ -2,7 +2,7 @@
 (named ``breast-cancer``), and the hospital also gets ``digits``. Idempotent: a dataset that
 already has a version is left alone.
 
-Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+Run by ``consortium.demo.seed_demo``.
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from sqlalchemy.orm import Session
 
 from consortium.data import access, catalog
 from consortium.data.importer import ingest_sample
-from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
-from consortium.governance import credentials
 from consortium.governance.audit import EventDraft
+from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.services import Services
 
 HOSPITAL = DEMO_ORGS[0][0]
-
-
-def _owner(session: Session, org_name: str) -> credentials.Principal:
-    return demo_owner(session, org_name)
 
 
 def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
@@ -35,7 +30,7 @@ def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
         seeded.append(f"{org}/{name}")
         if catalog.find(session, org, name) is not None:
             continue
-        p = _owner(session, org)
+        p = demo_owner(session, org)
         v, created = ingest_sample(session, svc.blobs, p, name, sample, parts, part, "iid", seed=0)
         if created:
             events.append(EventDraft("demo.import_dataset", actor_user_id=p.user_id, actor_org_id=p.org_id,
@@ -45,6 +40,3 @@ def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
     if events:
         svc.audit_in(session, events)
     out["datasets"] = seeded
-
-
-DEMO_STEPS.append(seed_datasets)

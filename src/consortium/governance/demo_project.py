@@ -2,7 +2,7 @@
 ``breast-cancer-study`` (the hospital leads; the clinic and the lab accepted), and each grants the
 project ``compute`` on its own ``breast-cancer`` partition. Idempotent.
 
-Importing this module appends the step to ``consortium.demo.DEMO_STEPS`` (after the datasets step).
+Run by ``consortium.demo.seed_demo``.
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
-from consortium.governance import credentials, grants, projects
+from consortium.governance import grants, projects
 from consortium.governance.audit import EventDraft
+from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.services import Services
 from consortium.store.tables.projects import Project
 
 PROJECT = "breast-cancer-study"
 
 
-def _owner(session: Session, org_name: str) -> credentials.Principal:
-    return demo_owner(session, org_name, "demo")
-
-
 def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
     lead_name = DEMO_ORGS[0][0]
     events: list[EventDraft] = []
-    lead = _owner(session, lead_name)
+    lead = demo_owner(session, lead_name, "demo")
     prj = session.scalar(select(Project).where(Project.created_by_org == lead.org_id, Project.name == PROJECT))
     if prj is None:
         prj = projects.create(session, lead, PROJECT, "Pool three sites' breast-cancer records to train a "
@@ -37,10 +33,10 @@ def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
         events.append(EventDraft("demo.create_project", actor_user_id=lead.user_id, actor_org_id=lead.org_id,
                                  resource_type="project", resource_id=prj.id, project_id=prj.id))
     for name, _, _ in DEMO_ORGS:
-        p = _owner(session, name)
+        p = demo_owner(session, name, "demo")
         m = projects.membership(session, prj.id, p.org_id)
         if m is None:
-            lead = _owner(session, lead_name)
+            lead = demo_owner(session, lead_name, "demo")
             m = projects.invite(session, lead, prj, projects.membership(session, prj.id, lead.org_id), name)  # type: ignore[arg-type]
         if m.state == "invited":
             projects.accept(session, p, m)
@@ -59,6 +55,3 @@ def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
                                      resource_org_id=p.org_id, project_id=prj.id, details={"grant": g.id}))
     svc.audit_in(session, events)
     out["project"] = PROJECT
-
-
-DEMO_STEPS.append(seed_project)

@@ -4,7 +4,7 @@ works as the hospital out of the box. When the demo project ``breast-cancer-stud
 before this step) already grants compute, nothing is added; the step only fills the gap if that
 project is absent. Idempotent: a grant that already lets the hospital compute is left alone.
 
-Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+Run by ``consortium.demo.seed_demo``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
 from consortium.errors import NotFound, PermissionDenied
-from consortium.governance import credentials
 from consortium.governance.audit import EventDraft
+from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.governance.roles import Permission
 from consortium.services import Services
 
 DATASET = "breast-cancer"
-
-
-def _owner(session: Session, org_name: str) -> credentials.Principal:
-    return demo_owner(session, org_name)
 
 
 def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> None:
@@ -32,7 +27,7 @@ def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> Non
     from consortium.governance.grants import create_grant
 
     hospital = DEMO_ORGS[0][0]
-    hp = _owner(session, hospital)
+    hp = demo_owner(session, hospital)
     events, refs = [], []
     for org, _, _ in DEMO_ORGS[1:]:
         if catalog.find(session, org, DATASET) is None:
@@ -43,7 +38,7 @@ def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> Non
             continue
         except (NotFound, PermissionDenied):
             pass
-        owner = _owner(session, org)
+        owner = demo_owner(session, org)
         g = create_grant(session, owner, "dataset", f"{org}/{DATASET}", "compute", grantee_org=hospital)
         events.append(EventDraft("demo.grant_compute", actor_user_id=owner.user_id, actor_org_id=owner.org_id,
                                  resource_type="dataset", resource_id=g.resource_id, resource_org_id=owner.org_id,
@@ -52,6 +47,3 @@ def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> Non
         svc.audit_in(session, events)
     out["federated"] = {"submit_as": hospital, "datasets": [f"{hospital}/{DATASET}", *refs],
                         "recipe": "examples/federated-breast-cancer.yaml"}
-
-
-DEMO_STEPS.append(seed_federation)

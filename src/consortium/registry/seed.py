@@ -3,7 +3,7 @@ regression fitted with numpy on the bundled sample, with its fitted preprocessin
 ``production`` at it, deploys it as ``bc-risk`` following that alias, and lets the clinic invoke
 it with a quota. Idempotent: an existing model or deployment is left alone.
 
-Importing this module appends the step to ``consortium.demo.DEMO_STEPS``.
+Run by ``consortium.demo.seed_demo``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from consortium.demo import DEMO_ORGS, DEMO_STEPS, demo_owner
 from consortium.governance import grants
 from consortium.governance.audit import EventDraft
+from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.registry import deployments as deps
 from consortium.registry import models as reg
 from consortium.services import Services
@@ -87,6 +87,3 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
                EventDraft("demo.grant", actor_user_id=p.user_id, actor_org_id=p.org_id, resource_type="deployment",
                           resource_id=d.id, resource_org_id=p.org_id, details={"grant": g.id, "grantee": clinic})]
     svc.audit_in(session, events)
-
-
-DEMO_STEPS.append(seed_models)
