@@ -15,6 +15,7 @@ from consortium.config import Settings
 from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
 from consortium.governance.audit_keys import AuditKeys
+from consortium.jobs.submit import SubmitCheck, checks_for
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
 
@@ -27,6 +28,7 @@ class Services:
     keys: keys.KeyService
     blobs: LocalBlobStore
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
+    submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
     extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
 
     @classmethod
@@ -42,12 +44,6 @@ class Services:
         from consortium.governance import projects
 
         projects.install_hooks()
-        from consortium.jobs import checks
-
-        checks.install(max_model_params=settings.max_model_params)
-        from consortium.jobs import federated_budgets
-
-        federated_budgets.install()
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
             chain.ensure_head(s)
@@ -55,7 +51,8 @@ class Services:
         from consortium.data.access import use_blob_store
 
         use_blob_store(blobs)
-        return cls(settings, engine, factory, key_service, blobs, chain)
+        return cls(settings, engine, factory, key_service, blobs, chain,
+                   submit_checks=checks_for(settings.max_model_params))
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)

@@ -35,7 +35,7 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             direct = [g for g in s.query(Grant).all() if g.permission == "compute" and g.revoked_at is None
                       and g.grantee_org_id == hospital and g.resource_type == "dataset"]
             assert len(direct) <= 2  # none when the demo project already grants compute; never twice
-            job, _ = submit_recipe(s, resolve_token(s, tokens["st-marys-hospital"]), doc)
+            job, _ = submit_recipe(s, resolve_token(s, tokens["st-marys-hospital"]), doc, svc.submit_checks)
             assert job.kind == "federated"
             assert [d["dataset"] for d in job.recipe["_resolved"]["datasets"]] == doc["federated"]["datasets"]
             from consortium.data.access import load_for_compute
@@ -50,7 +50,7 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             user = identity.create_user(s, "x@outsider.example", "X", "pw-123456789", is_operator=False)
             identity.add_member(s, outsider.id, user.id, Role.owner)
             p = credentials.principal_for(user, identity.org_by_name(s, "outsider-org"), Role.owner, "test")
-            submit_recipe(s, p, doc)
+            submit_recipe(s, p, doc, svc.submit_checks)
         assert "riverside-clinic/breast-cancer" in str(e.value)
     finally:
         svc.close()

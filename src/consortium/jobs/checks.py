@@ -4,7 +4,6 @@ the hub from the stored schema, without reading any rows."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -102,14 +101,3 @@ def check_registration(session: Session, p: Principal, recipe: Recipe) -> None:
         raise InvalidInput(f"invalid recipe at register.model: {e.message}", hint=e.hint) from None
     recipe.registration.model = name  # the worker registers a bare name in the submitter's organization
 
-
-def install(max_model_params: int = DEFAULT_MAX_PARAMS) -> None:
-    """Add ``check_training`` with this hub's model size limit (replacing an earlier one in place)."""
-    from consortium.jobs.submit import SUBMIT_CHECKS
-
-    bound = functools.partial(check_training, max_params=max_model_params)
-    for i, check in enumerate(SUBMIT_CHECKS):
-        if getattr(check, "func", check) is check_training:
-            SUBMIT_CHECKS[i] = bound
-            return
-    SUBMIT_CHECKS.append(bound)

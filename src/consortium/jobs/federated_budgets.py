@@ -105,7 +105,7 @@ def planned_epsilon(recipe: Recipe, n_rows: int) -> float:
 
 
 def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
-    """``SUBMIT_CHECKS`` entry: refuse a DP federated job that would exceed any dataset's budget.
+    """A submission check (``jobs.submit.checks_for``): refuse a DP federated job that would exceed any dataset's budget.
 
     A dataset with a budget needs ``federated.dp``; without a budget, DP is optional. Details
     recorded on the job: the planned epsilon per dataset id (``_resolved.privacy``).
@@ -149,10 +149,3 @@ def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> 
                        details={"over": over})
     return {"privacy": planned}
 
-
-def install() -> None:
-    """Add ``check_privacy`` to the job submission checks (once)."""
-    from consortium.jobs.submit import SUBMIT_CHECKS
-
-    if check_privacy not in SUBMIT_CHECKS:
-        SUBMIT_CHECKS.append(check_privacy)

@@ -1,13 +1,15 @@
 """Submitting a job: validate the recipe, check access to everything it names, then queue it.
 
-Stages add checks to ``SUBMIT_CHECKS`` (e.g. the data stage checks that each dataset exists, that
-the caller may compute on it, and that the target column is there), so a job that cannot run is
-refused with a 4xx before it is queued, never discovered failing later.
+The checks are built once by ``Services.start`` (``Services.submit_checks``, from ``checks_for``) and
+passed in: each dataset exists, the caller may compute on it, the recipe fits its schema and the
+hub's model size limit, and a DP federated job fits every privacy budget; so a job that cannot run
+is refused with a 4xx before it is queued, never discovered failing later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,16 +21,26 @@ from consortium.recipe import Recipe, parse_recipe
 from consortium.store.tables.jobs import Job
 
 # check(session, principal, recipe, kind) -> details to record (e.g. resolved dataset versions)
-SUBMIT_CHECKS: list[Callable[[Session, Principal, Recipe, str], dict[str, Any]]] = []
+SubmitCheck = Callable[[Session, Principal, Recipe, str], dict[str, Any]]
 
 
-def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], *,
-                  project_id: str | None = None) -> tuple[Job, Recipe]:
+def checks_for(max_model_params: int) -> tuple[SubmitCheck, ...]:
+    """The hub's submission checks, in order: training (datasets, schema, model size at most
+    ``max_model_params``), then the privacy budgets of a federated DP job."""
+    from consortium.jobs.checks import check_training
+    from consortium.jobs.federated_budgets import check_privacy
+
+    return functools.partial(check_training, max_params=max_model_params), check_privacy
+
+
+def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], checks: Sequence[SubmitCheck],
+                  *, project_id: str | None = None) -> tuple[Job, Recipe]:
+    """Validate ``source``, run ``checks`` (``Services.submit_checks``) and queue the job."""
     p.require(Role.member, "starting jobs")
     recipe = parse_recipe(source)
     kind = "federated" if recipe.federated is not None else "train"
     resolved: dict[str, Any] = {}
-    for check in SUBMIT_CHECKS:
+    for check in checks:
         resolved.update(check(session, p, recipe, kind) or {})
     doc = recipe.to_dict()
     if resolved:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +31,9 @@ from consortium.store.tables.identity import Membership, Organization, User
 from consortium.store.tables.jobs import Job
 from consortium.store.tables.monitoring import MonitoringConfig, RetrainTrigger
 from consortium.store.tables.registry import Deployment, RegisteredModel
+
+if TYPE_CHECKING:
+    from consortium.jobs.submit import SubmitCheck
 
 log = logging.getLogger("consortium.monitoring.retrain")
 
@@ -101,10 +105,12 @@ def _blocked(session: Session, d: Deployment, s: MonitorSettings) -> str | None:
     return None
 
 
-def check(session: Session, d: Deployment, *, drift: bool = True) -> tuple[dict[str, Any], EventDraft | None]:
+def check(session: Session, d: Deployment, checks: Sequence[SubmitCheck], *,
+          drift: bool = True) -> tuple[dict[str, Any], EventDraft | None]:
     """Evaluate the trigger of deployment ``d``; submit a retraining job if it fires.
 
-    ``drift=False`` judges live quality only (the cheap check run after each feedback report).
+    ``checks`` are the hub's submission checks (``Services.submit_checks``): a retraining job passes
+    the same ones as any other. ``drift=False`` judges live quality only (the cheap check run after each feedback report).
     Returns the decision and, when a job was submitted, the audit event to append."""
     s, row = load_settings(session, d.id)
     if not s.retrain.enabled:
@@ -117,13 +123,13 @@ def check(session: Session, d: Deployment, *, drift: bool = True) -> tuple[dict[
     if blocked:
         return {**out, "blocked": blocked}, None
     from consortium.jobs.submit import submit_recipe
-    from consortium.registry.deployments import resolve_version
+    from consortium.serving.deployments import resolve_version
 
     v = resolve_version(session, d)
     model = session.get(RegisteredModel, d.model_id)
     assert model is not None
     p = _owner(session, d, row)
-    job, _ = submit_recipe(session, p, retrain_recipe((v.lineage or {}).get("recipe"), model.name),
+    job, _ = submit_recipe(session, p, retrain_recipe((v.lineage or {}).get("recipe"), model.name), checks,
                            project_id=model.project_id)
     job.name = f"retrain {d.name}"[:120]
     trig = RetrainTrigger(id=new_id("rtr"), deployment_id=d.id, job_id=job.id, reason="; ".join(reasons),
@@ -158,7 +164,7 @@ def check_all(svc: Any) -> int:
                 d = s.get(Deployment, dep_id)
                 if d is None:
                     continue
-                res, draft = check(s, d)
+                res, draft = check(s, d, svc.submit_checks)
                 if draft is not None:
                     svc.audit_in(s, [draft])
                     fired += 1

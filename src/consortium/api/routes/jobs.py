@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from consortium.api.access import rule
-from consortium.api.deps import Caller, Ctx, Member, SessionDep, Viewer
+from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.responses import JOB_EVENTS, EventStream
 from consortium.api.schemas import In, NonNegInt32, Out
 from consortium.errors import NotFound, PermissionDenied
@@ -76,7 +76,7 @@ JobDep = Annotated[Job, Depends(visible_job)]
 
 @router.post("", response_model=JobOut, status_code=201)
 @rule("org", Role.member)
-def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
+def submit_job(body: JobIn, p: Member, session: SessionDep, svc: Svc, ctx: Ctx) -> Job:
     """Queue a training (or federated, when the recipe has a `federated` section) job."""
     project_id = None
     if body.project:  # authorized like a path parameter: another organization's project is 404
@@ -85,7 +85,7 @@ def submit_job(body: JobIn, p: Member, session: SessionDep, ctx: Ctx) -> Job:
             ctx.resource("project", named.id, named.created_by_org)
         project_id = projects.for_work(session, p, body.project, "running jobs in it").id
     try:
-        job, recipe = submit_recipe(session, p, body.recipe, project_id=project_id)
+        job, recipe = submit_recipe(session, p, body.recipe, svc.submit_checks, project_id=project_id)
     except (NotFound, PermissionDenied):
         _record_refused_datasets(session, ctx, body.recipe)
         raise

@@ -175,7 +175,7 @@ def set_monitoring(d: OwnerMember, body: MonitoringIn, p: Caller, session: Sessi
 def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Evaluate the retraining trigger now (it also runs after feedback and in the background)."""
     get_monitor(svc).flush()
-    res, draft = retrain.check(session, d)
+    res, draft = retrain.check(session, d, svc.submit_checks)
     if draft is not None:
         ctx.extra.append(draft)
     return res
@@ -243,7 +243,7 @@ def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: Sessi
     ctx.details = {"prediction": fb.prediction_id, "rows": fb.n, "replaced": replaced}
     try:  # a retraining check must not lose the caller's feedback
         with session.begin_nested():
-            _, draft = retrain.check(session, d, drift=False)
+            _, draft = retrain.check(session, d, svc.submit_checks, drift=False)
         if draft is not None:
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
