@@ -41,9 +41,6 @@ class Services:
         ring = keys.Keyring.load(settings.home, settings.master_key)
         key_service = keys.KeyService(ring)
         keys.install(key_service)
-        from consortium.governance import projects
-
-        projects.install_hooks()
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
             chain.ensure_head(s)

@@ -36,8 +36,6 @@ class ResourceType:
 
 
 RESOURCE_TYPES: dict[str, ResourceType] = {}
-# Hook for projects: the ids of the projects an organization is currently a member of.
-PROJECT_MEMBERSHIP: list[Callable[[Session, str], list[str]]] = []
 
 # A qualified name in one path segment: ``org~name`` (no hub name may contain '~'); ``org/name``
 # means the same wherever a reference is not a path segment (bodies, queries, the SDK).
@@ -92,10 +90,10 @@ def resource_type(name: str) -> ResourceType:
 
 
 def _projects_of(session: Session, org_id: str) -> list[str]:
-    out: list[str] = []
-    for hook in PROJECT_MEMBERSHIP:
-        out.extend(hook(session, org_id))
-    return out
+    """The projects ``org_id`` is an active member of: a grant to one of them reaches it too."""
+    from consortium.governance.projects import active_project_ids  # projects names through grants
+
+    return active_project_ids(session, org_id)
 
 
 def active_grants(session: Session, resource_type_name: str, resource_id: str, org_id: str) -> list[Grant]:

@@ -268,11 +268,3 @@ def view(session: Session, prj: Project, m: ProjectMember | None = None) -> dict
             "created_at": prj.created_at, "your_role": m.role if m else None,
             "your_state": m.state if m else None, "members": members_view(session, prj)}
 
-
-def install_hooks() -> None:
-    """Let grants and audit see project membership (idempotent)."""
-    if active_project_ids not in grants_mod.PROJECT_MEMBERSHIP:
-        grants_mod.PROJECT_MEMBERSHIP.append(active_project_ids)
-
-
-install_hooks()

@@ -33,7 +33,8 @@ from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.registry.formats import ModelSignature, inspect_onnx
+from consortium.serving.sessions import inspect_onnx
+from consortium.serving.signature import ModelSignature
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization

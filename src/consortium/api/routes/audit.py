@@ -13,8 +13,7 @@ from pydantic import BaseModel, Field
 from consortium.api.access import rule
 from consortium.api.deps import SessionDep, Svc, Viewer
 from consortium.api.schemas import NonNegInt64, Out
-from consortium.governance import audit, audit_verify
-from consortium.governance.grants import PROJECT_MEMBERSHIP
+from consortium.governance import audit, audit_verify, projects
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -94,9 +93,8 @@ def list_events(p: Viewer, session: SessionDep,
                 since_seq: Annotated[NonNegInt64, Query()] = 0,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[EventOut]:
     """Events in which your organization acted or whose resource it owns (newest first)."""
-    projects = [pid for hook in PROJECT_MEMBERSHIP for pid in hook(session, p.org_id)]
-    rows = audit.events_for_org(session, p.org_id, project_ids=projects, action=action,
-                                since_seq=since_seq, limit=limit, outcome=outcome)
+    rows = audit.events_for_org(session, p.org_id, project_ids=projects.active_project_ids(session, p.org_id),
+                                action=action, since_seq=since_seq, limit=limit, outcome=outcome)
     return [EventOut(**{k: getattr(e, k) for k in EventOut.model_fields if k != "details"},
                      details=json.loads(e.details or "{}")) for e in rows]
 

@@ -177,7 +177,7 @@ async def set_alias(m: MemberModelDep, alias: str, body: AliasIn, p: Caller, ses
     the new version is loaded first, then the switch commits."""
     from sqlalchemy import select
 
-    from consortium.registry.runtime import get_runtime
+    from consortium.serving.runtime import get_runtime
 
     row, old = reg.set_alias(session, p, m, alias, body.version)
     followers = list(session.scalars(select(Deployment.name).where(Deployment.model_id == m.id,
