@@ -142,8 +142,8 @@ def stage_us(onnx_path: Path, state_path: Path, rows: int) -> float:
 
     from consortium.data.samples import load_sample
     from consortium.processing.preprocessor import Preprocessor
-    from consortium.registry.runtime import RAW, VersionInfo
     from consortium.serving.predictor import OnnxPredictor
+    from consortium.serving.runtime import RAW, VersionInfo
 
     state = json.loads(state_path.read_text())
     model = OnnxPredictor(onnx_path, threads=1)
@@ -169,8 +169,8 @@ def rss_peak_mb(pid: int) -> float:
 def accounting_cost(tmp: Path) -> tuple[float, float]:
     """µs per call of admit+record, and ms per flush of 20 buckets, on a real SQLite database."""
     from consortium.config import Settings
-    from consortium.registry.usage import UsageMeter
     from consortium.services import Services
+    from consortium.serving.usage import UsageMeter
 
     svc = Services.start(Settings(home=tmp / "meter"))
     m = UsageMeter(svc.session_factory, interval=0, audit=svc.audit_in)
@@ -269,7 +269,7 @@ def asgi_costs(tmp: Path, onnx_path: Path, state_path: Path, row: bytes) -> dict
         out: dict[str, dict[str, float]] = {}
         for label, conc in (("sequential (1 connection)", 1), ("32 concurrent", 32)):
             out[label] = {who: await measure(*spec, conc) for who, spec in apps.items()}
-        from consortium.registry.runtime import close_runtime
+        from consortium.serving.runtime import close_runtime
 
         await close_runtime(svc)
         return out

@@ -26,9 +26,9 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
     from consortium.governance import credentials, identity
     from consortium.governance.roles import Role
     from consortium.monitoring.config import save_settings
-    from consortium.registry import deployments as deps
     from consortium.registry import models as reg
     from consortium.services import Services
+    from consortium.serving import deployments as deps
     from consortium.store.db import transaction
 
     cfg = Settings(home=home, **settings)

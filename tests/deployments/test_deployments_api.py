@@ -134,7 +134,7 @@ def test_quota_holds_across_processes_via_the_database(services: Any, iris_deplo
                                                        owner: Any, world: Any) -> None:
     """A fresh meter (another hub process) sees what was flushed by this one."""
     from consortium.errors import QuotaExceeded
-    from consortium.registry.usage import UsageMeter
+    from consortium.serving.usage import UsageMeter
 
     a, b = UsageMeter(services.session_factory, interval=0), UsageMeter(services.session_factory, interval=0)
     for _ in range(4):
@@ -265,7 +265,7 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
 
     from consortium.errors import BadRequest
     from consortium.monitoring.recorder import get_monitor
-    from consortium.registry.runtime import Call, ServingRuntime
+    from consortium.serving.runtime import Call, ServingRuntime
     from consortium.serving.service import BatchingConfig
 
     d = iris_deployment

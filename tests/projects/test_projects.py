@@ -111,8 +111,8 @@ def test_project_invoke_uses_the_project_quota(http: Any, world: Any, services: 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
     from registry_models import tiny_classifier
 
-    from consortium.registry import deployments as deps
     from consortium.registry import models as reg
+    from consortium.serving import deployments as deps
     from consortium.store.db import transaction
 
     a, b = world.actor(world.org()), world.actor(world.org())

@@ -14,12 +14,9 @@ import onnx.helper as oh
 import pytest
 
 from consortium.errors import InvalidInput
-from consortium.registry.formats import (
-    ModelSignature,
-    detect_format,
-    inspect_onnx,
-    keras_to_onnx,
-)
+from consortium.registry.formats import detect_format, keras_to_onnx
+from consortium.serving.sessions import inspect_onnx
+from consortium.serving.signature import ModelSignature
 
 
 def _two_input_model() -> bytes:

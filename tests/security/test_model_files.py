@@ -331,7 +331,7 @@ def test_onnxruntime_guards_hold_even_without_the_check(place: tuple[str, str]) 
     from reading the file, should a tensor ever get past ``refuse_external_data``."""
     import onnxruntime as ort
 
-    from consortium.registry.external_data import harden
+    from consortium.serving.external_data import harden
 
     data = leak_initializer(place[0])
     assert ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {

@@ -28,8 +28,8 @@ from consortium.api.deps import ORG_HEADER, credential_from, require_csrf
 from consortium.api.responses import PreparedJSON, dumps
 from consortium.errors import BadRequest, ConsortiumError, NotFound
 from consortium.monitoring.recorder import PREDICTION_HEADER, get_monitor
-from consortium.registry.runtime import Call, ServingRuntime, get_runtime
 from consortium.serving import oip
+from consortium.serving.runtime import Call, ServingRuntime, get_runtime
 
 PREDICT_HINT = 'send {"inputs": [[...], ...]}'
 INFER_HINT = 'send {"inputs": [{"name": ..., "shape": ..., "datatype": ..., "data": [...]}]}'

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
-from consortium.registry.external_data import refuse_external_data
+from consortium.serving.external_data import refuse_external_data
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 

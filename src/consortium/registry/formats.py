@@ -10,28 +10,25 @@ arbitrary code chosen by whoever wrote the file.
 >>> data = h.make_model(g, opset_imports=[h.make_opsetid("", 17)], ir_version=9).SerializeToString()
 >>> detect_format("relu.onnx", data[:64])
 'onnx'
->>> sig = inspect_onnx(data)
->>> sig.inputs[0].name, sig.inputs[0].shape, sig.inputs[0].dtype
-('x', (-1, 3), 'float32')
+
+What is accepted is then validated in onnxruntime by ``consortium.serving.sessions.inspect_onnx``,
+the one way the hub loads a model.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import re
 import struct
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from consortium.errors import InvalidInput
-from consortium.registry.external_data import canonical_bytes, harden, refuse_external_data
+from consortium.serving.sessions import inspect_onnx, public_text
 
 ModelFormat = Literal["onnx", "keras"]
 
@@ -41,152 +38,6 @@ _PICKLE_HINT = (
     "instead (e.g. torch.onnx.export(model, example, 'model.onnx', external_data=False)) "
     "or a Keras 3 '.keras' file (model.save('model.keras'))"
 )
-
-# onnxruntime's type strings ("tensor(float)") -> numpy dtype names.
-_ORT_TYPES: dict[str, str] = {
-    "tensor(float)": "float32", "tensor(double)": "float64", "tensor(float16)": "float16",
-    "tensor(int8)": "int8", "tensor(int16)": "int16", "tensor(int32)": "int32", "tensor(int64)": "int64",
-    "tensor(uint8)": "uint8", "tensor(uint16)": "uint16", "tensor(uint32)": "uint32",
-    "tensor(uint64)": "uint64", "tensor(bool)": "bool", "tensor(string)": "object",
-}
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """One named tensor of a model: numpy dtype name and shape with -1 for dynamic dimensions."""
-
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TensorSpec:
-        return cls(name=str(d["name"]), dtype=str(d["dtype"]), shape=tuple(int(s) for s in d["shape"]))
-
-
-@dataclass(frozen=True)
-class ModelSignature:
-    """The inputs and outputs of a model, as read from its ONNX graph (JSON-serializable)."""
-
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    opset: int | None = None
-    producer: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "inputs": [t.to_dict() for t in self.inputs],
-            "outputs": [t.to_dict() for t in self.outputs],
-            "opset": self.opset,
-            "producer": self.producer,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelSignature:
-        return cls(
-            inputs=tuple(TensorSpec.from_dict(t) for t in d["inputs"]),
-            outputs=tuple(TensorSpec.from_dict(t) for t in d["outputs"]),
-            opset=d.get("opset"),
-            producer=str(d.get("producer", "")),
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelSignature:
-        return cls.from_dict(json.loads(text))
-
-
-def _dims(shape: Any) -> tuple[int, ...]:
-    """onnxruntime shape (ints, symbolic names or None) -> ints with -1 for dynamic."""
-    if shape is None:
-        return ()
-    return tuple(int(d) if isinstance(d, int) and d >= 0 else -1 for d in shape)
-
-
-def signature_of_session(session: Any, *, opset: int | None = None, producer: str = "") -> ModelSignature:
-    """Read the signature of a loaded ``onnxruntime.InferenceSession``."""
-
-    def spec(arg: Any) -> TensorSpec:
-        dtype = _ORT_TYPES.get(arg.type)
-        if dtype is None:
-            raise InvalidInput(
-                f"tensor {arg.name!r} has type {arg.type}, which serving does not support",
-                hint="use plain tensors of float, int, uint, bool or string elements",
-            )
-        return TensorSpec(name=arg.name, dtype=dtype, shape=_dims(arg.shape))
-
-    return ModelSignature(
-        inputs=tuple(spec(a) for a in session.get_inputs()),
-        outputs=tuple(spec(a) for a in session.get_outputs()),
-        opset=opset,
-        producer=producer,
-    )
-
-
-_QUOTED_PATH = re.compile(r"""(["'])[^"'\n]*[\\/][^"'\n]*\1""")
-_PATH = re.compile(r"\S*[\\/]\S*")
-
-
-def public_text(error: BaseException, limit: int = 400) -> str:
-    """A library's error message fit for callers: paths (the hub's files, temporary folders,
-    the library's source files) become ``<path>``, and it is shortened.
-
-    >>> public_text(RuntimeError('External data path does not exist: "/srv/hub home/master.key"'))
-    'External data path does not exist: <path>'
-    """
-    text = _QUOTED_PATH.sub("<path>", str(error).strip())
-    return _PATH.sub("<path>", text)[:limit]
-
-
-def load_onnx_session(data: bytes, options: Any = None) -> Any:
-    """Build an ``onnxruntime.InferenceSession`` (CPU) from model bytes; bad bytes -> InvalidInput.
-
-    The one way the hub loads a model: the bytes are checked for external data first
-    (``refuse_external_data``), onnxruntime gets what was checked, with its own external-data
-    guards set (``harden``), and never a path.
-    """
-    return _checked_session(data, options)[0]
-
-
-def _checked_session(data: bytes, options: Any) -> tuple[Any, Any]:
-    """(session, checked ``onnx.ModelProto``) of ONNX bytes."""
-    import onnxruntime as ort
-
-    if not data:
-        raise InvalidInput("the ONNX model is empty (0 bytes)", hint="upload the .onnx file itself")
-    proto = refuse_external_data(data)
-    if options is None:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only
-    try:
-        session = ort.InferenceSession(canonical_bytes(proto), sess_options=harden(options),
-                                       providers=["CPUExecutionProvider"], read_config_from_model=0)
-    except Exception as e:  # onnxruntime raises its own exception types; map them at the boundary
-        raise InvalidInput(
-            f"onnxruntime cannot load this model: {public_text(e)}",
-            hint="check that the file is a complete ONNX model saved in one file "
-            "(torch.onnx.export(..., external_data=False)) with an opset onnxruntime supports",
-        ) from e
-    return session, proto
-
-
-def inspect_onnx(data: bytes) -> ModelSignature:
-    """Validate ONNX bytes by loading them in onnxruntime and return their signature.
-
-    Raises ``InvalidInput`` for empty, corrupt or unsupported models and for models whose
-    tensors live outside the file (external data).
-    """
-    session, proto = _checked_session(data, None)
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
-    producer = f"{proto.producer_name} {proto.producer_version}".strip()
-    return signature_of_session(session, opset=opset, producer=producer)
-
 
 def _zip_names(first_bytes: bytes) -> list[str]:
     """Names of a zip's entries: from the central directory when complete, else from local headers."""
@@ -301,7 +152,3 @@ def _call_once(model: Any) -> None:
     dummies = [np.zeros([d or 1 for d in t.shape], dtype=str(t.dtype)) for t in inputs]
     model(dummies[0] if len(dummies) == 1 else dummies)
 
-
-def to_numpy_dtype(dtype: str) -> np.dtype[Any]:
-    """numpy dtype of a ``TensorSpec.dtype`` name."""
-    return np.dtype(dtype)

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from consortium.governance import grants
 from consortium.governance.audit import EventDraft
 from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
-from consortium.registry import deployments as deps
 from consortium.registry import models as reg
 from consortium.services import Services
+from consortium.serving import deployments as deps
 
 MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
 

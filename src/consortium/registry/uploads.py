@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from consortium.errors import InvalidInput
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.registry.formats import detect_format, inspect_onnx, keras_to_onnx
+from consortium.registry.formats import detect_format, keras_to_onnx
 from consortium.registry.models import check_model_name, register_version, split_ref
+from consortium.serving.sessions import inspect_onnx
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.tables.registry import ModelVersion
 

@@ -34,8 +34,8 @@ import numpy as np
 import orjson
 
 from consortium.errors import BadRequest, ConsortiumError
-from consortium.registry.formats import ModelSignature
 from consortium.serving.datatypes import DATATYPES, datatype_of, numpy_dtype
+from consortium.serving.signature import ModelSignature
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON_CONTENT_TYPE = "application/json"

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from consortium.errors import BadRequest, InvalidInput
-from consortium.registry.formats import ModelSignature, TensorSpec, load_onnx_session, signature_of_session
 from consortium.serving.datatypes import describe
+from consortium.serving.sessions import load_onnx_session
+from consortium.serving.signature import ModelSignature, TensorSpec, signature_of_session
 
 
 def available_cores() -> int:

@@ -31,13 +31,13 @@ from consortium.errors import (
 )
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.registry.formats import ModelSignature
-from consortium.registry.gate import Access, Gate, Target
 from consortium.registry.models import read_onnx
-from consortium.registry.usage import UsageMeter
 from consortium.services import Services
 from consortium.serving.batching import BatchInfo
+from consortium.serving.gate import Access, Gate, Target
 from consortium.serving.service import BatchingConfig, InferenceService, Stage
+from consortium.serving.signature import ModelSignature
+from consortium.serving.usage import UsageMeter
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
@@ -216,7 +216,7 @@ class ServingRuntime:
         """Admit a call or raise (401, 404 without a grant, 403 for a low role, 429 over quota).
 
         Refusals stay audited by the error handler; an admitted call is not audited on its own
-        (see ``consortium.registry.usage`` for the rule)."""
+        (see ``consortium.serving.usage`` for the rule)."""
         ckey, secret = self._credential(cred, org_header)
         akey = (ckey, name, role)
         hit = self._admitted.get(akey)

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from consortium.errors import BadRequest, InvalidInput
-from consortium.registry.formats import ModelSignature
 from consortium.serving.batching import AdaptiveBatcher, BatchInfo, RunFn
 from consortium.serving.cache import CacheStats, Loader, ModelCache
 from consortium.serving.predictor import OnnxPredictor, available_cores
+from consortium.serving.signature import ModelSignature
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from consortium.api.deps import ORG_HEADER, Svc, bearer
 from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
 from consortium.errors import ConsortiumError, QuotaExceeded
-from consortium.registry.runtime import get_runtime
 from consortium.serving import oip
+from consortium.serving.runtime import get_runtime
 
 
 async def oip_error_response(request: Request, exc: ConsortiumError | RequestValidationError) -> JSONResponse:
@@ -64,7 +64,7 @@ class OipRoute(APIRoute):
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Close the serving runtime (batchers, usage flush) when the app stops."""
     yield
-    from consortium.registry.runtime import close_runtime
+    from consortium.serving.runtime import close_runtime
 
     await close_runtime(app.state.services)
 
