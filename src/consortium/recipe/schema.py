@@ -1,0 +1,370 @@
+"""The recipe's schema: pydantic models for every section, with the size bounds a job may ask for.
+
+Every section refuses unknown fields. ``validate_mapping`` turns pydantic's errors into one
+``InvalidInput`` that names the path of the first bad field (``train.optimizer``) and lists them all.
+
+>>> r = validate_mapping({"name": "x", "model": {"type": "cnn", "channels": [8]}})
+>>> r.model.channels, r.resolved_task
+([8], 'classification')
+>>> try:
+...     validate_mapping({"name": "x", "model": {"type": "mlp", "hiden": [8]}})
+... except InvalidInput as e:
+...     print(e.message)
+invalid recipe at model.hiden: Extra inputs are not permitted; remove it or check its spelling
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
+
+from consortium.errors import InvalidInput
+
+Loss = Literal["cross_entropy", "binary_cross_entropy", "mse"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Task = Literal["classification", "regression"]
+CLASSIFICATION_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss")
+REGRESSION_METRICS = ("mse", "mae", "r2")
+Metric = Literal[
+    "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "log_loss", "mse", "mae", "r2"
+]
+VERSION_MAX = 2**31 - 1  # version numbers are 32-bit columns (consortium.store.db.INT32_MAX)
+SEED_MAX = 2**32 - 1  # what numpy, scikit-learn and torch all accept as a seed
+# Sizes a recipe controls, bounded so that a job cannot exhaust the machine by itself (the model's
+# parameter count is checked against CONSORTIUM_MAX_MODEL_PARAMS at submission, from the data's shape).
+MAX_LAYERS = 16  # conv blocks, dense layers, hidden layers
+MAX_WIDTH = 65_536  # units of one dense or hidden layer
+MAX_CHANNELS = 4_096  # channels of one conv block
+MAX_KERNEL = 31
+MAX_BATCH = 4_096
+MAX_STEPS = 32  # processing steps, augmentations, tuned parameters
+
+
+class Spec(BaseModel):
+    """Base of every recipe section: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- data
+class DataSpec(Spec):
+    dataset: str | None = None  # "org/name" in the hub; None when the caller passes data directly
+    version: int | None = Field(None, ge=1, le=VERSION_MAX)
+    target: str | None = None  # tabular: target column; images: ignored (labels)
+    test_size: float = Field(0.2, gt=0, lt=1)
+    val_size: float = Field(0.1, ge=0, lt=1)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DataSpec:
+        if self.test_size + self.val_size >= 0.9:
+            raise ValueError("test_size + val_size must leave at least 10% of rows for training")
+        return self
+
+
+# --------------------------------------------------------------------------- processing steps
+class DropMissing(Spec):
+    columns: list[str] | None = None  # None: any column
+
+
+class Impute(Spec):
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "mean"
+    fill_value: float | str | None = None  # for strategy "constant"
+    columns: list[str] | None = None
+
+
+class DropDuplicates(Spec):
+    pass
+
+
+class ClipOutliers(Spec):
+    method: Literal["quantile", "z"] = "quantile"
+    lower: float = Field(0.01, ge=0, le=0.5)  # quantile method
+    upper: float = Field(0.99, ge=0.5, le=1)
+    z: float = Field(3.0, gt=0)  # z method: mean +- z * std
+
+
+class Normalize(Spec):
+    method: Literal["standard", "minmax"] = "standard"
+
+
+class OneHot(Spec):
+    columns: list[str] | None = None  # None: every non-numeric column
+    max_categories: int = Field(50, ge=2, le=10_000)
+
+
+class Rescale(Spec):
+    factor: float | None = None  # None: divide by the training maximum (pixels -> [0, 1])
+
+
+def _fill_default(step: BaseModel) -> None:
+    """``{normalize: null}`` means the step with its defaults."""
+    name = next(iter(step.model_fields_set))
+    if getattr(step, name) is None:
+        setattr(step, name, type(step).model_fields[name].annotation.__args__[0]())  # type: ignore[union-attr]
+
+
+STEP_NAMES = ("drop_missing", "impute", "drop_duplicates", "clip_outliers", "normalize", "one_hot", "rescale")
+
+
+class _OneKey(Spec):
+    """A step written as a one-key mapping, ``{name: {params}}``; subclasses list the keys."""
+
+    _names: tuple[str, ...] = ()
+    _what: str = "step"
+
+    @model_validator(mode="after")
+    def _one(self) -> Any:
+        if len(self.model_fields_set) != 1:
+            raise ValueError(f"each {self._what} has exactly one key, one of: {', '.join(self._names)}")
+        _fill_default(self)
+        return self
+
+    @property
+    def name(self) -> str:
+        return next(iter(self.model_fields_set))
+
+    @property
+    def params(self) -> Any:
+        return getattr(self, self.name)
+
+
+class ProcessStep(_OneKey):
+    """One processing step, written as a one-key mapping: ``{normalize: {method: standard}}``."""
+
+    _names = STEP_NAMES
+
+    drop_missing: DropMissing | None = None
+    impute: Impute | None = None
+    drop_duplicates: DropDuplicates | None = None
+    clip_outliers: ClipOutliers | None = None
+    normalize: Normalize | None = None
+    one_hot: OneHot | None = None
+    rescale: Rescale | None = None
+
+
+# --------------------------------------------------------------------------- augmentation
+class HorizontalFlip(Spec):
+    p: float = Field(0.5, ge=0, le=1)
+
+
+class Rotation(Spec):
+    degrees: float = Field(10.0, ge=0, le=180)
+    p: float = Field(0.5, ge=0, le=1)
+
+
+class Affine(Spec):
+    degrees: float = Field(0.0, ge=0, le=180)
+    translate: tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]] | None = None
+    scale: tuple[Annotated[float, Field(gt=0, le=10)], Annotated[float, Field(gt=0, le=10)]] | None = None
+    p: float = Field(0.5, ge=0, le=1)
+
+
+class GaussianNoise(Spec):
+    std: float = Field(0.1, gt=0, le=100)
+    p: float = Field(0.5, ge=0, le=1)
+
+
+AUGMENT_NAMES = ("horizontal_flip", "rotation", "affine", "gaussian_noise")
+
+
+class AugmentStep(_OneKey):
+    _names = AUGMENT_NAMES
+    _what = "augmentation"
+
+    horizontal_flip: HorizontalFlip | None = None
+    rotation: Rotation | None = None
+    affine: Affine | None = None
+    gaussian_noise: GaussianNoise | None = None
+
+
+# --------------------------------------------------------------------------- model
+class CNNSpec(Spec):
+    type: Literal["cnn"] = "cnn"
+    channels: list[Annotated[int, Field(ge=1, le=MAX_CHANNELS)]] = Field(
+        default_factory=lambda: [32, 64], min_length=1, max_length=MAX_LAYERS)
+    kernel_size: int = Field(3, ge=1, le=MAX_KERNEL)
+    padding: Literal["same", "valid"] = "same"
+    pool: int = Field(2, ge=1, le=MAX_KERNEL)  # 1: no pooling
+    batch_norm: bool = False
+    dropout: float = Field(0.0, ge=0, lt=1)
+    dense: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(default_factory=lambda: [128],
+                                                                   max_length=MAX_LAYERS)
+
+
+class MLPSpec(Spec):
+    type: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(default_factory=lambda: [64, 32],
+                                                                    max_length=MAX_LAYERS)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+
+
+class LogisticSpec(Spec):
+    type: Literal["logistic"] = "logistic"
+
+
+ModelSpec = Annotated[CNNSpec | MLPSpec | LogisticSpec, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- training
+class ScheduleSpec(Spec):
+    type: Literal["cosine", "step"]
+    step_size: int = Field(5, ge=1, le=10_000)  # step: epochs between decays
+    gamma: float = Field(0.5, gt=0, le=1)
+
+
+class EarlyStoppingSpec(Spec):
+    patience: int = Field(3, ge=1, le=10_000)
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainSpec(Spec):
+    loss: Loss | None = None  # None: cross_entropy for classification, mse for regression
+    optimizer: Optimizer = "adam"
+    lr: float = Field(0.001, gt=0, le=10)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # sgd only
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
+    schedule: ScheduleSpec | None = None
+    early_stopping: EarlyStoppingSpec | None = None
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+
+
+class DPSpec(Spec):
+    """Differential privacy (DP-SGD with Opacus): target (epsilon, delta) over the training run."""
+
+    epsilon: float = Field(3.0, gt=0)
+    delta: float = Field(1e-5, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    noise_multiplier: float | None = Field(None, gt=0)  # set to fix the noise instead of targeting epsilon
+
+
+class EvaluateSpec(Spec):
+    cv_folds: int | None = Field(None, ge=0, le=20)  # None or 0: no cross-validation
+    metrics: list[Metric] | None = None  # None: every metric that fits the task
+
+    @model_validator(mode="after")
+    def _folds(self) -> EvaluateSpec:
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (off) or at least 2")
+        return self
+
+
+class ParamRange(Spec):
+    """A search range: ``{low, high, log}`` (ints stay ints) or ``{choices: [...]}``."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = Field(None, max_length=100)
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParamRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either non-empty choices or low/high, not both")
+        elif self.low is None or self.high is None or self.low >= self.high:
+            raise ValueError("give low < high, or choices")
+        elif self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+class TuneSpec(Spec):
+    trials: int = Field(10, ge=1, le=1000)
+    timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
+    metric: Literal["val_loss"] = "val_loss"
+    space: dict[str, ParamRange] = Field(min_length=1, max_length=MAX_STEPS)
+
+
+class FederatedSpec(Spec):
+    datasets: list[str] = Field(min_length=1, max_length=100)
+    strategy: Literal["fedavg", "fedprox", "fedadam"] = "fedavg"
+    rounds: int = Field(10, ge=1, le=10_000)
+    local_epochs: int = Field(1, ge=1, le=1_000)
+    min_nodes: int = Field(2, ge=1, le=100)
+    secure_aggregation: bool = False
+    dp: DPSpec | None = None
+    proximal_mu: float = Field(0.01, ge=0)
+
+
+class RegisterSpec(Spec):
+    model: str = Field(min_length=1)
+
+
+class Recipe(Spec):
+    """The whole job. ``register`` (written ``register:`` in the recipe) is ``recipe.registration``
+    in Python, since pydantic models already have a ``register`` method."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    task: Task | None = None  # None: inferred from the loss (mse -> regression)
+    data: DataSpec = Field(default_factory=DataSpec)
+    process: list[ProcessStep] = Field(default_factory=list, max_length=MAX_STEPS)
+    augment: list[AugmentStep] = Field(default_factory=list, max_length=MAX_STEPS)
+    model: ModelSpec = Field(default_factory=MLPSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    tune: TuneSpec | None = None
+    federated: FederatedSpec | None = None
+    registration: RegisterSpec | None = Field(None, alias="register")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Recipe:
+        if self.task == "regression" and self.train.loss not in (None, "mse"):
+            raise ValueError(f"task regression needs loss mse, not {self.train.loss}")
+        if self.task == "classification" and self.train.loss == "mse":
+            raise ValueError("task classification needs loss cross_entropy or binary_cross_entropy")
+        return self
+
+    @property
+    def resolved_task(self) -> Task:
+        if self.task is not None:
+            return self.task
+        return "regression" if self.train.loss == "mse" else "classification"
+
+    @property
+    def resolved_loss(self) -> Loss:
+        if self.train.loss is not None:
+            return self.train.loss
+        return "mse" if self.resolved_task == "regression" else "cross_entropy"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form that ``parse_recipe`` reads back to an equal recipe."""
+        d = self.model_dump(mode="json", by_alias=True)
+        d["process"] = [{s.name: s.params.model_dump(mode="json")} for s in self.process]
+        d["augment"] = [{s.name: s.params.model_dump(mode="json")} for s in self.augment]
+        return d
+
+
+# --------------------------------------------------------------------------- validation errors
+_UNION_TAGS = {"cnn", "mlp", "logistic"}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for i, p in enumerate(loc) if not (i == 1 and loc[0] == "model" and p in _UNION_TAGS)]
+    return ".".join(parts) or "(recipe)"
+
+
+def _allowed(err: ErrorDetails) -> str:
+    if err["type"] == "extra_forbidden":
+        return "; remove it or check its spelling"
+    return ""
+
+
+def validate_mapping(doc: dict[str, Any]) -> Recipe:
+    """``Recipe.model_validate``, with the error naming the bad field's path instead of pydantic's dump."""
+    try:
+        return Recipe.model_validate(doc)
+    except ValidationError as e:
+        errs = e.errors(include_url=False)
+        first = errs[0]
+        msg = f"invalid recipe at {_path(first['loc'])}: {first['msg']}{_allowed(first)}"
+        details = [{"path": _path(x["loc"]), "message": x["msg"]} for x in errs]
+        raise InvalidInput(msg, details=details) from None
