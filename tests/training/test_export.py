@@ -48,3 +48,23 @@ def test_onnxruntime_matches_torch(
         assert np.abs(got - want).max() < 1e-4
         if task == "classification":
             assert got.shape[1] >= 2 and np.allclose(got.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_out, op", [(3, "Softmax"), (1, "Sigmoid")])
+def test_exported_head_and_predict_proba_run_one_formula(n_out: int, op: str) -> None:
+    """``consortium.probabilities`` twice: inside the exported graph (torch ops, traced) and in
+    numpy (``predict_proba``, which training jobs and federated evaluation use); serving's two
+    columns for a one-column model come from the same ``binary_pair``."""
+    from consortium.probabilities import NUMPY, binary_pair
+    from consortium.training.trainer import predict_proba
+
+    torch.manual_seed(0)
+    model = build_model(MLPSpec(hidden=[8]), (4,), n_out).eval()
+    data = export_onnx(model, (4,), task="classification")
+    assert op in {n.op_type for n in onnx.load_from_string(data).graph.node}  # the head is in the graph
+    x = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32) * 5
+    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    want = predict_proba(model, x, task="classification")
+    assert got.shape == want.shape == (6, max(n_out, 2)) and np.abs(got - want).max() < 1e-5
+    if n_out == 1:
+        np.testing.assert_allclose(binary_pair(want[:, 1:], NUMPY), want, atol=1e-7)

@@ -1,7 +1,8 @@
 """ONNX export: the trained network plus its output head, one self-contained file.
 
 Classification models export probabilities (softmax; a single-logit binary model exports two
-columns [1 - p, p]) under the output name ``probabilities``; regression exports ``prediction``.
+columns [1 - p, p]: ``consortium.probabilities``, run on torch tensors so that it is traced into the
+graph) under the output name ``probabilities``; regression exports ``prediction``.
 The batch axis is dynamic.
 
 Two exporters: ``torchscript`` (default) traces the module, about 0.05 s for these models;
@@ -28,7 +29,14 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from consortium.probabilities import Ops, probabilities
+
 INPUT_NAME = "input"
+
+
+# ``consortium.probabilities``' formula on torch tensors: traced into the exported graph.
+TORCH: Ops[torch.Tensor] = Ops(torch.sigmoid, lambda x: torch.softmax(x, dim=1),
+                               lambda xs: torch.cat(xs, dim=1))
 
 
 class WithHead(nn.Module):
@@ -43,10 +51,7 @@ class WithHead(nn.Module):
         out = self.model(x)  # (B, K)
         if self.task == "regression":
             return out
-        if out.shape[1] == 1:  # binary cross-entropy: one logit
-            p = torch.sigmoid(out)  # (B, 1)
-            return torch.cat([1.0 - p, p], dim=1)  # (B, 2)
-        return torch.softmax(out, dim=1)
+        return probabilities(out, TORCH)  # (B, max(K, 2)): softmax, or [1 - p, p] for one logit
 
 
 def output_name(task: str) -> str:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from consortium.errors import ConsortiumError, InvalidInput
+from consortium.probabilities import probabilities
 from consortium.recipe import DPSpec, TrainSpec
 
 
@@ -303,13 +304,10 @@ def predict_raw(model: nn.Module, X: np.ndarray, batch_size: int = 4096) -> np.n
 
 
 def predict_proba(model: nn.Module, X: np.ndarray, *, task: str = "classification") -> np.ndarray:
-    """Class probabilities (N, n_classes); a single-logit model gives two columns [1 - p, p].
-    For regression, the predicted values (N,)."""
+    """Class probabilities (N, n_classes); a single-logit model gives two columns [1 - p, p]
+    (``consortium.probabilities``, the formula the exported ONNX head runs). For regression, the
+    predicted values (N,)."""
     out = predict_raw(model, X)
     if task == "regression":
         return out[:, 0] if out.shape[1] == 1 else out
-    if out.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
-        return np.stack([1.0 - p, p], axis=1).astype(np.float32)
-    e = np.exp(out - out.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return probabilities(out).astype(np.float32)
