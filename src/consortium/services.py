@@ -15,6 +15,7 @@ from consortium.config import Settings
 from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
 from consortium.governance.audit_keys import AuditKeys
+from consortium.governance.grants import ResourceTypes
 from consortium.jobs.submit import SubmitCheck, checks_for
 from consortium.store.blobs import LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
@@ -29,6 +30,7 @@ class Services:
     blobs: LocalBlobStore
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
     submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
+    resource_types: ResourceTypes  # what grants can name: datasets, deployments
     extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
 
     @classmethod
@@ -48,8 +50,12 @@ class Services:
         from consortium.data.access import use_blob_store
 
         use_blob_store(blobs)
+        from consortium.data.resources import DATASET
+        from consortium.serving.deployments import DEPLOYMENT
+
         return cls(settings, engine, factory, key_service, blobs, chain,
-                   submit_checks=checks_for(settings.max_model_params))
+                   submit_checks=checks_for(settings.max_model_params),
+                   resource_types=ResourceTypes((DATASET, DEPLOYMENT)))
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)

@@ -373,8 +373,8 @@ def _grant_metadata(m: dict[str, Any], made: Made) -> None:
     with transaction(m["svc"].session_factory) as s:
         from consortium.governance.credentials import resolve_token
 
-        grants.create_grant(s, resolve_token(s, m["admin"].token), "dataset", made.ref, "metadata",
-                            grantee_org=m["third"].org)
+        grants.create_grant(s, resolve_token(s, m["admin"].token), m["svc"].resource_types.get("dataset"),
+                            made.ref, "metadata", grantee_org=m["third"].org)
 
 
 def _invite(m: dict[str, Any], made: Made) -> None:
@@ -422,8 +422,8 @@ def _grant_invoke(m: dict[str, Any], made: Made) -> None:
     with transaction(m["svc"].session_factory) as s:
         from consortium.governance.credentials import resolve_token
 
-        grants.create_grant(s, resolve_token(s, m["admin"].token), "deployment", made.extra["deployment"],
-                            "invoke", grantee_org=m["third"].org)
+        grants.create_grant(s, resolve_token(s, m["admin"].token), m["svc"].resource_types.get("deployment"),
+                            made.extra["deployment"], "invoke", grantee_org=m["third"].org)
 
 
 def _upload(params: dict[str, Any]) -> dict[str, Any]:
@@ -509,10 +509,10 @@ def reference_fields(app: Any) -> set[tuple[str, str, str]]:
     """(method, path, field) for every body or query field of every route named like a reference."""
     from fastapi.routing import iter_route_contexts
 
-    from consortium.api.routes.jobs import JobIn
+    from consortium.api.schemas.jobs import JobCreate
     from consortium.recipe import Recipe
 
-    expand = {JobIn: {"recipe": Recipe}}  # fields whose schema is given as text or a mapping
+    expand = {JobCreate: {"recipe": Recipe}}  # fields whose schema is given as text or a mapping
     found: set[tuple[str, str, str]] = set()
     for ctx in iter_route_contexts(app.routes):
         dep = getattr(ctx.original_route, "dependant", None)

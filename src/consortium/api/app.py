@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "except /healthz and /readyz needs a bearer API token or a session.")
     app.state.services = svc
     errors.install(app)
-    openapi.install(app)  # the published schema describes the real answers (consortium.api.openapi)
+    openapi.install(app, svc.resource_types)  # the published schema describes the real answers (consortium.api.openapi)
 
     from consortium.api.routes import docs, health
 

@@ -36,6 +36,7 @@ from fastapi.openapi.utils import get_openapi
 
 from consortium.api.access import RouteInfo, route_table
 from consortium.api.responses import ErrorOut, OipErrorOut
+from consortium.governance.grants import ResourceTypes
 from consortium.store.db import INT64_MAX
 
 REF = "#/components/schemas/"
@@ -65,10 +66,9 @@ REFERENCE = rf"^[^~/]*{_SOLID}[^~/]*(~[^~/]*{_SOLID}[^~/]*)?$"
 PATH_PARAMETERS = {"project": {"pattern": REFERENCE}, "deployment": {"pattern": REFERENCE}}
 
 
-def fields() -> dict[tuple[str, str], dict[str, Any]]:
+def fields(resource_types: ResourceTypes) -> dict[tuple[str, str], dict[str, Any]]:
     """(component, property) -> the JSON Schema keywords of the rule its service checks."""
     from consortium.data.samples import SAMPLES
-    from consortium.governance.grants import RESOURCE_TYPES
     from consortium.governance.identity import EMAIL_RE, NAME_RE
     from consortium.governance.roles import Permission
     from consortium.governance.secrets import MIN_PASSWORD
@@ -83,26 +83,26 @@ def fields() -> dict[tuple[str, str], dict[str, Any]]:
             ("ProjectIn", "terms"): {"items": {"type": "string", "enum": permissions}, "minItems": 1},
             ("AcceptIn", "password"): {"minLength": MIN_PASSWORD},
             ("GrantIn", "permission"): {"enum": permissions},
-            ("GrantIn", "resource_type"): {"enum": sorted(RESOURCE_TYPES)},
+            ("GrantIn", "resource_type"): {"enum": resource_types.names()},
             ("DeploymentIn", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},
             ("DeploymentIn", "model"): {"pattern": model_ref},
             ("ImportSampleIn", "sample"): {"enum": sorted(SAMPLES)}}
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, resource_types: ResourceTypes) -> None:
     """Make ``app.openapi()`` return the described schema (built once, on first use)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description,
                                routes=app.routes)
-            app.openapi_schema = describe(spec, route_table(app))
+            app.openapi_schema = describe(spec, route_table(app), resource_types)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def describe(spec: dict[str, Any], routes: Iterable[RouteInfo]) -> dict[str, Any]:
+def describe(spec: dict[str, Any], routes: Iterable[RouteInfo], resource_types: ResourceTypes) -> dict[str, Any]:
     """``spec`` (FastAPI's) completed with security, error answers, operation ids and short names."""
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -126,7 +126,7 @@ def describe(spec: dict[str, Any], routes: Iterable[RouteInfo]) -> dict[str, Any
             if param.get("in") == "path" and param["name"] in PATH_PARAMETERS:
                 param["schema"].update(PATH_PARAMETERS[param["name"]])
     spec = _short_names(_drop_unused(spec, FASTAPI_ONLY))
-    for (component, prop), rule in fields().items():  # a KeyError here: a model or field was renamed
+    for (component, prop), rule in fields(resource_types).items():  # a KeyError here: a model or field was renamed
         spec["components"]["schemas"][component]["properties"][prop].update(rule)
     return _integer_bounds(spec)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from consortium.data import catalog, resources  # noqa: F401  (resources registers the type)
+from consortium.data import catalog
 from consortium.data.ingest import tmp_dir
 from consortium.errors import Unavailable
 from consortium.governance.encryption import decrypt_stream
@@ -84,7 +84,8 @@ def resolve_version(session: Session, p: Principal, dataset_ref: str, version: i
             raise NotFound(f"dataset {dataset_ref!r} not found", hint=catalog.NOT_FOUND_HINT)
         from consortium.governance import grants  # by id: the refusal must not name the dataset
 
-        grants.authorize(session, p, catalog.RTYPE, ds.id, ds.org_id, permission, what=f"dataset {dataset_ref!r}")
+        grants.authorize(session, p, catalog.RTYPE, ds.id, ds.org_id, permission, what=f"dataset {dataset_ref!r}",
+                         hint=catalog.NOT_FOUND_HINT)
     else:
         org, name = catalog.parse_ref(dataset_ref, default_org=p.org_name)
         ds = catalog.visible(session, p, org, name, permission)

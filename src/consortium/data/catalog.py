@@ -86,7 +86,7 @@ def visible(session: Session, p: Principal, org_name: str, name: str,
 def authorize(session: Session, p: Principal, ds: Dataset, permission: Permission,
               role: Role = Role.viewer) -> None:
     grants.authorize(session, p, RTYPE, ds.id, ds.org_id, permission, role,
-                     what=f"dataset {full_name(session, ds)}")
+                     what=f"dataset {full_name(session, ds)}", hint=NOT_FOUND_HINT)
 
 
 def may_read_rows(session: Session, p: Principal, ds: Dataset) -> bool:

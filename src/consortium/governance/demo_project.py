@@ -32,6 +32,7 @@ def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
                               ["metadata", "compute", "invoke"], {"per_minute": 120, "per_day": 10000})
         events.append(EventDraft("demo.create_project", actor_user_id=lead.user_id, actor_org_id=lead.org_id,
                                  resource_type="project", resource_id=prj.id, project_id=prj.id))
+    datasets = svc.resource_types.get("dataset")
     for name, _, _ in DEMO_ORGS:
         p = demo_owner(session, name, "demo")
         m = projects.membership(session, prj.id, p.org_id)
@@ -43,13 +44,13 @@ def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
             events.append(EventDraft("demo.accept_project", actor_user_id=p.user_id, actor_org_id=p.org_id,
                                      resource_type="project", resource_id=prj.id, project_id=prj.id))
         ref = f"{name}/breast-cancer"
-        found = grants.RESOURCE_TYPES["dataset"].resolve(session, ref) if "dataset" in grants.RESOURCE_TYPES else None
+        found = datasets.resolve(session, ref)
         if found is None:
             continue
         have = [g for g in grants.list_grants(session, p, "given")
                 if g.resource_id == found[0] and g.grantee_project_id == prj.id and g.revoked_at is None]
         if not have:
-            g = grants.create_grant(session, p, "dataset", ref, "compute", grantee_project_id=prj.id)
+            g = grants.create_grant(session, p, datasets, ref, "compute", grantee_project_id=prj.id)
             events.append(EventDraft("demo.grant_to_project", actor_user_id=p.user_id, actor_org_id=p.org_id,
                                      resource_type="dataset", resource_id=g.resource_id,
                                      resource_org_id=p.org_id, project_id=prj.id, details={"grant": g.id}))

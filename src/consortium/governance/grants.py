@@ -1,13 +1,14 @@
 """Grants: one mechanism by which an organization lets another (or a project's members) use a resource.
 
-Each stage registers its resource types (``dataset``, ``deployment``, ...) with a resolver that
-finds a resource by id or ``org/name`` and tells which organization owns it. Access checks go
-through ``authorize``, which hides resources the caller holds no grant on (``NotFound``).
+Each stage describes its resource type (``dataset``, ``deployment``, ...) as a ``ResourceType``
+with a resolver that finds a resource by id or ``org/name`` and tells which organization owns it;
+``Services.start`` gathers them into ``Services.resource_types`` (a ``ResourceTypes``). Access checks
+go through ``authorize``, which hides resources the caller holds no grant on (``NotFound``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,17 +26,47 @@ from consortium.store.tables.grants import Grant
 Resolver = Callable[[Session, str], "tuple[str, str] | None"]  # ref -> (resource id, owner org id)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResourceType:
     name: str
     resolve: Resolver
-    permissions: set[Permission]
+    permissions: frozenset[Permission]
     describe: Callable[[Session, str], str] = field(default=lambda s, rid: rid)
     # the hint of the stage's own "not found": a hidden resource must get the very same answer
     hint: str | None = None
 
 
-RESOURCE_TYPES: dict[str, ResourceType] = {}
+class ResourceTypes:
+    """The resource types grants can name, by name: built once by ``Services.start``.
+
+    >>> from consortium.governance.roles import Permission
+    >>> types = ResourceTypes([ResourceType("thing", lambda s, ref: None, frozenset({Permission.metadata}))])
+    >>> types.names(), types.get("thing").name, types.find("other")
+    (['thing'], 'thing', None)
+    """
+
+    def __init__(self, types: Iterable[ResourceType]) -> None:
+        self._by_name = {rt.name: rt for rt in types}
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def find(self, name: str) -> ResourceType | None:
+        return self._by_name.get(name)
+
+    def get(self, name: str) -> ResourceType:
+        """The type named ``name``; ``InvalidInput`` listing the known ones otherwise."""
+        rt = self._by_name.get(name)
+        if rt is None:
+            raise InvalidInput(f"unknown resource type {name!r}",
+                               hint=f"use one of: {', '.join(self.names()) or '(none yet)'}")
+        return rt
+
+    def describe(self, session: Session, name: str, resource_id: str) -> str:
+        """How a resource reads in a listing (``org/name``); its id when the type is unknown."""
+        rt = self._by_name.get(name)
+        return rt.describe(session, resource_id) if rt else resource_id
+
 
 # A qualified name in one path segment: ``org~name`` (no hub name may contain '~'); ``org/name``
 # means the same wherever a reference is not a path segment (bodies, queries, the SDK).
@@ -78,17 +109,6 @@ def pick_by_name(what: str, name: str, own: T | None, visible: list[tuple[str, T
     return visible[0][1] if visible else None
 
 
-def register_resource_type(rt: ResourceType) -> None:
-    RESOURCE_TYPES[rt.name] = rt
-
-
-def resource_type(name: str) -> ResourceType:
-    if name not in RESOURCE_TYPES:
-        raise InvalidInput(f"unknown resource type {name!r}",
-                           hint=f"use one of: {', '.join(sorted(RESOURCE_TYPES)) or '(none yet)'}")
-    return RESOURCE_TYPES[name]
-
-
 def _projects_of(session: Session, org_id: str) -> list[str]:
     """The projects ``org_id`` is an active member of: a grant to one of them reaches it too."""
     from consortium.governance.projects import active_project_ids  # projects names through grants
@@ -117,8 +137,11 @@ def find_grant(session: Session, p: Principal, rtype: str, resource_id: str,
 
 
 def authorize(session: Session, p: Principal, rtype: str, resource_id: str, owner_org_id: str,
-              permission: Permission, role: Role = Role.viewer, what: str | None = None) -> Grant | None:
-    """Allow the owner organization (at ``role``) or a grantee holding ``permission``; else 404.
+              permission: Permission, role: Role = Role.viewer, what: str | None = None,
+              hint: str | None = None) -> Grant | None:
+    """Allow the owner organization (at ``role``) or a grantee holding ``permission``; else 404,
+    with ``hint``: the stage's own "not found" hint (``ResourceType.hint``), so that a hidden
+    resource gets the very answer of a missing one.
 
     Returns the grant that allowed the access (None for the owner), e.g. for its quota limits."""
     label = what or f"{rtype} {resource_id!r}"
@@ -135,16 +158,16 @@ def authorize(session: Session, p: Principal, rtype: str, resource_id: str, owne
             raise PermissionDenied(f"your organization may see {label} but holds no "
                                    f"{permission.value!r} grant on it",
                                    hint="ask its owner for a grant")
-        rt = RESOURCE_TYPES.get(rtype)
-        raise NotFound(f"{label} not found", hint=rt.hint if rt else None)
+        raise NotFound(f"{label} not found", hint=hint)
     p.require(role)
     return grant
 
 
-def create_grant(session: Session, p: Principal, rtype: str, resource_ref: str, permission: str,
+def create_grant(session: Session, p: Principal, rt: ResourceType, resource_ref: str, permission: str,
                  grantee_org: str | None = None, grantee_project_id: str | None = None,
                  expires_at: datetime | None = None, limits: dict[str, Any] | None = None) -> Grant:
-    rt = resource_type(rtype)
+    """A grant on the caller's resource ``resource_ref`` of type ``rt`` (``Services.resource_types``)."""
+    rtype = rt.name
     try:
         perm = Permission(permission)
     except ValueError:
@@ -224,14 +247,13 @@ def list_grants(session: Session, p: Principal, direction: str = "all") -> list[
     return list(session.scalars(select(Grant).where(cond).order_by(Grant.created_at)))
 
 
-def grant_view(session: Session, g: Grant) -> dict[str, Any]:
+def grant_view(session: Session, g: Grant, types: ResourceTypes) -> dict[str, Any]:
     now = utcnow()
     state = ("revoked" if g.revoked_at else
              "expired" if g.expires_at is not None and g.expires_at <= now else "active")
     return {
         "id": g.id, "resource_type": g.resource_type, "resource_id": g.resource_id,
-        "resource": RESOURCE_TYPES[g.resource_type].describe(session, g.resource_id)
-        if g.resource_type in RESOURCE_TYPES else g.resource_id,
+        "resource": types.describe(session, g.resource_type, g.resource_id),
         "owner_org": org_by_id(session, g.owner_org_id).name,
         "grantee_org": org_by_id(session, g.grantee_org_id).name if g.grantee_org_id else None,
         "grantee_project_id": g.grantee_project_id, "permission": g.permission, "limits": g.limits,

@@ -39,7 +39,8 @@ def seed_federation(svc: Services, session: Session, out: dict[str, Any]) -> Non
         except (NotFound, PermissionDenied):
             pass
         owner = demo_owner(session, org)
-        g = create_grant(session, owner, "dataset", f"{org}/{DATASET}", "compute", grantee_org=hospital)
+        g = create_grant(session, owner, svc.resource_types.get("dataset"), f"{org}/{DATASET}", "compute",
+                         grantee_org=hospital)
         events.append(EventDraft("demo.grant_compute", actor_user_id=owner.user_id, actor_org_id=owner.org_id,
                                  resource_type="dataset", resource_id=g.resource_id, resource_org_id=owner.org_id,
                                  details={"grant": g.id, "grantee_org": hospital, "permission": "compute"}))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from consortium.api.access import rule
-from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
 from consortium.api.schemas import In, Out
 from consortium.governance import grants, projects
 from consortium.governance.roles import Role
@@ -54,38 +54,38 @@ GrantDep = Annotated[Grant, Depends(visible_grant)]
 
 @router.post("", response_model=GrantOut, status_code=201)
 @rule("org", Role.admin)
-def create_grant(body: GrantIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def create_grant(body: GrantIn, p: Admin, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Give another organization (or a project's members) a permission on one of your resources."""
     project_id = None
     if body.grantee_project is not None:  # a project the caller's organization is not in: 404, as if absent
         project_id = projects.for_work(session, p, body.grantee_project, "granting to the project").id
-    g = grants.create_grant(session, p, body.resource_type, body.resource, body.permission,
+    g = grants.create_grant(session, p, svc.resource_types.get(body.resource_type), body.resource, body.permission,
                             grantee_org=body.grantee_org, grantee_project_id=project_id,
                             expires_at=body.expires_at, limits=body.limits)
     ctx.resource(g.resource_type, g.resource_id, p.org_id, project_id)
     ctx.details = {"grant": g.id, "permission": g.permission, "grantee_org": body.grantee_org,
                    "grantee_project": body.grantee_project}
-    return grants.grant_view(session, g)
+    return grants.grant_view(session, g, svc.resource_types)
 
 
 @router.get("", response_model=list[GrantOut])
 @rule("org")
-def list_grants(p: Viewer, session: SessionDep,
+def list_grants(p: Viewer, session: SessionDep, svc: Svc,
                 direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> list[dict[str, Any]]:
     """Grants your organization gave, received, or both."""
-    return [grants.grant_view(session, g) for g in grants.list_grants(session, p, direction)]
+    return [grants.grant_view(session, g, svc.resource_types) for g in grants.list_grants(session, p, direction)]
 
 
 @router.get("/{grant_id}", response_model=GrantOut)
 @rule("resource")
-def get_grant(g: GrantDep, session: SessionDep) -> dict[str, Any]:
-    return grants.grant_view(session, g)
+def get_grant(g: GrantDep, session: SessionDep, svc: Svc) -> dict[str, Any]:
+    return grants.grant_view(session, g, svc.resource_types)
 
 
 @router.delete("/{grant_id}", response_model=GrantOut)
 @rule("resource", Role.admin)
-def revoke_grant(g: GrantDep, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def revoke_grant(g: GrantDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Revoke a grant your organization gave. Takes effect at once."""
     grants.revoke_grant(session, p, g.id)
     ctx.details = {"grant": g.id}
-    return grants.grant_view(session, g)
+    return grants.grant_view(session, g, svc.resource_types)

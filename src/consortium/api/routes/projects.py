@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from consortium.api.access import rule
-from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
 from consortium.api.routes.audit import EventOut
 from consortium.api.schemas import In, NonNegInt64, PosInt64
 from consortium.governance import projects
@@ -168,10 +168,10 @@ def project_audit(pm: ProjectDep, p: Viewer, session: SessionDep,
 
 @router.get("/{project}/report")
 @rule("resource")
-def project_report(pm: ProjectDep, session: SessionDep) -> dict[str, Any]:
+def project_report(pm: ProjectDep, session: SessionDep, svc: Svc) -> dict[str, Any]:
     """Who contributed which datasets, which jobs ran, which models exist, who called which deployment."""
     from consortium.governance.project_report import report
 
-    return report(session, pm[0])
+    return report(session, pm[0], svc.resource_types)
 
 
