@@ -31,6 +31,10 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
     from consortium.serving import deployments as deps
     from consortium.store.db import transaction
 
+    def deploy(s: Any, p: Any, name: str, model_ref: str) -> Any:
+        served = reg.to_serve(s, p, model_ref)
+        return deps.create_deployment(s, p, name, served.model, version_id=served.version_id, alias=served.alias)
+
     cfg = Settings(home=home, **settings)
     svc = Services.start(cfg)
     with transaction(svc.session_factory) as s:
@@ -44,9 +48,9 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
         for name in names:
             reg.register_version(s, p, name, onnx=onnx, blobs=svc.blobs, preprocessing=state["preprocessing"],
                                  task="classification", class_names=state["class_names"])
-            deployed[name] = deps.create_deployment(s, p, name, name)
+            deployed[name] = deploy(s, p, name, name)
         for name, rate in (rates or {}).items():
-            d = deployed.get(name) or deps.create_deployment(s, p, name, "digits")
+            d = deployed.get(name) or deploy(s, p, name, "digits")
             save_settings(s, d.id, {"sample_rate": rate}, u.id)
     return cfg, svc, token
 

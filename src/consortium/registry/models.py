@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
@@ -36,6 +37,7 @@ from consortium.governance.roles import Role
 from consortium.serving.sessions import inspect_onnx
 from consortium.serving.signature import ModelSignature
 from consortium.store.blobs import LocalBlobStore
+from consortium.store.db import INT32_MAX
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import ModelAlias, ModelVersion, RegisteredModel
@@ -267,6 +269,52 @@ def get_version(session: Session, model: RegisteredModel, ref: int | str) -> Mod
     return v
 
 
+def parse_model_ref(ref: str, default_org: str | None = None) -> tuple[str, str, int | None, str | None]:
+    """``[org/]model[:version|@alias]`` -> (org, model, version, alias).
+
+    >>> parse_model_ref("st-marys/digits@production")
+    ('st-marys', 'digits', None, 'production')
+    >>> parse_model_ref("digits:3", default_org="st-marys")
+    ('st-marys', 'digits', 3, None)
+    """
+    ref = (ref or "").strip()
+    version: int | None = None
+    alias: str | None = None
+    if "@" in ref:
+        ref, _, alias = ref.partition("@")
+        check_alias(alias)
+    elif ":" in ref:
+        ref, _, v = ref.partition(":")
+        if not (v.isascii() and v.isdigit()) or int(v) > INT32_MAX:
+            raise InvalidInput(f"version {v!r} is not a version number",
+                               hint="write MODEL:3 or MODEL@production")
+        version = int(v)
+    org, name = split_ref(ref, default_org)
+    return org, name, version, alias
+
+
+@dataclass(frozen=True)
+class ToServe:
+    """What a new deployment serves: a model, and a pinned version or an alias to follow."""
+
+    model: RegisteredModel
+    version_id: str | None
+    alias: str | None
+
+
+def to_serve(session: Session, p: Principal, ref: str) -> ToServe:
+    """``[org/]model[:version|@alias]`` for a deployment (``consortium.serving.deployments``): a model
+    of the caller's organization, authorized like a path parameter (another organization's is 404,
+    403 where a project lets the caller read it); the alias must exist; without a version or an
+    alias the latest version is pinned."""
+    org, name, version, alias = parse_model_ref(ref, p.org_name)
+    model = get_model(session, p, org, name, Role.member)
+    if alias is not None:
+        get_version(session, model, alias)
+        return ToServe(model, None, alias)
+    return ToServe(model, get_version(session, model, version if version is not None else "latest").id, None)
+
+
 def aliases(session: Session, model: RegisteredModel) -> dict[str, int]:
     rows = session.execute(select(ModelAlias.alias, ModelVersion.version)
                            .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
@@ -322,6 +370,15 @@ def read_onnx(session: Session, blobs: LocalBlobStore, v: ModelVersion) -> bytes
 
         raise IntegrityError(f"model version {v.id} does not match its recorded digest")
     return data
+
+
+def onnx_by_id(factory: sessionmaker[Session], blobs: LocalBlobStore, version_id: str) -> bytes:
+    """``read_onnx`` of a version by id, in a session of its own: the model loader serving is given."""
+    with factory() as s:
+        v = s.get(ModelVersion, version_id)
+        if v is None:
+            raise NotFound(f"model version {version_id!r} not found")
+        return read_onnx(s, blobs, v)
 
 
 def read_plot(session: Session, blobs: LocalBlobStore, v: ModelVersion, name: str) -> bytes:

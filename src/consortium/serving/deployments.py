@@ -11,10 +11,12 @@ reference (a path segment such as ``/v2/models/{name}``, or a body field) is a d
 deployment first, else the single one it may call (several: 409 listing their ``org~name``).
 Deployment and organization names never contain ``~``, so ``org~name`` is one path segment.
 
->>> parse_model_ref("st-marys/digits@production")
-('st-marys', 'digits', None, 'production')
->>> parse_model_ref("digits:3", default_org="st-marys")
-('st-marys', 'digits', 3, None)
+What a new deployment serves (a model, and a pinned version or an alias) is chosen and
+authorized by the registry (``consortium.registry.models.to_serve``); this module stores and finds
+deployments and never imports the registry.
+
+>>> check_deployment_name("digits-prod")
+'digits-prod'
 """
 
 from __future__ import annotations
@@ -30,32 +32,12 @@ from consortium.governance import grants
 from consortium.governance.identity import org_by_id
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
-from consortium.registry import models as reg
-from consortium.store.db import INT32_MAX
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import Deployment, ModelAlias, ModelVersion, RegisteredModel
 
 DEPLOYMENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}[a-z0-9]$")
-
-
-def parse_model_ref(ref: str, default_org: str | None = None) -> tuple[str, str, int | None, str | None]:
-    """``[org/]model[:version|@alias]`` -> (org, model, version, alias)."""
-    ref = (ref or "").strip()
-    version: int | None = None
-    alias: str | None = None
-    if "@" in ref:
-        ref, _, alias = ref.partition("@")
-        reg.check_alias(alias)
-    elif ":" in ref:
-        ref, _, v = ref.partition(":")
-        if not (v.isascii() and v.isdigit()) or int(v) > INT32_MAX:
-            raise InvalidInput(f"version {v!r} is not a version number",
-                               hint="write MODEL:3 or MODEL@production")
-        version = int(v)
-    org, name = reg.split_ref(ref, default_org)
-    return org, name, version, alias
 
 
 def check_deployment_name(name: str) -> str:
@@ -79,25 +61,24 @@ def resolve_version(session: Session, d: Deployment) -> ModelVersion:
     return v
 
 
-def create_deployment(session: Session, p: Principal, name: str, model_ref: str, *,
+def create_deployment(session: Session, p: Principal, name: str, model: RegisteredModel, *,
+                      version_id: str | None = None, alias: str | None = None,
                       description: str = "") -> Deployment:
-    """Deploy ``[org/]model[:version|@alias]`` of the caller's organization under ``name``.
+    """Serve ``model`` under ``name``, pinned to ``version_id`` or following ``alias`` (exactly one).
 
-    Without a version or alias the latest version is pinned. The model is authorized like a path
-    parameter: another organization's is 404 (403 where a project lets the caller read it)."""
+    The caller chooses and authorizes them (``consortium.registry.models.to_serve``: another
+    organization's model is 404, 403 where a project lets the caller read it)."""
     p.require(Role.member, "deploying a model")
     check_deployment_name(name)
-    org, model_name, version, alias = parse_model_ref(model_ref, p.org_name)
-    model = reg.get_model(session, p, org, model_name, Role.member)
+    if (version_id is None) == (alias is None):
+        raise InvalidInput("a deployment serves one pinned version or follows one alias",
+                           hint="give a version or an alias, not both")
+    if model.org_id != p.org_id:
+        raise PermissionDenied("only the model's owner organization may deploy it")
     if session.scalar(select(Deployment.id).where(Deployment.org_id == p.org_id,
                                                   Deployment.name == name)) is not None:
         raise Conflict(f"your organization already has a deployment named {name!r}",
                        hint="pick another name, or undeploy the old one first")
-    if alias is not None:
-        reg.get_version(session, model, alias)  # the alias must exist
-        version_id = None
-    else:
-        version_id = reg.get_version(session, model, version if version is not None else "latest").id
     d = Deployment(id=new_id("dep"), name=name, org_id=model.org_id, model_id=model.id, version_id=version_id,
                    alias=alias, description=description, created_by=p.user_id)
     session.add(d)
@@ -240,7 +221,10 @@ def _describe(session: Session, rid: str) -> str:
     return f"{org_by_id(session, d.org_id).name}/{d.name}" if d else rid
 
 
-# The ``deployment`` resource type of grants (permission ``invoke``; limits per_minute/per_day),
-# gathered by ``Services.start``.
-DEPLOYMENT = grants.ResourceType("deployment", resolve=_resolve, permissions=frozenset({Permission.invoke}),
-                                 describe=_describe)
+def register_types() -> None:
+    """Register ``deployment`` for grants (permission ``invoke``; limits per_minute/per_day)."""
+    grants.register_resource_type(grants.ResourceType("deployment", resolve=_resolve,
+                                                      permissions={Permission.invoke}, describe=_describe))
+
+
+register_types()

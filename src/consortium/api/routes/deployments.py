@@ -16,6 +16,7 @@ from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.schemas import In
 from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
+from consortium.registry import models as reg
 from consortium.serving import deployments as deps_svc
 from consortium.serving.runtime import get_runtime
 from consortium.serving.usage import usage_rows
@@ -49,7 +50,9 @@ DeploymentDep = Annotated[tuple[Deployment, Grant | None], Depends(deployment_de
 @rule("org", Role.member)
 def create_deployment(body: DeploymentIn, p: Member, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Serve ``[org/]model[:version|@alias]`` under a name (the latest version when neither is given)."""
-    d = deps_svc.create_deployment(session, p, body.name, body.model, description=body.description)
+    served = reg.to_serve(session, p, body.model)
+    d = deps_svc.create_deployment(session, p, body.name, served.model, version_id=served.version_id,
+                                   alias=served.alias, description=body.description)
     ctx.resource("deployment", d.id, d.org_id)
     view = deps_svc.deployment_view(session, d)
     ctx.details = {"name": d.name, "model": view["model"], "version": view["version"], "alias": d.alias}
