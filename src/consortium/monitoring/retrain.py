@@ -115,8 +115,8 @@ def check(session: Session, d: Deployment, checks: Sequence[SubmitCheck], *,
     s, row = load_settings(session, d.id)
     if not s.retrain.enabled:
         return {"enabled": False, "fired": False}, None
-    reasons, checks = _reasons(session, d, s, drift)
-    out: dict[str, Any] = {"enabled": True, "fired": False, "reasons": reasons, "checks": checks}
+    reasons, found = _reasons(session, d, s, drift)
+    out: dict[str, Any] = {"enabled": True, "fired": False, "reasons": reasons, "checks": found}
     if not reasons:
         return out, None
     blocked = _blocked(session, d, s)
@@ -133,7 +133,7 @@ def check(session: Session, d: Deployment, checks: Sequence[SubmitCheck], *,
                            project_id=model.project_id)
     job.name = f"retrain {d.name}"[:120]
     trig = RetrainTrigger(id=new_id("rtr"), deployment_id=d.id, job_id=job.id, reason="; ".join(reasons),
-                          details={"checks": checks, "from_version": v.version})
+                          details={"checks": found, "from_version": v.version})
     session.add(trig)
     session.flush()
     draft = EventDraft("deployment.retrain_triggered", actor_user_id=p.user_id, actor_org_id=p.org_id,
