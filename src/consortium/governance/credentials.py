@@ -55,13 +55,22 @@ def create_token(session: Session, p: Principal, name: str, role: Role | None = 
 
 
 def list_tokens(session: Session, p: Principal) -> list[ApiToken]:
+    """The caller's tokens in its organization, oldest first; an admin sees every member's."""
     q = select(ApiToken).where(ApiToken.org_id == p.org_id)
     if not p.role.at_least(Role.admin):
         q = q.where(ApiToken.user_id == p.user_id)
     return list(session.scalars(q.order_by(ApiToken.created_at)))
 
 
+def token_org(session: Session, token_id: str) -> str | None:
+    """The id of the organization a token acts in (None: there is no such token), so that a
+    refused attempt on it is recorded in its owner's audit trail."""
+    tok = session.get(ApiToken, token_id)
+    return tok.org_id if tok is not None else None
+
+
 def revoke_token(session: Session, p: Principal, token_id: str) -> ApiToken:
+    """Revoke a token of the caller's organization: one's own, or (admins) any member's."""
     tok = session.get(ApiToken, token_id)
     if tok is None or tok.org_id != p.org_id:
         raise NotFound(f"token {token_id!r} not found")

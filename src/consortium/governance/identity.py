@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,34 @@ from consortium.store.tables.identity import Invitation, Membership, Organizatio
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A user as a member of one organization: the account and its membership row."""
+
+    user: User
+    membership: Membership
+
+    @property
+    def user_id(self) -> str:
+        return self.user.id
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    @property
+    def role(self) -> Role:
+        return Role(self.membership.role)
+
+    @property
+    def joined_at(self) -> datetime:
+        return self.membership.created_at
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -130,22 +159,23 @@ def memberships(session: Session, user_id: str) -> list[tuple[Organization, Memb
     rows = session.execute(select(Organization, Membership).join(
         Membership, Membership.org_id == Organization.id).where(Membership.user_id == user_id)
         .order_by(Organization.name))
-    return [(o, m) for o, m in rows.tuples()]
+    return [(o, m) for o, m in rows]
 
 
-def membership(session: Session, p: Principal, user_id: str) -> tuple[User, Membership]:
-    """A member of the caller's organization, with the user; ``NotFound`` for anyone else."""
+def membership(session: Session, p: Principal, user_id: str) -> Member:
+    """A member of the caller's organization; ``NotFound`` for anyone else."""
     m = session.get(Membership, (user_id, p.org_id))
     user = session.get(User, user_id) if m is not None else None
     if m is None or user is None:
         raise NotFound(f"user {user_id!r} is not a member of {p.org_name}")
-    return user, m
+    return Member(user, m)
 
 
-def list_members(session: Session, org_id: str) -> list[tuple[User, Membership]]:
+def list_members(session: Session, p: Principal) -> list[Member]:
+    """The members of the caller's organization, by email."""
     rows = session.execute(select(User, Membership).join(Membership, Membership.user_id == User.id)
-                           .where(Membership.org_id == org_id).order_by(User.email))
-    return [(u, m) for u, m in rows.tuples()]
+                           .where(Membership.org_id == p.org_id).order_by(User.email))
+    return [Member(u, m) for u, m in rows]
 
 
 def _owners(session: Session, org_id: str) -> int:
@@ -153,17 +183,18 @@ def _owners(session: Session, org_id: str) -> int:
         Membership.org_id == org_id, Membership.role == Role.owner.value)) or 0
 
 
-def change_role(session: Session, p: Principal, user_id: str, role: Role) -> Membership:
+def change_role(session: Session, p: Principal, user_id: str, role: Role) -> Member:
+    """A member's new role (admins; only an owner grants or takes away the owner role, and an
+    organization keeps at least one owner)."""
     p.require(Role.admin, "changing roles")
-    m = session.get(Membership, (user_id, p.org_id))
-    if m is None:
-        raise NotFound(f"user {user_id!r} is not a member of {p.org_name}")
+    member = membership(session, p, user_id)
+    m = member.membership
     if (Role(m.role) == Role.owner or role == Role.owner) and p.role != Role.owner:
         raise PermissionDenied("only an owner can grant or take away the owner role")
     if Role(m.role) == Role.owner and role != Role.owner and _owners(session, p.org_id) <= 1:
         raise Conflict("this is the last owner of the organization", hint="make someone else owner first")
     m.role = role.value
-    return m
+    return member
 
 
 def remove_member(session: Session, p: Principal, user_id: str) -> tuple[int, int]:
@@ -235,7 +266,15 @@ def list_invitations(session: Session, p: Principal) -> list[Invitation]:
                                 .order_by(Invitation.created_at)))
 
 
+def invitation_org(session: Session, invitation_id: str) -> str | None:
+    """The id of the organization that holds an invitation (None: there is no such invitation),
+    so that a refused attempt on it is recorded in its owner's audit trail."""
+    inv = session.get(Invitation, invitation_id)
+    return inv.org_id if inv is not None else None
+
+
 def revoke_invitation(session: Session, p: Principal, invitation_id: str) -> Invitation:
+    """Revoke a pending invitation of the caller's organization (admins)."""
     inv = session.get(Invitation, invitation_id)
     if inv is None or inv.org_id != p.org_id:
         raise NotFound(f"invitation {invitation_id!r} not found")

@@ -14,7 +14,6 @@ from consortium.api.schemas import In, Out
 from consortium.errors import NotFound
 from consortium.governance import identity, throttle
 from consortium.governance.roles import Role
-from consortium.store.tables.identity import Invitation
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
 
@@ -52,14 +51,13 @@ class AcceptOut(Out):
     role: str
 
 
-def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Invitation:
-    inv = session.get(Invitation, invitation_id)
-    if inv is not None:  # recorded for the owner's audit trail, even when refused
-        ctx.resource("invitation", inv.id, inv.org_id)
-    if inv is None or inv.org_id != p.org_id:
+def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
+    owner = identity.invitation_org(session, invitation_id)
+    if owner is not None:  # recorded for the owner's audit trail, even when refused
+        ctx.resource("invitation", invitation_id, owner)
+    if owner != p.org_id:
         raise NotFound(f"invitation {invitation_id!r} not found")
-    ctx.resource("invitation", inv.id, inv.org_id)
-    return inv
+    return invitation_id
 
 
 @router.post("", response_model=InvitationCreated, status_code=201)
@@ -73,15 +71,15 @@ def create_invitation(body: InviteIn, p: Admin, session: SessionDep, ctx: Ctx) -
 
 @router.get("", response_model=list[InvitationOut])
 @rule("org", Role.admin)
-def list_invitations(p: Admin, session: SessionDep) -> list[Invitation]:
-    return identity.list_invitations(session, p)
+def list_invitations(p: Admin, session: SessionDep) -> list[InvitationOut]:
+    return [InvitationOut.model_validate(inv) for inv in identity.list_invitations(session, p)]
 
 
 @router.delete("/{invitation_id}", response_model=InvitationOut)
 @rule("resource", Role.admin)
-def revoke_invitation(inv: Annotated[Invitation, Depends(invitation_in_my_org)], p: Caller,
-                      session: SessionDep) -> Invitation:
-    return identity.revoke_invitation(session, p, inv.id)
+def revoke_invitation(invitation_id: Annotated[str, Depends(invitation_in_my_org)], p: Caller,
+                      session: SessionDep) -> InvitationOut:
+    return InvitationOut.model_validate(identity.revoke_invitation(session, p, invitation_id))
 
 
 @router.post("/accept", response_model=AcceptOut)

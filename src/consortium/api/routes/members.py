@@ -11,8 +11,8 @@ from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.schemas import In, Out
 from consortium.governance import identity
+from consortium.governance.identity import Member
 from consortium.governance.roles import Role
-from consortium.store.tables.identity import Membership, User
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -24,28 +24,24 @@ class MemberOut(Out):
     role: Role
     joined_at: datetime
 
-    @classmethod
-    def of(cls, u: User, m: Membership) -> MemberOut:
-        return cls(user_id=u.id, email=u.email, name=u.name, role=Role(m.role), joined_at=m.created_at)
-
 
 class RoleIn(In):
     role: Role
 
 
-def member_in_my_org(user_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[User, Membership]:
+def member_in_my_org(user_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Member:
     found = identity.membership(session, p, user_id)
     ctx.resource("membership", user_id, p.org_id)
     return found
 
 
-MemberDep = Annotated[tuple[User, Membership], Depends(member_in_my_org)]
+MemberDep = Annotated[Member, Depends(member_in_my_org)]
 
 
 @router.get("", response_model=list[MemberOut])
 @rule("org", Role.viewer)
 def list_members(p: Viewer, session: SessionDep) -> list[MemberOut]:
-    return [MemberOut.of(u, m) for u, m in identity.list_members(session, p.org_id)]
+    return [MemberOut.model_validate(m) for m in identity.list_members(session, p)]
 
 
 @router.patch("/{user_id}", response_model=MemberOut)
@@ -53,9 +49,8 @@ def list_members(p: Viewer, session: SessionDep) -> list[MemberOut]:
 def change_role(found: MemberDep, p: Admin, body: RoleIn, session: SessionDep, ctx: Ctx) -> MemberOut:
     """Change a member's role (admins; only owners touch the owner role). Takes effect at once:
     the member's tokens never act above the new role."""
-    u, _ = found
     ctx.details = {"role": body.role.value}
-    return MemberOut.of(u, identity.change_role(session, p, u.id, body.role))
+    return MemberOut.model_validate(identity.change_role(session, p, found.user_id, body.role))
 
 
 @router.delete("/{user_id}", status_code=204)
@@ -63,7 +58,6 @@ def change_role(found: MemberDep, p: Admin, body: RoleIn, session: SessionDep, c
 def remove_member(found: MemberDep, p: Caller, session: SessionDep, ctx: Ctx) -> Response:
     """Remove a member (admins), or leave the organization yourself: the member's tokens and web
     sessions in the organization end at once, for good (a member invited again starts afresh)."""
-    u, _ = found
-    tokens, sessions = identity.remove_member(session, p, u.id)
+    tokens, sessions = identity.remove_member(session, p, found.user_id)
     ctx.details = {"tokens_revoked": tokens, "sessions_ended": sessions}
     return Response(status_code=204)

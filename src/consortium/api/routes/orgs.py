@@ -14,7 +14,6 @@ from consortium.api.schemas import In, Out
 from consortium.governance import identity
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.store.tables.identity import Organization
 
 router = APIRouter(prefix="/orgs", tags=["organizations"])
 
@@ -42,24 +41,24 @@ def org_founder(p: Caller) -> Principal:
 
 @router.get("", response_model=list[OrgOut])
 @rule("self")
-def list_orgs(p: Caller, session: SessionDep) -> list[Organization]:
+def list_orgs(p: Caller, session: SessionDep) -> list[OrgOut]:
     """The directory of organizations on this hub (names only, so that grants can name them)."""
-    return identity.list_orgs(session)
+    return [OrgOut.model_validate(org) for org in identity.list_orgs(session)]
 
 
 @router.post("", response_model=OrgOut, status_code=201)
 @rule("org", Role.admin)
 def create_org(p: Annotated[Principal, Depends(org_founder)], body: OrgIn, session: SessionDep,
-               ctx: Ctx) -> Organization:
+               ctx: Ctx) -> OrgOut:
     """Create an organization; the caller becomes its owner. Needs the admin or owner role in the
     current organization; at most 3 a day per user (hub operators: 20); 429 with ``Retry-After``."""
     org = identity.found_org(session, p, body.name, body.display_name, body.description)
     ctx.resource("organization", org.id, org.id)
-    return org
+    return OrgOut.model_validate(org)
 
 
 @router.get("/{name}", response_model=OrgOut)
 @rule("self")
-def get_org(name: str, p: Caller, session: SessionDep) -> Organization:
+def get_org(name: str, p: Caller, session: SessionDep) -> OrgOut:
     """An organization's public profile."""
-    return identity.org_by_name(session, name)
+    return OrgOut.model_validate(identity.org_by_name(session, name))

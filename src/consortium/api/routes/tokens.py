@@ -14,7 +14,6 @@ from consortium.api.schemas import In, Out
 from consortium.errors import NotFound
 from consortium.governance import credentials
 from consortium.governance.roles import Role
-from consortium.store.tables.identity import ApiToken
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -41,14 +40,13 @@ class TokenCreated(TokenOut):
     token: str = Field(description="shown once; store it now")
 
 
-def token_in_my_org(token_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> ApiToken:
-    tok = session.get(ApiToken, token_id)
-    if tok is not None:  # recorded for the owner's audit trail, even when refused
-        ctx.resource("token", tok.id, tok.org_id)
-    if tok is None or tok.org_id != p.org_id:
+def token_in_my_org(token_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
+    owner = credentials.token_org(session, token_id)
+    if owner is not None:  # recorded for the owner's audit trail, even when refused
+        ctx.resource("token", token_id, owner)
+    if owner != p.org_id:
         raise NotFound(f"token {token_id!r} not found")
-    ctx.resource("token", tok.id, tok.org_id)
-    return tok
+    return token_id
 
 
 @router.post("", response_model=TokenCreated, status_code=201)
@@ -63,14 +61,14 @@ def create_token(body: TokenIn, p: Viewer, session: SessionDep, ctx: Ctx) -> Tok
 
 @router.get("", response_model=list[TokenOut])
 @rule("org", Role.viewer)
-def list_tokens(p: Viewer, session: SessionDep) -> list[ApiToken]:
+def list_tokens(p: Viewer, session: SessionDep) -> list[TokenOut]:
     """Your tokens; admins see every token of the organization."""
-    return credentials.list_tokens(session, p)
+    return [TokenOut.model_validate(tok) for tok in credentials.list_tokens(session, p)]
 
 
 @router.delete("/{token_id}", response_model=TokenOut)
 @rule("resource", Role.admin)
-def revoke_token(tok: Annotated[ApiToken, Depends(token_in_my_org)], p: Caller,
-                 session: SessionDep) -> ApiToken:
+def revoke_token(token_id: Annotated[str, Depends(token_in_my_org)], p: Caller,
+                 session: SessionDep) -> TokenOut:
     """Revoke one of your tokens (admins: anyone's in the organization). Takes effect at once."""
-    return credentials.revoke_token(session, p, tok.id)
+    return TokenOut.model_validate(credentials.revoke_token(session, p, token_id))
