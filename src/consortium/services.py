@@ -17,8 +17,14 @@ from consortium.governance.audit import EventDraft
 from consortium.governance.audit_keys import AuditKeys
 from consortium.governance.grants import ResourceTypes
 from consortium.jobs.submit import SubmitCheck, checks_for
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore, LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
+
+
+def _blob_store(settings: Settings) -> BlobStore:
+    """The store the settings name: the local disk under the data directory (an object store is the
+    scale-out's)."""
+    return LocalBlobStore(settings.blob_dir)
 
 
 @dataclass
@@ -27,7 +33,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     keys: keys.KeyService
-    blobs: LocalBlobStore
+    blobs: BlobStore
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
     submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
     resource_types: ResourceTypes  # what grants can name: datasets, deployments
@@ -46,10 +52,7 @@ class Services:
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
             chain.ensure_head(s)
-        blobs = LocalBlobStore(settings.blob_dir)
-        from consortium.data.access import use_blob_store
-
-        use_blob_store(blobs)
+        blobs = _blob_store(settings)
         from consortium.data.resources import DATASET
         from consortium.serving.deployments import DEPLOYMENT
 

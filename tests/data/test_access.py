@@ -35,7 +35,7 @@ def _grant(http: Any, owner: Any, grantee: Any, permission: str) -> str:
 def _compute(services: Any, actor: Any, ref: str) -> Any:
     with transaction(services.session_factory) as s:
         p = credentials.resolve_token(s, actor.token)
-        return load_for_compute(s, p, ref, 1, blobs=services.blobs)
+        return load_for_compute(s, p, ref, 1, services.blobs)
 
 
 def test_grants_metadata_compute_download_and_revoke(http: Any, services: Any, orgs: dict[str, Any]) -> None:

@@ -40,7 +40,8 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             assert [d["dataset"] for d in job.recipe["_resolved"]["datasets"]] == doc["federated"]["datasets"]
             from consortium.data.access import load_for_compute
 
-            rows = load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1])
+            rows = load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1],
+                                    None, svc.blobs)
             assert rows.class_names == ["malignant", "benign"]  # the demo's samples keep their label names
             outsider = create_org(s, "outsider-org", "Outsider", "")
         from consortium.governance import credentials, identity

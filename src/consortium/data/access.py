@@ -7,7 +7,7 @@ code running inside the hub and is never exposed as a download route.
 
 >>> from consortium.data.access import load_for_compute                       # doctest: +SKIP
 >>> data = load_for_compute(session, principal, "st-marys-hospital/breast-cancer", 1,
-...                         blobs=services.blobs)                              # doctest: +SKIP
+...                         services.blobs)                                    # doctest: +SKIP
 >>> data.kind, data.target                                                    # doctest: +SKIP
 ('tabular', 'target')
 """
@@ -20,37 +20,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from consortium.data import catalog
-from consortium.data.ingest import tmp_dir
-from consortium.errors import Unavailable
 from consortium.governance.encryption import decrypt_stream
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore
 from consortium.store.tables.data import Dataset, DatasetVersion
 
 if TYPE_CHECKING:
     from consortium.data.frame import DataFrameSet
 
-_DEFAULT_BLOBS: list[LocalBlobStore] = []
 PREVIEW_MAX = 100
 
 
-def use_blob_store(blobs: LocalBlobStore) -> None:
-    """Make ``blobs`` the store ``load_for_compute`` reads when the caller passes none (called by the
-    hub's dataset routes and the demo seeding; a worker process calls it once at start)."""
-    _DEFAULT_BLOBS[:] = [blobs]
-
-
-def _blobs(blobs: LocalBlobStore | None) -> LocalBlobStore:
-    if blobs is not None:
-        return blobs
-    if not _DEFAULT_BLOBS:
-        raise Unavailable("no blob store is configured for reading datasets",
-                          hint="pass blobs=services.blobs or call consortium.data.access.use_blob_store")
-    return _DEFAULT_BLOBS[0]
-
-
-def _source(session: Session, blobs: LocalBlobStore, ds: Dataset,
+def _source(session: Session, blobs: BlobStore, ds: Dataset,
             v: DatasetVersion):  # type: ignore[no-untyped-def]
     def source() -> Iterator[bytes]:
         return decrypt_stream(session, ds.org_id, blobs.get(v.blob_key))
@@ -59,16 +41,14 @@ def _source(session: Session, blobs: LocalBlobStore, ds: Dataset,
 
 
 def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
-                     version: int | str | None = None,
-                     *, blobs: LocalBlobStore | None = None) -> DataFrameSet:
+                     version: int | str | None, blobs: BlobStore) -> DataFrameSet:
     """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
-    decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
+    read from ``blobs`` (``Services.blobs``) and decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
     (``download`` implies it); anything else is ``NotFound``."""
     from consortium.data import formats
 
     ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)
-    store = _blobs(blobs)
-    data = formats.load(v.format, _source(session, store, ds, v), v.schema, tmp_dir(store))
+    data = formats.load(v.format, _source(session, blobs, ds, v), v.schema, blobs.scratch_dir)
     if data.kind == "tabular" and (v.schema.get("class_names") or v.schema.get("classes")):
         data.class_names = list(v.schema.get("class_names") or v.schema["classes"])
     return data
@@ -92,7 +72,7 @@ def resolve_version(session: Session, p: Principal, dataset_ref: str, version: i
     return ds, catalog.version(session, ds, version)
 
 
-def preview(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset, v: DatasetVersion,
+def preview(session: Session, blobs: BlobStore, p: Principal, ds: Dataset, v: DatasetVersion,
             rows: int = 10) -> dict[str, Any]:
     """Statistics for any ``metadata`` holder; the first ``rows`` rows only for the owner or a
     ``download`` grantee (others get ``rows: null`` and the reason)."""
@@ -106,11 +86,11 @@ def preview(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset, 
         out["rows_hidden"] = "rows are shown to the owner and to organizations with a download grant"
     else:
         out["rows_preview"] = formats.head(v.format, _source(session, blobs, ds, v), v.schema, n,
-                                           tmp_dir(blobs)) if n else []
+                                           blobs.scratch_dir) if n else []
     return out
 
 
-def download(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset,
+def download(session: Session, blobs: BlobStore, p: Principal, ds: Dataset,
              v: DatasetVersion) -> Iterator[bytes]:
     """The version's original file, decrypted as it streams; owner or ``download`` grantees."""
     catalog.authorize(session, p, ds, Permission.download)

@@ -4,7 +4,7 @@ while a queued or running job uses it; deleting a dataset revokes every grant on
 Order, for crash safety: the rows go first, in the caller's transaction, together with the grant
 revocations and the audit event; the encrypted blobs are unlinked only after that transaction has
 committed. A crash in between leaves blob files that no row points at: encrypted, listed and
-served by nothing, removed by ``LocalBlobStore.sweep_orphans``. The other order could leave a
+served by nothing, removed by ``BlobStore.sweep_orphans``. The other order could leave a
 listed version whose blob is gone, so that its download and every job on it fail. A rolled-back
 transaction deletes no blob. A job submitted in the same instant as the deletion (after the check)
 fails when it starts, with the dataset not found.
@@ -32,9 +32,9 @@ from consortium.errors import Conflict
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.jobs.queue import TERMINAL
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore
 from consortium.store.tables.base import utcnow
-from consortium.store.tables.data import Dataset, DatasetVersion
+from consortium.store.tables.data import Dataset
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.jobs import Job
 
@@ -52,7 +52,7 @@ def jobs_using(session: Session, ds: Dataset, version: int | None = None) -> lis
     return out
 
 
-def delete(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset,
+def delete(session: Session, blobs: BlobStore, p: Principal, ds: Dataset,
            version: int | str | None = None) -> dict[str, Any]:
     """Delete dataset ``ds`` (``version`` None) or one version of it; returns what went."""
     name = catalog.full_name(session, ds)
@@ -85,7 +85,7 @@ def delete(session: Session, blobs: LocalBlobStore, p: Principal, ds: Dataset,
             "bytes": sum(v.size_bytes for v in doomed)}
 
 
-def _unlink(blobs: LocalBlobStore, keys: list[str]) -> None:
+def _unlink(blobs: BlobStore, keys: list[str]) -> None:
     for k in keys:
         try:
             blobs.delete(k)

@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session
 
 from consortium.data import catalog, memory
 from consortium.data.archive import ZipLimits
-from consortium.errors import Conflict, InvalidInput, PayloadTooLarge
+from consortium.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore
 from consortium.store.tables.base import new_id
 from consortium.store.tables.data import Dataset, DatasetVersion
 
@@ -89,10 +89,6 @@ class _Tap:
             yield c
 
 
-def tmp_dir(blobs: LocalBlobStore) -> Path:
-    return Path(blobs.root) / "tmp"
-
-
 def _dataset_for_upload(session: Session, p: Principal, name: str, description: str) -> tuple[Dataset, bool]:
     catalog.check_name(name)
     p.require(Role.member, "uploading datasets")
@@ -103,7 +99,7 @@ def _dataset_for_upload(session: Session, p: Principal, name: str, description: 
                    created_by=p.user_id), True
 
 
-def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chunks: Iterable[bytes],
+def ingest(session: Session, blobs: BlobStore, p: Principal, name: str, chunks: Iterable[bytes],
            up: Upload) -> tuple[DatasetVersion, bool]:
     """Store ``chunks`` as the next version of dataset ``name`` of the caller's organization
     (created if new). Returns (version, created)."""
@@ -127,7 +123,7 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
             return decrypt_stream(session, p.org_id, blobs.get(ref.key))
 
         try:
-            fmt, schema = formats.profile(fmt, source, up.target, tmp_dir(blobs), up.limits)
+            fmt, schema = formats.profile(fmt, source, up.target, blobs.scratch_dir, up.limits)
         finally:
             memory.release(formats.tabular.POOL)  # back near the hub's level before the upload
         if not new:
@@ -156,5 +152,5 @@ def ingest(session: Session, blobs: LocalBlobStore, p: Principal, name: str, chu
 def _latest(session: Session, ds: Dataset) -> DatasetVersion | None:
     try:
         return catalog.version(session, ds, None)
-    except Exception:
+    except NotFound:  # every version was deleted
         return None

@@ -21,7 +21,6 @@ HOSPITAL = DEMO_ORGS[0][0]
 
 
 def seed_datasets(svc: Services, session: Session, out: dict[str, Any]) -> None:
-    access.use_blob_store(svc.blobs)
     plan = [(org, "breast-cancer", "breast_cancer", len(DEMO_ORGS), i + 1)
             for i, (org, _, _) in enumerate(DEMO_ORGS)]
     plan.append((HOSPITAL, "digits", "digits", 1, 1))

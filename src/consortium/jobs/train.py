@@ -29,7 +29,7 @@ def load_data(ctx: JobContext, ref: str, version: int | None) -> tuple[Any, dict
     with transaction(svc.session_factory) as s:
         p = ctx.principal(s)
         ds, v = resolve_version(s, p, ref, version, Permission.compute)
-        data = load_for_compute(s, p, ds.id, v.version, blobs=svc.blobs)
+        data = load_for_compute(s, p, ds.id, v.version, svc.blobs)
         info = {"dataset": catalog.full_name(s, ds), "version": v.version, "owner": org_by_id(s, ds.org_id).name}
         svc.audit_in(s, [EventDraft("job.compute_on_dataset", request_id=ctx.job_id, actor_user_id=p.user_id,
                                     actor_org_id=p.org_id, resource_type="dataset", resource_id=ds.id,

@@ -15,18 +15,18 @@ from sqlalchemy.orm import Session
 from consortium.errors import InvalidInput
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.serving.external_data import refuse_external_data
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
 
-def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: LocalBlobStore) -> None:
+def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: BlobStore) -> None:
     """Store a training result's torch weights with the version (called by the training jobs)."""
     ref = blobs.put(encrypt_stream(session, org_id, [result.torch_state]), prefix="t")
     v.explain = {"torch_state": ref.key, "model_spec": result.model_spec,
                  "input_shape": list(result.input_shape), "n_outputs": result.n_outputs}
 
 
-def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: LocalBlobStore,
+def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: BlobStore,
                      feature_names: list[str] | None) -> None:
     """Store a federated result's torch weights with the version (called by federated jobs)."""
     ref = blobs.put(encrypt_stream(session, org_id, [result.state_dict]), prefix="t")
@@ -34,7 +34,7 @@ def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any
                  "feature_names": feature_names}
 
 
-def explain_version(session: Session, blobs: LocalBlobStore, model: RegisteredModel, v: ModelVersion,
+def explain_version(session: Session, blobs: BlobStore, model: RegisteredModel, v: ModelVersion,
                     inputs: Any, target: int | str | None = None) -> dict[str, Any]:
     """Integrated Gradients for one input of ``v``. The version's ONNX artifact must be intact and
     self-contained (``read_onnx`` checks its digest, ``refuse_external_data`` its tensors) even

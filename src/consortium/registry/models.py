@@ -36,7 +36,7 @@ from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.serving.sessions import inspect_onnx
 from consortium.serving.signature import ModelSignature
-from consortium.store.blobs import LocalBlobStore
+from consortium.store.blobs import BlobStore
 from consortium.store.db import INT32_MAX
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization
@@ -107,7 +107,7 @@ def register_version(
     model_name: str,
     *,
     onnx: bytes,
-    blobs: LocalBlobStore,
+    blobs: BlobStore,
     signature: ModelSignature | dict[str, Any] | None = None,
     preprocessing: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -182,7 +182,7 @@ def register_version(
 
 
 def register_training_result(session: Session, owner: Principal | str | Organization, model_name: str,
-                             result: TrainingResult, *, blobs: LocalBlobStore,
+                             result: TrainingResult, *, blobs: BlobStore,
                              lineage: Lineage | dict[str, Any] | None = None,
                              description: str = "") -> ModelVersion:
     """``register_version`` fed from a ``consortium.training.pipeline.TrainingResult``."""
@@ -360,7 +360,7 @@ def delete_alias(session: Session, p: Principal, model: RegisteredModel, alias: 
 
 
 # ---------------------------------------------------------------------------------------- content
-def read_onnx(session: Session, blobs: LocalBlobStore, v: ModelVersion) -> bytes:
+def read_onnx(session: Session, blobs: BlobStore, v: ModelVersion) -> bytes:
     """The decrypted ONNX bytes of a version, checked against the recorded digest."""
     model = session.get(RegisteredModel, v.model_id)
     assert model is not None
@@ -372,7 +372,7 @@ def read_onnx(session: Session, blobs: LocalBlobStore, v: ModelVersion) -> bytes
     return data
 
 
-def onnx_by_id(factory: sessionmaker[Session], blobs: LocalBlobStore, version_id: str) -> bytes:
+def onnx_by_id(factory: sessionmaker[Session], blobs: BlobStore, version_id: str) -> bytes:
     """``read_onnx`` of a version by id, in a session of its own: the model loader serving is given."""
     with factory() as s:
         v = s.get(ModelVersion, version_id)
@@ -381,7 +381,7 @@ def onnx_by_id(factory: sessionmaker[Session], blobs: LocalBlobStore, version_id
         return read_onnx(s, blobs, v)
 
 
-def read_plot(session: Session, blobs: LocalBlobStore, v: ModelVersion, name: str) -> bytes:
+def read_plot(session: Session, blobs: BlobStore, v: ModelVersion, name: str) -> bytes:
     key = (v.plots or {}).get(name)
     if key is None:
         raise NotFound(f"version {v.version} has no plot {name!r}",

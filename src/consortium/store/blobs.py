@@ -1,5 +1,9 @@
-"""Blob store on the local disk: content written to a temporary file, checksummed, fsynced and
-renamed into place, so a blob is either complete or absent; never half-written and visible.
+"""Blobs: the ``BlobStore`` protocol every store implements, and ``LocalBlobStore``, the one on the
+local disk. Everything outside ``Services.start`` (which picks the store from the settings) is
+typed against the protocol, so an object store can take the local disk's place.
+
+The local store writes content to a temporary file, checksums, fsyncs and renames it into place,
+so a blob is either complete or absent; never half-written and visible.
 
 Callers hand in an iterator of bytes (already encrypted by ``governance.encryption``) and get a
 ``BlobRef`` back only once the blob is durable; only then do they insert the database row that
@@ -29,6 +33,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from consortium.errors import NotFound, PayloadTooLarge
 
@@ -49,7 +54,36 @@ class BlobRef:
     sha256: str  # of the stored bytes
 
 
+class BlobStore(Protocol):
+    """Where encrypted blobs live. ``put`` returns only once the blob is durable; ``get`` of a key
+    no blob has raises ``NotFound``."""
+
+    parts_swept: int  # unfinished writes of a dead writer removed when the store opened
+
+    @property
+    def scratch_dir(self) -> Path:
+        """A private local folder for temporary copies (a file a reader needs whole, e.g. Parquet)."""
+
+    def put(self, chunks: Iterable[bytes], *, max_bytes: int | None = None, prefix: str = "b") -> BlobRef:
+        """Store ``chunks`` under a new key (``prefix`` + random); ``PayloadTooLarge`` past ``max_bytes``."""
+
+    def get(self, key: str) -> Iterator[bytes]:
+        """The blob's bytes, in chunks."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob (no error when it is already gone)."""
+
+    def sweep_orphans(self, known: set[str], older_than_s: float = 3600) -> int:
+        """Remove blobs whose key is not in ``known`` and older than ``older_than_s``; how many."""
+
+    def close(self) -> None: ...
+
+
 class LocalBlobStore:
+    """``BlobStore`` on the local disk, under ``root`` (``CONSORTIUM_HOME/blobs``)."""
+
     def __init__(self, root: str | Path, *, part_grace_s: float = PART_GRACE_S) -> None:
         self.root = Path(root)
         (self.root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -87,6 +121,10 @@ class LocalBlobStore:
             except FileNotFoundError:  # finished or swept meanwhile
                 continue
         return removed
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.root / "tmp"
 
     def close(self) -> None:
         """Leave the writers' lock (the process's exit does it too)."""

@@ -43,7 +43,6 @@ memory.limit_arenas(2)  # at app creation, before the server's threads: see cons
 
 def _dataset(org: str, dataset: str, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
              permission: Permission) -> Dataset:
-    access.use_blob_store(svc.blobs)
     ds = catalog.find(session, org, dataset)
     if ds is not None:
         ctx.resource(catalog.RTYPE, ds.id, ds.org_id)  # set before the check: refusals are audited too
