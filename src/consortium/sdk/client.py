@@ -22,6 +22,12 @@ import httpx
 
 from consortium.errors import ConsortiumError, Unavailable, from_code
 from consortium.sdk import resources
+from consortium.sdk.datasets import Datasets
+from consortium.sdk.jobs import Jobs
+from consortium.sdk.models import Deployments, Models
+from consortium.sdk.monitoring import Monitoring
+from consortium.sdk.nodes import Nodes
+from consortium.sdk.projects import Projects
 
 
 class Client:
@@ -43,8 +49,13 @@ class Client:
         self.grants = resources.Grants(self)
         self.audit = resources.Audit(self)
         self.keys = resources.Keys(self)
-        for name, cls in resources.EXTRA_GROUPS.items():
-            setattr(self, name, cls(self))
+        self.datasets = Datasets(self)
+        self.jobs = Jobs(self)
+        self.models = Models(self)
+        self.deployments = Deployments(self)
+        self.projects = Projects(self)
+        self.nodes = Nodes(self)
+        self.monitoring = Monitoring(self)
 
     @classmethod
     def login(cls, url: str, email: str, password: str, **kw: Any) -> Client:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from consortium.sdk.resources import Group, register
+from consortium.sdk.resources import Group
 
 CHUNK = 1 << 20
 Progress = Callable[[int, int], None]  # (bytes sent, total bytes)
@@ -43,7 +43,6 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-@register("datasets")
 class Datasets(Group):
     _org: str | None = None
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from consortium.errors import Unavailable
-from consortium.sdk.resources import Group, register
+from consortium.sdk.resources import Group
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
-@register("jobs")
 class Jobs(Group):
     def submit(self, recipe: str | dict[str, Any] | Path, project: str | None = None) -> dict[str, Any]:
         """Queue a job from a recipe (dict, YAML/JSON text, or a path to a recipe file)."""

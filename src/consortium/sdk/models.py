@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from consortium.sdk.resources import API, Group, register, segment
+from consortium.sdk.resources import API, Group, segment
 
 CHUNK = 1 << 20
 
@@ -33,7 +33,6 @@ def _ref(client_group: Group, model: str) -> str:
     return f"{client_group.c.me()['org']}/{model}"
 
 
-@register("models")
 class Models(Group):
     def list(self) -> list[dict[str, Any]]:
         return self._get("/models")  # type: ignore[no-any-return]
@@ -87,7 +86,6 @@ class Models(Group):
         return out
 
 
-@register("deployments")
 class Deployments(Group):
     def create(self, name: str, model: str, description: str = "") -> dict[str, Any]:
         """Deploy ``[org/]model[:version|@alias]`` under ``name``."""

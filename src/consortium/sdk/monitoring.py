@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.sdk.resources import Group, register, segment
+from consortium.sdk.resources import Group, segment
 
 
-@register("monitoring")
 class Monitoring(Group):
     def settings(self, deployment: str) -> dict[str, Any]:
         """Sample rate, retention, drift thresholds, retraining trigger and its recent runs (owner)."""

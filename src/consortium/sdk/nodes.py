@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.sdk.resources import API, Group, register
+from consortium.sdk.resources import API, Group
 
 
-@register("nodes")
 class Nodes(Group):
     def register(self, name: str, *, approve: str = "auto", datasets: list[dict[str, Any]] | None = None,
                  agent: dict[str, Any] | None = None) -> dict[str, Any]:

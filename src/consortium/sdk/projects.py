@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from consortium.sdk.resources import Group, register, segment
+from consortium.sdk.resources import Group, segment
 
 
-@register("projects")
 class Projects(Group):
     def create(self, name: str, purpose: str, terms: list[str],
                default_quota: dict[str, int] | None = None) -> dict[str, Any]:

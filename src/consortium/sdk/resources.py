@@ -9,7 +9,6 @@ if TYPE_CHECKING:
     from consortium.sdk.client import Client
 
 API = "/api/v1"
-EXTRA_GROUPS: dict[str, type[Group]] = {}  # later stages register theirs here
 
 
 class Group:
@@ -37,14 +36,6 @@ def segment(ref: str) -> str:
     ('st-marys-hospital~bc-risk', 'bc-risk')
     """
     return ref.replace("/", "~", 1)
-
-
-def register(name: str):  # type: ignore[no-untyped-def]
-    def deco(cls: type[Group]) -> type[Group]:
-        EXTRA_GROUPS[name] = cls
-        return cls
-
-    return deco
 
 
 class Orgs(Group):
