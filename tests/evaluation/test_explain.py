@@ -13,6 +13,7 @@ from consortium.processing import Preprocessor
 from consortium.recipe import CNNSpec
 from consortium.training.models import build_model
 from consortium.training.pipeline import run_training
+from consortium.training.result import explainable
 
 
 def test_image_attributions_are_complete_and_rendered() -> None:
@@ -24,7 +25,7 @@ def test_image_attributions_are_complete_and_rendered() -> None:
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     x = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
-    e = explain((spec.model_dump(), buf.getvalue(), (1, 8, 8), 10), x, target=3, n_steps=128)
+    e = explain(explainable(spec.model_dump(), buf.getvalue(), (1, 8, 8), 10), x, target=3, n_steps=128)
     a = np.array(e["attributions"])
     assert a.shape == (1, 8, 8) and e["target"] == 3
     with torch.no_grad():

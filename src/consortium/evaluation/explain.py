@@ -5,20 +5,22 @@ single-logit binary model, the sigmoid pair), from an all-zeros baseline in the 
 space (for standardized features that is the training mean). Tabular inputs get one score per
 feature with its name; images get a (C, H, W) map and a PNG heat map.
 
->>> from consortium.data.samples import load_sample
->>> from consortium.training.pipeline import run_training
->>> recipe = {"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
-...           "model": {"type": "logistic"}, "train": {"lr": 0.1, "epochs": 10}}
->>> res = run_training(recipe, load_sample("iris"))
->>> e = explain(res, [5.1, 3.5, 1.4, 0.2])
->>> e["target_name"], len(e["features"]), sorted(e["features"][0])
-('setosa', 4, ['name', 'score', 'value'])
+The model comes in built, as an ``Explainable`` (or anything whose ``explainable()`` gives one):
+training (``TrainingResult.explainable``, ``training.result.explainable``) and federation
+(``federation.engine.result.explainable``) build theirs, so this module imports neither.
+
+>>> import torch
+>>> head = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Softmax(dim=1))  # (B, 3) -> (B, 2)
+>>> model = Explainable(head, (3,), "classification", class_names=["no", "yes"], feature_names=["a", "b", "c"])
+>>> e = explain(model, [1.0, 0.0, 2.0], target="yes")
+>>> e["target_name"], sorted(f["name"] for f in e["features"]), sorted(e["features"][0])
+('yes', ['a', 'b', 'c'], ['name', 'score', 'value'])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,60 +28,30 @@ from consortium.errors import InvalidInput
 
 
 @dataclass(frozen=True)
-class FederatedSource:
-    """A federated model (``consortium.federation``): ``Scale`` + net over raw features. The net
-    is explained on the scaled inputs (zero baseline = the federation's mean), the scores are
-    reported against the raw values, under ``feature_names``."""
+class Explainable:
+    """A model ready to explain. ``head`` maps model inputs (B, *input_shape) to what is explained:
+    class probabilities, or the predicted values for regression (``training.export.WithHead`` on a
+    trained net). With ``preprocessing`` (a ``Preprocessor`` state) inputs are raw and transformed
+    first. With ``scale`` (a federated model's leading ``Scale`` layer) attributions are on the
+    scaled inputs (zero baseline = the federation's mean) and reported against the raw values."""
 
-    recipe: dict[str, Any]
-    stats: dict[str, Any]
-    state: bytes
-    feature_names: list[str] | None = None
-
-    def load(self) -> tuple[Any, Any, tuple[int, ...], str]:
-        """(scale, net, input_shape, task)."""
-        import io
-
-        import torch
-
-        from consortium.federation.app.features import GlobalStats
-        from consortium.federation.app.model import global_model
-        from consortium.recipe import parse_recipe
-
-        recipe = parse_recipe(self.recipe)
-        m = global_model(recipe, GlobalStats.from_dict(self.stats))
-        m.load_state_dict(torch.load(io.BytesIO(self.state), weights_only=True))
-        m.eval()
-        return m[0], m[1], tuple(self.stats["input_shape"]), recipe.resolved_task
+    head: Any  # torch.nn.Module
+    input_shape: tuple[int, ...]
+    task: str
+    preprocessing: dict[str, Any] | None = None
+    scale: Any = None  # torch.nn.Module | None
+    class_names: list[str] | None = None  # None: the preprocessing's, else the output indices
+    feature_names: list[str] | None = None  # None: the preprocessing's, else f0, f1, ...
 
 
-def _resolve(source: Any) -> tuple[Any, tuple[int, ...], str, dict[str, Any] | None]:
-    """(model, input_shape, task, preprocessing state or None) from a result or a tuple."""
-    from consortium.training.pipeline import TrainingResult, load_torch_model
+class HasExplainable(Protocol):
+    """Anything that can give its model as an ``Explainable`` (e.g. a ``TrainingResult``)."""
 
-    if isinstance(source, TrainingResult):
-        return source.load_model(), source.input_shape, source.task, source.preprocessing
-    if isinstance(source, FederatedSource):
-        _, net, shape, task = source.load()
-        return net, shape, task, None
-    if isinstance(source, (tuple, list)) and len(source) in (4, 5, 6):
-        spec, state, input_shape, n_outputs = source[:4]
-        prep = source[4] if len(source) > 4 else None
-        task = source[5] if len(source) > 5 else (prep or {}).get("task", "classification")
-        return (
-            load_torch_model(spec, state, tuple(input_shape), int(n_outputs)),
-            tuple(input_shape),
-            task,
-            prep,
-        )
-    raise InvalidInput(
-        "explain needs a TrainingResult or (model_spec, torch_state, input_shape, n_outputs"
-        "[, preprocessing_state[, task]])"
-    )
+    def explainable(self) -> Explainable: ...
 
 
 def explain(
-    source: Any,
+    source: Explainable | HasExplainable,
     x: Any,
     target: int | str | None = None,
     *,
@@ -93,30 +65,32 @@ def explain(
     from captum.attr import IntegratedGradients
 
     from consortium.processing.preprocessor import Preprocessor
-    from consortium.training.export import WithHead
 
-    model, input_shape, task, prep_state = _resolve(source)
-    prep = Preprocessor.from_state(prep_state) if prep_state else None
+    if not isinstance(source, Explainable):
+        if not callable(getattr(source, "explainable", None)):
+            raise InvalidInput("explain needs an Explainable, or a result with explainable() (a TrainingResult)")
+        source = source.explainable()
+    input_shape, task = tuple(source.input_shape), source.task
+    prep = Preprocessor.from_state(source.preprocessing) if source.preprocessing else None
     shown = None  # the values reported next to each score, when they differ from the model's input
     if prep is not None and not preprocessed:
         X = prep.transform_inputs(x)
     else:
         X = np.asarray(x, dtype=np.float32).reshape(-1, *input_shape)
-    if isinstance(source, FederatedSource):
-        scale = source.load()[0]
+    if source.scale is not None:
         shown = X
         with torch.no_grad():
-            X = scale(torch.from_numpy(np.ascontiguousarray(X))).numpy()
+            X = source.scale(torch.from_numpy(np.ascontiguousarray(X))).numpy()
     if X.shape[0] != 1:
         raise InvalidInput(f"explain takes one sample; got {X.shape[0]}", hint="call it once per sample")
-    head = WithHead(model, task).eval()
+    head = source.head.eval()
     inp = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     with torch.no_grad():
         out = head(inp)[0].numpy()  # (K,)
-    if prep is not None:
+    if source.class_names is not None:
+        names = source.class_names or [str(i) for i in range(len(out))]
+    elif prep is not None:
         names = prep.class_names
-    elif isinstance(source, FederatedSource):
-        names = [str(c) for c in source.stats.get("classes", [])] or [str(i) for i in range(len(out))]
     else:
         names = [str(i) for i in range(len(out))]
     if task == "regression":
@@ -148,10 +122,10 @@ def explain(
         result["attributions"] = a.tolist()  # (C, H, W)
         result["heatmap_png"] = heatmap_png(a, X[0] if shown is None else shown[0])
     else:
-        if prep is not None and prep.feature_names:
-            feat = prep.feature_names
-        elif isinstance(source, FederatedSource) and source.feature_names:
+        if source.feature_names:
             feat = source.feature_names
+        elif prep is not None and prep.feature_names:
+            feat = prep.feature_names
         else:
             feat = [f"f{i}" for i in range(a.size)]
         result["attributions"] = a.tolist()
@@ -186,4 +160,4 @@ def heatmap_png(attr: np.ndarray, image: np.ndarray) -> bytes:
     return _png(fig)
 
 
-__all__ = ["explain", "heatmap_png"]
+__all__ = ["Explainable", "HasExplainable", "explain", "heatmap_png"]

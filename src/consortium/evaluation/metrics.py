@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ def compute_metrics(
     y_true: np.ndarray,
     proba_or_pred: np.ndarray,
     class_names: list[str] | None = None,
-    metrics: list[str] | None = None,
+    metrics: Sequence[str] | None = None,
 ) -> dict[str, float | None]:
     """Metrics for a task. Classification takes probabilities (N, K) or predicted class indices
     (N,); ROC-AUC and log loss need probabilities and are None when they cannot be computed

@@ -48,14 +48,15 @@ def explain_version(session: Session, blobs: BlobStore, model: RegisteredModel, 
                            hint="explanations are available for models trained on the platform, "
                                 "not for uploaded ONNX or Keras files")
     state = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.explain["torch_state"])))
-    source: Any
     if v.explain.get("kind") == "federated":
-        from consortium.evaluation.explain import FederatedSource
+        from consortium.federation.engine.result import explainable as federated
 
-        source = FederatedSource(v.explain["recipe"], v.explain["stats"], state, v.explain.get("feature_names"))
+        source = federated(v.explain["recipe"], v.explain["stats"], state, v.explain.get("feature_names"))
     else:
-        source = (v.explain["model_spec"], state, tuple(v.explain["input_shape"]), v.explain["n_outputs"],
-                  v.preprocessing, v.task or "classification")
+        from consortium.training.result import explainable
+
+        source = explainable(v.explain["model_spec"], state, tuple(v.explain["input_shape"]),
+                             v.explain["n_outputs"], v.preprocessing, v.task or "classification")
     out = explain(source, inputs, target)
     if "heatmap_png" in out:
         out["heatmap_png"] = base64.b64encode(out["heatmap_png"]).decode()

@@ -1,6 +1,7 @@
-"""One training job, end to end: split -> fit processing on train -> (tune) -> train -> evaluate on
-test -> cross-validate -> export ONNX. Pure library code: takes a recipe and a ``DataFrameSet``,
-returns a ``TrainingResult``; the job runner stores it.
+"""One training job, end to end, in its steps: prepare (split, fit processing on train, transform)
+-> tune (optional) -> train -> evaluate on test -> cross-validate (optional) -> export ONNX. Pure
+library code: takes a recipe and a ``DataFrameSet``, returns a ``TrainingResult``; the job runner
+registers it.
 
 >>> from consortium.data.samples import load_sample
 >>> recipe = {"name": "iris", "data": {"target": "target"}, "process": [{"normalize": {}}],
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,80 +25,67 @@ import numpy as np
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
 from consortium.evaluation import plots
-from consortium.evaluation.metrics import compute_metrics, confusion, summarize_folds
+from consortium.evaluation.cross_validation import FitPredict, FoldPrediction, cross_validate, strat_key
+from consortium.evaluation.metrics import compute_metrics, confusion
 from consortium.evaluation.reference import reference_stats
 from consortium.processing.preprocessor import Preprocessor
-from consortium.processing.splits import kfold, train_val_test_split
+from consortium.processing.splits import train_val_test_split
 from consortium.recipe import Recipe, parse_recipe, validate_against
+from consortium.training.result import TrainingResult
 
 Progress = Callable[[dict[str, Any]], None]
 
 
 @dataclass
-class TrainingResult:
-    """Everything a training run produced. All fields but the bytes are JSON-serializable;
-    ``summary()`` gives them without the bytes."""
+class Run:
+    """What every step reports to: the progress callback, the stop flag, and the step timings."""
 
-    onnx: bytes
-    torch_state: bytes  # torch.save(state_dict)
-    model_spec: dict[str, Any]
-    input_shape: tuple[int, ...]
-    n_outputs: int
-    signature: dict[str, Any]
-    preprocessing: dict[str, Any]  # Preprocessor.state()
-    task: str
-    class_names: list[str]
-    metrics: dict[str, Any]  # on the test split
-    history: list[dict[str, Any]]
-    recipe: dict[str, Any]  # the recipe actually trained (best tuned values applied)
-    reference_stats: dict[str, Any]
-    confusion_matrix: list[list[int]] | None = None
-    cv: dict[str, Any] | None = None  # {"folds": k, "per_fold": [...], "summary": {metric: {mean, std}}}
-    tuning: dict[str, Any] | None = None
-    plots: dict[str, bytes] = field(default_factory=dict)
-    split_sizes: dict[str, int] = field(default_factory=dict)
+    on_progress: Progress | None = None
+    should_stop: Callable[[], bool] | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    onnx_max_abs_diff: float | None = None
 
-    def summary(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("onnx", "torch_state", "plots"):
-            d.pop(k)
-        d["input_shape"] = list(self.input_shape)
-        d["plots"] = sorted(self.plots)
-        return d
+    def emit(self, stage: str, **info: Any) -> None:
+        if self.on_progress is not None:
+            self.on_progress({"stage": stage, **info})
 
-    def load_model(self) -> Any:
-        """The trained torch module (eval mode), rebuilt from spec + state."""
-        return load_torch_model(self.model_spec, self.torch_state, self.input_shape, self.n_outputs)
+    def check_stop(self) -> None:
+        from consortium.training.trainer import TrainingCancelled
 
-    def preprocessor(self) -> Preprocessor:
-        return Preprocessor.from_state(self.preprocessing)
+        if self.should_stop is not None and self.should_stop():
+            raise TrainingCancelled("training was cancelled")
 
-
-def load_torch_model(
-    spec: dict[str, Any], state: bytes | dict[str, Any], input_shape: tuple[int, ...], n_outputs: int
-) -> Any:
-    import torch
-
-    from consortium.training.models import build_model
-
-    model = build_model(spec, tuple(input_shape), n_outputs)
-    sd = torch.load(io.BytesIO(state), weights_only=True) if isinstance(state, (bytes, bytearray)) else state
-    model.load_state_dict(sd)
-    return model.eval()
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Record the seconds the block took as ``timings[name]``."""
+        t = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t
 
 
-def _emit(cb: Progress | None, stage: str, **info: Any) -> None:
-    if cb is not None:
-        cb({"stage": stage, **info})
+@dataclass
+class Prepared:
+    """The rows split, the processing fitted on the training split, and every split transformed."""
 
+    prep: Preprocessor
+    target: str | None
+    classes: list[Any] | None  # classification: every class in the data, so each split encodes alike
+    y_all: np.ndarray  # the raw target of every row
+    dev: np.ndarray  # positions of the train and validation rows (cross-validation's rows)
+    X_tr: np.ndarray
+    y_tr: np.ndarray
+    X_va: np.ndarray | None  # None: no validation split
+    y_va: np.ndarray | None
+    X_te: np.ndarray
+    y_te: np.ndarray
+    n_outputs: int
+    augment: Any  # processing.augment's callable, or None
 
-def _check_stop(should_stop: Callable[[], bool] | None) -> None:
-    from consortium.training.trainer import TrainingCancelled
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.prep.output_shape)
 
-    if should_stop is not None and should_stop():
-        raise TrainingCancelled("training was cancelled")
+    def split_sizes(self) -> dict[str, int]:
+        return {"train": len(self.X_tr), "val": 0 if self.X_va is None else len(self.X_va), "test": len(self.X_te)}
 
 
 def run_training(
@@ -108,25 +97,54 @@ def run_training(
 ) -> TrainingResult:
     """Run the recipe on ``data``. ``on_progress`` receives dicts with a ``stage`` (prepare, tune,
     train, evaluate, cross_validate, export, done) and stage details (e.g. per-epoch metrics);
-    ``should_stop`` is polled and, when true, ends the run with ``TrainingCancelled``."""
-    import torch
-
-    from consortium.processing.augment import build_augmenter
-    from consortium.training.export import export_onnx, signature
-    from consortium.training.models import build_model, n_outputs_for
-    from consortium.training.trainer import predict_proba, seed_everything, train_epochs
-    from consortium.training.tuning import tune
-
-    timings: dict[str, float] = {}
+    ``should_stop`` is polled and, when true, ends the run with ``TrainingCancelled``. A ``Recipe``
+    is used as it is (a job's, validated when it was loaded); text or a mapping is parsed first."""
+    run = Run(on_progress, should_stop)
     t0 = time.perf_counter()
-    recipe = parse_recipe(recipe)
+    with run.timed("prepare_s"):
+        if not isinstance(recipe, Recipe):
+            recipe = parse_recipe(recipe)
+        p = prepare(recipe, data)
+    run.emit("prepare", rows=p.split_sizes(), input_shape=list(p.input_shape), n_outputs=p.n_outputs)
+    run.check_stop()
+    tuning = None
+    if recipe.tune is not None:
+        with run.timed("tune_s"):
+            recipe, tuning = tune_step(recipe, p, run)
+        run.check_stop()
+    with run.timed("train_s"):
+        model, history = train_step(recipe, p, run)
+    run.check_stop()
+    with run.timed("evaluate_s"):
+        metrics, cm, png = evaluate_step(recipe, p, model, history)
+    run.emit("evaluate", metrics=metrics)
+    cv = None
+    if recipe.evaluate.cv_folds:
+        with run.timed("cross_validate_s"):
+            cv = cross_validate_step(recipe, data, p, best_epochs(history, recipe), run)
+    with run.timed("export_s"):
+        onnx_bytes, torch_state, diff = export_step(model, p, recipe.resolved_task)
+    run.timings["total_s"] = time.perf_counter() - t0
+    run.emit("export", onnx_bytes=len(onnx_bytes), onnx_max_abs_diff=diff)
+    result = result_of(recipe, p, onnx_bytes, torch_state, metrics, history, cm=cm, cv=cv, tuning=tuning,
+                       plots=png, timings=run.timings, onnx_max_abs_diff=diff)
+    run.emit("done", metrics=metrics)
+    return result
+
+
+def prepare(recipe: Recipe, data: DataFrameSet) -> Prepared:
+    """Check the recipe against the rows, split them, fit the processing on the training split and
+    transform every split."""
+    from consortium.processing.augment import build_augmenter
+    from consortium.training.models import n_outputs_for
+
     validate_against(recipe, data)
-    task, loss = recipe.resolved_task, recipe.resolved_loss
+    task = recipe.resolved_task
     target = recipe.data.target or data.target
     y_all = data.target_values(target)
     classes = _classes(y_all) if task == "classification" else None
     tr, va, te = train_val_test_split(
-        _strat_key(y_all),
+        strat_key(y_all),
         test_size=recipe.data.test_size,
         val_size=recipe.data.val_size,
         seed=recipe.data.seed,
@@ -141,175 +159,114 @@ def run_training(
         raise InvalidInput(
             "no test rows left after processing", hint="raise data.test_size or relax drop_missing"
         )
-    input_shape = prep.output_shape
-    n_classes = len(prep.classes)
-    n_out = n_outputs_for(task, loss, n_classes)
-    augment = build_augmenter(recipe.augment)
-    timings["prepare_s"] = time.perf_counter() - t0
-    _emit(
-        on_progress,
-        "prepare",
-        rows={"train": len(X_tr), "val": len(X_va) if X_va is not None else 0, "test": len(X_te)},
-        input_shape=list(input_shape),
-        n_outputs=n_out,
+    return Prepared(prep, target, classes, y_all, np.concatenate([tr, va]), X_tr, y_tr, X_va, y_va, X_te, y_te,
+                    n_outputs_for(task, recipe.resolved_loss, len(prep.classes)), build_augmenter(recipe.augment))
+
+
+def tune_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Recipe, dict[str, Any]]:
+    """Search the recipe's ``tune`` space on the validation split; the recipe with the best values."""
+    from consortium.training.tuning import tune
+
+    assert recipe.tune is not None
+    if p.X_va is None or p.y_va is None:
+        raise InvalidInput("invalid recipe at data.val_size: tuning needs a validation split")
+    trials = recipe.tune.trials
+    return tune(
+        recipe,
+        p.X_tr,
+        p.y_tr,
+        p.X_va,
+        p.y_va,
+        task=recipe.resolved_task,
+        input_shape=p.input_shape,
+        n_outputs=p.n_outputs,
+        augment=p.augment,
+        should_stop=run.should_stop,
+        on_trial=lambda row: run.emit("tune", trial=row, trials=trials),
     )
-    _check_stop(should_stop)
 
-    tuning = None
-    if recipe.tune is not None:
-        t = time.perf_counter()
-        if X_va is None:
-            raise InvalidInput("invalid recipe at data.val_size: tuning needs a validation split")
-        recipe, tuning = tune(
-            recipe,
-            X_tr,
-            y_tr,
-            X_va,
-            y_va,
-            task=task,
-            input_shape=input_shape,
-            n_outputs=n_out,
-            augment=augment,
-            should_stop=should_stop,
-            on_trial=lambda row: _emit(on_progress, "tune", trial=row, trials=recipe.tune.trials),
-        )  # type: ignore[union-attr]
-        timings["tune_s"] = time.perf_counter() - t
-        _check_stop(should_stop)
 
-    t = time.perf_counter()
+def train_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Any, list[dict[str, Any]]]:
+    """Build the recipe's model and train it on the training split; (model, per-epoch history)."""
+    from consortium.training.models import build_model
+    from consortium.training.trainer import seed_everything, train_epochs
+
     seed_everything(recipe.train.seed)
-    model = build_model(recipe.model, input_shape, n_out)
+    model = build_model(recipe.model, p.input_shape, p.n_outputs)
     epochs = recipe.train.epochs
     history = train_epochs(
         model,
-        X_tr,
-        y_tr,
+        p.X_tr,
+        p.y_tr,
         recipe.train,
-        task=task,
+        task=recipe.resolved_task,
         epochs=epochs,
         seed=recipe.train.seed,
-        X_val=X_va,
-        y_val=y_va,
-        augment=augment,
-        should_stop=should_stop,
-        on_epoch=lambda row: _emit(on_progress, "train", epochs=epochs, **row),
+        X_val=p.X_va,
+        y_val=p.y_va,
+        augment=p.augment,
+        should_stop=run.should_stop,
+        on_epoch=lambda row: run.emit("train", epochs=epochs, **row),
     )
-    timings["train_s"] = time.perf_counter() - t
-    _check_stop(should_stop)
+    return model, history
 
-    t = time.perf_counter()
-    out = predict_proba(model, X_te, task=task)
-    metrics = compute_metrics(task, y_te, out, prep.class_names, recipe.evaluate.metrics)
-    cm = confusion(y_te, out.argmax(1), n_classes) if task == "classification" else None
+
+def evaluate_step(
+    recipe: Recipe, p: Prepared, model: Any, history: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[list[int]] | None, dict[str, bytes]]:
+    """Score the model on the test split: (metrics, confusion matrix or None, plots as PNG)."""
+    from consortium.training.trainer import predict_proba
+
+    task = recipe.resolved_task
+    out = predict_proba(model, p.X_te, task=task)
+    names = p.prep.class_names
+    metrics = compute_metrics(task, p.y_te, out, names, recipe.evaluate.metrics)
     png = {"loss_curve": plots.loss_curve(history)}
-    if task == "classification":
-        assert cm is not None
-        png["confusion_matrix"] = plots.confusion_matrix(cm, prep.class_names)
-        png["roc"] = plots.roc(y_te, out, prep.class_names)
-    else:
-        png["predicted_vs_true"] = plots.predicted_vs_true(y_te, out)
-    timings["evaluate_s"] = time.perf_counter() - t
-    _emit(on_progress, "evaluate", metrics=metrics)
-
-    cv = None
-    if recipe.evaluate.cv_folds:
-        t = time.perf_counter()
-        best_epochs = _best_epochs(history, recipe)
-        cv = _cross_validate(
-            recipe,
-            data,
-            np.concatenate([tr, va]),
-            y_all,
-            classes,
-            target,
-            best_epochs,
-            on_progress,
-            should_stop,
-        )
-        timings["cross_validate_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    onnx_bytes = export_onnx(model, input_shape, task=task)
-    diff = _onnx_diff(onnx_bytes, model, X_te[:16], task)
-    buf = io.BytesIO()
-    torch.save(model.state_dict(), buf)
-    timings["export_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
-    _emit(on_progress, "export", onnx_bytes=len(onnx_bytes), onnx_max_abs_diff=diff)
-    result = TrainingResult(
-        onnx=onnx_bytes,
-        torch_state=buf.getvalue(),
-        model_spec=recipe.model.model_dump(mode="json"),
-        input_shape=tuple(input_shape),
-        n_outputs=n_out,
-        signature={
-            **signature(input_shape, n_out, task, n_classes or None),
-            "raw_columns": prep.input_columns or None,
-            "class_names": prep.class_names,
-        },
-        preprocessing=prep.state(),
-        task=task,
-        class_names=prep.class_names,
-        metrics=metrics,
-        history=history,
-        recipe=recipe.to_dict(),
-        reference_stats=reference_stats(X_tr, prep.feature_names or None),
-        confusion_matrix=cm,
-        cv=cv,
-        tuning=tuning,
-        plots=png,
-        split_sizes={"train": len(X_tr), "val": 0 if X_va is None else len(X_va), "test": len(X_te)},
-        timings={k: round(v, 4) for k, v in timings.items()},
-        onnx_max_abs_diff=diff,
-    )
-    _emit(on_progress, "done", metrics=metrics)
-    return result
+    if task != "classification":
+        png["predicted_vs_true"] = plots.predicted_vs_true(p.y_te, out)
+        return metrics, None, png
+    cm = confusion(p.y_te, out.argmax(1), len(p.prep.classes))
+    png["confusion_matrix"] = plots.confusion_matrix(cm, names)
+    png["roc"] = plots.roc(p.y_te, out, names)
+    return metrics, cm, png
 
 
-def _classes(y: np.ndarray) -> list[Any]:
-    from consortium.processing.preprocessor import _sorted_unique
-    from consortium.processing.table import is_missing
-
-    present = y[~is_missing(y)] if y.dtype.kind in "fO" else y
-    return _sorted_unique(present)
-
-
-def _strat_key(y: np.ndarray) -> np.ndarray:
-    return y.astype(str) if y.dtype.kind == "O" else y
-
-
-def _best_epochs(history: list[dict[str, Any]], recipe: Recipe) -> int:
+def best_epochs(history: list[dict[str, Any]], recipe: Recipe) -> int:
     """Epochs for cross-validation folds: where validation loss was best under early stopping."""
     if recipe.train.early_stopping is None or not history or "val_loss" not in history[0]:
         return recipe.train.epochs
     return int(min(history, key=lambda h: h["val_loss"])["epoch"])
 
 
-def _cross_validate(
-    recipe: Recipe,
-    data: DataFrameSet,
-    dev: np.ndarray,
-    y_all: np.ndarray,
-    classes: list[Any] | None,
-    target: str | None,
-    epochs: int,
-    on_progress: Progress | None,
-    should_stop: Callable[[], bool] | None,
-) -> dict[str, Any]:
-    """k-fold on the train+validation rows (the test split stays untouched), fixed epochs."""
+def cross_validate_step(recipe: Recipe, data: DataFrameSet, p: Prepared, epochs: int, run: Run) -> dict[str, Any]:
+    """k-fold on the train+validation rows (the test split stays untouched), ``epochs`` per fold."""
+    k = int(recipe.evaluate.cv_folds or 0)
+    cv = cross_validate(
+        p.y_all[p.dev],
+        k,
+        fold_fit(recipe, data, p, epochs, run),
+        task=recipe.resolved_task,
+        seed=recipe.data.seed,
+        metrics=recipe.evaluate.metrics,
+        on_fold=lambda row: run.emit("cross_validate", **row),
+    )
+    return {**cv, "epochs": epochs}
+
+
+def fold_fit(recipe: Recipe, data: DataFrameSet, p: Prepared, epochs: int, run: Run) -> FitPredict:
+    """What trains one cross-validation fold as the job trains: processing fitted on the fold's rows,
+    a fresh model (seed + fold), fixed ``epochs`` (no early stopping)."""
     from consortium.processing.augment import build_augmenter
     from consortium.training.models import build_model, n_outputs_for
     from consortium.training.trainer import predict_proba, seed_everything, train_epochs
 
-    k = int(recipe.evaluate.cv_folds or 0)
     task = recipe.resolved_task
-    folds = kfold(_strat_key(y_all[dev]), k, seed=recipe.data.seed, stratify=task == "classification")
     train_spec = recipe.train.model_copy(update={"early_stopping": None})
-    per_fold = []
-    for i, (a, b) in enumerate(folds):
-        _check_stop(should_stop)
-        fit_part, hold_part = data.subset(dev[a]), data.subset(dev[b])
-        prep = Preprocessor.fit(fit_part, recipe.process, task=task, target=target, classes=classes)
+
+    def fit_predict(i: int, fit_rows: np.ndarray, held_rows: np.ndarray) -> FoldPrediction:
+        run.check_stop()
+        fit_part, hold_part = data.subset(p.dev[fit_rows]), data.subset(p.dev[held_rows])
+        prep = Preprocessor.fit(fit_part, recipe.process, task=task, target=p.target, classes=p.classes)
         X_a, y_a = prep.transform(fit_part)
         X_b, y_b = prep.transform(hold_part)
         n_out = n_outputs_for(task, recipe.resolved_loss, len(prep.classes))
@@ -324,14 +281,80 @@ def _cross_validate(
             epochs=epochs,
             seed=recipe.train.seed + i,
             augment=build_augmenter(recipe.augment),
-            should_stop=should_stop,
+            should_stop=run.should_stop,
         )
-        m = compute_metrics(
-            task, y_b, predict_proba(model, X_b, task=task), prep.class_names, recipe.evaluate.metrics
-        )
-        per_fold.append(m)
-        _emit(on_progress, "cross_validate", fold=i + 1, folds=k, metrics=m)
-    return {"folds": k, "epochs": epochs, "per_fold": per_fold, "summary": summarize_folds(per_fold)}
+        return FoldPrediction(y_b, predict_proba(model, X_b, task=task), prep.class_names)
+
+    return fit_predict
+
+
+def export_step(model: Any, p: Prepared, task: str) -> tuple[bytes, bytes, float]:
+    """ONNX bytes (checked against torch on a few test rows) and the torch weights:
+    (onnx, torch.save bytes, max abs difference)."""
+    import torch
+
+    from consortium.training.export import export_onnx
+
+    onnx_bytes = export_onnx(model, p.input_shape, task=task)
+    diff = _onnx_diff(onnx_bytes, model, p.X_te[:16], task)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return onnx_bytes, buf.getvalue(), diff
+
+
+def result_of(
+    recipe: Recipe,
+    p: Prepared,
+    onnx_bytes: bytes,
+    torch_state: bytes,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    *,
+    cm: list[list[int]] | None,
+    cv: dict[str, Any] | None,
+    tuning: dict[str, Any] | None,
+    plots: dict[str, bytes],
+    timings: dict[str, float],
+    onnx_max_abs_diff: float,
+) -> TrainingResult:
+    """The ``TrainingResult`` of the steps' outputs."""
+    from consortium.training.export import signature
+
+    task, prep = recipe.resolved_task, p.prep
+    return TrainingResult(
+        onnx=onnx_bytes,
+        torch_state=torch_state,
+        model_spec=recipe.model.model_dump(mode="json"),
+        input_shape=p.input_shape,
+        n_outputs=p.n_outputs,
+        signature={
+            **signature(p.input_shape, p.n_outputs, task, len(prep.classes) or None),
+            "raw_columns": prep.input_columns or None,
+            "class_names": prep.class_names,
+        },
+        preprocessing=prep.state(),
+        task=task,
+        class_names=prep.class_names,
+        metrics=metrics,
+        history=history,
+        recipe=recipe.to_dict(),
+        reference_stats=reference_stats(p.X_tr, prep.feature_names or None),
+        confusion_matrix=cm,
+        cv=cv,
+        tuning=tuning,
+        plots=plots,
+        split_sizes=p.split_sizes(),
+        timings={k: round(v, 4) for k, v in timings.items()},
+        onnx_max_abs_diff=onnx_max_abs_diff,
+    )
+
+
+def _classes(y: np.ndarray) -> list[Any]:
+    from consortium.processing.preprocessor import _sorted_unique
+    from consortium.processing.table import is_missing
+
+    present = y[~is_missing(y)] if y.dtype.kind in "fO" else y
+    return _sorted_unique(present)
 
 
 def _onnx_diff(onnx_bytes: bytes, model: Any, X: np.ndarray, task: str) -> float:

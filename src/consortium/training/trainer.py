@@ -117,7 +117,7 @@ def evaluate(model: nn.Module, X: np.ndarray, y: np.ndarray, *, loss: str) -> di
         return {"loss": float("nan"), "num_examples": 0}
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
     res = _evaluate(model, Xt, _targets(y, loss), loss_function(loss), loss)
-    out = {"loss": res["val_loss"], "num_examples": int(len(y))}
+    out = {"loss": res["val_loss"], "num_examples": len(y)}
     if "val_accuracy" in res:
         out["accuracy"] = res["val_accuracy"]
     return out

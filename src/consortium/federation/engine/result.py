@@ -10,10 +10,14 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consortium.errors import ConsortiumError, Unavailable, from_code
 from consortium.federation.app.progress import read_progress
+
+if TYPE_CHECKING:
+    from consortium.evaluation.explain import Explainable
+    from consortium.recipe import Recipe
 
 
 @dataclass
@@ -44,16 +48,9 @@ class FederatedResult:
 
     def model(self) -> Any:
         """The final model as a torch module."""
-        import torch
-
-        from consortium.federation.app.features import GlobalStats
-        from consortium.federation.app.model import global_model
         from consortium.recipe import parse_recipe
 
-        m = global_model(parse_recipe(self.recipe), GlobalStats.from_dict(self.stats))
-        m.load_state_dict(torch.load(io.BytesIO(self.state_dict), weights_only=True))
-        m.eval()
-        return m
+        return load_global_model(parse_recipe(self.recipe), self.stats, self.state_dict)
 
     def report(self) -> dict[str, Any]:
         """JSON-ready summary (everything but the model bytes)."""
@@ -61,6 +58,34 @@ class FederatedResult:
                 "contributors": self.contributors, "contribution": self.contribution,
                 "final": self.final, "node_rows": self.node_rows, "privacy_plan": self.privacy_plan,
                 "seconds": self.seconds, "timings": self.timings}
+
+
+def load_global_model(recipe: Recipe, stats: dict[str, Any], state: bytes) -> Any:
+    """A federated job's final model (``Scale`` + net, eval mode) from its recipe, global statistics
+    (``GlobalStats.to_dict``) and ``torch.save`` weights."""
+    import torch
+
+    from consortium.federation.app.features import GlobalStats
+    from consortium.federation.app.model import global_model
+
+    m = global_model(recipe, GlobalStats.from_dict(stats))
+    m.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    return m.eval()
+
+
+def explainable(recipe: dict[str, Any], stats: dict[str, Any], state: bytes,
+                feature_names: list[str] | None = None) -> Explainable:
+    """A federated model for ``evaluation.explain``: the net is explained on the scaled inputs (zero
+    baseline = the federation's mean), the scores reported against the raw values, under ``feature_names``."""
+    from consortium.evaluation.explain import Explainable
+    from consortium.recipe import parse_recipe
+    from consortium.training.export import WithHead
+
+    parsed = parse_recipe(recipe)
+    m = load_global_model(parsed, stats, state)
+    task = parsed.resolved_task
+    return Explainable(WithHead(m[1], task), tuple(stats["input_shape"]), task, scale=m[0],
+                       class_names=[str(c) for c in stats.get("classes", [])], feature_names=feature_names)
 
 
 def raise_if_failed(out_dir: Path) -> None:
