@@ -131,4 +131,4 @@ def test_openapi_is_complete_and_protected(http: Any, world: Any) -> None:
     assert http.get("/openapi.json").status_code == 401
     a = world.actor(world.org())
     spec = http.get("/openapi.json", headers=a.headers).json()
-    assert "/api/v1/grants" in spec["paths"] and "GrantOut" in spec["components"]["schemas"]
+    assert "/api/v1/grants" in spec["paths"] and "GrantPublic" in spec["components"]["schemas"]

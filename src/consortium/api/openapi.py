@@ -78,15 +78,15 @@ def fields(resource_types: ResourceTypes) -> dict[tuple[str, str], dict[str, Any
     name = {"pattern": NAME_RE.pattern}  # organizations and projects
     model_ref = rf"^({_inner(NAME_RE)}/)?{_inner(MODEL_NAME_RE)}(:[0-9]{{1,9}}|@{_inner(ALIAS_RE)})?$"
     permissions = [p.value for p in Permission]
-    return {("OrgIn", "name"): name, ("ProjectIn", "name"): name, ("ProjectsInviteIn", "org"): name,
-            ("SwitchIn", "org"): name, ("InvitationsInviteIn", "email"): {"pattern": EMAIL_RE.pattern},
-            ("ProjectIn", "terms"): {"items": {"type": "string", "enum": permissions}, "minItems": 1},
+    return {("OrgIn", "name"): name, ("ProjectCreate", "name"): name, ("ProjectInvite", "org"): name,
+            ("SwitchIn", "org"): name, ("InviteIn", "email"): {"pattern": EMAIL_RE.pattern},
+            ("ProjectCreate", "terms"): {"items": {"type": "string", "enum": permissions}, "minItems": 1},
             ("AcceptIn", "password"): {"minLength": MIN_PASSWORD},
-            ("GrantIn", "permission"): {"enum": permissions},
-            ("GrantIn", "resource_type"): {"enum": resource_types.names()},
+            ("GrantCreate", "permission"): {"enum": permissions},
+            ("GrantCreate", "resource_type"): {"enum": resource_types.names()},
             ("DeploymentIn", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},
             ("DeploymentIn", "model"): {"pattern": model_ref},
-            ("ImportSampleIn", "sample"): {"enum": sorted(SAMPLES)}}
+            ("SampleImport", "sample"): {"enum": sorted(SAMPLES)}}
 
 
 def install(app: FastAPI, resource_types: ResourceTypes) -> None:

@@ -193,5 +193,13 @@ def events_for_org(session: Session, org_id: str, *, project_ids: list[str] | No
     return list(session.scalars(q.order_by(AuditEvent.seq.desc()).limit(min(limit, 1000))))
 
 
+def events_for_project(session: Session, project_id: str, *, since_seq: int = 0,
+                       limit: int = 100) -> list[AuditEvent]:
+    """Events that concern a project's resources (newest first): every member organization sees them."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.project_id == project_id,
+                                                         AuditEvent.seq > since_seq)
+                                .order_by(AuditEvent.seq.desc()).limit(min(limit, 1000))))
+
+
 def iter_all(session: Session) -> Iterator[AuditEvent]:
     yield from session.scalars(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000))

@@ -14,7 +14,7 @@ that name first, else the single one its organization is a member of or invited 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,13 @@ from consortium.store.tables.identity import Organization
 from consortium.store.tables.projects import Project, ProjectMember
 
 ROLES = ("lead", "member")
+
+
+class Seen(NamedTuple):
+    """A project as the caller's organization sees it: the project and its own membership row."""
+
+    project: Project
+    member: ProjectMember
 
 
 def _check_terms(terms: list[str]) -> list[str]:
@@ -92,7 +99,7 @@ def _seen(m: ProjectMember | None) -> bool:
     return m is not None and m.state in ("active", "invited")
 
 
-def visible(session: Session, p: Principal, ref: str) -> tuple[Project, ProjectMember]:
+def visible(session: Session, p: Principal, ref: str) -> Seen:
     """The project ``ref`` names, if the caller's organization is a member or has a pending
     invitation; else 404 (the same answer whether or not it exists)."""
     prj = find(session, ref)
@@ -108,12 +115,12 @@ def visible(session: Session, p: Principal, ref: str) -> tuple[Project, ProjectM
     if prj is None or m is None or not _seen(m):
         raise NotFound(f"project {ref!r} not found among your organization's projects",
                        hint="list them with `consortium projects list`")
-    return prj, m
+    return Seen(prj, m)
 
 
-def list_seen(session: Session, p: Principal) -> list[tuple[Project, ProjectMember]]:
+def list_seen(session: Session, p: Principal) -> list[Seen]:
     """The projects the caller's organization is a member of or invited to, by name."""
-    return [(prj, m) for prj, m in session.execute(select(Project, ProjectMember).join(
+    return [Seen(prj, m) for prj, m in session.execute(select(Project, ProjectMember).join(
         ProjectMember, ProjectMember.project_id == Project.id).where(
         ProjectMember.org_id == p.org_id, ProjectMember.state.in_(["active", "invited"]))
         .order_by(Project.name, Project.id))]
@@ -142,6 +149,17 @@ def require_lead(p: Principal, m: ProjectMember, what: str) -> None:
     if m.role != "lead":
         raise PermissionDenied(f"{what} is for the project's lead organizations")
     p.require(Role.admin, what)
+
+
+def update(session: Session, p: Principal, prj: Project, m: ProjectMember, *, purpose: str | None = None,
+           default_quota: dict[str, Any] | None = None) -> Project:
+    """Change the purpose or the default invoke quota (lead organizations' admins)."""
+    require_lead(p, m, "changing the project")
+    if purpose is not None:
+        prj.purpose = purpose
+    if default_quota is not None:
+        prj.default_quota = _check_quota(default_quota)
+    return prj
 
 
 def invite(session: Session, p: Principal, prj: Project, m: ProjectMember, org_name: str) -> ProjectMember:
@@ -259,6 +277,13 @@ def members_view(session: Session, prj: Project) -> list[dict[str, Any]]:
                            .order_by(ProjectMember.invited_at))
     return [{"org": org_by_id(session, m.org_id).name, "role": m.role, "state": m.state, "quota": m.quota,
              "invited_at": m.invited_at, "joined_at": m.joined_at, "ended_at": m.ended_at} for m in rows]
+
+
+def summary(session: Session, seen: Seen) -> dict[str, Any]:
+    """A project as a list shows it (``ref``: the ``org~name`` that names it unambiguously)."""
+    prj, m = seen
+    return {"id": prj.id, "name": prj.name, "ref": ref_of(session, prj), "purpose": prj.purpose,
+            "terms": prj.terms, "your_role": m.role, "your_state": m.state}
 
 
 def view(session: Session, prj: Project, m: ProjectMember | None = None) -> dict[str, Any]:

@@ -142,6 +142,16 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
     return fb, replaced
 
 
+def receipt(session: Session, fb: Feedback, prediction_id: str, replaced: bool) -> dict[str, Any]:
+    """What the caller is told about its report: rows scored and, by the version's task, rows
+    predicted right (``correct``) or the sum of squared errors (``squared_error``)."""
+    out: dict[str, Any] = {"prediction_id": prediction_id, "rows": fb.n, "replaced": replaced}
+    v = session.get(ModelVersion, fb.version_id)
+    if v is not None and v.task == "regression":
+        return {**out, "squared_error": round(fb.sq_error, 6)}
+    return {**out, "correct": fb.correct}
+
+
 def live_quality(session: Session, deployment_id: str, *, since: datetime | None = None,
                  caller_org_id: str | None = None, version_id: str | None = None) -> dict[str, Any]:
     """Labelled rows, accuracy and MSE over feedback since ``since``."""

@@ -241,6 +241,41 @@ def place_in_project(session: Session, p: Principal, model: RegisteredModel, pro
     model.project_id = prj.id
 
 
+def model_of(session: Session, v: ModelVersion) -> RegisteredModel:
+    """The registered model a version belongs to."""
+    model = session.get(RegisteredModel, v.model_id)
+    if model is None:
+        raise NotFound(f"the model of version {v.version} is gone")
+    return model
+
+
+def qualified_name(session: Session, model: RegisteredModel) -> str:
+    """``org/model``."""
+    return f"{org_by_id(session, model.org_id).name}/{model.name}"
+
+
+def update_card(session: Session, p: Principal, model: RegisteredModel, *, description: str | None = None,
+                intended_use: str | None = None) -> RegisteredModel:
+    """Edit the card's description and intended use (the owner organization's members)."""
+    if model.org_id != p.org_id:
+        raise PermissionDenied("only the model's owner organization may edit its card")
+    p.require(Role.member, "editing a model card")
+    if description is not None:
+        model.description = description
+    if intended_use is not None:
+        model.intended_use = intended_use
+    return model
+
+
+def alias_followers(session: Session, model: RegisteredModel, alias: str) -> list[str]:
+    """The names of the deployments that serve ``model`` through ``alias``."""
+    from consortium.store.tables.registry import Deployment
+
+    return list(session.scalars(select(Deployment.name).where(Deployment.model_id == model.id,
+                                                              Deployment.alias == alias)
+                                .order_by(Deployment.name)))
+
+
 def list_models(session: Session, p: Principal) -> list[RegisteredModel]:
     return list(session.scalars(select(RegisteredModel).where(RegisteredModel.org_id == p.org_id)
                                 .order_by(RegisteredModel.name)))

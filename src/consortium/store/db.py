@@ -6,13 +6,16 @@ instead of failing); PostgreSQL works the same. Migrations are Alembic's, applie
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+log = logging.getLogger("consortium.store")
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The largest numbers the columns hold on both backends: BigInteger columns (audit positions) and
 # Integer ones (version numbers, job event ids: 32 bits on PostgreSQL, 64 on SQLite).
@@ -68,6 +71,18 @@ def migrate(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         for head in heads:
             command.upgrade(cfg, head)
+
+
+def database_problem(engine: Engine) -> str | None:
+    """None if the database answers a trivial query, else what went wrong, in words safe to show
+    an unauthenticated probe (the error class, never the URL, host or file path it may name)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as e:
+        log.warning("the database does not answer: %s", e)
+        return f"the database does not answer ({type(e).__name__})"
+    return None
 
 
 @contextmanager

@@ -3,100 +3,36 @@ signed checkpoints of its head that organizations keep to prove later that it wa
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
 
 from consortium.api.access import rule
 from consortium.api.deps import SessionDep, Svc, Viewer
-from consortium.api.schemas import NonNegInt64, Out
+from consortium.api.schemas import NonNegInt64
+from consortium.api.schemas.audit import (
+    AuditEventPublic,
+    CheckpointCheck,
+    CheckpointOut,
+    PublicKeyOut,
+    VerifyIn,
+    VerifyOut,
+)
 from consortium.governance import audit, audit_verify, projects
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-class EventOut(Out):
-    seq: int
-    time: datetime
-    request_id: str
-    actor_user_id: str | None
-    actor_org_id: str | None
-    action: str
-    resource_type: str | None
-    resource_id: str | None
-    resource_org_id: str | None
-    project_id: str | None
-    outcome: str
-    details: dict[str, Any]
-    hash: str
-
-
-class CheckpointIn(BaseModel):
-    """A checkpoint as ``GET /audit/checkpoint`` gave it (extra fields such as ``format`` are ignored)."""
-
-    seq: NonNegInt64
-    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    time: str = Field(max_length=40)
-    key_id: str = Field(max_length=16)
-    signature: str = Field(max_length=100)
-    public_key: str | None = Field(None, max_length=60)
-
-
-class CheckpointOut(Out):
-    format: str
-    seq: int
-    hash: str
-    time: str
-    key_id: str
-    algorithm: str
-    public_key: str
-    signature: str
-
-
-class PublicKeyOut(Out):
-    algorithm: str
-    key_id: str
-    public_key: str
-
-
-class VerifyIn(BaseModel):
-    checkpoints: list[CheckpointIn] = Field(default_factory=list, max_length=100)
-
-
-class CheckpointCheck(Out):
-    seq: int
-    time: str
-    ok: bool
-    problem: str | None
-
-
-class VerifyOut(Out):
-    ok: bool
-    events: int
-    first_bad_seq: int | None
-    problem: str | None
-    seconds: float
-    key_id: str | None
-    legacy_events: int  # events 1..legacy_events predate the keyed chain; one seal covers them
-    sealed_at: datetime | None
-    checkpoints: list[CheckpointCheck]
-
-
-@router.get("", response_model=list[EventOut])
+@router.get("", response_model=list[AuditEventPublic])
 @rule("org")
 def list_events(p: Viewer, session: SessionDep,
                 action: Annotated[str | None, Query(max_length=80)] = None,
                 outcome: Annotated[str | None, Query(max_length=32)] = None,
                 since_seq: Annotated[NonNegInt64, Query()] = 0,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[EventOut]:
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[audit.AuditEvent]:
     """Events in which your organization acted or whose resource it owns (newest first)."""
-    rows = audit.events_for_org(session, p.org_id, project_ids=projects.active_project_ids(session, p.org_id),
+    return audit.events_for_org(session, p.org_id, project_ids=projects.active_project_ids(session, p.org_id),
                                 action=action, since_seq=since_seq, limit=limit, outcome=outcome)
-    return [EventOut(**{k: getattr(e, k) for k in EventOut.model_fields if k != "details"},
-                     details=json.loads(e.details or "{}")) for e in rows]
 
 
 def _verify_out(r: audit_verify.VerifyResult) -> VerifyOut:

@@ -17,24 +17,35 @@ nothing behind; a body over ``CONSORTIUM_MAX_UPLOAD_BYTES``, or an image zip / N
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import Field
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.responses import Download
-from consortium.api.schemas import In, NonNegInt64, PosInt64, VersionRef
+from consortium.api.schemas import VersionRef
+from consortium.api.schemas.datasets import (
+    DatasetDeleted,
+    DatasetDetail,
+    DatasetPreview,
+    DatasetPublic,
+    DatasetVersionPublic,
+    DatasetVersionUploaded,
+    SampleImport,
+    SampleImported,
+    SamplePublic,
+)
 from consortium.data import access, catalog, deletion, memory
 from consortium.data.archive import ZipLimits
+from consortium.data.catalog import Dataset
 from consortium.data.ingest import Upload, ingest
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
+from consortium.governance.identity import org_by_name
 from consortium.governance.roles import Permission, Role
-from consortium.store.tables.data import Dataset
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 PULL = 1 << 20  # bytes handed from the event loop to the ingest thread at a time
@@ -91,7 +102,7 @@ Writable = Annotated[str, Depends(writable)]
 Deletable = Annotated[Dataset, Depends(deletable)]
 
 
-@router.get("")
+@router.get("", response_model=list[DatasetPublic])
 @rule("org")
 def list_datasets(p: Viewer, session: SessionDep,
                   scope: Annotated[str, Query(pattern="^(own|shared|all)$")] = "all") -> list[dict[str, Any]]:
@@ -99,7 +110,7 @@ def list_datasets(p: Viewer, session: SessionDep,
     return [catalog.dataset_view(session, p, ds) for ds in catalog.list_visible(session, p, scope)]
 
 
-@router.get("/samples")
+@router.get("/samples", response_model=list[SamplePublic])
 @rule("self")
 def list_samples(p: Caller) -> list[dict[str, str]]:
     """The bundled sample datasets that ``import-sample`` can import."""
@@ -108,19 +119,9 @@ def list_samples(p: Caller) -> list[dict[str, str]]:
     return [{"name": k, "description": v} for k, v in SAMPLES.items()]
 
 
-class ImportSampleIn(In):
-    sample: str
-    name: str | None = None
-    partitions: int = Field(1, ge=1, le=64)
-    part: PosInt64 | None = None
-    skew: Literal["iid", "label"] = "iid"
-    seed: NonNegInt64 = 0
-    to_orgs: list[str] | None = None
-
-
-@router.post("/import-sample", status_code=201)
+@router.post("/import-sample", status_code=201, response_model=list[SampleImported])
 @rule("org", Role.member)
-def import_sample_route(body: ImportSampleIn, p: Member, session: SessionDep, ctx: Ctx,
+def import_sample_route(body: SampleImport, p: Member, session: SessionDep, ctx: Ctx,
                         svc: Svc) -> list[dict[str, Any]]:
     """Import a scikit-learn bundled dataset into your organization (``part`` of ``partitions``),
     or, for hub operators, one partition into each of ``to_orgs``."""
@@ -131,23 +132,22 @@ def import_sample_route(body: ImportSampleIn, p: Member, session: SessionDep, ct
     ctx.details = {"sample": body.sample, "partitions": body.partitions, "skew": body.skew,
                    "orgs": [o["org"] for o in out]}
     for o in out:
-        owner = session.get(Dataset, o["dataset_id"])
         ctx.extra.append(EventDraft("import_sample.dataset", request_id=ctx.request_id,
                                     actor_user_id=p.user_id, actor_org_id=p.org_id,
                                     resource_type=catalog.RTYPE, resource_id=o["dataset_id"],
-                                    resource_org_id=owner.org_id if owner else None,
+                                    resource_org_id=org_by_name(session, o["org"]).id,
                                     details={"version": o["version"], "created": o["created"]}))
     return out
 
 
-@router.get("/{org}/{dataset}")
+@router.get("/{org}/{dataset}", response_model=DatasetDetail)
 @rule("resource")
 def get_dataset(ds: Readable, p: Caller, session: SessionDep) -> dict[str, Any]:
     """A dataset and its versions (schema and statistics; no rows)."""
     return catalog.dataset_view(session, p, ds, with_versions=True)
 
 
-@router.delete("/{org}/{dataset}")
+@router.delete("/{org}/{dataset}", response_model=DatasetDeleted)
 @rule("resource", Role.admin)
 def delete_dataset(ds: Deletable, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc) -> dict[str, Any]:
     """Delete a dataset: every version with its encrypted blob, and every grant on it (revoked at
@@ -157,13 +157,13 @@ def delete_dataset(ds: Deletable, p: Caller, session: SessionDep, ctx: Ctx, svc:
     return out
 
 
-@router.get("/{org}/{dataset}/versions")
+@router.get("/{org}/{dataset}/versions", response_model=list[DatasetVersionPublic])
 @rule("resource")
 def list_versions(ds: Readable, session: SessionDep) -> list[dict[str, Any]]:
     return [catalog.version_view(v) for v in catalog.versions(session, ds)]
 
 
-@router.get("/{org}/{dataset}/versions/{version}")
+@router.get("/{org}/{dataset}/versions/{version}", response_model=DatasetVersionPublic)
 @rule("resource")
 def get_version(ds: Readable, version: VersionRef, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """One version (a number or ``latest``): format, checksum, schema and statistics."""
@@ -172,7 +172,7 @@ def get_version(ds: Readable, version: VersionRef, session: SessionDep, ctx: Ctx
     return catalog.version_view(v)
 
 
-@router.delete("/{org}/{dataset}/versions/{version}")
+@router.delete("/{org}/{dataset}/versions/{version}", response_model=DatasetDeleted)
 @rule("resource", Role.admin)
 def delete_version(ds: Deletable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx,
                    svc: Svc) -> dict[str, Any]:
@@ -186,7 +186,8 @@ def delete_version(ds: Deletable, version: VersionRef, p: Caller, session: Sessi
     return out
 
 
-@router.get("/{org}/{dataset}/versions/{version}/preview")
+@router.get("/{org}/{dataset}/versions/{version}/preview", response_model=DatasetPreview,
+            response_model_exclude_unset=True)
 @rule("resource")
 def preview_version(ds: Readable, version: VersionRef, p: Caller, session: SessionDep, ctx: Ctx, svc: Svc,
                     rows: Annotated[int, Query(ge=0, le=access.PREVIEW_MAX)] = 10) -> dict[str, Any]:
@@ -229,7 +230,7 @@ def _pull(request: Request) -> Iterator[bytes]:
         yield b
 
 
-@router.post("/{org}/{dataset}/versions/upload", status_code=201)
+@router.post("/{org}/{dataset}/versions/upload", status_code=201, response_model=DatasetVersionUploaded)
 @rule("resource", Role.member)
 async def upload_version(request: Request, response: Response, name: Writable, p: Caller,
                          session: SessionDep, ctx: Ctx, svc: Svc,

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
-from consortium.api.schemas import In, Out
+from consortium.api.schemas.grants import GrantCreate, GrantPublic
 from consortium.governance import grants, projects
+from consortium.governance.grants import Grant
 from consortium.governance.roles import Role
-from consortium.store.tables.grants import Grant
 
 router = APIRouter(prefix="/grants", tags=["grants"])
-
-
-class GrantIn(In):
-    resource_type: str
-    resource: str
-    permission: str
-    grantee_org: str | None = None
-    grantee_project: str | None = None
-    expires_at: datetime | None = None
-    limits: dict[str, int] | None = None
-
-
-class GrantOut(Out):
-    id: str
-    resource_type: str
-    resource_id: str
-    resource: str
-    owner_org: str
-    grantee_org: str | None
-    grantee_project_id: str | None
-    permission: str
-    limits: dict[str, Any]
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    state: str
 
 
 def visible_grant(grant_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Grant:
@@ -52,9 +25,9 @@ def visible_grant(grant_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Gr
 GrantDep = Annotated[Grant, Depends(visible_grant)]
 
 
-@router.post("", response_model=GrantOut, status_code=201)
+@router.post("", response_model=GrantPublic, status_code=201)
 @rule("org", Role.admin)
-def create_grant(body: GrantIn, p: Admin, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
+def create_grant(body: GrantCreate, p: Admin, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Give another organization (or a project's members) a permission on one of your resources."""
     project_id = None
     if body.grantee_project is not None:  # a project the caller's organization is not in: 404, as if absent
@@ -68,7 +41,7 @@ def create_grant(body: GrantIn, p: Admin, session: SessionDep, svc: Svc, ctx: Ct
     return grants.grant_view(session, g, svc.resource_types)
 
 
-@router.get("", response_model=list[GrantOut])
+@router.get("", response_model=list[GrantPublic])
 @rule("org")
 def list_grants(p: Viewer, session: SessionDep, svc: Svc,
                 direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> list[dict[str, Any]]:
@@ -76,13 +49,13 @@ def list_grants(p: Viewer, session: SessionDep, svc: Svc,
     return [grants.grant_view(session, g, svc.resource_types) for g in grants.list_grants(session, p, direction)]
 
 
-@router.get("/{grant_id}", response_model=GrantOut)
+@router.get("/{grant_id}", response_model=GrantPublic)
 @rule("resource")
 def get_grant(g: GrantDep, session: SessionDep, svc: Svc) -> dict[str, Any]:
     return grants.grant_view(session, g, svc.resource_types)
 
 
-@router.delete("/{grant_id}", response_model=GrantOut)
+@router.delete("/{grant_id}", response_model=GrantPublic)
 @rule("resource", Role.admin)
 def revoke_grant(g: GrantDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Revoke a grant your organization gave. Takes effect at once."""

@@ -4,79 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import Field
-from sqlalchemy import select
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.responses import JOB_EVENTS, EventStream
-from consortium.api.schemas import In, NonNegInt32, Out
-from consortium.errors import NotFound, PermissionDenied
+from consortium.api.schemas import NonNegInt32
+from consortium.api.schemas.jobs import JobCreate, JobEventPublic, JobPublic
+from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance import projects
 from consortium.governance.roles import Role
-from consortium.jobs import queue
+from consortium.jobs import access, queue
+from consortium.jobs.access import Job
 from consortium.jobs.submit import submit_recipe
-from consortium.store.tables.jobs import Job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-class JobIn(In):
-    recipe: dict[str, Any] | str = Field(description="the recipe, as an object or as YAML/JSON text")
-    project: str | None = Field(default=None, description="run in this project (its members see it)")
-
-
-class JobOut(Out):
-    id: str
-    name: str
-    kind: str
-    state: str
-    org_id: str
-    project_id: str | None
-    recipe: dict[str, Any]
-    progress: dict[str, Any]
-    result: dict[str, Any] | None
-    error: str | None
-    attempts: int
-    cancel_requested: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-
-
-class EventOut(Out):
-    id: int
-    time: datetime
-    kind: str
-    data: dict[str, Any]
-
-
 def visible_job(job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Job:
-    job = session.get(Job, job_id)
-    if job is not None:
+    job = access.find(session, job_id)
+    if job is not None:  # set before the check: the owner sees a refused attempt
         ctx.resource("job", job.id, job.org_id, job.project_id)
-    if job is None or not _may_see(session, p, job):
-        raise NotFound(f"job {job_id!r} not found")
-    return job
-
-
-def _may_see(session: Any, p: Any, job: Job) -> bool:
-    if job.org_id == p.org_id:
-        return True
-    return bool(job.project_id) and job.project_id in projects.active_project_ids(session, p.org_id)
+    return access.require_visible(session, p, job, job_id)
 
 
 JobDep = Annotated[Job, Depends(visible_job)]
 
 
-@router.post("", response_model=JobOut, status_code=201)
+@router.post("", response_model=JobPublic, status_code=201)
 @rule("org", Role.member)
-def submit_job(body: JobIn, p: Member, session: SessionDep, svc: Svc, ctx: Ctx) -> Job:
+def submit_job(body: JobCreate, p: Member, session: SessionDep, svc: Svc, ctx: Ctx) -> Job:
     """Queue a training (or federated, when the recipe has a `federated` section) job."""
     project_id = None
     if body.project:  # authorized like a path parameter: another organization's project is 404
@@ -85,7 +45,7 @@ def submit_job(body: JobIn, p: Member, session: SessionDep, svc: Svc, ctx: Ctx) 
             ctx.resource("project", named.id, named.created_by_org)
         project_id = projects.for_work(session, p, body.project, "running jobs in it").id
     try:
-        job, recipe = submit_recipe(session, p, body.recipe, svc.submit_checks, project_id=project_id)
+        job, _ = submit_recipe(session, p, body.recipe, svc.submit_checks, project_id=project_id)
     except (NotFound, PermissionDenied):
         _record_refused_datasets(session, ctx, body.recipe)
         raise
@@ -101,7 +61,7 @@ def _record_refused_datasets(session: Any, ctx: Any, source: dict[str, Any] | st
 
     try:
         recipe = parse_recipe(source)
-    except Exception:
+    except InvalidInput:  # the refusal came first; a recipe that does not parse names no dataset
         return
     refs = list(recipe.federated.datasets) if recipe.federated else [recipe.data.dataset or ""]
     for ref in refs:
@@ -112,25 +72,22 @@ def _record_refused_datasets(session: Any, ctx: Any, source: dict[str, Any] | st
             return
 
 
-@router.get("", response_model=list[JobOut])
+@router.get("", response_model=list[JobPublic])
 @rule("org")
 def list_jobs(p: Viewer, session: SessionDep,
-              state: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed|cancelled)$")] = None,
+              state: Annotated[str | None, Query(pattern=f"^({'|'.join(access.STATES)})$")] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Job]:
     """Your organization's jobs, newest first."""
-    q = select(Job).where(Job.org_id == p.org_id)
-    if state:
-        q = q.where(Job.state == state)
-    return list(session.scalars(q.order_by(Job.created_at.desc()).limit(limit)))
+    return access.list_jobs(session, p, state, limit)
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobPublic)
 @rule("resource")
 def get_job(job: JobDep) -> Job:
     return job
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post("/{job_id}/cancel", response_model=JobPublic)
 @rule("resource", Role.member)
 def cancel_job(job: JobDep, p: Member, session: SessionDep) -> Job:
     """Cancel a queued or running job (a running one stops at its next check, within seconds)."""
@@ -139,7 +96,7 @@ def cancel_job(job: JobDep, p: Member, session: SessionDep) -> Job:
     return queue.request_cancel(session, job)
 
 
-@router.get("/{job_id}/events", response_model=list[EventOut])
+@router.get("/{job_id}/events", response_model=list[JobEventPublic])
 @rule("resource")
 def job_events(job: JobDep, session: SessionDep, after: Annotated[NonNegInt32, Query()] = 0,
                kind: Annotated[str | None, Query(pattern="^(progress|log|state)$")] = None,
@@ -164,10 +121,10 @@ async def job_stream(job: JobDep, request: Request,
     async def gen():  # type: ignore[no-untyped-def]
         after = start
         while True:
-            def poll() -> tuple[list[dict[str, Any]], str]:
+            def poll(after: int = after) -> tuple[list[dict[str, Any]], str]:
                 with factory() as s:
                     evs = queue.events(s, job_id, after, 500)
-                    state = s.get(Job, job_id).state  # type: ignore[union-attr]
+                    state = access.state_of(s, job_id)
                     return [{"id": e.id, "time": e.time.isoformat(), "kind": e.kind, "data": e.data}
                             for e in evs], state
             evs, state = await asyncio.to_thread(poll)

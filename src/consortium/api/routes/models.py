@@ -11,13 +11,25 @@ from starlette.concurrency import run_in_threadpool
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
 from consortium.api.responses import OctetStream, Png
-from consortium.api.schemas import In, NonNegInt32, VersionRef
-from consortium.errors import InvalidInput, PayloadTooLarge
+from consortium.api.schemas import VersionRef
+from consortium.api.schemas.registry import (
+    AliasAssign,
+    AliasPublic,
+    AliasRemoved,
+    ExplainRequest,
+    Explanation,
+    ModelCard,
+    ModelPublic,
+    ModelUpdate,
+    ModelVersionPublic,
+    ModelVersionSummary,
+)
+from consortium.errors import InvalidInput, PayloadTooLarge, PermissionDenied
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
 from consortium.registry import views
+from consortium.registry.models import RegisteredModel
 from consortium.registry.uploads import upload_model
-from consortium.store.tables.registry import Deployment, RegisteredModel
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -32,8 +44,6 @@ def model_dep(owner: str, model: str, p: Caller, session: SessionDep, ctx: Ctx) 
 def member_model_dep(m: Annotated[RegisteredModel, Depends(model_dep)], p: Caller) -> RegisteredModel:
     """Changes (and the ONNX file) are for the owner organization's members; project members only read."""
     if m.org_id != p.org_id:
-        from consortium.errors import PermissionDenied
-
         raise PermissionDenied("only the model's owner organization may do this; project members may read it")
     p.require(Role.member)
     return m
@@ -43,23 +53,14 @@ ModelDep = Annotated[RegisteredModel, Depends(model_dep)]
 MemberModelDep = Annotated[RegisteredModel, Depends(member_model_dep)]  # 403 before the body is read
 
 
-class ModelPatch(In):
-    description: str | None = None
-    intended_use: str | None = None
-
-
-class AliasIn(In):
-    version: NonNegInt32 | VersionRef
-
-
-@router.get("")
+@router.get("", response_model=list[ModelPublic])
 @rule("org")
 def list_models(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Models of your organization."""
     return [views.model_view(session, m) for m in reg.list_models(session, p)]
 
 
-@router.post("/upload", status_code=201)
+@router.post("/upload", status_code=201, response_model=ModelVersionPublic)
 @rule("org", Role.member)
 async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx: Ctx,
                  name: Annotated[str, Query(description="model name (or org/model)")],
@@ -88,8 +89,7 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
         raise InvalidInput(f"task must be classification or regression; got {task!r}")
     v = await run_in_threadpool(upload_model, session, p, svc.blobs, name, filename or name, bytes(buf),
                                 description=description, task=task, class_names=names)
-    model = session.get(RegisteredModel, v.model_id)
-    assert model is not None
+    model = reg.model_of(session, v)
     if project:
         reg.place_in_project(session, p, model, project)
     ctx.resource("model", v.model_id, p.org_id, model.project_id)
@@ -98,33 +98,29 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
     return views.version_view(session, v)
 
 
-@router.get("/{owner}/{model}")
+@router.get("/{owner}/{model}", response_model=ModelCard)
 @rule("resource")
 def model_card(m: ModelDep, session: SessionDep) -> dict[str, Any]:
     """The model card: description, intended use, every version's metrics and lineage, aliases."""
     return views.model_card(session, m)
 
 
-@router.patch("/{owner}/{model}")
+@router.patch("/{owner}/{model}", response_model=ModelPublic)
 @rule("resource", Role.member)
-def update_model(m: MemberModelDep, body: ModelPatch, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def update_model(m: MemberModelDep, body: ModelUpdate, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Edit the card's description and intended use (versions themselves never change)."""
-    p.require(Role.member)
-    if body.description is not None:
-        m.description = body.description
-    if body.intended_use is not None:
-        m.intended_use = body.intended_use
+    reg.update_card(session, p, m, description=body.description, intended_use=body.intended_use)
     ctx.details = body.model_dump(exclude_none=True)
     return views.model_view(session, m)
 
 
-@router.get("/{owner}/{model}/versions")
+@router.get("/{owner}/{model}/versions", response_model=list[ModelVersionSummary])
 @rule("resource")
 def list_versions(m: ModelDep, session: SessionDep) -> list[dict[str, Any]]:
     return [views.version_view(session, v, m, full=False) for v in reg.versions(session, m)]
 
 
-@router.get("/{owner}/{model}/versions/{version}")
+@router.get("/{owner}/{model}/versions/{version}", response_model=ModelVersionPublic)
 @rule("resource")
 def get_version(m: ModelDep, version: VersionRef, session: SessionDep) -> dict[str, Any]:
     """One version (number, alias or ``latest``): signature, metrics, lineage, preprocessing."""
@@ -151,14 +147,10 @@ def get_plot(m: ModelDep, version: VersionRef, plot: str, session: SessionDep, s
     return Response(reg.read_plot(session, svc.blobs, v, plot), media_type="image/png")
 
 
-class ExplainIn(In):
-    inputs: Any
-    target: int | str | None = None
-
-
-@router.post("/{owner}/{model}/versions/{version}/explain")
+@router.post("/{owner}/{model}/versions/{version}/explain", response_model=Explanation,
+             response_model_exclude_unset=True)
 @rule("resource")
-async def explain_version(m: ModelDep, version: VersionRef, body: ExplainIn, session: SessionDep, svc: Svc,
+async def explain_version(m: ModelDep, version: VersionRef, body: ExplainRequest, session: SessionDep, svc: Svc,
                           ctx: Ctx) -> dict[str, Any]:
     """Integrated Gradients for one input (raw features or pixels): an attribution per feature, or a
     heat map (base64 PNG) for images."""
@@ -169,19 +161,16 @@ async def explain_version(m: ModelDep, version: VersionRef, body: ExplainIn, ses
     return await run_in_threadpool(run, session, svc.blobs, m, v, body.inputs, body.target)
 
 
-@router.put("/{owner}/{model}/aliases/{alias}")
+@router.put("/{owner}/{model}/aliases/{alias}", response_model=AliasPublic)
 @rule("resource", Role.member)
-async def set_alias(m: MemberModelDep, alias: str, body: AliasIn, p: Caller, session: SessionDep, svc: Svc,
-                    ctx: Ctx, background: BackgroundTasks) -> dict[str, Any]:
+async def set_alias(m: MemberModelDep, alias: str, body: AliasAssign, p: Caller, session: SessionDep, svc: Svc,
+                    ctx: Ctx, background: BackgroundTasks) -> AliasPublic:
     """Point an alias at a version. Deployments following it switch without dropping requests:
     the new version is loaded first, then the switch commits."""
-    from sqlalchemy import select
-
     from consortium.serving.runtime import get_runtime
 
     row, old = reg.set_alias(session, p, m, alias, body.version)
-    followers = list(session.scalars(select(Deployment.name).where(Deployment.model_id == m.id,
-                                                                    Deployment.alias == alias)))
+    followers = reg.alias_followers(session, m, alias)
     rt = get_runtime(svc)
     if followers:
         await rt.warm(row.version_id)
@@ -189,13 +178,13 @@ async def set_alias(m: MemberModelDep, alias: str, body: AliasIn, p: Caller, ses
     ctx.details = {"alias": alias, "from_version": old, "to_version": new, "deployments": followers}
     for name in followers:  # after the commit (background tasks run once the response is out)
         background.add_task(rt.invalidate, name)
-    return {"model": views.model_view(session, m)["name"], "alias": alias, "version": new, "previous": old,
-            "deployments": followers}
+    return AliasPublic(model=reg.qualified_name(session, m), alias=alias, version=new, previous=old,
+                       deployments=followers)
 
 
-@router.delete("/{owner}/{model}/aliases/{alias}")
+@router.delete("/{owner}/{model}/aliases/{alias}", response_model=AliasRemoved)
 @rule("resource", Role.member)
-def delete_alias(m: MemberModelDep, alias: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def delete_alias(m: MemberModelDep, alias: str, p: Caller, session: SessionDep, ctx: Ctx) -> AliasRemoved:
     old = reg.delete_alias(session, p, m, alias)
     ctx.details = {"alias": alias, "from_version": old}
-    return {"alias": alias, "removed": True, "previous": old}
+    return AliasRemoved(alias=alias, removed=True, previous=old)

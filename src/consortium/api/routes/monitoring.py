@@ -15,25 +15,34 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Svc, bearer
 from consortium.api.routes.deployments import DeploymentDep
-from consortium.api.schemas import In, PosInt64
-from consortium.errors import ConsortiumError, InvalidInput, PermissionDenied, Unauthenticated
+from consortium.api.schemas.monitoring import (
+    DriftReport,
+    FeedbackCreate,
+    FeedbackReceipt,
+    MonitoringPublic,
+    MonitoringUpdate,
+    PredictionRecordPublic,
+    Quality,
+    RequestStats,
+    Timeseries,
+    TriggerCheck,
+)
+from consortium.errors import ConsortiumError, InvalidInput, Unauthenticated
 from consortium.governance.identity import org_by_id
-from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.monitoring import analysis, retrain
+from consortium.monitoring.access import Deployment, caller_scope, require_owner
 from consortium.monitoring.config import load_settings, save_settings
-from consortium.monitoring.feedback import record_feedback
-from consortium.monitoring.ids import MAX_ID_CHARS, STORED
+from consortium.monitoring.feedback import receipt, record_feedback
+from consortium.monitoring.ids import STORED
 from consortium.monitoring.predictions import recent, record_view
 from consortium.monitoring.prometheus import CONTENT_TYPE, metrics_for
 from consortium.monitoring.recorder import close_monitor, get_monitor
-from consortium.store.tables.registry import Deployment, ModelVersion
 
 
 @asynccontextmanager
@@ -88,20 +97,9 @@ def prometheus_metrics(request: Request, svc: Svc, ctx: Ctx) -> Response:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _caller_scope(d: Deployment, p: Principal) -> str | None:
-    """None for the owner organization (sees all), else the caller's organization id."""
-    return None if d.org_id == p.org_id else p.org_id
-
-
-def _owner_only(d: Deployment, p: Principal, what: str, role: Role = Role.viewer) -> None:
-    if d.org_id != p.org_id:
-        raise PermissionDenied(f"only the organization that owns deployment {d.name!r} sees its {what}")
-    p.require(role, f"changing the monitoring of {d.name!r}")
-
-
 def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
     """The deployment, for a member of its owner organization (checked before any body)."""
-    _owner_only(dg[0], p, "monitoring settings", Role.member)
+    require_owner(dg[0], p, "monitoring settings", Role.member)
     return dg[0]
 
 
@@ -115,52 +113,26 @@ def _flush_all(svc: Any) -> None:
 
 OwnerMember = Annotated[Deployment, Depends(owner_member)]
 Minutes = Annotated[int, Query(ge=1, le=10080)]
-YEAR_MINUTES = 525600
 
 
 # ---------------------------------------------------------------------------- settings
-class DriftIn(In):
-    psi_warn: float | None = None
-    psi_alert: float | None = None
-    ks_alert: float | None = None
-    window: PosInt64 | None = None
-    min_rows: PosInt64 | None = None
-
-
-class RetrainIn(In):
-    enabled: bool | None = None
-    min_accuracy: float | None = None
-    max_mse: float | None = None
-    on_drift: bool | None = None
-    min_feedback: PosInt64 | None = None
-    window_minutes: int | None = Field(None, ge=1, le=YEAR_MINUTES)
-    cooldown_minutes: int | None = Field(None, ge=0, le=YEAR_MINUTES)
-
-
-class MonitoringIn(In):
-    sample_rate: float | None = Field(None, ge=0, le=1)
-    retention_days: int | None = Field(None, ge=1, le=3650)
-    drift: DriftIn | None = None
-    retrain: RetrainIn | None = None
-
-
 def _settings_view(session: Any, d: Deployment) -> dict[str, Any]:
     s, row = load_settings(session, d.id)
     return {"deployment": d.name, **s.model_dump(), "updated_at": row.updated_at if row else None,
             "retrain_triggers": retrain.triggers(session, d)}
 
 
-@router.get("/{deployment}/monitoring")
+@router.get("/{deployment}/monitoring", response_model=MonitoringPublic)
 @rule("resource")
 def get_monitoring(dg: DeploymentDep, p: Caller, session: SessionDep) -> dict[str, Any]:
     """Sample rate, retention, drift thresholds, the retraining trigger and its recent runs (owner)."""
-    _owner_only(dg[0], p, "monitoring settings")
+    require_owner(dg[0], p, "monitoring settings")
     return _settings_view(session, dg[0])
 
 
-@router.patch("/{deployment}/monitoring")
+@router.patch("/{deployment}/monitoring", response_model=MonitoringPublic)
 @rule("resource", Role.member)
-def set_monitoring(d: OwnerMember, body: MonitoringIn, p: Caller, session: SessionDep, svc: Svc,
+def set_monitoring(d: OwnerMember, body: MonitoringUpdate, p: Caller, session: SessionDep, svc: Svc,
                    ctx: Ctx) -> dict[str, Any]:
     """Change settings; nested sections merge (``{"retrain": {"enabled": true}}`` keeps the rest)."""
     patch = body.model_dump(exclude_none=True)
@@ -170,7 +142,7 @@ def set_monitoring(d: OwnerMember, body: MonitoringIn, p: Caller, session: Sessi
     return _settings_view(session, d)
 
 
-@router.post("/{deployment}/monitoring/check")
+@router.post("/{deployment}/monitoring/check", response_model=TriggerCheck, response_model_exclude_unset=True)
 @rule("resource", Role.member)
 def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Evaluate the retraining trigger now (it also runs after feedback and in the background)."""
@@ -182,27 +154,27 @@ def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> di
 
 
 # ---------------------------------------------------------------------------- figures
-@router.get("/{deployment}/metrics")
+@router.get("/{deployment}/metrics", response_model=RequestStats, response_model_exclude_unset=True)
 @rule("resource")
 def deployment_metrics(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
                        minutes: Minutes = 60) -> dict[str, Any]:
     """Requests, errors, p50/p95/p99 latency and calls per organization over the last ``minutes``
     (the owner sees every caller; a caller its own calls)."""
     _flush_all(svc)
-    return analysis.request_stats(session, dg[0], minutes, _caller_scope(dg[0], p))
+    return analysis.request_stats(session, dg[0], minutes, caller_scope(dg[0], p))
 
 
-@router.get("/{deployment}/drift")
+@router.get("/{deployment}/drift", response_model=DriftReport, response_model_exclude_unset=True)
 @rule("resource")
 def drift(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc) -> dict[str, Any]:
     """PSI and KS per feature of the newest logged inputs against the training reference (owner)."""
-    _owner_only(dg[0], p, "input drift")
+    require_owner(dg[0], p, "input drift")
     get_monitor(svc).flush()
     settings, _ = load_settings(session, dg[0].id)
     return analysis.current_drift(session, dg[0], settings)
 
 
-@router.get("/{deployment}/timeseries")
+@router.get("/{deployment}/timeseries", response_model=Timeseries, response_model_exclude_unset=True)
 @rule("resource")
 def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
                metric: Literal["latency", "accuracy", "drift"] = "latency", minutes: Minutes = 60,
@@ -210,24 +182,19 @@ def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
     """Points every ``step`` minutes for plots: latency percentiles, live accuracy, or drift (owner)."""
     d = dg[0]
     if metric == "drift":
-        _owner_only(d, p, "input drift")
+        require_owner(d, p, "input drift")
     if minutes // step > 500:
         raise InvalidInput(f"{minutes // step} points is too many", hint="use a larger step (at most 500 points)")
     _flush_all(svc)
     settings, _ = load_settings(session, d.id)
-    return analysis.timeseries(session, d, metric, minutes, step, _caller_scope(d, p), settings)
+    return analysis.timeseries(session, d, metric, minutes, step, caller_scope(d, p), settings)
 
 
 # ---------------------------------------------------------------------------- feedback and log
-class FeedbackIn(In):
-    prediction_id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
-    label: str | int | float | None = None
-    labels: list[str | int | float] | None = None
-
-
-@router.post("/{deployment}/feedback", status_code=201)
+@router.post("/{deployment}/feedback", status_code=201, response_model=FeedbackReceipt,
+             response_model_exclude_unset=True)
 @rule("resource")
-def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: SessionDep, svc: Svc,
+def post_feedback(dg: DeploymentDep, body: FeedbackCreate, p: Caller, session: SessionDep, svc: Svc,
                   ctx: Ctx) -> dict[str, Any]:
     """Report the true label(s) of a prediction: ``label`` for one row, ``labels`` per row. Any
     prediction id this deployment returned works, logged or not; a second report for the same
@@ -248,29 +215,26 @@ def post_feedback(dg: DeploymentDep, body: FeedbackIn, p: Caller, session: Sessi
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
         pass
-    out: dict[str, Any] = {"prediction_id": body.prediction_id, "rows": fb.n, "replaced": replaced}
-    v = session.get(ModelVersion, fb.version_id)
-    if v is not None and v.task == "regression":
-        return {**out, "squared_error": round(fb.sq_error, 6)}
-    return {**out, "correct": fb.correct}
+    return receipt(session, fb, body.prediction_id, replaced)
 
 
-@router.get("/{deployment}/feedback")
+@router.get("/{deployment}/feedback", response_model=Quality)
 @rule("resource")
 def feedback_summary(dg: DeploymentDep, p: Caller, session: SessionDep,
                      minutes: Annotated[int | None, Query(ge=1, le=525600)] = None) -> dict[str, Any]:
     """Live accuracy (or MSE) from feedback on the version served now, against its test-set figure
     (a caller sees the figure over its own feedback)."""
-    return analysis.quality(session, dg[0], minutes, _caller_scope(dg[0], p))
+    return analysis.quality(session, dg[0], minutes, caller_scope(dg[0], p))
 
 
-@router.get("/{deployment}/predictions")
+@router.get("/{deployment}/predictions", response_model=list[PredictionRecordPublic],
+            response_model_exclude_unset=True)
 @rule("resource")
 def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50, payload: bool = True) -> list[dict[str, Any]]:
     """The newest logged predictions, decrypted (owner only; the read is audited)."""
     d = dg[0]
-    _owner_only(d, p, "prediction log")
+    require_owner(d, p, "prediction log")
     get_monitor(svc).flush()
     names: dict[str, str] = {}
     out = []

@@ -2,39 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from sqlalchemy.orm import Session
 
 from consortium.api.access import rule
+from consortium.api.context import RequestContext
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
 from consortium.api.routes.datasets import readable
-from consortium.api.schemas import In
+from consortium.api.schemas.nodes import (
+    NodeCreate,
+    NodeDecision,
+    NodeHeartbeat,
+    NodePublic,
+    PrivacyBudgetPublic,
+    PrivacyBudgetUpdate,
+)
+from consortium.data.catalog import Dataset
 from consortium.errors import PermissionDenied
-from consortium.jobs import federated_budgets, federated_nodes
+from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.store.tables.data import Dataset
-from consortium.store.tables.federation import FederationNode
+from consortium.jobs import federated_budgets, federated_nodes
+from consortium.jobs.federated_nodes import FederationNode
 
 router = APIRouter(tags=["nodes"])
-
-
-class NodeIn(In):
-    name: str = Field(description="the node's name inside your organization, e.g. 'site-1'")
-    approve: Literal["auto", "manual"] = "auto"
-    datasets: list[dict[str, Any]] = Field(default_factory=list,
-                                           description="advertised datasets: name, kind, rows, columns, stats")
-    agent: dict[str, Any] = Field(default_factory=dict)
-
-
-class HeartbeatIn(In):
-    datasets: list[dict[str, Any]] | None = None
-
-
-class BudgetIn(In):
-    epsilon: float = Field(gt=0, description="most epsilon all federated jobs together may spend")
-    delta: float = Field(1e-5, gt=0, lt=1)
 
 
 def _node(node: str, p: Caller, session: SessionDep, ctx: Ctx) -> FederationNode:
@@ -61,9 +53,9 @@ AdminNode = Annotated[FederationNode, Depends(_admin_node)]
 OwnedDataset = Annotated[Dataset, Depends(_owned_dataset)]
 
 
-@router.post("/nodes", status_code=201)
+@router.post("/nodes", status_code=201, response_model=NodePublic)
 @rule("org", Role.admin)
-def register_node(body: NodeIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def register_node(body: NodeCreate, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Register (or re-register) a node of your organization and what it advertises (never rows)."""
     n = federated_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
     ctx.resource("node", n.id, n.org_id)
@@ -71,23 +63,23 @@ def register_node(body: NodeIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict
     return federated_nodes.node_view(session, n)
 
 
-@router.get("/nodes")
+@router.get("/nodes", response_model=list[NodePublic])
 @rule("org")
 def list_nodes(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Your organization's nodes, whether they are online, and jobs waiting for your approval."""
     return [federated_nodes.node_view(session, n) for n in federated_nodes.list_nodes(session, p)]
 
 
-@router.get("/nodes/{node}")
+@router.get("/nodes/{node}", response_model=NodePublic)
 @rule("resource")
 def get_node(n: NodeDep, session: SessionDep) -> dict[str, Any]:
     return federated_nodes.node_view(session, n)
 
 
-@router.post("/nodes/{node}/heartbeat")
+@router.post("/nodes/{node}/heartbeat", response_model=NodePublic)
 @rule("resource", Role.admin)
 def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
-                   body: HeartbeatIn | None = None) -> dict[str, Any]:
+                   body: NodeHeartbeat | None = None) -> dict[str, Any]:
     """Mark the node alive; optionally refresh its advertised datasets. A beat is audited when it
     changes the advertisement or hands the node runs to join; a bare liveness beat is not."""
     before = list(n.datasets)
@@ -99,36 +91,37 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
     return view
 
 
-@router.post("/nodes/{node}/approve/{job_id}")
+@router.post("/nodes/{node}/approve/{job_id}", response_model=NodeDecision)
 @rule("resource", Role.admin)
-def approve_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def approve_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> NodeDecision:
     """Let a federated job use your organization's data (needed when the node's approve mode is manual)."""
     return _decide(n, job_id, p, session, ctx, True)
 
 
-@router.post("/nodes/{node}/reject/{job_id}")
+@router.post("/nodes/{node}/reject/{job_id}", response_model=NodeDecision)
 @rule("resource", Role.admin)
-def reject_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def reject_job(n: AdminNode, job_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> NodeDecision:
     """Refuse a federated job the use of your organization's data; the job fails, naming you."""
     return _decide(n, job_id, p, session, ctx, False)
 
 
-def _decide(n: Any, job_id: str, p: Any, session: Any, ctx: Any, approve: bool) -> dict[str, Any]:
+def _decide(n: FederationNode, job_id: str, p: Principal, session: Session, ctx: RequestContext,
+            approve: bool) -> NodeDecision:
     a = federated_nodes.decide(session, p, n, job_id, approve)
     ctx.details = {"job": job_id, "state": a.state}
-    return {"job_id": job_id, "org": p.org_name, "node": n.name, "state": a.state}
+    return NodeDecision(job_id=job_id, org=p.org_name, node=n.name, state=a.state)
 
 
-@router.get("/datasets/{org}/{dataset}/privacy-budget")
+@router.get("/datasets/{org}/{dataset}/privacy-budget", response_model=PrivacyBudgetPublic)
 @rule("resource")
 def get_privacy_budget(ds: Annotated[Dataset, Depends(readable)], session: SessionDep) -> dict[str, Any]:
     """The dataset's privacy budget (epsilon at delta), what jobs spent and what remains."""
     return federated_budgets.budget_view(session, ds)
 
 
-@router.put("/datasets/{org}/{dataset}/privacy-budget")
+@router.put("/datasets/{org}/{dataset}/privacy-budget", response_model=PrivacyBudgetPublic)
 @rule("resource", Role.admin)
-def set_privacy_budget(ds: OwnedDataset, body: BudgetIn, p: Caller, session: SessionDep,
+def set_privacy_budget(ds: OwnedDataset, body: PrivacyBudgetUpdate, p: Caller, session: SessionDep,
                        ctx: Ctx) -> dict[str, Any]:
     """Set the most epsilon federated DP jobs may spend on this dataset; jobs over it are refused."""
     federated_budgets.set_budget(session, p, ds, body.epsilon, body.delta)

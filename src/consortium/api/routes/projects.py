@@ -2,67 +2,43 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field
-from sqlalchemy import select
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
-from consortium.api.routes.audit import EventOut
-from consortium.api.schemas import In, NonNegInt64, PosInt64
-from consortium.governance import projects
+from consortium.api.schemas import NonNegInt64
+from consortium.api.schemas.audit import AuditEventPublic
+from consortium.api.schemas.projects import (
+    ProjectCreate,
+    ProjectInvite,
+    ProjectMembership,
+    ProjectMemberUpdate,
+    ProjectPublic,
+    ProjectReport,
+    ProjectSummary,
+    ProjectUpdate,
+)
+from consortium.governance import audit, projects
+from consortium.governance.projects import Seen
 from consortium.governance.roles import Role
-from consortium.store.tables.audit import AuditEvent
-from consortium.store.tables.projects import Project, ProjectMember
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-class Quota(In):
-    per_minute: PosInt64 | None = None
-    per_day: PosInt64 | None = None
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+def project_of_caller(project: str, p: Caller, session: SessionDep, ctx: Ctx) -> Seen:
+    seen = projects.visible(session, p, project)
+    ctx.resource("project", seen.project.id, seen.project.created_by_org, seen.project.id)
+    return seen
 
 
-class ProjectIn(In):
-    name: str = Field(min_length=3, max_length=40)
-    purpose: str = Field(min_length=1, max_length=2000)
-    terms: list[str] = Field(description="permissions members extend to the project: metadata, compute, "
-                                         "download, invoke")
-    default_quota: Quota | None = None
+ProjectDep = Annotated[Seen, Depends(project_of_caller)]
 
 
-class ProjectPatch(In):
-    purpose: str | None = Field(default=None, max_length=2000)
-    default_quota: Quota | None = None
-
-
-class InviteIn(In):
-    org: str = Field(max_length=40)
-
-
-class MemberPatch(In):
-    role: str | None = Field(default=None, pattern="^(lead|member)$")
-    quota: Quota | None = None
-
-
-def project_of_caller(project: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[Project, ProjectMember]:
-    prj, m = projects.visible(session, p, project)
-    ctx.resource("project", prj.id, prj.created_by_org, prj.id)
-    return prj, m
-
-
-ProjectDep = Annotated[tuple[Project, ProjectMember], Depends(project_of_caller)]
-
-
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ProjectPublic)
 @rule("org", Role.admin)
-def create_project(body: ProjectIn, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def create_project(body: ProjectCreate, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Create a project; your organization becomes its lead."""
     prj = projects.create(session, p, body.name, body.purpose, body.terms,
                           body.default_quota.as_dict() if body.default_quota else None)
@@ -71,107 +47,94 @@ def create_project(body: ProjectIn, p: Admin, session: SessionDep, ctx: Ctx) -> 
     return projects.view(session, prj, projects.membership(session, prj.id, p.org_id))
 
 
-@router.get("")
+@router.get("", response_model=list[ProjectSummary])
 @rule("org")
 def list_projects(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Projects your organization is in or invited to (``ref``: the ``org~name`` that names each one
     unambiguously)."""
-    return [{"id": prj.id, "name": prj.name, "ref": projects.ref_of(session, prj), "purpose": prj.purpose,
-             "terms": prj.terms, "your_role": m.role, "your_state": m.state}
-            for prj, m in projects.list_seen(session, p)]
+    return [projects.summary(session, seen) for seen in projects.list_seen(session, p)]
 
 
-@router.get("/{project}")
+@router.get("/{project}", response_model=ProjectPublic)
 @rule("resource")
 def get_project(pm: ProjectDep, session: SessionDep) -> dict[str, Any]:
     """A project's purpose, terms, quotas and members."""
-    return projects.view(session, pm[0], pm[1])
+    return projects.view(session, *pm)
 
 
-@router.patch("/{project}")
+@router.patch("/{project}", response_model=ProjectPublic)
 @rule("resource", Role.admin)
-def update_project(pm: ProjectDep, p: Admin, body: ProjectPatch, session: SessionDep) -> dict[str, Any]:
+def update_project(pm: ProjectDep, p: Admin, body: ProjectUpdate, session: SessionDep) -> dict[str, Any]:
     """Change the purpose or the default invoke quota (lead organizations)."""
-    prj, m = pm
-    projects.require_lead(p, m, "changing the project")
-    if body.purpose is not None:
-        prj.purpose = body.purpose
-    if body.default_quota is not None:
-        prj.default_quota = body.default_quota.as_dict()
-    return projects.view(session, prj, m)
+    projects.update(session, p, *pm, purpose=body.purpose,
+                    default_quota=body.default_quota.as_dict() if body.default_quota is not None else None)
+    return projects.view(session, *pm)
 
 
-@router.post("/{project}/invitations")
+@router.post("/{project}/invitations", response_model=ProjectPublic)
 @rule("resource", Role.admin)
-def invite_org(pm: ProjectDep, p: Admin, body: InviteIn, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def invite_org(pm: ProjectDep, p: Admin, body: ProjectInvite, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Invite another organization (lead organizations)."""
-    projects.invite(session, p, pm[0], pm[1], body.org)
+    projects.invite(session, p, *pm, body.org)
     ctx.details = {"invited": body.org}
-    return projects.view(session, pm[0], pm[1])
+    return projects.view(session, *pm)
 
 
-@router.post("/{project}/accept")
+@router.post("/{project}/accept", response_model=ProjectPublic)
 @rule("resource", Role.admin)
 def accept_invitation(pm: ProjectDep, p: Admin, session: SessionDep) -> dict[str, Any]:
     """Accept your organization's invitation (admins or owners of the invited organization)."""
-    projects.accept(session, p, pm[1])
-    return projects.view(session, pm[0], pm[1])
+    projects.accept(session, p, pm.member)
+    return projects.view(session, *pm)
 
 
-@router.post("/{project}/decline")
+@router.post("/{project}/decline", response_model=ProjectMembership)
 @rule("resource", Role.admin)
-def decline_invitation(pm: ProjectDep, p: Admin, session: SessionDep) -> dict[str, Any]:
-    projects.decline(session, p, pm[1])
-    return {"project": pm[0].name, "state": pm[1].state}
+def decline_invitation(pm: ProjectDep, p: Admin, session: SessionDep) -> ProjectMembership:
+    projects.decline(session, p, pm.member)
+    return ProjectMembership(project=pm.project.name, state=pm.member.state)
 
 
-@router.post("/{project}/leave")
+@router.post("/{project}/leave", response_model=ProjectMembership)
 @rule("resource", Role.admin)
-def leave_project(pm: ProjectDep, p: Admin, session: SessionDep) -> dict[str, Any]:
+def leave_project(pm: ProjectDep, p: Admin, session: SessionDep) -> ProjectMembership:
     """Leave the project: grants to it stop applying to your organization at once."""
-    projects.leave(session, p, pm[0], pm[1])
-    return {"project": pm[0].name, "state": pm[1].state}
+    projects.leave(session, p, *pm)
+    return ProjectMembership(project=pm.project.name, state=pm.member.state)
 
 
-@router.patch("/{project}/members/{org}")
+@router.patch("/{project}/members/{org}", response_model=ProjectPublic)
 @rule("resource", Role.admin)
-def update_member(pm: ProjectDep, org: str, p: Admin, body: MemberPatch, session: SessionDep,
+def update_member(pm: ProjectDep, org: str, p: Admin, body: ProjectMemberUpdate, session: SessionDep,
                   ctx: Ctx) -> dict[str, Any]:
     """Make a member lead, or set its own invoke quota (lead organizations)."""
-    projects.update_member(session, p, pm[0], pm[1], org, body.role,
-                           body.quota.as_dict() if body.quota else None)
+    projects.update_member(session, p, *pm, org, body.role, body.quota.as_dict() if body.quota else None)
     ctx.details = {"member": org, "role": body.role}
-    return projects.view(session, pm[0], pm[1])
+    return projects.view(session, *pm)
 
 
-@router.delete("/{project}/members/{org}")
+@router.delete("/{project}/members/{org}", response_model=ProjectPublic)
 @rule("resource", Role.admin)
 def remove_member(pm: ProjectDep, org: str, p: Admin, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Remove a member organization (lead organizations); its access through the project ends at once."""
-    projects.remove(session, p, pm[0], pm[1], org)
+    projects.remove(session, p, *pm, org)
     ctx.details = {"removed": org}
-    return projects.view(session, pm[0], pm[1])
+    return projects.view(session, *pm)
 
 
-@router.get("/{project}/audit", response_model=list[EventOut])
+@router.get("/{project}/audit", response_model=list[AuditEventPublic])
 @rule("resource")
 def project_audit(pm: ProjectDep, p: Viewer, session: SessionDep,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  since_seq: Annotated[NonNegInt64, Query()] = 0) -> list[EventOut]:
+                  since_seq: Annotated[NonNegInt64, Query()] = 0) -> list[audit.AuditEvent]:
     """Every event that concerns the project's resources, visible to every member organization."""
-    rows = session.scalars(select(AuditEvent).where(AuditEvent.project_id == pm[0].id,
-                                                    AuditEvent.seq > since_seq)
-                           .order_by(AuditEvent.seq.desc()).limit(limit))
-    return [EventOut(**{k: getattr(e, k) for k in EventOut.model_fields if k != "details"},
-                     details=json.loads(e.details or "{}")) for e in rows]
+    return audit.events_for_project(session, pm.project.id, since_seq=since_seq, limit=limit)
 
 
-@router.get("/{project}/report")
+@router.get("/{project}/report", response_model=ProjectReport)
 @rule("resource")
 def project_report(pm: ProjectDep, session: SessionDep, svc: Svc) -> dict[str, Any]:
     """Who contributed which datasets, which jobs ran, which models exist, who called which deployment."""
     from consortium.governance.project_report import report
 
-    return report(session, pm[0], svc.resource_types)
-
-
+    return report(session, pm.project, svc.resource_types)

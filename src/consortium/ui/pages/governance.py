@@ -30,7 +30,7 @@ def projects_page(request: Request, p: Caller) -> HTMLResponse:
 @router.get("/projects/{project}", name="ui.project")
 @rule("page")
 def project_page(request: Request, pm: ProjectDep, p: Caller) -> HTMLResponse:
-    return page(request, "project.html", p, active="projects", title=pm[0].name, project=pm[0].name)
+    return page(request, "project.html", p, active="projects", title=pm.project.name, project=pm.project.name)
 
 
 @router.get("/audit", name="ui.audit")
