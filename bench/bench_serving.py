@@ -137,19 +137,19 @@ def _per_call_us(call: Any, n: int, clock: Any) -> float:
 def stage_us(onnx_path: Path, state_path: Path, rows: int) -> float:
     """CPU µs of the per-call work of ``/predict`` for ``rows`` single-row requests run as one
     batch: concatenating the decoded requests, preprocessing, validation, the onnxruntime call,
-    probabilities and labels (``VersionInfo.stage`` around the model, as the batcher runs it)."""
+    probabilities and labels (``Endpoint.stage`` around the model, as the batcher runs it)."""
     import numpy as np
 
     from consortium.data.samples import load_sample
     from consortium.processing.preprocessor import Preprocessor
+    from consortium.serving.endpoint import RAW, Endpoint
     from consortium.serving.predictor import OnnxPredictor
-    from consortium.serving.runtime import RAW, VersionInfo
 
     state = json.loads(state_path.read_text())
     model = OnnxPredictor(onnx_path, threads=1)
     prep = Preprocessor.from_state(state["preprocessing"])
-    info = VersionInfo("v", 1, "bench/digits", "classification", state["class_names"], model.signature, prep)
-    stage = info.stage
+    ep = Endpoint("v", 1, "bench/digits", "classification", state["class_names"], model.signature, prep)
+    stage = ep.stage
     assert stage is not None
     image = load_sample("digits").images[0].reshape(1, -1).astype(float).tolist()
     parts = [prep.decode_inputs(image) for _ in range(rows)]
@@ -269,9 +269,7 @@ def asgi_costs(tmp: Path, onnx_path: Path, state_path: Path, row: bytes) -> dict
         out: dict[str, dict[str, float]] = {}
         for label, conc in (("sequential (1 connection)", 1), ("32 concurrent", 32)):
             out[label] = {who: await measure(*spec, conc) for who, spec in apps.items()}
-        from consortium.serving.runtime import close_runtime
-
-        await close_runtime(svc)
+        await svc.serving.aclose()
         return out
 
     try:

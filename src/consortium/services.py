@@ -5,8 +5,9 @@ Nothing here is created at import time; ``Services.start`` wires it from ``Setti
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,10 @@ from consortium.governance.grants import ResourceTypes
 from consortium.jobs.submit import SubmitCheck, checks_for
 from consortium.store.blobs import BlobStore, LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
+
+if TYPE_CHECKING:
+    from consortium.serving.runtime import ServingRuntime
+    from consortium.serving.service import BatchingConfig
 
 
 def _blob_store(settings: Settings) -> BlobStore:
@@ -38,6 +43,10 @@ class Services:
     submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
     resource_types: ResourceTypes  # what grants can name: datasets, deployments
     extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
+    serving: ServingRuntime = field(init=False, repr=False)  # the prediction path; see serving_runtime
+
+    def __post_init__(self) -> None:
+        self.serving = self.serving_runtime()
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
@@ -59,6 +68,22 @@ class Services:
         return cls(settings, engine, factory, key_service, blobs, chain,
                    submit_checks=checks_for(settings.max_model_params),
                    resource_types=ResourceTypes((DATASET, DEPLOYMENT)))
+
+    def serving_runtime(self, batching: BatchingConfig | None = None) -> ServingRuntime:
+        """A serving runtime on this hub's database, model blobs, audit chain and monitor, batching as
+        the settings say unless ``batching`` is given. ``serving`` is the hub's; nothing in it runs
+        before the first prediction, and the app's shutdown stops it (``ServingRuntime.aclose``)."""
+        from consortium.registry.models import onnx_by_id
+        from consortium.serving.runtime import ServingRuntime
+        from consortium.serving.service import BatchingConfig
+
+        cfg = self.settings
+        if batching is None:
+            batching = BatchingConfig(enabled=cfg.batching == "on", max_batch_size=cfg.batch_max_size,
+                                      max_wait_ms=cfg.batch_max_wait_ms)
+        load_model = functools.partial(onnx_by_id, self.session_factory, self.blobs)
+        return ServingRuntime(self.session_factory, load_model, audit=self.audit_in,
+                              monitor=lambda: self.extras.get("monitoring"), batching=batching)
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)

@@ -259,13 +259,12 @@ def test_predict_with_a_session_cookie_needs_the_csrf_token(services: Any, owner
 def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
         services: Any, owner: Any, iris_deployment: dict[str, Any]) -> None:
     """Concurrent /predict calls are decoded one by one and preprocessed, run and post-processed
-    as one batch (``VersionInfo.stage``): each caller still gets exactly its answer alone, and a
+    as one batch (``Endpoint.stage``): each caller still gets exactly its answer alone, and a
     bad request in a batch gets its own error, naming its own row, without failing the others."""
     import asyncio
 
     from consortium.errors import BadRequest
     from consortium.monitoring.recorder import get_monitor
-    from consortium.serving.runtime import Call, ServingRuntime
     from consortium.serving.service import BatchingConfig
 
     d = iris_deployment
@@ -275,15 +274,15 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     bad = {3: [rows[0], [rows[1][0], None, *rows[1][2:]]], 7: [[1.0, 2.0]]}  # a missing value; 2 of 4 values
     raws = [bad.get(i, g) for i, g in enumerate(good)]
     mon = get_monitor(services)
-    rt = ServingRuntime(services, batching=BatchingConfig(max_batch_size=8, inline_below_ms=0.0))
+    rt = services.serving_runtime(BatchingConfig(max_batch_size=8, inline_below_ms=0.0))
 
     async def main() -> tuple[list[Any], list[Any]]:
         target = await rt.target(f"{owner.org}~{d['name']}")
-        call = Call(owner, target, None, 0.0)  # type: ignore[arg-type]  (predict reads the target only)
+        ep = await rt.endpoint(target.version_id)
 
         async def one(raw: Any) -> Any:
             try:
-                return await rt.predict(call, raw)
+                return ep.answer(target.name, await ep.predict(rt.inference(), raw))
             except BadRequest as e:
                 return e
 
@@ -322,3 +321,27 @@ def test_a_revoked_token_stops_predicting_within_the_gate_ttl(http: Any, owner: 
     revoked = time.monotonic()
     wait_for(lambda: http.post(url, json=body, headers=bearer).status_code == 401, timeout=5, what="refusal")
     assert time.monotonic() - revoked < 2.5
+
+
+def test_serving_outlives_an_app_its_usage_flushing_starts_again(services: Any, http: Any, owner: Any,
+                                                                  iris_deployment: dict[str, Any]) -> None:
+    """``Services.serving`` is built once: an app's shutdown stops it (its counts written), and the
+    next call starts it again, so calls after that still reach the database without a flush."""
+    from fastapi.testclient import TestClient
+
+    from consortium.api.app import create_app
+
+    url, body = f"/api/v1/deployments/{iris_deployment['name']}/predict", {"inputs": iris_deployment["rows"][:1]}
+    usage = f"/api/v1/deployments/{iris_deployment['name']}/usage"
+
+    def count() -> int:
+        return int(http.get(usage, headers=owner.headers).json()["totals"].get(owner.org, {}).get("count", 0))
+
+    rt = services.serving
+    with TestClient(create_app(services.settings, services=services)) as other:
+        assert other.post(url, json=body, headers=owner.headers).status_code == 200
+    assert services.serving is rt and not rt.running  # stopped, and everything counted is written
+    before = count()
+    assert http.post(url, json=body, headers=owner.headers).status_code == 200
+    assert rt.running
+    wait_for(lambda: count() == before + 1, timeout=5, what="the restarted meter to flush the new call")

@@ -230,9 +230,12 @@ class UsageMeter:
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self._thread is None and self._factory is not None and self.interval > 0:
-            self._thread = threading.Thread(target=self._run, name="consortium-usage", daemon=True)
-            self._thread.start()
+        """Start the flushing thread (again, after ``close``); a running meter is left alone."""
+        if self._factory is None or self.interval <= 0 or (self._thread is not None and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="consortium-usage", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -18,7 +18,6 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
 from consortium.serving import deployments as deps_svc
-from consortium.serving.runtime import get_runtime
 from consortium.serving.usage import usage_rows
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.grants import Grant
@@ -86,7 +85,7 @@ def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: C
     name = d.name
     revoked = deps_svc.delete_deployment(session, p, d)
     ctx.details = {"name": name, "revoked_grants": revoked}
-    background.add_task(get_runtime(svc).invalidate, name)
+    background.add_task(svc.serving.invalidate, name)
     return {"name": name, "deleted": True, "revoked_grants": revoked}
 
 

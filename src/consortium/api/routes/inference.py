@@ -32,7 +32,6 @@ from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
 from consortium.errors import ConsortiumError, QuotaExceeded
 from consortium.serving import oip
-from consortium.serving.runtime import get_runtime
 
 
 async def oip_error_response(request: Request, exc: ConsortiumError | RequestValidationError) -> JSONResponse:
@@ -62,11 +61,9 @@ class OipRoute(APIRoute):
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """Close the serving runtime (batchers, usage flush) when the app stops."""
+    """Stop the serving runtime (batchers, usage flush) when the app stops."""
     yield
-    from consortium.serving.runtime import close_runtime
-
-    await close_runtime(app.state.services)
+    await app.state.services.serving.aclose()
 
 
 router = APIRouter(tags=["open inference protocol"], route_class=OipRoute, lifespan=lifespan)
@@ -103,8 +100,7 @@ def ready(request: Request) -> JSONResponse:
 @rule("self")
 async def server_metadata(request: Request, svc: Svc) -> dict[str, Any]:
     """Server metadata (needs a credential)."""
-    rt = get_runtime(svc)
-    request.state.ctx.principal = await rt.principal(bearer(request), request.headers.get(ORG_HEADER))
+    request.state.ctx.principal = await svc.serving.principal(bearer(request), request.headers.get(ORG_HEADER))
     _no_audit(request)
     return oip.server_metadata("consortium", __version__)
 
@@ -112,8 +108,7 @@ async def server_metadata(request: Request, svc: Svc) -> dict[str, Any]:
 async def _metadata(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:
     rt, call = await prediction.open_call(svc, request.state.ctx, request.headers, deployment, count=False)
     prediction.check_version(call, version)
-    info = await rt.version_info(call.target.version_id)
-    return oip.model_metadata(call.target.name, info.signature, [str(info.version)])
+    return (await rt.endpoint(call.target.version_id)).metadata(call.target.name)
 
 
 async def _ready(request: Request, svc: Any, deployment: str, version: str | None) -> dict[str, Any]:

@@ -167,11 +167,9 @@ async def set_alias(m: MemberModelDep, alias: str, body: AliasAssign, p: Caller,
                     ctx: Ctx, background: BackgroundTasks) -> AliasPublic:
     """Point an alias at a version. Deployments following it switch without dropping requests:
     the new version is loaded first, then the switch commits."""
-    from consortium.serving.runtime import get_runtime
-
     row, old = reg.set_alias(session, p, m, alias, body.version)
     followers = reg.alias_followers(session, m, alias)
-    rt = get_runtime(svc)
+    rt = svc.serving
     if followers:
         await rt.warm(row.version_id)
     new = reg.get_version(session, m, alias).version

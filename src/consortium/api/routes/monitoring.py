@@ -106,9 +106,7 @@ def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
 def _flush_all(svc: Any) -> None:
     """Write this process's pending counts first, so a caller reads its own calls at once."""
     get_monitor(svc).flush()
-    rt = svc.extras.get("serving")
-    if rt is not None:
-        rt.meter.flush()
+    svc.serving.meter.flush()
 
 
 OwnerMember = Annotated[Deployment, Depends(owner_member)]
