@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import InvalidInput, NotFound
 from consortium.governance import grants
 from consortium.governance.identity import org_by_id
+from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
 from consortium.store.tables.data import Dataset, DatasetVersion
@@ -28,15 +29,11 @@ from consortium.store.tables.identity import Organization
 
 RTYPE = "dataset"
 NOT_FOUND_HINT = "list the datasets you can see with `consortium datasets list`"
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
-
-
-def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise InvalidInput(f"dataset name {name!r} is not valid",
-                           hint="use 1-64 lowercase letters, digits, '.', '_' and '-', starting and "
-                                "ending with a letter or digit")
-    return name
+DATASET_NAME = NameRule("dataset name", re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"),
+                        "use 1-64 lowercase letters, digits, '.', '_' and '-', starting and ending with a "
+                        "letter or digit")
+NAME_RE = DATASET_NAME.regex
+check_name = DATASET_NAME.check
 
 
 def parse_ref(ref: str, default_org: str | None = None) -> tuple[str, str]:

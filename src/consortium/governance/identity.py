@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from consortium.governance import throttle
+from consortium.governance.names import ORG_NAME
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import MIN_PASSWORD, hash_password, hash_token, new_token, verify_password
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Invitation, Membership, Organization, User
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+NAME_RE = ORG_NAME.regex
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -50,11 +51,8 @@ class Member:
 
 
 def check_name(name: str, what: str = "name") -> str:
-    if not NAME_RE.match(name):
-        raise InvalidInput(f"{what} {name!r} is not valid",
-                           hint="use 3-40 lowercase letters, digits and dashes, not starting or "
-                                "ending with a dash")
-    return name
+    """An organization's or a project's name (``names.ORG_NAME``)."""
+    return ORG_NAME.check(name, what)
 
 
 def check_password(password: str) -> None:

@@ -23,13 +23,16 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.identity import org_by_id
+from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.federation import FederationNode, NodeApproval
 from consortium.store.tables.jobs import Job
 
-NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+NODE_NAME = NameRule("node name", re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$"),
+                     "use up to 63 lowercase letters, digits, '.', '_' and '-', starting with a letter "
+                     "or digit")
 APPROVE_MODES = ("auto", "manual")
 ADVERTISED_KEYS = ("name", "kind", "rows", "columns", "target", "classes", "shape", "stats")
 ONLINE_S = 60.0
@@ -51,8 +54,7 @@ def register(session: Session, p: Principal, name: str, *, approve: str = "auto"
              datasets: list[dict[str, Any]] | None = None, agent: dict[str, Any] | None = None) -> FederationNode:
     """Register (or re-register) the caller's organization's node ``name``; admins only."""
     p.require(Role.admin, "registering a node")
-    if not NODE_NAME.match(name or ""):
-        raise InvalidInput(f"node name {name!r} is not valid", hint="use lowercase letters, digits, '.', '_', '-'")
+    NODE_NAME.check(name)
     if approve not in APPROVE_MODES:
         raise InvalidInput(f"approve must be one of {', '.join(APPROVE_MODES)}; got {approve!r}")
     node = session.scalar(select(FederationNode).where(FederationNode.org_id == p.org_id,

@@ -32,6 +32,7 @@ from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.identity import org_by_id, org_by_name
+from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.serving.sessions import inspect_onnx
@@ -45,8 +46,15 @@ from consortium.store.tables.registry import ModelAlias, ModelVersion, Registere
 if TYPE_CHECKING:
     from consortium.training.pipeline import TrainingResult
 
-MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,78}[a-z0-9]$|^[a-z0-9]$")
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+MODEL_NAME = NameRule("model name", re.compile(r"^[a-z0-9][a-z0-9._-]{0,78}[a-z0-9]$|^[a-z0-9]$"),
+                      "use 1-80 lowercase letters, digits, '.', '_' and '-', starting and ending with a "
+                      "letter or digit")
+ALIAS = NameRule("alias", re.compile(r"^[a-z][a-z0-9_-]{0,39}$"),
+                 "use up to 40 lowercase letters, digits, '_' and '-', starting with a letter ('latest' is "
+                 "reserved)", reserved=frozenset({"latest"}))
+PLOT_NAME = re.compile(r"^[a-z0-9_]{1,40}$")
+MODEL_NAME_RE, ALIAS_RE = MODEL_NAME.regex, ALIAS.regex
+check_model_name, check_alias = MODEL_NAME.check, ALIAS.check
 TASKS = ("classification", "regression")
 MAX_PLOT_BYTES = 8 << 20
 
@@ -62,22 +70,6 @@ class Lineage(BaseModel):
     epsilon: float | None = None  # differential privacy budget spent, if DP
     delta: float | None = None
     source: str | None = None  # "training", "federated", "upload"
-
-
-def check_model_name(name: str) -> str:
-    if not MODEL_NAME_RE.match(name or ""):
-        raise InvalidInput(f"model name {name!r} is not valid",
-                           hint="use 1-80 lowercase letters, digits, '.', '_' and '-', starting and "
-                                "ending with a letter or digit")
-    return name
-
-
-def check_alias(alias: str) -> str:
-    if not ALIAS_RE.match(alias or "") or alias == "latest":
-        raise InvalidInput(f"alias {alias!r} is not valid",
-                           hint="use up to 40 lowercase letters, digits, '_' and '-', starting with a "
-                                "letter ('latest' is reserved)")
-    return alias
 
 
 def _owner_org(session: Session, owner: Principal | str | Organization) -> tuple[Organization, str | None]:
@@ -151,7 +143,7 @@ def register_version(
         class_names = [str(c) for c in class_names]
     plots = plots or {}
     for name, png in plots.items():
-        if not re.match(r"^[a-z0-9_]{1,40}$", name) or len(png) > MAX_PLOT_BYTES:
+        if PLOT_NAME.fullmatch(name) is None or len(png) > MAX_PLOT_BYTES:
             raise InvalidInput(f"plot {name!r} has a bad name or is larger than {MAX_PLOT_BYTES} bytes")
 
     model = session.scalar(select(RegisteredModel).where(RegisteredModel.org_id == org.id,

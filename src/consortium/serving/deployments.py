@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from consortium.governance import grants
 from consortium.governance.identity import org_by_id
+from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
 from consortium.store.tables.base import new_id, utcnow
@@ -37,15 +38,11 @@ from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import Deployment, ModelAlias, ModelVersion, RegisteredModel
 
-DEPLOYMENT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}[a-z0-9]$")
-
-
-def check_deployment_name(name: str) -> str:
-    if not DEPLOYMENT_NAME_RE.match(name or ""):
-        raise InvalidInput(f"deployment name {name!r} is not valid",
-                           hint="use 3-64 lowercase letters, digits, '_' and '-', starting and ending "
-                                "with a letter or digit")
-    return name
+DEPLOYMENT_NAME = NameRule("deployment name", re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}[a-z0-9]$"),
+                           "use 3-64 lowercase letters, digits, '_' and '-', starting and ending with a "
+                           "letter or digit")
+DEPLOYMENT_NAME_RE = DEPLOYMENT_NAME.regex
+check_deployment_name = DEPLOYMENT_NAME.check
 
 
 def resolve_version(session: Session, d: Deployment) -> ModelVersion:
