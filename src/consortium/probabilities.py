@@ -57,7 +57,7 @@ NUMPY: Ops[Any] = Ops(_sigmoid, _softmax, _concat)
 
 def binary_pair(p: A, ops: Ops[A]) -> A:
     """(N, 1) probabilities of the positive class -> (N, 2) ``[1 - p, p]``."""
-    return ops.concat([1.0 - p, p])  # type: ignore[operator]
+    return ops.concat([1.0 - p, p])  # type: ignore[operator, list-item]
 
 
 def probabilities(logits: A, ops: Ops[A] = NUMPY) -> A:

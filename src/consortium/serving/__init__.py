@@ -1,7 +1,19 @@
-"""Model serving: onnxruntime predictors, a bounded model cache, adaptive batching and the
-Open Inference Protocol codec. Free of FastAPI and SQL; the API layer wires it to HTTP.
+"""Model serving: everything on the prediction path, free of FastAPI and Starlette (the API layer,
+``consortium.api.prediction`` and ``consortium.api.front``, wires it to HTTP) and of the registry
+(which imports serving, never the reverse).
 
-Entry point for the routes: ``InferenceService`` (see ``consortium.serving.service``).
+- ``endpoint``: one model version as served, the hooks behind ``/predict`` and the Open Inference
+  Protocol (decode, preprocess, predict, postprocess, encode)
+- ``runtime``: the process's ``ServingRuntime`` (``Services.serving``): admission, endpoints,
+  inference services, accounting
+- ``gate``: who calls which deployment under which grant, from short-lived caches
+- ``usage``: calls per caller and minute, quotas, the usage audit events
+- ``deployments``: named endpoints of registered models (rows, lookups, the grant resource type)
+- ``service``, ``cache``, ``batching``, ``predictor``: onnxruntime predictors, the bounded model
+  cache and adaptive batching
+- ``oip``, ``datatypes``: the Open Inference Protocol's codec and tensor datatypes
+- ``signature``, ``sessions``, ``external_data``: a model's interface, the one way the hub loads
+  an ONNX model, and the check that it never reaches outside its file
 """
 
 from consortium.serving.batching import AdaptiveBatcher, BatchInfo

@@ -2,7 +2,7 @@
 
 ``InferenceService`` ties a ``ModelCache`` (version id -> ``OnnxPredictor``) to one
 ``AdaptiveBatcher`` per loaded model. Loading and model calls run in threads so the event loop
-stays free. Create it in the app factory (or lifespan) and ``await service.aclose()`` on shutdown.
+stays free. ``ServingRuntime.inference`` keeps one per event loop and closes it on shutdown.
 
 >>> import asyncio, onnx, onnx.helper as h, numpy as np
 >>> x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 2])
