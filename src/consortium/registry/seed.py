@@ -81,7 +81,7 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
         events.append(reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id))
     served = reg.to_serve(session, p, f"{MODEL}@production")
     d = deps.create_deployment(session, p, DEPLOYMENT, served.model, alias=served.alias, description="demo endpoint")
-    g = grants.create_grant(session, p, "deployment", d.id, "invoke", grantee_org=clinic,
+    g = grants.create_grant(session, p, svc.resource_types.get("deployment"), d.id, "invoke", grantee_org=clinic,
                             limits={"per_minute": 60, "per_day": 1000})
     events += [EventDraft("demo.deploy", actor_user_id=p.user_id, actor_org_id=p.org_id, resource_type="deployment",
                           resource_id=d.id, resource_org_id=p.org_id, details={"name": d.name}),

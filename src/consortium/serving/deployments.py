@@ -218,10 +218,7 @@ def _describe(session: Session, rid: str) -> str:
     return f"{org_by_id(session, d.org_id).name}/{d.name}" if d else rid
 
 
-def register_types() -> None:
-    """Register ``deployment`` for grants (permission ``invoke``; limits per_minute/per_day)."""
-    grants.register_resource_type(grants.ResourceType("deployment", resolve=_resolve,
-                                                      permissions={Permission.invoke}, describe=_describe))
-
-
-register_types()
+# The ``deployment`` resource type of grants (permission ``invoke``; limits per_minute/per_day),
+# gathered by ``Services.start``.
+DEPLOYMENT = grants.ResourceType("deployment", resolve=_resolve, permissions=frozenset({Permission.invoke}),
+                                 describe=_describe)
