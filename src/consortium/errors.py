@@ -1,9 +1,9 @@
 """The project's error families.
 
-Services raise these; the API maps them to HTTP in one table (``consortium.api.errors``) and
-the SDK raises them back to its caller, so a ``NotFound`` on the hub is a ``NotFound`` in the
-client. Each error carries a stable ``code`` and a message that says what is wrong and how to
-fix it.
+Services raise these; the API maps them to HTTP in one table (``consortium.api.status``, used
+by ``consortium.api.errors``), and the SDK raises them back to its caller from the answer's
+``code``, so a ``NotFound`` on the hub is a ``NotFound`` in the client. Each error carries a
+stable ``code`` and a message that says what is wrong and how to fix it; none knows HTTP.
 
 >>> try:
 ...     raise InvalidInput("column 'age' is missing", hint="add it or pick another target")
@@ -21,7 +21,6 @@ class ConsortiumError(Exception):
     """Base of every error the project raises on purpose."""
 
     code = "error"
-    status = 500
 
     def __init__(self, message: str, *, hint: str | None = None, details: Any = None) -> None:
         self.message = message
@@ -34,7 +33,6 @@ class InvalidInput(ConsortiumError):
     """The request is well-formed but its content is wrong (bad recipe, bad file, bad shape)."""
 
     code = "invalid_input"
-    status = 422
 
 
 class UnsupportedFormat(InvalidInput):
@@ -42,54 +40,46 @@ class UnsupportedFormat(InvalidInput):
     names the formats it does take."""
 
     code = "unsupported_format"
-    status = 415
 
 
 class BadRequest(ConsortiumError):
     """The request itself is malformed for the protocol (e.g. wrong tensor shape for a model)."""
 
     code = "bad_request"
-    status = 400
 
 
 class Unauthenticated(ConsortiumError):
     """No credential, or a wrong, expired or revoked one."""
 
     code = "unauthenticated"
-    status = 401
 
 
 class PermissionDenied(ConsortiumError):
     """The caller is known and may see the resource, but its role is too low for the action."""
 
     code = "permission_denied"
-    status = 403
 
 
 class NotFound(ConsortiumError):
     """Unknown name, or a resource the caller may not know exists (never reveal which)."""
 
     code = "not_found"
-    status = 404
 
 
 class Conflict(ConsortiumError):
     """The change clashes with current state (duplicate name, accepted twice, ...)."""
 
     code = "conflict"
-    status = 409
 
 
 class PayloadTooLarge(ConsortiumError):
     code = "payload_too_large"
-    status = 413
 
 
 class QuotaExceeded(ConsortiumError):
     """Over a rate quota; ``retry_after`` is in seconds."""
 
     code = "quota_exceeded"
-    status = 429
 
     def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint, details={"retry_after": retry_after})
@@ -100,14 +90,12 @@ class Unavailable(ConsortiumError):
     """A dependency (worker, node, engine) is not there right now; try again later."""
 
     code = "unavailable"
-    status = 503
 
 
 class IntegrityError(ConsortiumError):
     """Stored data failed an integrity check (tampered blob, broken audit chain)."""
 
     code = "integrity_error"
-    status = 500
 
 
 FAMILIES: dict[str, type[ConsortiumError]] = {

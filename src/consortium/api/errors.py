@@ -1,4 +1,4 @@
-"""One table maps the project's error families to HTTP; one response shape for every error.
+"""Errors to HTTP: the families' statuses (``consortium.api.status``), one response shape for every error.
 
 ``{"error": {"code": "not_found", "message": "...", "hint": "..."}}``. Failures are audited here,
 in their own transaction, since the request's own unit of work was rolled back.
@@ -12,10 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, QuotaExceeded
 
 log = logging.getLogger("consortium.api")
@@ -56,14 +57,15 @@ async def error_response(request: Request, exc: ConsortiumError) -> JSONResponse
     serving front (``consortium.api.front``) both answer with it."""
     await _audit_failure(request, exc.code)
     headers = {}
+    status = status_of(exc)
     if isinstance(exc, QuotaExceeded):
         headers["Retry-After"] = str(exc.retry_after)
-    if exc.status == 401:
+    if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if exc.status >= 500:
+    if status >= 500:
         log.error("request %s failed: %s", getattr(request.state, "ctx", None), exc)
     return JSONResponse(error_body(exc.code, exc.message, exc.hint, exc.details),
-                        status_code=exc.status, headers=headers)
+                        status_code=status, headers=headers)
 
 
 async def unexpected_response(request: Request, exc: Exception) -> JSONResponse:

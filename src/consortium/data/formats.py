@@ -10,8 +10,8 @@ call, deleted afterwards.
 >>> try:
 ...     detect("cat.png", b"\\x89PNG\\r\\n\\x1a\\n")
 ... except UnsupportedFormat as e:
-...     print(e.status, e.message.split(":")[0])
-415 cat.png is a PNG image, not a dataset
+...     print(e.code, e.message.split(":")[0])
+unsupported_format cat.png is a PNG image, not a dataset
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
-from consortium.errors import ConsortiumError, Unavailable, from_code
+from consortium.api.status import family_of
+from consortium.errors import FAMILIES, ConsortiumError, QuotaExceeded, Unavailable
 from consortium.sdk import resources
 from consortium.sdk.datasets import Datasets
 from consortium.sdk.jobs import Jobs
@@ -102,7 +103,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,22 +115,30 @@ def _clean(params: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _error(r: httpx.Response) -> ConsortiumError:
+    """The hub's error as the family it raised: the body's ``code`` names it (``errors.FAMILIES``);
+    a code of no family (a stage's own, such as ``cancelled``) or a body with none (the Open
+    Inference Protocol's ``{"error": "..."}``, a proxy's page) is read from the HTTP status, with
+    the API's own table (``consortium.api.status``). ``http_status`` keeps the status received."""
     try:
         body = r.json()
     except ValueError:
         body = None
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
-        e = from_code(err.get("code", "error"), err.get("message", r.text), details=err.get("details"))
-        e.hint = err.get("hint")
-        e.status = r.status_code
-        return e
-    if isinstance(err, str):  # Open Inference Protocol errors
-        return from_code({400: "bad_request", 404: "not_found"}.get(r.status_code, "error"), err)
-    code = {401: "unauthenticated", 403: "permission_denied", 404: "not_found", 409: "conflict",
-            413: "payload_too_large", 422: "invalid_input", 429: "quota_exceeded"}.get(r.status_code, "error")
-    if code == "quota_exceeded":
-        from consortium.errors import QuotaExceeded
-
-        return QuotaExceeded(r.text[:500], retry_after=int(r.headers.get("retry-after", "1")))
-    return from_code(code, f"HTTP {r.status_code}: {r.text[:500]}")
+        code, message, hint = str(err.get("code", "error")), err.get("message", r.text), err.get("hint")
+    elif isinstance(err, str):
+        code, message, hint = "", err, None
+    else:
+        code, message, hint = "", f"HTTP {r.status_code}: {r.text[:500]}", None
+    details = err.get("details") if isinstance(err, dict) else None
+    family = FAMILIES.get(code) or family_of(r.status_code)
+    if family is QuotaExceeded:
+        retry = (details or {}).get("retry_after") if isinstance(details, dict) else None
+        e: ConsortiumError = QuotaExceeded(message, retry_after=int(retry or r.headers.get("retry-after", "1")))
+    else:
+        e = family(message, details=details)
+    if code and code != e.code:
+        e.code = code  # a stage's own code under its family (e.g. cancelled, a Conflict)
+    e.hint = hint
+    e.http_status = r.status_code  # type: ignore[attr-defined]
+    return e

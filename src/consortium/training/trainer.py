@@ -29,16 +29,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from consortium.errors import ConsortiumError, InvalidInput
+from consortium.errors import Conflict, InvalidInput
 from consortium.probabilities import probabilities
 from consortium.recipe import DPSpec, TrainSpec
 
 
-class TrainingCancelled(ConsortiumError):
-    """The caller asked to stop (``should_stop`` returned true) before training finished."""
+class TrainingCancelled(Conflict):
+    """The caller asked to stop (``should_stop`` returned true) before training finished (a
+    ``Conflict`` with the job's state, under its own code)."""
 
     code = "cancelled"
-    status = 409
 
 
 def seed_everything(seed: int) -> None:

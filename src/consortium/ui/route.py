@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
 from consortium.api.errors import _audit_failure
+from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, Unauthenticated
 from consortium.ui.render import error_page
 
@@ -48,9 +49,10 @@ async def to_login(request: Request, exc: Exception) -> Response:
 async def refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsortiumError)
     await _audit_failure(request, exc.code)
-    if exc.status >= 500:
+    status = status_of(exc)
+    if status >= 500:
         log.error("page request %s failed: %s", _request_id(request), exc)
-    return error_page(request, exc.status, exc.message, exc.hint)
+    return error_page(request, status, exc.message, exc.hint)
 
 
 async def invalid_form(request: Request, exc: Exception) -> Response:
