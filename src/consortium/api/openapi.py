@@ -78,10 +78,10 @@ def fields(resource_types: ResourceTypes) -> dict[tuple[str, str], dict[str, Any
     name = {"pattern": NAME_RE.pattern}  # organizations and projects
     model_ref = rf"^({_inner(NAME_RE)}/)?{_inner(MODEL_NAME_RE)}(:[0-9]{{1,9}}|@{_inner(ALIAS_RE)})?$"
     permissions = [p.value for p in Permission]
-    return {("OrgIn", "name"): name, ("ProjectCreate", "name"): name, ("ProjectInvite", "org"): name,
-            ("SwitchIn", "org"): name, ("InviteIn", "email"): {"pattern": EMAIL_RE.pattern},
+    return {("OrgCreate", "name"): name, ("ProjectCreate", "name"): name, ("ProjectInvite", "org"): name,
+            ("OrgSwitch", "org"): name, ("InvitationCreate", "email"): {"pattern": EMAIL_RE.pattern},
             ("ProjectCreate", "terms"): {"items": {"type": "string", "enum": permissions}, "minItems": 1},
-            ("AcceptIn", "password"): {"minLength": MIN_PASSWORD},
+            ("InvitationAccept", "password"): {"minLength": MIN_PASSWORD},
             ("GrantCreate", "permission"): {"enum": permissions},
             ("GrantCreate", "resource_type"): {"enum": resource_types.names()},
             ("DeploymentIn", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},

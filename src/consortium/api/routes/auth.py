@@ -2,62 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
 from sqlalchemy.orm import Session
 
 from consortium.api.access import rule
 from consortium.api.deps import SESSION_COOKIE, Caller, Ctx, SessionDep, Svc, client_address
-from consortium.api.schemas import In, Out
+from consortium.api.schemas.auth import (
+    MembershipPublic,
+    MePublic,
+    OrgSwitch,
+    WebSessionCreate,
+    WebSessionCreated,
+)
 from consortium.errors import InvalidInput
 from consortium.governance import credentials, identity
 from consortium.governance.principal import Principal
+from consortium.governance.roles import Role
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-class LoginIn(In):
-    email: str = Field(max_length=254)
-    password: str = Field(max_length=200)
-
-
-class OrgRole(Out):
-    name: str
-    display_name: str
-    role: str
-
-
-class MeOut(Out):
-    user_id: str
-    email: str
-    name: str
-    org: str
-    role: str
-    via: str
-    is_operator: bool = Field(description="this credential may do hub-operator actions: an operator "
-                                          "account acting with the admin or owner role")
-    organizations: list[OrgRole]
-
-
-class LoginOut(MeOut):
-    session_token: str
-    expires_at: datetime
-
-
-class SwitchIn(In):
-    org: str = Field(max_length=40)
-
-
-def me_view(session: Session, p: Principal) -> MeOut:
+def me_view(session: Session, p: Principal) -> MePublic:
     """The caller as ``/me`` shows it; ``is_operator`` is the credential's power, not the account's."""
-    orgs = [OrgRole(name=o.name, display_name=o.display_name, role=m.role)
+    orgs = [MembershipPublic(name=o.name, display_name=o.display_name, role=Role(m.role))
             for o, m in identity.memberships(session, p.user_id)]
-    return MeOut(user_id=p.user_id, email=p.user_email, name=identity.user_name(session, p.user_id),
-                 org=p.org_name,
-                 role=p.role.value, via=p.via.split(":")[0], is_operator=p.is_operator,
-                 organizations=orgs)
+    return MePublic(user_id=p.user_id, email=p.user_email, name=identity.user_name(session, p.user_id),
+                    org=p.org_name, role=p.role, via=p.via.split(":")[0], is_operator=p.is_operator,
+                    organizations=orgs)
 
 
 def set_cookie(response: Response, secret: str, request: Request, hours: int) -> None:
@@ -65,10 +36,10 @@ def set_cookie(response: Response, secret: str, request: Request, hours: int) ->
                         secure=request.url.scheme == "https", max_age=hours * 3600, path="/")
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=WebSessionCreated)
 @rule("credential")
-def login(body: LoginIn, session: SessionDep, ctx: Ctx, svc: Svc, request: Request,
-          response: Response) -> LoginOut:
+def login(body: WebSessionCreate, session: SessionDep, ctx: Ctx, svc: Svc, request: Request,
+          response: Response) -> WebSessionCreated:
     """Exchange email and password for a web session (cookie) and a session token. Throttled per
     account and per client address: 429 with ``Retry-After`` after repeated failures."""
     ctx.details = {"email": body.email}
@@ -76,10 +47,10 @@ def login(body: LoginIn, session: SessionDep, ctx: Ctx, svc: Svc, request: Reque
                                                client_address(request), svc.settings.session_hours)
     ctx.principal = p
     set_cookie(response, secret, request, svc.settings.session_hours)
-    return LoginOut(**me_view(session, p).model_dump(), session_token=secret, expires_at=ws.expires_at)
+    return WebSessionCreated(**me_view(session, p).model_dump(), session_token=secret, expires_at=ws.expires_at)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, response_model=None)
 @rule("self")
 def logout(p: Caller, session: SessionDep, request: Request, response: Response) -> Response:
     """End the current web session (API tokens are revoked with `tokens revoke`)."""
@@ -93,9 +64,9 @@ def logout(p: Caller, session: SessionDep, request: Request, response: Response)
     return response
 
 
-@router.post("/switch-org", response_model=MeOut)
+@router.post("/switch-org", response_model=MePublic)
 @rule("self")
-def switch_org(body: SwitchIn, p: Caller, session: SessionDep, request: Request) -> MeOut:
+def switch_org(body: OrgSwitch, p: Caller, session: SessionDep, request: Request) -> MePublic:
     """Make another of your organizations the current one for this web session."""
     from consortium.api.deps import bearer
 
@@ -111,8 +82,8 @@ def switch_org(body: SwitchIn, p: Caller, session: SessionDep, request: Request)
 me_router = APIRouter(tags=["auth"])
 
 
-@me_router.get("/me", response_model=MeOut)
+@me_router.get("/me", response_model=MePublic)
 @rule("self")
-def me(p: Caller, session: SessionDep) -> MeOut:
+def me(p: Caller, session: SessionDep) -> MePublic:
     """Who the credential acts as: user, current organization and role, and all memberships."""
     return me_view(session, p)

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, client_address
-from consortium.api.schemas import In, Out
+from consortium.api.schemas.invitations import (
+    InvitationAccept,
+    InvitationAccepted,
+    InvitationCreate,
+    InvitationCreated,
+    InvitationPublic,
+)
 from consortium.errors import NotFound
 from consortium.governance import identity, throttle
 from consortium.governance.roles import Role
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
-
-
-class InviteIn(In):
-    email: str = Field(max_length=254)
-    role: Role = Role.member
-    days: int = Field(default=7, ge=1, le=30)
-
-
-class InvitationOut(Out):
-    id: str
-    email: str
-    role: str
-    created_at: datetime
-    expires_at: datetime
-    accepted_at: datetime | None
-    revoked_at: datetime | None
-
-
-class InvitationCreated(InvitationOut):
-    token: str = Field(description="shown once: give it to the invitee")
-
-
-class AcceptIn(In):
-    token: str = Field(max_length=200)
-    name: str = Field(default="", max_length=120)
-    password: str = Field(max_length=200)
-
-
-class AcceptOut(Out):
-    user_id: str
-    email: str
-    org: str
-    role: str
 
 
 def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
@@ -62,29 +33,34 @@ def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx
 
 @router.post("", response_model=InvitationCreated, status_code=201)
 @rule("org", Role.admin)
-def create_invitation(body: InviteIn, p: Admin, session: SessionDep, ctx: Ctx) -> InvitationCreated:
+def create_invitation(body: InvitationCreate, p: Admin, session: SessionDep, ctx: Ctx) -> InvitationCreated:
+    """Invite someone by email (admins; only an owner invites an owner). The answer holds the
+    one-time token to give the invitee: it is shown this once."""
     inv, token = identity.invite(session, p, body.email, body.role, body.days)
     ctx.resource("invitation", inv.id, p.org_id)
     ctx.details = {"email": inv.email, "role": inv.role}
-    return InvitationCreated(**InvitationOut.model_validate(inv).model_dump(), token=token)
+    return InvitationCreated(**InvitationPublic.model_validate(inv).model_dump(), token=token)
 
 
-@router.get("", response_model=list[InvitationOut])
+@router.get("", response_model=list[InvitationPublic])
 @rule("org", Role.admin)
-def list_invitations(p: Admin, session: SessionDep) -> list[InvitationOut]:
-    return [InvitationOut.model_validate(inv) for inv in identity.list_invitations(session, p)]
+def list_invitations(p: Admin, session: SessionDep) -> list[InvitationPublic]:
+    """The organization's invitations, oldest first (admins); never their tokens."""
+    return [InvitationPublic.model_validate(inv) for inv in identity.list_invitations(session, p)]
 
 
-@router.delete("/{invitation_id}", response_model=InvitationOut)
+@router.delete("/{invitation_id}", response_model=InvitationPublic)
 @rule("resource", Role.admin)
 def revoke_invitation(invitation_id: Annotated[str, Depends(invitation_in_my_org)], p: Caller,
-                      session: SessionDep) -> InvitationOut:
-    return InvitationOut.model_validate(identity.revoke_invitation(session, p, invitation_id))
+                      session: SessionDep) -> InvitationPublic:
+    """Revoke a pending invitation (admins): its token stops working at once."""
+    return InvitationPublic.model_validate(identity.revoke_invitation(session, p, invitation_id))
 
 
-@router.post("/accept", response_model=AcceptOut)
+@router.post("/accept", response_model=InvitationAccepted)
 @rule("credential")
-def accept_invitation(body: AcceptIn, session: SessionDep, ctx: Ctx, svc: Svc, request: Request) -> AcceptOut:
+def accept_invitation(body: InvitationAccept, session: SessionDep, ctx: Ctx, svc: Svc,
+                      request: Request) -> InvitationAccepted:
     """Accept with the invitation token; creates the account when the email has none yet.
     Throttled per client address (token guessing) and, for an existing account, per account:
     429 with ``Retry-After`` after repeated failures."""
@@ -92,4 +68,4 @@ def accept_invitation(body: AcceptIn, session: SessionDep, ctx: Ctx, svc: Svc, r
         user, org, m = identity.accept_invitation(session, body.token, body.name, body.password, a)
     ctx.resource("organization", org.id, org.id)
     ctx.details = {"email": user.email}
-    return AcceptOut(user_id=user.id, email=user.email, org=org.name, role=m.role)
+    return InvitationAccepted(user_id=user.id, email=user.email, org=org.name, role=Role(m.role))

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
-from consortium.api.schemas import In, Out
+from consortium.api.schemas.members import MemberPublic, MemberUpdate
 from consortium.governance import identity
 from consortium.governance.identity import Member
 from consortium.governance.roles import Role
 
 router = APIRouter(prefix="/members", tags=["members"])
-
-
-class MemberOut(Out):
-    user_id: str
-    email: str
-    name: str
-    role: Role
-    joined_at: datetime
-
-
-class RoleIn(In):
-    role: Role
 
 
 def member_in_my_org(user_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> Member:
@@ -38,22 +25,22 @@ def member_in_my_org(user_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> 
 MemberDep = Annotated[Member, Depends(member_in_my_org)]
 
 
-@router.get("", response_model=list[MemberOut])
+@router.get("", response_model=list[MemberPublic])
 @rule("org", Role.viewer)
-def list_members(p: Viewer, session: SessionDep) -> list[MemberOut]:
-    return [MemberOut.model_validate(m) for m in identity.list_members(session, p)]
+def list_members(p: Viewer, session: SessionDep) -> list[MemberPublic]:
+    return [MemberPublic.model_validate(m) for m in identity.list_members(session, p)]
 
 
-@router.patch("/{user_id}", response_model=MemberOut)
+@router.patch("/{user_id}", response_model=MemberPublic)
 @rule("resource", Role.admin)
-def change_role(found: MemberDep, p: Admin, body: RoleIn, session: SessionDep, ctx: Ctx) -> MemberOut:
+def change_role(found: MemberDep, p: Admin, body: MemberUpdate, session: SessionDep, ctx: Ctx) -> MemberPublic:
     """Change a member's role (admins; only owners touch the owner role). Takes effect at once:
     the member's tokens never act above the new role."""
     ctx.details = {"role": body.role.value}
-    return MemberOut.model_validate(identity.change_role(session, p, found.user_id, body.role))
+    return MemberPublic.model_validate(identity.change_role(session, p, found.user_id, body.role))
 
 
-@router.delete("/{user_id}", status_code=204)
+@router.delete("/{user_id}", status_code=204, response_model=None)
 @rule("resource", Role.admin)
 def remove_member(found: MemberDep, p: Caller, session: SessionDep, ctx: Ctx) -> Response:
     """Remove a member (admins), or leave the organization yourself: the member's tokens and web
