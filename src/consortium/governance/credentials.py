@@ -88,6 +88,16 @@ def principal_for(user: User, org: Organization, role: Role, via: str) -> Princi
                      role=role, via=via, is_operator=user.is_operator)
 
 
+def member_principal(session: Session, user_id: str, org_id: str, via: str) -> Principal | None:
+    """The user acting in the organization with the role it holds there now (background work: a
+    job, a retraining trigger); None when it is no longer a member, or its account is disabled."""
+    m = session.get(Membership, (user_id, org_id))
+    user, org = session.get(User, user_id), session.get(Organization, org_id)
+    if m is None or user is None or org is None or user.disabled:
+        return None
+    return principal_for(user, org, Role(m.role), via)
+
+
 def resolve_token(session: Session, secret: str) -> Principal:
     now = utcnow()
     tok = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import update
 
 from consortium.errors import Unauthenticated
+from consortium.governance.credentials import member_principal
 from consortium.governance.principal import Principal
-from consortium.governance.roles import Role
 from consortium.jobs import queue
+from consortium.jsonable import jsonable
 from consortium.services import Services
 from consortium.store.db import transaction
-from consortium.store.tables.identity import Membership, Organization, User
 from consortium.store.tables.jobs import Job
 
 
@@ -41,12 +41,10 @@ class JobContext:
 
     def principal(self, session: Any) -> Principal:
         """The submitter, as of now: a member who left or was demoted cannot keep training."""
-        m = session.get(Membership, (self.user_id, self.org_id))
-        user, org = session.get(User, self.user_id), session.get(Organization, self.org_id)
-        if m is None or user is None or org is None or user.disabled:
+        p = member_principal(session, self.user_id, self.org_id, f"job:{self.job_id}")
+        if p is None:
             raise Unauthenticated("the job's submitter is no longer a member of its organization")
-        return Principal(user.id, user.email, org.id, org.name, Role(m.role), f"job:{self.job_id}",
-                         user.is_operator)
+        return p
 
     def should_stop(self) -> bool:
         return self.cancel.is_set()
@@ -62,17 +60,12 @@ class JobContext:
         if not force and not is_epoch and now - self._last_progress < 0.5:
             return
         self._last_progress = now
-        clean = _jsonable(info)
+        clean = jsonable(info)
         with transaction(self.services.session_factory) as s:
             queue.add_event(s, self.job_id, "progress", clean)
             s.execute(update(Job).where(Job.id == self.job_id).values(progress=clean))
 
     def log(self, message: str, **extra: Any) -> None:
         with transaction(self.services.session_factory) as s:
-            queue.add_event(s, self.job_id, "log", {"message": message[:4000], **_jsonable(extra)})
+            queue.add_event(s, self.job_id, "log", {"message": message[:4000], **jsonable(extra)})
 
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(d, default=lambda o: o.item() if hasattr(o, "item") else str(o)))

@@ -22,12 +22,11 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import ConsortiumError, InvalidInput
 from consortium.governance.audit import EventDraft
+from consortium.governance.credentials import member_principal
 from consortium.governance.principal import Principal
-from consortium.governance.roles import Role
 from consortium.monitoring.analysis import current_drift, quality
 from consortium.monitoring.config import MonitorSettings, load_settings
 from consortium.store.tables.base import new_id, utcnow
-from consortium.store.tables.identity import Membership, Organization, User
 from consortium.store.tables.jobs import Job
 from consortium.store.tables.monitoring import MonitoringConfig, RetrainTrigger
 from consortium.store.tables.registry import Deployment, RegisteredModel
@@ -63,10 +62,9 @@ def _owner(session: Session, d: Deployment, row: MonitoringConfig | None) -> Pri
     for uid in (row.updated_by if row else None, d.created_by):
         if uid is None:
             continue
-        m, u = session.get(Membership, (uid, d.org_id)), session.get(User, uid)
-        org = session.get(Organization, d.org_id)
-        if m is not None and u is not None and org is not None and not u.disabled:
-            return Principal(u.id, u.email, org.id, org.name, Role(m.role), "monitor:retrain", u.is_operator)
+        p = member_principal(session, uid, d.org_id, "monitor:retrain")
+        if p is not None:
+            return p
     raise InvalidInput("no current member of the owner organization set this trigger",
                        hint="set the monitoring settings again as a member of the owner organization")
 

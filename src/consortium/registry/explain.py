@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
 from consortium.governance.encryption import decrypt_stream, encrypt_stream
+from consortium.jsonable import jsonable
 from consortium.serving.external_data import refuse_external_data
 from consortium.store.blobs import BlobStore
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
@@ -60,18 +61,4 @@ def explain_version(session: Session, blobs: BlobStore, model: RegisteredModel, 
     out = explain(source, inputs, target)
     if "heatmap_png" in out:
         out["heatmap_png"] = base64.b64encode(out["heatmap_png"]).decode()
-    return _jsonable(out)
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
+    return jsonable(out)  # type: ignore[no-any-return]
