@@ -37,7 +37,7 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             assert len(direct) <= 2  # none when the demo project already grants compute; never twice
             job, _ = submit_recipe(s, resolve_token(s, tokens["st-marys-hospital"]), doc, svc.submit_checks)
             assert job.kind == "federated"
-            assert [d["dataset"] for d in job.recipe["_resolved"]["datasets"]] == doc["federated"]["datasets"]
+            assert [d["dataset"] for d in job.resolved["datasets"]] == doc["federated"]["datasets"]
             from consortium.data.access import load_for_compute
 
             rows = load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1],

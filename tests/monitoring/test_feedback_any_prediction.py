@@ -167,7 +167,8 @@ def test_federated_rounds_on_metrics(http: Any, services: Any, world: Any, owner
     before = rounds()
     with transaction(services.session_factory) as s:
         job = queue.submit(s, org_id=owner.org_id, user_id=owner.user_id, kind="federated", name="fl",
-                           recipe={"federated": {"strategy": "fedprox", "rounds": 3}})
+                           recipe={"name": "fl", "federated": {"datasets": ["a/x", "b/x"], "strategy": "fedprox",
+                                                             "rounds": 3}})
         ctx = JobContext.of(services, job)
     sink = forward_progress(ctx, 3)
     sink({"kind": "start", "strategy": "fedprox", "rounds": 3, "nodes": ["a", "b"]})

@@ -45,7 +45,7 @@ def jobs_using(session: Session, ds: Dataset, version: int | None = None) -> lis
     """Unfinished (queued, running) jobs whose resolved recipe reads ``ds`` (at ``version`` if given)."""
     out = []
     for job in session.scalars(select(Job).where(Job.state.notin_(TERMINAL)).order_by(Job.created_at)):
-        for d in ((job.recipe or {}).get("_resolved") or {}).get("datasets") or []:
+        for d in (job.resolved or {}).get("datasets") or []:
             if d.get("dataset_id") == ds.id and (version is None or d.get("version") == version):
                 out.append(job)
                 break

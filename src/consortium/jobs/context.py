@@ -1,4 +1,5 @@
-"""What a running job sees: its recipe, who submitted it, progress and log sinks, and the cancel flag."""
+"""What a running job sees: its recipe (a ``Recipe``), what submission resolved, who submitted it,
+progress and log sinks, and the cancel flag."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from consortium.governance.credentials import member_principal
 from consortium.governance.principal import Principal
 from consortium.jobs import queue
 from consortium.jsonable import jsonable
+from consortium.recipe import Recipe, validate_mapping
 from consortium.services import Services
 from consortium.store.db import transaction
 from consortium.store.tables.jobs import Job
@@ -31,13 +33,17 @@ class JobContext:
     org_id: str
     user_id: str
     project_id: str | None
-    recipe: dict[str, Any]
+    recipe: Recipe
+    resolved: dict[str, Any]  # what the submission checks resolved (``Job.resolved``)
     cancel: threading.Event = field(default_factory=threading.Event)
     _last_progress: float = 0.0
 
     @classmethod
     def of(cls, services: Services, job: Job) -> JobContext:
-        return cls(services, job.id, job.kind, job.org_id, job.user_id, job.project_id, dict(job.recipe))
+        """The job's context; its stored recipe (validated and normalized at submission) is loaded
+        here, once: ``InvalidInput`` if it no longer validates (e.g. queued before a stricter hub)."""
+        return cls(services, job.id, job.kind, job.org_id, job.user_id, job.project_id,
+                   validate_mapping(job.recipe), dict(job.resolved or {}))
 
     def principal(self, session: Any) -> Principal:
         """The submitter, as of now: a member who left or was demoted cannot keep training."""

@@ -107,7 +107,7 @@ def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str,
 
     nodes: dict[str, tuple[Any, str]] = {}
     infos, held = [], []
-    resolved = {d["dataset"]: d["version"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
+    resolved = {d["dataset"]: d["version"] for d in ctx.resolved.get("datasets", [])}
     for ref in recipe.federated.datasets:
         ctx.check_cancel()
         if ref in skip:
@@ -178,7 +178,7 @@ def charge_planned(ctx: JobContext) -> None:
     (an upper bound) to each dataset's ledger."""
     from consortium.jobs import federated_budgets
 
-    plan = (ctx.recipe.get("_resolved") or {}).get("privacy") or {}
+    plan = ctx.resolved.get("privacy") or {}
     if plan:
         with transaction(ctx.services.session_factory) as s:
             federated_budgets.record_spend(s, ctx.job_id, {ds: (p["epsilon"], p["delta"]) for ds, p in plan.items()})
@@ -192,13 +192,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     from consortium.federation.engine.network import Listen
     from consortium.federation.engine.processes import job_tag
     from consortium.jobs import federated_runs
-    from consortium.recipe import parse_recipe
 
     torch.set_num_threads(threads())
-    recipe = parse_recipe({k: v for k, v in ctx.recipe.items() if not k.startswith("_")})
+    recipe = ctx.recipe  # validated once, when the worker loaded the job
     if recipe.federated is None:
         raise InvalidInput("a federated job needs a federated section in its recipe")
-    resolved = ctx.recipe.get("_resolved") or {}
+    resolved = ctx.resolved
     owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
     ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
     wait_for_approvals(ctx, owners)
@@ -325,7 +324,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
     by_owner = {i["owner"]: i for i in infos}
     contributors = sorted(result.contributors)
     lineage: dict[str, Any] = {
-        "job_id": ctx.job_id, "recipe": {k: v for k, v in ctx.recipe.items() if not k.startswith("_")},
+        "job_id": ctx.job_id, "recipe": ctx.recipe.to_dict(),
         "datasets": [{"dataset": i["dataset"], "version": i["version"], "owner": i["owner"],
                       "rows": i["train_rows"] if i["train_rows"] is not None else result.node_rows.get(i["owner"]),
                       **({"location": i["location"]} if "location" in i else {})} for i in infos],
@@ -356,7 +355,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         ev.details = {**(ev.details or {}), "federated": True, "organizations": contributors}
         svc.audit_in(s, [ev])
         if dp is not None and result.epsilon:
-            ids = {d["owner"]: d["dataset_id"] for d in (ctx.recipe.get("_resolved") or {}).get("datasets", [])}
+            ids = {d["owner"]: d["dataset_id"] for d in ctx.resolved.get("datasets", [])}
             federated_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
                                                      if o in ids and o in by_owner})
         return {"model": f"{p.org_name}/{model_name}", "version": v.version, "version_id": v.id}
@@ -364,7 +363,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
 
 def validation_columns(ctx: JobContext, recipe: Any) -> list[str] | None:
     """Feature column names in model input order (tabular jobs), from the stored schema."""
-    resolved = (ctx.recipe.get("_resolved") or {}).get("datasets") or []
+    resolved = ctx.resolved.get("datasets") or []
     if not resolved:
         return None
     from consortium.store.tables.data import Dataset, DatasetVersion

@@ -67,7 +67,7 @@ def spent(session: Session, dataset_id: str, *, exclude_job: str | None = None) 
     for job in jobs:
         if job.id == exclude_job:
             continue
-        plan = ((job.recipe or {}).get("_resolved") or {}).get("privacy") or {}
+        plan = (job.resolved or {}).get("privacy") or {}
         reserved += float(plan.get(dataset_id, {}).get("epsilon", 0.0))
     return {"ledger": ledger, "reserved": reserved, "total": ledger + reserved}
 
@@ -108,7 +108,7 @@ def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> 
     """A submission check (``jobs.submit.checks_for``): refuse a DP federated job that would exceed any dataset's budget.
 
     A dataset with a budget needs ``federated.dp``; without a budget, DP is optional. Details
-    recorded on the job: the planned epsilon per dataset id (``_resolved.privacy``).
+    recorded on the job: the planned epsilon per dataset id (``Job.resolved["privacy"]``).
     """
     if kind != "federated" or recipe.federated is None:
         return {}

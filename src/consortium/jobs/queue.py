@@ -9,8 +9,8 @@ otherwise failed with the reason, so no job stays "running" forever.
 
 from __future__ import annotations
 
-import socket
 import os
+import socket
 from datetime import timedelta
 from typing import Any
 
@@ -30,9 +30,12 @@ def worker_name() -> str:
 
 
 def submit(session: Session, *, org_id: str, user_id: str, kind: str, name: str, recipe: dict[str, Any],
-           project_id: str | None = None, max_attempts: int = 2) -> Job:
+           resolved: dict[str, Any] | None = None, project_id: str | None = None, max_attempts: int = 2) -> Job:
+    """Queue a job: ``recipe`` is the validated recipe (``Recipe.to_dict``), ``resolved`` what the
+    submission checks found (dataset versions and owners, planned privacy spend)."""
     job = Job(id=new_id("job"), org_id=org_id, user_id=user_id, kind=kind, name=name[:120], recipe=recipe,
-              project_id=project_id, state="queued", progress={}, max_attempts=max_attempts)
+              resolved=resolved or {}, project_id=project_id, state="queued", progress={},
+              max_attempts=max_attempts)
     session.add(job)
     session.flush()
     add_event(session, job.id, "state", {"state": "queued"})

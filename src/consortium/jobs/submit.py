@@ -42,9 +42,6 @@ def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], 
     resolved: dict[str, Any] = {}
     for check in checks:
         resolved.update(check(session, p, recipe, kind) or {})
-    doc = recipe.to_dict()
-    if resolved:
-        doc["_resolved"] = resolved
     job = queue.submit(session, org_id=p.org_id, user_id=p.user_id, kind=kind, name=recipe.name,
-                       recipe=doc, project_id=project_id)
+                       recipe=recipe.to_dict(), resolved=resolved, project_id=project_id)
     return job, recipe

@@ -59,14 +59,13 @@ def register(ctx: JobContext, model_name: str, result: Any, lineage: dict[str, A
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
+    """Load the recipe's dataset, train on it, register the model; returns what the job's result shows."""
     import torch
 
-    from consortium.recipe import parse_recipe
     from consortium.training.pipeline import run_training
 
     torch.set_num_threads(threads())
-    doc = {k: v for k, v in ctx.recipe.items() if not k.startswith("_")}
-    recipe = parse_recipe(doc)
+    recipe = ctx.recipe  # validated once, when the worker loaded the job
     assert recipe.data.dataset is not None
     ctx.progress({"stage": "load"}, force=True)
     data, info = load_data(ctx, recipe.data.dataset, recipe.data.version)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from consortium.config import Settings
-from consortium.errors import ConsortiumError
+from consortium.errors import ConsortiumError, InvalidInput
 from consortium.jobs import queue
 from consortium.jobs.context import JobCancelled, JobContext
 from consortium.jobs.kinds import handler
@@ -33,7 +33,12 @@ _current: dict[str, Any] = {}  # the job this process is running, for a graceful
 def execute(services: Services, job_id: str, worker: str) -> str:
     """Run one claimed job to a terminal state; returns the state."""
     with transaction(services.session_factory) as s:
-        ctx = JobContext.of(services, queue.get(s, job_id))
+        job = queue.get(s, job_id)
+        try:
+            ctx = JobContext.of(services, job)
+        except InvalidInput as e:  # its recipe no longer validates: the job fails, the worker goes on
+            queue.finish(s, job_id, "failed", error=str(e))
+            return "failed"
     stop = threading.Event()
 
     def beat() -> None:
@@ -58,7 +63,7 @@ def execute(services: Services, job_id: str, worker: str) -> str:
             state = "cancelled"
         else:
             error = str(e)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a crash fails this job (recorded with its traceback), not the worker
         error = f"internal error: {type(e).__name__}: {e}"
         ctx.log("job crashed", traceback=traceback.format_exc()[-4000:])
     finally:

@@ -50,7 +50,7 @@ def submit_job(body: JobCreate, p: Member, session: SessionDep, svc: Svc, ctx: C
         _record_refused_datasets(session, ctx, body.recipe)
         raise
     ctx.resource("job", job.id, p.org_id, project_id)
-    ctx.details = {"kind": job.kind, "name": job.name, "datasets": job.recipe.get("_resolved", {})}
+    ctx.details = {"kind": job.kind, "name": job.name, "datasets": job.resolved}
     return job
 
 

@@ -21,7 +21,10 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(120))
     state: Mapped[str] = mapped_column(String(16), default="queued")
-    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recipe: Mapped[dict[str, Any]] = mapped_column(JSON)  # the validated recipe, normalized (Recipe.to_dict)
+    # what the submission checks resolved: {"datasets": [{dataset, dataset_id, version, owner, owner_org_id}],
+    # "privacy": {dataset_id: {epsilon, delta}}} (DP federated jobs)
+    resolved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest snapshot
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -31,6 +31,5 @@ def new_job_page(request: Request, p: Member) -> HTMLResponse:
 @router.get("/jobs/{job_id}", name="ui.job")
 @rule("page")
 def job_page(request: Request, job: JobDep, p: Caller) -> HTMLResponse:
-    recipe = {k: v for k, v in (job.recipe or {}).items() if not k.startswith("_")}
     return page(request, "job.html", p, active="jobs", title=job.name, job_id=job.id, charts=True,
-                own=job.org_id == p.org_id, recipe_yaml=yaml.safe_dump(recipe, sort_keys=False))
+                own=job.org_id == p.org_id, recipe_yaml=yaml.safe_dump(job.recipe, sort_keys=False))
