@@ -21,7 +21,6 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 from starlette.requests import ClientDisconnect
 
 from consortium import __version__
@@ -30,8 +29,10 @@ from consortium.api.access import rule
 from consortium.api.deps import ORG_HEADER, Svc, bearer
 from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
+from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, QuotaExceeded
 from consortium.serving import oip
+from consortium.store.db import database_problem
 
 
 async def oip_error_response(request: Request, exc: ConsortiumError | RequestValidationError) -> JSONResponse:
@@ -41,7 +42,7 @@ async def oip_error_response(request: Request, exc: ConsortiumError | RequestVal
         return JSONResponse({"error": "; ".join(str(x.get("msg")) for x in exc.errors())}, status_code=400)
     await _audit_failure(request, exc.code)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, QuotaExceeded) else None
-    return JSONResponse(oip.error_body(exc), status_code=exc.status, headers=headers)
+    return JSONResponse(oip.error_body(exc), status_code=status_of(exc), headers=headers)
 
 
 class OipRoute(APIRoute):
@@ -88,10 +89,7 @@ def live(request: Request) -> dict[str, bool]:
 @rule("public")
 def ready(request: Request) -> JSONResponse:
     _no_audit(request)
-    try:
-        with request.app.state.services.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:  # the probe reports, it does not raise
+    if database_problem(request.app.state.services.engine) is not None:  # the probe reports, it does not raise
         return JSONResponse({"ready": False}, status_code=503)
     return JSONResponse({"ready": True})
 

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from consortium.api.access import rule
 from consortium.api.deps import SESSION_COOKIE, Caller, Ctx, SessionDep, Svc, bearer, client_address
 from consortium.api.routes.auth import set_cookie
+from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, PermissionDenied, QuotaExceeded, Unauthenticated
 from consortium.governance import credentials
 from consortium.governance.secrets import same, sign
@@ -65,7 +66,7 @@ def login_form(request: Request, svc: Svc, next_path: str, error: ConsortiumErro
     nonce = secrets.token_urlsafe(24)
     response = page(request, "login.html", None, title="Log in", next=next_path,
                     login_csrf=_login_csrf(svc.settings.secret_key, nonce), email=email,
-                    error=error, status_code=error.status if error else 200)
+                    error=error, status_code=status_of(error) if error else 200)
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login",
                         secure=request.url.scheme == "https", max_age=3600)
     if isinstance(error, QuotaExceeded):
