@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +22,8 @@ from consortium.store.blobs import BlobStore, LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
 
 if TYPE_CHECKING:
+    from consortium.monitoring.prometheus import HubMetrics
+    from consortium.monitoring.recorder import Monitor
     from consortium.serving.runtime import ServingRuntime
     from consortium.serving.service import BatchingConfig
 
@@ -42,10 +44,16 @@ class Services:
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
     submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
     resource_types: ResourceTypes  # what grants can name: datasets, deployments
-    extras: dict[str, Any] = field(default_factory=dict)  # stage services registered at start
+    metrics: HubMetrics = field(init=False, repr=False)  # this process's Prometheus registry
+    monitor: Monitor = field(init=False, repr=False)  # sampling and the prediction log; get_monitor starts it
     serving: ServingRuntime = field(init=False, repr=False)  # the prediction path; see serving_runtime
 
     def __post_init__(self) -> None:
+        from consortium.monitoring.prometheus import HubMetrics
+        from consortium.monitoring.recorder import new_monitor
+
+        self.metrics = HubMetrics(self)
+        self.monitor = new_monitor(self)
         self.serving = self.serving_runtime()
 
     @classmethod
@@ -83,7 +91,7 @@ class Services:
                                       max_wait_ms=cfg.batch_max_wait_ms)
         load_model = functools.partial(onnx_by_id, self.session_factory, self.blobs)
         return ServingRuntime(self.session_factory, load_model, audit=self.audit_in,
-                              monitor=lambda: self.extras.get("monitoring"), batching=batching)
+                              monitor=lambda: self.monitor if self.monitor.running else None, batching=batching)
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)

@@ -18,8 +18,8 @@ Series:
 With ``CONSORTIUM_MONITORING=off`` the request, latency, batch and log series stay empty.
 
 >>> from types import SimpleNamespace
->>> svc = SimpleNamespace(extras={}, session_factory=None)
->>> b"consortium_predictions_logged_total 0.0" in metrics_for(svc).scrape()
+>>> svc = SimpleNamespace(monitor=None, session_factory=None)  # a hub's: Services.metrics
+>>> b"consortium_predictions_logged_total 0.0" in HubMetrics(svc).scrape()
 True
 """
 
@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session
 from consortium.monitoring.latency import LATENCY_EDGES_MS
 
 log = logging.getLogger("consortium.metrics")
-EXTRA_KEY = "metrics"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
 
@@ -103,14 +102,24 @@ class _RequestCollector(Collector):
     def __init__(self, svc: Any) -> None:
         self.svc = svc
 
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, HistogramMetricFamily, HistogramMetricFamily,
+                             HistogramMetricFamily]:
+        return (CounterMetricFamily("consortium_requests", "Admitted prediction calls",
+                                    labels=["deployment", "org", "status"]),
+                HistogramMetricFamily("consortium_request_latency_seconds", "Prediction call latency",
+                                      labels=["deployment", "org"]),
+                HistogramMetricFamily("consortium_batch_rows", "Rows per model call", labels=["model"]),
+                HistogramMetricFamily("consortium_batch_requests", "Requests per model call", labels=["model"]))
+
+    def describe(self) -> Iterator[Any]:
+        """The series, without reading the monitor (the registry describes at construction, before
+        ``Services`` has its monitor)."""
+        yield from self._families()
+
     def collect(self) -> Iterator[Any]:
-        mon = self.svc.extras.get("monitoring")
-        reqs = CounterMetricFamily("consortium_requests", "Admitted prediction calls",
-                                   labels=["deployment", "org", "status"])
-        lat = HistogramMetricFamily("consortium_request_latency_seconds", "Prediction call latency",
-                                    labels=["deployment", "org"])
-        rows = HistogramMetricFamily("consortium_batch_rows", "Rows per model call", labels=["model"])
-        calls = HistogramMetricFamily("consortium_batch_requests", "Requests per model call", labels=["model"])
+        mon = self.svc.monitor
+        reqs, lat, rows, calls = self._families()
         if mon is not None:
             with mon._lock:
                 totals = {k: (list(v.buckets), dict(v.statuses), v.sum_ms) for k, v in mon.totals.items()}
@@ -127,7 +136,8 @@ class _RequestCollector(Collector):
 
 
 class HubMetrics:
-    """The counters of one hub process that are not read from the monitor or the database."""
+    """The counters of one hub process that are not read from the monitor or the database
+    (``Services.metrics``), and the collectors that read those at scrape time."""
 
     def __init__(self, svc: Any) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -143,11 +153,4 @@ class HubMetrics:
     def scrape(self) -> bytes:
         return generate_latest(self.registry)  # type: ignore[no-any-return]
 
-
-def metrics_for(svc: Any) -> HubMetrics:
-    """The process's metrics, created on first use (held in ``svc.extras["metrics"]``)."""
-    m = svc.extras.get(EXTRA_KEY)
-    if m is None:
-        m = svc.extras[EXTRA_KEY] = HubMetrics(svc)
-    return m  # type: ignore[no-any-return]
 

@@ -46,7 +46,7 @@ from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import orjson
@@ -54,12 +54,14 @@ from sqlalchemy import Table, delete, insert, select
 
 from consortium.monitoring import latency
 from consortium.monitoring.ids import PredictionIds, derive_key
-from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics, metrics_for
+from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
 
+if TYPE_CHECKING:
+    from consortium.services import Services
+
 log = logging.getLogger("consortium.monitoring")
-EXTRA_KEY = "monitoring"
 QUEUE_MAX = 20_000
 DEFAULT_RETENTION_DAYS = 30
 PREDICTION_HEADER = "Consortium-Prediction-Id"  # on /v2 inference responses
@@ -142,7 +144,7 @@ class Monitor:
         self.config_ttl = config_ttl
         self.check_interval = check_interval
         self.retention_interval = retention_interval
-        self.metrics: HubMetrics | None = metrics_for(svc) if svc is not None else None
+        self.metrics: HubMetrics | None = svc.metrics if svc is not None else None
         self._rates: dict[str, float] = {}
         self._unknown: set[str] = set()
         self._queue: deque[_Logged] = deque()
@@ -157,7 +159,13 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._last_rates = self._last_check = self._last_retention = time.monotonic()
         self._random = random.Random().random  # sampling: not the global generator, which training seeds
+        self._started = False
         self.closed = False
+
+    @property
+    def running(self) -> bool:
+        """Started (by ``get_monitor``) and not closed."""
+        return self._started and not self.closed
 
     # ------------------------------------------------------------------------ hot path
     def configure(self, deployment_id: str, sample_rate: float) -> None:
@@ -329,6 +337,7 @@ class Monitor:
             check_all(self.svc)
 
     def start(self) -> None:
+        self._started = True
         if self.svc is not None and self.enabled:
             with self.svc.session_factory() as s:  # every configured rate, so sampling starts at once
                 for r in s.scalars(select(MonitoringConfig)):
@@ -372,16 +381,23 @@ def enforce_retention(session: Any, now: datetime | None = None) -> int:
     return deleted
 
 
-def get_monitor(svc: Any) -> Monitor:
-    """The process's monitor (``svc.extras["monitoring"]``), created and started on first use."""
-    m = svc.extras.get(EXTRA_KEY)
-    if m is None or m.closed:
-        m = svc.extras[EXTRA_KEY] = Monitor(svc, enabled=svc.settings.monitoring == "on")
-        m.start()
-    return m  # type: ignore[no-any-return]
+def new_monitor(svc: Services) -> Monitor:
+    """The hub's monitor as the settings say (``CONSORTIUM_MONITORING``), not started: ``Services``
+    builds one, ``get_monitor`` starts it."""
+    return Monitor(svc, enabled=svc.settings.monitoring == "on")
 
 
-def close_monitor(svc: Any) -> None:
-    m = svc.extras.pop(EXTRA_KEY, None)
-    if m is not None:
-        m.close()
+def get_monitor(svc: Services) -> Monitor:
+    """The hub's monitor (``svc.monitor``), started on first use; one the app closed at shutdown is
+    replaced by a fresh one (the same services may serve another app, e.g. in tests)."""
+    if svc.monitor.closed:
+        svc.monitor = new_monitor(svc)
+    if not svc.monitor.running:
+        svc.monitor.start()
+    return svc.monitor
+
+
+def close_monitor(svc: Services) -> None:
+    """Write what the monitor still holds and stop its thread (the app's shutdown)."""
+    if svc.monitor.running:
+        svc.monitor.close()

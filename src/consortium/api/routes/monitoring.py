@@ -41,7 +41,7 @@ from consortium.monitoring.config import load_settings, save_settings
 from consortium.monitoring.feedback import receipt, record_feedback
 from consortium.monitoring.ids import STORED
 from consortium.monitoring.predictions import recent, record_view
-from consortium.monitoring.prometheus import CONTENT_TYPE, metrics_for
+from consortium.monitoring.prometheus import CONTENT_TYPE
 from consortium.monitoring.recorder import close_monitor, get_monitor
 
 
@@ -93,7 +93,7 @@ def prometheus_metrics(request: Request, svc: Svc, ctx: Ctx) -> Response:
         ctx.principal = p
         p.require_operator()
     ctx.audit = False
-    return Response(metrics_for(svc).scrape(), media_type=CONTENT_TYPE)
+    return Response(svc.metrics.scrape(), media_type=CONTENT_TYPE)
 
 
 # ---------------------------------------------------------------------------- helpers
