@@ -109,14 +109,14 @@ def job_events(job: JobDep, session: SessionDep, after: Annotated[NonNegInt32, Q
 @rule("resource")
 async def job_stream(job: JobDep, request: Request,
                      after: Annotated[NonNegInt32, Query(description="start after this event id")] = 0,
-                     last_event_id: Annotated[NonNegInt32 | None, Header(description="set by a reconnecting "
-                                                                         "EventSource")] = None,
+                     last_event_id: Annotated[NonNegInt32, Header(description="set by a reconnecting "
+                                                                  "EventSource")] = 0,
                      ) -> StreamingResponse:
     """Server-sent events: each job event as it happens, then ``end`` once the job has ended. A
     reconnecting client (``Last-Event-ID``) or ``?after=`` resumes after that event."""
     factory = request.app.state.services.session_factory
     job_id = job.id
-    start = max(after, last_event_id or 0)
+    start = max(after, last_event_id)
 
     async def gen():  # type: ignore[no-untyped-def]
         after = start
