@@ -48,8 +48,8 @@ def seed(home: Path) -> tuple[str, str, dict]:
 
     svc = Services.start(Settings(home=home))
     with transaction(svc.session_factory) as s:
-        a = identity.create_org(s, "bench-a", "Bench A")
-        b = identity.create_org(s, "bench-b", "Bench B")
+        a = identity.create_org(s, svc.keys, "bench-a", "Bench A")
+        b = identity.create_org(s, svc.keys, "bench-b", "Bench B")
         u = identity.create_user(s, "bench@a.example", "bench", "correct horse battery")
         identity.add_member(s, a.id, u.id, Role.owner)
         _, token = credentials.create_token(s, credentials.principal_for(u, a, Role.owner, "bench"), "bench")

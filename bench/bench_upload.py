@@ -77,7 +77,7 @@ def setup_home(home: Path) -> str:
 
     svc = Services.start(Settings(home=home))
     with transaction(svc.session_factory) as s:
-        org = identity.create_org(s, "bench-org", "Bench")
+        org = identity.create_org(s, svc.keys, "bench-org", "Bench")
         user = identity.create_user(s, "bench@bench.example", "bench", "a long bench password")
         identity.add_member(s, org.id, user.id, Role.owner)
         _, token = credentials.create_token(s, credentials.principal_for(user, org, Role.owner, "bench"),

@@ -38,7 +38,7 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
     cfg = Settings(home=home, **settings)
     svc = Services.start(cfg)
     with transaction(svc.session_factory) as s:
-        org = identity.create_org(s, "bench-org", "Bench")
+        org = identity.create_org(s, svc.keys, "bench-org", "Bench")
         u = identity.create_user(s, "b@bench.example", "b", "correct horse battery")
         identity.add_member(s, org.id, u.id, Role.owner)
         p = credentials.principal_for(u, org, Role.owner, "bench")

@@ -136,7 +136,7 @@ class World:
 
         name = name or f"org-{secrets.token_hex(3)}"
         with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
-            identity.create_org(s, name, name.title())
+            identity.create_org(s, self.svc.keys, name, name.title())  # type: ignore[attr-defined]
         return name
 
     def actor(self, org: str, role: str = "owner", operator: bool = False) -> Actor:

@@ -40,7 +40,7 @@ def seed_demo(svc: Services) -> dict[str, Any]:
     out: dict[str, Any] = {"url": svc.settings.public_url}
     created: list[EventDraft] = []
     with transaction(svc.session_factory) as s:
-        out["organizations"] = seed_orgs(s, previous, created)
+        out["organizations"] = seed_orgs(s, svc.keys, previous, created)
         for step in STEPS:
             step(svc, s, out)
         svc.audit_in(s, created)

@@ -17,6 +17,7 @@ from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
 from consortium.governance.audit_keys import AuditKeys
 from consortium.governance.grants import ResourceTypes
+from consortium.governance.sealed import SealedBlobs
 from consortium.jobs.submit import SubmitCheck, checks_for
 from consortium.store.blobs import BlobStore, LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
@@ -40,7 +41,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     keys: keys.KeyService
-    blobs: BlobStore
+    blobs: SealedBlobs  # the store (local disk) behind the hub's keys
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
     submit_checks: tuple[SubmitCheck, ...]  # what every job submission must pass, in order
     resource_types: ResourceTypes  # what grants can name: datasets, deployments
@@ -65,11 +66,10 @@ class Services:
         factory = make_session_factory(engine)
         ring = keys.Keyring.load(settings.home, settings.master_key)
         key_service = keys.KeyService(ring)
-        keys.install(key_service)
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
             chain.ensure_head(s)
-        blobs = _blob_store(settings)
+        blobs = SealedBlobs(_blob_store(settings), key_service)
         from consortium.data.resources import DATASET
         from consortium.serving.deployments import DEPLOYMENT
 
@@ -118,8 +118,8 @@ class Services:
                 known.update((plots or {}).values())
                 if explain and explain.get("torch_state"):
                     known.add(explain["torch_state"])
-        return self.blobs.sweep_orphans(known, older_than_s)
+        return self.blobs.store.sweep_orphans(known, older_than_s)
 
     def close(self) -> None:
         self.engine.dispose()
-        self.blobs.close()
+        self.blobs.store.close()

@@ -42,12 +42,12 @@ def npz_bytes(images: np.ndarray, labels: np.ndarray, **extra: Any) -> bytes:
 
 
 def stored_blobs(services: Any) -> set[str]:
-    root = Path(services.blobs.root)
+    root = Path(services.blobs.store.root)
     return {p.name for p in root.glob("*/*") if p.parent.name != "tmp"}
 
 
 def temp_files(services: Any) -> list[str]:
-    return [p.name for p in (Path(services.blobs.root) / "tmp").iterdir()]
+    return [p.name for p in (Path(services.blobs.store.root) / "tmp").iterdir()]
 
 
 def upload(http: Any, actor: Any, name: str, data: Any, **params: Any) -> Any:

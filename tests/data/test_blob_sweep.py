@@ -26,7 +26,7 @@ def test_sweep_removes_only_old_unreferenced_blobs(http: Any, world: Any, servic
         v = reg.register_version(s, a.org_id, "const", onnx=constant_classifier(1), blobs=services.blobs,
                                  task="classification", class_names=["a", "b", "c"], plots={"roc": b"\x89PNG fake"})
         kept = {v.blob_key, *v.plots.values()}
-    root = services.blobs.root
+    root = services.blobs.store.root
     before = {p for p in root.glob("*/*") if p.parent.name != "tmp"}
     assert {p.name for p in before} >= kept
     old, fresh = root / "ab" / "d_stray_old", root / "ab" / "d_stray_new"

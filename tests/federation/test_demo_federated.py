@@ -43,7 +43,7 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             rows = load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1],
                                     None, svc.blobs)
             assert rows.class_names == ["malignant", "benign"]  # the demo's samples keep their label names
-            outsider = create_org(s, "outsider-org", "Outsider", "")
+            outsider = create_org(s, svc.keys, "outsider-org", "Outsider", "")
         from consortium.governance import credentials, identity
         from consortium.governance.roles import Role
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-
 import os
 import stat
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from consortium.errors import IntegrityError, InvalidInput
-from consortium.governance.encryption import decrypt_chunks, encrypt_chunks, decrypt_stream, encrypt_stream
+from consortium.governance.encryption import decrypt_chunks, encrypt_chunks
 from consortium.governance.keys import Keyring, KeyService
 from consortium.store.db import transaction
 
@@ -73,9 +72,9 @@ def test_org_keys_are_separate_and_survive_rotation(services: Any, world: Any) -
     f = services.session_factory
     with transaction(f) as s:
         a_id, b_id = org_by_name(s, a).id, org_by_name(s, b).id
-        sealed = b"".join(encrypt_stream(s, a_id, [b"patient 42: diagnosis"]))
+        sealed = b"".join(services.keys.encrypt_stream(s, a_id, [b"patient 42: diagnosis"]))
         with pytest.raises(IntegrityError):
-            b"".join(decrypt_stream(s, b_id, [sealed]))
+            b"".join(services.keys.decrypt_stream(s, b_id, [sealed]))
     if services.keys.ring.path is None:
         pytest.skip("master key from env")
     before = services.keys.ring.active

@@ -68,7 +68,7 @@ def test_versions_are_stored_encrypted(services: Any, owner: Any, http: Any) -> 
 
     with services.session_factory() as s:
         v = s.get(ModelVersion, r.json()["id"])
-        stored = b"".join(services.blobs.get(v.blob_key))
+        stored = b"".join(services.blobs.store.get(v.blob_key))  # the raw store: sealed bytes
     assert data not in stored and stored[:4] == b"CSE1"
 
 

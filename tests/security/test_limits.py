@@ -376,7 +376,7 @@ def test_an_image_uploaded_alone_is_an_unsupported_format(http: Any, owner: Any,
 
     buf = io.BytesIO()
     Image.new("L", (8, 8), 0).save(buf, format="PNG")
-    before = {p.name for p in Path(services.blobs.root).glob("*/*")}
+    before = {p.name for p in Path(services.blobs.store.root).glob("*/*")}
     for params in ({"filename": "scan.png"}, {}):  # by its name, and by its bytes alone
         r = http.post(f"{API}/datasets/{owner.org}/scan/versions/upload", params=params, content=buf.getvalue(),
                       headers=owner.headers)
@@ -385,5 +385,5 @@ def test_an_image_uploaded_alone_is_an_unsupported_format(http: Any, owner: Any,
         assert err["code"] == "unsupported_format" and "PNG image" in err["message"], err
         assert all(f in err["message"] for f in ("CSV", "Parquet", "NPZ", "ZIP of PNG/JPEG images")), err
         assert "UTF-8" not in err["message"] and "zip" in err["hint"].lower()
-    assert {p.name for p in Path(services.blobs.root).glob("*/*")} == before  # nothing was stored
+    assert {p.name for p in Path(services.blobs.store.root).glob("*/*")} == before  # nothing was stored
     assert http.get(f"{API}/datasets/{owner.org}/scan", headers=owner.headers).status_code == 404

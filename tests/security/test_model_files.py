@@ -208,7 +208,6 @@ def test_a_smuggled_model_cannot_be_served_or_explained(http: Any, services: Any
     operator mistake could) are refused on every path that loads them; nothing of the file leaks."""
     import hashlib
 
-    from consortium.governance.encryption import encrypt_stream
     from consortium.store.tables.registry import ModelVersion
 
     r = _upload(http, owner, relu_onnx(), "smuggled")
@@ -216,7 +215,7 @@ def test_a_smuggled_model_cannot_be_served_or_explained(http: Any, services: Any
     bad = leak_initializer(place[0])
     with transaction(services.session_factory) as s:
         v = s.get(ModelVersion, r.json()["id"])
-        ref = services.blobs.put(encrypt_stream(s, owner.org_id, [bad]), prefix="m")
+        ref = services.blobs.put(s, owner.org_id, [bad], prefix="m")
         v.blob_key, v.blob_size = ref.key, ref.size
         v.onnx_sha256, v.onnx_size = hashlib.sha256(bad).hexdigest(), len(bad)
     name = f"smuggled-{owner.org}"

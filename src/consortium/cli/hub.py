@@ -18,8 +18,9 @@ def _settings(home: str | None, port: int | None, host: str | None):  # type: ig
 
 
 def _sweep_blobs(svc) -> None:  # type: ignore[no-untyped-def]
-    if svc.blobs.parts_swept:
-        console.print(f"removed {svc.blobs.parts_swept} unfinished upload file(s) left by an interrupted hub")
+    if svc.blobs.store.parts_swept:
+        console.print(f"removed {svc.blobs.store.parts_swept} unfinished upload file(s) left by an "
+                      "interrupted hub")
     swept = svc.sweep_blobs()
     if swept:
         console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")

@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from consortium.data import catalog
-from consortium.governance.encryption import decrypt_stream
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
-from consortium.store.blobs import BlobStore
+from consortium.governance.sealed import SealedBlobs
 from consortium.store.tables.data import Dataset, DatasetVersion
 
 if TYPE_CHECKING:
@@ -32,16 +31,16 @@ if TYPE_CHECKING:
 PREVIEW_MAX = 100
 
 
-def _source(session: Session, blobs: BlobStore, ds: Dataset,
+def _source(session: Session, blobs: SealedBlobs, ds: Dataset,
             v: DatasetVersion):  # type: ignore[no-untyped-def]
     def source() -> Iterator[bytes]:
-        return decrypt_stream(session, ds.org_id, blobs.get(v.blob_key))
+        return blobs.stream(session, ds.org_id, v.blob_key)
 
     return source
 
 
 def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
-                     version: int | str | None, blobs: BlobStore) -> DataFrameSet:
+                     version: int | str | None, blobs: SealedBlobs) -> DataFrameSet:
     """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
     read from ``blobs`` (``Services.blobs``) and decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
     (``download`` implies it); anything else is ``NotFound``."""
@@ -72,7 +71,7 @@ def resolve_version(session: Session, p: Principal, dataset_ref: str, version: i
     return ds, catalog.version(session, ds, version)
 
 
-def preview(session: Session, blobs: BlobStore, p: Principal, ds: Dataset, v: DatasetVersion,
+def preview(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset, v: DatasetVersion,
             rows: int = 10) -> dict[str, Any]:
     """Statistics for any ``metadata`` holder; the first ``rows`` rows only for the owner or a
     ``download`` grantee (others get ``rows: null`` and the reason)."""
@@ -90,7 +89,7 @@ def preview(session: Session, blobs: BlobStore, p: Principal, ds: Dataset, v: Da
     return out
 
 
-def download(session: Session, blobs: BlobStore, p: Principal, ds: Dataset,
+def download(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset,
              v: DatasetVersion) -> Iterator[bytes]:
     """The version's original file, decrypted as it streams; owner or ``download`` grantees."""
     catalog.authorize(session, p, ds, Permission.download)

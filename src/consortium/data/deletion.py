@@ -31,8 +31,8 @@ from consortium.data import catalog
 from consortium.errors import Conflict
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
+from consortium.governance.sealed import SealedBlobs
 from consortium.jobs.queue import TERMINAL
-from consortium.store.blobs import BlobStore
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.data import Dataset
 from consortium.store.tables.grants import Grant
@@ -52,7 +52,7 @@ def jobs_using(session: Session, ds: Dataset, version: int | None = None) -> lis
     return out
 
 
-def delete(session: Session, blobs: BlobStore, p: Principal, ds: Dataset,
+def delete(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset,
            version: int | str | None = None) -> dict[str, Any]:
     """Delete dataset ``ds`` (``version`` None) or one version of it; returns what went."""
     name = catalog.full_name(session, ds)
@@ -85,7 +85,7 @@ def delete(session: Session, blobs: BlobStore, p: Principal, ds: Dataset,
             "bytes": sum(v.size_bytes for v in doomed)}
 
 
-def _unlink(blobs: BlobStore, keys: list[str]) -> None:
+def _unlink(blobs: SealedBlobs, keys: list[str]) -> None:
     for k in keys:
         try:
             blobs.delete(k)

@@ -32,7 +32,7 @@ from consortium.errors import InvalidInput, PermissionDenied
 from consortium.governance import identity
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.store.blobs import BlobStore
+from consortium.governance.sealed import SealedBlobs
 
 Skew = Literal["iid", "label"]
 
@@ -68,7 +68,7 @@ def sample_file(sample: str, partitions: int = 1, part: int = 1, skew: Skew = "i
     return to_file(data)
 
 
-def ingest_sample(session: Session, blobs: BlobStore, p: Principal, name: str, sample: str,
+def ingest_sample(session: Session, blobs: SealedBlobs, p: Principal, name: str, sample: str,
                   partitions: int = 1, part: int = 1, skew: Skew = "iid", seed: int = 0) -> tuple[Any, bool]:
     """Store partition ``part`` of a bundled sample as a version of ``p``'s dataset ``name``;
     ``(version, created)`` as ``ingest`` returns them."""
@@ -95,7 +95,7 @@ def _check_rights(p: Principal, orgs: list[str]) -> None:
                                     "(`--partitions N --part K`)")
 
 
-def import_sample(session: Session, blobs: BlobStore, p: Principal, sample: str, name: str | None = None,
+def import_sample(session: Session, blobs: SealedBlobs, p: Principal, sample: str, name: str | None = None,
                   *, partitions: int = 1, part: int | None = None, skew: Skew = "iid", seed: int = 0,
                   to_orgs: list[str] | None = None) -> list[dict[str, Any]]:
     """Import a bundled sample; returns one entry per organization written to."""

@@ -2,7 +2,7 @@
 
 Order of work, so that a failure at any point stores nothing:
 
-1. the upload streams through a checksum/size tap and ``encrypt_stream`` into the blob store,
+1. the upload streams through a checksum/size tap, sealed with the organization's key, into the blob store,
    which writes a temporary file, fsyncs and renames it (``BlobRef`` only once durable);
 2. the blob is decrypted as a stream (or into a private temporary file for zip/Parquet) and
    parsed: format, schema, statistics; bad input raises ``InvalidInput`` naming the line, file or
@@ -25,7 +25,6 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy.exc
 from sqlalchemy.orm import Session
@@ -33,10 +32,9 @@ from sqlalchemy.orm import Session
 from consortium.data import catalog, memory
 from consortium.data.archive import ZipLimits
 from consortium.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
-from consortium.store.blobs import BlobStore
+from consortium.governance.sealed import SealedBlobs
 from consortium.store.tables.base import new_id
 from consortium.store.tables.data import Dataset, DatasetVersion
 
@@ -99,7 +97,7 @@ def _dataset_for_upload(session: Session, p: Principal, name: str, description: 
                    created_by=p.user_id), True
 
 
-def ingest(session: Session, blobs: BlobStore, p: Principal, name: str, chunks: Iterable[bytes],
+def ingest(session: Session, blobs: SealedBlobs, p: Principal, name: str, chunks: Iterable[bytes],
            up: Upload) -> tuple[DatasetVersion, bool]:
     """Store ``chunks`` as the next version of dataset ``name`` of the caller's organization
     (created if new). Returns (version, created)."""
@@ -109,7 +107,7 @@ def ingest(session: Session, blobs: BlobStore, p: Principal, name: str, chunks: 
 
     formats.detect(up.filename, head, up.format)  # an image or a PDF is refused before anything is stored
     tap = _Tap(chunks, up.max_bytes)
-    ref = blobs.put(encrypt_stream(session, p.org_id, tap), prefix="d")
+    ref = blobs.put(session, p.org_id, tap, prefix="d")
     try:
         if tap.size == 0:
             raise InvalidInput("the file is empty", hint="upload a file with a header and data rows")
@@ -120,7 +118,7 @@ def ingest(session: Session, blobs: BlobStore, p: Principal, name: str, chunks: 
         fmt = formats.detect(up.filename, tap.head, up.format)
 
         def source() -> Iterator[bytes]:
-            return decrypt_stream(session, p.org_id, blobs.get(ref.key))
+            return blobs.stream(session, p.org_id, ref.key)
 
         try:
             fmt, schema = formats.profile(fmt, source, up.target, blobs.scratch_dir, up.limits)

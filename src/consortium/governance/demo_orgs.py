@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import NotFound, Unauthenticated
 from consortium.governance import credentials, identity
 from consortium.governance.audit import EventDraft
+from consortium.governance.keys import KeyService
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 
@@ -33,7 +34,7 @@ def demo_owner(session: Session, org_name: str, via: str = "seed") -> Principal:
     return credentials.principal_for(user, org, Role.owner, via)
 
 
-def seed_orgs(session: Session, previous: dict[str, Any],
+def seed_orgs(session: Session, keys: KeyService, previous: dict[str, Any],
               events: list[EventDraft]) -> list[dict[str, Any]]:
     """Each demo organization with its owner and a valid token (the previous run's password and
     token when they still work); appends an event for each thing created to ``events``."""
@@ -46,7 +47,7 @@ def seed_orgs(session: Session, previous: dict[str, Any],
         try:
             org = identity.org_by_name(session, name)
         except NotFound:
-            org = identity.create_org(session, name, display, desc)
+            org = identity.create_org(session, keys, name, display, desc)
             events.append(EventDraft("demo.create_org", resource_type="organization",
                                      resource_id=org.id, resource_org_id=org.id))
         user = identity.user_by_email(session, email)

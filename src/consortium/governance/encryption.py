@@ -25,7 +25,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy.orm import Session
 
 from consortium.errors import IntegrityError
 
@@ -139,15 +138,3 @@ def _open(aead: AESGCM, prefix: bytes, counter: int, last: bool, chunk: bytes, h
         raise IntegrityError(f"encrypted blob failed authentication at chunk {counter} "
                              "(altered or truncated)") from None
 
-
-def encrypt_stream(session: Session, org_id: str, plaintext: Iterable[bytes]) -> Iterator[bytes]:
-    """Seal a stream with the organization's data key (for the data, registry and monitoring stages)."""
-    from consortium.governance.keys import current
-
-    return encrypt_chunks(current().data_key(session, org_id), plaintext)
-
-
-def decrypt_stream(session: Session, org_id: str, sealed: Iterable[bytes]) -> Iterator[bytes]:
-    from consortium.governance.keys import current
-
-    return decrypt_chunks(current().data_key(session, org_id), sealed)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from consortium.governance import throttle
+from consortium.governance.keys import KeyService
 from consortium.governance.names import ORG_NAME
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
@@ -79,9 +80,9 @@ def org_by_id(session: Session, org_id: str) -> Organization:
     return org
 
 
-def create_org(session: Session, name: str, display_name: str, description: str = "") -> Organization:
-    from consortium.governance import keys
-
+def create_org(session: Session, keys: KeyService, name: str, display_name: str,
+               description: str = "") -> Organization:
+    """A new organization with its own data key (wrapped by the hub's master key, ``keys``)."""
     check_name(name, "organization name")
     if session.scalar(select(Organization).where(Organization.name == name)):
         raise Conflict(f"an organization named {name!r} already exists", hint="pick another name")
@@ -89,7 +90,7 @@ def create_org(session: Session, name: str, display_name: str, description: str 
                        description=description)
     session.add(org)
     session.flush()
-    keys.current().create_org_key(session, org.id)
+    keys.create_org_key(session, org.id)
     return org
 
 
@@ -97,7 +98,7 @@ ORG_CREATE = throttle.Quota("org-create", limit=3, window=86400)  # per user and
 ORG_CREATE_OPERATOR = throttle.Quota("org-create", limit=20, window=86400)
 
 
-def found_org(session: Session, p: Principal, name: str, display_name: str = "",
+def found_org(session: Session, keys: KeyService, p: Principal, name: str, display_name: str = "",
               description: str = "") -> Organization:
     """A new organization with the caller as its owner. Who may: a caller acting with the admin or
     owner role in its current organization (a viewer or member token never may), at most
@@ -105,7 +106,7 @@ def found_org(session: Session, p: Principal, name: str, display_name: str = "",
     p.require(Role.admin, "creating an organization")
     throttle.take(session, ORG_CREATE_OPERATOR if p.is_operator else ORG_CREATE, p.user_id,
                   "creating organizations")
-    org = create_org(session, name, display_name, description)
+    org = create_org(session, keys, name, display_name, description)
     add_member(session, org.id, p.user_id, Role.owner)
     return org
 

@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from consortium.fileutil import write_private
 from consortium.governance.audit_keys import audit_key_id, derive_audit_root
+from consortium.governance.encryption import decrypt_chunks, encrypt_chunks
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.keys import OrgKey
 
@@ -129,6 +131,14 @@ class KeyService:
             self._cache[org_id] = key
         return key
 
+    def encrypt_stream(self, session: Session, org_id: str, plaintext: Iterable[bytes]) -> Iterator[bytes]:
+        """Seal a stream with the organization's data key (blobs: ``SealedBlobs``; the prediction log)."""
+        return encrypt_chunks(self.data_key(session, org_id), plaintext)
+
+    def decrypt_stream(self, session: Session, org_id: str, sealed: Iterable[bytes]) -> Iterator[bytes]:
+        """Open what ``encrypt_stream`` sealed for the organization (``IntegrityError`` if altered)."""
+        return decrypt_chunks(self.data_key(session, org_id), sealed)
+
     def status(self, session: Session) -> dict[str, object]:
         rows = session.scalars(select(OrgKey)).all()
         by_master: dict[str, int] = {}
@@ -164,18 +174,3 @@ class KeyService:
                 del self.ring.keys[k]
         self.ring.save()
         return {"previous_master_key": old, "active_master_key": new_id, "rewrapped": len(rows)}
-
-
-_current: KeyService | None = None
-
-
-def install(service: KeyService) -> None:
-    """Set the process's key service (done once by the app factory or the CLI entry point)."""
-    global _current
-    _current = service
-
-
-def current() -> KeyService:
-    if _current is None:
-        raise RuntimeError("key service not installed: build the app with consortium.api.app.create_app")
-    return _current

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.governance.identity import org_by_id
+from consortium.governance.keys import KeyService
 from consortium.monitoring import latency
 from consortium.monitoring.config import MonitorSettings
 from consortium.monitoring.drift import drift_report
@@ -69,18 +70,18 @@ def request_stats(session: Session, d: Deployment, minutes: int, caller_org_id: 
             **latency.summary(latency.merge(r.buckets for r in lat)), "statuses": statuses, "orgs": per_org}
 
 
-def current_drift(session: Session, d: Deployment, settings: MonitorSettings,
+def current_drift(session: Session, keys: KeyService, d: Deployment, settings: MonitorSettings,
                   since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
     """Drift of the newest ``settings.drift.window`` logged inputs of the version served now."""
     v = resolve_version(session, d)
-    return _drift_of(session, d, v, settings, since, until)
+    return _drift_of(session, keys, d, v, settings, since, until)
 
 
-def _drift_of(session: Session, d: Deployment, v: ModelVersion, settings: MonitorSettings,
+def _drift_of(session: Session, keys: KeyService, d: Deployment, v: ModelVersion, settings: MonitorSettings,
               since: datetime | None, until: datetime | None) -> dict[str, Any]:
     recs = recent(session, d.id, limit=settings.drift.window, version_id=v.id, since=since, until=until,
                   sampled=True)
-    docs = [(r.protocol, decode(session, r)) for r in recs]
+    docs = [(r.protocol, decode(session, keys, r)) for r in recs]
     X = model_inputs(v, docs)
     rep = drift_report(v.reference_stats, X, settings.drift.model_dump())
     return {"deployment": d.name, "version": v.version, "window": settings.drift.window,
@@ -101,7 +102,7 @@ def quality(session: Session, d: Deployment, minutes: int | None, caller_org_id:
     return out
 
 
-def timeseries(session: Session, d: Deployment, metric: str, minutes: int, step: int,
+def timeseries(session: Session, keys: KeyService, d: Deployment, metric: str, minutes: int, step: int,
                caller_org_id: str | None, settings: MonitorSettings) -> dict[str, Any]:
     """Points every ``step`` minutes over the last ``minutes``: latency (p50/p95/p99, requests),
     accuracy (live accuracy or MSE, labelled rows) or drift (status, max PSI/KS; owner only)."""
@@ -131,7 +132,7 @@ def timeseries(session: Session, d: Deployment, metric: str, minutes: int, step:
     else:
         v = resolve_version(session, d)
         for a, b in zip(edges, edges[1:]):
-            rep = _drift_of(session, d, v, settings, a, b)
+            rep = _drift_of(session, keys, d, v, settings, a, b)
             points.append({"t": a, "rows": rep["rows"], "status": rep["status"],
                            "max_psi": rep.get("max_psi"), "max_ks": rep.get("max_ks")})
     return {"deployment": d.name, "metric": metric, "minutes": minutes, "step_minutes": step, "points": points}

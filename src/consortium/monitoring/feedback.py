@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.governance.keys import KeyService
 from consortium.monitoring.config import load_settings
 from consortium.monitoring.ids import STORED, PredictionIds, SignedPrediction, shorten, unknown_id
 from consortium.monitoring.predictions import decode, get_record, unknown_record
@@ -79,8 +80,9 @@ def _predicted(version: ModelVersion, protocol: str, outputs: Any) -> list[Any]:
     return [names[i] if i < len(names) else str(i) for i in y.argmax(axis=1)]
 
 
-def _predicted_logged(session: Session, rec: PredictionRecord, version: ModelVersion) -> list[Any]:
-    return _predicted(version, rec.protocol, decode(session, rec)["outputs"])
+def _predicted_logged(session: Session, keys: KeyService, rec: PredictionRecord,
+                      version: ModelVersion) -> list[Any]:
+    return _predicted(version, rec.protocol, decode(session, keys, rec)["outputs"])
 
 
 def _predicted_signed(version: ModelVersion, sig: SignedPrediction) -> list[Any]:
@@ -96,8 +98,8 @@ def _predicted_signed(version: ModelVersion, sig: SignedPrediction) -> list[Any]
     return [names[int(v > 0.5)] if len(names) == 2 else str(int(v > 0.5)) for v in sig.values or []]
 
 
-def record_feedback(session: Session, d: Deployment, prediction_id: str, labeller_org_id: str,
-                    labels: list[Any], ids: PredictionIds) -> tuple[Feedback, bool]:
+def record_feedback(session: Session, keys: KeyService, d: Deployment, prediction_id: str,
+                    labeller_org_id: str, labels: list[Any], ids: PredictionIds) -> tuple[Feedback, bool]:
     """Score ``labels`` for a prediction of deployment ``d``; returns the feedback row and whether it
     replaced an earlier report. Only the organization that made the prediction (or the owner) may
     label it; ``NotFound`` for an unknown, forged or expired id or another deployment's."""
@@ -108,7 +110,7 @@ def record_feedback(session: Session, d: Deployment, prediction_id: str, labelle
         if labeller_org_id not in (rec.caller_org_id, d.org_id):  # another organization's: as if unknown
             raise unknown_record(d, prediction_id)
         key, caller, version_id = rec.id, rec.caller_org_id, rec.version_id
-        predicted = partial(_predicted_logged, session, rec)
+        predicted = partial(_predicted_logged, session, keys, rec)
     else:
         sig = ids.verify(d.id, prediction_id)
         if labeller_org_id not in (sig.caller_org_id, d.org_id):

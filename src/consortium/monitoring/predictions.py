@@ -19,14 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import NotFound
-from consortium.governance.encryption import decrypt_stream
+from consortium.governance.keys import KeyService
 from consortium.store.tables.monitoring import PredictionRecord
 from consortium.store.tables.registry import Deployment, ModelVersion
 
 
-def decode(session: Session, rec: PredictionRecord) -> dict[str, Any]:
+def decode(session: Session, keys: KeyService, rec: PredictionRecord) -> dict[str, Any]:
     """The decrypted ``{"inputs", "outputs"}`` of a record."""
-    return json.loads(b"".join(decrypt_stream(session, rec.owner_org_id, [rec.payload])))  # type: ignore[no-any-return]
+    opened = b"".join(keys.decrypt_stream(session, rec.owner_org_id, [rec.payload]))
+    return json.loads(opened)  # type: ignore[no-any-return]
 
 
 def get_record(session: Session, d: Deployment, prediction_id: str) -> PredictionRecord:
@@ -61,12 +62,13 @@ def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id
     return list(session.scalars(q.order_by(PredictionRecord.created_at.desc()).limit(limit)))
 
 
-def record_view(session: Session, rec: PredictionRecord, caller: str, payload: bool = True) -> dict[str, Any]:
+def record_view(session: Session, keys: KeyService, rec: PredictionRecord, caller: str,
+                payload: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {"id": rec.id, "created_at": rec.created_at, "caller_org": caller,
                            "version_id": rec.version_id, "protocol": rec.protocol, "rows": rec.rows,
                            "sampled": rec.sampled}
     if payload:
-        out.update(decode(session, rec))
+        out.update(decode(session, keys, rec))
     return out
 
 

@@ -279,7 +279,6 @@ class Monitor:
 
     def _write(self, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
         from consortium.governance.encryption import seal_many
-        from consortium.governance.keys import current
 
         by_owner: dict[str, list[_Logged]] = {}
         for it in items:
@@ -287,7 +286,7 @@ class Monitor:
         with self.svc.session_factory() as s:
             rows = []
             for owner, its in by_owner.items():
-                sealed = seal_many(current().data_key(s, owner),
+                sealed = seal_many(self.svc.keys.data_key(s, owner),
                                    [_dumps({"inputs": it.inputs, "outputs": it.outputs}) for it in its])
                 rows += [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": owner,
                           "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,8 @@ from consortium.store.tables.monitoring import MonitoringConfig, RetrainTrigger
 from consortium.store.tables.registry import Deployment, RegisteredModel
 
 if TYPE_CHECKING:
-    from consortium.jobs.submit import SubmitCheck
+    from consortium.governance.keys import KeyService
+    from consortium.services import Services
 
 log = logging.getLogger("consortium.monitoring.retrain")
 
@@ -69,7 +69,7 @@ def _owner(session: Session, d: Deployment, row: MonitoringConfig | None) -> Pri
                        hint="set the monitoring settings again as a member of the owner organization")
 
 
-def _reasons(session: Session, d: Deployment, s: MonitorSettings,
+def _reasons(session: Session, keys: KeyService, d: Deployment, s: MonitorSettings,
              drift: bool = True) -> tuple[list[str], dict[str, Any]]:
     pol = s.retrain
     reasons: list[str] = []
@@ -82,7 +82,7 @@ def _reasons(session: Session, d: Deployment, s: MonitorSettings,
         if q["metric"] == "mse" and pol.max_mse is not None and q["live"] > pol.max_mse:
             reasons.append(f"live MSE {q['live']} above {pol.max_mse} ({q['labelled_rows']} labelled rows)")
     if pol.on_drift and drift:
-        dr = current_drift(session, d, s)
+        dr = current_drift(session, keys, d, s)
         checks["drift"] = {"status": dr["status"], "max_psi": dr.get("max_psi"), "max_ks": dr.get("max_ks")}
         if dr["status"] == "alert":
             reasons.append(f"input drift alert (max PSI {dr.get('max_psi')}, max KS {dr.get('max_ks')})")
@@ -103,17 +103,18 @@ def _blocked(session: Session, d: Deployment, s: MonitorSettings) -> str | None:
     return None
 
 
-def check(session: Session, d: Deployment, checks: Sequence[SubmitCheck], *,
+def check(svc: Services, session: Session, d: Deployment, *,
           drift: bool = True) -> tuple[dict[str, Any], EventDraft | None]:
     """Evaluate the trigger of deployment ``d``; submit a retraining job if it fires.
 
-    ``checks`` are the hub's submission checks (``Services.submit_checks``): a retraining job passes
-    the same ones as any other. ``drift=False`` judges live quality only (the cheap check run after each feedback report).
-    Returns the decision and, when a job was submitted, the audit event to append."""
+    From ``svc``: the hub's submission checks (a retraining job passes the same ones as any other)
+    and its keys (the drift check opens the sealed prediction log). ``drift=False`` judges live
+    quality only (the cheap check run after each feedback report). Returns the decision and, when
+    a job was submitted, the audit event to append."""
     s, row = load_settings(session, d.id)
     if not s.retrain.enabled:
         return {"enabled": False, "fired": False}, None
-    reasons, found = _reasons(session, d, s, drift)
+    reasons, found = _reasons(session, svc.keys, d, s, drift)
     out: dict[str, Any] = {"enabled": True, "fired": False, "reasons": reasons, "checks": found}
     if not reasons:
         return out, None
@@ -127,8 +128,8 @@ def check(session: Session, d: Deployment, checks: Sequence[SubmitCheck], *,
     model = session.get(RegisteredModel, d.model_id)
     assert model is not None
     p = _owner(session, d, row)
-    job, _ = submit_recipe(session, p, retrain_recipe((v.lineage or {}).get("recipe"), model.name), checks,
-                           project_id=model.project_id)
+    recipe = retrain_recipe((v.lineage or {}).get("recipe"), model.name)
+    job, _ = submit_recipe(session, p, recipe, svc.submit_checks, project_id=model.project_id)
     job.name = f"retrain {d.name}"[:120]
     trig = RetrainTrigger(id=new_id("rtr"), deployment_id=d.id, job_id=job.id, reason="; ".join(reasons),
                           details={"checks": found, "from_version": v.version})
@@ -148,7 +149,7 @@ def triggers(session: Session, d: Deployment, limit: int = 20) -> list[dict[str,
             for r in rows]
 
 
-def check_all(svc: Any) -> int:
+def check_all(svc: Services) -> int:
     """Background pass over every deployment whose trigger is enabled; returns jobs submitted."""
     from consortium.store.db import transaction
 
@@ -162,7 +163,7 @@ def check_all(svc: Any) -> int:
                 d = s.get(Deployment, dep_id)
                 if d is None:
                     continue
-                res, draft = check(s, d, svc.submit_checks)
+                _, draft = check(svc, s, d)
                 if draft is not None:
                     svc.audit_in(s, [draft])
                     fired += 1

@@ -13,29 +13,28 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
-from consortium.governance.encryption import decrypt_stream, encrypt_stream
+from consortium.governance.sealed import SealedBlobs
 from consortium.jsonable import jsonable
 from consortium.serving.external_data import refuse_external_data
-from consortium.store.blobs import BlobStore
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
 
-def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: BlobStore) -> None:
+def attach(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: SealedBlobs) -> None:
     """Store a training result's torch weights with the version (called by the training jobs)."""
-    ref = blobs.put(encrypt_stream(session, org_id, [result.torch_state]), prefix="t")
+    ref = blobs.put(session, org_id, [result.torch_state], prefix="t")
     v.explain = {"torch_state": ref.key, "model_spec": result.model_spec,
                  "input_shape": list(result.input_shape), "n_outputs": result.n_outputs}
 
 
-def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: BlobStore,
+def attach_federated(session: Session, v: ModelVersion, org_id: str, result: Any, blobs: SealedBlobs,
                      feature_names: list[str] | None) -> None:
     """Store a federated result's torch weights with the version (called by federated jobs)."""
-    ref = blobs.put(encrypt_stream(session, org_id, [result.state_dict]), prefix="t")
+    ref = blobs.put(session, org_id, [result.state_dict], prefix="t")
     v.explain = {"kind": "federated", "torch_state": ref.key, "recipe": result.recipe, "stats": result.stats,
                  "feature_names": feature_names}
 
 
-def explain_version(session: Session, blobs: BlobStore, model: RegisteredModel, v: ModelVersion,
+def explain_version(session: Session, blobs: SealedBlobs, model: RegisteredModel, v: ModelVersion,
                     inputs: Any, target: int | str | None = None) -> dict[str, Any]:
     """Integrated Gradients for one input of ``v``. The version's ONNX artifact must be intact and
     self-contained (``read_onnx`` checks its digest, ``refuse_external_data`` its tensors) even
@@ -48,7 +47,7 @@ def explain_version(session: Session, blobs: BlobStore, model: RegisteredModel, 
         raise InvalidInput(f"version {v.version} has no torch weights to explain",
                            hint="explanations are available for models trained on the platform, "
                                 "not for uploaded ONNX or Keras files")
-    state = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.explain["torch_state"])))
+    state = blobs.read(session, model.org_id, v.explain["torch_state"])
     if v.explain.get("kind") == "federated":
         from consortium.federation.engine.result import explainable as federated
 

@@ -30,14 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
-from consortium.governance.encryption import decrypt_stream, encrypt_stream
 from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
+from consortium.governance.sealed import SealedBlobs
 from consortium.serving.sessions import inspect_onnx
 from consortium.serving.signature import ModelSignature
-from consortium.store.blobs import BlobStore
 from consortium.store.db import INT32_MAX
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization
@@ -99,7 +98,7 @@ def register_version(
     model_name: str,
     *,
     onnx: bytes,
-    blobs: BlobStore,
+    blobs: SealedBlobs,
     signature: ModelSignature | dict[str, Any] | None = None,
     preprocessing: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -156,8 +155,8 @@ def register_version(
         session.flush()
     number = (session.scalar(select(func.max(ModelVersion.version))
                              .where(ModelVersion.model_id == model.id)) or 0) + 1
-    ref = blobs.put(encrypt_stream(session, org.id, [onnx]), prefix="m")
-    plot_keys = {name: blobs.put(encrypt_stream(session, org.id, [png]), prefix="p").key
+    ref = blobs.put(session, org.id, [onnx], prefix="m")
+    plot_keys = {name: blobs.put(session, org.id, [png], prefix="p").key
                  for name, png in plots.items()}
     v = ModelVersion(id=new_id("mv"), model_id=model.id, version=number, blob_key=ref.key, blob_size=ref.size,
                      onnx_sha256=hashlib.sha256(onnx).hexdigest(), onnx_size=len(onnx),
@@ -174,7 +173,7 @@ def register_version(
 
 
 def register_training_result(session: Session, owner: Principal | str | Organization, model_name: str,
-                             result: TrainingResult, *, blobs: BlobStore,
+                             result: TrainingResult, *, blobs: SealedBlobs,
                              lineage: Lineage | dict[str, Any] | None = None,
                              description: str = "") -> ModelVersion:
     """``register_version`` fed from a ``consortium.training.pipeline.TrainingResult``."""
@@ -387,11 +386,11 @@ def delete_alias(session: Session, p: Principal, model: RegisteredModel, alias: 
 
 
 # ---------------------------------------------------------------------------------------- content
-def read_onnx(session: Session, blobs: BlobStore, v: ModelVersion) -> bytes:
+def read_onnx(session: Session, blobs: SealedBlobs, v: ModelVersion) -> bytes:
     """The decrypted ONNX bytes of a version, checked against the recorded digest."""
     model = session.get(RegisteredModel, v.model_id)
     assert model is not None
-    data = b"".join(decrypt_stream(session, model.org_id, blobs.get(v.blob_key)))
+    data = blobs.read(session, model.org_id, v.blob_key)
     if hashlib.sha256(data).hexdigest() != v.onnx_sha256:
         from consortium.errors import IntegrityError
 
@@ -399,7 +398,7 @@ def read_onnx(session: Session, blobs: BlobStore, v: ModelVersion) -> bytes:
     return data
 
 
-def onnx_by_id(factory: sessionmaker[Session], blobs: BlobStore, version_id: str) -> bytes:
+def onnx_by_id(factory: sessionmaker[Session], blobs: SealedBlobs, version_id: str) -> bytes:
     """``read_onnx`` of a version by id, in a session of its own: the model loader serving is given."""
     with factory() as s:
         v = s.get(ModelVersion, version_id)
@@ -408,11 +407,11 @@ def onnx_by_id(factory: sessionmaker[Session], blobs: BlobStore, version_id: str
         return read_onnx(s, blobs, v)
 
 
-def read_plot(session: Session, blobs: BlobStore, v: ModelVersion, name: str) -> bytes:
+def read_plot(session: Session, blobs: SealedBlobs, v: ModelVersion, name: str) -> bytes:
     key = (v.plots or {}).get(name)
     if key is None:
         raise NotFound(f"version {v.version} has no plot {name!r}",
                        hint=f"available: {', '.join(sorted(v.plots or {})) or '(none)'}")
     model = session.get(RegisteredModel, v.model_id)
     assert model is not None
-    return b"".join(decrypt_stream(session, model.org_id, blobs.get(key)))
+    return blobs.read(session, model.org_id, key)

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from consortium.errors import InvalidInput
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
+from consortium.governance.sealed import SealedBlobs
 from consortium.registry.formats import detect_format, keras_to_onnx
 from consortium.registry.models import check_model_name, register_version, split_ref
 from consortium.serving.sessions import inspect_onnx
-from consortium.store.blobs import BlobStore
 from consortium.store.tables.registry import ModelVersion
 
 _KERAS_LOCK = threading.Lock()  # Keras export is not safe to run twice at once in one process
@@ -42,7 +42,7 @@ def to_onnx(filename: str, data: bytes) -> tuple[bytes, str]:
     return data, "onnx"
 
 
-def upload_model(session: Session, p: Principal, blobs: BlobStore, name: str, filename: str, data: bytes,
+def upload_model(session: Session, p: Principal, blobs: SealedBlobs, name: str, filename: str, data: bytes,
                  *, description: str = "", task: str | None = None, class_names: list[str] | None = None,
                  metrics: dict[str, Any] | None = None) -> ModelVersion:
     """Register an uploaded file as a new version of ``name`` (``model`` or ``org/model`` in the

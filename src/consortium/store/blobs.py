@@ -1,11 +1,12 @@
 """Blobs: the ``BlobStore`` protocol every store implements, and ``LocalBlobStore``, the one on the
-local disk. Everything outside ``Services.start`` (which picks the store from the settings) is
-typed against the protocol, so an object store can take the local disk's place.
+local disk. Only ``Services.start`` (which picks the store from the settings) names the local one;
+the stages reach the store through ``governance.sealed.SealedBlobs``, typed against the protocol,
+so an object store can take the local disk's place.
 
 The local store writes content to a temporary file, checksums, fsyncs and renames it into place,
 so a blob is either complete or absent; never half-written and visible.
 
-Callers hand in an iterator of bytes (already encrypted by ``governance.encryption``) and get a
+Callers hand in an iterator of bytes (already sealed: ``SealedBlobs``) and get a
 ``BlobRef`` back only once the blob is durable; only then do they insert the database row that
 points at it. A crash before the row commits leaves an orphan file, which ``sweep_orphans``
 removes; never a row without its blob.

@@ -145,7 +145,7 @@ def set_monitoring(d: OwnerMember, body: MonitoringUpdate, p: Caller, session: S
 def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Evaluate the retraining trigger now (it also runs after feedback and in the background)."""
     get_monitor(svc).flush()
-    res, draft = retrain.check(session, d, svc.submit_checks)
+    res, draft = retrain.check(svc, session, d)
     if draft is not None:
         ctx.extra.append(draft)
     return res
@@ -169,7 +169,7 @@ def drift(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc) -> dict[s
     require_owner(dg[0], p, "input drift")
     get_monitor(svc).flush()
     settings, _ = load_settings(session, dg[0].id)
-    return analysis.current_drift(session, dg[0], settings)
+    return analysis.current_drift(session, svc.keys, dg[0], settings)
 
 
 @router.get("/{deployment}/timeseries", response_model=Timeseries, response_model_exclude_unset=True)
@@ -185,7 +185,7 @@ def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
         raise InvalidInput(f"{minutes // step} points is too many", hint="use a larger step (at most 500 points)")
     _flush_all(svc)
     settings, _ = load_settings(session, d.id)
-    return analysis.timeseries(session, d, metric, minutes, step, caller_scope(d, p), settings)
+    return analysis.timeseries(session, svc.keys, d, metric, minutes, step, caller_scope(d, p), settings)
 
 
 # ---------------------------------------------------------------------------- feedback and log
@@ -203,12 +203,12 @@ def post_feedback(dg: DeploymentDep, body: FeedbackCreate, p: Caller, session: S
     mon = get_monitor(svc)
     if STORED.fullmatch(body.prediction_id):
         mon.flush()  # a prediction logged a moment ago may still be queued
-    fb, replaced = record_feedback(session, d, body.prediction_id, p.org_id,
+    fb, replaced = record_feedback(session, svc.keys, d, body.prediction_id, p.org_id,
                                    body.labels if body.labels is not None else [body.label], mon.ids)
     ctx.details = {"prediction": fb.prediction_id, "rows": fb.n, "replaced": replaced}
     try:  # a retraining check must not lose the caller's feedback
         with session.begin_nested():
-            _, draft = retrain.check(session, d, svc.submit_checks, drift=False)
+            _, draft = retrain.check(svc, session, d, drift=False)
         if draft is not None:
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
@@ -239,6 +239,6 @@ def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, 
     for r in recent(session, d.id, limit=limit):
         if r.caller_org_id not in names:
             names[r.caller_org_id] = org_by_id(session, r.caller_org_id).name
-        out.append(record_view(session, r, names[r.caller_org_id], payload))
+        out.append(record_view(session, svc.keys, r, names[r.caller_org_id], payload))
     ctx.details = {"read": len(out), "payload": payload}
     return out

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from consortium.api.access import rule
-from consortium.api.deps import Caller, Ctx, SessionDep
+from consortium.api.deps import Caller, Ctx, SessionDep, Svc
 from consortium.api.schemas.orgs import OrgCreate, OrgPublic
 from consortium.governance import identity
 from consortium.governance.principal import Principal
@@ -33,10 +33,10 @@ def list_orgs(p: Caller, session: SessionDep) -> list[OrgPublic]:
 @router.post("", response_model=OrgPublic, status_code=201)
 @rule("org", Role.admin)
 def create_org(p: Annotated[Principal, Depends(org_founder)], body: OrgCreate, session: SessionDep,
-               ctx: Ctx) -> OrgPublic:
+               svc: Svc, ctx: Ctx) -> OrgPublic:
     """Create an organization; the caller becomes its owner. Needs the admin or owner role in the
     current organization; at most 3 a day per user (hub operators: 20); 429 with ``Retry-After``."""
-    org = identity.found_org(session, p, body.name, body.display_name, body.description)
+    org = identity.found_org(session, svc.keys, p, body.name, body.display_name, body.description)
     ctx.resource("organization", org.id, org.id)
     return OrgPublic.model_validate(org)
 

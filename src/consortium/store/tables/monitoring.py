@@ -38,7 +38,7 @@ class PredictionRecord(Base):
     version_id: Mapped[str] = mapped_column(String(32))
     protocol: Mapped[str] = mapped_column(String(8), default="predict")  # predict | v2
     rows: Mapped[int] = mapped_column(Integer, default=1)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # encrypt_stream({"inputs": ..., "outputs": ...})
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # KeyService.encrypt_stream({"inputs", "outputs"})
     sampled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
