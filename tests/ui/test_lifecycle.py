@@ -152,7 +152,7 @@ def test_clinic_gets_a_prediction(browser: Any, live_url: str, people: dict[str,
     hospital_deps.wait_for()
     clinic.go("/deployments")
     page.click("#shared a:has-text('bc-risk')")
-    page.wait_for_url(f"{live_url}/deployments/bc-risk")
+    page.wait_for_url(f"{live_url}/deployments/*~bc-risk")  # another organization's: org~name
     page.wait_for_selector("#feature-fields input")
     page.click("[data-tab=json-pane]")
     page.fill("#json-inputs", str([row]))
@@ -201,7 +201,7 @@ def test_audit_projects_and_refusals(hospital: Tab, browser: Any, live_url: str,
     page.fill("#project-form input[name=name]", "bc-study")
     page.fill("#project-form input[name=purpose]", "Breast cancer risk across sites")
     page.click("#project-form button[type=submit]")
-    page.wait_for_url(f"{live_url}/projects/bc-study")
+    page.wait_for_url(f"{live_url}/projects/*~bc-study")  # projects are linked by org~name
     page.wait_for_selector("#members table")
     page.wait_for_selector("#activity table")
     hospital.shot("project")
