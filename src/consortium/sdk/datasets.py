@@ -13,6 +13,7 @@ Datasets are named ``org/name``; a bare ``name`` means your own organization's.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -60,7 +61,7 @@ class Datasets(Group):
     def get(self, ref: str) -> dict[str, Any]:
         return self._get(f"/datasets/{self._ref(ref)}")  # type: ignore[no-any-return]
 
-    def versions(self, ref: str) -> list[dict[str, Any]]:
+    def versions(self, ref: str) -> builtins.list[dict[str, Any]]:
         return self._get(f"/datasets/{self._ref(ref)}/versions")  # type: ignore[no-any-return]
 
     def version(self, ref: str, version: int | str = "latest") -> dict[str, Any]:
@@ -130,12 +131,12 @@ class Datasets(Group):
         path = f"/datasets/{self._ref(ref)}" + (f"/versions/{int(version)}" if version is not None else "")
         return self._delete(path)  # type: ignore[no-any-return]
 
-    def samples(self) -> list[dict[str, str]]:
+    def samples(self) -> builtins.list[dict[str, str]]:
         return self._get("/datasets/samples")  # type: ignore[no-any-return]
 
     def import_sample(self, sample: str, name: str | None = None, *, partitions: int = 1,
                       part: int | None = None, skew: str = "iid", seed: int = 0,
-                      to_orgs: list[str] | None = None) -> list[dict[str, Any]]:
+                      to_orgs: builtins.list[str] | None = None) -> builtins.list[dict[str, Any]]:
         """Import a bundled sample into your organization (``part`` of ``partitions``), or, as a
         hub operator, one partition into each of ``to_orgs``."""
         body = {"sample": sample, "name": name, "partitions": partitions, "part": part, "skew": skew,

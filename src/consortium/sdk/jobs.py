@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +34,10 @@ class Jobs(Group):
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._post(f"/jobs/{job_id}/cancel")  # type: ignore[no-any-return]
 
-    def events(self, job_id: str, after: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+    def events(self, job_id: str, after: int = 0, kind: str | None = None) -> builtins.list[dict[str, Any]]:
         return self._get(f"/jobs/{job_id}/events", after=after, kind=kind)  # type: ignore[no-any-return]
 
-    def logs(self, job_id: str) -> list[str]:
+    def logs(self, job_id: str) -> builtins.list[str]:
         return [e["data"].get("message", "") for e in self.events(job_id, kind="log")]
 
     def follow(self, job_id: str, poll_s: float = 0.5, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class Models(Group):
         """The model card of ``org/model`` (or a bare name in your organization)."""
         return self._get(f"/models/{_ref(self, model)}")  # type: ignore[no-any-return]
 
-    def versions(self, model: str) -> list[dict[str, Any]]:
+    def versions(self, model: str) -> builtins.list[dict[str, Any]]:
         return self._get(f"/models/{_ref(self, model)}/versions")  # type: ignore[no-any-return]
 
     def version(self, model: str, version: int | str = "latest") -> dict[str, Any]:
@@ -58,7 +59,7 @@ class Models(Group):
         return self.c.request("GET", f"/api/v1/models/{_ref(self, model)}/versions/{version}/plots/{name}")  # type: ignore[no-any-return]
 
     def upload(self, path: str | Path, *, name: str, description: str = "", task: str | None = None,
-               class_names: list[str] | None = None, project: str | None = None) -> dict[str, Any]:
+               class_names: builtins.list[str] | None = None, project: str | None = None) -> dict[str, Any]:
         """Upload an ONNX or Keras 3 ``.keras`` file (streamed) as a new version of ``name``
         (optionally placing the model in a project, whose members may then read and deploy-call it)."""
         p = Path(path)
@@ -102,7 +103,7 @@ class Deployments(Group):
         """Undeploy (its grants are revoked)."""
         return self._delete(f"/deployments/{segment(name)}")  # type: ignore[no-any-return]
 
-    def predict(self, name: str, inputs: list[Any]) -> dict[str, Any]:
+    def predict(self, name: str, inputs: builtins.list[Any]) -> dict[str, Any]:
         """Raw feature rows or pixel arrays -> predictions, probabilities, class names."""
         return self._post(f"/deployments/{segment(name)}/predict", {"inputs": inputs})  # type: ignore[no-any-return]
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from consortium.sdk.resources import API, Group
@@ -26,7 +27,7 @@ class Nodes(Group):
     def get(self, node: str) -> dict[str, Any]:
         return self._get(f"/nodes/{node}")  # type: ignore[no-any-return]
 
-    def heartbeat(self, node: str, datasets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def heartbeat(self, node: str, datasets: builtins.list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})  # type: ignore[no-any-return]
 
     def approve(self, node: str, job_id: str) -> dict[str, Any]:

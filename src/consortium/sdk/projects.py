@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from consortium.sdk.resources import Group, segment
@@ -49,7 +50,7 @@ class Projects(Group):
     def remove(self, name: str, org: str) -> dict[str, Any]:
         return self._delete(f"/projects/{segment(name)}/members/{org}")  # type: ignore[no-any-return]
 
-    def audit(self, name: str, limit: int = 100) -> list[dict[str, Any]]:
+    def audit(self, name: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
         return self._get(f"/projects/{segment(name)}/audit", limit=limit)  # type: ignore[no-any-return]
 
     def report(self, name: str) -> dict[str, Any]:
