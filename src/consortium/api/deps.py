@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import cookie_parser
 
 from consortium.api.context import RequestContext
-from consortium.errors import Unauthenticated
+from consortium.errors import NotFound, Unauthenticated
 from consortium.governance import credentials
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
@@ -118,6 +118,19 @@ def require_csrf(secret_key: str, headers: Mapping[str, str], p: Principal) -> N
 
 
 Caller = Annotated[Principal, Depends(caller)]
+
+
+def of_my_org(rtype: str, resource_id: str, owner_org_id: str | None, p: Principal,
+              ctx: RequestContext) -> str:
+    """The ownership check of a path dependency: ``resource_id`` if its owner (``owner_org_id``, as
+    its service tells; None: there is no such resource) is the caller's organization, else the same
+    404 as a missing one. The resource is recorded first, so that the owner's audit trail shows a
+    refused attempt too."""
+    if owner_org_id is not None:
+        ctx.resource(rtype, resource_id, owner_org_id)
+    if owner_org_id != p.org_id:
+        raise NotFound(f"{rtype} {resource_id!r} not found")
+    return resource_id
 
 
 def role_at_least(role: Role) -> Callable[[Principal], Principal]:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from consortium.api.access import rule
-from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, client_address
+from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, client_address, of_my_org
 from consortium.api.schemas.invitations import (
     InvitationAccept,
     InvitationAccepted,
@@ -15,7 +15,6 @@ from consortium.api.schemas.invitations import (
     InvitationCreated,
     InvitationPublic,
 )
-from consortium.errors import NotFound
 from consortium.governance import identity, throttle
 from consortium.governance.roles import Role
 
@@ -23,12 +22,7 @@ router = APIRouter(prefix="/invitations", tags=["invitations"])
 
 
 def invitation_in_my_org(invitation_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
-    owner = identity.invitation_org(session, invitation_id)
-    if owner is not None:  # recorded for the owner's audit trail, even when refused
-        ctx.resource("invitation", invitation_id, owner)
-    if owner != p.org_id:
-        raise NotFound(f"invitation {invitation_id!r} not found")
-    return invitation_id
+    return of_my_org("invitation", invitation_id, identity.invitation_org(session, invitation_id), p, ctx)
 
 
 @router.post("", response_model=InvitationCreated, status_code=201)

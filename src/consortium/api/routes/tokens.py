@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from consortium.api.access import rule
-from consortium.api.deps import Caller, Ctx, SessionDep, Viewer
+from consortium.api.deps import Caller, Ctx, SessionDep, Viewer, of_my_org
 from consortium.api.schemas.tokens import TokenCreate, TokenCreated, TokenPublic
-from consortium.errors import NotFound
 from consortium.governance import credentials
 from consortium.governance.roles import Role
 
@@ -17,12 +16,7 @@ router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
 def token_in_my_org(token_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> str:
-    owner = credentials.token_org(session, token_id)
-    if owner is not None:  # recorded for the owner's audit trail, even when refused
-        ctx.resource("token", token_id, owner)
-    if owner != p.org_id:
-        raise NotFound(f"token {token_id!r} not found")
-    return token_id
+    return of_my_org("token", token_id, credentials.token_org(session, token_id), p, ctx)
 
 
 @router.post("", response_model=TokenCreated, status_code=201)
