@@ -101,3 +101,26 @@ def test_rotation_through_api_and_operator_only(http: Any, world: Any) -> None:
     assert status["active_master_key"] == r.json()["active_master_key"]
     assert list(status["wrapped_by"]) == [status["active_master_key"]]
 
+
+
+def test_an_altered_or_cut_wrapped_data_key_is_an_integrity_error(services: Any, world: Any) -> None:
+    """A wrapped key changed in the database (one bit, or cut short) is refused as an integrity
+    failure, by a fresh key service (no cached key)."""
+    from consortium.governance.identity import org_by_name
+    from consortium.store.tables.keys import OrgKey
+
+    org = world.org()
+    with transaction(services.session_factory) as s:
+        org_id = org_by_name(s, org).id
+        row = s.get(OrgKey, org_id)
+        good = bytes(row.wrapped)
+    for bad in (good[:-1] + bytes([good[-1] ^ 1]), good[:8]):
+        with transaction(services.session_factory) as s:
+            s.get(OrgKey, org_id).wrapped = bad
+        fresh = KeyService(services.keys.ring)
+        with services.session_factory() as s, pytest.raises(IntegrityError, match="failed authentication"):
+            fresh.data_key(s, org_id)
+    with transaction(services.session_factory) as s:
+        s.get(OrgKey, org_id).wrapped = good
+    with services.session_factory() as s:
+        assert len(KeyService(services.keys.ring).data_key(s, org_id)) == 32

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,7 +110,7 @@ class KeyService:
                                  hint="restore master.key or CONSORTIUM_MASTER_KEY from backup")
         try:
             return AESGCM(master).decrypt(row.wrapped[:12], row.wrapped[12:], row.org_id.encode())
-        except Exception as e:  # InvalidTag
+        except (InvalidTag, ValueError) as e:  # altered, or too short to hold a nonce and a tag
             raise IntegrityError("an organization's wrapped data key failed authentication") from e
 
     def create_org_key(self, session: Session, org_id: str) -> None:
