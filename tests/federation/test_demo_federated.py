@@ -11,7 +11,7 @@ import yaml
 
 from consortium.config import Settings
 from consortium.demo import seed_demo
-from consortium.errors import PermissionDenied
+from consortium.errors import NotFound
 from consortium.governance.credentials import resolve_token
 from consortium.jobs.submit import submit_recipe
 from consortium.services import Services
@@ -47,7 +47,8 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
         from consortium.governance import credentials, identity
         from consortium.governance.roles import Role
 
-        with transaction(svc.session_factory) as s, pytest.raises(PermissionDenied) as e:
+        # another organization's datasets without a grant: the same 404 as absent ones
+        with transaction(svc.session_factory) as s, pytest.raises(NotFound) as e:
             user = identity.create_user(s, "x@outsider.example", "X", "pw-123456789", is_operator=False)
             identity.add_member(s, outsider.id, user.id, Role.owner)
             p = credentials.principal_for(user, identity.org_by_name(s, "outsider-org"), Role.owner, "test")
