@@ -26,7 +26,6 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
     statistics, never rows), heartbeat. Connects outbound only; stop with Ctrl-C or SIGTERM
     (the node's running SuperNodes are stopped with it)."""
     import signal
-
     from pathlib import Path
 
     from consortium.federation.node.agent import NodeAgent

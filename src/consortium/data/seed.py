@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from consortium.data import access, catalog
+from consortium.data import catalog
 from consortium.data.importer import ingest_sample
 from consortium.governance.audit import EventDraft
 from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner

@@ -76,7 +76,7 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     pki = PKI(d / "ca.pem", d / "superlink.pem", d / "superlink.key")
     names = (*LOOPBACK_NAMES, *hosts)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key_path = d / "ca.key"
     if not (pki.ca_cert.exists() and ca_key_path.exists()):
         ca_key = ec.generate_private_key(ec.SECP384R1())
@@ -113,7 +113,7 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
 
 def _covers(cert_path: Path, names: tuple[str, ...]) -> bool:
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    if cert.not_valid_after_utc < dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=1):
         return False
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     have = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))

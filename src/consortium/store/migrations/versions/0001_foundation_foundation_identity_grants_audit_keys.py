@@ -4,10 +4,10 @@ Revision ID: 0001_foundation
 Revises: 
 Create Date: 2026-11-25 04:25:00.539290
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0001_foundation'
 down_revision = None

@@ -8,10 +8,10 @@ Revision ID: 0010_throttle
 Revises: 0001_foundation
 Create Date: 2026-12-02 14:00:40.675094
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0010_throttle'
 down_revision = '0001_foundation'

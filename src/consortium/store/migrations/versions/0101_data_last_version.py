@@ -5,9 +5,8 @@ Revision ID: 0101_data_last_version
 Revises: 0100_data
 Create Date: 2026-11-25 07:30:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0101_data_last_version'
 down_revision = '0100_data'

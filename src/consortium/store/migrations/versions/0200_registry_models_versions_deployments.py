@@ -4,10 +4,10 @@ Revision ID: 0200_registry
 Revises: 0001_foundation
 Create Date: 2026-11-25 04:40:19.889518
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0200_registry'
 down_revision = '0001_foundation'

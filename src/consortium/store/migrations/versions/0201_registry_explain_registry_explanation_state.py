@@ -4,10 +4,8 @@ Revision ID: 0201_registry_explain
 Revises: 0200_registry
 Create Date: 2026-11-25 05:49:49.671121
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
-
+from alembic import op
 
 revision = '0201_registry_explain'
 down_revision = '0200_registry'

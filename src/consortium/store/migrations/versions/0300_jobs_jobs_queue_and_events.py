@@ -4,10 +4,10 @@ Revision ID: 0300_jobs
 Revises: 0001_foundation
 Create Date: 2026-11-25 04:38:01.682080
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0300_jobs'
 down_revision = '0001_foundation'

@@ -9,9 +9,8 @@ Revision ID: 0301_jobs_resolved
 Revises: 0300_jobs
 Create Date: 2026-12-02 15:00:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0301_jobs_resolved'
 down_revision = '0300_jobs'

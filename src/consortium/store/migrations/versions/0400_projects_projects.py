@@ -4,10 +4,10 @@ Revision ID: 0400_projects
 Revises: 0001_foundation
 Create Date: 2026-11-25 04:46:51.859690
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0400_projects'
 down_revision = '0001_foundation'

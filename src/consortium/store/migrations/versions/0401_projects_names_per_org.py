@@ -12,7 +12,6 @@ Create Date: 2026-12-04 10:00:00.000000
 """
 from alembic import op
 
-
 revision = '0401_projects_names_per_org'
 down_revision = '0400_projects'
 branch_labels = None

@@ -4,10 +4,10 @@ Revision ID: 0500_monitoring
 Revises: 0001_foundation
 Create Date: 2026-11-25 05:52:09.505663
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0500_monitoring'
 down_revision = '0001_foundation'

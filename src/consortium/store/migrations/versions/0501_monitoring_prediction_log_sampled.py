@@ -4,9 +4,8 @@ Revision ID: 0501_monitoring_sampled
 Revises: 0500_monitoring
 Create Date: 2026-11-25 07:40:00.000000
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0501_monitoring_sampled'
 down_revision = '0500_monitoring'

@@ -4,10 +4,10 @@ Revision ID: 0600_federation
 Revises: 0001_foundation
 Create Date: 2026-11-25 05:50:47.328431
 """
-from alembic import op
 import sqlalchemy as sa
-import consortium.store.tables.base
+from alembic import op
 
+import consortium.store.tables.base
 
 revision = '0600_federation'
 down_revision = '0001_foundation'
