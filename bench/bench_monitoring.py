@@ -70,7 +70,7 @@ def writer_cost_us() -> float:
     svc = Services.start(Settings(home=tempfile.mkdtemp(prefix="bench-writer-")))
     with transaction(svc.session_factory) as s:
         org = identity.create_org(s, svc.keys, "w-org", "W")
-    m = Monitor(svc, interval=0)
+    m = Monitor(svc, metrics=svc.metrics, interval=0)
     m.configure("dep_1", 1.0)
     names = [str(i) for i in range(10)]
     best = float("inf")

@@ -264,7 +264,6 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     import asyncio
 
     from consortium.errors import BadRequest
-    from consortium.monitoring.recorder import get_monitor
     from consortium.serving.service import BatchingConfig
 
     d = iris_deployment
@@ -273,7 +272,7 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     good.append([dict(zip(cols, r)) for r in rows[50:52]])  # objects by column batch with lists
     bad = {3: [rows[0], [rows[1][0], None, *rows[1][2:]]], 7: [[1.0, 2.0]]}  # a missing value; 2 of 4 values
     raws = [bad.get(i, g) for i, g in enumerate(good)]
-    mon = get_monitor(services)
+    mon = services.running_monitor()
     rt = services.serving_runtime(BatchingConfig(max_batch_size=8, inline_below_ms=0.0))
 
     async def main() -> tuple[list[Any], list[Any]]:

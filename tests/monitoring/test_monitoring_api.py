@@ -160,12 +160,12 @@ def test_drift_flags_shifted_inputs_not_unshifted(http: Any, owner: Any, caller:
 
 
 def test_retention_removes_old_predictions(http: Any, services: Any, owner: Any, bc: dict[str, Any]) -> None:
-    from consortium.monitoring.recorder import enforce_retention, get_monitor
+    from consortium.monitoring.recorder import enforce_retention
     from consortium.store.tables.monitoring import PredictionRecord
 
     name = deploy(http, owner, 1.0, retention_days=2)
     old, new = (predict(http, owner, name, bc["rows"][:1])["prediction_id"] for _ in range(2))
-    get_monitor(services).flush()
+    services.running_monitor().flush()
     with transaction(services.session_factory) as s:
         s.get(PredictionRecord, old).created_at = utcnow() - timedelta(days=3)
     with transaction(services.session_factory) as s:

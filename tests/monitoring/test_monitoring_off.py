@@ -18,8 +18,6 @@ def settings(settings: Any) -> Any:
 
 
 def test_monitoring_off(http: Any, services: Any, world: Any, owner: Any, caller: Any, bc: dict[str, Any]) -> None:
-    from consortium.monitoring.recorder import get_monitor
-
     name = deploy(http, owner, 1.0, caller)  # the owner asks for everything; the operator said no
     outs = []
     for i in range(3):
@@ -31,7 +29,7 @@ def test_monitoring_off(http: Any, services: Any, world: Any, owner: Any, caller
     r = http.post(f"/api/v1/deployments/{name}/feedback", json={"prediction_id": outs[0]["prediction_id"],
                                                                "label": bc["labels"][0]}, headers=caller.headers)
     assert r.status_code == 201 and r.json()["correct"] == int(outs[0]["predictions"][0] == bc["labels"][0])
-    mon = get_monitor(services)
+    mon = services.running_monitor()
     assert mon.enabled is False and mon._thread is None and mon.pending() == 0 and not mon.totals
     assert http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers).json() == []
     # usage accounting stays (request counts, quotas); latency figures are not kept

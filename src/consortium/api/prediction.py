@@ -27,7 +27,7 @@ from consortium.api.deps import ORG_HEADER, credential_from, require_csrf
 from consortium.api.responses import PreparedJSON
 from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, NotFound
-from consortium.monitoring.recorder import PREDICTION_HEADER, get_monitor
+from consortium.monitoring.recorder import PREDICTION_HEADER
 from consortium.serving import oip
 from consortium.serving.runtime import Call, ServingRuntime
 
@@ -59,7 +59,7 @@ class Counted:
 
     def __init__(self, svc: Any, ctx: RequestContext, headers: Mapping[str, str], deployment: str) -> None:
         self.svc, self.ctx, self.headers, self.deployment = svc, ctx, headers, deployment
-        self.mon = get_monitor(svc)
+        self.mon = svc.running_monitor()
         self.status = 500
 
     async def __aenter__(self) -> Self:

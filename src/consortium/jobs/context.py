@@ -13,10 +13,10 @@ from sqlalchemy import update
 from consortium.errors import Unauthenticated
 from consortium.governance.credentials import member_principal
 from consortium.governance.principal import Principal
+from consortium.hub import Hub
 from consortium.jobs import queue
 from consortium.jsonable import jsonable
 from consortium.recipe import Recipe, validate_mapping
-from consortium.services import Services
 from consortium.store.db import transaction
 from consortium.store.tables.jobs import Job
 
@@ -27,7 +27,7 @@ class JobCancelled(Exception):
 
 @dataclass
 class JobContext:
-    services: Services
+    services: Hub  # the hub's core (a worker runs on a bare Hub.start)
     job_id: str
     kind: str
     org_id: str
@@ -39,7 +39,7 @@ class JobContext:
     _last_progress: float = 0.0
 
     @classmethod
-    def of(cls, services: Services, job: Job) -> JobContext:
+    def of(cls, services: Hub, job: Job) -> JobContext:
         """The job's context; its stored recipe (validated and normalized at submission) is loaded
         here, once: ``InvalidInput`` if it no longer validates (e.g. queued before a stricter hub)."""
         return cls(services, job.id, job.kind, job.org_id, job.user_id, job.project_id,

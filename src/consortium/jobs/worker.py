@@ -19,10 +19,10 @@ from typing import Any
 
 from consortium.config import Settings
 from consortium.errors import ConsortiumError, InvalidInput
+from consortium.hub import Hub
 from consortium.jobs import queue
 from consortium.jobs.context import JobCancelled, JobContext
 from consortium.jobs.kinds import handler
-from consortium.services import Services
 from consortium.store.db import transaction
 
 log = logging.getLogger("consortium.worker")
@@ -30,7 +30,7 @@ HEARTBEAT_S = float(os.environ.get("CONSORTIUM_HEARTBEAT_S", "5"))
 _current: dict[str, Any] = {}  # the job this process is running, for a graceful stop
 
 
-def execute(services: Services, job_id: str, worker: str) -> str:
+def execute(services: Hub, job_id: str, worker: str) -> str:
     """Run one claimed job to a terminal state; returns the state."""
     with transaction(services.session_factory) as s:
         job = queue.get(s, job_id)
@@ -76,7 +76,7 @@ def execute(services: Services, job_id: str, worker: str) -> str:
 
 def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
                kinds: list[str] | None = None, stop: threading.Event | None = None) -> None:
-    services = Services.start(settings)
+    services = Hub.start(settings)  # a job needs the database, keys, blobs and audit only
     worker = queue.worker_name()
     stop = stop or threading.Event()
     last_reap = 0.0

@@ -46,6 +46,7 @@ from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -59,7 +60,8 @@ from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
 
 if TYPE_CHECKING:
-    from consortium.services import Services
+    from consortium.hub import Hub
+    from consortium.jobs.submit import SubmitCheck
 
 log = logging.getLogger("consortium.monitoring")
 QUEUE_MAX = 20_000
@@ -130,21 +132,25 @@ def new_prediction_id() -> str:
 class Monitor:
     """Sampling, the prediction-log queue, latency aggregation and the background writer."""
 
-    def __init__(self, svc: Any, *, interval: float = 1.0, config_ttl: float = 5.0,
-                 check_interval: float = 60.0, retention_interval: float = 300.0, enabled: bool = True) -> None:
+    def __init__(self, svc: Hub | None, *, metrics: HubMetrics | None = None, checks: Sequence[SubmitCheck] = (),
+                 interval: float = 1.0, config_ttl: float = 5.0, check_interval: float = 60.0,
+                 retention_interval: float = 300.0, enabled: bool = True) -> None:
+        """On ``svc``'s database and keys (None: in memory only, nothing written), counting in
+        ``metrics``; the retraining checks submit through ``checks`` (``Services.submit_checks``).
+        ``Services.new_monitor`` builds the hub's."""
         self.svc = svc
         self.enabled = enabled  # False: signed ids only; nothing sampled, counted or written
-        settings = getattr(svc, "settings", None)
-        if settings is not None:
-            self.ids = PredictionIds(derive_key(settings.secret_key),
-                                     [derive_key(k) for k in settings.previous_secret_keys])
+        if svc is not None:
+            self.ids = PredictionIds(derive_key(svc.settings.secret_key),
+                                     [derive_key(k) for k in svc.settings.previous_secret_keys])
         else:
             self.ids = PredictionIds(secrets.token_bytes(32))
         self.interval = interval
         self.config_ttl = config_ttl
         self.check_interval = check_interval
         self.retention_interval = retention_interval
-        self.metrics: HubMetrics | None = svc.metrics if svc is not None else None
+        self.metrics = metrics
+        self.checks = tuple(checks)
         self._rates: dict[str, float] = {}
         self._unknown: set[str] = set()
         self._queue: deque[_Logged] = deque()
@@ -164,7 +170,7 @@ class Monitor:
 
     @property
     def running(self) -> bool:
-        """Started (by ``get_monitor``) and not closed."""
+        """Started (by ``Services.running_monitor``) and not closed."""
         return self._started and not self.closed
 
     # ------------------------------------------------------------------------ hot path
@@ -280,6 +286,7 @@ class Monitor:
     def _write(self, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
         from consortium.governance.encryption import seal_many
 
+        assert self.svc is not None  # flush writes only with a hub
         by_owner: dict[str, list[_Logged]] = {}
         for it in items:
             by_owner.setdefault(it.owner_org_id, []).append(it)
@@ -320,6 +327,8 @@ class Monitor:
     def tick(self) -> None:
         """One round of background work (the thread calls it every ``interval``)."""
         self.flush()
+        if self.svc is None:  # in memory only: nothing to reload, expire or check
+            return
         now = time.monotonic()
         if self._unknown or now - self._last_rates >= self.config_ttl:
             self._last_rates = now
@@ -333,7 +342,7 @@ class Monitor:
             self._last_check = now
             from consortium.monitoring.retrain import check_all
 
-            check_all(self.svc)
+            check_all(self.svc, self.checks)
 
     def start(self) -> None:
         self._started = True
@@ -378,25 +387,3 @@ def enforce_retention(session: Any, now: datetime | None = None) -> int:
         q = q.where(PredictionRecord.deployment_id.not_in(list(configured)))
     deleted += session.execute(q).rowcount or 0
     return deleted
-
-
-def new_monitor(svc: Services) -> Monitor:
-    """The hub's monitor as the settings say (``CONSORTIUM_MONITORING``), not started: ``Services``
-    builds one, ``get_monitor`` starts it."""
-    return Monitor(svc, enabled=svc.settings.monitoring == "on")
-
-
-def get_monitor(svc: Services) -> Monitor:
-    """The hub's monitor (``svc.monitor``), started on first use; one the app closed at shutdown is
-    replaced by a fresh one (the same services may serve another app, e.g. in tests)."""
-    if svc.monitor.closed:
-        svc.monitor = new_monitor(svc)
-    if not svc.monitor.running:
-        svc.monitor.start()
-    return svc.monitor
-
-
-def close_monitor(svc: Services) -> None:
-    """Write what the monitor still holds and stop its thread (the app's shutdown)."""
-    if svc.monitor.running:
-        svc.monitor.close()

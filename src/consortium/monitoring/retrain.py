@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.errors import ConsortiumError, InvalidInput
+from consortium.errors import ConsortiumError, InvalidInput, NotFound
 from consortium.governance.audit import EventDraft
 from consortium.governance.credentials import member_principal
 from consortium.governance.principal import Principal
@@ -32,7 +33,8 @@ from consortium.store.tables.registry import Deployment, RegisteredModel
 
 if TYPE_CHECKING:
     from consortium.governance.keys import KeyService
-    from consortium.services import Services
+    from consortium.hub import Hub
+    from consortium.jobs.submit import SubmitCheck
 
 log = logging.getLogger("consortium.monitoring.retrain")
 
@@ -103,18 +105,19 @@ def _blocked(session: Session, d: Deployment, s: MonitorSettings) -> str | None:
     return None
 
 
-def check(svc: Services, session: Session, d: Deployment, *,
+def check(session: Session, d: Deployment, keys: KeyService, checks: Sequence[SubmitCheck], *,
           drift: bool = True) -> tuple[dict[str, Any], EventDraft | None]:
     """Evaluate the trigger of deployment ``d``; submit a retraining job if it fires.
 
-    From ``svc``: the hub's submission checks (a retraining job passes the same ones as any other)
-    and its keys (the drift check opens the sealed prediction log). ``drift=False`` judges live
+    ``checks`` are the hub's submission checks (``Services.submit_checks``: a retraining job passes
+    the same ones as any other), ``keys`` its keys (the drift check opens the sealed prediction
+    log). ``drift=False`` judges live
     quality only (the cheap check run after each feedback report). Returns the decision and, when
     a job was submitted, the audit event to append."""
     s, row = load_settings(session, d.id)
     if not s.retrain.enabled:
         return {"enabled": False, "fired": False}, None
-    reasons, found = _reasons(session, svc.keys, d, s, drift)
+    reasons, found = _reasons(session, keys, d, s, drift)
     out: dict[str, Any] = {"enabled": True, "fired": False, "reasons": reasons, "checks": found}
     if not reasons:
         return out, None
@@ -126,10 +129,11 @@ def check(svc: Services, session: Session, d: Deployment, *,
 
     v = resolve_version(session, d)
     model = session.get(RegisteredModel, d.model_id)
-    assert model is not None
+    if model is None:
+        raise NotFound(f"the model of deployment {d.name} is gone")
     p = _owner(session, d, row)
     recipe = retrain_recipe((v.lineage or {}).get("recipe"), model.name)
-    job, _ = submit_recipe(session, p, recipe, svc.submit_checks, project_id=model.project_id)
+    job, _ = submit_recipe(session, p, recipe, checks, project_id=model.project_id)
     job.name = f"retrain {d.name}"[:120]
     trig = RetrainTrigger(id=new_id("rtr"), deployment_id=d.id, job_id=job.id, reason="; ".join(reasons),
                           details={"checks": found, "from_version": v.version})
@@ -149,23 +153,24 @@ def triggers(session: Session, d: Deployment, limit: int = 20) -> list[dict[str,
             for r in rows]
 
 
-def check_all(svc: Services) -> int:
-    """Background pass over every deployment whose trigger is enabled; returns jobs submitted."""
+def check_all(hub: Hub, checks: Sequence[SubmitCheck]) -> int:
+    """Background pass over every deployment whose trigger is enabled, on ``hub``'s database (the
+    monitor's thread); returns jobs submitted."""
     from consortium.store.db import transaction
 
     fired = 0
-    with svc.session_factory() as s:
+    with hub.session_factory() as s:
         ids = [r.deployment_id for r in s.scalars(select(MonitoringConfig))
                if (r.settings or {}).get("retrain", {}).get("enabled")]
     for dep_id in ids:
         try:
-            with transaction(svc.session_factory) as s:
+            with transaction(hub.session_factory) as s:
                 d = s.get(Deployment, dep_id)
                 if d is None:
                     continue
-                _, draft = check(svc, s, d)
+                _, draft = check(s, d, hub.keys, checks)
                 if draft is not None:
-                    svc.audit_in(s, [draft])
+                    hub.audit_in(s, [draft])
                     fired += 1
         except ConsortiumError as e:  # e.g. the dataset is gone: report, try again next pass
             log.warning("retraining check of %s failed: %s", dep_id, e)

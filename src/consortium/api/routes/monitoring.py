@@ -42,14 +42,13 @@ from consortium.monitoring.feedback import receipt, record_feedback
 from consortium.monitoring.ids import STORED
 from consortium.monitoring.predictions import recent, record_view
 from consortium.monitoring.prometheus import CONTENT_TYPE
-from consortium.monitoring.recorder import close_monitor, get_monitor
 
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Write what the monitor still holds when the app stops."""
     yield
-    close_monitor(app.state.services)
+    app.state.services.close_monitor()
 
 
 router = APIRouter(prefix="/deployments", tags=["monitoring"])
@@ -105,7 +104,7 @@ def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
 
 def _flush_all(svc: Any) -> None:
     """Write this process's pending counts first, so a caller reads its own calls at once."""
-    get_monitor(svc).flush()
+    svc.running_monitor().flush()
     svc.serving.meter.flush()
 
 
@@ -136,7 +135,7 @@ def set_monitoring(d: OwnerMember, body: MonitoringUpdate, p: Caller, session: S
     patch = body.model_dump(exclude_none=True)
     new = save_settings(session, d.id, patch, p.user_id)
     ctx.details = {"changes": patch}
-    get_monitor(svc).configure(d.id, new.sample_rate)
+    svc.running_monitor().configure(d.id, new.sample_rate)
     return _settings_view(session, d)
 
 
@@ -144,8 +143,8 @@ def set_monitoring(d: OwnerMember, body: MonitoringUpdate, p: Caller, session: S
 @rule("resource", Role.member)
 def check_trigger(d: OwnerMember, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Evaluate the retraining trigger now (it also runs after feedback and in the background)."""
-    get_monitor(svc).flush()
-    res, draft = retrain.check(svc, session, d)
+    svc.running_monitor().flush()
+    res, draft = retrain.check(session, d, svc.keys, svc.submit_checks)
     if draft is not None:
         ctx.extra.append(draft)
     return res
@@ -167,7 +166,7 @@ def deployment_metrics(dg: DeploymentDep, p: Caller, session: SessionDep, svc: S
 def drift(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc) -> dict[str, Any]:
     """PSI and KS per feature of the newest logged inputs against the training reference (owner)."""
     require_owner(dg[0], p, "input drift")
-    get_monitor(svc).flush()
+    svc.running_monitor().flush()
     settings, _ = load_settings(session, dg[0].id)
     return analysis.current_drift(session, svc.keys, dg[0], settings)
 
@@ -200,7 +199,7 @@ def post_feedback(dg: DeploymentDep, body: FeedbackCreate, p: Caller, session: S
     d = dg[0]
     if (body.label is None) == (body.labels is None):
         raise InvalidInput("send exactly one of 'label' (one row) or 'labels' (one per row)")
-    mon = get_monitor(svc)
+    mon = svc.running_monitor()
     if STORED.fullmatch(body.prediction_id):
         mon.flush()  # a prediction logged a moment ago may still be queued
     fb, replaced = record_feedback(session, svc.keys, d, body.prediction_id, p.org_id,
@@ -208,7 +207,7 @@ def post_feedback(dg: DeploymentDep, body: FeedbackCreate, p: Caller, session: S
     ctx.details = {"prediction": fb.prediction_id, "rows": fb.n, "replaced": replaced}
     try:  # a retraining check must not lose the caller's feedback
         with session.begin_nested():
-            _, draft = retrain.check(svc, session, d, drift=False)
+            _, draft = retrain.check(session, d, svc.keys, svc.submit_checks, drift=False)
         if draft is not None:
             ctx.extra.append(draft)
     except (ConsortiumError, SQLAlchemyError):
@@ -233,7 +232,7 @@ def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, 
     """The newest logged predictions, decrypted (owner only; the read is audited)."""
     d = dg[0]
     require_owner(d, p, "prediction log")
-    get_monitor(svc).flush()
+    svc.running_monitor().flush()
     names: dict[str, str] = {}
     out = []
     for r in recent(session, d.id, limit=limit):
