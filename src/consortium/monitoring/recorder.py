@@ -267,7 +267,7 @@ class Monitor:
             if not items and not lat:
                 return 0
             try:
-                self._write(items, lat)
+                self._write(self.svc, items, lat)
             except Exception:
                 log.exception("monitoring flush failed; keeping its data for the next flush")
                 self._queue.extendleft(reversed(items))
@@ -283,17 +283,16 @@ class Monitor:
             self.metrics.logged.inc(len(items))
         return len(items)
 
-    def _write(self, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
+    def _write(self, hub: Hub, items: list[_Logged], lat: dict[tuple[str, str, str, int], _Lat]) -> None:
         from consortium.governance.encryption import seal_many
 
-        assert self.svc is not None  # flush writes only with a hub
         by_owner: dict[str, list[_Logged]] = {}
         for it in items:
             by_owner.setdefault(it.owner_org_id, []).append(it)
-        with self.svc.session_factory() as s:
+        with hub.session_factory() as s:
             rows = []
             for owner, its in by_owner.items():
-                sealed = seal_many(self.svc.keys.data_key(s, owner),
+                sealed = seal_many(hub.keys.data_key(s, owner),
                                    [_dumps({"inputs": it.inputs, "outputs": it.outputs}) for it in its])
                 rows += [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": owner,
                           "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,
