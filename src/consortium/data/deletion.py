@@ -32,11 +32,10 @@ from consortium.errors import Conflict
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.sealed import SealedBlobs
-from consortium.jobs.queue import TERMINAL
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.data import Dataset
 from consortium.store.tables.grants import Grant
-from consortium.store.tables.jobs import Job
+from consortium.store.tables.jobs import TERMINAL, Job
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from consortium.errors import Conflict, NotFound
+from consortium.errors import Conflict, InvalidInput, NotFound
 from consortium.store.tables.base import new_id, utcnow
+
+# the terminal states are the table's (store.tables.jobs); queue.TERMINAL is re-exported for callers
+from consortium.store.tables.jobs import TERMINAL as TERMINAL
 from consortium.store.tables.jobs import Job, JobEvent
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
 LEASE = timedelta(seconds=30)
 
 
@@ -78,7 +80,8 @@ def heartbeat(session: Session, job_id: str, worker: str) -> bool:
 
 def finish(session: Session, job_id: str, state: str, *, result: dict[str, Any] | None = None,
            error: str | None = None) -> None:
-    assert state in TERMINAL
+    if state not in TERMINAL:
+        raise InvalidInput(f"a job finishes as one of {sorted(TERMINAL)}, not {state!r}")
     session.execute(update(Job).where(Job.id == job_id).values(state=state, result=result, error=error,
                                                                finished_at=utcnow()))
     add_event(session, job_id, "state", {"state": state, **({"error": error} if error else {})})

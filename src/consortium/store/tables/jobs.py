@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from consortium.store.tables.base import Base, UTCDateTime, utcnow
 
+# a job's states: queued -> running -> one of these, which it never leaves
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
 
 class Job(Base):
     __tablename__ = "jobs"
