@@ -27,8 +27,9 @@ def yaml_error(e: yaml.YAMLError) -> InvalidInput:
     >>> try:
     ...     yaml.safe_load("name: x\\nmodel: {type: mlp\\ntrain: {}")
     ... except yaml.YAMLError as err:
-    ...     print(yaml_error(err).message)
-    the recipe is not valid YAML at line 3, column 6: expected ',' or '}', but got ':' (in the flow mapping that starts at line 2, column 8)
+    ...     print(yaml_error(err).message.replace(" (in ", "\\n(in "))
+    the recipe is not valid YAML at line 3, column 6: expected ',' or '}', but got ':'
+    (in the flow mapping that starts at line 2, column 8)
     """
     mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
     if mark is None or not problem:
