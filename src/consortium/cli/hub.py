@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from consortium.cli.common import console
 
+if TYPE_CHECKING:  # the CLI imports the hub's modules only when a command runs
+    from consortium.config import Settings
+    from consortium.federation.engine.local_nodes import LocalNodes
+    from consortium.services import Services
 
-def _settings(home: str | None, port: int | None, host: str | None):  # type: ignore[no-untyped-def]
+
+def _settings(home: str | None, port: int | None, host: str | None) -> Settings:
     from consortium.config import Settings
 
-    kw = {k: v for k, v in {"home": home, "port": port, "host": host}.items() if v is not None}
+    kw: dict[str, Any] = {k: v for k, v in {"home": home, "port": port, "host": host}.items() if v is not None}
     return Settings(**kw)
 
 
-def _sweep_blobs(svc) -> None:  # type: ignore[no-untyped-def]
+def _sweep_blobs(svc: Services) -> None:
     if svc.blobs.store.parts_swept:
         console.print(f"removed {svc.blobs.store.parts_swept} unfinished upload file(s) left by an "
                       "interrupted hub")
@@ -26,7 +32,7 @@ def _sweep_blobs(svc) -> None:  # type: ignore[no-untyped-def]
         console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
 
 
-def _run(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
+def _run(settings: Settings, demo: bool) -> None:
     import uvicorn
 
     from consortium.api.app import create_app
@@ -78,7 +84,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _start_demo_nodes(settings, creds):  # type: ignore[no-untyped-def]
+def _start_demo_nodes(settings: Settings, creds: dict[str, Any]) -> LocalNodes:
     """One standing ``consortium node`` agent per demo organization, against this hub on loopback."""
     from consortium.federation.engine.local_nodes import LocalNodes
 
