@@ -227,7 +227,7 @@ def asgi_costs(tmp: Path, onnx_path: Path, state_path: Path, row: bytes) -> dict
     import benchhub
     import serving_baseline
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
 
     cfg, svc, token = benchhub.build(tmp / "inproc", onnx_path.read_bytes(), json.loads(state_path.read_text()))
     apps = {"baseline": (serving_baseline.make_app(str(onnx_path)), "/predict", []),

@@ -58,7 +58,7 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
 def main() -> None:
     import uvicorn
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for arg in ("home", "onnx", "state"):

@@ -95,7 +95,7 @@ def services(settings: object) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def app(services: object) -> object:
-    from consortium.api.app import create_app
+    from consortium.web import create_app
 
     return create_app(services.settings, services=services)  # type: ignore[attr-defined]
 

@@ -1,6 +1,6 @@
 """Consortium: an open, self-hostable platform for cross-organization AI collaboration."""
 
-__version__ = "0.1.0"
+from consortium.version import __version__
 
 __all__ = ["Client", "__version__"]
 

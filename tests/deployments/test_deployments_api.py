@@ -209,7 +209,7 @@ def test_serving_front_answers_like_the_router(services: Any, http: Any, owner: 
     """The front (consortium.api.front) and the routes behind it give the same answers and errors."""
     from fastapi.testclient import TestClient
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
 
     d = iris_deployment
     url = f"/api/v1/deployments/{d['name']}/predict"
@@ -237,7 +237,7 @@ def test_predict_with_a_session_cookie_needs_the_csrf_token(services: Any, owner
     """A browser session may predict (the UI's try-it form) only with the page's CSRF token."""
     from fastapi.testclient import TestClient
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
     from consortium.governance import credentials
     from consortium.governance.secrets import sign
 
@@ -328,7 +328,7 @@ def test_serving_outlives_an_app_its_usage_flushing_starts_again(services: Any, 
     next call starts it again, so calls after that still reach the database without a flush."""
     from fastapi.testclient import TestClient
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
 
     url, body = f"/api/v1/deployments/{iris_deployment['name']}/predict", {"inputs": iris_deployment["rows"][:1]}
     usage = f"/api/v1/deployments/{iris_deployment['name']}/usage"

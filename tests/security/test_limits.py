@@ -142,7 +142,7 @@ def test_an_overflow_that_still_reaches_the_database_is_a_400(services: Any, own
     from sqlalchemy import BigInteger, cast, literal, select
 
     from consortium.api.access import rule
-    from consortium.api.app import create_app
+    from consortium.web import create_app
     from consortium.api.deps import caller, unit_of_work
     app = create_app(services.settings, services=services)
 

@@ -1,25 +1,14 @@
-"""The app factory: wires settings, services, routers and error handling. Nothing global at import.
-
->>> from consortium.config import Settings
->>> app = create_app(Settings(home="/tmp/consortium-doc"))
->>> app.title
-'Consortium'
+"""The API's part of the hub's app: its routers and how it is put on an app (error handling,
+OpenAPI, the request context and its body limits). ``consortium.web.create_app`` builds the app
+from this and the web UI; the API imports no UI.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from fastapi import APIRouter, FastAPI
-from starlette.types import ASGIApp
 
-from consortium import __version__
 from consortium.api import errors, openapi
 from consortium.api.context import ContextMiddleware
-from consortium.api.front import ServingFront
-from consortium.api.headers import SecurityHeaders
 from consortium.config import Settings
 from consortium.services import Services
 
@@ -57,39 +46,12 @@ def api_router() -> APIRouter:
     return api
 
 
-class HubApp(FastAPI):
-    """FastAPI with the serving front (``consortium.api.front``) outside every other layer, even
-    Starlette's error middleware: the front answers its own errors and unexpected failures. The
-    browser security headers (``consortium.api.headers``) go around both, so every answer has them."""
-
-    front: dict[str, Any] | None = None  # ServingFront's arguments; None: no front
-
-    def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        if self.front is not None:
-            stack = ServingFront(stack, **self.front)
-        return SecurityHeaders(stack)
-
-
-def create_app(settings: Settings | None = None, services: Services | None = None, *,
-               serving_front: bool = True) -> FastAPI:
-    """The hub's ASGI app. ``serving_front=False`` leaves the prediction routes to the router
-    (same answers, about twice the overhead; see ``consortium.api.front``)."""
-    settings = settings or Settings()
-    svc = services or Services.start(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if services is None:
-            svc.close()
-
-    app = HubApp(title="Consortium", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None,
-                  description="Open platform for cross-organization AI collaboration. Every route "
-                              "except /healthz and /readyz needs a bearer API token or a session.")
-    app.state.services = svc
-    errors.install(app)
+def install(app: FastAPI, settings: Settings, svc: Services,
+            not_found_page: errors.NotFoundPage | None = None) -> None:
+    """Put the API on ``app``: error handling (a 404 asks ``not_found_page`` first), the published
+    schema, health, the Open Inference Protocol, Prometheus /metrics, the docs, ``/api/v1`` and
+    the request context with its body limits."""
+    errors.install(app, not_found_page)
     openapi.install(app, svc.resource_types)  # the published schema describes the real answers (consortium.api.openapi)
 
     from consortium.api.routes import docs, health
@@ -101,9 +63,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(monitoring.metrics_router)  # Prometheus /metrics
     app.include_router(docs.router)
     app.include_router(api_router())
-    from consortium.ui import ui_router
-
-    app.include_router(ui_router())  # web UI pages, outside /api/v1
 
     def limit_for(path: str) -> int:
         if path.startswith(API) and path.endswith(UPLOAD_SUFFIXES):
@@ -111,6 +70,3 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return settings.max_body_bytes
 
     app.add_middleware(ContextMiddleware, limit_for=limit_for)
-    if serving_front:
-        app.front = {"services": svc, "max_body_bytes": settings.max_body_bytes}
-    return app

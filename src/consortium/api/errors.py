@@ -7,6 +7,7 @@ in their own transaction, since the request's own unit of work was rolled back.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,7 +94,13 @@ async def out_of_range_response(request: Request, exc: Exception) -> JSONRespons
                         status_code=400)
 
 
-def install(app: FastAPI) -> None:
+# a browser asking for a page that does not exist: the page to show, or None for the JSON error
+NotFoundPage = Callable[[Request], Response | None]
+
+
+def install(app: FastAPI, not_found_page: NotFoundPage | None = None) -> None:
+    """The error handlers; a 404 asks ``not_found_page`` first (the web UI's, passed in by
+    ``consortium.web.create_app``: the API imports no UI)."""
     app.add_exception_handler(ConsortiumError, error_response)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_response)
     app.add_exception_handler(OverflowError, out_of_range_response)
@@ -119,10 +126,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            from consortium.ui.render import unknown_page
-
-            page = await run_in_threadpool(unknown_page, request)  # a browser asking for a page: the UI's 404
+        if exc.status_code == 404 and not_found_page is not None:
+            page = await run_in_threadpool(not_found_page, request)  # a browser asking for a page: the UI's 404
             if page is not None:
                 return page
         code = STATUS_CODES.get(exc.status_code, "error")

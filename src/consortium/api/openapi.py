@@ -15,7 +15,7 @@ the hub never sends. ``describe`` completes it:
 ``tests/security/test_schemathesis.py`` fuzzes the live hub against this schema.
 
 >>> from consortium.config import Settings
->>> from consortium.api.app import create_app
+>>> from consortium.web import create_app
 >>> spec = create_app(Settings(home="/tmp/consortium-doc")).openapi()
 >>> spec["components"]["securitySchemes"]["bearer"]["scheme"]
 'bearer'

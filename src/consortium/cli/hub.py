@@ -35,7 +35,7 @@ def _sweep_blobs(svc: Services) -> None:
 def _run(settings: Settings, demo: bool) -> None:
     import uvicorn
 
-    from consortium.api.app import create_app
+    from consortium.web import create_app
     from consortium.services import Services
     from consortium.store.home import make_private, private_database
 

@@ -8,7 +8,7 @@ from consortium.ui.route import PageRoute
 
 
 def ui_router() -> APIRouter:
-    """All UI routes (outside ``/api/v1``); included last by ``consortium.api.app.create_app``."""
+    """All UI routes (outside ``/api/v1``); included last by ``consortium.web.create_app``."""
     from consortium.ui.pages import assets, auth, data, governance, registry, training
 
     router = APIRouter(route_class=PageRoute, include_in_schema=False)

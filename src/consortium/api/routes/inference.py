@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.requests import ClientDisconnect
 
-from consortium import __version__
 from consortium.api import prediction
 from consortium.api.access import rule
 from consortium.api.deps import ORG_HEADER, Svc, bearer
@@ -33,6 +32,7 @@ from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, QuotaExceeded
 from consortium.serving import oip
 from consortium.store.db import database_problem
+from consortium.version import __version__
 
 
 async def oip_error_response(request: Request, exc: ConsortiumError | RequestValidationError) -> JSONResponse:

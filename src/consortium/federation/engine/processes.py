@@ -32,9 +32,7 @@ BIN = Path(sys.executable).parent  # flower-superlink, flower-supernode, flwr: i
 def python_path(env: Mapping[str, str] | None = None) -> str:
     """``PYTHONPATH`` for a child that imports this package (``flwr-*app`` processes, node agents):
     the directory holding ``consortium`` first, then the entries of ``env`` (default: ours)."""
-    import consortium
-
-    src = str(Path(consortium.__file__).resolve().parent.parent)
+    src = str(Path(__file__).resolve().parents[3])  # .../src: consortium/federation/engine/processes.py
     given = (os.environ if env is None else env).get("PYTHONPATH", "")
     return os.pathsep.join([src, *[p for p in given.split(os.pathsep) if p]])
 
