@@ -22,6 +22,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -132,7 +133,7 @@ def _ledger(context: Context) -> Path:
 
 
 def _read_ledger(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}  # type: ignore[no-any-return]
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_ledger(path: Path, entry: dict[str, Any]) -> None:
@@ -198,8 +199,9 @@ def _train_message(msg: Message, context: Context) -> Message:
     cfg = msg.content.config_records[P.CONFIG]
     stats = json.loads(str(cfg["stats"]))
     state = {k: a.numpy() for k, a in arrays.items()}
-    new_state, metrics = local_round(context, state, stats, int(cfg["server-round"]),
-                                     float(cfg.get("proximal-mu", 0.0)))
+    rnd = int(P.scalar(cfg["server-round"], "server-round"))
+    new_state, metrics = local_round(context, state, stats, rnd,
+                                     float(P.scalar(cfg.get("proximal-mu", 0.0), "proximal-mu")))
     org = metrics.pop("org")
     content = RecordDict({P.ARRAYS: ArrayRecord({k: _arr(v) for k, v in new_state.items()}),
                           P.METRICS: MetricRecord({k: float(v) if k != "num-examples" else int(v)
@@ -232,7 +234,7 @@ def _legacy_fit(msg: Message, context: Context) -> Message:
     return Message(fitres_to_recorddict(res, keep_input=True), reply_to=msg)
 
 
-def _maybe_secagg(msg: Message, context: Context, call_next: Any) -> Message:
+def _maybe_secagg(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
     """Route SecAgg+ stages through Flower's ``secaggplus_mod``; plain messages skip it."""
     from flwr.client.mod import secaggplus_mod
     from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS

@@ -26,6 +26,10 @@ from consortium.federation.app.features import GlobalStats, scaling
 class Scale(nn.Module):
     """``(x - offset) / divisor`` per feature (tabular) or per channel (image); NaN -> fill."""
 
+    offset: torch.Tensor  # buffers, registered in __init__
+    divisor: torch.Tensor
+    fill: torch.Tensor
+
     def __init__(self, offset: np.ndarray, divisor: np.ndarray, fill: np.ndarray | None,
                  kind: str) -> None:
         super().__init__()

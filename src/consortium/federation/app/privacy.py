@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from consortium.errors import Conflict, InvalidInput
 
@@ -89,6 +89,14 @@ def plan_job(recipe: Any, node_rows: dict[str, int]) -> dict[str, NodePrivacy]:
             for org, n in node_rows.items()}
 
 
+class Overspend(TypedDict):
+    """One organization whose planned privacy loss exceeds its remaining budget."""
+
+    org: str
+    planned_epsilon: float
+    budget: float
+
+
 def check_budget(recipe: Any, node_rows: dict[str, int],
                  budget: float | dict[str, float]) -> dict[str, NodePrivacy]:
     """Plan the job and raise ``Conflict`` (with the numbers) if any organization's planned
@@ -104,13 +112,13 @@ def check_budget(recipe: Any, node_rows: dict[str, int],
     conflict a
     """
     plan = plan_job(recipe, node_rows)
-    over = []
+    over: list[Overspend] = []
     for org, p in plan.items():
         limit = budget.get(org) if isinstance(budget, dict) else budget
         if limit is None:
             raise InvalidInput(f"no privacy budget given for organization {org!r}")
         if p.epsilon > limit + 1e-9:
-            over.append({"org": org, "planned_epsilon": round(p.epsilon, 4), "budget": limit})
+            over.append(Overspend(org=org, planned_epsilon=round(p.epsilon, 4), budget=limit))
     if over:
         worst = max(over, key=lambda o: o["planned_epsilon"] - o["budget"])
         raise Conflict(

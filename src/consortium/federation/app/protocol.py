@@ -12,6 +12,8 @@ from typing import Any
 
 from flwr.app import ConfigRecord, RecordDict
 
+from consortium.errors import InvalidInput
+
 # run config keys
 RECIPE = "recipe"  # recipe JSON
 OUTPUT_DIR = "output-dir"  # where the ServerApp writes progress.jsonl, model.pt, result.json
@@ -43,6 +45,18 @@ STATS_STAGE = "stats"
 def pack(content: RecordDict, key: str, value: Any) -> None:
     """Put a JSON-serialisable value into ``content`` as a one-string ConfigRecord."""
     content[key] = ConfigRecord({"json": json.dumps(value)})
+
+
+def scalar(value: object, key: str) -> int | float | str:
+    """One value of a config or metric record, for ``int()``/``float()``: a list or bytes there
+    is a malformed message.
+
+    >>> scalar(3, "server-round"), scalar(0.1, "proximal-mu")
+    (3, 0.1)
+    """
+    if not isinstance(value, int | float | str):
+        raise InvalidInput(f"record entry {key!r} holds a {type(value).__name__}, not a number")
+    return value
 
 
 def unpack(content: RecordDict, key: str) -> Any:

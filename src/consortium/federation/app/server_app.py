@@ -248,7 +248,7 @@ def run_rounds(run: FederatedRun) -> None:
             metrics = dict(m.content.metric_records[P.METRICS])
             per_node[org] = _node_metrics(metrics)
             last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
-                                 int(metrics["num-examples"]))
+                                 int(P.scalar(metrics["num-examples"], "num-examples")))
         run.round_record(rnd, per_node, time.monotonic() - t0, state)
     if run.validation is None:
         contribution: dict[str, Any] = {"available": False, "reason": "no server-held validation set"}

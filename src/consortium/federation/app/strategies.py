@@ -11,11 +11,21 @@ Both are Flower's own implementations; only the choice and the parameters are ou
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 from consortium.errors import InvalidInput
 
 NAMES = ("fedavg", "fedprox", "fedadam")
+
+
+class _Sampling(TypedDict):
+    """The keywords every message-API strategy takes alike: who trains and evaluates each round."""
+
+    fraction_train: float
+    fraction_evaluate: float
+    min_train_nodes: int
+    min_evaluate_nodes: int
+    min_available_nodes: int
 
 
 def _check(name: str) -> None:
@@ -28,8 +38,8 @@ def message_strategy(name: str, *, min_nodes: int, proximal_mu: float = 0.0) -> 
     from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
 
     _check(name)
-    common = dict(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=min_nodes,
-                  min_evaluate_nodes=0, min_available_nodes=min_nodes)
+    common = _Sampling(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=min_nodes,
+                       min_evaluate_nodes=0, min_available_nodes=min_nodes)
     if name == "fedprox":
         return FedProx(proximal_mu=proximal_mu, **common)
     if name == "fedadam":

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium.data.frame import DataFrameSet
-from consortium.errors import InvalidInput
+from consortium.errors import InvalidInput, Unavailable
 from consortium.federation.app import protocol as P
 from consortium.federation.app.progress import ProgressSink
 from consortium.federation.engine.result import FederatedResult, load_result
@@ -80,7 +80,7 @@ def run_engine(node_configs: list[dict[str, Any]], run_config: dict[str, Any], *
     from flwr.server.run_serverapp import run as run_serverapp
     from flwr.server.superlink.fleet.vce.metrics import VceMetrics
     from flwr.server.superlink.fleet.vce.vce_api import run_api
-    from flwr.server.superlink.linkstate import LinkStateFactory
+    from flwr.server.superlink.linkstate import InMemoryLinkState, LinkStateFactory
     from flwr.server.superlink.linkstate.utils import generate_rand_int_from_bytes
     from flwr.supercore.constant import FLWR_IN_MEMORY_DB_NAME, NOOP_FEDERATION_ID
     from flwr.supercore.object_store import ObjectStoreFactory
@@ -93,6 +93,9 @@ def run_engine(node_configs: list[dict[str, Any]], run_config: dict[str, Any], *
 
     factory = LinkStateFactory(FLWR_IN_MEMORY_DB_NAME, NoOpFederationManager(), ObjectStoreFactory())
     state = factory.state()
+    if not isinstance(state, InMemoryLinkState):  # the run is registered in its tables below
+        raise Unavailable(f"the simulation needs Flower's in-memory link state, not {type(state).__name__}",
+                          hint="install the pinned Flower version (requirements.txt)")
     run = Run.create_empty(run_id=generate_rand_int_from_bytes(8))
     run.primary_task_id = generate_rand_int_from_bytes(8)
     run.federation_id = NOOP_FEDERATION_ID
