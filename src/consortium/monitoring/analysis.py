@@ -55,19 +55,19 @@ def request_stats(session: Session, d: Deployment, minutes: int, caller_org_id: 
         t["errors"] += r.errors
         t["rejected"] += r.rejected
     statuses: dict[str, int] = {}
-    for r in lat:
-        for k, n in (r.statuses or {}).items():
+    for h in lat:
+        for k, n in (h.statuses or {}).items():
             statuses[k] = statuses.get(k, 0) + n
-    for oid in {r.caller_org_id for r in lat}:
+    for oid in {h.caller_org_id for h in lat}:
         per_org.setdefault(org(oid), {"requests": 0, "errors": 0, "rejected": 0}).update(
-            latency.summary(latency.merge(r.buckets for r in lat if r.caller_org_id == oid)))
+            latency.summary(latency.merge(h.buckets for h in lat if h.caller_org_id == oid)))
     requests = sum(r.count for r in usage)
     errors = sum(r.errors for r in usage)
     return {"deployment": d.name, "minutes": minutes, "requests": requests, "errors": errors,
             "rejected": sum(r.rejected for r in usage),
             "error_rate": round(errors / requests, 4) if requests else None,
             "requests_per_second": round(requests / (minutes * 60), 3),
-            **latency.summary(latency.merge(r.buckets for r in lat)), "statuses": statuses, "orgs": per_org}
+            **latency.summary(latency.merge(h.buckets for h in lat)), "statuses": statuses, "orgs": per_org}
 
 
 def current_drift(session: Session, keys: KeyService, d: Deployment, settings: MonitorSettings,
@@ -124,11 +124,11 @@ def timeseries(session: Session, keys: KeyService, d: Deployment, metric: str, m
             q = q.where(Feedback.caller_org_id == caller_org_id)
         fbs = list(session.scalars(q))
         for a, b in zip(edges, edges[1:]):
-            sel = [f for f in fbs if a <= f.created_at < b]
-            n = sum(f.n for f in sel)
+            window = [f for f in fbs if a <= f.created_at < b]
+            n = sum(f.n for f in window)
             points.append({"t": a, "labelled_rows": n,
-                           "accuracy": round(sum(f.correct for f in sel) / n, 4) if n else None,
-                           "mse": round(sum(f.sq_error for f in sel) / n, 6) if n else None})
+                           "accuracy": round(sum(f.correct for f in window) / n, 4) if n else None,
+                           "mse": round(sum(f.sq_error for f in window) / n, 6) if n else None})
     else:
         v = resolve_version(session, d)
         for a, b in zip(edges, edges[1:]):

@@ -109,10 +109,11 @@ def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
                 "rejected": r.rejected, "latency_mean_ms": round(r.latency_sum_ms / r.count, 3) if r.count else None,
                 "latency_max_ms": round(r.latency_max_ms, 3)} for r in rows]
     totals: dict[str, dict[str, int]] = {}
-    for r in per_min:
-        t = totals.setdefault(r["org"], {"count": 0, "errors": 0, "rejected": 0})
-        for k in ("count", "errors", "rejected"):
-            t[k] += r[k]
+    for r in rows:
+        t = totals.setdefault(org(r.caller_org_id), {"count": 0, "errors": 0, "rejected": 0})
+        t["count"] += r.count
+        t["errors"] += r.errors
+        t["rejected"] += r.rejected
     return {"deployment": d.name, "minutes": minutes, "totals": totals, "per_minute": per_min}
 
 
