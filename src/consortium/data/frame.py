@@ -60,31 +60,41 @@ class DataFrameSet:
         return cls(kind="image", images=images, labels=labels, target=LABEL,
                    class_names=list(class_names or []))
 
+    def table(self) -> pd.DataFrame:
+        """The tabular frame (features and the target column); InvalidInput on image data."""
+        if self.frame is None:
+            raise InvalidInput(f"this step takes tabular data, not {self.kind} data",
+                               hint="pick a tabular dataset (CSV or Parquet) for it")
+        return self.frame
+
+    def image_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The images ``(N, C, H, W)`` and their labels ``(N,)``; InvalidInput on tabular data."""
+        if self.images is None or self.labels is None:
+            raise InvalidInput(f"this step takes image data, not {self.kind} data",
+                               hint="pick an image dataset for it")
+        return self.images, self.labels
+
     @property
     def n_rows(self) -> int:
         if self.kind == "image":
-            assert self.images is not None
-            return int(self.images.shape[0])
-        assert self.frame is not None
-        return len(self.frame)
+            return int(self.image_arrays()[0].shape[0])
+        return len(self.table())
 
     def subset(self, index: np.ndarray) -> DataFrameSet:
         """Rows by position (used for splits and federated partitions)."""
         if self.kind == "image":
-            assert self.images is not None and self.labels is not None
-            return DataFrameSet(kind="image", images=self.images[index], labels=self.labels[index],
+            images, labels = self.image_arrays()
+            return DataFrameSet(kind="image", images=images[index], labels=labels[index],
                                 target=self.target, class_names=self.class_names)
-        assert self.frame is not None
-        return DataFrameSet(kind="tabular", frame=self.frame.iloc[index].reset_index(drop=True),
+        return DataFrameSet(kind="tabular", frame=self.table().iloc[index].reset_index(drop=True),
                             target=self.target, class_names=self.class_names)
 
     def target_values(self, target: str | None = None) -> np.ndarray:
         if self.kind == "image":
-            assert self.labels is not None
-            return self.labels
+            return self.image_arrays()[1]
         name = target or self.target
-        assert self.frame is not None
-        if name is None or name not in self.frame.columns:
+        frame = self.table()
+        if name is None or name not in frame.columns:
             raise InvalidInput(f"target column {name!r} is not in the data",
-                               hint=f"columns are: {', '.join(map(str, self.frame.columns[:20]))}")
-        return self.frame[name].to_numpy()
+                               hint=f"columns are: {', '.join(map(str, frame.columns[:20]))}")
+        return frame[name].to_numpy()

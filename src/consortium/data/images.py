@@ -211,7 +211,9 @@ def profile_image_zip(path: Path, limits: ZipLimits | None = None) -> dict[str, 
                                    hint="resize the images to one size before uploading")
             channels = max(channels, _channels(img))
             counts[cls] += 1
-    assert size is not None
+    if size is None:  # (_entries refuses an archive without images)
+        raise InvalidInput("the zip archive holds no images",
+                           hint="lay images out as CLASS_NAME/IMAGE.png, one folder per class")
     names = sorted(counts)
     return {"kind": "image", "rows": len(entries), "image_shape": [channels, size[1], size[0]],
             "channels": channels, "dtype": "uint8", "target": "label",
@@ -237,6 +239,6 @@ def load_image_zip(path: Path, schema: dict[str, Any]) -> DataFrameSet:
 
 
 def head_images(data: DataFrameSet, n: int) -> list[dict[str, Any]]:
-    assert data.images is not None and data.labels is not None
-    return [{"label": data.labels[i].item(), "image": data.images[i].tolist()}
+    images, labels = data.image_arrays()
+    return [{"label": labels[i].item(), "image": images[i].tolist()}
             for i in range(min(n, data.n_rows))]

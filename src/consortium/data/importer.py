@@ -40,10 +40,9 @@ Skew = Literal["iid", "label"]
 def to_file(data: DataFrameSet) -> tuple[bytes, str]:
     """A deterministic file for a ``DataFrameSet``: (bytes, format)."""
     if data.kind == "tabular":
-        assert data.frame is not None
-        return data.frame.to_csv(index=False, lineterminator="\n").encode(), "csv"
-    assert data.images is not None and data.labels is not None
-    arrays = {"images": data.images, "labels": data.labels}
+        return data.table().to_csv(index=False, lineterminator="\n").encode(), "csv"
+    images, labels = data.image_arrays()
+    arrays = {"images": images, "labels": labels}
     if data.class_names:
         arrays["class_names"] = np.array(data.class_names)
     buf = io.BytesIO()

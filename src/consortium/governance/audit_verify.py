@@ -107,8 +107,9 @@ def verify(session: Session, chain: AuditChain, checkpoints: Sequence[Mapping[st
     res = VerifyResult(True, 0, key_id=chain.keys.key_id)
     prev, expected = GENESIS, 1
     try:
+        if head is None:
+            raise Broken(None, "the chain's head is missing from the database (audit_head was edited)")
         keyed_from = _check_seal(head, chain, res)
-        assert head is not None  # (checked by _check_seal)
         # up to the head read first: later events may commit meanwhile (PostgreSQL reads each
         # statement afresh), and the head commits together with the events it counts
         q = (select(E.seq, _time_column(session), *_TEXT, E.prev_hash, E.hash).where(E.seq <= head.seq)
@@ -118,7 +119,8 @@ def verify(session: Session, chain: AuditChain, checkpoints: Sequence[Mapping[st
             prev, expected = _walk(rows, prev, expected, keyed_from - 1, None, seen)
             if expected != keyed_from:
                 raise Broken(expected, f"event {expected} is missing (deleted)")
-            assert head.seal is not None and head.sealed_at is not None
+            if head.seal is None or head.sealed_at is None:  # (_check_seal refused this already)
+                raise Broken(None, _SEAL_MISSING)
             if chain.seal_mac(keyed_from, prev, head.sealed_at, head.key_id or "") != head.seal:
                 raise Broken(keyed_from - 1, f"events 1..{keyed_from - 1}, written before the chain was "
                              "keyed, were rewritten since: the seal over them no longer matches")
@@ -138,12 +140,13 @@ def verify(session: Session, chain: AuditChain, checkpoints: Sequence[Mapping[st
     return res
 
 
-def _check_seal(head: AuditHead | None, chain: AuditChain, res: VerifyResult) -> int:
+_SEAL_MISSING = "the chain's seal is missing from the database (audit_head was edited)"
+
+
+def _check_seal(head: AuditHead, chain: AuditChain, res: VerifyResult) -> int:
     """The first keyed event's seq, once the head's seal agrees with the key and the hub's record."""
-    if head is None:
-        raise Broken(None, "the chain's head is missing from the database (audit_head was edited)")
     if head.seal is None or head.keyed_from is None or head.sealed_at is None:
-        raise Broken(None, "the chain's seal is missing from the database (audit_head was edited)")
+        raise Broken(None, _SEAL_MISSING)
     if head.key_id != chain.keys.key_id:
         raise Broken(None, f"the chain is keyed with audit key {head.key_id}, but this hub holds audit key "
                      f"{chain.keys.key_id}: start it with the keyring (master.key or "

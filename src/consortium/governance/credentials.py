@@ -119,7 +119,8 @@ def resolve_token(session: Session, secret: str) -> Principal:
     if tok.last_used_at is None or (now - tok.last_used_at) > timedelta(minutes=5):
         session.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
     org = session.get(Organization, tok.org_id)
-    assert org is not None
+    if org is None:
+        raise Unauthenticated("the token's organization no longer exists")
     return principal_for(user, org, role, f"token:{tok.id}")
 
 
@@ -189,7 +190,8 @@ def resolve_session(session: Session, secret: str, org_name: str | None = None) 
 def switch_org(session: Session, secret: str, org_name: str) -> Principal:
     p = resolve_session(session, secret, org_name)
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
-    assert ws is not None
+    if ws is None:  # ended since resolve_session read it
+        raise Unauthenticated("the web session has ended", hint="log in again")
     ws.current_org_id = p.org_id
     return p
 

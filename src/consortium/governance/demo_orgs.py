@@ -30,7 +30,8 @@ def demo_owner(session: Session, org_name: str, via: str = "seed") -> Principal:
     """The owner of a demo organization (``owner@<org>.example``), for seeding steps."""
     org = identity.org_by_name(session, org_name)
     user = identity.user_by_email(session, f"owner@{org_name}.example")
-    assert user is not None, f"demo owner of {org_name} missing"
+    if user is None:
+        raise NotFound(f"the demo owner of {org_name} is missing", hint="seed the demo organizations first")
     return credentials.principal_for(user, org, Role.owner, via)
 
 

@@ -84,7 +84,9 @@ class Keyring:
         return ring
 
     def save(self) -> None:
-        assert self.path is not None
+        if self.path is None:
+            raise InvalidInput("the master key comes from CONSORTIUM_MASTER_KEY: there is no keyring file to save",
+                               hint="unset it to let the hub keep a keyring file")
         doc = {"active": self.active, "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
                "audit": base64.b64encode(self.audit_root).decode()}
         write_private(self.path, json.dumps(doc, indent=1).encode())

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from consortium.errors import QuotaExceeded, Unauthenticated
+from consortium.errors import QuotaExceeded, Unauthenticated, Unavailable
 from consortium.store.db import transaction
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.throttle import Throttle
@@ -86,7 +86,8 @@ def _row(session: Session, key: str, now: datetime) -> Throttle:
                     .on_conflict_do_nothing(index_elements=["key"]))
     row = session.scalar(select(Throttle).where(Throttle.key == key).with_for_update()
                          .execution_options(populate_existing=True))
-    assert row is not None
+    if row is None:  # swept by another transaction between the insert and the read
+        raise Unavailable("the rate counter changed while it was read", hint="try again")
     return row
 
 

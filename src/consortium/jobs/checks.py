@@ -58,7 +58,9 @@ def check_training(session: Session, p: Principal, recipe: Recipe, kind: str, *,
     one it sees without ``compute`` (a ``metadata`` grant) is 403."""
     check_registration(session, p, recipe)
     if kind == "federated":
-        assert recipe.federated is not None
+        if recipe.federated is None:
+            raise InvalidInput("invalid recipe at federated: a federated job needs this section",
+                               hint="name the datasets under federated.datasets")
         found, unseen, denied = [], [], []
         for ref in recipe.federated.datasets:
             try:

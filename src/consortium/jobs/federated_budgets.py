@@ -95,8 +95,9 @@ def planned_epsilon(recipe: Recipe, n_rows: int) -> float:
     """Upper bound of the epsilon one node spends: the target ``federated.dp.epsilon`` (the
     node's noise is planned to stay below it), or, with a fixed ``noise_multiplier``, what the
     RDP accountant gives for the job's steps. Avoids the noise search (seconds) in a request."""
-    dp = recipe.federated.dp  # type: ignore[union-attr]
-    assert dp is not None
+    dp = recipe.federated.dp if recipe.federated is not None else None
+    if dp is None:
+        raise InvalidInput("invalid recipe at federated.dp: planning a privacy budget needs this section")
     if dp.noise_multiplier is None:
         return float(dp.epsilon)
     from consortium.federation.app.privacy import plan_job

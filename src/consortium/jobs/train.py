@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from consortium.errors import InvalidInput
 from consortium.governance.audit import EventDraft
 from consortium.jobs.context import JobContext
 from consortium.store.db import transaction
@@ -66,7 +67,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     torch.set_num_threads(threads())
     recipe = ctx.recipe  # validated once, when the worker loaded the job
-    assert recipe.data.dataset is not None
+    if recipe.data.dataset is None:
+        raise InvalidInput("invalid recipe at data.dataset: a training job needs a dataset")
     ctx.progress({"stage": "load"}, force=True)
     data, info = load_data(ctx, recipe.data.dataset, recipe.data.version)
     ctx.log(f"loaded {data.n_rows} rows of {info['dataset']} v{info['version']} (owner {info['owner']})")

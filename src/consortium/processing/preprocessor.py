@@ -81,20 +81,19 @@ class Preprocessor:
         """Fit every step on the training split, in order; ``classes`` fixes the label order."""
         steps = [make_step(n, p) for n, p in _steps_from_recipe(process)]
         if train.kind == "image":
-            assert train.images is not None
-            shape = list(train.images.shape[1:])
+            shape = list(train.image_arrays()[0].shape[1:])
             target = None
             numeric: list[str] = []
             categorical: list[str] = []
             inputs: list[str] = []
         else:
-            assert train.frame is not None
+            frame = train.table()
             target = target or train.target
-            if target is None or target not in train.frame.columns:
+            if target is None or target not in frame.columns:
                 raise InvalidInput(f"target column {target!r} is not in the data")
             shape = []
-            inputs = [str(c) for c in train.frame.columns if c != target]
-            numeric = [c for c in inputs if train.frame[c].dtype.kind in "biuf"]
+            inputs = [str(c) for c in frame.columns if c != target]
+            numeric = [c for c in inputs if frame[c].dtype.kind in "biuf"]
             categorical = [c for c in inputs if c not in numeric]
         y_raw = _target(train, target)
         if task == "classification":
@@ -156,7 +155,8 @@ class Preprocessor:
         for step in self.steps:
             t = step.apply(t, training=True)
         X = self._finish(t, serving=False)
-        assert t.y is not None
+        if t.y is None:  # (_table always reads one; a step that lost it is a bug)
+            raise InvalidInput("the processed data has no target column left to encode")
         return X, self.encode_targets(t.y)
 
     def encode_targets(self, y: np.ndarray) -> np.ndarray:
@@ -192,8 +192,7 @@ class Preprocessor:
         None for rows with categorical columns, which only ``transform_inputs`` takes. Arrays
         decoded from several requests can be concatenated and finished as one batch."""
         if self.kind == "image":
-            assert self.image_shape is not None
-            return image_batch(raw, self.image_shape)
+            return image_batch(raw, self._image_shape())
         if self.categorical_columns:
             return None
         return table_from_rows(raw, input_columns=self.input_columns, numeric=self.numeric_columns,
@@ -216,16 +215,22 @@ class Preprocessor:
         return self._finish(t, serving=True)
 
     # ------------------------------------------------------------------------ internals
+    def _image_shape(self) -> tuple[int, int, int]:
+        if self.image_shape is None:
+            raise InvalidInput("this image preprocessing has no image_shape",
+                               hint="fit it again on image data (train the model again)")
+        return self.image_shape
+
     def _fuse(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(a, b)`` of shape (C, H, W) with serving features = ``a * pixels + b``, when every
         serving step is elementwise affine (rescale, normalize); None otherwise. Equal to the
         step-by-step result to float32 rounding (~1e-7)."""
         if not all(s.affine for s in self._serving_steps):
             return None
-        assert self.image_shape is not None
+        shape = self._image_shape()
 
         def run(value: float) -> np.ndarray:
-            t = table_from_images(np.full((1, *self.image_shape), value, np.float32), self.image_shape)
+            t = table_from_images(np.full((1, *shape), value, np.float32), shape)
             for step in self._serving_steps:
                 t = step.apply(t, training=False)
             return np.asarray(t.num[0], dtype=np.float64)
@@ -238,21 +243,21 @@ class Preprocessor:
             raise InvalidInput(f"this preprocessing was fitted on {self.kind} data, not {data.kind}")
         y = _target(data, self.target)
         if self.kind == "image":
-            assert data.images is not None
-            if self.image_shape and tuple(data.images.shape[1:]) != tuple(self.image_shape):
-                raise InvalidInput(f"images are {data.images.shape[1:]}, expected {tuple(self.image_shape)}")
-            return Table(num=data.images.astype(np.float32), names=[], cat={}, image=True, y=y)
-        assert data.frame is not None
-        missing = [c for c in self.input_columns if c not in data.frame.columns]
+            images = data.image_arrays()[0]
+            if self.image_shape and tuple(images.shape[1:]) != tuple(self.image_shape):
+                raise InvalidInput(f"images are {images.shape[1:]}, expected {tuple(self.image_shape)}")
+            return Table(num=images.astype(np.float32), names=[], cat={}, image=True, y=y)
+        frame = data.table()
+        missing = [c for c in self.input_columns if c not in frame.columns]
         if missing:
             raise InvalidInput(f"column(s) {missing[:5]} are missing from the data")
         try:
-            num = data.frame[self.numeric_columns].to_numpy(dtype=np.float64)
+            num = frame[self.numeric_columns].to_numpy(dtype=np.float64)
         except (TypeError, ValueError):
             raise InvalidInput(f"numeric columns {self.numeric_columns[:10]} hold non-numbers") from None
-        cat = {c: data.frame[c].to_numpy(dtype=object) for c in self.categorical_columns}
+        cat = {c: frame[c].to_numpy(dtype=object) for c in self.categorical_columns}
         return Table(
-            num=num.reshape(len(data.frame), len(self.numeric_columns)),
+            num=num.reshape(len(frame), len(self.numeric_columns)),
             names=list(self.numeric_columns),
             cat=cat,
             image=False,
@@ -274,10 +279,9 @@ class Preprocessor:
 
 def _target(data: DataFrameSet, target: str | None) -> np.ndarray:
     if data.kind == "image":
-        assert data.labels is not None
-        return np.asarray(data.labels)
-    assert data.frame is not None
-    return data.frame[target].to_numpy() if target is not None else np.zeros(len(data.frame))
+        return np.asarray(data.image_arrays()[1])
+    frame = data.table()
+    return frame[target].to_numpy() if target is not None else np.zeros(len(frame))
 
 
 def _plain(v: Any) -> Any:

@@ -35,15 +35,15 @@ def validate_against(recipe: Recipe, data: DataFrameSet) -> None:
     import numpy as np
 
     if data.kind == "tabular":
-        assert data.frame is not None
+        frame = data.table()
         target = recipe.data.target or data.target
-        if target is None or target not in data.frame.columns:
-            cols = ", ".join(map(str, list(data.frame.columns)[:20]))
+        if target is None or target not in frame.columns:
+            cols = ", ".join(map(str, list(frame.columns)[:20]))
             raise InvalidInput(
                 f"invalid recipe at data.target: column {target!r} is not in the data",
                 hint=f"columns are: {cols}",
             )
-        y = data.frame[target].to_numpy()
+        y = frame[target].to_numpy()
         if isinstance(recipe.model, CNNSpec):
             raise InvalidInput(
                 "invalid recipe at model.type: a cnn needs image data, this dataset is tabular",

@@ -388,8 +388,7 @@ def delete_alias(session: Session, p: Principal, model: RegisteredModel, alias: 
 # ---------------------------------------------------------------------------------------- content
 def read_onnx(session: Session, blobs: SealedBlobs, v: ModelVersion) -> bytes:
     """The decrypted ONNX bytes of a version, checked against the recorded digest."""
-    model = session.get(RegisteredModel, v.model_id)
-    assert model is not None
+    model = model_of(session, v)
     data = blobs.read(session, model.org_id, v.blob_key)
     if hashlib.sha256(data).hexdigest() != v.onnx_sha256:
         from consortium.errors import IntegrityError
@@ -412,6 +411,5 @@ def read_plot(session: Session, blobs: SealedBlobs, v: ModelVersion, name: str) 
     if key is None:
         raise NotFound(f"version {v.version} has no plot {name!r}",
                        hint=f"available: {', '.join(sorted(v.plots or {})) or '(none)'}")
-    model = session.get(RegisteredModel, v.model_id)
-    assert model is not None
+    model = model_of(session, v)
     return blobs.read(session, model.org_id, key)

@@ -75,8 +75,7 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
                                  lineage={"source": "demo", "datasets": [{"dataset": "sample/breast_cancer"}]},
                                  task="classification", class_names=prep.class_names,
                                  description="Breast cancer risk (demo logistic regression)")
-        model = reg.find_model(session, hospital, MODEL)
-        assert model is not None
+        model = reg.model_of(session, v)
         reg.set_alias(session, p, model, "production", v.version)
         events.append(reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id))
     served = reg.to_serve(session, p, f"{MODEL}@production")

@@ -13,8 +13,7 @@ from consortium.store.tables.registry import Deployment, ModelVersion, Registere
 
 def version_view(session: Session, v: ModelVersion, model: RegisteredModel | None = None,
                  full: bool = True) -> dict[str, Any]:
-    model = model or session.get(RegisteredModel, v.model_id)
-    assert model is not None
+    model = model or reg.model_of(session, v)
     out: dict[str, Any] = {
         "id": v.id, "model": f"{org_by_id(session, model.org_id).name}/{model.name}", "version": v.version,
         "created_at": v.created_at, "source_format": v.source_format, "task": v.task,

@@ -126,7 +126,7 @@ class AdaptiveBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup = asyncio.Event()  # binds to the loop on its first wait, not here
         self._closed = False
 
     @property
@@ -144,7 +144,7 @@ class AdaptiveBatcher:
             raise Unavailable(f"model {self.name!r} is being unloaded", hint="retry the request")
         loop = asyncio.get_running_loop()
         if self._loop is None:
-            self._loop, self._wakeup = loop, asyncio.Event()
+            self._loop = loop
             self._worker = loop.create_task(self._dispatch_loop(), name=f"batcher-{self.name}")
         elif self._loop is not loop:
             raise RuntimeError("an AdaptiveBatcher serves one event loop; create one per loop")
@@ -156,12 +156,10 @@ class AdaptiveBatcher:
         # While every slot is busy the dispatcher waits for a slot, unless a batch fills up:
         # waking it for every request would cost a task switch each.
         if self._in_flight < self.max_concurrency or self._queued_rows >= self.max_batch_size:
-            assert self._wakeup is not None
             self._wakeup.set()
         return await item.future
 
     async def _wait(self, timeout: float | None = None) -> None:
-        assert self._wakeup is not None
         self._wakeup.clear()
         try:
             async with asyncio.timeout(timeout):
@@ -180,7 +178,7 @@ class AdaptiveBatcher:
         return sum(i.rows or 0 for i in self._pending if i.key == first.key and not i.future.done())
 
     async def _dispatch_loop(self) -> None:
-        assert self._loop is not None
+        loop = asyncio.get_running_loop()
         try:
             while not self._closed:
                 self._prune()
@@ -208,7 +206,7 @@ class AdaptiveBatcher:
                 items = self._take()
                 if items:
                     self._in_flight += 1
-                    task = self._loop.create_task(self._execute(items))
+                    task = loop.create_task(self._execute(items))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
         except asyncio.CancelledError:
@@ -244,9 +242,8 @@ class AdaptiveBatcher:
         return taken
 
     async def _call(self, feed: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
-        assert self._loop is not None
         t0 = time.perf_counter()
-        out = await self._loop.run_in_executor(self._executor, self.run, feed)
+        out = await asyncio.get_running_loop().run_in_executor(self._executor, self.run, feed)
         return out, time.perf_counter() - t0
 
     def _report(self, items: list[_Item], rows: int, seconds: float, started: float) -> None:
@@ -279,7 +276,6 @@ class AdaptiveBatcher:
                     item.future.set_result(out)
         finally:
             self._in_flight -= 1
-            assert self._wakeup is not None
             self._wakeup.set()
 
     async def _execute_batched(self, items: list[_Item], started: float) -> None:

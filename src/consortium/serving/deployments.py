@@ -184,7 +184,8 @@ def delete_deployment(session: Session, p: Principal, d: Deployment) -> list[str
 
 def deployment_view(session: Session, d: Deployment, grant: Grant | None = None) -> dict[str, Any]:
     model = session.get(RegisteredModel, d.model_id)
-    assert model is not None
+    if model is None:
+        raise NotFound(f"the model of deployment {d.name} is gone")
     org = org_by_id(session, d.org_id).name
     try:
         v = resolve_version(session, d)

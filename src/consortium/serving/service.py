@@ -93,6 +93,7 @@ class InferenceService:
         self._batchers: dict[tuple[str, str], AdaptiveBatcher] = {}  # (version id, stage name)
         self._run_ms: dict[tuple[str, str], float] = {}  # moving average of call time per batcher
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # evicted batchers' aclose: referenced till done
 
     async def load(self, version_id: str) -> OnnxPredictor:
         """The predictor of ``version_id``, loaded in a thread on first use."""
@@ -137,8 +138,8 @@ class InferenceService:
             if cheap:
                 result = self._timed(key, run, feed)
             else:
-                assert self._loop is not None
-                result = await self._loop.run_in_executor(self._executor, self._timed, key, run, feed)
+                result = await asyncio.get_running_loop().run_in_executor(self._executor, self._timed, key,
+                                                                          run, feed)
         return {k: result[k] for k in outputs} if outputs else result
 
     def _runner(self, version_id: str, stage: Stage | None) -> RunFn:
@@ -213,7 +214,9 @@ class InferenceService:
         for key, b in list(self._batchers.items()):
             if key[0] == version_id and b.idle:
                 del self._batchers[key]
-                asyncio.ensure_future(b.aclose())
+                task = asyncio.ensure_future(b.aclose())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     def unload(self, version_id: str) -> bool:
         """Forget a model version (e.g. its deployment was removed); True if it was loaded."""
@@ -224,7 +227,8 @@ class InferenceService:
 
     async def aclose(self) -> None:
         """Finish running calls, fail queued ones, free the threads."""
-        await asyncio.gather(*(b.aclose() for b in self._batchers.values()), return_exceptions=True)
+        await asyncio.gather(*(b.aclose() for b in self._batchers.values()), *self._closing,
+                             return_exceptions=True)
         self._batchers.clear()
         self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -167,7 +167,8 @@ def tune_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Recipe, dict[str, 
     """Search the recipe's ``tune`` space on the validation split; the recipe with the best values."""
     from consortium.training.tuning import tune
 
-    assert recipe.tune is not None
+    if recipe.tune is None:
+        raise InvalidInput("invalid recipe at tune: tuning needs a search space")
     if p.X_va is None or p.y_va is None:
         raise InvalidInput("invalid recipe at data.val_size: tuning needs a validation split")
     trials = recipe.tune.trials

@@ -27,7 +27,8 @@ from consortium.recipe import ParamRange, Recipe, apply_params
 def _suggest(trial: Any, name: str, r: ParamRange) -> Any:
     if r.choices is not None:
         return trial.suggest_categorical(name, r.choices)
-    assert r.low is not None and r.high is not None
+    if r.low is None or r.high is None:  # (ParamRange refuses this)
+        raise InvalidInput(f"invalid recipe at tune.{name}: give low and high, or choices")
     if (
         float(r.low).is_integer()
         and float(r.high).is_integer()

@@ -47,7 +47,8 @@ async def to_login(request: Request, exc: Exception) -> Response:
 
 
 async def refused(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ConsortiumError)
+    if not isinstance(exc, ConsortiumError):  # registered for ConsortiumError only
+        raise exc
     await _audit_failure(request, exc.code)
     status = status_of(exc)
     if status >= 500:
@@ -56,7 +57,8 @@ async def refused(request: Request, exc: Exception) -> Response:
 
 
 async def invalid_form(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for RequestValidationError only
+        raise exc
     await _audit_failure(request, "invalid_input")
     problems = "; ".join(f"{'.'.join(str(x) for x in err.get('loc', ()))}: {err['msg']}" for err in exc.errors())
     return error_page(request, 422, f"the form is incomplete: {problems}", "fill in every field and submit again")

@@ -14,7 +14,7 @@ from consortium.api.schemas.auth import (
     WebSessionCreate,
     WebSessionCreated,
 )
-from consortium.errors import InvalidInput
+from consortium.errors import InvalidInput, Unauthenticated
 from consortium.governance import credentials, identity
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
@@ -73,7 +73,8 @@ def switch_org(body: OrgSwitch, p: Caller, session: SessionDep, request: Request
     if not p.via.startswith("session:"):
         raise InvalidInput("API tokens are bound to one organization", hint="use a token of that organization")
     cred = bearer(request)
-    assert cred is not None
+    if cred is None:
+        raise Unauthenticated("switching organizations needs the session credential", hint="log in again")
     newp = credentials.switch_org(session, cred[1], body.org)
     request.state.ctx.principal = newp
     return me_view(session, newp)

@@ -41,11 +41,10 @@ def check_process(process: list[Any]) -> None:
 def to_arrays(data: DataFrameSet, target: str | None, process: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Raw float32 features ``(N, F)`` or ``(N, C, H, W)`` and the target, row-local steps applied."""
     if data.kind == "image":
-        assert data.images is not None and data.labels is not None
-        return data.images.astype(np.float32), np.asarray(data.labels)
-    assert data.frame is not None
+        images, labels = data.image_arrays()
+        return images.astype(np.float32), np.asarray(labels)
     name = target or data.target
-    frame = data.frame
+    frame = data.table()
     if name is None or name not in frame.columns:
         raise InvalidInput(f"target column {name!r} is not in the node's data",
                            hint=f"columns are: {', '.join(map(str, frame.columns[:20]))}")

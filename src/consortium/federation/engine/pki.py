@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from consortium.errors import IntegrityError
 from consortium.fileutil import write_private
 
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
@@ -97,7 +98,9 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
         return pki
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), None)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise IntegrityError(f"the federation CA key is a {type(ca_key).__name__}, not the EC key the hub made",
+                             hint="delete the federation PKI folder so the hub makes a new CA")
     key = ec.generate_private_key(ec.SECP384R1())
     cert = (x509.CertificateBuilder().subject_name(_name("consortium-superlink")).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())

@@ -54,16 +54,15 @@ def describe_one(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "kind": data.kind, "rows": int(data.n_rows),
                            "classes": [str(c) for c in data.class_names]}
     if data.kind == "image":
-        assert data.images is not None
-        out["shape"] = list(data.images.shape[1:])
+        out["shape"] = list(data.image_arrays()[0].shape[1:])
         return out
-    assert data.frame is not None
     import numpy as np
 
     out["target"] = data.target
     cols, stats = [], {}
-    for c in data.frame.columns:
-        s = data.frame[c]
+    frame = data.table()
+    for c in frame.columns:
+        s = frame[c]
         cols.append({"name": str(c), "type": str(s.dtype)})
         if np.issubdtype(s.dtype, np.number) and c != data.target:
             stats[str(c)] = {"mean": float(s.mean()), "std": float(s.std(ddof=0)),

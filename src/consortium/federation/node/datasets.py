@@ -45,11 +45,10 @@ def save_dataset(root: str | os.PathLike[str], name: str, data: DataFrameSet) ->
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
     meta = {"kind": data.kind, "target": data.target, "class_names": list(data.class_names)}
     if data.kind == "image":
-        assert data.images is not None and data.labels is not None
-        np.savez(tmp / "data.npz", images=data.images, labels=data.labels)
+        images, labels = data.image_arrays()
+        np.savez(tmp / "data.npz", images=images, labels=labels)
     else:
-        assert data.frame is not None
-        data.frame.to_parquet(tmp / "data.parquet", index=False)
+        data.table().to_parquet(tmp / "data.parquet", index=False)
     (tmp / META).write_text(json.dumps(meta))
     if final.exists():
         old = final.with_name(f".{name}.old.{os.getpid()}")
