@@ -32,6 +32,8 @@ def test_sdk_covers_foundation_and_raises_typed_errors(live_url: str, world: Any
     with pytest.raises(InvalidInput) as e:
         ca.grants.create("nonsense", "x", "compute", grantee_org=b.org)
     assert "unknown resource type" in str(e.value)
+    with pytest.raises(NotFound):  # the deployments group shares through the grants call
+        ca.deployments.share("no-such-deployment", b.org, per_minute=5)
     assert ca.audit.verify()["ok"]
     assert ca.audit.events(limit=5)
     with pytest.raises(Unauthenticated):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from consortium.sdk.resources import API, Group, segment
+from consortium.sdk.resources import API, Grants, Group, segment
 
 CHUNK = 1 << 20
 
@@ -113,5 +113,4 @@ class Deployments(Group):
     def share(self, name: str, org: str, *, per_minute: int | None = None, per_day: int | None = None) -> dict[str, Any]:
         """Grant ``invoke`` to another organization, with an optional quota."""
         limits = {k: v for k, v in {"per_minute": per_minute, "per_day": per_day}.items() if v is not None}
-        return self.c.grants.create("deployment", name, "invoke", grantee_org=org,  # type: ignore[attr-defined, no-any-return]
-                                    limits=limits or None)
+        return Grants(self.c).create("deployment", name, "invoke", grantee_org=org, limits=limits or None)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from consortium.sdk.client import Client
+from typing import Any, Protocol
 
 API = "/api/v1"
 
 
+class Transport(Protocol):
+    """What a resource group needs of its client (``consortium.sdk.client.Client``, which attaches
+    every group to itself): the HTTP calls, and who the client acts as."""
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                content: Any = None, headers: dict[str, str] | None = None, files: Any = None,
+                data: Any = None, raw: bool = False) -> Any: ...
+
+    def stream(self, method: str, path: str, **kw: Any) -> Iterator[bytes]: ...
+
+    def me(self) -> dict[str, Any]: ...
+
+
 class Group:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Transport) -> None:
         self.c = client
 
     def _get(self, path: str, **params: Any) -> Any:
