@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from consortium.processing.steps import Step, broadcast, channel_view, register
+from consortium.processing.steps import Step, broadcast, channel_view
 from consortium.processing.table import Table, is_missing
 
 
-@register
 class DropMissing(Step):
     """Drop rows with a missing value (in ``columns`` or anywhere). Training/eval only."""
 
@@ -40,7 +39,6 @@ class DropMissing(Step):
         return t.take(~bad)
 
 
-@register
 class DropDuplicates(Step):
     """Drop repeated rows (features only), keeping the first. Training/eval only."""
 
@@ -65,7 +63,6 @@ def _mode(values: list[Any]) -> Any:
     return Counter(values).most_common(1)[0][0] if values else None
 
 
-@register
 class Impute(Step):
     """Fill missing values: numeric by mean/median/most_frequent/constant, categorical by mode."""
 
@@ -141,7 +138,6 @@ class Impute(Step):
         return t
 
 
-@register
 class ClipOutliers(Step):
     """Clip numeric values to training quantiles (``lower``/``upper``) or to mean +- z*std."""
 

@@ -17,11 +17,10 @@ from collections import Counter
 import numpy as np
 
 from consortium.errors import InvalidInput
-from consortium.processing.steps import Step, register
+from consortium.processing.steps import Step
 from consortium.processing.table import Table, is_missing
 
 
-@register
 class OneHot(Step):
     name = "one_hot"
 

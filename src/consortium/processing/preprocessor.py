@@ -27,7 +27,8 @@ import numpy as np
 
 from consortium.data.frame import DataFrameSet
 from consortium.errors import InvalidInput
-from consortium.processing.steps import Step, make_step
+from consortium.processing.kinds import make_step
+from consortium.processing.steps import Step
 from consortium.processing.table import Table, image_batch, is_missing, table_from_images, table_from_rows
 
 STATE_VERSION = 1

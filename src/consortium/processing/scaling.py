@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from consortium.processing.steps import Step, broadcast, channel_view, register
+from consortium.processing.steps import Step, broadcast, channel_view
 from consortium.processing.table import Table
 
 
-@register
 class Normalize(Step):
     """``standard``: (x - mean) / std; ``minmax``: (x - min) / (max - min). Constant columns keep scale 1."""
 
@@ -45,7 +44,6 @@ class Normalize(Step):
         return t
 
 
-@register
 class Rescale(Step):
     """Multiply by ``factor``; without one, divide by the training maximum of |x| (pixels to [0, 1]);
     per column for tables, one factor for images."""

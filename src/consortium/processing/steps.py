@@ -1,12 +1,13 @@
-"""The contract every processing step follows, and the registry that builds steps by name.
+"""The contract every processing step follows (the steps by name: ``consortium.processing.kinds``).
 
 A step is fitted once on the training split (``fit``), then replayed on any table (``apply``).
 Its fitted parameters are plain JSON (``fitted``), so a preprocessor can be stored with a model
 and reloaded at serving time without torch or pandas.
 
 >>> import numpy as np
+>>> from consortium.processing.scaling import Normalize
 >>> from consortium.processing.table import Table
->>> s = make_step("normalize", {"method": "standard"})
+>>> s = Normalize({"method": "standard"})
 >>> t = Table(num=np.array([[1.0], [3.0]]), names=["a"], cat={}, image=False)
 >>> s.fit(t); s.apply(t, training=False).num.ravel().tolist()
 [-1.0, 1.0]
@@ -73,19 +74,3 @@ def channel_view(x: np.ndarray) -> np.ndarray:
 def broadcast(t: Table, values: np.ndarray) -> np.ndarray:
     """Per-column values shaped to broadcast against ``t.num`` (per channel for images)."""
     return values.reshape(1, -1, 1, 1) if t.image else values
-
-
-REGISTRY: dict[str, type[Step]] = {}
-
-
-def register(cls: type[Step]) -> type[Step]:
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def make_step(name: str, params: dict[str, Any] | None = None, fitted: dict[str, Any] | None = None) -> Step:
-    from consortium.processing import cleaning, encoding, scaling  # noqa: F401  (fill the registry)
-
-    if name not in REGISTRY:
-        raise InvalidInput(f"unknown processing step {name!r}", hint=f"use one of: {', '.join(REGISTRY)}")
-    return REGISTRY[name](params, fitted)
