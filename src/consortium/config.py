@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-insecure-secret-change-me"
+DEV_SECRET = "dev-insecure-secret-change-me"  # noqa: S105 - the known placeholder the settings refuse outside dev
 
 
 class Settings(BaseSettings):

@@ -43,7 +43,8 @@ class RequestContext:
                           details=self.details)
 
 
-_ids = random.Random()  # its own generator: training in this process seeds the global one
+# its own generator: training in this process seeds the global one
+_ids = random.Random()  # noqa: S311 - request ids need uniqueness for log lookup, not secrecy
 os.register_at_fork(after_in_child=_ids.seed)  # forked processes must not repeat each other's ids
 
 

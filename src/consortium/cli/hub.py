@@ -35,9 +35,9 @@ def _sweep_blobs(svc: Services) -> None:
 def _run(settings: Settings, demo: bool) -> None:
     import uvicorn
 
-    from consortium.web import create_app
     from consortium.services import Services
     from consortium.store.home import make_private, private_database
+    from consortium.web import create_app
 
     make_private(settings.home)  # before anything is opened: files 0600, directories 0700, workers too
     private_database(settings.database_url)
@@ -87,8 +87,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def _start_demo_nodes(settings: Settings, creds: dict[str, Any]) -> LocalNodes:
     """One standing ``consortium node`` agent per demo organization, against this hub on loopback."""
     from consortium.federation.engine.local_nodes import LocalNodes
+    from consortium.federation.engine.network import ALL_INTERFACES
 
-    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = settings.host if settings.host not in ALL_INTERFACES else "127.0.0.1"
     url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
     return LocalNodes(url, settings.home).start({o["name"]: o["token"] for o in creds["organizations"]})
 

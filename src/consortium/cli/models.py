@@ -126,7 +126,8 @@ def deployments_delete(name: str) -> None:
 
 
 @deployments.command("predict")
-def deployments_predict(name: str, inputs: str = typer.Argument(..., help='JSON rows, e.g. "[[1, 2, 3]]", or @file.json'),
+def deployments_predict(name: str,
+                        inputs: str = typer.Argument(..., help='JSON rows, e.g. "[[1, 2, 3]]", or @file.json'),
                         as_json: bool = JSON_OPT) -> None:
     """Send raw rows (or pixels) and print predictions."""
     text = Path(inputs[1:]).read_text() if inputs.startswith("@") else inputs
@@ -136,7 +137,8 @@ def deployments_predict(name: str, inputs: str = typer.Argument(..., help='JSON 
 
 
 @deployments.command("share")
-def deployments_share(name: str, org: str, per_minute: int = typer.Option(None), per_day: int = typer.Option(None)) -> None:
+def deployments_share(name: str, org: str, per_minute: int = typer.Option(None),
+                      per_day: int = typer.Option(None)) -> None:
     """Let another organization invoke a deployment, with an optional quota."""
     with handled():
         show(client().deployments.share(name, org, per_minute=per_minute, per_day=per_day))

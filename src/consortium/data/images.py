@@ -185,7 +185,8 @@ def _decode(z: LimitedZip, info: zipfile.ZipInfo) -> Any:
                               hint="Pillow refuses images over twice PIL.Image.MAX_IMAGE_PIXELS") from None
     except (PayloadTooLarge, InvalidInput):
         raise
-    except Exception as e:  # Pillow raises many types for a broken image
+    # Pillow's decoders raise OSError, SyntaxError, struct.error, IndexError, ... for a crafted file
+    except Exception as e:  # noqa: BLE001 - any of them means the upload is not an image
         raise InvalidInput(f"image {info.filename!r} does not decode: {e}",
                            hint="re-export it as PNG or JPEG") from None
 

@@ -25,7 +25,8 @@ admits only SuperNodes whose public keys the worker registered (nodes it started
 joining agents' keys sent at their registration); ``CONSORTIUM_FEDERATION_INSECURE=true`` turns
 both off. It listens on loopback, so site nodes run on the hub's machine in this version. The
 job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
-workers (at start and after re-queueing), kill those a killed worker left behind (``jobs.federated_runs.sweep_orphans``).
+workers (at start and after re-queueing), kill those a killed worker left behind
+(``jobs.federated_runs.sweep_orphans``).
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
@@ -260,7 +261,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             with transaction(ctx.services.session_factory) as s:
                 federated_runs.assign_nodes(s, ctx.job_id, joining, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
-        for org, (d, name) in staged.items():
+        for d, name in staged.values():
             shutil.rmtree(d / name, ignore_errors=True)
     final = result.final or {}
     return {**reg, "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},

@@ -106,7 +106,8 @@ def planned_epsilon(recipe: Recipe, n_rows: int) -> float:
 
 
 def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
-    """A submission check (``jobs.submit.checks_for``): refuse a DP federated job that would exceed any dataset's budget.
+    """A submission check (``jobs.submit.checks_for``): refuse a DP federated job that would exceed
+    any dataset's budget.
 
     A dataset with a budget needs ``federated.dp``; without a budget, DP is optional. Details
     recorded on the job: the planned epsilon per dataset id (``Job.resolved["privacy"]``).
@@ -144,8 +145,8 @@ def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> 
                          "budget": budget.epsilon})
     if over:
         o = over[0]
-        raise Conflict(f"privacy budget exceeded for {o['dataset']}: the job would spend epsilon={o['planned_epsilon']} "
-                       f"but only {o['remaining']} of {o['budget']} remains",
+        raise Conflict(f"privacy budget exceeded for {o['dataset']}: the job would spend "
+                       f"epsilon={o['planned_epsilon']} but only {o['remaining']} of {o['budget']} remains",
                        hint="lower federated.dp.epsilon, or ask the dataset's owner to raise its budget",
                        details={"over": over})
     return {"privacy": planned}

@@ -9,6 +9,7 @@ only the owner gets it (the routes enforce that).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select
@@ -114,7 +115,7 @@ def timeseries(session: Session, keys: KeyService, d: Deployment, metric: str, m
     points: list[dict[str, Any]] = []
     if metric == "latency":
         rows = _latency_rows(session, d.id, start, caller_org_id)
-        for a, b in zip(edges, edges[1:]):
+        for a, b in pairwise(edges):
             sel = [r.buckets for r in rows if a <= r.minute < b]
             counts = latency.merge(sel)
             points.append({"t": a, "requests": sum(counts), **latency.summary(counts)})
@@ -123,7 +124,7 @@ def timeseries(session: Session, keys: KeyService, d: Deployment, metric: str, m
         if caller_org_id is not None:
             q = q.where(Feedback.caller_org_id == caller_org_id)
         fbs = list(session.scalars(q))
-        for a, b in zip(edges, edges[1:]):
+        for a, b in pairwise(edges):
             window = [f for f in fbs if a <= f.created_at < b]
             n = sum(f.n for f in window)
             points.append({"t": a, "labelled_rows": n,
@@ -131,7 +132,7 @@ def timeseries(session: Session, keys: KeyService, d: Deployment, metric: str, m
                            "mse": round(sum(f.sq_error for f in window) / n, 6) if n else None})
     else:
         v = resolve_version(session, d)
-        for a, b in zip(edges, edges[1:]):
+        for a, b in pairwise(edges):
             rep = _drift_of(session, keys, d, v, settings, a, b)
             points.append({"t": a, "rows": rep["rows"], "status": rep["status"],
                            "max_psi": rep.get("max_psi"), "max_ks": rep.get("max_ks")})

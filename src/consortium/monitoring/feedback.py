@@ -64,7 +64,7 @@ def score_labels(task: str | None, class_names: list[str] | None, predicted: lis
         return len(labels), 0, float(np.sum(err ** 2))
     names = class_names or sorted({str(p) for p in predicted})
     truth = [_class_of(x, names) for x in labels]
-    return len(labels), sum(str(p) == t for p, t in zip(predicted, truth)), 0.0
+    return len(labels), sum(str(p) == t for p, t in zip(predicted, truth, strict=True)), 0.0
 
 
 def _predicted(version: ModelVersion, protocol: str, outputs: Any) -> list[Any]:

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.errors import NotFound
+from consortium.errors import ConsortiumError, NotFound
 from consortium.governance.keys import KeyService
 from consortium.store.tables.monitoring import PredictionRecord
 from consortium.store.tables.registry import Deployment, ModelVersion
@@ -93,7 +93,9 @@ def model_inputs(version: ModelVersion, records: list[tuple[str, dict[str, Any]]
                 x = np.asarray(prep.transform_inputs(inputs), dtype=np.float64)
             else:
                 x = np.asarray(inputs, dtype=np.float64)
-        except Exception:  # a row the current preprocessing cannot read: not drift evidence
+        # a row the current preprocessing cannot read (a refused row, a ragged or non-numeric
+        # payload, an empty v2 body): not drift evidence
+        except (ConsortiumError, ValueError, TypeError, AttributeError, LookupError, StopIteration):
             continue
         if x.ndim == 0:
             continue

@@ -9,11 +9,12 @@ false), and gets a stored id.
 The hot path (``sample_and_log``, ``observe``, ``on_batch``) takes a few microseconds: a random
 draw against the deployment's sample rate (held in memory), a MAC over a few dozen bytes or an
 append to a bounded queue, and a lock and dict updates for the latency and batch-size histograms
-(exported to Prometheus at scrape time). Nothing is serialized there: a background thread, like the usage meter, wakes every ``interval`` seconds and in one
-transaction turns the queued requests and responses into JSON, seals them with the deployment
-owner's data key (``seal_many``: one key derivation a flush) into ``prediction_log`` and merges the minute's latency
-histograms into ``deployment_latency``; it also reloads sample rates, enforces retention and,
-every ``check_interval``, evaluates the retraining triggers.
+(exported to Prometheus at scrape time). Nothing is serialized there: a background thread, like
+the usage meter, wakes every ``interval`` seconds and in one transaction turns the queued
+requests and responses into JSON, seals them with the deployment owner's data key (``seal_many``:
+one key derivation a flush) into ``prediction_log`` and merges the minute's latency histograms
+into ``deployment_latency``; it also reloads sample rates, enforces retention and, every
+``check_interval``, evaluates the retraining triggers.
 
 With ``enabled=False`` (``CONSORTIUM_MONITORING=off``) the hooks do nothing but sign ids: no
 sampling, no latency or Prometheus counts, no thread (so no background retraining checks).
@@ -164,7 +165,8 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_rates = self._last_check = self._last_retention = time.monotonic()
-        self._random = random.Random().random  # sampling: not the global generator, which training seeds
+        # sampling: not the global generator, which training seeds
+        self._random = random.Random().random  # noqa: S311 - a sampling rate, no secret
         self._started = False
         self.closed = False
 
@@ -297,7 +299,8 @@ class Monitor:
                 rows += [{"id": it.id, "deployment_id": it.deployment_id, "owner_org_id": owner,
                           "caller_org_id": it.caller_org_id, "version_id": it.version_id, "protocol": it.protocol,
                           "rows": _rows(it), "created_at": datetime.fromtimestamp(it.at, tz=UTC),
-                          "sampled": it.inputs is not None, "payload": payload} for it, payload in zip(its, sealed)]
+                          "sampled": it.inputs is not None, "payload": payload}
+                         for it, payload in zip(its, sealed, strict=True)]
             if rows:
                 s.execute(insert(cast(Table, PredictionRecord.__table__)), rows)  # Core: no ORM bulk overhead
             for (dep, owner, org, minute), agg in lat.items():

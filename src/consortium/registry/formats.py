@@ -44,8 +44,8 @@ def _zip_names(first_bytes: bytes) -> list[str]:
     try:
         with zipfile.ZipFile(io.BytesIO(first_bytes)) as zf:
             return zf.namelist()
-    except Exception:
-        pass
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError, struct.error):
+        pass  # a cut or damaged directory: read the local headers below
     names: list[str] = []
     pos = first_bytes.find(b"PK\x03\x04")
     while pos != -1 and pos + 30 <= len(first_bytes):

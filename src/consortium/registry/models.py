@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from consortium.errors import InvalidInput, NotFound, PermissionDenied
+from consortium.errors import ConsortiumError, InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.names import NameRule
@@ -131,7 +131,7 @@ def register_version(
 
         try:
             Preprocessor.from_state(preprocessing)
-        except Exception as e:
+        except (ConsortiumError, LookupError, TypeError, ValueError, AttributeError) as e:  # a malformed state
             raise InvalidInput(f"the preprocessing state does not load: {e}",
                                hint="pass Preprocessor.state() from consortium.processing") from None
     try:

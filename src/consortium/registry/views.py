@@ -40,7 +40,8 @@ def _preprocessing_summary(state: dict[str, Any] | None) -> dict[str, Any] | Non
 def model_view(session: Session, m: RegisteredModel) -> dict[str, Any]:
     vs = reg.versions(session, m)
     latest = vs[-1] if vs else None
-    return {"id": m.id, "name": f"{org_by_id(session, m.org_id).name}/{m.name}", "org": org_by_id(session, m.org_id).name,
+    org = org_by_id(session, m.org_id).name
+    return {"id": m.id, "name": f"{org}/{m.name}", "org": org,
             "project_id": m.project_id, "description": m.description, "intended_use": m.intended_use,
             "task": m.task, "created_at": m.created_at, "updated_at": m.updated_at,
             "latest_version": latest.version if latest else None, "versions": len(vs),

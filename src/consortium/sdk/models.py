@@ -110,7 +110,8 @@ class Deployments(Group):
     def usage(self, name: str, minutes: int = 60) -> dict[str, Any]:
         return self._get(f"/deployments/{segment(name)}/usage", minutes=minutes)  # type: ignore[no-any-return]
 
-    def share(self, name: str, org: str, *, per_minute: int | None = None, per_day: int | None = None) -> dict[str, Any]:
+    def share(self, name: str, org: str, *, per_minute: int | None = None,
+              per_day: int | None = None) -> dict[str, Any]:
         """Grant ``invoke`` to another organization, with an optional quota."""
         limits = {k: v for k, v in {"per_minute": per_minute, "per_day": per_day}.items() if v is not None}
         return Grants(self.c).create("deployment", name, "invoke", grantee_org=org, limits=limits or None)

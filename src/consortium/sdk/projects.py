@@ -1,8 +1,9 @@
 """SDK group ``client.projects``: cross-organization collaboration spaces.
 
->>> c.projects.create("bc-study", "Breast-cancer screening study", terms=["metadata", "compute", "invoke"])  # doctest: +SKIP
->>> c.projects.invite("bc-study", "riverside-clinic")                                   # doctest: +SKIP
->>> other.projects.accept("bc-study")                                                    # doctest: +SKIP
+>>> c.projects.create("bc-study", "Breast-cancer screening study",  # doctest: +SKIP
+...                   terms=["metadata", "compute", "invoke"])
+>>> c.projects.invite("bc-study", "riverside-clinic")  # doctest: +SKIP
+>>> other.projects.accept("bc-study")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -260,14 +260,14 @@ class AdaptiveBatcher:
                 try:
                     await self._execute_batched(items, started)
                     return
-                except Exception:
+                except Exception:  # noqa: BLE001, S110 - the model's error, of any type, is met again below
                     pass  # run them one by one below, so each caller gets its own error
             for item in items:
                 if item.future.done():
                     continue
                 try:
                     out, seconds = await self._call(item.inputs)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - whatever the model raised goes to its caller
                     if not item.future.done():
                         item.future.set_exception(e)
                     continue

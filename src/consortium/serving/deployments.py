@@ -136,7 +136,8 @@ def lookup(session: Session, p: Principal, ref: str) -> Deployment | None:
     return grants.pick_by_name("deployment", name, None, seen)
 
 
-def get_deployment(session: Session, p: Principal, ref: str, role: Role = Role.viewer) -> tuple[Deployment, Grant | None]:
+def get_deployment(session: Session, p: Principal, ref: str,
+                   role: Role = Role.viewer) -> tuple[Deployment, Grant | None]:
     """A deployment the caller's organization owns (at ``role``), holds an ``invoke`` grant on, or
     may call through a project; anyone else gets the same 404 as for a name that does not exist."""
     d = lookup(session, p, ref)
@@ -194,8 +195,9 @@ def deployment_view(session: Session, d: Deployment, grant: Grant | None = None)
     except NotFound:
         version, signature, task, class_names = None, None, None, None
     ref = grants.qualified(org, d.name)
+    pinned = session.get(ModelVersion, d.version_id) if d.version_id else None
     out = {"id": d.id, "name": d.name, "org": org, "ref": ref, "model": f"{org}/{model.name}",
-           "alias": d.alias, "pinned_version": session.get(ModelVersion, d.version_id).version if d.version_id else None,
+           "alias": d.alias, "pinned_version": pinned.version if pinned is not None else None,
            "version": version, "task": task, "class_names": class_names, "signature": signature,
            "description": d.description, "created_at": d.created_at,
            "endpoints": {"predict": f"/api/v1/deployments/{ref}/predict",

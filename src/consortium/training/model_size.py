@@ -11,7 +11,7 @@ same layer plan, so the count is exactly what ``count_parameters`` finds in the 
 ...     check_model_size(MLPSpec(hidden=[65536, 65536]), (30,), 2, limit=50_000_000)
 ... except InvalidInput as e:
 ...     print(e.message)
-invalid recipe at model: the model would have 4,297,195,522 parameters (input (30,), 2 outputs), more than this hub's limit of 50,000,000
+invalid recipe at model: the model would have 4,297,195,522 parameters ... more than this hub's limit of 50,000,000
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def error_page(request: Request, status: int, message: str, hint: str | None = N
     try:
         return page(request, "error.html", p, title=title, status_code=status, status=status,
                     message=message, hint=hint, request_id=getattr(ctx, "request_id", ""))
-    except Exception:  # the layout itself failed: a bare page, still no stack trace
+    except Exception:  # noqa: BLE001 - the layout itself failed: a bare page, still no stack trace
         return HTMLResponse(f"<h1>{status} {title}</h1>", status_code=status)
 
 

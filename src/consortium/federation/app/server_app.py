@@ -186,8 +186,9 @@ class FederatedRun:
 
         self.load(state)
         torch.save(self.model.state_dict(), self.out / "model.pt")
-        result = {"run_id": self.run_id, "recipe": json.loads(P.recipe_to_json(self.recipe)), "stats": self.stats.to_dict(),
-                  "history": self.history, "epsilon": self.epsilon, "privacy_plan": self.privacy,
+        result = {"run_id": self.run_id, "recipe": json.loads(P.recipe_to_json(self.recipe)),
+                  "stats": self.stats.to_dict(), "history": self.history, "epsilon": self.epsilon,
+                  "privacy_plan": self.privacy,
                   "contributors": sorted(self.contributors), "node_rows": self.node_rows,
                   "contribution": contribution, "final": self.evaluate_state(state),
                   "seconds": time.monotonic() - self.started}

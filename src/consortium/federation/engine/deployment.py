@@ -94,8 +94,9 @@ class FlowerDeployment:
         log = self.work / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
         with log.open("ab") as f:
-            popen = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.env, cwd=self.work, start_new_session=True)
+            popen = subprocess.Popen(  # noqa: S603 - Flower's own binaries, an argument list, no shell
+                args, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env, cwd=self.work,
+                start_new_session=True)
         return _Proc(name, popen, log)
 
     def start(self) -> FlowerDeployment:
@@ -241,8 +242,9 @@ clientapp = "consortium.federation.app.client_app:app"
 
     def flwr(self, *args: str, timeout: float = 120.0) -> str:
         """Run the ``flwr`` CLI against this deployment's SuperLink; its stdout."""
-        res = subprocess.run([str(BIN / "flwr"), *args], env=self.env, cwd=self.work, capture_output=True,
-                             text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        res = subprocess.run(  # noqa: S603 - the venv's flwr, an argument list, no shell
+            [str(BIN / "flwr"), *args], env=self.env, cwd=self.work, capture_output=True, text=True,
+            timeout=timeout, stdin=subprocess.DEVNULL)
         if res.returncode != 0:
             raise Unavailable(f"flwr {args[0]} failed: {(res.stderr or res.stdout).strip()[-800:]}")
         return res.stdout

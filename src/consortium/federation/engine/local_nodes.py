@@ -51,7 +51,7 @@ class LocalNodes:
             env = {**os.environ, "CONSORTIUM_TOKEN": token, "CONSORTIUM_URL": self.hub_url,
                    "PYTHONPATH": python_path()}
             with log.open("ab") as f:
-                self.procs[org] = subprocess.Popen(
+                self.procs[org] = subprocess.Popen(  # noqa: S603 - this interpreter running consortium, no shell
                     [sys.executable, "-m", "consortium.cli.main", "node", "--data-dir", str(d), "--name", self.name,
                      "--interval", str(self.interval), "--parent-pid", str(os.getpid())],
                     env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -49,7 +49,7 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = 
     raise Unavailable(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
-ALL_INTERFACES = ("0.0.0.0", "::", "")
+ALL_INTERFACES = ("0.0.0.0", "::", "")  # noqa: S104 - to recognize a wildcard host, never to bind one
 
 
 @dataclass(frozen=True)

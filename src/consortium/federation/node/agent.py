@@ -143,10 +143,11 @@ class NodeAgent:
         log = self.data_dir / ".logs" / f"supernode-{a['job_id']}.log"
         log.parent.mkdir(exist_ok=True)
         with log.open("ab") as f:
-            return subprocess.Popen([str(BIN / "flower-supernode"), *self._security(a), "--superlink", a["superlink"],
-                                     "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
-                                    stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    start_new_session=True, preexec_fn=guard)
+            return subprocess.Popen(  # noqa: S603 - the venv's flower-supernode, an argument list, no shell
+                [str(BIN / "flower-supernode"), *self._security(a), "--superlink", a["superlink"],
+                 "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
+                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True, preexec_fn=guard)
 
     def _security(self, a: dict[str, Any]) -> list[str]:
         """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""
