@@ -128,7 +128,8 @@ def describe(spec: dict[str, Any], routes: Iterable[RouteInfo], resource_types: 
     spec = _short_names(_drop_unused(spec, FASTAPI_ONLY))
     for (component, prop), rule in fields(resource_types).items():  # a KeyError here: a model or field was renamed
         spec["components"]["schemas"][component]["properties"][prop].update(rule)
-    return _integer_bounds(spec)
+    bounded: dict[str, Any] = _integer_bounds(spec)
+    return bounded
 
 
 def _integer_bounds(node: Any) -> Any:

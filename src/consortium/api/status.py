@@ -52,7 +52,7 @@ for _family, _status in STATUS.items():
 def status_of(exc: ConsortiumError) -> int:
     """The HTTP status of an error: its family's entry, or the nearest base family's."""
     for cls in type(exc).__mro__:
-        status = STATUS.get(cls)  # type: ignore[call-overload]
+        status = STATUS.get(cls)
         if status is not None:
             return status
     return 500

@@ -14,7 +14,7 @@ code running inside the hub and is never exposed as a download route.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ PREVIEW_MAX = 100
 
 
 def _source(session: Session, blobs: SealedBlobs, ds: Dataset,
-            v: DatasetVersion):  # type: ignore[no-untyped-def]
+            v: DatasetVersion) -> Callable[[], Iterator[bytes]]:
     def source() -> Iterator[bytes]:
         return blobs.stream(session, ds.org_id, v.blob_key)
 
@@ -42,8 +42,8 @@ def _source(session: Session, blobs: SealedBlobs, ds: Dataset,
 def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
                      version: int | str | None, blobs: SealedBlobs) -> DataFrameSet:
     """The rows of ``dataset_ref`` (``org/name`` or a dataset id) at ``version`` (None: latest),
-    read from ``blobs`` (``Services.blobs``) and decrypted in memory, for training inside the hub. Needs ownership or a ``compute`` grant
-    (``download`` implies it); anything else is ``NotFound``."""
+    read from ``blobs`` (``Services.blobs``) and decrypted in memory, for training inside the hub.
+    Needs ownership or a ``compute`` grant (``download`` implies it); anything else is ``NotFound``."""
     from consortium.data import formats
 
     ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)

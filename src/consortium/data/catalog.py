@@ -99,7 +99,7 @@ def version(session: Session, ds: Dataset, number: int | str | None = None) -> D
         v = session.scalar(q.order_by(DatasetVersion.version.desc()).limit(1))
     else:
         try:
-            n = int(number)  # type: ignore[arg-type]
+            n = int(number)
         except ValueError:
             raise InvalidInput(f"version {number!r} is not a number",
                                hint="use 1, 2, ... or latest") from None

@@ -89,7 +89,8 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[li
     """Rows are true classes, columns predicted classes."""
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(y_true, y_pred, labels=list(range(n_classes))).astype(int).tolist()
+    rows: list[list[int]] = confusion_matrix(y_true, y_pred, labels=list(range(n_classes))).astype(int).tolist()
+    return rows
 
 
 def summarize_folds(folds: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:

@@ -48,7 +48,8 @@ class Table:
 def is_missing(values: np.ndarray) -> np.ndarray:
     """Missing mask for a numeric or object array (NaN, None, empty string)."""
     if values.dtype.kind == "f":
-        return np.isnan(values)
+        nan: np.ndarray = np.isnan(values)
+        return nan
     if values.dtype.kind == "O":
         return np.array(
             [v is None or v == "" or (isinstance(v, float) and v != v) for v in values], dtype=bool

@@ -173,7 +173,8 @@ class ServingRuntime:
         async def run() -> None:
             try:
                 await asyncio.to_thread(load, *args)
-            except Exception:  # a refusal is cached by the loader or met by the next caller
+            # a refusal is cached by the loader or met by the next caller, who gets the error
+            except Exception:  # noqa: BLE001 - a background refresh: nobody awaits it to see an error
                 cache.done(key)
                 cache.drop(lambda k: k == key)
 
@@ -201,11 +202,13 @@ class ServingRuntime:
             ctx.principal = p
             t = await self.target(name, p)
             ctx.resource("deployment", t.id, t.owner_org_id)
-            a = self.gate.access_cached(t, p)
-            if a is None:
+            cached = self.gate.access_cached(t, p)
+            if cached is None:
                 a = await asyncio.to_thread(self.gate.load_access, t, p, name)
-            elif a.grant_id is not None:
-                self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
+            else:
+                a = cached
+                if a.grant_id is not None:
+                    self._refresh(self.gate.access, (t.id, p.org_id), self.gate.load_access, t, p)
             p.require(role)
             self._remember(akey, ckey, name, p, t, a)
         if count:

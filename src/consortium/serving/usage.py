@@ -20,7 +20,7 @@ the first over-quota refusal per caller per minute too (the rest are counted in 
 >>> m.admit("dep_1", "org_owner", "org_b", {"per_minute": 1})
 Traceback (most recent call last):
 ...
-consortium.errors.QuotaExceeded: quota exceeded: 1 calls per minute (wait, or ask the deployment's owner for a higher quota)
+consortium.errors.QuotaExceeded: quota exceeded: 1 calls per minute (wait, or ask ... for a higher quota)
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import QuotaExceeded
@@ -258,13 +259,9 @@ def _upsert(s: Session, key: Key, b: Bucket) -> None:
     values = {"deployment_id": dep_id, "caller_org_id": org, "minute": _minute_dt(minute), "owner_org_id": owner,
               "count": b.count, "errors": b.errors, "rejected": b.rejected,
               "latency_sum_ms": b.latency_sum_ms, "latency_max_ms": b.latency_max_ms}
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    t = DeploymentUsage.__table__
-    stmt = insert(t).values(**values)
+    t = cast(Table, DeploymentUsage.__table__)  # a declarative class maps a Table
+    insert = postgresql.insert(t) if s.get_bind().dialect.name == "postgresql" else sqlite.insert(t)
+    stmt = insert.values(**values)
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=["deployment_id", "caller_org_id", "minute"],

@@ -48,7 +48,7 @@ class WithHead(nn.Module):
         self.task = task
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)  # (B, K)
+        out: torch.Tensor = self.model(x)  # (B, K)
         if self.task == "regression":
             return out
         return probabilities(out, TORCH)  # (B, max(K, 2)): softmax, or [1 - p, p] for one logit
@@ -82,7 +82,7 @@ def export_onnx(
     if exporter == "torchscript":
         try:
             return _export_torchscript(head, example, task)
-        except Exception:  # noqa: BLE001 - an op tracing cannot handle: the dynamo exporter may
+        except Exception:  # noqa: BLE001, S110 - an op tracing cannot handle: the dynamo exporter may
             pass
     return _export_dynamo(head, example, task)
 
@@ -95,7 +95,7 @@ def _export_torchscript(head: nn.Module, example: torch.Tensor, task: str) -> by
         torch.onnx.export(
             head,
             (example,),
-            buf,
+            buf,  # type: ignore[arg-type]  # torch takes a binary file too; its hint names only paths
             dynamo=False,
             input_names=[INPUT_NAME],
             output_names=[out],
@@ -118,7 +118,7 @@ def _export_dynamo(head: nn.Module, example: torch.Tensor, task: str) -> bytes:
             torch.onnx.export(
                 head,
                 (example,),
-                buf,
+                buf,  # type: ignore[arg-type]  # as above: torch takes a binary file too
                 input_names=[INPUT_NAME],
                 output_names=[output_name(task)],
                 dynamic_shapes=({0: batch},),

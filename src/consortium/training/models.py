@@ -49,7 +49,8 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, C', H', W')
         x = torch.flatten(x, 1)  # (B, C' * H' * W')
-        return self.head(x)  # (B, n_outputs)
+        out: torch.Tensor = self.head(x)  # (B, n_outputs)
+        return out
 
 
 class MLP(nn.Module):
@@ -60,7 +61,8 @@ class MLP(nn.Module):
         self.net = _dense_stack(n_features, spec.hidden, n_outputs, spec.dropout, batch_norm=spec.batch_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+        out: torch.Tensor = self.net(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+        return out
 
 
 class Logistic(nn.Module):
@@ -71,7 +73,8 @@ class Logistic(nn.Module):
         self.linear = nn.Linear(n_features, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+        out: torch.Tensor = self.linear(torch.flatten(x, 1))  # (B, F) -> (B, n_outputs)
+        return out
 
 
 def _dense_stack(
@@ -94,11 +97,12 @@ def _as_spec(spec: Any) -> CNNSpec | MLPSpec | LogisticSpec:
     if isinstance(spec, (CNNSpec, MLPSpec, LogisticSpec)):
         return spec
     if isinstance(spec, dict):
-        kinds = {"cnn": CNNSpec, "mlp": MLPSpec, "logistic": LogisticSpec}
+        kinds: dict[str, type[CNNSpec] | type[MLPSpec] | type[LogisticSpec]] = {
+            "cnn": CNNSpec, "mlp": MLPSpec, "logistic": LogisticSpec}
         kind = spec.get("type")
         if kind not in kinds:
             raise InvalidInput(f"invalid recipe at model.type: {kind!r}", hint="use cnn, mlp or logistic")
-        return kinds[kind].model_validate(spec)  # type: ignore[attr-defined]
+        return kinds[kind].model_validate(spec)
     raise InvalidInput(f"not a model spec: {type(spec).__name__}")
 
 
@@ -123,7 +127,7 @@ def build_model(
                 f"a cnn needs image input (C, H, W); this data has shape {input_shape}",
                 hint="use model type mlp or logistic for tabular data",
             )
-        return CNN(spec, input_shape, n_outputs)  # type: ignore[arg-type]
+        return CNN(spec, input_shape, n_outputs)
     if isinstance(spec, MLPSpec):
         return MLP(spec, n_features, n_outputs)
     return Logistic(n_features, n_outputs)
