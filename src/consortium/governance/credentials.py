@@ -124,21 +124,6 @@ def resolve_token(session: Session, secret: str) -> Principal:
     return principal_for(user, org, role, f"token:{tok.id}")
 
 
-def end_membership_credentials(session: Session, user_id: str, org_id: str) -> tuple[int, int]:
-    """Revoke, for good and with the time, every token a user holds in an organization and every
-    web session of theirs currently acting in it (sessions acting in the user's other
-    organizations go on, and can never act in this one again without a new membership).
-    Returns ``(tokens, sessions)`` revoked."""
-    now = utcnow()
-    tokens = session.execute(update(ApiToken).where(
-        ApiToken.user_id == user_id, ApiToken.org_id == org_id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
-    sessions = session.execute(update(WebSession).where(
-        WebSession.user_id == user_id, WebSession.current_org_id == org_id, WebSession.revoked_at.is_(None))
-        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
-    return tokens.rowcount or 0, sessions.rowcount or 0  # type: ignore[attr-defined]
-
-
 def password_login(session: Session, factory: sessionmaker[Session], email: str, password: str,
                    address: str, hours: int) -> tuple[Principal, WebSession, str]:
     """Email and password for a new web session, throttled per account and per client address

@@ -1,4 +1,4 @@
-"""Organizations, users, memberships and invitations."""
+"""Organizations, users, memberships and invitations; an ended membership ends its tokens and sessions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
@@ -17,7 +17,7 @@ from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import MIN_PASSWORD, hash_password, hash_token, new_token, verify_password
 from consortium.store.tables.base import new_id, utcnow
-from consortium.store.tables.identity import Invitation, Membership, Organization, User
+from consortium.store.tables.identity import ApiToken, Invitation, Membership, Organization, User, WebSession
 
 NAME_RE = ORG_NAME.regex
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -199,8 +199,6 @@ def change_role(session: Session, p: Principal, user_id: str, role: Role) -> Mem
 def remove_member(session: Session, p: Principal, user_id: str) -> tuple[int, int]:
     """Remove a member (admins), or leave yourself; ends the member's tokens and sessions in the
     organization for good. Returns ``(tokens, sessions)`` revoked."""
-    from consortium.governance import credentials
-
     if user_id != p.user_id:
         p.require(Role.admin, "removing members")
     m = session.get(Membership, (user_id, p.org_id))
@@ -213,7 +211,22 @@ def remove_member(session: Session, p: Principal, user_id: str) -> tuple[int, in
             raise Conflict("this is the last owner of the organization",
                            hint="make someone else owner first")
     session.delete(m)
-    return credentials.end_membership_credentials(session, user_id, p.org_id)
+    return end_membership_credentials(session, user_id, p.org_id)
+
+
+def end_membership_credentials(session: Session, user_id: str, org_id: str) -> tuple[int, int]:
+    """Revoke, for good and with the time, every token a user holds in an organization and every
+    web session of theirs currently acting in it (sessions acting in the user's other
+    organizations go on, and can never act in this one again without a new membership).
+    Returns ``(tokens, sessions)`` revoked."""
+    now = utcnow()
+    tokens = session.execute(update(ApiToken).where(
+        ApiToken.user_id == user_id, ApiToken.org_id == org_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
+    sessions = session.execute(update(WebSession).where(
+        WebSession.user_id == user_id, WebSession.current_org_id == org_id, WebSession.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session="fetch"))
+    return tokens.rowcount or 0, sessions.rowcount or 0  # type: ignore[attr-defined]
 
 
 def invite(session: Session, p: Principal, email: str, role: Role, days: int = 7) -> tuple[Invitation, str]:
