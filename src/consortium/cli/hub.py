@@ -1,4 +1,4 @@
-"""Commands that run the hub itself: ``up`` (with the demo) and ``serve``."""
+"""Commands that run the hub itself: ``up`` (with the demo), ``serve`` and ``worker``."""
 
 from __future__ import annotations
 
@@ -108,3 +108,17 @@ def serve(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data di
           host: str = typer.Option(None, envvar="CONSORTIUM_HOST")) -> None:
     """Start the hub only (no demo data). Settings come from CONSORTIUM_* environment variables."""
     _run(_settings(home, port, host), demo=False)
+
+
+def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.")) -> None:
+    """Run a job worker against this machine's settings (CONSORTIUM_HOME, CONSORTIUM_DATABASE_URL)."""
+    import logging
+
+    from consortium.config import Settings
+    from consortium.jobs.worker import run_worker
+    from consortium.store.home import make_private
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    make_private(settings.home)  # files 0600, directories 0700
+    run_worker(settings, once=once)

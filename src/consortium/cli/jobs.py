@@ -1,4 +1,4 @@
-"""CLI: submit recipes, list and watch jobs (live progress bar with loss), cancel, logs, and run a worker."""
+"""CLI: submit recipes, list and watch jobs (live progress bar with loss), cancel, logs."""
 
 from __future__ import annotations
 
@@ -96,17 +96,3 @@ def logs(job_id: str) -> None:
             console.print(f"{e['time']}  {e['data'].get('message', '')}")
             if e["data"].get("traceback"):
                 console.print(e["data"]["traceback"], markup=False)
-
-
-def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.")) -> None:
-    """Run a job worker against this machine's settings (CONSORTIUM_HOME, CONSORTIUM_DATABASE_URL)."""
-    import logging
-
-    from consortium.config import Settings
-    from consortium.jobs.worker import run_worker
-    from consortium.store.home import make_private
-
-    logging.basicConfig(level=logging.INFO)
-    settings = Settings()
-    make_private(settings.home)  # files 0600, directories 0700
-    run_worker(settings, once=once)

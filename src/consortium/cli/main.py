@@ -24,7 +24,7 @@ app.add_typer(governance.audit, name="audit")
 app.add_typer(governance.keys, name="keys")
 app.add_typer(jobs.jobs, name="jobs")
 app.add_typer(projects.projects, name="projects")
-app.command("worker")(jobs.worker)
+app.command("worker")(hub.worker)
 __import__("consortium.cli.models", fromlist=["install"]).install(app)  # models, deploy, deployments
 app.add_typer(__import__("consortium.cli.datasets", fromlist=["app"]).app, name="datasets")
 __import__("consortium.cli.monitor", fromlist=["install"]).install(app)  # monitor, feedback, monitoring
