@@ -19,7 +19,7 @@ import numpy as np
 from consortium.errors import Unavailable
 
 if TYPE_CHECKING:
-    from consortium.federation.app.server_app import FederatedRun
+    from consortium.federation.app.run import FederatedRun
 
 CLIPPING_RANGE = 8.0
 
@@ -29,7 +29,7 @@ def run_secure_rounds(run: FederatedRun, context: Any) -> None:
     from flwr.server import LegacyContext, ServerConfig
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
-    from consortium.federation.app.server_app import _node_metrics
+    from consortium.federation.app.run import node_metrics
     from consortium.federation.app.strategies import legacy_strategy
 
     fed = run.fed
@@ -50,7 +50,7 @@ def run_secure_rounds(run: FederatedRun, context: Any) -> None:
                 "proximal-mu": float(fed.proximal_mu if fed.strategy == "fedprox" else 0.0)}
 
     def fit_metrics(results: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
-        captured[current[0]] = {str(m["org"]): _node_metrics({**m, "num-examples": n}) for n, m in results}
+        captured[current[0]] = {str(m["org"]): node_metrics({**m, "num-examples": n}) for n, m in results}
         return {}
 
     def evaluate_fn(rnd: int, ndarrays: list[np.ndarray], _: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ global model), and replies are polled every 0.2 s with a deadline, instead of th
 ``Grid.send_and_receive``. A node that does not answer in time is left out of that round; the
 job fails only when fewer than ``min_nodes`` replied. A node that comes back takes part again.
 
+The run's state, outputs and records are ``run.FederatedRun``'s; SecAgg+ rounds are ``secure``'s.
 Run by Flower (``serverapp = "consortium.federation.app.server_app:app"``); see
 ``consortium.federation.engine`` for the runners.
 """
@@ -20,193 +21,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
-from consortium.errors import ConsortiumError, InvalidInput, Unavailable
+from consortium.errors import ConsortiumError, Unavailable
 from consortium.federation.app import protocol as P
-from consortium.federation.app.progress import JsonlSink, MultiSink, ProgressSink
+from consortium.federation.app.progress import JsonlSink
+from consortium.federation.app.run import FederatedRun, exchange, node_metrics, wait_for_nodes
 
 app = ServerApp()
-LOCAL_SINKS: dict[str, ProgressSink] = {}  # in-process callbacks by output dir (simulation)
-POLL = 0.2
-
-
-def wait_for_nodes(grid: Grid, n: int, timeout: float) -> list[int]:
-    """Connected node ids once at least ``n`` are there; ``Unavailable`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ids = list(grid.get_node_ids())
-        if len(ids) >= n:
-            return ids
-        if time.monotonic() > deadline:
-            raise Unavailable(f"only {len(ids)} of the {n} required nodes connected within {timeout:.0f} s",
-                              hint="start the organizations' nodes or lower federated.min_nodes")
-        time.sleep(POLL)
-
-
-def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum: int,
-             grace: float) -> list[Message]:
-    """Push messages and collect replies until all answered, the deadline, or ``grace`` seconds
-    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever)."""
-    ids = set(grid.push_messages(list(messages)))
-    replies: list[Message] = []
-    start = time.monotonic()
-    deadline = start + timeout
-    quorum_at: float | None = None
-    while ids and time.monotonic() < deadline:
-        got = list(grid.pull_messages(ids))
-        replies.extend(got)
-        ids.difference_update(m.metadata.reply_to_message_id for m in got)
-        ok = sum(1 for m in replies if not m.has_error())
-        if quorum_at is None and ok >= quorum:
-            quorum_at = time.monotonic()
-            deadline = min(deadline, quorum_at + max(grace, 0.5 * (quorum_at - start)))
-        if ids:
-            time.sleep(POLL)
-    return replies
-
-
-class FederatedRun:
-    """One federated run as the ServerApp drives it: the recipe and run settings, the global model,
-    the statistics the nodes sent, and the per-round history written to the output directory."""
-
-    def __init__(self, grid: Grid, context: Context) -> None:
-        from consortium.recipe import parse_recipe
-
-        cfg = context.run_config
-        self.grid = grid
-        self.recipe = parse_recipe(json.loads(str(cfg[P.RECIPE])))
-        if self.recipe.federated is None:
-            raise InvalidInput("the recipe has no federated section", hint="add federated: {datasets: [...]}")
-        self.fed = self.recipe.federated
-        self.out = Path(str(cfg[P.OUTPUT_DIR]))
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.sink = MultiSink(JsonlSink(self.out / "progress.jsonl"), LOCAL_SINKS.get(str(self.out)))
-        self.round_timeout = float(cfg.get(P.ROUND_TIMEOUT, 600.0))
-        self.grace = float(cfg.get(P.STRAGGLER_GRACE, 8.0))
-        self.node_wait = float(cfg.get(P.NODE_WAIT, 120.0))
-        self.shapley = int(cfg.get(P.SHAPLEY_SAMPLES, 0))
-        self.validation = self._validation(str(cfg.get(P.VALIDATION_DIR, "")), str(cfg.get(P.VALIDATION_NAME, "")))
-        self.run_id = context.run_id
-        self.history: list[dict[str, Any]] = []
-        self.epsilon: dict[str, float] = {}
-        self.contributors: set[str] = set()
-        self.started = time.monotonic()
-
-    # ------------------------------------------------------------------ data and model
-    def _validation(self, root: str, name: str) -> Any:
-        if not root or not name:
-            return None
-        from consortium.federation.app.features import to_arrays
-        from consortium.federation.node.datasets import load_dataset
-
-        return to_arrays(load_dataset(root, name), self.recipe.data.target, self.recipe.process)
-
-    def collect_stats(self) -> None:
-        from consortium.federation.app.features import merge_stats
-
-        ids = wait_for_nodes(self.grid, self.fed.min_nodes, self.node_wait)
-        content = RecordDict({P.CONFIG: ConfigRecord({"stage": P.STATS_STAGE})})
-        msgs = [Message(content=content, dst_node_id=i, message_type=MessageType.QUERY) for i in ids]
-        replies = [m for m in exchange(self.grid, msgs, timeout=self.round_timeout, quorum=len(ids),
-                                       grace=self.grace) if not m.has_error()]
-        if len(replies) < self.fed.min_nodes:
-            raise Unavailable(f"only {len(replies)} nodes answered the statistics query; "
-                              f"{self.fed.min_nodes} required")
-        payloads = [P.unpack(m.content, P.PAYLOAD) for m in replies]
-        self.node_rows = {p["org"]: p["stats"]["n_rows"] for p in payloads}
-        self.privacy = {p["org"]: p["privacy"] for p in payloads if "privacy" in p}
-        self.stats = merge_stats([p["stats"] for p in payloads])
-
-    def build_model(self) -> Any:
-        from consortium.federation.app.model import global_model
-
-        self.model = global_model(self.recipe, self.stats)
-        return self.model
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
-
-    def load(self, state: dict[str, np.ndarray]) -> None:
-        import torch
-
-        self.model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in state.items()})
-
-    def evaluate_state(self, state: dict[str, np.ndarray] | None = None) -> dict[str, Any] | None:
-        """Global evaluation on the server-held validation set (None without one)."""
-        if self.validation is None:
-            return None
-        from consortium.federation.app.model import encode_labels
-        from consortium.training.trainer import evaluate, predict_proba
-
-        if state is not None:
-            self.load(state)
-        x, y_raw = self.validation
-        y = encode_labels(y_raw, self.recipe, self.stats)
-        task, loss = self.recipe.resolved_task, self.recipe.resolved_loss
-        res: dict[str, Any] = evaluate(self.model, x, y, loss=loss)
-        try:
-            from consortium.evaluation.metrics import compute_metrics
-        except ImportError:
-            return res
-        try:
-            proba = predict_proba(self.model, x, task=task)
-            res.update(compute_metrics(task, y, proba, [str(c) for c in self.stats.classes]))
-        except Exception as e:  # noqa: BLE001 - extra metrics are optional; keep loss/accuracy
-            res["metrics_error"] = str(e)
-        return res
-
-    def score(self, state: dict[str, np.ndarray]) -> float:
-        res = self.evaluate_state(state) or {}
-        return float(res["accuracy"]) if "accuracy" in res else -float(res.get("loss", np.nan))
-
-    # ------------------------------------------------------------------ records
-    def round_record(self, rnd: int, per_node: dict[str, dict[str, Any]], seconds: float,
-                     state: dict[str, np.ndarray]) -> None:
-        for org, m in per_node.items():
-            self.contributors.add(org)
-            if "epsilon" in m:
-                self.epsilon[org] = float(m["epsilon"])
-        n = sum(m["num_examples"] for m in per_node.values()) or 1
-        rec = {"kind": "round", "round": rnd, "nodes": per_node,
-               "missing": sorted(set(self.node_rows) - set(per_node)),
-               "train_loss": sum(m["loss"] * m["num_examples"] for m in per_node.values()) / n,
-               "global": self.evaluate_state(state), "seconds": seconds}
-        self.history.append(rec)
-        self.sink(rec)
-
-    def finish(self, state: dict[str, np.ndarray], contribution: dict[str, Any]) -> None:
-        import torch
-
-        self.load(state)
-        torch.save(self.model.state_dict(), self.out / "model.pt")
-        result = {"run_id": self.run_id, "recipe": json.loads(P.recipe_to_json(self.recipe)),
-                  "stats": self.stats.to_dict(), "history": self.history, "epsilon": self.epsilon,
-                  "privacy_plan": self.privacy,
-                  "contributors": sorted(self.contributors), "node_rows": self.node_rows,
-                  "contribution": contribution, "final": self.evaluate_state(state),
-                  "seconds": time.monotonic() - self.started}
-        tmp = self.out / "result.json.tmp"
-        tmp.write_text(json.dumps(result, default=float))
-        tmp.rename(self.out / "result.json")
-        self.sink({"kind": "done", "rounds": len(self.history), "seconds": result["seconds"]})
-
-
-def _node_metrics(m: dict[str, Any]) -> dict[str, Any]:
-    out = {"loss": float(m["train_loss"]), "num_examples": int(m["num-examples"]),
-           "eval_loss": float(m["eval_loss"])}
-    for k in ("eval_accuracy", "epsilon", "train_seconds"):
-        if k in m:
-            out[k] = float(m[k])
-    if "eval_accuracy" in out:
-        out["accuracy"] = out["eval_accuracy"]
-    return out
 
 
 def run_rounds(run: FederatedRun) -> None:
@@ -247,7 +74,7 @@ def run_rounds(run: FederatedRun) -> None:
         for m in valid:
             org = str(m.content.config_records["node"]["org"])
             metrics = dict(m.content.metric_records[P.METRICS])
-            per_node[org] = _node_metrics(metrics)
+            per_node[org] = node_metrics(metrics)
             last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
                                  int(P.scalar(metrics["num-examples"], "num-examples")))
         run.round_record(rnd, per_node, time.monotonic() - t0, state)

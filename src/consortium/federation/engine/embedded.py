@@ -75,7 +75,7 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
     t0 = time.monotonic()
     timings: dict[str, float] = {}
     if engine == "simulation":
-        from consortium.federation.app.server_app import LOCAL_SINKS
+        from consortium.federation.app.run import LOCAL_SINKS
         from consortium.federation.engine.simulation import run_engine
 
         if progress is not None:

@@ -203,7 +203,7 @@ def run_simulation(recipe: Any, partitions: dict[str, DataFrameSet], *,
     ``validation``: server-held rows for the global evaluation and the contribution report;
     ``progress``: called with each progress record; ``workers``: ClientApp threads.
     """
-    from consortium.federation.app.server_app import LOCAL_SINKS
+    from consortium.federation.app.run import LOCAL_SINKS
 
     tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
     work = Path(work_dir or tmp.name)  # type: ignore[union-attr]
