@@ -97,4 +97,5 @@ class DataFrameSet:
         if name is None or name not in frame.columns:
             raise InvalidInput(f"target column {name!r} is not in the data",
                                hint=f"columns are: {', '.join(map(str, frame.columns[:20]))}")
-        return frame[name].to_numpy()
+        values: np.ndarray = frame[name].to_numpy()  # pandas ships no types: Any
+        return values

@@ -136,7 +136,7 @@ def load_npz(path: Path) -> DataFrameSet:
     from consortium.data.frame import DataFrameSet
 
     with np.load(path, allow_pickle=False) as z:
-        img, lbl, keys = _keys(z.zip)  # type: ignore[attr-defined]
+        img, lbl, keys = _keys(z.zip)
         names = [str(c) for c in z["class_names"]] if "class_names" in keys else None
         return DataFrameSet.from_images(z[img], z[lbl], names)
 
@@ -160,14 +160,14 @@ def _entries(z: LimitedZip) -> list[tuple[zipfile.ZipInfo, str]]:
     if len(roots) == 1 and all(len(p) == 3 for _, p in items):  # one top folder around the classes
         items = [(i, p[1:]) for i, p in items]
     out = []
-    for info, parts in items:
-        if len(parts) != 2:
+    for info, path in items:
+        if len(path) != 2:
             raise InvalidInput(f"zip entry {info.filename!r} is not inside exactly one class folder",
                                hint="lay images out as CLASS_NAME/IMAGE.png, one folder per class")
-        if not parts[1].lower().endswith(IMAGE_EXT):
+        if not path[1].lower().endswith(IMAGE_EXT):
             raise InvalidInput(f"zip entry {info.filename!r} is not a PNG or JPEG image",
                                hint="remove other files from the archive")
-        out.append((info, parts[0]))
+        out.append((info, path[0]))
     return out
 
 

@@ -218,9 +218,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
         if r["where"] == "hub":  # the organization's standing node reads the staged rows itself
             r["dataset"] = staged[o][1]
     for i in infos:
-        r = joining.get(i["owner"])
-        if r is not None and r["where"] == "hub":
-            i["location"] = f"node {r['node']} on the hub's machine (rows staged by the hub)"
+        joined = joining.get(i["owner"])
+        if joined is not None and joined["where"] == "hub":
+            i["location"] = f"node {joined['node']} on the hub's machine (rows staged by the hub)"
     infos += [{"dataset": r["ref"], "version": r["version"], "owner": o, "node": r["node"], "train_rows": None,
                "location": f"node {r['node']} at the organization's site"} for o, r in site.items()]
     engine = engine_name()

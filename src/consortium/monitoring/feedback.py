@@ -73,7 +73,8 @@ def _predicted(version: ModelVersion, protocol: str, outputs: Any) -> list[Any]:
         return list(outputs.get("predictions") or [])
     y = np.asarray(next(iter(outputs.values())), dtype=np.float64)
     if version.task == "regression":
-        return y.reshape(y.shape[0], -1)[:, 0].tolist()
+        values: list[float] = y.reshape(y.shape[0], -1)[:, 0].tolist()
+        return values
     names = version.class_names or [str(i) for i in range(y.shape[1] if y.ndim == 2 else 1)]
     if y.ndim == 2 and y.shape[1] == 1:
         return [names[int(v > 0.5)] if len(names) == 2 else str(int(v > 0.5)) for v in y[:, 0]]

@@ -58,7 +58,7 @@ class Preprocessor:
         self.categorical_columns: list[str] = state["categorical_columns"]
         self.image_shape: tuple[int, int, int] | None = (
             tuple(state["image_shape"]) if state["image_shape"] else None
-        )  # type: ignore[assignment]
+        )
         self.feature_names: list[str] = state["feature_names"]
         self.target: str | None = state["target"]
         self.task: str = state["task"]
@@ -204,7 +204,7 @@ class Preprocessor:
         model input. Row numbers in errors count from the first row of ``decoded``."""
         if self.kind == "image":
             if self._affine is not None:  # one multiply-add instead of a pass per step
-                X = decoded * self._affine[0] + self._affine[1]
+                X: np.ndarray = decoded * self._affine[0] + self._affine[1]
                 if not np.isnan(X).any():
                     return X
             return self._serve(Table(num=decoded, names=[], cat={}, image=True))

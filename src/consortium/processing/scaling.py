@@ -59,8 +59,8 @@ class Rescale(Step):
             m = float(np.nanmax(np.abs(t.num))) if t.num.size else 1.0
             f = np.array([1.0 / m if m > 0 else 1.0])
         else:
-            m = np.nanmax(np.abs(t.num), axis=0) if t.n else np.ones(len(t.names))
-            f = np.where(np.isfinite(m) & (m > 0), 1.0 / np.where(m > 0, m, 1.0), 1.0)
+            peak = np.nanmax(np.abs(t.num), axis=0) if t.n else np.ones(len(t.names))  # per column
+            f = np.where(np.isfinite(peak) & (peak > 0), 1.0 / np.where(peak > 0, peak, 1.0), 1.0)
         self.fitted = {"factor": f.tolist()}
         self._load()
 

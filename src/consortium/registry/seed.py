@@ -36,7 +36,8 @@ def softmax_onnx(w: np.ndarray, b: np.ndarray, input_name: str = "input",
              oh.make_node("Softmax", ["z"], [output_name], axis=1)]
     g = oh.make_graph(nodes, "logistic", [x], [y], initializer=[onh.from_array(w.astype(np.float32), "w"),
                                                                   onh.from_array(b.astype(np.float32), "b")])
-    return oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)], ir_version=9).SerializeToString()
+    model: bytes = oh.make_model(g, opset_imports=[oh.make_opsetid("", 17)], ir_version=9).SerializeToString()
+    return model
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, classes: int, steps: int = 400,

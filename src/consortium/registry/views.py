@@ -56,7 +56,12 @@ def model_card(session: Session, m: RegisteredModel) -> dict[str, Any]:
     vs = reg.versions(session, m)
     out["versions"] = [{**version_view(session, v, m, full=False), "lineage": v.lineage,
                         "signature": v.signature} for v in vs]
-    out["deployments"] = [{"name": d.name, "alias": d.alias,
-                           "version": session.get(ModelVersion, d.version_id).version if d.version_id else None}
+    out["deployments"] = [{"name": d.name, "alias": d.alias, "version": _pinned(session, d)}
                           for d in session.scalars(select(Deployment).where(Deployment.model_id == m.id))]
     return out
+
+
+def _pinned(session: Session, d: Deployment) -> int | None:
+    """The version number a deployment is pinned to; None when it follows an alias."""
+    v = session.get(ModelVersion, d.version_id) if d.version_id else None
+    return v.version if v is not None else None

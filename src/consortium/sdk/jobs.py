@@ -61,7 +61,7 @@ class Jobs(Group):
         while True:
             job = self.get(job_id)
             if job["state"] in TERMINAL:
-                return job  # type: ignore[no-any-return]
+                return job
             if time.monotonic() > deadline:
                 raise Unavailable(f"job {job_id} still {job['state']} after {timeout_s} s")
             time.sleep(poll_s)

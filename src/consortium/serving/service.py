@@ -99,7 +99,9 @@ class InferenceService:
         """The predictor of ``version_id``, loaded in a thread on first use."""
         self._loop = asyncio.get_running_loop()
         loaded = self.cache.loaded(version_id)
-        return loaded or await self._loop.run_in_executor(None, self.cache.get, version_id)
+        if loaded is not None:
+            return loaded
+        return await self._loop.run_in_executor(None, self.cache.get, version_id)
 
     async def signature(self, version_id: str) -> ModelSignature:
         """Inputs and outputs of a model version (loads it)."""

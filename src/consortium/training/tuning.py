@@ -131,6 +131,8 @@ def tune(
             "no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s"
         )
     best = study.best_trial
+    if best.value is None:  # optuna types it optional; a completed single-objective trial has one
+        raise InvalidInput("no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s")
     summary = {
         "sampler": "TPE",
         "pruner": "Hyperband",

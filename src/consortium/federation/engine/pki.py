@@ -80,9 +80,9 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
     now = dt.datetime.now(dt.UTC)
     ca_key_path = d / "ca.key"
     if not (pki.ca_cert.exists() and ca_key_path.exists()):
-        ca_key = ec.generate_private_key(ec.SECP384R1())
+        new_ca_key = ec.generate_private_key(ec.SECP384R1())
         ca = (x509.CertificateBuilder().subject_name(_name("Consortium federation CA"))
-              .issuer_name(_name("Consortium federation CA")).public_key(ca_key.public_key())
+              .issuer_name(_name("Consortium federation CA")).public_key(new_ca_key.public_key())
               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
               .not_valid_after(now + dt.timedelta(days=3650))
               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -90,8 +90,8 @@ def ensure_pki(directory: str | os.PathLike[str], hosts: tuple[str, ...] = ()) -
                                            content_commitment=False, key_encipherment=False,
                                            data_encipherment=False, key_agreement=False,
                                            encipher_only=False, decipher_only=False), critical=True)
-              .sign(ca_key, hashes.SHA384()))
-        write_private(ca_key_path, _key_pem(ca_key))
+              .sign(new_ca_key, hashes.SHA384()))
+        write_private(ca_key_path, _key_pem(new_ca_key))
         write_private(pki.ca_cert, ca.public_bytes(serialization.Encoding.PEM), 0o644)
         pki.server_cert.unlink(missing_ok=True)
     if pki.server_cert.exists() and pki.server_key.exists() and _covers(pki.server_cert, names):
