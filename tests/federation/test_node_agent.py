@@ -13,8 +13,8 @@ from typing import Any
 from support import wait_for
 
 from consortium.data.samples import load_sample, partition
+from consortium.federation.app.datasets import save_dataset
 from consortium.federation.node.agent import NodeAgent
-from consortium.federation.node.datasets import save_dataset
 from consortium.sdk.client import Client
 
 

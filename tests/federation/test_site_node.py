@@ -14,8 +14,8 @@ from fl_helpers import finished_job, two_orgs_sharing_bc
 from support import start_worker, wait_for
 
 from consortium.data.samples import load_sample, partition
+from consortium.federation.app.datasets import save_dataset
 from consortium.federation.node.agent import NodeAgent
-from consortium.federation.node.datasets import save_dataset
 from consortium.sdk.client import Client
 
 

@@ -9,10 +9,10 @@ from fl_helpers import bc_recipe
 from consortium.data.samples import load_sample
 from consortium.errors import Conflict, InvalidInput, NotFound
 from consortium.federation.app.contribution import contribution_report, weighted_average
+from consortium.federation.app.datasets import list_datasets, load_dataset, save_dataset
 from consortium.federation.app.features import local_stats, merge_stats, to_arrays
 from consortium.federation.app.privacy import check_budget, epsilon_for, plan_job
 from consortium.federation.app.progress import JsonlSink, read_progress
-from consortium.federation.node.datasets import list_datasets, load_dataset, save_dataset
 
 
 def test_node_store_round_trips_tabular_and_images(tmp_path):

@@ -94,7 +94,7 @@ def add_data(data_dir: str, name: str, file: str,
     from pathlib import Path
 
     from consortium.data.frame import DataFrameSet
-    from consortium.federation.node.datasets import save_dataset
+    from consortium.federation.app.datasets import save_dataset
     from consortium.store.home import make_private
 
     with handled():

@@ -104,7 +104,7 @@ def materialize(ctx: JobContext, recipe: Any, skip: Any = ()) -> tuple[dict[str,
     one info dict per dataset."""
     from sklearn.model_selection import train_test_split
 
-    from consortium.federation.node.datasets import save_dataset
+    from consortium.federation.app.datasets import save_dataset
 
     nodes: dict[str, tuple[Any, str]] = {}
     infos, held = [], []

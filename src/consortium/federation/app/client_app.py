@@ -66,8 +66,8 @@ class _Local(NamedTuple):
 
 def _local_arrays(context: Context) -> _Local:
     """The node's rows as raw arrays (cached per process; the file's mtime keys the cache)."""
+    from consortium.federation.app.datasets import load_dataset
     from consortium.federation.app.features import check_process, to_arrays
-    from consortium.federation.node.datasets import load_dataset
 
     data_dir, dataset, org = node_identity(context)
     recipe = _recipe(context)

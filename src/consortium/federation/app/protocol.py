@@ -1,7 +1,7 @@
 """Names shared by the ServerApp and the ClientApp: record keys, run- and node-config keys.
 
 A run carries the recipe as JSON in the run config (a recipe is data, never code). Nodes read
-their data from ``node_config``: ``data-dir`` (their local store, see ``consortium.federation.node.datasets``),
+their data from ``node_config``: ``data-dir`` (their local store, see ``consortium.federation.app.datasets``),
 ``dataset`` (name in that store) and ``org`` (the organization name reported back).
 """
 

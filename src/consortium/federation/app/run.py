@@ -90,8 +90,8 @@ class FederatedRun:
     def _validation(self, root: str, name: str) -> Any:
         if not root or not name:
             return None
+        from consortium.federation.app.datasets import load_dataset
         from consortium.federation.app.features import to_arrays
-        from consortium.federation.node.datasets import load_dataset
 
         return to_arrays(load_dataset(root, name), self.recipe.data.target, self.recipe.process)
 

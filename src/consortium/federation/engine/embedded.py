@@ -10,7 +10,7 @@ into a temporary store: the nodes read the directories they are given. Nodes tha
 (``consortium node`` agents: a site's own node, or the standing demo nodes of ``consortium up``)
 are not started here: ``on_superlink`` registers their keys and tells them where to connect.
 
->>> from consortium.federation.node.datasets import save_dataset          # doctest: +SKIP
+>>> from consortium.federation.app.datasets import save_dataset          # doctest: +SKIP
 >>> res = run_on_nodes(recipe, {"a": ("/home/nodes/a", "bc"), "b": ("/home/nodes/b", "bc")},
 ...                    engine="simulation", work_dir="/tmp/fl-job")    # doctest: +SKIP
 """
@@ -51,9 +51,9 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
     submitted, so that nodes started elsewhere (``consortium node``) can join. ``secure``,
     ``pki_dir``, ``tag`` and ``listen`` (where the SuperLink listens) go to the ``FlowerDeployment``.
     """
+    from consortium.federation.app.datasets import save_dataset
     from consortium.federation.app.features import check_process
     from consortium.federation.engine.simulation import job_run_config
-    from consortium.federation.node.datasets import save_dataset
     from consortium.recipe import parse_recipe
 
     if engine not in ENGINES:

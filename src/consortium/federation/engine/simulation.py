@@ -152,7 +152,7 @@ def _run_record(run: Any) -> Any:
 
 def write_partitions(root: Path, partitions: dict[str, DataFrameSet]) -> list[dict[str, Any]]:
     """Save each organization's partition as its own node store; returns their node configs."""
-    from consortium.federation.node.datasets import save_dataset
+    from consortium.federation.app.datasets import save_dataset
 
     configs = []
     for org, data in partitions.items():
@@ -175,8 +175,8 @@ def job_run_config(recipe: Any, out_dir: Path, *, validation_dir: str = "", roun
 def prepare(recipe: Any, partitions: dict[str, DataFrameSet], validation: DataFrameSet | None,
             work: Path) -> tuple[Any, list[dict[str, Any]], str]:
     """Validate inputs, write node stores and the validation set under ``work``."""
+    from consortium.federation.app.datasets import save_dataset
     from consortium.federation.app.features import check_process
-    from consortium.federation.node.datasets import save_dataset
     from consortium.recipe import parse_recipe
 
     recipe = parse_recipe(recipe)

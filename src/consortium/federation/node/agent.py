@@ -25,7 +25,7 @@ is exposed.
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
->>> from consortium.federation.node.datasets import save_dataset
+>>> from consortium.federation.app.datasets import save_dataset
 >>> root = tempfile.mkdtemp(); _ = save_dataset(root, "bc", load_sample("breast_cancer"))
 >>> d = describe(root)[0]; d["name"], d["rows"], d["kind"], "data" in d
 ('bc', 569, 'tabular', False)
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from consortium.errors import ConsortiumError, InvalidInput, Unavailable
-from consortium.federation.node.datasets import list_datasets, load_dataset
+from consortium.federation.app.datasets import list_datasets, load_dataset
 
 HEARTBEAT_S = 15.0
 KEY_FILE = ".node/supernode.key"

@@ -71,7 +71,7 @@ def load_dataset(root: str | os.PathLike[str], name: str) -> DataFrameSet:
             if Path(root).exists() else []
         raise NotFound(f"no dataset {name!r} in node data directory {str(root)!r}",
                        hint=f"datasets there: {', '.join(present) or 'none'}; "
-                            "save one with consortium.federation.node.datasets.save_dataset")
+                            "save one with consortium.federation.app.datasets.save_dataset")
     meta = json.loads(meta_path.read_text())
     if meta["kind"] == "image":
         with np.load(path / "data.npz") as z:
