@@ -2,8 +2,9 @@
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/bench_federation.py [--deployment]``; writes
 ``bench/results/federation.md``. ``--dp-round-cost`` only prints the time per round of a small DP
-job against the same job without DP (seconds; no file written). Engine: the in-process simulation engine (Flower's LinkState,
-InMemoryGrid and message loop, thread backend), same ServerApp/ClientApp as a deployment.
+job against the same job without DP (seconds; no file written). Engine: the in-process
+simulation engine (Flower's LinkState, InMemoryGrid and message loop, thread backend), same
+ServerApp/ClientApp as a deployment.
 ``--deployment`` adds one run on real flower-superlink / flower-supernode processes.
 Baseline, measured in the same run: the same model trained centrally on the union of the
 organizations' rows for the same number of epochs (rounds x local epochs).
@@ -109,7 +110,8 @@ def main() -> None:
              f"same model trained centrally for {ROUNDS * LOCAL_EPOCHS} epochs on the union of the rows; "
              "accuracy on a held-out 25% test set. Machine: 2 cores shared. torch threads: 1.", "",
              "## Accuracy and time per round", "",
-             "| dataset | split | nodes | centralized acc | federated acc | gap (pts) | s/round | local train s/round | overhead s/round |",
+             "| dataset | split | nodes | centralized acc | federated acc | gap (pts) | s/round "
+             "| local train s/round | overhead s/round |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in ("digits", "breast_cancer"):
         train, test = split(load_sample(name))
@@ -135,7 +137,8 @@ def main() -> None:
         lines.append(f"| {nodes} | {f['round_s']:.2f} | {f['total_s']:.1f} | {f['accuracy']:.3f} |")
         print(lines[-1], flush=True)
     lines += ["", "## DP-SGD accuracy cost (breast_cancer, 3 nodes IID, sample-level DP at each node)", "",
-              "| target epsilon | accuracy | max spent epsilon | accuracy without DP | s/round |", "|---|---|---|---|---|"]
+              "| target epsilon | accuracy | max spent epsilon | accuracy without DP | s/round |",
+              "|---|---|---|---|---|"]
     parts = {f"org{i}": p for i, p in enumerate(partition(train, 3, seed=0))}
     base = federated(recipe("breast_cancer", 3), parts, test)["accuracy"]
     for eps in (1.0, 3.0, 8.0):

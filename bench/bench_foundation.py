@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_serving import ensure_wrk, run_wrk, wait_up  # noqa: E402
+from bench_serving import ensure_wrk, run_wrk, wait_up
 
 BARE = '''
 from fastapi import FastAPI
@@ -39,12 +39,12 @@ LUA = 'wrk.headers["Authorization"] = "Bearer %s"\n'
 def seed(home: Path) -> tuple[str, str, dict]:
     from consortium.config import Settings
     from consortium.governance import credentials, identity
+    from consortium.governance.grants import grant_view
     from consortium.governance.roles import Role
     from consortium.services import Services
     from consortium.store.db import transaction
-    from consortium.store.tables.grants import Grant
     from consortium.store.tables.base import new_id
-    from consortium.governance.grants import grant_view
+    from consortium.store.tables.grants import Grant
 
     svc = Services.start(Settings(home=home))
     with transaction(svc.session_factory) as s:

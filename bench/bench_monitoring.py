@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import LUA, PY, ROOT, ensure_wrk, run_wrk, train_digits, wait_up  # noqa: E402
+from bench_serving import LUA, PY, ROOT, ensure_wrk, run_wrk, train_digits, wait_up
 
 RATES = {"on": ["digits=0.0", "digits-1pct=0.01", "digits-all=1.0"], "off": []}
 

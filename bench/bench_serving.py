@@ -409,8 +409,8 @@ def main() -> None:
     inproc = asgi_costs(tmp, onnx_path, state_path, pair.row.encode())
     heavy, heavy_call_us = heavier_model(wrk, tmp / "heavy", args.duration)
     per_call_us, flush_ms = accounting_cost(tmp)
-    write_report(results, unbatched, call_us, stage, floor, inproc, heavy, heavy_call_us, rss_20, rss_end, base_rss, usage,
-                 per_call_us, flush_ms, args)
+    write_report(results, unbatched, call_us, stage, floor, inproc, heavy, heavy_call_us, rss_20, rss_end, base_rss,
+                 usage, per_call_us, flush_ms, args)
 
 
 def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dict[str, dict[str, float]],
@@ -422,7 +422,8 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dic
     lines = ["# Serving: the platform's /predict vs. a hand-written FastAPI + onnxruntime endpoint", "",
              f"The seed's digits CNN (`examples/digits-cnn.yaml`: conv 32 3x3, max-pool, dense 128; trained by "
              f"`consortium.training`, ONNX), one uvicorn process each, loopback, "
-             f"`wrk` for {args.duration} s per run after a 2 s warm-up, {ROUNDS} rounds alternating baseline and platform, "
+             f"`wrk` for {args.duration} s per run after a 2 s warm-up, {ROUNDS} rounds alternating baseline and "
+             "platform, "
              f"the median run of each shown, 2 cores shared by server and load "
              f"generator. Body `{{\"inputs\": [[64 pixel values]]}}`. The platform path includes bearer-token "
              f"auth, the deployment/grant/quota gate, the version's fitted preprocessing, adaptive batching, "
@@ -479,7 +480,8 @@ def write_report(results: dict[str, dict[str, dict[str, float]]], unbatched: dic
     lines += ["", f"Where batching pays: the same comparison with a heavier digits CNN ({HEAVY['channels']} channels, "
               f"dense {HEAVY['dense']}, whose one-row call reads 21 MB of weights: {heavy_call_us:.0f} µs instead of "
               f"{call_us:.0f} µs for the seed's; a batch reads them once), same run:", "",
-              "| load | baseline req/s | platform req/s | ratio | p50 ms (baseline / platform) |", "|---|---:|---:|---:|---|"]
+              "| load | baseline req/s | platform req/s | ratio | p50 ms (baseline / platform) |",
+              "|---|---:|---:|---:|---|"]
     for label, row in heavy.items():
         b, p = row["baseline"], row["platform"]
         lines.append(f"| {label} | {b['rps']:.0f} | {p['rps']:.0f} | {p['rps'] / b['rps']:.2f}x | "

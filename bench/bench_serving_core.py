@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from consortium.serving.batching import AdaptiveBatcher  # noqa: E402
-from consortium.serving.predictor import OnnxPredictor, available_cores  # noqa: E402
+from consortium.serving.batching import AdaptiveBatcher
+from consortium.serving.predictor import OnnxPredictor, available_cores
 
 CALLERS = 32
 

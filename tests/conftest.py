@@ -184,7 +184,7 @@ def live_url(app: object) -> Iterator[str]:
     t.join(10)
 
 
-from support import start_worker, stop_worker, wait_for  # noqa: E402,F401  (wait_for re-exported for older imports)
+from support import start_worker, stop_worker, wait_for  # noqa: E402, F401 - wait_for re-exported for older imports
 
 
 @pytest.fixture(scope="module")

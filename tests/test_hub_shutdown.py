@@ -38,7 +38,7 @@ def _start_hub(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
            "CONSORTIUM_WORKERS": "2"}
     env.pop("CONSORTIUM_DATABASE_URL", None)
     hub = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=open(tmp_path / "hub.log", "wb"))  # noqa: SIM115  (the child keeps it)
+                           stderr=open(tmp_path / "hub.log", "wb"))  # the child keeps it
     wait_for(lambda: hub.poll() is not None or _healthy(port), 90, what="the hub to answer")
     assert hub.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
     wait_for(lambda: len(_children(hub.pid)) >= 2, 30, what="two workers")

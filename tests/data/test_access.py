@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from data_files import API, csv_bytes, upload
 
 from consortium.data.access import load_for_compute
 from consortium.errors import NotFound, PermissionDenied
 from consortium.governance import credentials
 from consortium.store.db import transaction
-from data_files import API, csv_bytes, upload
 
 MARKER = "ZQX-SECRET-MARKER-7731"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import constant_classifier  # noqa: E402
+from registry_models import constant_classifier
 
-from consortium.store.db import transaction  # noqa: E402
+from consortium.store.db import transaction
 
 
 def test_sweep_removes_only_old_unreferenced_blobs(http: Any, world: Any, services: Any) -> None:

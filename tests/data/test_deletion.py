@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from data_files import API, csv_bytes, stored_blobs, upload
+
 from consortium.data import catalog, deletion
 from consortium.governance import credentials
 from consortium.jobs import queue
 from consortium.store.db import transaction
 from consortium.store.tables.data import DatasetVersion
-
-from data_files import API, csv_bytes, stored_blobs, upload
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+
 from consortium.data import tabular
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from data_files import csv_bytes
 
 from consortium import Client
 from consortium.errors import InvalidInput, NotFound, PermissionDenied
-from data_files import csv_bytes
 
 BIN = Path(sys.executable).parent / "consortium"
 

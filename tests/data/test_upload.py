@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-
 from data_files import API, csv_bytes, image_zip, npz_bytes, png, stored_blobs, temp_files, upload
 
 

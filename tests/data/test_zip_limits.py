@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from data_files import image_zip, png, stored_blobs, temp_files, upload
+
 from consortium.data.archive import LimitedZip, ZipLimits
 from consortium.errors import PayloadTooLarge
-
-from data_files import image_zip, npz_bytes, png, stored_blobs, temp_files, upload
 
 LIMITS = {"zip_max_members": 6, "zip_max_bytes": 1 << 20, "zip_max_ratio": 50, "image_max_pixels": 64 * 64}
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import constant_classifier, fit_logistic, softmax_onnx  # noqa: E402
+from registry_models import constant_classifier, fit_logistic, softmax_onnx
 
-from consortium.store.db import transaction  # noqa: E402
+from consortium.store.db import transaction
 
 
 def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Any:
@@ -57,17 +57,18 @@ def iris_deployment(http: Any, services: Any, owner: Any) -> dict[str, Any]:
     return {"name": name, "rows": rows, "labels": labels, "columns": prep.input_columns}
 
 
-def test_predict_applies_preprocessing_and_names_classes(http: Any, owner: Any, iris_deployment: dict[str, Any]) -> None:
+def test_predict_applies_preprocessing_and_names_classes(http: Any, owner: Any,
+                                                         iris_deployment: dict[str, Any]) -> None:
     d = iris_deployment
     r = http.post(f"/api/v1/deployments/{d['name']}/predict", json={"inputs": d["rows"]}, headers=owner.headers)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["class_names"] == ["setosa", "versicolor", "virginica"] and out["version"] == 1
-    acc = np.mean([p == t for p, t in zip(out["predictions"], d["labels"])])
+    acc = np.mean([p == t for p, t in zip(out["predictions"], d["labels"], strict=True)])
     assert acc > 0.9, acc
     probs = np.array(out["probabilities"])
     assert probs.shape == (150, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
-    by_name = [dict(zip(d["columns"], row)) for row in d["rows"][:3]]  # objects by column work too
+    by_name = [dict(zip(d["columns"], row, strict=True)) for row in d["rows"][:3]]  # objects by column work too
     r2 = http.post(f"/api/v1/deployments/{d['name']}/predict", json={"inputs": by_name}, headers=owner.headers)
     assert r2.json()["predictions"] == out["predictions"][:3]
 
@@ -169,7 +170,7 @@ def test_alias_switch_under_load_drops_nothing(live_url: str, owner: Any, servic
 
     with transaction(services.session_factory) as s:
         for label in (0, 2):
-            v = reg.register_version(s, owner.org_id, "switch", onnx=constant_classifier(label), blobs=services.blobs,
+            reg.register_version(s, owner.org_id, "switch", onnx=constant_classifier(label), blobs=services.blobs,
                                      task="classification", class_names=["a", "b", "c"])
         model = reg.find_model(s, owner.org, "switch")
         s.add(reg.ModelAlias(model_id=model.id, alias="production", version_id=reg.get_version(s, model, 1).id))
@@ -237,9 +238,9 @@ def test_predict_with_a_session_cookie_needs_the_csrf_token(services: Any, owner
     """A browser session may predict (the UI's try-it form) only with the page's CSRF token."""
     from fastapi.testclient import TestClient
 
-    from consortium.web import create_app
     from consortium.governance import credentials
     from consortium.governance.secrets import sign
+    from consortium.web import create_app
 
     with TestClient(create_app(services.settings, services=services)) as browser:  # its own cookie jar
         r = browser.post("/api/v1/auth/login", json={"email": owner.email, "password": "correct horse battery"})
@@ -269,7 +270,7 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     d = iris_deployment
     rows, cols = d["rows"], d["columns"]
     good: list[Any] = [rows[i:i + 1 + i % 3] for i in range(0, 40, 4)]  # 1 to 3 rows each
-    good.append([dict(zip(cols, r)) for r in rows[50:52]])  # objects by column batch with lists
+    good.append([dict(zip(cols, r, strict=True)) for r in rows[50:52]])  # objects by column batch with lists
     bad = {3: [rows[0], [rows[1][0], None, *rows[1][2:]]], 7: [[1.0, 2.0]]}  # a missing value; 2 of 4 values
     raws = [bad.get(i, g) for i, g in enumerate(good)]
     mon = services.running_monitor()
@@ -296,14 +297,14 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
     together, alone = asyncio.run(main())
     after = mon.batches[info_label]
     assert after.requests_sum - served0 > sum(after.requests) - calls0  # some calls served several requests
-    for i, (a, b) in enumerate(zip(together, alone)):
+    for i, (a, b) in enumerate(zip(together, alone, strict=True)):
         if i in bad:
             assert isinstance(a, BadRequest) and isinstance(b, BadRequest) and a.message == b.message, (a, b)
             continue
         assert a["predictions"] == b["predictions"] and len(a["predictions"]) == len(raws[i])
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], rtol=1e-6)
         expected = [d["labels"][rows.index(r if isinstance(r, list) else [r[c] for c in cols])] for r in raws[i]]
-        assert np.mean([p == t for p, t in zip(a["predictions"], expected)]) >= 0.5
+        assert np.mean([p == t for p, t in zip(a["predictions"], expected, strict=True)]) >= 0.5
     assert "row 1 has a missing value" in together[3].message and "4 values" in together[7].hint + together[7].message
 
 

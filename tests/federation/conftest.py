@@ -21,4 +21,4 @@ def breast_cancer() -> dict[str, Any]:
     train, test = split(load_sample("breast_cancer"))
     orgs = ["northwind", "riverside", "lakeside"]
     return {"train": train, "test": test, "orgs": orgs,
-            "parts": dict(zip(orgs, partition(train, 3, skew="iid", seed=0)))}
+            "parts": dict(zip(orgs, partition(train, 3, skew="iid", seed=0), strict=True))}

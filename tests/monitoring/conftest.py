@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registry_models import fit_logistic, softmax_onnx  # noqa: E402
+from registry_models import fit_logistic, softmax_onnx
 
 RECIPE = {"name": "bc-retrain", "data": {"dataset": None, "target": "target", "seed": 0, "version": 1},
           "process": [{"normalize": {"method": "standard"}}], "model": {"type": "mlp", "hidden": [8]},

@@ -67,7 +67,8 @@ def test_unsampled_predictions_get_feedback_and_count_in_live_accuracy(http: Any
         assert out["prediction_logged"] is False and not STORED.fullmatch(out["prediction_id"])
         r = feedback(http, caller, name, out["prediction_id"], bc["labels"][i:i + 3])
         assert r.status_code == 201, r.text
-        assert r.json()["correct"] == sum(p == t for p, t in zip(out["predictions"], bc["labels"][i:i + 3]))
+        labels = bc["labels"][i:i + 3]
+        assert r.json()["correct"] == sum(p == t for p, t in zip(out["predictions"], labels, strict=True))
         assert r.json()["replaced"] is False
         n_correct += r.json()["correct"]
         outs.append(out)
@@ -78,7 +79,8 @@ def test_unsampled_predictions_get_feedback_and_count_in_live_accuracy(http: Any
     wrong = [names[1 - names.index(x)] for x in bc["labels"][:3]]
     r = feedback(http, caller, name, ids[0], wrong)
     assert r.status_code == 201 and r.json()["replaced"] is True, r.text
-    n_correct += r.json()["correct"] - sum(p == t for p, t in zip(outs[0]["predictions"], bc["labels"][:3]))
+    was = sum(p == t for p, t in zip(outs[0]["predictions"], bc["labels"][:3], strict=True))
+    n_correct += r.json()["correct"] - was
     summary = http.get(f"/api/v1/deployments/{name}/feedback", headers=owner.headers).json()
     assert summary["labelled_rows"] == 24 and summary["reports"] == 8
     assert summary["live"] == round(n_correct / 24, 4)

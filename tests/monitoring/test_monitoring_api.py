@@ -77,7 +77,8 @@ def test_feedback_scores_labels_and_reports_live_accuracy(http: Any, owner: Any,
                       headers=caller.headers)
         assert r.status_code == 201, r.text
         n_correct += r.json()["correct"]
-        assert r.json()["correct"] == sum(p == t for p, t in zip(out["predictions"], bc["labels"][i:i + 4]))
+        labels = bc["labels"][i:i + 4]
+        assert r.json()["correct"] == sum(p == t for p, t in zip(out["predictions"], labels, strict=True))
         ids.append(out["prediction_id"])
     fb = http.post(f"/api/v1/deployments/{name}/feedback", json={"prediction_id": ids[0], "labels": ["x"]},
                    headers=caller.headers)

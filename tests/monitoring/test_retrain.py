@@ -10,8 +10,6 @@ from mon_support import deploy
 from support import wait_for
 
 
-
-
 def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, caller: Any, bc: dict[str, Any],
                                                       worker: Any) -> None:
     r = http.put(f"/api/v1/models/{owner.org}/bc-risk/aliases/production", json={"version": 1}, headers=owner.headers)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from consortium.demo.models import softmax_onnx
 from consortium.registry import seed as demo_seed
-from consortium.registry.seed import softmax_onnx
 
 
 def tiny_classifier(seed: int = 0, features: int = 4, classes: int = 3) -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import tiny_classifier  # noqa: E402
+from registry_models import tiny_classifier
 
 BIG = 2**63  # one past SQLite's INTEGER and PostgreSQL's BIGINT
 BIG32 = 2**31  # one past PostgreSQL's INTEGER (version numbers, job event ids)
@@ -142,8 +142,8 @@ def test_an_overflow_that_still_reaches_the_database_is_a_400(services: Any, own
     from sqlalchemy import BigInteger, cast, literal, select
 
     from consortium.api.access import rule
-    from consortium.web import create_app
     from consortium.api.deps import caller, unit_of_work
+    from consortium.web import create_app
     app = create_app(services.settings, services=services)
 
     @app.get("/api/v1/overflow-probe")
@@ -308,7 +308,7 @@ def test_the_hub_keeps_its_data_directory_private(tmp_path: Path) -> None:
     env = {**os.environ, "CONSORTIUM_HOME": str(home), "CONSORTIUM_PORT": str(port), "CONSORTIUM_WORKERS": "0"}
     env.pop("CONSORTIUM_DATABASE_URL", None)
     hub = subprocess.Popen([str(CLI), "serve"], env=env, stdout=subprocess.DEVNULL,
-                           stderr=open(tmp_path / "hub.log", "wb"))  # noqa: SIM115  (the child keeps it)
+                           stderr=open(tmp_path / "hub.log", "wb"))  # the child keeps it
 
     def healthy() -> bool:
         try:

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 pytest.importorskip("schemathesis")
-import schemathesis  # noqa: E402
-from schemathesis.engine import events  # noqa: E402
+import schemathesis
+from schemathesis.engine import events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import tiny_classifier  # noqa: E402
+from registry_models import tiny_classifier
 
 API = "/api/v1"
 SECONDS_PER_ROLE = 55  # two roles: about two minutes of fuzzing in all

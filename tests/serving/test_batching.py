@@ -57,7 +57,7 @@ def test_concurrent_requests_form_batches_and_map_back() -> None:
         # 60 callers with 1-3 rows each and unique values, arriving in a burst
         inputs = [rng.normal(size=(int(rng.integers(1, 4)), 2)) + 100 * i for i in range(60)]
         outs = await asyncio.gather(*(b.submit({"x": x}) for x in inputs))
-        for x, out in zip(inputs, outs):
+        for x, out in zip(inputs, outs, strict=True):
             np.testing.assert_array_equal(out["y"], x * 2)
             np.testing.assert_array_equal(out["s"], x.sum(axis=1))
         await b.aclose()
@@ -93,7 +93,7 @@ def test_different_trailing_shapes_are_not_mixed() -> None:
         b = AdaptiveBatcher(run, max_batch_size=64)
         xs = [np.ones((1, 2 + (i % 2))) * i for i in range(20)]
         outs = await asyncio.gather(*(b.submit({"x": x}) for x in xs))
-        for x, o in zip(xs, outs):
+        for x, o in zip(xs, outs, strict=True):
             np.testing.assert_array_equal(o["y"], x * 2)
         await b.aclose()
 
@@ -157,7 +157,7 @@ def test_real_predictor_through_batcher() -> None:
         b = AdaptiveBatcher(lambda feed: p.predict(feed, validate=False), max_batch_size=32)
         xs = [np.random.default_rng(i).normal(size=(2, 4)).astype(np.float32) for i in range(40)]
         outs = await asyncio.gather(*(b.submit(p.validate({"x": x})) for x in xs))
-        for x, o in zip(xs, outs):
+        for x, o in zip(xs, outs, strict=True):
             np.testing.assert_allclose(o["y"], linear_ref(x), rtol=1e-5)
             assert o["label"].shape == (2,)
         await b.aclose()

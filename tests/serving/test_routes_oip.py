@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_models import softmax_onnx  # noqa: E402
+from registry_models import softmax_onnx
 
-from consortium.store.db import transaction  # noqa: E402
+from consortium.store.db import transaction
 
 RNG = np.random.default_rng(3)
 W, B = RNG.normal(size=(4, 3)), RNG.normal(size=3)

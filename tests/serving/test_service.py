@@ -31,7 +31,7 @@ def test_concurrent_infer_is_batched_and_correct() -> None:
                                on_batch=lambda vid, info: seen.append((vid, info)))
         xs = [np.random.default_rng(i).normal(size=(1, 4)).astype(np.float32) for i in range(48)]
         outs = await asyncio.gather(*(svc.infer("a" if i % 2 else "b", {"x": x}) for i, x in enumerate(xs)))
-        for i, (x, o) in enumerate(zip(xs, outs)):
+        for i, (x, o) in enumerate(zip(xs, outs, strict=True)):
             ref = linear_ref(x) if i % 2 else x @ (W * -1) + [0.5, -0.5, 0.0]
             np.testing.assert_allclose(o["y"], ref, rtol=1e-5, atol=1e-6)
         only = await svc.infer("a", {"x": xs[0].astype(np.float64)}, outputs=["label"])
@@ -112,7 +112,7 @@ def test_batching_off_runs_each_request_alone_and_cheap_models_on_the_loop() -> 
         xs = [np.full((1, 4), float(i), np.float32) for i in range(6)]
         first = await svc.infer("a", {"x": xs[0]})  # its time is unknown yet: a thread
         outs = await asyncio.gather(*(svc.infer("a", {"x": x}) for x in xs[1:]))
-        for x, o in zip(xs, [first, *outs]):
+        for x, o in zip(xs, [first, *outs], strict=True):
             np.testing.assert_allclose(o["y"], linear_ref(x), rtol=1e-5, atol=1e-6)
         await svc.aclose()
         return threading.current_thread().name

@@ -189,8 +189,8 @@ class PredictionIds:
         self._classes: dict[tuple[str, ...], tuple[dict[str, int], bytes, int]] = {}
         self._last: tuple[Any, tuple[dict[str, int], bytes, int]] = (None, ({}, b"", 1))  # same list each call
         self._refs: dict[str, bytes | None] = {}
-        # uniqueness only (the tag carries the security); not the global generator, which training seeds
-        self._nonce = random.Random().getrandbits  # noqa: S311 - see above
+        # not the global generator, which training seeds
+        self._nonce = random.Random().getrandbits  # noqa: S311 - uniqueness only: the MAC carries the security
 
     def _mac(self, deployment_id: str, body: bytes, key: bytes | None = None) -> bytes:
         return hashlib.blake2b(deployment_id.encode() + b"\0" + body, key=key or self.key, digest_size=TAG,
