@@ -2,7 +2,7 @@
 ``breast-cancer-study`` (the hospital leads; the clinic and the lab accepted), and each grants the
 project ``compute`` on its own ``breast-cancer`` partition. Idempotent.
 
-Run by ``consortium.demo.seed_demo``.
+Run by ``consortium.demo.seed_demo`` (``consortium/demo/__init__.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from consortium.demo.orgs import DEMO_ORGS, demo_owner
 from consortium.governance import grants, projects
 from consortium.governance.audit import EventDraft
-from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.services import Services
 from consortium.store.tables.projects import Project
 

@@ -4,7 +4,7 @@ works as the hospital out of the box. When the demo project ``breast-cancer-stud
 before this step) already grants compute, nothing is added; the step only fills the gap if that
 project is absent. Idempotent: a grant that already lets the hospital compute is left alone.
 
-Run by ``consortium.demo.seed_demo``.
+Run by ``consortium.demo.seed_demo`` (``consortium/demo/__init__.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from consortium.demo.orgs import DEMO_ORGS, demo_owner
 from consortium.errors import NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
-from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.governance.roles import Permission
 from consortium.services import Services
 

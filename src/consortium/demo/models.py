@@ -3,7 +3,7 @@ regression fitted with numpy on the bundled sample, with its fitted preprocessin
 ``production`` at it, deploys it as ``bc-risk`` following that alias, and lets the clinic invoke
 it with a quota. Idempotent: an existing model or deployment is left alone.
 
-Run by ``consortium.demo.seed_demo``.
+Run by ``consortium.demo.seed_demo`` (``consortium/demo/__init__.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from consortium.demo.orgs import DEMO_ORGS, demo_owner
 from consortium.governance import grants
 from consortium.governance.audit import EventDraft
-from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.registry import models as reg
 from consortium.services import Services
 from consortium.serving import deployments as deps

@@ -2,7 +2,7 @@
 (named ``breast-cancer``), and the hospital also gets ``digits``. Idempotent: a dataset that
 already has a version is left alone.
 
-Run by ``consortium.demo.seed_demo``.
+Run by ``consortium.demo.seed_demo`` (``consortium/demo/__init__.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from consortium.data import catalog
 from consortium.data.importer import ingest_sample
+from consortium.demo.orgs import DEMO_ORGS, demo_owner
 from consortium.governance.audit import EventDraft
-from consortium.governance.demo_orgs import DEMO_ORGS, demo_owner
 from consortium.services import Services
 
 HOSPITAL = DEMO_ORGS[0][0]

@@ -1,8 +1,10 @@
 """The demo consortium seeded by ``consortium up``: a hospital, a clinic and a medical lab.
 
 ``seed_demo`` runs each stage's step in order, in one transaction: the organizations with their
-owners and tokens, then sample datasets, a registered model with its deployment, a project the
-three join, and the grants a federated job needs. The credentials are printed and written to
+owners and tokens (``orgs``), then sample datasets (``datasets``), a registered model with its
+deployment (``models``), a project the three join (``project``), and the grants a federated job
+needs (``federation``). Each step goes through its stages' services; the demo sits above them,
+beside ``consortium.services``, and no stage imports it. The credentials are printed and written to
 ``CONSORTIUM_HOME/demo-credentials.json`` (mode 0600). Seeding is idempotent: a second run finds
 what exists and creates nothing twice.
 """
@@ -13,13 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from consortium.data.seed import seed_datasets
+from consortium.demo.datasets import seed_datasets
+from consortium.demo.federation import seed_federation
+from consortium.demo.models import seed_models
+from consortium.demo.orgs import DEMO_ORGS, seed_orgs
+from consortium.demo.project import seed_project
 from consortium.fileutil import write_private
 from consortium.governance.audit import EventDraft
-from consortium.governance.demo_orgs import DEMO_ORGS, seed_orgs
-from consortium.governance.demo_project import seed_project
-from consortium.jobs.federated_seed import seed_federation
-from consortium.registry.seed import seed_models
 from consortium.services import Services
 from consortium.store.db import transaction
 
