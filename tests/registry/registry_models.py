@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from consortium.demo import models as demo_models
 from consortium.demo.models import softmax_onnx
-from consortium.registry import seed as demo_seed
 
 
 def tiny_classifier(seed: int = 0, features: int = 4, classes: int = 3) -> bytes:
@@ -23,4 +23,4 @@ def constant_classifier(label: int, features: int = 4, classes: int = 3) -> byte
 def fit_logistic(X: np.ndarray, y: np.ndarray, classes: int, steps: int = 300, lr: float = 0.5) -> tuple[
         np.ndarray, np.ndarray]:
     """Multinomial logistic regression by gradient descent (the demo seed's, fewer steps)."""
-    return demo_seed.fit_logistic(X, y, classes, steps, lr)
+    return demo_models.fit_logistic(X, y, classes, steps, lr)
