@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from consortium.errors import ConsortiumError
 from consortium.fileutil import write_private
+
+if TYPE_CHECKING:  # the SDK (httpx) is imported when a command needs it
+    from consortium.sdk.client import Client
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,7 +38,7 @@ def save_profile(data: dict[str, Any]) -> None:
     write_private(profile_path(), json.dumps(data, indent=2).encode())
 
 
-def client():  # type: ignore[no-untyped-def]
+def client() -> Client:
     """The SDK client from env (CONSORTIUM_URL, CONSORTIUM_TOKEN) or the profile saved by `login`."""
     from consortium.sdk.client import Client
 

@@ -7,6 +7,7 @@ Every command goes through the SDK (``client().datasets``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -64,7 +65,7 @@ def upload(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="C
         _stats(v["schema"])
 
 
-def _stats(schema: dict) -> None:  # type: ignore[type-arg]
+def _stats(schema: dict[str, Any]) -> None:
     if schema.get("kind") == "image":
         console.print(f"images {schema['image_shape']} (C, H, W), {schema['channels']} channel(s)")
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,7 +77,7 @@ def watch(job_id: str) -> None:
         raise typer.Exit(1)
 
 
-def _fmt(d: dict, keys: tuple[str, ...]) -> str:  # type: ignore[type-arg]
+def _fmt(d: dict[str, Any], keys: tuple[str, ...]) -> str:
     return " ".join(f"{k}={d[k]:.4f}" for k in keys if isinstance(d.get(k), (int, float)))
 
 

@@ -4,6 +4,7 @@ reject federated jobs, save local data, privacy budgets)."""
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import typer
 
@@ -45,7 +46,7 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
 
         shown: list[str] = []
 
-        def report(n: dict) -> None:  # type: ignore[type-arg]
+        def report(n: dict[str, Any]) -> None:
             if "error" in n:
                 what = "heartbeat" if shown else "registration"
                 err_console.print(f"[yellow]{what} failed[/yellow] ({n['failures']}): {n['error']}")

@@ -25,9 +25,12 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from consortium.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 RATIO_FLOOR = 64 << 10  # entries smaller than this are not ratio-checked: tiny files compress oddly
 SETTINGS = {"max_members": "CONSORTIUM_ZIP_MAX_MEMBERS", "max_bytes": "CONSORTIUM_ZIP_MAX_BYTES",
@@ -140,11 +143,12 @@ class _Member(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        n = self.raw.readinto(b)  # type: ignore[attr-defined]
+    def readinto(self, b: WriteableBuffer) -> int:
+        # ZipFile.open gives a ZipExtFile (it has readinto); typeshed types it as IO[bytes], which has not
+        n: int = self.raw.readinto(b)  # type: ignore[attr-defined]
         self.got += n
         self.owner._count(self.info, self.got, n)
-        return n  # type: ignore[no-any-return]
+        return n
 
     def close(self) -> None:
         self.raw.close()

@@ -20,8 +20,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consortium.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class IterReader(io.RawIOBase):
@@ -55,11 +59,12 @@ class IterReader(io.RawIOBase):
                 return False
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, b: WriteableBuffer) -> int:
         if not self._fill():
             return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
+        with memoryview(b) as out:  # released on return: the caller may resize its bytearray
+            n = min(len(out), len(self._buf))
+            out[:n] = self._buf[:n]
         self._buf = self._buf[n:]  # a view: no copy of the rest
         return n
 

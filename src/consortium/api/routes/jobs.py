@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -118,7 +119,7 @@ async def job_stream(job: JobDep, request: Request,
     job_id = job.id
     start = max(after, last_event_id)
 
-    async def gen():  # type: ignore[no-untyped-def]
+    async def gen() -> AsyncIterator[str]:
         after = start
         while True:
             def poll(after: int = after) -> tuple[list[dict[str, Any]], str]:
