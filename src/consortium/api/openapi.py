@@ -59,7 +59,7 @@ HEADERS = {401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type"
 FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")  # FastAPI's 422 body, never sent by the hub
 
 
-# A resource a path names: NAME (an id is one) or ORG~NAME, as ``grants.split_qualified`` reads it
+# A resource a path names: NAME (an id is one) or ORG~NAME, as ``governance.names.split_qualified`` reads it
 # (after str.strip(), whose whitespace also has \x1c-\x1f and \x85, unlike a JSON Schema's \s).
 _SOLID = r"[^~/\s\x1c-\x1f\x85]"
 REFERENCE = rf"^[^~/]*{_SOLID}[^~/]*(~[^~/]*{_SOLID}[^~/]*)?$"

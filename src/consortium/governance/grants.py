@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
 from consortium.governance.identity import org_by_id, org_by_name
+from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import IMPLIES, Permission, Role
 from consortium.store.tables.base import new_id, utcnow
@@ -66,47 +67,6 @@ class ResourceTypes:
         """How a resource reads in a listing (``org/name``); its id when the type is unknown."""
         rt = self._by_name.get(name)
         return rt.describe(session, resource_id) if rt else resource_id
-
-
-# A qualified name in one path segment: ``org~name`` (no hub name may contain '~'); ``org/name``
-# means the same wherever a reference is not a path segment (bodies, queries, the SDK).
-QUALIFIER = "~"
-T = TypeVar("T")
-
-
-def split_qualified(ref: str, what: str = "resource") -> tuple[str | None, str]:
-    """``org~name`` or ``org/name`` -> (org, name); a bare ``name`` -> (None, name).
-
-    >>> split_qualified("st-marys~bc-risk"), split_qualified("st-marys/bc-risk"), split_qualified("bc-risk")
-    (('st-marys', 'bc-risk'), ('st-marys', 'bc-risk'), (None, 'bc-risk'))
-    """
-    ref = (ref or "").strip()
-    for sep in ("/", QUALIFIER):
-        if sep in ref:
-            org, _, name = ref.partition(sep)
-            if not org or not name or "/" in name or QUALIFIER in name:
-                raise InvalidInput(f"{what} reference {ref!r} is not valid",
-                                   hint=f"write NAME, or ORG{QUALIFIER}NAME (ORG/NAME in a request body)")
-            return org, name
-    return None, ref
-
-
-def qualified(org_name: str, name: str) -> str:
-    """The single-segment reference of another organization's resource: ``org~name``."""
-    return f"{org_name}{QUALIFIER}{name}"
-
-
-def pick_by_name(what: str, name: str, own: T | None, visible: list[tuple[str, T]]) -> T | None:
-    """How a bare name resolves: the caller's own organization's resource first, else the single
-    one it can see (``visible``: (qualified name, resource) pairs, through grants or projects);
-    several -> ``Conflict`` listing only the qualified names the caller can see; none -> None."""
-    if own is not None:
-        return own
-    if len(visible) > 1:
-        raise Conflict(f"{len(visible)} {what}s named {name!r} are visible to your organization: "
-                       f"{', '.join(sorted(q for q, _ in visible))}",
-                       hint=f"name one of them as ORG{QUALIFIER}NAME (or ORG/NAME in a request body)")
-    return visible[0][1] if visible else None
 
 
 def _projects_of(session: Session, org_id: str) -> list[str]:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from consortium.governance import grants as grants_mod
+from consortium.governance import names
 from consortium.governance.identity import check_name, org_by_id, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
@@ -88,7 +88,7 @@ def find(session: Session, ref: str) -> Project | None:
         prj = session.get(Project, ref)
         if prj is not None:
             return prj
-    org, name = grants_mod.split_qualified(ref, "project")
+    org, name = names.split_qualified(ref, "project")
     if org is None:
         return None
     return session.scalar(select(Project).join(Organization, Organization.id == Project.created_by_org)
@@ -103,14 +103,14 @@ def visible(session: Session, p: Principal, ref: str) -> Seen:
     """The project ``ref`` names, if the caller's organization is a member or has a pending
     invitation; else 404 (the same answer whether or not it exists)."""
     prj = find(session, ref)
-    if prj is None and grants_mod.split_qualified(ref, "project")[0] is None:
+    if prj is None and names.split_qualified(ref, "project")[0] is None:
         rows = session.execute(select(Project, ProjectMember).join(
             ProjectMember, ProjectMember.project_id == Project.id).where(
             Project.name == ref.strip(), ProjectMember.org_id == p.org_id,
             ProjectMember.state.in_(["active", "invited"]))).all()
         own = next((r for r in rows if r[0].created_by_org == p.org_id), None)
         seen = [(ref_of(session, r[0]), r[0]) for r in rows]
-        prj = grants_mod.pick_by_name("project", ref.strip(), own[0] if own else None, seen)
+        prj = names.pick_by_name("project", ref.strip(), own[0] if own else None, seen)
     m = membership(session, prj.id, p.org_id) if prj else None
     if prj is None or m is None or not _seen(m):
         raise NotFound(f"project {ref!r} not found among your organization's projects",
@@ -136,7 +136,7 @@ def for_work(session: Session, p: Principal, ref: str, what: str) -> Project:
 
 def ref_of(session: Session, prj: Project) -> str:
     """The project's qualified reference, ``org~name``."""
-    return grants_mod.qualified(org_by_id(session, prj.created_by_org).name, prj.name)
+    return names.qualified(org_by_id(session, prj.created_by_org).name, prj.name)
 
 
 def require_active(m: ProjectMember, what: str = "this") -> None:
@@ -288,7 +288,7 @@ def summary(session: Session, seen: Seen) -> dict[str, Any]:
 
 def view(session: Session, prj: Project, m: ProjectMember | None = None) -> dict[str, Any]:
     creator = org_by_id(session, prj.created_by_org).name
-    return {"id": prj.id, "name": prj.name, "ref": grants_mod.qualified(creator, prj.name),
+    return {"id": prj.id, "name": prj.name, "ref": names.qualified(creator, prj.name),
             "purpose": prj.purpose, "terms": prj.terms, "default_quota": prj.default_quota, "created_by": creator,
             "created_at": prj.created_at, "your_role": m.role if m else None,
             "your_state": m.state if m else None, "members": members_view(session, prj)}

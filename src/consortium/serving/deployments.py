@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from consortium.governance import grants
+from consortium.governance import grants, names
 from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
@@ -95,7 +95,7 @@ def find_deployment(session: Session, ref: str) -> Deployment | None:
         d = session.get(Deployment, ref)
         if d is not None:
             return d
-    org, name = grants.split_qualified(ref, "deployment")
+    org, name = names.split_qualified(ref, "deployment")
     if org is None:
         return None
     return session.scalar(select(Deployment).join(Organization, Organization.id == Deployment.org_id)
@@ -125,7 +125,7 @@ def lookup(session: Session, p: Principal, ref: str) -> Deployment | None:
     checked here: the caller authorizes, so that the owner sees refused attempts); a bare name is
     the caller's own organization's, else the single one it may call (``Conflict`` if several)."""
     d = find_deployment(session, ref)
-    if d is not None or grants.split_qualified(ref, "deployment")[0] is not None:
+    if d is not None or names.split_qualified(ref, "deployment")[0] is not None:
         return d
     name = ref.strip()
     own = session.scalar(select(Deployment).where(Deployment.org_id == p.org_id, Deployment.name == name))
@@ -133,7 +133,7 @@ def lookup(session: Session, p: Principal, ref: str) -> Deployment | None:
         return own
     seen = [(_qualified(session, x), x) for x in session.scalars(select(Deployment).where(Deployment.name == name))
             if _may_call(session, p, x)]
-    return grants.pick_by_name("deployment", name, None, seen)
+    return names.pick_by_name("deployment", name, None, seen)
 
 
 def get_deployment(session: Session, p: Principal, ref: str,
@@ -194,7 +194,7 @@ def deployment_view(session: Session, d: Deployment, grant: Grant | None = None)
         signature, task, class_names = v.signature, v.task, v.class_names
     except NotFound:
         version, signature, task, class_names = None, None, None, None
-    ref = grants.qualified(org, d.name)
+    ref = names.qualified(org, d.name)
     pinned = session.get(ModelVersion, d.version_id) if d.version_id else None
     out = {"id": d.id, "name": d.name, "org": org, "ref": ref, "model": f"{org}/{model.name}",
            "alias": d.alias, "pinned_version": pinned.version if pinned is not None else None,
@@ -213,7 +213,7 @@ def _resolve(session: Session, ref: str) -> tuple[str, str] | None:
 
 
 def _qualified(session: Session, d: Deployment) -> str:
-    return grants.qualified(org_by_id(session, d.org_id).name, d.name)
+    return names.qualified(org_by_id(session, d.org_id).name, d.name)
 
 
 def _describe(session: Session, rid: str) -> str:

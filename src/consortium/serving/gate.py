@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import ConsortiumError
 from consortium.governance import credentials, grants
-from consortium.governance.grants import split_qualified
+from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
 from consortium.governance.secrets import hash_token
