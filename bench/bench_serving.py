@@ -170,7 +170,7 @@ def accounting_cost(tmp: Path) -> tuple[float, float]:
     """µs per call of admit+record, and ms per flush of 20 buckets, on a real SQLite database."""
     from consortium.config import Settings
     from consortium.services import Services
-    from consortium.serving.usage import UsageMeter
+    from consortium.serving.hub.usage import UsageMeter
 
     svc = Services.start(Settings(home=tmp / "meter"))
     m = UsageMeter(svc.session_factory, interval=0, audit=svc.audit_in)

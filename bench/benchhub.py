@@ -28,7 +28,7 @@ def build(home: str | Path, onnx: bytes, state: dict[str, Any], models: int = 1,
     from consortium.monitoring.config import save_settings
     from consortium.registry import models as reg
     from consortium.services import Services
-    from consortium.serving import deployments as deps
+    from consortium.serving.hub import deployments as deps
     from consortium.store.db import transaction
 
     def deploy(s: Any, p: Any, name: str, model_ref: str) -> Any:

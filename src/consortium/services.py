@@ -20,7 +20,7 @@ from consortium.jobs.submit import SubmitCheck, checks_for
 if TYPE_CHECKING:
     from consortium.monitoring.prometheus import HubMetrics
     from consortium.monitoring.recorder import Monitor
-    from consortium.serving.runtime import ServingRuntime
+    from consortium.serving.hub.runtime import ServingRuntime
     from consortium.serving.service import BatchingConfig
 
 
@@ -35,7 +35,7 @@ class Services(Hub):
     def __post_init__(self) -> None:
         from consortium.data.resources import DATASET
         from consortium.monitoring.prometheus import HubMetrics
-        from consortium.serving.deployments import DEPLOYMENT
+        from consortium.serving.hub.deployments import DEPLOYMENT
 
         self.submit_checks = checks_for(self.settings.max_model_params)
         self.resource_types = ResourceTypes((DATASET, DEPLOYMENT))
@@ -70,7 +70,7 @@ class Services(Hub):
         the settings say unless ``batching`` is given. ``serving`` is the hub's; nothing in it runs
         before the first prediction, and the app's shutdown stops it (``ServingRuntime.aclose``)."""
         from consortium.registry.models import onnx_by_id
-        from consortium.serving.runtime import ServingRuntime
+        from consortium.serving.hub.runtime import ServingRuntime
         from consortium.serving.service import BatchingConfig
 
         cfg = self.settings

@@ -135,7 +135,7 @@ def test_quota_holds_across_processes_via_the_database(services: Any, iris_deplo
                                                        owner: Any, world: Any) -> None:
     """A fresh meter (another hub process) sees what was flushed by this one."""
     from consortium.errors import QuotaExceeded
-    from consortium.serving.usage import UsageMeter
+    from consortium.serving.hub.usage import UsageMeter
 
     a, b = UsageMeter(services.session_factory, interval=0), UsageMeter(services.session_factory, interval=0)
     for _ in range(4):

@@ -12,7 +12,7 @@ from consortium.errors import InvalidInput
 from consortium.governance.identity import check_name
 from consortium.jobs.federated_nodes import NODE_NAME
 from consortium.registry.models import check_alias, check_model_name
-from consortium.serving.deployments import check_deployment_name
+from consortium.serving.hub.deployments import check_deployment_name
 
 CHECKS: dict[str, Callable[[str], str]] = {
     "organization": check_name, "dataset": check_dataset_name, "model": check_model_name,

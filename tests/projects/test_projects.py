@@ -113,7 +113,7 @@ def test_project_invoke_uses_the_project_quota(http: Any, world: Any, services: 
     from registry_models import tiny_classifier
 
     from consortium.registry import models as reg
-    from consortium.serving import deployments as deps
+    from consortium.serving.hub import deployments as deps
     from consortium.store.db import transaction
 
     a, b = world.actor(world.org()), world.actor(world.org())

@@ -73,7 +73,7 @@ def fields(resource_types: ResourceTypes) -> dict[tuple[str, str], dict[str, Any
     from consortium.governance.roles import Permission
     from consortium.governance.secrets import MIN_PASSWORD
     from consortium.registry.models import ALIAS_RE, MODEL_NAME_RE
-    from consortium.serving.deployments import DEPLOYMENT_NAME_RE
+    from consortium.serving.hub.deployments import DEPLOYMENT_NAME_RE
 
     name = {"pattern": NAME_RE.pattern}  # organizations and projects
     model_ref = rf"^({_inner(NAME_RE)}/)?{_inner(MODEL_NAME_RE)}(:[0-9]{{1,9}}|@{_inner(ALIAS_RE)})?$"

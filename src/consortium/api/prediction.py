@@ -29,7 +29,7 @@ from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, NotFound
 from consortium.monitoring.recorder import PREDICTION_HEADER
 from consortium.serving import oip
-from consortium.serving.runtime import Call, ServingRuntime
+from consortium.serving.hub.runtime import Call, ServingRuntime
 
 
 async def open_call(svc: Any, ctx: RequestContext, headers: Mapping[str, str], deployment: str,

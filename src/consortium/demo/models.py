@@ -18,7 +18,7 @@ from consortium.governance import grants
 from consortium.governance.audit import EventDraft
 from consortium.registry import models as reg
 from consortium.services import Services
-from consortium.serving import deployments as deps
+from consortium.serving.hub import deployments as deps
 
 MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
 

@@ -22,8 +22,8 @@ from consortium.monitoring.config import MonitorSettings
 from consortium.monitoring.drift import drift_report
 from consortium.monitoring.feedback import live_quality
 from consortium.monitoring.predictions import decode, model_inputs, recent
-from consortium.serving.deployments import resolve_version
-from consortium.serving.usage import usage_rows
+from consortium.serving.hub.deployments import resolve_version
+from consortium.serving.hub.usage import usage_rows
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import Feedback, LatencyHistogram
 from consortium.store.tables.registry import Deployment, ModelVersion

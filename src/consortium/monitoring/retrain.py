@@ -125,7 +125,7 @@ def check(session: Session, d: Deployment, keys: KeyService, checks: Sequence[Su
     if blocked:
         return {**out, "blocked": blocked}, None
     from consortium.jobs.submit import submit_recipe
-    from consortium.serving.deployments import resolve_version
+    from consortium.serving.hub.deployments import resolve_version
 
     v = resolve_version(session, d)
     model = session.get(RegisteredModel, d.model_id)

@@ -329,7 +329,7 @@ class ToServe:
 
 
 def to_serve(session: Session, p: Principal, ref: str) -> ToServe:
-    """``[org/]model[:version|@alias]`` for a deployment (``consortium.serving.deployments``): a model
+    """``[org/]model[:version|@alias]`` for a deployment (``consortium.serving.hub.deployments``): a model
     of the caller's organization, authorized like a path parameter (another organization's is 404,
     403 where a project lets the caller read it); the alias must exist; without a version or an
     alias the latest version is pinned."""

@@ -4,11 +4,12 @@
 
 - ``endpoint``: one model version as served, the hooks behind ``/predict`` and the Open Inference
   Protocol (decode, preprocess, predict, postprocess, encode)
-- ``runtime``: the process's ``ServingRuntime`` (``Services.serving``): admission, endpoints,
-  inference services, accounting
-- ``gate``: who calls which deployment under which grant, from short-lived caches
-- ``usage``: calls per caller and minute, quotas, the usage audit events
-- ``deployments``: named endpoints of registered models (rows, lookups, the grant resource type)
+- ``hub``: the hub's side, on its database: ``hub.runtime`` (the process's ``ServingRuntime``,
+  ``Services.serving``: admission, endpoints, inference services, accounting), ``hub.gate`` (who
+  calls which deployment under which grant, from short-lived caches), ``hub.usage`` (calls per
+  caller and minute, quotas, the usage audit events), ``hub.deployments`` (named endpoints of
+  registered models: rows, lookups, the grant resource type); everything else here touches no
+  database and never imports ``hub``
 - ``service``, ``cache``, ``batching``, ``predictor``: onnxruntime predictors, the bounded model
   cache and adaptive batching
 - ``oip``, ``datatypes``: the Open Inference Protocol's codec and tensor datatypes

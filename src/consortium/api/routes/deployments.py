@@ -17,8 +17,8 @@ from consortium.api.schemas import In
 from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
-from consortium.serving import deployments as deps_svc
-from consortium.serving.usage import usage_rows
+from consortium.serving.hub import deployments as deps_svc
+from consortium.serving.hub.usage import usage_rows
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.registry import Deployment
@@ -33,7 +33,7 @@ class DeploymentIn(In):
 
 
 def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[Deployment, Grant | None]:
-    """``{deployment}``: an id, ``org~name``, or a bare name (see ``consortium.serving.deployments``)."""
+    """``{deployment}``: an id, ``org~name``, or a bare name (see ``consortium.serving.hub.deployments``)."""
     d = deps_svc.find_deployment(session, deployment)
     if d is not None:  # named exactly: the owner sees a refused attempt too
         ctx.resource("deployment", d.id, d.org_id)

@@ -73,7 +73,7 @@ class Deployment(Base):
     """A named endpoint serving one model, pinned to a version or following an alias.
 
     Names are unique per organization; ``/v2/models/{name}`` takes ``org~name`` or a bare name
-    (see ``consortium.serving.deployments``)."""
+    (see ``consortium.serving.hub.deployments``)."""
 
     __tablename__ = "deployments"
     __table_args__ = (UniqueConstraint("org_id", "name", name="uq_deployments_org_name"),)

@@ -27,8 +27,8 @@ from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
 from consortium.governance.secrets import hash_token
-from consortium.serving.deployments import find_deployment, lookup, not_found, resolve_version
-from consortium.serving.usage import UsageMeter
+from consortium.serving.hub.deployments import find_deployment, lookup, not_found, resolve_version
+from consortium.serving.hub.usage import UsageMeter
 from consortium.store.db import transaction
 
 T = TypeVar("T")

@@ -26,10 +26,10 @@ from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.serving.batching import BatchInfo
 from consortium.serving.endpoint import Endpoint
-from consortium.serving.gate import Access, Gate, Target
+from consortium.serving.hub.gate import Access, Gate, Target
+from consortium.serving.hub.usage import UsageMeter
 from consortium.serving.service import BatchingConfig, InferenceService
 from consortium.serving.signature import ModelSignature
-from consortium.serving.usage import UsageMeter
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import ModelVersion, RegisteredModel
 
@@ -187,7 +187,7 @@ class ServingRuntime:
         """Admit a call or raise (401, 404 without a grant, 403 for a low role, 429 over quota).
 
         Refusals stay audited by the error handler; an admitted call is not audited on its own
-        (see ``consortium.serving.usage`` for the rule)."""
+        (see ``consortium.serving.hub.usage`` for the rule)."""
         if not self.running:
             self._start()
         ckey, secret = self._credential(cred, org_header)
