@@ -23,11 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 
-A = TypeVar("A")  # an array type: numpy.ndarray or torch.Tensor, rows on axis 0, classes on axis 1
+
+class Array(Protocol):
+    """What the formula asks of an array besides ``Ops``: its shape, and ``1.0 - a``."""
+
+    @property
+    def shape(self) -> Any: ...
+
+    def __rsub__(self, other: float, /) -> Self: ...
+
+
+A = TypeVar("A", bound=Array)  # numpy.ndarray or torch.Tensor, rows on axis 0, classes on axis 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+    p: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return p
 
 
 def _concat(xs: list[np.ndarray]) -> np.ndarray:
@@ -57,11 +68,11 @@ NUMPY: Ops[Any] = Ops(_sigmoid, _softmax, _concat)
 
 def binary_pair(p: A, ops: Ops[A]) -> A:
     """(N, 1) probabilities of the positive class -> (N, 2) ``[1 - p, p]``."""
-    return ops.concat([1.0 - p, p])  # type: ignore[operator, list-item]
+    return ops.concat([1.0 - p, p])
 
 
 def probabilities(logits: A, ops: Ops[A] = NUMPY) -> A:
     """(N, K) logits -> (N, max(K, 2)) class probabilities: softmax, or the sigmoid pair for one logit."""
-    if logits.shape[1] == 1:  # type: ignore[attr-defined]
+    if logits.shape[1] == 1:
         return binary_pair(ops.sigmoid(logits), ops)
     return ops.softmax(logits)

@@ -39,7 +39,7 @@ class Rule:
 
 def rule(kind: Kind, role: Role = Role.viewer) -> Callable[[F], F]:
     def mark(fn: F) -> F:
-        fn.__access_rule__ = Rule(kind, role)  # type: ignore[attr-defined]
+        fn.__access_rule__ = Rule(kind, role)  # type: ignore[attr-defined]  # a marker rule_of reads back
         return fn
 
     return mark

@@ -21,11 +21,13 @@ ORG_HEADER = "x-consortium-org"
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    svc: Services = request.app.state.services  # Starlette's state holds Any
+    return svc
 
 
 def context(request: Request) -> RequestContext:
-    return request.state.ctx  # type: ignore[no-any-return]
+    ctx: RequestContext = request.state.ctx
+    return ctx
 
 
 def unit_of_work(request: Request) -> Iterator[Session]:

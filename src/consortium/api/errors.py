@@ -101,6 +101,7 @@ NotFoundPage = Callable[[Request], Response | None]
 def install(app: FastAPI, not_found_page: NotFoundPage | None = None) -> None:
     """The error handlers; a 404 asks ``not_found_page`` first (the web UI's, passed in by
     ``consortium.web.create_app``: the API imports no UI)."""
+    # Starlette calls a handler only with the class it was added for; its hint wants one for Exception
     app.add_exception_handler(ConsortiumError, error_response)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, unexpected_response)
     app.add_exception_handler(OverflowError, out_of_range_response)

@@ -99,7 +99,7 @@ def install(app: FastAPI, resource_types: ResourceTypes) -> None:
             app.openapi_schema = describe(spec, route_table(app), resource_types)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI documents replacing it so
 
 
 def describe(spec: dict[str, Any], routes: Iterable[RouteInfo], resource_types: ResourceTypes) -> dict[str, Any]:

@@ -82,6 +82,7 @@ def legacy_hash(prev: str, seq: int, time: str, *cols: str | None) -> str:
     import hashlib
 
     iso = time[:10] + "T" + time[11:] + "+00:00"  # the old format: isoformat of an aware UTC time
+    # cols: keyed_text's columns after ``time``, in its order (mypy cannot match a *tuple to them)
     return hashlib.sha256(keyed_text(prev, seq, iso, *cols).encode()).hexdigest()  # type: ignore[arg-type]
 
 
@@ -110,7 +111,8 @@ class AuditChain:
         """The seal as this hub recorded it outside the database (None before its first start)."""
         if not self.seal_file.exists():
             return None
-        return json.loads(self.seal_file.read_text())  # type: ignore[no-any-return]
+        seal: dict[str, Any] = json.loads(self.seal_file.read_text())
+        return seal
 
     def _record(self, seal: Seal) -> None:
         from consortium.fileutil import write_private

@@ -226,6 +226,7 @@ def end_membership_credentials(session: Session, user_id: str, org_id: str) -> t
     sessions = session.execute(update(WebSession).where(
         WebSession.user_id == user_id, WebSession.current_org_id == org_id, WebSession.revoked_at.is_(None))
         .values(revoked_at=now).execution_options(synchronize_session="fetch"))
+    # an UPDATE answers a CursorResult (it has rowcount); Session.execute is typed as the plain Result
     return tokens.rowcount or 0, sessions.rowcount or 0  # type: ignore[attr-defined]
 
 

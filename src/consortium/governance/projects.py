@@ -255,9 +255,9 @@ def check_grant(session: Session, p: Principal, project_id: str, permission: str
     """A grant to a project: the granting organization must be an active member, within the terms."""
     prj = session.get(Project, project_id)
     m = membership(session, project_id, p.org_id) if prj else None
-    if prj is None or not _seen(m):
+    if prj is None or m is None or not _seen(m):
         raise NotFound("project not found among your organization's projects")
-    require_active(m, "granting to the project")  # type: ignore[arg-type]
+    require_active(m, "granting to the project")
     if permission not in prj.terms:
         raise InvalidInput(f"{permission!r} is outside the terms of project {prj.name}, which members "
                            f"agreed to extend only {', '.join(prj.terms)}",

@@ -38,18 +38,27 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consortium.errors import InvalidInput, PermissionDenied, Unavailable
 from consortium.jobs.context import JobCancelled, JobContext
 from consortium.jobs.train import load_data, threads
 from consortium.store.db import transaction
 
+if TYPE_CHECKING:
+    from consortium.federation.engine.embedded import Engine
+
 APPROVAL_POLL_S = 1.0
 
 
-def engine_name() -> str:
-    return os.environ.get("CONSORTIUM_FEDERATION_ENGINE", "deployment").strip() or "deployment"
+def engine_name() -> Engine:
+    name = os.environ.get("CONSORTIUM_FEDERATION_ENGINE", "deployment").strip() or "deployment"
+    if name == "simulation":
+        return "simulation"
+    if name != "deployment":
+        raise InvalidInput(f"unknown federation engine {name!r}",
+                           hint="set CONSORTIUM_FEDERATION_ENGINE to deployment or simulation")
+    return "deployment"
 
 
 def node_root(ctx: JobContext, org: str) -> Path:
@@ -153,12 +162,18 @@ def _concat(parts: list[Any]) -> Any:
     return d
 
 
-def forward_progress(ctx: JobContext, rounds: int) -> Any:
-    """A progress sink that turns Flower's round records into job progress events."""
-    def sink(rec: dict[str, Any]) -> None:
+class ProgressForwarder:
+    """A progress sink that turns Flower's round records into job progress events, counting the
+    rounds it saw (``rounds_seen``)."""
+
+    def __init__(self, ctx: JobContext, rounds: int) -> None:
+        self.ctx, self.rounds, self.rounds_seen = ctx, rounds, 0
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        ctx, rounds = self.ctx, self.rounds
         kind = rec.get("kind")
         if kind == "round":
-            sink.rounds_seen += 1  # type: ignore[attr-defined]
+            self.rounds_seen += 1
         if kind == "start":
             ctx.progress({"stage": "training", "round": 0, "rounds": rounds, "nodes": rec.get("nodes"),
                           "strategy": rec.get("strategy")}, force=True)
@@ -170,8 +185,11 @@ def forward_progress(ctx: JobContext, rounds: int) -> Any:
                           "train_loss": rec.get("train_loss"), "seconds": rec.get("seconds")})
         if ctx.should_stop():
             raise JobCancelled("cancelled on request")
-    sink.rounds_seen = 0  # type: ignore[attr-defined]
-    return sink
+
+
+def forward_progress(ctx: JobContext, rounds: int) -> ProgressForwarder:
+    """The progress sink of a federated job (see ``ProgressForwarder``)."""
+    return ProgressForwarder(ctx, rounds)
 
 
 def charge_planned(ctx: JobContext) -> None:
@@ -243,7 +261,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     try:
         sink = forward_progress(ctx, recipe.federated.rounds)
         try:
-            result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,  # type: ignore[arg-type]
+            result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,
                                   progress=sink, work_dir=work, on_superlink=started if joining else None,
                                   secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
                                   listen=Listen.from_settings(settings),

@@ -18,4 +18,5 @@ def handler(kind: str) -> Callable[[Any], dict[str, Any]]:
     if kind not in KINDS:
         raise InvalidInput(f"unknown job kind {kind!r}", hint=f"use one of: {', '.join(KINDS)}")
     module, func = KINDS[kind].split(":")
-    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+    run: Callable[[Any], dict[str, Any]] = getattr(importlib.import_module(module), func)
+    return run

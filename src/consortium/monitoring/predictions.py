@@ -27,7 +27,8 @@ from consortium.store.tables.registry import Deployment, ModelVersion
 def decode(session: Session, keys: KeyService, rec: PredictionRecord) -> dict[str, Any]:
     """The decrypted ``{"inputs", "outputs"}`` of a record."""
     opened = b"".join(keys.decrypt_stream(session, rec.owner_org_id, [rec.payload]))
-    return json.loads(opened)  # type: ignore[no-any-return]
+    record: dict[str, Any] = json.loads(opened)
+    return record
 
 
 def get_record(session: Session, d: Deployment, prediction_id: str) -> PredictionRecord:

@@ -15,7 +15,7 @@ invalid recipe at model.hiden: Extra inputs are not permitted; remove it or chec
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -103,7 +103,7 @@ def _fill_default(step: BaseModel) -> None:
     """``{normalize: null}`` means the step with its defaults."""
     name = next(iter(step.model_fields_set))
     if getattr(step, name) is None:
-        setattr(step, name, type(step).model_fields[name].annotation.__args__[0]())  # type: ignore[union-attr]
+        setattr(step, name, get_args(type(step).model_fields[name].annotation)[0]())  # X of `X | None`
 
 
 STEP_NAMES = ("drop_missing", "impute", "drop_duplicates", "clip_outliers", "normalize", "one_hot", "rescale")

@@ -45,7 +45,7 @@ log = logging.getLogger("consortium.store")
 try:
     import fcntl
 except ImportError:  # not POSIX: no lock, only the grace period
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # typeshed has the module on every platform mypy checks
 
 
 @dataclass(frozen=True)

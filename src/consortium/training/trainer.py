@@ -157,9 +157,10 @@ def train_epochs(
     torch.manual_seed(seed)
     Xt = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32))
     yt = _targets(y, loss)
-    has_val = X_val is not None and y_val is not None and len(X_val) > 0
-    Xv = torch.as_tensor(np.ascontiguousarray(X_val, dtype=np.float32)) if has_val else None
-    yv = _targets(y_val, loss) if has_val else None  # type: ignore[arg-type]
+    val: tuple[torch.Tensor, torch.Tensor] | None = None  # (inputs, targets) of the validation rows
+    if X_val is not None and y_val is not None and len(X_val) > 0:
+        val = torch.as_tensor(np.ascontiguousarray(X_val, dtype=np.float32)), _targets(y_val, loss)
+    has_val = val is not None
     loss_fn = loss_function(loss)
     opt = make_optimizer(model, train)
     engine = dp_model = None
@@ -210,10 +211,10 @@ def train_epochs(
                 }
                 if sched is not None:
                     sched.step()
-                if has_val:
-                    row.update(_evaluate(model, Xv, yv, loss_fn, loss))  # type: ignore[arg-type]
-                if engine is not None:
-                    row["epsilon"] = float(engine.get_epsilon(dp.delta))  # type: ignore[union-attr]
+                if val is not None:
+                    row.update(_evaluate(model, val[0], val[1], loss_fn, loss))
+                if engine is not None and dp is not None:  # (the engine exists only with dp)
+                    row["epsilon"] = float(engine.get_epsilon(dp.delta))
                 row["time_s"] = time.perf_counter() - t0
                 history.append(row)
                 if stopped:

@@ -315,8 +315,12 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
     """
     from consortium.federation.engine.simulation import job_run_config, prepare
 
-    tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
-    work = Path(work_dir or tmp.name)  # type: ignore[union-attr]
+    tmp = None
+    if work_dir:
+        work = Path(work_dir)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="consortium-fl-")
+        work = Path(tmp.name)
     t0 = time.monotonic()
     try:
         recipe, configs, vdir = prepare(recipe, partitions, validation, work)

@@ -82,11 +82,14 @@ class Listen:
     @classmethod
     def from_settings(cls, settings: Any) -> Listen:
         span = settings.federation_ports
-        ports = tuple(int(p) for p in span.split("-")) if span else None
+        ports: tuple[int, int] | None = None
+        if span:  # low-high (Settings checks the pattern)
+            low, high = (int(p) for p in span.split("-"))
+            ports = (low, high)
         if ports is not None and not 0 < ports[0] <= ports[1] < 65536:
             raise InvalidInput(f"CONSORTIUM_FEDERATION_PORTS={span!r} is not a port range",
                                hint="write it low-high, e.g. 9100-9199")
-        return cls(settings.federation_host, settings.federation_public_host, ports)  # type: ignore[arg-type]
+        return cls(settings.federation_host, settings.federation_public_host, ports)
 
 
 @dataclass

@@ -205,8 +205,12 @@ def run_simulation(recipe: Any, partitions: dict[str, DataFrameSet], *,
     """
     from consortium.federation.app.run import LOCAL_SINKS
 
-    tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="consortium-fl-")
-    work = Path(work_dir or tmp.name)  # type: ignore[union-attr]
+    tmp = None
+    if work_dir:
+        work = Path(work_dir)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="consortium-fl-")
+        work = Path(tmp.name)
     try:
         t0 = time.monotonic()
         recipe, configs, vdir = prepare(recipe, partitions, validation, work)
