@@ -95,7 +95,7 @@ class Client:
 
     def me(self) -> dict[str, Any]:
         """Who this client acts as: user, organization, role and memberships."""
-        return self.request("GET", "/api/v1/me")  # type: ignore[no-any-return]
+        return self.request("GET", "/api/v1/me")
 
     def logout(self) -> None:
         self.request("POST", "/api/v1/auth/logout")
@@ -140,5 +140,5 @@ def _error(r: httpx.Response) -> ConsortiumError:
     if code and code != e.code:
         e.code = code  # a stage's own code under its family (e.g. cancelled, a Conflict)
     e.hint = hint
-    e.http_status = r.status_code  # type: ignore[attr-defined]
+    e.http_status = r.status_code  # type: ignore[attr-defined]  # for SDK users; the families carry no status
     return e

@@ -56,16 +56,16 @@ class Datasets(Group):
 
     def list(self, scope: str = "all") -> list[dict[str, Any]]:
         """Your organization's datasets and those shared with it (``own``, ``shared`` or ``all``)."""
-        return self._get("/datasets", scope=scope)  # type: ignore[no-any-return]
+        return self._get("/datasets", scope=scope)
 
     def get(self, ref: str) -> dict[str, Any]:
-        return self._get(f"/datasets/{self._ref(ref)}")  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{self._ref(ref)}")
 
     def versions(self, ref: str) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/datasets/{self._ref(ref)}/versions")  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{self._ref(ref)}/versions")
 
     def version(self, ref: str, version: int | str = "latest") -> dict[str, Any]:
-        return self._get(f"/datasets/{self._ref(ref)}/versions/{version}")  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{self._ref(ref)}/versions/{version}")
 
     def preview(self, ref: str, version: int | str = "latest", rows: int = 10) -> dict[str, Any]:
         """Schema and statistics; ``rows_preview`` holds rows only if you may read them."""
@@ -129,10 +129,10 @@ class Datasets(Group):
         [2]
         """
         path = f"/datasets/{self._ref(ref)}" + (f"/versions/{int(version)}" if version is not None else "")
-        return self._delete(path)  # type: ignore[no-any-return]
+        return self._delete(path)
 
     def samples(self) -> builtins.list[dict[str, str]]:
-        return self._get("/datasets/samples")  # type: ignore[no-any-return]
+        return self._get("/datasets/samples")
 
     def import_sample(self, sample: str, name: str | None = None, *, partitions: int = 1,
                       part: int | None = None, skew: str = "iid", seed: int = 0,
@@ -141,5 +141,5 @@ class Datasets(Group):
         hub operator, one partition into each of ``to_orgs``."""
         body = {"sample": sample, "name": name, "partitions": partitions, "part": part, "skew": skew,
                 "seed": seed, "to_orgs": to_orgs}
-        return self._post("/datasets/import-sample",  # type: ignore[no-any-return]
+        return self._post("/datasets/import-sample",
                           {k: v for k, v in body.items() if v is not None})

@@ -23,19 +23,19 @@ class Jobs(Group):
         """Queue a job from a recipe (dict, YAML/JSON text, or a path to a recipe file)."""
         if isinstance(recipe, Path):
             recipe = recipe.read_text()
-        return self._post("/jobs", {"recipe": recipe, "project": project})  # type: ignore[no-any-return]
+        return self._post("/jobs", {"recipe": recipe, "project": project})
 
     def list(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return self._get("/jobs", state=state, limit=limit)  # type: ignore[no-any-return]
+        return self._get("/jobs", state=state, limit=limit)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return self._get(f"/jobs/{job_id}")  # type: ignore[no-any-return]
+        return self._get(f"/jobs/{job_id}")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        return self._post(f"/jobs/{job_id}/cancel")  # type: ignore[no-any-return]
+        return self._post(f"/jobs/{job_id}/cancel")
 
     def events(self, job_id: str, after: int = 0, kind: str | None = None) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/jobs/{job_id}/events", after=after, kind=kind)  # type: ignore[no-any-return]
+        return self._get(f"/jobs/{job_id}/events", after=after, kind=kind)
 
     def logs(self, job_id: str) -> builtins.list[str]:
         return [e["data"].get("message", "") for e in self.events(job_id, kind="log")]

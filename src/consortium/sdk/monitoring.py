@@ -21,22 +21,22 @@ from consortium.sdk.resources import Group, segment
 class Monitoring(Group):
     def settings(self, deployment: str) -> dict[str, Any]:
         """Sample rate, retention, drift thresholds, retraining trigger and its recent runs (owner)."""
-        return self._get(f"/deployments/{segment(deployment)}/monitoring")  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/monitoring")
 
     def configure(self, deployment: str, *, sample_rate: float | None = None, retention_days: int | None = None,
                   drift: dict[str, Any] | None = None, retrain: dict[str, Any] | None = None) -> dict[str, Any]:
         """Change settings; only the fields given change (nested sections merge)."""
         body = {k: v for k, v in {"sample_rate": sample_rate, "retention_days": retention_days, "drift": drift,
                                   "retrain": retrain}.items() if v is not None}
-        return self._patch(f"/deployments/{segment(deployment)}/monitoring", body)  # type: ignore[no-any-return]
+        return self._patch(f"/deployments/{segment(deployment)}/monitoring", body)
 
     def metrics(self, deployment: str, minutes: int = 60) -> dict[str, Any]:
         """Requests, errors, p50/p95/p99 latency and calls per organization."""
-        return self._get(f"/deployments/{segment(deployment)}/metrics", minutes=minutes)  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/metrics", minutes=minutes)
 
     def drift(self, deployment: str) -> dict[str, Any]:
         """PSI and KS per feature of recent logged inputs against the training reference (owner)."""
-        return self._get(f"/deployments/{segment(deployment)}/drift")  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/drift")
 
     def feedback(self, deployment: str, prediction_id: str, label: Any = None,
                  labels: list[Any] | None = None) -> dict[str, Any]:
@@ -47,24 +47,24 @@ class Monitoring(Group):
             body["labels"] = labels
         else:
             body["label"] = label
-        return self._post(f"/deployments/{segment(deployment)}/feedback", body)  # type: ignore[no-any-return]
+        return self._post(f"/deployments/{segment(deployment)}/feedback", body)
 
     def quality(self, deployment: str, minutes: int | None = None) -> dict[str, Any]:
         """Live accuracy (or MSE) from feedback, against the test-set figure."""
         params = {"minutes": minutes} if minutes else {}
-        return self._get(f"/deployments/{segment(deployment)}/feedback", **params)  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/feedback", **params)
 
     def timeseries(self, deployment: str, metric: str = "latency", minutes: int = 60,
                    step: int = 5) -> dict[str, Any]:
         """Points for plots: ``latency``, ``accuracy`` or ``drift``."""
-        return self._get(f"/deployments/{segment(deployment)}/timeseries", metric=metric,  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/timeseries", metric=metric,
                          minutes=minutes, step=step)
 
     def predictions(self, deployment: str, limit: int = 50, payload: bool = True) -> list[dict[str, Any]]:
         """The newest logged predictions, decrypted (owner)."""
-        return self._get(f"/deployments/{segment(deployment)}/predictions", limit=limit,  # type: ignore[no-any-return]
+        return self._get(f"/deployments/{segment(deployment)}/predictions", limit=limit,
                          payload=str(payload).lower())
 
     def check(self, deployment: str) -> dict[str, Any]:
         """Evaluate the retraining trigger now."""
-        return self._post(f"/deployments/{segment(deployment)}/monitoring/check")  # type: ignore[no-any-return]
+        return self._post(f"/deployments/{segment(deployment)}/monitoring/check")

@@ -18,30 +18,30 @@ class Nodes(Group):
     def register(self, name: str, *, approve: str = "auto", datasets: list[dict[str, Any]] | None = None,
                  agent: dict[str, Any] | None = None) -> dict[str, Any]:
         """Register (or re-register) a node of your organization; needs an admin token."""
-        return self._post("/nodes", {"name": name, "approve": approve,  # type: ignore[no-any-return]
+        return self._post("/nodes", {"name": name, "approve": approve,
                                      "datasets": datasets or [], "agent": agent or {}})
 
     def list(self) -> list[dict[str, Any]]:
-        return self._get("/nodes")  # type: ignore[no-any-return]
+        return self._get("/nodes")
 
     def get(self, node: str) -> dict[str, Any]:
-        return self._get(f"/nodes/{node}")  # type: ignore[no-any-return]
+        return self._get(f"/nodes/{node}")
 
     def heartbeat(self, node: str, datasets: builtins.list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})  # type: ignore[no-any-return]
+        return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})
 
     def approve(self, node: str, job_id: str) -> dict[str, Any]:
         """Let federated job ``job_id`` use your organization's data."""
-        return self._post(f"/nodes/{node}/approve/{job_id}")  # type: ignore[no-any-return]
+        return self._post(f"/nodes/{node}/approve/{job_id}")
 
     def reject(self, node: str, job_id: str) -> dict[str, Any]:
-        return self._post(f"/nodes/{node}/reject/{job_id}")  # type: ignore[no-any-return]
+        return self._post(f"/nodes/{node}/reject/{job_id}")
 
     def budget(self, dataset: str) -> dict[str, Any]:
         """A dataset's privacy budget, spent and remaining epsilon (``dataset``: org/name)."""
-        return self._get(f"/datasets/{dataset}/privacy-budget")  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{dataset}/privacy-budget")
 
     def set_budget(self, dataset: str, epsilon: float, delta: float = 1e-5) -> dict[str, Any]:
         """Set the most epsilon federated DP jobs may spend on your dataset (owner admins)."""
-        return self.c.request("PUT", f"{API}/datasets/{dataset}/privacy-budget",  # type: ignore[no-any-return]
+        return self.c.request("PUT", f"{API}/datasets/{dataset}/privacy-budget",
                               json={"epsilon": epsilon, "delta": delta})

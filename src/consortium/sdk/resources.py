@@ -51,22 +51,22 @@ def segment(ref: str) -> str:
 
 class Orgs(Group):
     def list(self) -> list[dict[str, Any]]:
-        return self._get("/orgs")  # type: ignore[no-any-return]
+        return self._get("/orgs")
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._get(f"/orgs/{name}")  # type: ignore[no-any-return]
+        return self._get(f"/orgs/{name}")
 
     def create(self, name: str, display_name: str = "", description: str = "") -> dict[str, Any]:
-        return self._post("/orgs", {"name": name, "display_name": display_name,  # type: ignore[no-any-return]
+        return self._post("/orgs", {"name": name, "display_name": display_name,
                                     "description": description})
 
 
 class Members(Group):
     def list(self) -> list[dict[str, Any]]:
-        return self._get("/members")  # type: ignore[no-any-return]
+        return self._get("/members")
 
     def set_role(self, user_id: str, role: str) -> dict[str, Any]:
-        return self._patch(f"/members/{user_id}", {"role": role})  # type: ignore[no-any-return]
+        return self._patch(f"/members/{user_id}", {"role": role})
 
     def remove(self, user_id: str) -> None:
         self._delete(f"/members/{user_id}")
@@ -74,28 +74,28 @@ class Members(Group):
 
 class Invitations(Group):
     def create(self, email: str, role: str = "member", days: int = 7) -> dict[str, Any]:
-        return self._post("/invitations", {"email": email, "role": role, "days": days})  # type: ignore[no-any-return]
+        return self._post("/invitations", {"email": email, "role": role, "days": days})
 
     def list(self) -> list[dict[str, Any]]:
-        return self._get("/invitations")  # type: ignore[no-any-return]
+        return self._get("/invitations")
 
     def revoke(self, invitation_id: str) -> dict[str, Any]:
-        return self._delete(f"/invitations/{invitation_id}")  # type: ignore[no-any-return]
+        return self._delete(f"/invitations/{invitation_id}")
 
     def accept(self, token: str, password: str, name: str = "") -> dict[str, Any]:
-        return self._post("/invitations/accept", {"token": token, "password": password,  # type: ignore[no-any-return]
+        return self._post("/invitations/accept", {"token": token, "password": password,
                                                   "name": name})
 
 
 class Tokens(Group):
     def create(self, name: str, role: str | None = None, days: int = 90) -> dict[str, Any]:
-        return self._post("/tokens", {"name": name, "role": role, "days": days})  # type: ignore[no-any-return]
+        return self._post("/tokens", {"name": name, "role": role, "days": days})
 
     def list(self) -> list[dict[str, Any]]:
-        return self._get("/tokens")  # type: ignore[no-any-return]
+        return self._get("/tokens")
 
     def revoke(self, token_id: str) -> dict[str, Any]:
-        return self._delete(f"/tokens/{token_id}")  # type: ignore[no-any-return]
+        return self._delete(f"/tokens/{token_id}")
 
 
 class Grants(Group):
@@ -105,22 +105,22 @@ class Grants(Group):
         body = {"resource_type": resource_type, "resource": resource, "permission": permission,
                 "grantee_org": grantee_org, "grantee_project": grantee_project,
                 "expires_at": expires_at.isoformat() if expires_at else None, "limits": limits}
-        return self._post("/grants", {k: v for k, v in body.items() if v is not None})  # type: ignore[no-any-return]
+        return self._post("/grants", {k: v for k, v in body.items() if v is not None})
 
     def list(self, direction: str = "all") -> list[dict[str, Any]]:
-        return self._get("/grants", direction=direction)  # type: ignore[no-any-return]
+        return self._get("/grants", direction=direction)
 
     def get(self, grant_id: str) -> dict[str, Any]:
-        return self._get(f"/grants/{grant_id}")  # type: ignore[no-any-return]
+        return self._get(f"/grants/{grant_id}")
 
     def revoke(self, grant_id: str) -> dict[str, Any]:
-        return self._delete(f"/grants/{grant_id}")  # type: ignore[no-any-return]
+        return self._delete(f"/grants/{grant_id}")
 
 
 class Audit(Group):
     def events(self, action: str | None = None, outcome: str | None = None, since_seq: int = 0,
                limit: int = 100) -> list[dict[str, Any]]:
-        return self._get("/audit", action=action, outcome=outcome, since_seq=since_seq,  # type: ignore[no-any-return]
+        return self._get("/audit", action=action, outcome=outcome, since_seq=since_seq,
                          limit=limit)
 
     def verify(self, checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -134,10 +134,10 @@ class Audit(Group):
         (True, True)
         """
         if not checkpoints:
-            return self._get("/audit/verify")  # type: ignore[no-any-return]
+            return self._get("/audit/verify")
         for cp in checkpoints:
             self.check_checkpoint(cp)
-        return self._post("/audit/verify", {"checkpoints": checkpoints})  # type: ignore[no-any-return]
+        return self._post("/audit/verify", {"checkpoints": checkpoints})
 
     def checkpoint(self) -> dict[str, Any]:
         """The chain's head (seq, hash) and the time, signed by the hub: save it and verify later."""
@@ -147,7 +147,7 @@ class Audit(Group):
 
     def public_key(self) -> dict[str, Any]:
         """The hub's checkpoint signing key: ``{"algorithm": "Ed25519", "key_id", "public_key"}``."""
-        return self._get("/audit/public-key")  # type: ignore[no-any-return]
+        return self._get("/audit/public-key")
 
     @staticmethod
     def check_checkpoint(cp: dict[str, Any], public_key: str | None = None) -> None:
@@ -166,7 +166,7 @@ class Audit(Group):
 
 class Keys(Group):
     def status(self) -> dict[str, Any]:
-        return self._get("/keys")  # type: ignore[no-any-return]
+        return self._get("/keys")
 
     def rotate(self) -> dict[str, Any]:
-        return self._post("/keys/rotate")  # type: ignore[no-any-return]
+        return self._post("/keys/rotate")
