@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.demo.orgs import DEMO_ORGS, demo_owner
+from consortium.errors import Conflict
 from consortium.governance import grants, projects
 from consortium.governance.audit import EventDraft
 from consortium.services import Services
@@ -38,7 +39,11 @@ def seed_project(svc: Services, session: Session, out: dict[str, Any]) -> None:
         m = projects.membership(session, prj.id, p.org_id)
         if m is None:
             lead = demo_owner(session, lead_name, "demo")
-            m = projects.invite(session, lead, prj, projects.membership(session, prj.id, lead.org_id), name)  # type: ignore[arg-type]
+            lead_m = projects.membership(session, prj.id, lead.org_id)
+            if lead_m is None:  # the lead made the project: a database without it is not the demo's
+                raise Conflict(f"the demo project {PROJECT!r} has no membership of its lead {lead_name!r}",
+                               hint="start with a fresh CONSORTIUM_HOME for the demo")
+            m = projects.invite(session, lead, prj, lead_m, name)
         if m.state == "invited":
             projects.accept(session, p, m)
             events.append(EventDraft("demo.accept_project", actor_user_id=p.user_id, actor_org_id=p.org_id,
