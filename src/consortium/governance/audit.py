@@ -77,13 +77,16 @@ def keyed_text(prev: str, seq: int, time: str, request_id: str, actor_user_id: s
                      outcome, details))
 
 
-def legacy_hash(prev: str, seq: int, time: str, *cols: str | None) -> str:
+def legacy_hash(prev: str, seq: int, time: str, request_id: str, actor_user_id: str | None,
+                actor_org_id: str | None, action: str, resource_type: str | None, resource_id: str | None,
+                resource_org_id: str | None, project_id: str | None, outcome: str, details: str) -> str:
     """The plain SHA-256 link of an event written before the chain was keyed (``time`` as stored)."""
     import hashlib
 
     iso = time[:10] + "T" + time[11:] + "+00:00"  # the old format: isoformat of an aware UTC time
-    # cols: keyed_text's columns after ``time``, in its order (mypy cannot match a *tuple to them)
-    return hashlib.sha256(keyed_text(prev, seq, iso, *cols).encode()).hexdigest()  # type: ignore[arg-type]
+    text = keyed_text(prev, seq, iso, request_id, actor_user_id, actor_org_id, action, resource_type,
+                      resource_id, resource_org_id, project_id, outcome, details)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
