@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
@@ -19,9 +18,6 @@ from consortium.governance.roles import Role
 from consortium.registry import models as reg
 from consortium.serving.hub import deployments as deps_svc
 from consortium.serving.hub.usage import usage_rows
-from consortium.store.tables.base import utcnow
-from consortium.store.tables.grants import Grant
-from consortium.store.tables.registry import Deployment
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -32,17 +28,17 @@ class DeploymentIn(In):
     description: str = ""
 
 
-def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> tuple[Deployment, Grant | None]:
+def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> deps_svc.Reached:
     """``{deployment}``: an id, ``org~name``, or a bare name (see ``consortium.serving.hub.deployments``)."""
     d = deps_svc.find_deployment(session, deployment)
     if d is not None:  # named exactly: the owner sees a refused attempt too
         ctx.resource("deployment", d.id, d.org_id)
-    d, g = deps_svc.get_deployment(session, p, deployment)
-    ctx.resource("deployment", d.id, d.org_id)
-    return d, g
+    reached = deps_svc.get_deployment(session, p, deployment)
+    ctx.resource("deployment", reached.deployment.id, reached.deployment.org_id)
+    return reached
 
 
-DeploymentDep = Annotated[tuple[Deployment, Grant | None], Depends(deployment_dep)]
+DeploymentDep = Annotated[deps_svc.Reached, Depends(deployment_dep)]
 
 
 @router.post("", status_code=201)
@@ -64,7 +60,7 @@ def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Deployments your organization owns, then those shared with it."""
     out = []
     for d in deps_svc.list_deployments(session, p):
-        g = None if d.org_id == p.org_id else deps_svc.get_deployment(session, p, d.id)[1]
+        g = None if d.org_id == p.org_id else deps_svc.get_deployment(session, p, d.id).grant
         out.append(deps_svc.deployment_view(session, d, g))
     return out
 
@@ -72,7 +68,7 @@ def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
 @router.get("/{deployment}")
 @rule("resource")
 def get_deployment(dg: DeploymentDep, session: SessionDep) -> dict[str, Any]:
-    return deps_svc.deployment_view(session, dg[0], dg[1])
+    return deps_svc.deployment_view(session, dg.deployment, dg.grant)
 
 
 @router.delete("/{deployment}")
@@ -81,7 +77,7 @@ def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: C
              background: BackgroundTasks) -> dict[str, Any]:
     """Remove the endpoint and revoke the grants on it (usage history stays). The owner
     organization's members only: a grantee, which can see it, gets 403."""
-    d = dg[0]
+    d = dg.deployment
     name = d.name
     revoked = deps_svc.delete_deployment(session, p, d)
     ctx.details = {"name": name, "revoked_grants": revoked}
@@ -95,9 +91,9 @@ def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
           minutes: Annotated[int, Query(ge=1, le=10080)] = 60) -> dict[str, Any]:
     """Calls per minute per calling organization (the owner sees every caller, others their own).
     Counts reach the database within about a second."""
-    d = dg[0]
+    d = dg.deployment
     caller = None if d.org_id == p.org_id else p.org_id
-    rows = usage_rows(session, d.id, caller_org_id=caller, since=utcnow() - timedelta(minutes=minutes))
+    rows = usage_rows(session, d.id, caller_org_id=caller, minutes=minutes)
     names: dict[str, str] = {}
 
     def org(oid: str) -> str:

@@ -98,8 +98,8 @@ def prometheus_metrics(request: Request, svc: Svc, ctx: Ctx) -> Response:
 # ---------------------------------------------------------------------------- helpers
 def owner_member(dg: DeploymentDep, p: Caller) -> Deployment:
     """The deployment, for a member of its owner organization (checked before any body)."""
-    require_owner(dg[0], p, "monitoring settings", Role.member)
-    return dg[0]
+    require_owner(dg.deployment, p, "monitoring settings", Role.member)
+    return dg.deployment
 
 
 def _flush_all(svc: Any) -> None:
@@ -123,8 +123,8 @@ def _settings_view(session: Any, d: Deployment) -> dict[str, Any]:
 @rule("resource")
 def get_monitoring(dg: DeploymentDep, p: Caller, session: SessionDep) -> dict[str, Any]:
     """Sample rate, retention, drift thresholds, the retraining trigger and its recent runs (owner)."""
-    require_owner(dg[0], p, "monitoring settings")
-    return _settings_view(session, dg[0])
+    require_owner(dg.deployment, p, "monitoring settings")
+    return _settings_view(session, dg.deployment)
 
 
 @router.patch("/{deployment}/monitoring", response_model=MonitoringPublic)
@@ -158,17 +158,17 @@ def deployment_metrics(dg: DeploymentDep, p: Caller, session: SessionDep, svc: S
     """Requests, errors, p50/p95/p99 latency and calls per organization over the last ``minutes``
     (the owner sees every caller; a caller its own calls)."""
     _flush_all(svc)
-    return analysis.request_stats(session, dg[0], minutes, caller_scope(dg[0], p))
+    return analysis.request_stats(session, dg.deployment, minutes, caller_scope(dg.deployment, p))
 
 
 @router.get("/{deployment}/drift", response_model=DriftReport, response_model_exclude_unset=True)
 @rule("resource")
 def drift(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc) -> dict[str, Any]:
     """PSI and KS per feature of the newest logged inputs against the training reference (owner)."""
-    require_owner(dg[0], p, "input drift")
+    require_owner(dg.deployment, p, "input drift")
     svc.running_monitor().flush()
-    settings, _ = load_settings(session, dg[0].id)
-    return analysis.current_drift(session, svc.keys, dg[0], settings)
+    settings, _ = load_settings(session, dg.deployment.id)
+    return analysis.current_drift(session, svc.keys, dg.deployment, settings)
 
 
 @router.get("/{deployment}/timeseries", response_model=Timeseries, response_model_exclude_unset=True)
@@ -177,7 +177,7 @@ def timeseries(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
                metric: Literal["latency", "accuracy", "drift"] = "latency", minutes: Minutes = 60,
                step: Annotated[int, Query(ge=1, le=1440)] = 5) -> dict[str, Any]:
     """Points every ``step`` minutes for plots: latency percentiles, live accuracy, or drift (owner)."""
-    d = dg[0]
+    d = dg.deployment
     if metric == "drift":
         require_owner(d, p, "input drift")
     if minutes // step > 500:
@@ -196,7 +196,7 @@ def post_feedback(dg: DeploymentDep, body: FeedbackCreate, p: Caller, session: S
     """Report the true label(s) of a prediction: ``label`` for one row, ``labels`` per row. Any
     prediction id this deployment returned works, logged or not; a second report for the same
     prediction replaces the first (``"replaced": true``)."""
-    d = dg[0]
+    d = dg.deployment
     if (body.label is None) == (body.labels is None):
         raise InvalidInput("send exactly one of 'label' (one row) or 'labels' (one per row)")
     mon = svc.running_monitor()
@@ -221,7 +221,7 @@ def feedback_summary(dg: DeploymentDep, p: Caller, session: SessionDep,
                      minutes: Annotated[int | None, Query(ge=1, le=525600)] = None) -> dict[str, Any]:
     """Live accuracy (or MSE) from feedback on the version served now, against its test-set figure
     (a caller sees the figure over its own feedback)."""
-    return analysis.quality(session, dg[0], minutes, caller_scope(dg[0], p))
+    return analysis.quality(session, dg.deployment, minutes, caller_scope(dg.deployment, p))
 
 
 @router.get("/{deployment}/predictions", response_model=list[PredictionRecordPublic],
@@ -230,7 +230,7 @@ def feedback_summary(dg: DeploymentDep, p: Caller, session: SessionDep,
 def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50, payload: bool = True) -> list[dict[str, Any]]:
     """The newest logged predictions, decrypted (owner only; the read is audited)."""
-    d = dg[0]
+    d = dg.deployment
     require_owner(d, p, "prediction log")
     svc.running_monitor().flush()
     names: dict[str, str] = {}

@@ -22,7 +22,7 @@ deployments and never imports the registry.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -136,8 +136,16 @@ def lookup(session: Session, p: Principal, ref: str) -> Deployment | None:
     return names.pick_by_name("deployment", name, None, seen)
 
 
+class Reached(NamedTuple):
+    """A deployment as the caller reaches it: its row, and the grant it came through (None for the
+    owner or a project member)."""
+
+    deployment: Deployment
+    grant: Grant | None
+
+
 def get_deployment(session: Session, p: Principal, ref: str,
-                   role: Role = Role.viewer) -> tuple[Deployment, Grant | None]:
+                   role: Role = Role.viewer) -> Reached:
     """A deployment the caller's organization owns (at ``role``), holds an ``invoke`` grant on, or
     may call through a project; anyone else gets the same 404 as for a name that does not exist."""
     d = lookup(session, p, ref)
@@ -146,13 +154,13 @@ def get_deployment(session: Session, p: Principal, ref: str,
     if d.org_id != p.org_id and project_access(session, p, d) is not None \
             and grants.find_grant(session, p, "deployment", d.id, Permission.invoke) is None:
         p.require(role)
-        return d, None
+        return Reached(d, None)
     try:
         g = grants.authorize(session, p, "deployment", d.id, d.org_id, Permission.invoke, role,
                              what=f"deployment {d.name!r}")
     except NotFound:
         raise not_found(ref) from None
-    return d, g
+    return Reached(d, g)
 
 
 def list_deployments(session: Session, p: Principal) -> list[Deployment]:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, case, func, select
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import QuotaExceeded
 from consortium.governance.audit import EventDraft
+from consortium.store.tables.base import utcnow
 from consortium.store.tables.registry import DeploymentUsage
 
 log = logging.getLogger("consortium.usage")
@@ -273,8 +274,12 @@ def _upsert(s: Session, key: Key, b: Bucket) -> None:
 
 
 def usage_rows(session: Session, dep_id: str, *, caller_org_id: str | None = None,
-               since: datetime | None = None, limit: int = 1440) -> list[DeploymentUsage]:
-    """Per-minute usage rows of a deployment, newest first (optionally for one caller)."""
+               since: datetime | None = None, minutes: int | None = None,
+               limit: int = 1440) -> list[DeploymentUsage]:
+    """Per-minute usage rows of a deployment, newest first (optionally for one caller, and since a
+    time or over the last ``minutes``)."""
+    if minutes is not None:
+        since = utcnow() - timedelta(minutes=minutes)
     q = select(DeploymentUsage).where(DeploymentUsage.deployment_id == dep_id)
     if caller_org_id is not None:
         q = q.where(DeploymentUsage.caller_org_id == caller_org_id)

@@ -54,7 +54,7 @@ def deployments_page(request: Request, p: Caller) -> HTMLResponse:
 @router.get("/deployments/{deployment}", name="ui.deployment")
 @rule("page")
 def deployment_page(request: Request, dg: DeploymentDep, p: Caller) -> HTMLResponse:
-    d = dg[0]
+    d = dg.deployment
     base = "/api/v1/deployments/{deployment}"
     return page(request, "deployment.html", p, active="deployments", title=d.name, deployment=d.name,
                 own=d.org_id == p.org_id, charts=True,
