@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["foundation", "upload", "training", "serving_core", "serving", "monitoring", "federation"]
+ORDER = ["foundation", "audit", "upload", "training", "serving_core", "serving", "monitoring", "federation"]
 ARGS = {"federation": ["--deployment"]}  # also time the engine on real Flower processes
 
 

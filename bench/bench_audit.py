@@ -6,7 +6,7 @@ upgraded by the new code's first start (sealed), is verified on the legacy path.
 medians of wall-clock and CPU (process) time, since the host is shared. Also: one event appended
 and committed per transaction, as every request does.
 
-Run: ``python bench/bench_audit_upgrade.py --events 100000`` (writes ``bench/results/audit.md``).
+Run: ``python bench/bench_audit.py --events 100000`` (writes ``bench/results/audit.md``).
 """
 
 from __future__ import annotations
