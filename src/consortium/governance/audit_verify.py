@@ -8,7 +8,7 @@ did it held the hub's keys.
 
 Speed: the walk reads Core rows (no ORM objects; the time as the text it is stored as, no datetime
 parsing) and hashes each event once, in one loop: on SQLite, 254,000 events/s of CPU time against
-69,000 for the plain SHA-256 walk it replaced, same run (``bench/bench_audit_upgrade.py``).
+69,000 for the plain SHA-256 walk it replaced, same run (``bench/bench_audit.py``).
 """
 
 from __future__ import annotations
