@@ -84,8 +84,8 @@ def fields(resource_types: ResourceTypes) -> dict[tuple[str, str], dict[str, Any
             ("InvitationAccept", "password"): {"minLength": MIN_PASSWORD},
             ("GrantCreate", "permission"): {"enum": permissions},
             ("GrantCreate", "resource_type"): {"enum": resource_types.names()},
-            ("DeploymentIn", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},
-            ("DeploymentIn", "model"): {"pattern": model_ref},
+            ("DeploymentCreate", "name"): {"pattern": DEPLOYMENT_NAME_RE.pattern},
+            ("DeploymentCreate", "model"): {"pattern": model_ref},
             ("SampleImport", "sample"): {"enum": sorted(SAMPLES)}}
 
 

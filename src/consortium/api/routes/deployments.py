@@ -6,13 +6,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from consortium.api import prediction
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
-from consortium.api.schemas import In
+from consortium.api.schemas.deployments import (
+    DeploymentCreate,
+    DeploymentDeleted,
+    DeploymentPublic,
+    DeploymentUsage,
+)
 from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
@@ -20,12 +24,6 @@ from consortium.serving.hub import deployments as deps_svc
 from consortium.serving.hub.usage import usage_rows
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
-
-
-class DeploymentIn(In):
-    name: str = Field(description="the new deployment's name, unique in your organization")
-    model: str = Field(description="[org/]model[:version|@alias], a model of your organization")
-    description: str = ""
 
 
 def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) -> deps_svc.Reached:
@@ -41,9 +39,9 @@ def deployment_dep(deployment: str, p: Caller, session: SessionDep, ctx: Ctx) ->
 DeploymentDep = Annotated[deps_svc.Reached, Depends(deployment_dep)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=DeploymentPublic, response_model_exclude_unset=True)
 @rule("org", Role.member)
-def create_deployment(body: DeploymentIn, p: Member, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
+def create_deployment(body: DeploymentCreate, p: Member, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Serve ``[org/]model[:version|@alias]`` under a name (the latest version when neither is given)."""
     served = reg.to_serve(session, p, body.model)
     d = deps_svc.create_deployment(session, p, body.name, served.model, version_id=served.version_id,
@@ -54,7 +52,7 @@ def create_deployment(body: DeploymentIn, p: Member, session: SessionDep, ctx: C
     return view
 
 
-@router.get("")
+@router.get("", response_model=list[DeploymentPublic], response_model_exclude_unset=True)
 @rule("org")
 def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     """Deployments your organization owns, then those shared with it."""
@@ -65,13 +63,13 @@ def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/{deployment}")
+@router.get("/{deployment}", response_model=DeploymentPublic, response_model_exclude_unset=True)
 @rule("resource")
 def get_deployment(dg: DeploymentDep, session: SessionDep) -> dict[str, Any]:
     return deps_svc.deployment_view(session, dg.deployment, dg.grant)
 
 
-@router.delete("/{deployment}")
+@router.delete("/{deployment}", response_model=DeploymentDeleted)
 @rule("resource", Role.member)
 def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
              background: BackgroundTasks) -> dict[str, Any]:
@@ -85,7 +83,7 @@ def undeploy(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: C
     return {"name": name, "deleted": True, "revoked_grants": revoked}
 
 
-@router.get("/{deployment}/usage")
+@router.get("/{deployment}/usage", response_model=DeploymentUsage)
 @rule("resource")
 def usage(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc,
           minutes: Annotated[int, Query(ge=1, le=10080)] = 60) -> dict[str, Any]:

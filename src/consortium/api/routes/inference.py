@@ -28,6 +28,14 @@ from consortium.api.access import rule
 from consortium.api.deps import ORG_HEADER, Svc, bearer
 from consortium.api.errors import _audit_failure
 from consortium.api.routes import deployments
+from consortium.api.schemas.inference import (
+    InferResponse,
+    Live,
+    ModelMetadata,
+    ModelReady,
+    Ready,
+    ServerMetadata,
+)
 from consortium.api.status import status_of
 from consortium.errors import ConsortiumError, QuotaExceeded
 from consortium.serving import oip
@@ -78,14 +86,15 @@ def _no_audit(request: Request) -> None:
     request.state.ctx.audit = False
 
 
-@router.get("/v2/health/live")
+@router.get("/v2/health/live", response_model=Live)
 @rule("public")
 def live(request: Request) -> dict[str, bool]:
     _no_audit(request)
     return {"live": True}
 
 
-@router.get("/v2/health/ready", responses={503: {"description": "the database does not answer"}})
+@router.get("/v2/health/ready", response_model=Ready,
+            responses={503: {"model": Ready, "description": "the database does not answer"}})
 @rule("public")
 def ready(request: Request) -> JSONResponse:
     _no_audit(request)
@@ -94,7 +103,7 @@ def ready(request: Request) -> JSONResponse:
     return JSONResponse({"ready": True})
 
 
-@router.get("/v2")
+@router.get("/v2", response_model=ServerMetadata)
 @rule("self")
 async def server_metadata(request: Request, svc: Svc) -> dict[str, Any]:
     """Server metadata (needs a credential)."""
@@ -116,28 +125,34 @@ async def _ready(request: Request, svc: Any, deployment: str, version: str | Non
     return {"name": call.target.name, "ready": True}
 
 
-@router.get("/v2/models/{deployment}")
+@router.get("/v2/models/{deployment}", response_model=ModelMetadata)
 @rule("resource")
 async def model_metadata(deployment: str, request: Request) -> dict[str, Any]:
     return await _metadata(request, request.app.state.services, deployment, None)
 
 
-@router.get("/v2/models/{deployment}/versions/{version}")
+@router.get("/v2/models/{deployment}/versions/{version}", response_model=ModelMetadata)
 @rule("resource")
 async def model_version_metadata(deployment: str, version: str, request: Request) -> dict[str, Any]:
     return await _metadata(request, request.app.state.services, deployment, version)
 
 
-@router.get("/v2/models/{deployment}/ready")
+@router.get("/v2/models/{deployment}/ready", response_model=ModelReady)
 @rule("resource")
 async def model_ready(deployment: str, request: Request) -> dict[str, Any]:
     return await _ready(request, request.app.state.services, deployment, None)
 
 
-@router.get("/v2/models/{deployment}/versions/{version}/ready")
+@router.get("/v2/models/{deployment}/versions/{version}/ready", response_model=ModelReady)
 @rule("resource")
 async def model_version_ready(deployment: str, version: str, request: Request) -> dict[str, Any]:
     return await _ready(request, request.app.state.services, deployment, version)
+
+
+# documented, not enforced: with the binary tensor extension the body is this JSON header followed by
+# the raw tensors (``Inference-Header-Content-Length`` gives the header's length)
+INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": InferResponse, "description": "the outputs (JSON, or a JSON header and binary tensors)"}}
 
 
 async def _infer(request: Request, deployment: str, version: str | None) -> Response:
@@ -149,14 +164,14 @@ async def _infer(request: Request, deployment: str, version: str | None) -> Resp
                                   version, body)
 
 
-@router.post("/v2/models/{deployment}/infer")
+@router.post("/v2/models/{deployment}/infer", responses=INFER_RESPONSES)
 @rule("resource")
 async def infer(deployment: str, request: Request) -> Response:
     """Inference with JSON tensors or the binary tensor extension."""
     return await _infer(request, deployment, None)
 
 
-@router.post("/v2/models/{deployment}/versions/{version}/infer")
+@router.post("/v2/models/{deployment}/versions/{version}/infer", responses=INFER_RESPONSES)
 @rule("resource")
 async def infer_version(deployment: str, version: str, request: Request) -> Response:
     return await _infer(request, deployment, version)
