@@ -28,26 +28,6 @@ def _threads() -> None:
         pass
 
 
-def _pg_database() -> tuple[str, callable]:  # type: ignore[valid-type]
-    """A fresh PostgreSQL database for one test module; dropped afterwards."""
-    import sqlalchemy as sa
-
-    assert PG_URL is not None
-    name = f"consortium_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + "/" + name
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``one_backend`` (long real-process runs whose database work other tests cover
     on both backends) run once: on PostgreSQL when it is configured, else on SQLite."""
@@ -76,7 +56,7 @@ def settings(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home = tmp_path_factory.mktemp(f"home-{backend}")
     drop = None
     if backend == "postgres":
-        url, drop = _pg_database()
+        url, drop = pg_database()
     else:
         url = f"sqlite:///{home / 'consortium.db'}"
     yield Settings(home=home, database_url=url, max_body_bytes=64 * 1024, max_upload_bytes=4 * 1024 * 1024)
@@ -184,7 +164,7 @@ def live_url(app: object) -> Iterator[str]:
     t.join(10)
 
 
-from support import start_worker, stop_worker, wait_for  # noqa: E402, F401 - wait_for re-exported for older imports
+from support import pg_database, start_worker, stop_worker, wait_for  # noqa: E402, F401 - wait_for re-exported for older imports
 
 
 @pytest.fixture(scope="module")

@@ -38,3 +38,30 @@ def stop_worker(p: subprocess.Popen[bytes]) -> None:
         p.wait(10)
     except subprocess.TimeoutExpired:
         p.kill()
+
+
+PG_URL = os.environ.get("CONSORTIUM_TEST_POSTGRES_URL")
+
+
+def pg_database() -> tuple[str, Any]:
+    """A fresh PostgreSQL database (for one test module, or one test); ``drop()`` removes it.
+    Lives here, not in conftest.py: ``from conftest import`` finds whichever conftest came first."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    if PG_URL is None:
+        raise RuntimeError("CONSORTIUM_TEST_POSTGRES_URL is not set")
+    name = f"consortium_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop

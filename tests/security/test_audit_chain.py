@@ -224,9 +224,9 @@ def _legacy_hub(backend: str, tmp: Path) -> tuple[Any, Any]:
 
     drop = None
     if backend == "postgres":
-        from conftest import _pg_database
+        from support import pg_database
 
-        url, drop = _pg_database()
+        url, drop = pg_database()
     else:
         url = f"sqlite:///{tmp / 'legacy.db'}"
     engine = make_engine(url)

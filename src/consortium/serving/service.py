@@ -162,7 +162,11 @@ class InferenceService:
         if len(predictor.signature.inputs) != 1:
             predictor.predict_rows(rows)  # raises BadRequest naming the inputs
         spec = predictor.signature.inputs[0]
-        arr = np.asarray(rows) if not isinstance(rows, np.ndarray) else rows
+        try:
+            arr = np.asarray(rows) if not isinstance(rows, np.ndarray) else rows
+        except (ValueError, TypeError):  # ragged rows, or values that are not numbers
+            raise InvalidInput("the rows are not a rectangular array of numbers: every row needs the same "
+                               "length (and nested lists the same shape)") from None
         inner = spec.shape[1:]
         if (arr.ndim == 2 and len(inner) > 1 and -1 not in inner
                 and arr.shape[1] == int(np.prod(inner))):

@@ -79,7 +79,13 @@ router = APIRouter(tags=["open inference protocol"], route_class=OipRoute, lifes
 # The hot prediction route sits here too, in a router the app includes before the /api/v1 tree:
 # FastAPI matches routes in order, and walking the whole API to reach it cost ~0.4 ms a call.
 router.add_api_route("/api/v1/deployments/{deployment}/predict", deployments.predict, methods=["POST"],
-                     route_class_override=APIRoute, tags=["deployments"], name="predict")
+                     route_class_override=APIRoute, tags=["deployments"], name="predict",
+                     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["inputs"], "properties": {"inputs": {
+                             "type": "array", "minItems": 1,
+                             "description": "rows of features (lists, or objects by column name) or images "
+                                            "(nested lists of pixels), in the shape the deployment's model "
+                                            "takes (GET the deployment for its inputs)"}}}}}}})
 
 
 def _no_audit(request: Request) -> None:
