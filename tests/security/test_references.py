@@ -305,20 +305,9 @@ def test_migration_makes_names_unique_per_organization(backend: str, tmp_path: P
 
     drop: Any = None
     if backend == "postgres":  # a scratch database of its own (the module's is at the newest revision)
-        import os
-        import secrets
+        from support import pg_database
 
-        base = os.environ["CONSORTIUM_TEST_POSTGRES_URL"]
-        name = f"consortium_mig_{secrets.token_hex(4)}"
-        admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = base.rsplit("/", 1)[0] + "/" + name
-
-        def drop() -> None:
-            with admin.connect() as c:
-                c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        url, drop = pg_database()
     else:
         url = f"sqlite:///{tmp_path / 'mig.db'}"
     try:
