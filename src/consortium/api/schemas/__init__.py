@@ -22,10 +22,11 @@ Value error, version numbers go up to 2147483647
 
 from __future__ import annotations
 
-from typing import Annotated
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from consortium.store.db import INT32_MAX, INT64_MAX
 
@@ -52,10 +53,29 @@ VersionRef = Annotated[str, MaxLen(64), AfterValidator(_version_ref)]
 name or ``latest``; the services turn the digits into an int."""
 
 
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field takes an int or a float (also optional or annotated) and not a bool."""
+    if get_origin(annotation) is Annotated:
+        return _wants_number(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = get_args(annotation)
+        return bool not in args and any(_wants_number(a) for a in args)
+    return annotation in (int, float)
+
+
 class In(BaseModel):
-    """Base of request bodies: unknown fields are an error, not silently ignored."""
+    """Base of request bodies: unknown fields are an error, not silently ignored, and a number
+    field refuses ``true``/``false`` (pydantic would read them as 1 and 0; JSON's 5.0 stays 5)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(v, bool) and field is not None and _wants_number(field.annotation):
+            raise ValueError("expected a number, not true/false")
+        return v
 
 
 class Out(BaseModel):

@@ -6,23 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from consortium.api.schemas import In, Out, PosInt64
 
 
 class Quota(In):
-    """A default invoke quota. ``true`` is refused rather than read as 1 (JSON's 5.0 is still 5)."""
-
     per_minute: PosInt64 | None = None
     per_day: PosInt64 | None = None
-
-    @field_validator("per_minute", "per_day", mode="before")
-    @classmethod
-    def _no_booleans(cls, v: object) -> object:
-        if isinstance(v, bool):
-            raise ValueError("a quota is a whole number of calls, not true/false")
-        return v
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
