@@ -51,7 +51,7 @@ from consortium.recipe.schema import (
     TuneSpec,
     validate_mapping,
 )
-from consortium.recipe.tuning import apply_params, check_space
+from consortium.recipe.tuning import apply_params, check_space, is_float_path
 from consortium.recipe.validate import validate_against
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "TuneSpec",
     "apply_params",
     "check_space",
+    "is_float_path",
     "parse_recipe",
     "validate_against",
     "validate_mapping",

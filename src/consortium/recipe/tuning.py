@@ -51,6 +51,18 @@ def apply_params(recipe: Recipe, params: dict[str, Any]) -> Recipe:
     return validate_mapping(tree).model_copy(update={"tune": recipe.tune})
 
 
+FLOAT_FIELDS = frozenset({"lr", "weight_decay", "momentum", "dropout", "gamma", "min_delta"})
+
+
+def is_float_path(path: str) -> bool:
+    """Whether a tuned path is a float field even when its range's ends are whole numbers.
+
+    >>> is_float_path("train.lr"), is_float_path("model.hidden.0")
+    (True, False)
+    """
+    return path.split(".")[-1] in FLOAT_FIELDS
+
+
 def check_space(recipe: Recipe) -> Recipe:
     """Every tuned path exists, and both ends of every range give a valid recipe (a trial at the top
     of a range within the recipe's size bounds)."""
