@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     previous_secret_keys: list[str] = Field(default_factory=list)
     master_key: str | None = None  # base64 of 32 bytes; default: a key file under home
 
+    # where blobs live: empty = the local disk (HOME/blobs); s3://bucket/prefix = an S3-compatible
+    # object store (every replica the same), at s3_endpoint_url (empty: AWS) with the credentials of
+    # boto3's usual chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)
+    blob_url: str = Field("", pattern=r"^(s3://[^/\s]+(/\S*)?)?$")
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # HTTP server processes on the one port (`consortium serve --http-workers`); not the job workers
+    http_workers: int = Field(1, ge=1, le=64)
+    # seconds a stopping hub (SIGTERM) lets in-flight requests finish before it closes them
+    shutdown_grace_s: float = Field(30.0, ge=0)
+
     max_body_bytes: int = 10 * 1024 * 1024  # JSON and form bodies
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024  # dataset and model uploads
     # image zip and NPZ uploads, against zip and decompression bombs (consortium.data.archive)
@@ -46,7 +57,7 @@ class Settings(BaseSettings):
     max_model_params: int = Field(
         50_000_000, ge=1, description="largest model (trainable parameters, counted from the recipe and the "
         "data's shape) a job may train; a recipe over it is refused at submission with a 422")
-    workers: int = 1  # job worker processes spawned by the hub (0: none, run `consortium worker`)
+    workers: int = 1  # JOB worker processes spawned by the hub (0: none, run `consortium worker`); HTTP: http_workers
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
     federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)
     # Where federated jobs' SuperLinks listen (loopback: only nodes on this machine join; 0.0.0.0

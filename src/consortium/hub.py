@@ -28,8 +28,13 @@ from consortium.store.db import make_engine, make_session_factory, migrate, tran
 
 
 def _blob_store(settings: Settings) -> BlobStore:
-    """The store the settings name: the local disk under the data directory (an object store is the
-    scale-out's)."""
+    """The store the settings name: an S3-compatible object store for ``CONSORTIUM_BLOB_URL=s3://``
+    (several replicas), else the local disk under the data directory."""
+    if settings.blob_url:
+        from consortium.store.blobs_s3 import S3BlobStore
+
+        return S3BlobStore(settings.blob_url, endpoint_url=settings.s3_endpoint_url or None,
+                           region=settings.s3_region or None, scratch=settings.home / "scratch")
     return LocalBlobStore(settings.blob_dir)
 
 
@@ -39,7 +44,7 @@ class Hub:
     engine: Engine
     session_factory: sessionmaker[Session]
     keys: keys.KeyService
-    blobs: SealedBlobs  # the store (local disk) behind the hub's keys
+    blobs: SealedBlobs  # the store (local disk or S3) behind the hub's keys
     audit_chain: audit.AuditChain  # keyed with the keyring's audit root, never with a database value
 
     @classmethod

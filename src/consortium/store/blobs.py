@@ -1,5 +1,6 @@
 """Blobs: the ``BlobStore`` protocol every store implements, and ``LocalBlobStore``, the one on the
-local disk. Only ``Services.start`` (which picks the store from the settings) names the local one;
+local disk. Only ``Hub.start`` (which picks the store from the settings) names a store
+(``store.blobs_s3.S3BlobStore`` for ``CONSORTIUM_BLOB_URL=s3://...``);
 the stages reach the store through ``governance.sealed.SealedBlobs``, typed against the protocol,
 so an object store can take the local disk's place.
 
@@ -79,6 +80,10 @@ class BlobStore(Protocol):
     def sweep_orphans(self, known: set[str], older_than_s: float = 3600) -> int:
         """Remove blobs whose key is not in ``known`` and older than ``older_than_s``; how many."""
 
+    def problem(self) -> str | None:
+        """None when the store can be used; else a short reason for the readiness probe (no
+        paths, addresses or the store's own error text: the probe is public)."""
+
     def close(self) -> None: ...
 
 
@@ -126,6 +131,9 @@ class LocalBlobStore:
     @property
     def scratch_dir(self) -> Path:
         return self.root / "tmp"
+
+    def problem(self) -> str | None:
+        return None if os.access(self.root / "tmp", os.W_OK | os.X_OK) else "the blob directory is not writable"
 
     def close(self) -> None:
         """Leave the writers' lock (the process's exit does it too)."""

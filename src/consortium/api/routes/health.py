@@ -20,11 +20,16 @@ def healthz(request: Request) -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, response_model_exclude_none=True,
-            responses={503: {"model": Readiness, "description": "the database does not answer"}})
+            responses={503: {"model": Readiness,
+                             "description": "the database or the blob store does not answer (the one named)"}})
 @rule("public")
 def readyz(request: Request) -> Readiness | JSONResponse:
+    """Ready when the database and the blob store both answer (a load balancer's check); a 503
+    names the one that failed, in the hub's words only."""
     request.state.ctx.audit = False
-    problem = database_problem(request.app.state.services.engine)
-    if problem is not None:  # the probe reports, it does not raise
-        return JSONResponse(Readiness(status="unavailable", database=problem).model_dump(), status_code=503)
+    svc = request.app.state.services
+    db, blobs = database_problem(svc.engine), svc.blobs.store.problem()
+    if db is not None or blobs is not None:  # the probe reports, it does not raise
+        return JSONResponse(Readiness(status="unavailable", database=db, blobs=blobs).model_dump(exclude_none=True),
+                            status_code=503)
     return Readiness(status="ready")

@@ -12,3 +12,4 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     database: str | None = None  # what the database said when it does not answer
+    blobs: str | None = None  # why the blob store cannot be used
