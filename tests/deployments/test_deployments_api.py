@@ -133,19 +133,36 @@ def test_grant_quota_usage_and_revocation(http: Any, world: Any, owner: Any, iri
 
 def test_quota_holds_across_processes_via_the_database(services: Any, iris_deployment: dict[str, Any],
                                                        owner: Any, world: Any) -> None:
-    """A fresh meter (another hub process) sees what was flushed by this one."""
+    """Two meters (two hub processes) share the quota through the database's counters: together
+    they admit the quota, never more; what one reserved and did not use goes back to the day."""
     from consortium.errors import QuotaExceeded
     from consortium.serving.hub.usage import UsageMeter
 
     a, b = UsageMeter(services.session_factory, interval=0), UsageMeter(services.session_factory, interval=0)
+    limits = {"per_minute": 5, "per_day": 1000}  # batches of 1 (a tenth of 5, at least 1)
     for _ in range(4):
-        a.admit("dep_x", owner.org_id, "org_y", {"per_minute": 100})
-    a.flush()
-    with services.session_factory() as s:
-        b.refresh_base(s, "dep_x", "org_y")
-    b.admit("dep_x", owner.org_id, "org_y", {"per_minute": 5})
+        a.admit("dep_x", owner.org_id, "org_y", limits)
+    b.admit("dep_x", owner.org_id, "org_y", limits)
+    for m in (a, b):
+        with pytest.raises(QuotaExceeded, match="5 calls per minute"):
+            m.admit("dep_x", owner.org_id, "org_y", limits)
+    big = {"per_minute": 100}  # batches of 10: c holds 9 unused after one call
+    c, d = UsageMeter(services.session_factory, interval=0), UsageMeter(services.session_factory, interval=0)
+    c.admit("dep_z", owner.org_id, "org_y", big)
+    admitted = 1
+    for _ in range(200):
+        try:
+            d.admit("dep_z", owner.org_id, "org_y", big)
+            admitted += 1
+        except QuotaExceeded:
+            break
+    assert admitted == 91  # the quota less c's unused reservation, never more than the quota
+    assert c.give_back(final=True) == 9
+    d._exhausted.clear()  # a new minute's first try, as it would be for d after the minute ends
+    for _ in range(9):
+        d.admit("dep_z", owner.org_id, "org_y", big)
     with pytest.raises(QuotaExceeded):
-        b.admit("dep_x", owner.org_id, "org_y", {"per_minute": 5})
+        d.admit("dep_z", owner.org_id, "org_y", big)
 
 
 def test_undeploy(http: Any, owner: Any, services: Any) -> None:

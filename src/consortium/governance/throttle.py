@@ -8,7 +8,8 @@ slow an account down to one guess per ``cap``, but never locks its owner out for
 can always log in once the current wait is over. A refused attempt (429 with ``Retry-After``,
 audited like every refusal) is not counted and costs no password hash.
 
-The counters live in the ``throttles`` table, so every hub replica shares them. A failure is
+The counters live in the ``throttles`` table, so every hub replica shares them (the prediction
+quotas' reservations use the same rows through ``counter``). A failure is
 recorded in its own transaction: the request that failed rolls back, its failure must not.
 Stale rows (a day without events) are swept on each recorded failure.
 
@@ -89,6 +90,12 @@ def _row(session: Session, key: str, now: datetime) -> Throttle:
     if row is None:  # swept by another transaction between the insert and the read
         raise Unavailable("the rate counter changed while it was read", hint="try again")
     return row
+
+
+def counter(session: Session, key: str) -> Throttle:
+    """The shared counter ``key`` (created at 0 if missing), locked until the transaction ends:
+    what every replica's quota reservations add to (``consortium.serving.hub.usage``)."""
+    return _row(session, key[:120], utcnow())
 
 
 def _retry_after(until: datetime, now: datetime) -> int:

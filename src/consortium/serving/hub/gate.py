@@ -186,8 +186,6 @@ class Gate:
                 project_access = _project_member_access(s, t, p)
                 if project_access is not None:
                     self.access.put(key, project_access)
-                    if project_access.limits:
-                        self._meter.refresh_base(s, t.id, p.org_id)
                     return project_access
                 raise not_found(ref or t.name)
             limits = dict(g.limits or {})
@@ -196,8 +194,6 @@ class Gate:
 
                 limits = quota_for(s, g.grantee_project_id, p.org_id)
             a = Access(g.id, limits)
-            if a.limits:
-                self._meter.refresh_base(s, t.id, p.org_id)
         self.access.put(key, a)
         return a
 

@@ -212,6 +212,8 @@ class ServingRuntime:
             p.require(role)
             self._remember(akey, ckey, name, p, t, a)
         if count:
+            if self.meter.needs_reservation(t.id, p.org_id, a.limits):  # one batch of a quota: a transaction
+                await asyncio.to_thread(self.meter.reserve, t.id, p.org_id, a.limits)
             try:
                 self.meter.admit(t.id, t.owner_org_id, p.org_id, a.limits)
             except QuotaExceeded:

@@ -2,18 +2,29 @@
 
 Every call is counted in memory (a lock and a dict update, about a microsecond) and flushed to
 the ``deployment_usage`` table once a second by a background thread, one upsert per
-(deployment, caller organization, minute). Quotas (``per_minute``/``per_day`` from the grant)
-are checked against what the database holds for the window, read when the caller's access is
-(re)loaded (at most once a second per deployment and caller), plus what this process counted
-since. Counts therefore hold across requests, restarts and hub replicas; with several
-replicas a caller can overshoot by at most what the other replicas served in the last second.
-Per-request database writes were the alternative: they cost a transaction per prediction.
+(deployment, caller organization, minute).
+
+Quotas (``per_minute``/``per_day`` from the grant) hold across hub replicas through shared
+counters in the database (the ``throttles`` table, ``governance.throttle.counter``: one row per
+deployment, caller and minute, one per day). A process reserves calls in small batches: it adds
+``batch`` calls (a tenth of the minute's quota, a hundredth of the day's, 1 to 100) to both
+counters in one transaction, but never beyond a limit, and admits that many from memory. So a
+quota costs one database transaction per batch, not per prediction, and no replica ever admits
+more than the quota: the slack is the other way, calls reserved by one replica and unused when
+another is refused, at most ``batch - 1`` per other replica. When a minute closes, its unused
+reservations are given back to the day's counter (a crashed process's are lost to that day).
+Once a minute's reservation comes back empty, the caller is refused from memory until the
+minute ends. Redis (INCR with an expiry) would spare the database these few transactions; it is
+not needed at these rates, so the hub has no Redis dependency. Per-request database writes were
+the alternative: a transaction per prediction.
 
 Audit rule (home-made): predictions are not written to the hash chain one by one, which would
 dominate the cost of a prediction. When a minute closes, each (deployment, caller org, minute)
 aggregate this process saw is appended as one ``deployment.usage`` event (count, errors,
 rejected, latency); every denied call (no credential, no grant) is audited as it happens, and
 the first over-quota refusal per caller per minute too (the rest are counted in the aggregate).
+
+Without a session factory (the doctest below) quotas are counted in this process only.
 
 >>> m = UsageMeter(None, interval=0)
 >>> m.admit("dep_1", "org_owner", "org_b", {"per_minute": 1})
@@ -34,17 +45,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from consortium.errors import QuotaExceeded
+from consortium.errors import QuotaExceeded, Unavailable
 from consortium.governance.audit import EventDraft
+from consortium.governance.throttle import counter
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.registry import DeploymentUsage
 
 log = logging.getLogger("consortium.usage")
 Key = tuple[str, str, str, int]  # deployment id, owner org id, caller org id, minute (epoch // 60)
+QuotaKey = tuple[str, str, int]  # deployment id, caller org id, minute
 
 
 @dataclass
@@ -63,12 +76,23 @@ class Bucket:
         self.latency_max_ms = max(self.latency_max_ms, other.latency_max_ms)
 
 
-@dataclass
-class _Base:
-    minute: int
-    minute_count: int
-    day: int
-    day_count: int
+def batch_size(limits: dict[str, Any]) -> int:
+    """Calls reserved at once against ``limits``: a tenth of a minute's quota, a hundredth of a
+    day's, between 1 and 100.
+
+    >>> batch_size({"per_minute": 60}), batch_size({"per_day": 1_000_000}), batch_size({"per_minute": 5})
+    (6, 100, 1)
+    """
+    n = 100
+    if limits.get("per_minute") is not None:
+        n = min(n, int(limits["per_minute"]) // 10)
+    if limits.get("per_day") is not None:
+        n = min(n, int(limits["per_day"]) // 100)
+    return max(1, n)
+
+
+def _counter_keys(dep_id: str, org_id: str, minute: int) -> tuple[str, str]:
+    return f"quota-m:{dep_id}:{org_id}:{minute}", f"quota-d:{dep_id}:{org_id}:{minute // 1440}"
 
 
 class UsageMeter:
@@ -90,7 +114,9 @@ class UsageMeter:
         self._pending: dict[Key, Bucket] = {}
         self._inflight: dict[Key, Bucket] = {}
         self._minute_totals: dict[Key, Bucket] = {}  # this process's totals of open minutes (audit)
-        self._base: dict[tuple[str, str], _Base] = {}
+        self._allow: dict[QuotaKey, int] = {}  # calls reserved in the shared counters, not yet admitted
+        self._exhausted: dict[QuotaKey, str] = {}  # "minute" / "day": a reservation came back empty
+        self._reserve_lock = threading.Lock()
         self._rejection_audited: set[tuple[str, str, int]] = set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -103,24 +129,78 @@ class UsageMeter:
         now = self._clock()
         minute = int(now // 60)
         key = (dep_id, owner_org_id, org_id, minute)
+        shared = bool(limits) and self._factory is not None
+        if limits and shared and self.needs_reservation(dep_id, org_id, limits):
+            self.reserve(dep_id, org_id, limits)  # the runtime has done it in a thread already
         with self._lock:
             b = self._pending.get(key)
             if b is None:
                 b = self._pending[key] = Bucket()
             if limits:
-                per_minute, per_day = limits.get("per_minute"), limits.get("per_day")
-                used_minute, used_day = self._used(dep_id, org_id, minute)
-                if per_minute is not None and used_minute >= per_minute:
+                over = self._take_reserved(dep_id, org_id, minute) if shared else self._over(dep_id, org_id,
+                                                                                           minute, limits)
+                if over is not None:
                     b.rejected += 1
-                    raise QuotaExceeded(f"quota exceeded: {per_minute} calls per minute",
-                                        retry_after=max(1, math.ceil(60 - now % 60)),
-                                        hint="wait, or ask the deployment's owner for a higher quota")
-                if per_day is not None and used_day >= per_day:
-                    b.rejected += 1
-                    raise QuotaExceeded(f"quota exceeded: {per_day} calls per day",
+                    if over == "minute":
+                        raise QuotaExceeded(f"quota exceeded: {limits['per_minute']} calls per minute",
+                                            retry_after=max(1, math.ceil(60 - now % 60)),
+                                            hint="wait, or ask the deployment's owner for a higher quota")
+                    raise QuotaExceeded(f"quota exceeded: {limits['per_day']} calls per day",
                                         retry_after=max(1, math.ceil(86400 - now % 86400)),
                                         hint="wait until midnight UTC, or ask for a higher quota")
             b.count += 1
+
+    def _take_reserved(self, dep_id: str, org_id: str, minute: int) -> str | None:
+        """Admit one call from this process's reservation (lock held); else which limit is reached."""
+        k = (dep_id, org_id, minute)
+        left = self._allow.get(k, 0)
+        if left > 0:
+            self._allow[k] = left - 1
+            return None
+        return self._exhausted.get(k, "minute")
+
+    def needs_reservation(self, dep_id: str, org_id: str, limits: dict[str, Any] | None) -> bool:
+        """True when a call under ``limits`` must first reserve from the shared counters (a
+        database transaction: the runtime does it in a thread)."""
+        if not limits or self._factory is None:
+            return False
+        k = (dep_id, org_id, int(self._clock() // 60))
+        return self._allow.get(k, 0) <= 0 and k not in self._exhausted
+
+    def reserve(self, dep_id: str, org_id: str, limits: dict[str, Any]) -> int:
+        """Reserve up to ``batch_size(limits)`` calls of this minute in the shared counters, never
+        past a limit; how many. Nothing reserved marks the minute exhausted for this caller."""
+        if self._factory is None:
+            return 0
+        minute = int(self._clock() // 60)
+        k = (dep_id, org_id, minute)
+        with self._reserve_lock:  # one at a time: concurrent callers wait for this one's batch
+            if self._allow.get(k, 0) > 0 or k in self._exhausted:
+                return 0
+            per_minute, per_day = limits.get("per_minute"), limits.get("per_day")
+            mk, dk = _counter_keys(dep_id, org_id, minute)
+            try:
+                with self._factory() as s:
+                    rows, room, reason = [], batch_size(limits), "minute"
+                    for key, cap, what in ((mk, per_minute, "minute"), (dk, per_day, "day")):
+                        if cap is not None:  # minute first, then day: every process locks in this order
+                            row = counter(s, key)
+                            rows.append(row)
+                            if cap - row.count < room:
+                                room, reason = max(0, int(cap) - row.count), what
+                    for row in rows:
+                        row.count += room
+                        row.last_at = utcnow()
+                    s.commit()
+            except Exception as e:
+                log.exception("quota reservation failed")
+                raise Unavailable("the quota counters cannot be read right now; nothing was counted",
+                                  hint="try again in a moment") from e
+            with self._lock:
+                self._allow[k] = self._allow.get(k, 0) + room
+                if room == 0:
+                    self._exhausted[k] = reason
+        return room
 
     def first_rejection(self, dep_id: str, org_id: str) -> bool:
         """True once per caller, deployment and minute: the over-quota refusal that gets audited."""
@@ -146,12 +226,19 @@ class UsageMeter:
             if error:
                 b.errors += 1
 
+    def _over(self, dep_id: str, org_id: str, minute: int, limits: dict[str, Any]) -> str | None:
+        """Without a database: which limit this process's own counts reach (lock held)."""
+        used_minute, used_day = self._used(dep_id, org_id, minute)
+        if limits.get("per_minute") is not None and used_minute >= limits["per_minute"]:
+            return "minute"
+        if limits.get("per_day") is not None and used_day >= limits["per_day"]:
+            return "day"
+        return None
+
     def _used(self, dep_id: str, org_id: str, minute: int) -> tuple[int, int]:
-        """Calls in the current minute and UTC day: database base + in flight + pending (lock held)."""
+        """Calls this process counted in the current minute and UTC day: in flight + pending (lock held)."""
         day = minute // 1440
-        base = self._base.get((dep_id, org_id))
-        used_minute = base.minute_count if base and base.minute == minute else 0
-        used_day = base.day_count if base and base.day == day else 0
+        used_minute = used_day = 0
         for src in (self._inflight, self._pending):
             for (d, _, o, m), b in src.items():
                 if d == dep_id and o == org_id:
@@ -162,20 +249,29 @@ class UsageMeter:
         return used_minute, used_day
 
     # ------------------------------------------------------------------------ database side
-    def refresh_base(self, session: Session, dep_id: str, org_id: str) -> None:
-        """Read the calls the database holds for this minute and day (all hub processes)."""
-        with self._flush_lock:
-            now = self._clock()
-            minute, day = int(now // 60), int(now // 86400)
-            m0 = _minute_dt(minute)
-            d0 = _minute_dt(day * 1440)
-            row = session.execute(select(
-                func.coalesce(func.sum(case((DeploymentUsage.minute == m0, DeploymentUsage.count), else_=0)), 0),
-                func.coalesce(func.sum(DeploymentUsage.count), 0))
-                .where(DeploymentUsage.deployment_id == dep_id, DeploymentUsage.caller_org_id == org_id,
-                       DeploymentUsage.minute >= d0)).one()
-            with self._lock:
-                self._base[(dep_id, org_id)] = _Base(minute, int(row[0]), day, int(row[1]))
+    def give_back(self, *, final: bool = False) -> int:
+        """Return unused reservations of closed minutes to the day's counter (all of them, to both
+        counters, when ``final``: the process stops); how many calls."""
+        current = int(self._clock() // 60)
+        with self._lock:
+            done = [k for k in self._allow if final or k[2] < current]
+            unused = {k: n for k in done if (n := self._allow.pop(k))}
+            for k in [k for k in self._exhausted if k[2] < current]:
+                del self._exhausted[k]
+        if not unused or self._factory is None:
+            return 0
+        try:
+            with self._factory() as s:
+                for (dep_id, org_id, minute), n in sorted(unused.items()):
+                    mk, dk = _counter_keys(dep_id, org_id, minute)
+                    for key in (mk, dk) if minute == current else (dk,):
+                        row = counter(s, key)
+                        row.count = max(0, row.count - n)
+                s.commit()
+        except Exception:  # the day's quota is short by these calls; nothing is over-admitted
+            log.exception("could not give %d unused quota reservations back", sum(unused.values()))
+            return 0
+        return sum(unused.values())
 
     def flush(self, *, final: bool = False) -> int:
         """Write pending counts; audit minutes that closed (all of them when ``final``). Returns rows."""
@@ -242,6 +338,7 @@ class UsageMeter:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.flush()
+            self.give_back()
 
     def close(self) -> None:
         """Stop the thread and write everything, closing open minutes."""
@@ -249,6 +346,7 @@ class UsageMeter:
         if self._thread is not None:
             self._thread.join(10)
         self.flush(final=True)
+        self.give_back(final=True)
 
 
 def _minute_dt(minute: int) -> datetime:
