@@ -12,6 +12,7 @@ checked by ``.importlinter``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Self
 
@@ -22,6 +23,7 @@ from consortium.config import Settings
 from consortium.governance import audit, keys
 from consortium.governance.audit import EventDraft
 from consortium.governance.audit_keys import AuditKeys
+from consortium.governance.control_cache import ControlCache
 from consortium.governance.sealed import SealedBlobs
 from consortium.store.blobs import BlobStore, LocalBlobStore
 from consortium.store.db import make_engine, make_session_factory, migrate, transaction
@@ -56,6 +58,7 @@ class Hub:
         engine = make_engine(settings.database_url)
         migrate(engine)
         factory = make_session_factory(engine)
+        factory.configure(info={"control": ControlCache()})  # resolved credentials and grants
         ring = keys.Keyring.load(settings.home, settings.master_key)
         key_service = keys.KeyService(ring)
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
@@ -66,10 +69,15 @@ class Hub:
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)
 
+    @functools.cached_property
+    def audit_group(self) -> audit.GroupCommit:
+        """The group commit of events recorded on their own (reads, failed requests)."""
+        return audit.GroupCommit(self.session_factory, self.audit_chain)
+
     def audit_now(self, drafts: list[EventDraft]) -> None:
-        """Append events in a transaction of their own (failed requests, background work)."""
-        with transaction(self.session_factory) as s:
-            self.audit_chain.append(s, drafts)
+        """Append events on their own: they share one transaction with those of concurrent
+        callers (``audit.GroupCommit``) and are committed when this returns."""
+        self.audit_group.submit(drafts)
 
     def sweep_blobs(self, older_than_s: float = 24 * 3600) -> int:
         """Remove blob files no row refers to, older than ``older_than_s``: what a crash between a

@@ -12,6 +12,7 @@ from starlette.requests import cookie_parser
 from consortium.api.context import RequestContext
 from consortium.errors import NotFound, Unauthenticated
 from consortium.governance import credentials
+from consortium.governance.audit import wrote
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.services import Services
@@ -31,19 +32,30 @@ def context(request: Request) -> RequestContext:
 
 
 def unit_of_work(request: Request) -> Iterator[Session]:
-    """One transaction per request: the change and its audit event commit together, before the
-    response is sent; any error rolls both back (the failure is audited by the error handler)."""
+    """One transaction per request: a change and its audit event commit together, before the
+    response is sent; any error rolls both back (the failure is audited by the error handler).
+
+    A request that changed nothing (``audit.wrote``) ends its read transaction and hands its event
+    to the hub's group commit (``audit.GroupCommit``), where it shares one transaction and one
+    commit with the events of concurrent requests; its response too waits until the event is
+    committed, so every answered access is on the durable chain."""
     svc = services(request)
     ctx = context(request)
     session = svc.session_factory()
     try:
         yield session
+        drafts = []
         if ctx.audit:
             if ctx.action is None:
                 route = request.scope.get("route")
                 ctx.action = getattr(route, "name", None) or "request"
-            svc.audit_in(session, [ctx.draft("ok"), *ctx.extra])
-        session.commit()
+            drafts = [ctx.draft("ok"), *ctx.extra]
+        if wrote(session) or not drafts:
+            svc.audit_in(session, drafts)
+            session.commit()
+        else:
+            session.rollback()  # nothing to write: end the read before waiting on the group
+            svc.audit_now(drafts)
     except BaseException:
         session.rollback()
         raise

@@ -6,13 +6,14 @@ Both are random bearer secrets shown once and stored only as a hash; resolving o
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from consortium.governance import throttle
+from consortium.governance import control_cache, throttle
 from consortium.governance.identity import authenticate_password, memberships, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
@@ -98,30 +99,55 @@ def member_principal(session: Session, user_id: str, org_id: str, via: str) -> P
     return principal_for(user, org, Role(m.role), via)
 
 
-def resolve_token(session: Session, secret: str) -> Principal:
-    now = utcnow()
-    tok = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
-    if tok is None:
+@dataclass
+class _Resolved:
+    """What resolving a credential read (cached by ``control_cache``): the principal and the times
+    every hit checks again."""
+
+    principal: Principal
+    credential_id: str
+    expires_at: datetime
+    last_used_at: datetime | None = None
+
+
+def _load_token(session: Session, token_hash: str) -> _Resolved:
+    """The token, its membership, user and organization in one query."""
+    row = session.execute(
+        select(ApiToken, Membership, User, Organization)
+        .outerjoin(Membership, (Membership.user_id == ApiToken.user_id) & (Membership.org_id == ApiToken.org_id))
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .outerjoin(Organization, Organization.id == ApiToken.org_id)
+        .where(ApiToken.token_hash == token_hash)).first()
+    if row is None:
         raise Unauthenticated("the API token is not valid", hint="create one with `consortium tokens create`")
+    tok, member, user, org = row
     if tok.revoked_at is not None:
         raise Unauthenticated("the API token was revoked")
-    if tok.expires_at < now:
-        raise Unauthenticated("the API token has expired", hint="create a new one")
-    member = session.get(Membership, (tok.user_id, tok.org_id))
-    user = session.get(User, tok.user_id)
     # a token belongs to one membership: one minted before the member left (and was invited
     # again) never comes back, even if its revocation at removal was missed
     if member is None or user is None or user.disabled or tok.created_at < member.created_at:
         raise Unauthenticated("the token's user is no longer a member of its organization",
                               hint="a member who joins again creates new tokens")
-    # the token never acts above the member's current role
-    role = min(Role(tok.role), Role(member.role), key=lambda r: r.rank)
-    if tok.last_used_at is None or (now - tok.last_used_at) > timedelta(minutes=5):
-        session.execute(update(ApiToken).where(ApiToken.id == tok.id).values(last_used_at=now))
-    org = session.get(Organization, tok.org_id)
     if org is None:
         raise Unauthenticated("the token's organization no longer exists")
-    return principal_for(user, org, role, f"token:{tok.id}")
+    # the token never acts above the member's current role
+    role = min(Role(tok.role), Role(member.role), key=lambda r: r.rank)
+    return _Resolved(principal_for(user, org, role, f"token:{tok.id}"), tok.id, tok.expires_at, tok.last_used_at)
+
+
+def resolve_token(session: Session, secret: str) -> Principal:
+    """The principal a token acts as: one joined query, or none while the hub's cache holds it
+    (``control_cache``: a revocation anywhere drops it within a second)."""
+    token_hash = hash_token(secret)
+    r = control_cache.cached(session, "token", token_hash, lambda: _load_token(session, token_hash))
+    now = utcnow()
+    if r.expires_at < now:
+        raise Unauthenticated("the API token has expired", hint="create a new one")
+    if r.last_used_at is None or (now - r.last_used_at) > timedelta(minutes=5):
+        session.execute(update(ApiToken).where(ApiToken.id == r.credential_id).values(last_used_at=now)
+                        .execution_options(**{control_cache.NO_BUMP: True}))
+        r.last_used_at = now
+    return r.principal
 
 
 def password_login(session: Session, factory: sessionmaker[Session], email: str, password: str,
@@ -151,6 +177,14 @@ def create_session(session: Session, user: User, hours: int) -> tuple[WebSession
 def resolve_session(session: Session, secret: str, org_name: str | None = None) -> Principal:
     """The principal of a web session: in ``org_name`` when given (404 if it is not among the
     user's), else in the session's current organization (401 if the user is no longer in it)."""
+    r = control_cache.cached(session, "session", (hash_token(secret), org_name),
+                             lambda: _load_session(session, secret, org_name))
+    if r.expires_at < utcnow():
+        raise Unauthenticated("your session has expired or was ended", hint="log in again")
+    return r.principal
+
+
+def _load_session(session: Session, secret: str, org_name: str | None) -> _Resolved:
     ws = session.scalar(select(WebSession).where(WebSession.token_hash == hash_token(secret)))
     if ws is None or ws.revoked_at is not None or ws.expires_at < utcnow():
         raise Unauthenticated("your session has expired or was ended", hint="log in again")
@@ -169,7 +203,7 @@ def resolve_session(session: Session, secret: str, org_name: str | None = None) 
             raise Unauthenticated("your session acts in no organization you are a member of",
                                   hint="log in again (or accept an invitation)")
         org = current
-    return principal_for(user, org, Role(member.role), f"session:{ws.id}")
+    return _Resolved(principal_for(user, org, Role(member.role), f"session:{ws.id}"), ws.id, ws.expires_at)
 
 
 def switch_org(session: Session, secret: str, org_name: str) -> Principal:

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.governance import control_cache
 from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
@@ -73,26 +74,57 @@ def _projects_of(session: Session, org_id: str) -> list[str]:
     """The projects ``org_id`` is an active member of: a grant to one of them reaches it too."""
     from consortium.governance.projects import active_project_ids  # projects names through grants
 
-    return active_project_ids(session, org_id)
+    return control_cache.cached(session, "projects", org_id, lambda: active_project_ids(session, org_id))
+
+
+@dataclass(frozen=True)
+class _Received:
+    """What an access check needs of an unrevoked grant an organization received (cached)."""
+
+    id: str
+    resource_type: str
+    resource_id: str
+    permission: Permission
+    expires_at: datetime | None
+
+
+def _received(session: Session, org_id: str) -> dict[tuple[str, str], list[_Received]]:
+    """The unrevoked grants to ``org_id`` or a project it is active in, by (type, resource id): one
+    query, none while the hub's cache holds them (``control_cache``); expiry is checked at use."""
+    def load() -> dict[tuple[str, str], list[_Received]]:
+        projects = _projects_of(session, org_id)
+        who = Grant.grantee_org_id == org_id
+        if projects:
+            who = or_(who, Grant.grantee_project_id.in_(projects))
+        out: dict[tuple[str, str], list[_Received]] = {}
+        for row in session.execute(select(Grant.id, Grant.resource_type, Grant.resource_id, Grant.permission,
+                                          Grant.expires_at).where(who, Grant.revoked_at.is_(None))):
+            out.setdefault((row.resource_type, row.resource_id), []).append(
+                _Received(row.id, row.resource_type, row.resource_id, Permission(row.permission), row.expires_at))
+        return out
+
+    return control_cache.cached(session, "received", org_id, load)
 
 
 def active_grants(session: Session, resource_type_name: str, resource_id: str, org_id: str) -> list[Grant]:
     now = utcnow()
-    projects = _projects_of(session, org_id)
-    who = Grant.grantee_org_id == org_id
-    if projects:
-        who = or_(who, Grant.grantee_project_id.in_(projects))
-    q = select(Grant).where(Grant.resource_type == resource_type_name, Grant.resource_id == resource_id,
-                            Grant.revoked_at.is_(None), who,
-                            or_(Grant.expires_at.is_(None), Grant.expires_at > now))
-    return list(session.scalars(q))
+    out = []
+    for r in _received(session, org_id).get((resource_type_name, resource_id), ()):
+        if r.expires_at is None or r.expires_at > now:
+            g = session.get(Grant, r.id)
+            if g is not None and g.revoked_at is None:
+                out.append(g)
+    return out
 
 
 def find_grant(session: Session, p: Principal, rtype: str, resource_id: str,
                permission: Permission) -> Grant | None:
-    for g in active_grants(session, rtype, resource_id, p.org_id):
-        if permission in IMPLIES[Permission(g.permission)]:
-            return g
+    now = utcnow()
+    for r in _received(session, p.org_id).get((rtype, resource_id), ()):
+        if permission in IMPLIES[r.permission] and (r.expires_at is None or r.expires_at > now):
+            g = session.get(Grant, r.id)
+            if g is not None and g.revoked_at is None:  # revoked in this very transaction
+                return g
     return None
 
 

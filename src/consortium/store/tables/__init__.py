@@ -3,6 +3,7 @@
 # Each domain module registers its tables on Base.metadata when imported.
 from consortium.store.tables import (  # noqa: F401
     audit,
+    control,
     data,
     federation,
     grants,
