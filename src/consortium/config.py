@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "data's shape) a job may train; a recipe over it is refused at submission with a 422")
     workers: int = 1  # JOB worker processes spawned by the hub (0: none, run `consortium worker`); HTTP: http_workers
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
+    # where hub-side jobs run: "local" (the worker processes above) or "ray" (a dispatcher hands each
+    # claimed job to the Ray cluster at ray_address; consortium.jobs.ray_executor). The database
+    # queue stays the source of truth for states, events, cancellation and leases either way.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = "auto"  # "auto" (a cluster started on this machine), a GCS host:port, or ray://host:10001
+    ray_job_cpus: int = Field(1, ge=1, description="CPUs each single-process job declares on the Ray cluster "
+                              "(its torch threads)")
     federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)
     # Where federated jobs' SuperLinks listen (loopback: only nodes on this machine join; 0.0.0.0
     # for sites elsewhere), the name or address sites dial (goes into the TLS certificate) and a

@@ -37,7 +37,7 @@ class Services(Hub):
         from consortium.monitoring.prometheus import HubMetrics
         from consortium.serving.hub.deployments import DEPLOYMENT
 
-        self.submit_checks = checks_for(self.settings.max_model_params)
+        self.submit_checks = checks_for(self.settings.max_model_params, self.settings.executor)
         self.resource_types = ResourceTypes((DATASET, DEPLOYMENT))
         self.metrics = HubMetrics(self)
         self.monitor = self.new_monitor()

@@ -41,6 +41,10 @@ def _run(settings: Settings, demo: bool) -> None:
 
     make_private(settings.home)  # before anything is opened: files 0600, directories 0700, workers too
     private_database(settings.database_url)
+    if settings.executor == "ray":  # fail now, saying how to start a cluster, not at the first job
+        from consortium.jobs.executors import require_cluster
+
+        cluster = require_cluster(settings)
     svc = Services.start(settings)
     nodes = None
     if demo:
@@ -58,7 +62,12 @@ def _run(settings: Settings, demo: bool) -> None:
     app = create_app(settings, services=svc)
     threading.Thread(target=_sweep_blobs, args=(svc,), daemon=True, name="blob-sweep").start()  # off start-up
     pool = None
-    if settings.workers > 0:
+    if settings.executor == "ray":  # one dispatcher hands the queue's jobs to the cluster
+        from consortium.jobs.worker import WorkerPool
+
+        pool = WorkerPool(settings, 1).start()
+        console.print(f"started the Ray job dispatcher ({cluster})")
+    elif settings.workers > 0:
         from consortium.jobs.worker import WorkerPool
 
         pool = WorkerPool(settings, settings.workers).start()
@@ -121,4 +130,9 @@ def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.
     logging.basicConfig(level=logging.INFO)
     settings = Settings()
     make_private(settings.home)  # files 0600, directories 0700
+    if settings.executor == "ray":  # a dispatcher to the Ray cluster instead of a local worker
+        from consortium.jobs.ray_executor import main as dispatch
+
+        dispatch([])
+        return
     run_worker(settings, once=once)

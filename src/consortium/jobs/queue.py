@@ -106,19 +106,26 @@ def reap(session: Session, lease: timedelta = LEASE) -> list[str]:
                                  else select(Job).where(Job.state == "running", Job.heartbeat_at < cutoff)))
     touched = []
     for job in stale:
-        reason = f"worker {job.worker_id} stopped responding (no heartbeat for {int(lease.total_seconds())} s)"
-        if job.cancel_requested:
-            job.state, job.finished_at = "cancelled", utcnow()
-            add_event(session, job.id, "state", {"state": "cancelled", "reason": reason})
-        elif job.attempts < job.max_attempts:
-            job.state, job.worker_id = "queued", None
-            add_event(session, job.id, "state", {"state": "queued", "reason": reason + "; re-queued"})
-        else:
-            job.state, job.error, job.finished_at = "failed", reason, utcnow()
-            add_event(session, job.id, "state", {"state": "failed", "error": reason})
+        release(session, job, f"worker {job.worker_id} stopped responding "
+                              f"(no heartbeat for {int(lease.total_seconds())} s)")
         touched.append(job.id)
     session.commit()
     return touched
+
+
+def release(session: Session, job: Job, reason: str) -> str:
+    """A running job whose runner is gone (``reason``): cancelled if that was asked, re-queued while
+    it has attempts left, else failed with the reason. Returns the new state; commit is the caller's."""
+    if job.cancel_requested:
+        job.state, job.finished_at = "cancelled", utcnow()
+        add_event(session, job.id, "state", {"state": "cancelled", "reason": reason})
+    elif job.attempts < job.max_attempts:
+        job.state, job.worker_id = "queued", None
+        add_event(session, job.id, "state", {"state": "queued", "reason": reason + "; re-queued"})
+    else:
+        job.state, job.error, job.finished_at = "failed", reason, utcnow()
+        add_event(session, job.id, "state", {"state": "failed", "error": reason})
+    return str(job.state)
 
 
 def events(session: Session, job_id: str, after: int = 0, limit: int = 500,

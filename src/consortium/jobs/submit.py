@@ -24,13 +24,16 @@ from consortium.store.tables.jobs import Job
 SubmitCheck = Callable[[Session, Principal, Recipe, str], dict[str, Any]]
 
 
-def checks_for(max_model_params: int) -> tuple[SubmitCheck, ...]:
-    """The hub's submission checks, in order: training (datasets, schema, model size at most
+def checks_for(max_model_params: int, executor: str = "local") -> tuple[SubmitCheck, ...]:
+    """The hub's submission checks, in order: the executor (``train.workers``, ``tune.parallel`` and
+    PBT need ``ray``, and fit the cluster's CPUs), training (datasets, schema, model size at most
     ``max_model_params``), then the privacy budgets of a federated DP job."""
     from consortium.jobs.checks import check_training
+    from consortium.jobs.executors import check_executor
     from consortium.jobs.federated_budgets import check_privacy
 
-    return functools.partial(check_training, max_params=max_model_params), check_privacy
+    return (functools.partial(check_executor, executor=executor),
+            functools.partial(check_training, max_params=max_model_params), check_privacy)
 
 
 def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], checks: Sequence[SubmitCheck],

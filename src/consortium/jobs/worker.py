@@ -30,8 +30,10 @@ HEARTBEAT_S = float(os.environ.get("CONSORTIUM_HEARTBEAT_S", "5"))
 _current: dict[str, Any] = {}  # the job this process is running, for a graceful stop
 
 
-def execute(services: Hub, job_id: str, worker: str) -> str:
-    """Run one claimed job to a terminal state; returns the state."""
+def execute(services: Hub, job_id: str, worker: str, heartbeat_s: float | None = None) -> str:
+    """Run one claimed job to a terminal state, heartbeating every ``heartbeat_s`` (default
+    ``CONSORTIUM_HEARTBEAT_S``); returns the state."""
+    every = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
     with transaction(services.session_factory) as s:
         job = queue.get(s, job_id)
         try:
@@ -42,7 +44,7 @@ def execute(services: Hub, job_id: str, worker: str) -> str:
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_S):
+        while not stop.wait(every):
             try:
                 with services.session_factory() as s:
                     if queue.heartbeat(s, job_id, worker):
@@ -109,7 +111,8 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
 class WorkerPool:
     """Worker processes spawned by the hub; a worker that dies is restarted. Start it from a
     thread that lives as long as the workers should (the hub's main thread): they get SIGTERM
-    when it ends (``die_with_parent``)."""
+    when it ends (``die_with_parent``). With ``CONSORTIUM_EXECUTOR=ray`` the process is the Ray
+    dispatcher (``consortium.jobs.ray_executor``; start one) instead of a local worker."""
 
     def __init__(self, settings: Settings, n: int) -> None:
         self.settings, self.n = settings, n
@@ -127,7 +130,8 @@ class WorkerPool:
 
         # SIGTERM from the kernel when the spawning thread ends, even if the hub is killed: the
         # worker then stops as on any SIGTERM (a job in flight goes back to the queue)
-        return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env,
+        module = "consortium.jobs.ray_executor" if self.settings.executor == "ray" else "consortium.jobs.worker"
+        return subprocess.Popen([sys.executable, "-m", module], env=env,  # noqa: S603 - one of our two modules
                                 preexec_fn=die_with_parent)
 
     def start(self) -> WorkerPool:

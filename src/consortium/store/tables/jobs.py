@@ -48,3 +48,16 @@ class JobEvent(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(16))  # progress | log | state
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class JobExecutor(Base):
+    """What a dispatcher of an external executor (a Ray cluster) last reported about its cluster, so
+    the hub's submission checks read the cluster's size from the database instead of calling it."""
+
+    __tablename__ = "job_executors"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # the dispatcher (queue.worker_name)
+    kind: Mapped[str] = mapped_column(String(16))  # ray
+    cpus: Mapped[int] = mapped_column(Integer)  # the cluster's CPUs, all nodes
+    nodes: Mapped[int] = mapped_column(Integer)  # nodes alive
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ray.cluster_resources()
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
