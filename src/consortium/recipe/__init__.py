@@ -27,8 +27,10 @@ from consortium.recipe.parse import parse_recipe
 from consortium.recipe.schema import (
     AUGMENT_NAMES,
     CLASSIFICATION_METRICS,
+    PBT_MUTABLE,
     REGRESSION_METRICS,
     STEP_NAMES,
+    TUNE_METHODS,
     AugmentStep,
     CNNSpec,
     DataSpec,
@@ -49,6 +51,7 @@ from consortium.recipe.schema import (
     Task,
     TrainSpec,
     TuneSpec,
+    check_parallel,
     validate_mapping,
 )
 from consortium.recipe.tuning import apply_params, check_space, is_float_path
@@ -57,8 +60,10 @@ from consortium.recipe.validate import validate_against
 __all__ = [
     "AUGMENT_NAMES",
     "CLASSIFICATION_METRICS",
+    "PBT_MUTABLE",
     "REGRESSION_METRICS",
     "STEP_NAMES",
+    "TUNE_METHODS",
     "AugmentStep",
     "CNNSpec",
     "DPSpec",
@@ -80,6 +85,7 @@ __all__ = [
     "TrainSpec",
     "TuneSpec",
     "apply_params",
+    "check_parallel",
     "check_space",
     "is_float_path",
     "parse_recipe",

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from consortium.errors import InvalidInput
 
@@ -40,6 +40,14 @@ MAX_CHANNELS = 4_096  # channels of one conv block
 MAX_KERNEL = 31
 MAX_BATCH = 4_096
 MAX_STEPS = 32  # processing steps, augmentations, tuned parameters
+MAX_WORKERS = 64  # train.workers and tune.parallel (the submission checks hold them to the cluster's CPUs)
+# The tuning methods (``tune.method``): Optuna's TPE with Hyperband pruning (ASHA brackets on Ray
+# with ``parallel`` > 1), and Population Based Training (Ray Tune). A new method is one more name here
+# and a branch in ``consortium.training.pipeline.tune_step``.
+TuneMethod = Literal["tpe", "pbt"]
+TUNE_METHODS: tuple[str, ...] = get_args(TuneMethod)
+# What PBT may change in a running trial: optimizer settings and dropout (no parameter's shape).
+PBT_MUTABLE = ("train.lr", "train.weight_decay", "train.momentum", "train.batch_size", "model.dropout")
 
 
 class Spec(BaseModel):
@@ -232,6 +240,8 @@ class TrainSpec(Spec):
     schedule: ScheduleSpec | None = None
     early_stopping: EarlyStoppingSpec | None = None
     seed: int = Field(0, ge=0, le=SEED_MAX)
+    # > 1: data-parallel (DistributedDataParallel over Ray Train), each worker batch_size / workers rows
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)
 
 
 class DPSpec(Spec):
@@ -280,6 +290,16 @@ class TuneSpec(Spec):
     timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     metric: Literal["val_loss"] = "val_loss"
     space: dict[str, ParamRange] = Field(min_length=1, max_length=MAX_STEPS)
+    method: str = "tpe"  # one of TUNE_METHODS (checked in ``_method`` so the 422 lists them)
+    parallel: int = Field(1, ge=1, le=MAX_WORKERS)  # > 1 or pbt: trials run concurrently on Ray Tune
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v not in TUNE_METHODS:
+            raise PydanticCustomError("tune_method", "unknown tuning method '{method}'; the methods are: {methods}",
+                                      {"method": v, "methods": ", ".join(TUNE_METHODS)})
+        return v
 
 
 class FederatedSpec(Spec):
@@ -361,10 +381,57 @@ def _allowed(err: ErrorDetails) -> str:
 def validate_mapping(doc: dict[str, Any]) -> Recipe:
     """``Recipe.model_validate``, with the error naming the bad field's path instead of pydantic's dump."""
     try:
-        return Recipe.model_validate(doc)
+        recipe = Recipe.model_validate(doc)
     except ValidationError as e:
         errs = e.errors(include_url=False)
         first = errs[0]
         msg = f"invalid recipe at {_path(first['loc'])}: {first['msg']}{_allowed(first)}"
         details = [{"path": _path(x["loc"]), "message": x["msg"]} for x in errs]
         raise InvalidInput(msg, details=details) from None
+    check_parallel(recipe)
+    return recipe
+
+
+def check_parallel(recipe: Recipe) -> None:
+    """What ``train.workers`` and ``tune.method``/``parallel`` need of the rest of the recipe.
+
+    Data-parallel training splits each batch evenly (the effective batch stays ``batch_size``), and
+    refuses DP-SGD: Opacus' accountant assumes one process Poisson-sampling every row, so N workers
+    each sampling a shard would spend a different epsilon than the one reported. PBT needs a
+    population (2 trials or more), epochs to perturb between, something it may change in a running
+    trial (``PBT_MUTABLE``), and no learning-rate schedule (trials restart from checkpoints).
+
+    >>> check_parallel(validate_mapping({"name": "x", "train": {"workers": 2, "batch_size": 64}}))
+    >>> try:
+    ...     check_parallel(Recipe.model_validate({"name": "x", "train": {"workers": 3, "batch_size": 32}}))
+    ... except InvalidInput as e:
+    ...     print(e.message)
+    invalid recipe at train.batch_size: 32 rows do not split evenly over 3 workers
+    """
+    n = recipe.train.workers
+    space = recipe.tune.space if recipe.tune is not None else {}
+    if n > 1:
+        if recipe.federated is not None:
+            what = "DP-SGD's accounting assumes one process sampling every row" if recipe.federated.dp else \
+                "a federated job trains at each site's node, in one process"
+            raise InvalidInput(f"invalid recipe at train.workers: {what}; workers > 1 is for hub-side training "
+                               "jobs", hint="set train.workers: 1")
+        if recipe.train.batch_size % n:
+            raise InvalidInput(f"invalid recipe at train.batch_size: {recipe.train.batch_size} rows do not split "
+                               f"evenly over {n} workers", hint=f"use a multiple of {n}")
+        bs = space.get("train.batch_size")
+        if bs is not None and (bs.choices is None or any(not isinstance(v, int) or v % n for v in bs.choices)):
+            raise InvalidInput(f"invalid recipe at tune.space.train.batch_size: with {n} workers every batch size "
+                               f"must split evenly", hint=f"give choices that are multiples of {n}")
+    if recipe.tune is None or recipe.tune.method != "pbt":
+        return
+    if not any(k in PBT_MUTABLE for k in space):
+        raise InvalidInput("invalid recipe at tune.space: pbt changes running trials, and none of these can be "
+                           "changed without rebuilding the model", hint=f"tune one of: {', '.join(PBT_MUTABLE)}")
+    if recipe.tune.trials < 2:
+        raise InvalidInput("invalid recipe at tune.trials: pbt needs a population of 2 trials or more")
+    if recipe.train.epochs < 2:
+        raise InvalidInput("invalid recipe at train.epochs: pbt perturbs trials between epochs; give 2 or more")
+    if recipe.train.schedule is not None:
+        raise InvalidInput("invalid recipe at train.schedule: pbt restarts trials from checkpoints with the "
+                           "learning rate it chose, which a schedule would override", hint="remove train.schedule")

@@ -164,7 +164,8 @@ def prepare(recipe: Recipe, data: DataFrameSet) -> Prepared:
 
 
 def tune_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Recipe, dict[str, Any]]:
-    """Search the recipe's ``tune`` space on the validation split; the recipe with the best values."""
+    """Search the recipe's ``tune`` space on the validation split; the recipe with the best values.
+    ``tune.parallel`` > 1 or ``method: pbt``: trials run concurrently on Ray Tune (``training.ray_tuning``)."""
     from consortium.training.tuning import tune
 
     if recipe.tune is None:
@@ -172,6 +173,10 @@ def tune_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Recipe, dict[str, 
     if p.X_va is None or p.y_va is None:
         raise InvalidInput("invalid recipe at data.val_size: tuning needs a validation split")
     trials = recipe.tune.trials
+    if recipe.tune.parallel > 1 or recipe.tune.method == "pbt":
+        from consortium.training.ray_tuning import tune_on_ray
+
+        tune = tune_on_ray
     return tune(
         recipe,
         p.X_tr,
@@ -188,13 +193,23 @@ def tune_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Recipe, dict[str, 
 
 
 def train_step(recipe: Recipe, p: Prepared, run: Run) -> tuple[Any, list[dict[str, Any]]]:
-    """Build the recipe's model and train it on the training split; (model, per-epoch history)."""
+    """Build the recipe's model and train it on the training split; (model, per-epoch history).
+    ``train.workers`` > 1: data-parallel on the Ray cluster (``training.distributed``), rank 0's model."""
     from consortium.training.models import build_model
     from consortium.training.trainer import seed_everything, train_epochs
 
+    epochs = recipe.train.epochs
+    if recipe.train.workers > 1:
+        from consortium.training.distributed import train_distributed
+
+        model, history, facts = train_distributed(
+            recipe, p.X_tr, p.y_tr, p.X_va, p.y_va, input_shape=p.input_shape, n_outputs=p.n_outputs,
+            on_epoch=lambda row: run.emit("train", epochs=epochs, **row), should_stop=run.should_stop)
+        run.timings.update(train_workers=facts["workers"], train_cpus_per_worker=facts["cpus_per_worker"],
+                           train_ray_overhead_s=facts["wall_s"] - facts["train_wall_s"])
+        return model, history
     seed_everything(recipe.train.seed)
     model = build_model(recipe.model, p.input_shape, p.n_outputs)
-    epochs = recipe.train.epochs
     history = train_epochs(
         model,
         p.X_tr,

@@ -22,8 +22,8 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -39,6 +39,23 @@ class TrainingCancelled(Conflict):
     ``Conflict`` with the job's state, under its own code)."""
 
     code = "cancelled"
+
+
+class Sharding(Protocol):
+    """How ``train_epochs`` runs as one of several data-parallel workers
+    (``consortium.training.distributed.Shard``: DistributedDataParallel over Ray Train)."""
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module the batches go through (gradients averaged over the workers)."""
+        ...
+
+    def batches(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, epoch: int) -> Iterable[Any]:
+        """This worker's batches of the epoch (its shard of every row, ``batch_size`` / workers at a time)."""
+        ...
+
+    def end_epoch(self, model: nn.Module, total: float, seen: int) -> float:
+        """After the epoch's batches: every worker's model alike; the mean training loss over all workers."""
+        ...
 
 
 def seed_everything(seed: int) -> None:
@@ -139,6 +156,9 @@ def train_epochs(
     should_stop: Callable[[], bool] | None = None,
     dp: DPSpec | None = None,
     proximal_mu: float = 0.0,
+    shard: Sharding | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    start_epoch: int = 0,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place for ``epochs`` and return per-epoch dicts
     (epoch, loss, lr, time_s, and val_loss/val_accuracy or val_mae with a validation split,
@@ -147,7 +167,8 @@ def train_epochs(
     With ``train.early_stopping`` and a validation split it stops when val_loss stops improving
     and restores the best weights. If ``should_stop()`` turns true it stops between batches and
     returns what it has. Exceptions raised by ``on_epoch`` (e.g. Optuna's ``TrialPruned``)
-    propagate.
+    propagate. ``shard`` trains as one data-parallel worker (``Sharding``); ``optimizer`` and
+    ``start_epoch`` resume a run (a PBT trial restored from its checkpoint, epochs after ``start_epoch``).
     """
     loss = _loss_name(train, task)
     if len(X) != len(y):
@@ -162,7 +183,9 @@ def train_epochs(
         val = torch.as_tensor(np.ascontiguousarray(X_val, dtype=np.float32)), _targets(y_val, loss)
     has_val = val is not None
     loss_fn = loss_function(loss)
-    opt = make_optimizer(model, train)
+    if dp is not None and shard is not None:
+        raise InvalidInput("invalid recipe at train.workers: DP-SGD trains in one process", hint="set workers: 1")
+    opt = optimizer if optimizer is not None else make_optimizer(model, train)
     engine = dp_model = None
     batches: Any = None
     if dp is not None:
@@ -173,19 +196,25 @@ def train_epochs(
     best_loss, best_state, bad_epochs = math.inf, None, 0
     gen = torch.Generator().manual_seed(seed)
     history: list[dict[str, Any]] = []
-    net = dp_model if dp_model is not None else model
+    net = dp_model if dp_model is not None else shard.wrap(model) if shard is not None else model
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
     with warnings.catch_warnings():
         if dp_model is not None:  # Opacus' per-sample hooks on the first layer warn on every batch: harmless
             warnings.filterwarnings("ignore", message="Full backward hook")
         try:
-            for epoch in range(1, epochs + 1):
+            for epoch in range(start_epoch + 1, epochs + 1):
                 if should_stop is not None and should_stop():
                     break
                 t0 = time.perf_counter()
                 net.train()
                 total, seen, stopped = 0.0, 0, False
-                for xb, yb in batches if batches is not None else _batches(Xt, yt, train.batch_size, gen):
+                if batches is not None:
+                    epoch_batches = batches
+                elif shard is not None:
+                    epoch_batches = shard.batches(Xt, yt, train.batch_size, epoch)
+                else:
+                    epoch_batches = _batches(Xt, yt, train.batch_size, gen)
+                for xb, yb in epoch_batches:
                     if len(xb) == 0:  # Poisson sampling can draw an empty batch
                         continue
                     if augment is not None:
@@ -206,7 +235,7 @@ def train_epochs(
                         break
                 row: dict[str, Any] = {
                     "epoch": epoch,
-                    "loss": total / max(seen, 1),
+                    "loss": shard.end_epoch(model, total, seen) if shard is not None else total / max(seen, 1),
                     "lr": opt.param_groups[0]["lr"],
                 }
                 if sched is not None:
