@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     federation_public_host: str | None = None
     federation_ports: str | None = Field(None, pattern=r"^\d{1,5}-\d{1,5}$")
     demo_nodes: bool = True  # `consortium up` runs one `consortium node` agent per demo organization
+    # the demo sites' node data directories (<demo_sites>/<org>): outside home, the hub never reads
+    # them; default <home>-sites beside home (~/.consortium-sites)
+    demo_sites: Path | None = None
     metrics_allow: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     monitoring: Literal["on", "off"] = Field(
         "on", description="off: this process does no monitoring work on predictions: no sampling into the "
@@ -94,6 +97,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         self.home = Path(self.home).expanduser()
+        self.demo_sites = Path(self.demo_sites).expanduser() if self.demo_sites else \
+            self.home.with_name(self.home.name + "-sites")
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'consortium.db'}"
         if not self.public_url:

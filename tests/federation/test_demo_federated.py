@@ -1,17 +1,22 @@
 """The demo seeded by ``consortium up`` can run the federated example as the hospital: the
-federation demo step grants it compute on the other two breast-cancer partitions, once."""
+federation demo step grants it compute on the other two breast-cancer partitions, once. Each
+partition is a node dataset: its rows are in its site's own directory, outside the hub's home, and
+the hub refuses to read them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sitemarks import found_in, row_needles
 
 from consortium.config import Settings
 from consortium.demo import seed_demo
-from consortium.errors import NotFound
+from consortium.errors import InvalidInput, NotFound
+from consortium.federation.app.datasets import load_dataset
 from consortium.governance.credentials import resolve_token
 from consortium.jobs.submit import submit_recipe
 from consortium.services import Services
@@ -38,11 +43,16 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             job, _ = submit_recipe(s, resolve_token(s, tokens["st-marys-hospital"]), doc, svc.submit_checks)
             assert job.kind == "federated"
             assert [d["dataset"] for d in job.resolved["datasets"]] == doc["federated"]["datasets"]
+            from consortium.data import catalog
             from consortium.data.access import load_for_compute
 
-            rows = load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1],
-                                    None, svc.blobs)
-            assert rows.class_names == ["malignant", "benign"]  # the demo's samples keep their label names
+            v = catalog.version(s, catalog.find(s, "riverside-clinic", "breast-cancer"))
+            assert v.format == "node" and v.blob_key == "" and v.row_count == 190
+            assert v.schema["class_names"] == ["malignant", "benign"]  # the demo's samples keep their label names
+            assert {"min", "max", "mean"} <= set(v.schema["columns"][0])  # statistics, never rows
+            with pytest.raises(InvalidInput, match="node dataset: its rows stay at node local"):
+                load_for_compute(s, resolve_token(s, tokens["st-marys-hospital"]), doc["federated"]["datasets"][1],
+                                 None, svc.blobs)
             outsider = create_org(s, svc.keys, "outsider-org", "Outsider", "")
         from consortium.governance import credentials, identity
         from consortium.governance.roles import Role
@@ -54,5 +64,17 @@ def test_demo_lets_the_hospital_submit_the_federated_example(tmp_path: Path) -> 
             p = credentials.principal_for(user, identity.org_by_name(s, "outsider-org"), Role.owner, "test")
             submit_recipe(s, p, doc, svc.submit_checks)
         assert "riverside-clinic/breast-cancer" in str(e.value)
+        # each site's rows are in its own directory (where `consortium up`'s node reads them), none in the hub's home
+        sites = svc.settings.demo_sites
+        assert sites is not None and not sites.is_relative_to(tmp_path)
+        needles = []
+        for org in tokens:
+            frame = load_dataset(sites / org, "breast-cancer").frame
+            needles += row_needles(frame, "target")
+        assert found_in(tmp_path, needles) == []
+        csv = sites / "check.csv"  # the search finds rows that are there
+        frame.to_csv(csv, index=False)
+        assert found_in(sites, needles[-12:])
     finally:
         svc.close()
+        shutil.rmtree(tmp_path.with_name(tmp_path.name + "-sites"), ignore_errors=True)

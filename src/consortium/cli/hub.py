@@ -16,11 +16,14 @@ if TYPE_CHECKING:  # the CLI imports the hub's modules only when a command runs
     from consortium.services import Services
 
 
-def _settings(home: str | None, port: int | None, host: str | None) -> Settings:
+def _settings(home: str | None, port: int | None, host: str | None, tls: bool = False) -> Settings:
     from consortium.config import Settings
 
     kw: dict[str, Any] = {k: v for k, v in {"home": home, "port": port, "host": host}.items() if v is not None}
-    return Settings(**kw)
+    settings = Settings(**kw)
+    if tls and settings.public_url.startswith("http://"):
+        settings.public_url = "https://" + settings.public_url.removeprefix("http://")
+    return settings
 
 
 def _sweep_blobs(svc: Services) -> None:
@@ -32,7 +35,8 @@ def _sweep_blobs(svc: Services) -> None:
         console.print(f"removed {swept} stray blob file(s) that no dataset or model refers to")
 
 
-def _run(settings: Settings, demo: bool) -> None:
+def _run(settings: Settings, demo: bool, tls: tuple[str, str] | None = None) -> None:
+    """Serve the hub (``tls``: certificate and key PEM files for HTTPS)."""
     import uvicorn
 
     from consortium.services import Services
@@ -74,13 +78,15 @@ def _run(settings: Settings, demo: bool) -> None:
         console.print(f"started {settings.workers} job worker process(es)")
     if demo and settings.demo_nodes:
         nodes = _start_demo_nodes(settings, creds)
-        console.print(f"started a node for each demo organization (data in {settings.home / 'nodes'}/<org>, "
-                      f"logs in {settings.home / 'logs'}); federated jobs train on them")
+        console.print(f"started a node for each demo organization (its rows in {settings.demo_sites}/<org>, "
+                      f"outside the hub's home; logs in {settings.home / 'logs'}); federated jobs train on them")
     # uvicorn stops gracefully on SIGTERM, then raises the signal again: with the default handler
     # the process would die there, before the finally below stops the workers and nodes.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+        cert, key = tls or (None, None)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
+                    ssl_certfile=cert, ssl_keyfile=key)
     finally:
         if nodes is not None:
             nodes.stop()
@@ -94,13 +100,15 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _start_demo_nodes(settings: Settings, creds: dict[str, Any]) -> LocalNodes:
-    """One standing ``consortium node`` agent per demo organization, against this hub on loopback."""
+    """One standing ``consortium node`` agent per demo organization, against this hub on loopback,
+    each reading its site's own directory (``Settings.demo_sites/<org>``) and publishing it."""
     from consortium.federation.engine.local_nodes import LocalNodes
     from consortium.federation.engine.network import ALL_INTERFACES
 
     host = settings.host if settings.host not in ALL_INTERFACES else "127.0.0.1"
     url = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
-    return LocalNodes(url, settings.home).start({o["name"]: o["token"] for o in creds["organizations"]})
+    return LocalNodes(url, settings.home, sites=settings.demo_sites, publish=True).start(
+        {o["name"]: o["token"] for o in creds["organizations"]})
 
 
 def up(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
@@ -114,9 +122,21 @@ def up(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data direc
 
 def serve(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
           port: int = typer.Option(None, envvar="CONSORTIUM_PORT"),
-          host: str = typer.Option(None, envvar="CONSORTIUM_HOST")) -> None:
+          host: str = typer.Option(None, envvar="CONSORTIUM_HOST"),
+          tls_cert: str = typer.Option(None, "--tls-cert", envvar="CONSORTIUM_TLS_CERT",
+                                       help="Serve HTTPS with this certificate (PEM, with its chain)."),
+          tls_key: str = typer.Option(None, "--tls-key", envvar="CONSORTIUM_TLS_KEY",
+                                      help="The certificate's private key (PEM).")) -> None:
     """Start the hub only (no demo data). Settings come from CONSORTIUM_* environment variables."""
-    _run(_settings(home, port, host), demo=False)
+    from pathlib import Path
+
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("give --tls-cert and --tls-key together")
+    for f in (tls_cert, tls_key):
+        if f and not Path(f).is_file():
+            raise typer.BadParameter(f"no file {f!r}: give the PEM files of the hub's certificate and key")
+    tls = (tls_cert, tls_key) if tls_cert else None
+    _run(_settings(home, port, host, tls=tls is not None), demo=False, tls=tls)
 
 
 def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.")) -> None:

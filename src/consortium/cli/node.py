@@ -21,6 +21,10 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
                                      "manual: each job waits for `consortium nodes approve`."),
          name: str = typer.Option(None, "--name", help="Node name inside your organization (default: host)."),
          interval: float = typer.Option(15.0, help="Seconds between heartbeats."),
+         publish: bool = typer.Option(False, "--publish", help="List each local dataset in the hub's catalog "
+                                      "as a node dataset (schema and statistics; its rows stay here)."),
+         ca_cert: str = typer.Option(None, "--ca-cert", envvar="CONSORTIUM_CA_CERT",
+                                     help="Trust only this CA (PEM) for the hub's HTTPS certificate."),
          parent_pid: int = typer.Option(None, "--parent-pid", hidden=True,
                                         help="Stop when this process is gone (set by `consortium up`).")) -> None:
     """Run this site's node: register with the hub, advertise local datasets (schema and
@@ -41,8 +45,8 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
     signal.signal(signal.SIGTERM, on_term)
     node_name = (name or socket.gethostname()).lower()
     with handled():
-        agent = NodeAgent(Client(hub, token), node_name, data_dir, approve=approve, interval=interval,
-                          parent_pid=parent_pid)
+        agent = NodeAgent(Client(hub, token, ca_cert=ca_cert), node_name, data_dir, approve=approve,
+                          interval=interval, parent_pid=parent_pid, publish=publish)
 
         shown: list[str] = []
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from consortium.data import catalog
+from consortium.data import catalog, node_datasets
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission
 from consortium.governance.sealed import SealedBlobs
@@ -47,6 +47,8 @@ def load_for_compute(session: Session, principal: Principal, dataset_ref: str,
     from consortium.data import formats
 
     ds, v = resolve_version(session, principal, dataset_ref, version, Permission.compute)
+    if node_datasets.is_node(v):
+        raise node_datasets.refuse_rows(catalog.full_name(session, ds), v, "load its rows for training here")
     data = formats.load(v.format, _source(session, blobs, ds, v), v.schema, blobs.scratch_dir)
     if data.kind == "tabular" and (v.schema.get("class_names") or v.schema.get("classes")):
         data.class_names = list(v.schema.get("class_names") or v.schema["classes"])
@@ -83,6 +85,10 @@ def preview(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset, v: 
     if not catalog.may_read_rows(session, p, ds):
         out["rows_preview"] = None
         out["rows_hidden"] = "rows are shown to the owner and to organizations with a download grant"
+    elif node_datasets.is_node(v):
+        out["rows_preview"] = None
+        out["rows_hidden"] = f"a node dataset: the rows stay at {node_datasets.where(v)}; the hub holds its " \
+                             "schema and statistics only"
     else:
         out["rows_preview"] = formats.head(v.format, _source(session, blobs, ds, v), v.schema, n,
                                            blobs.scratch_dir) if n else []
@@ -93,6 +99,8 @@ def download(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset,
              v: DatasetVersion) -> Iterator[bytes]:
     """The version's original file, decrypted as it streams; owner or ``download`` grantees."""
     catalog.authorize(session, p, ds, Permission.download)
+    if node_datasets.is_node(v):
+        raise node_datasets.refuse_rows(catalog.full_name(session, ds), v, "send its file")
     return _source(session, blobs, ds, v)()
 
 

@@ -71,7 +71,7 @@ def delete(session: Session, blobs: SealedBlobs, p: Principal, ds: Dataset,
                                                      Grant.resource_id == ds.id, Grant.revoked_at.is_(None))):
             g.revoked_at = utcnow()
             revoked.append(g.id)
-    keys = [v.blob_key for v in doomed]
+    keys = [v.blob_key for v in doomed if v.blob_key]  # a node dataset's versions have no blob
     for v in doomed:
         session.delete(v)
     if version is None:

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from consortium.errors import InvalidInput, NotFound, PermissionDenied
+from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
@@ -72,6 +72,26 @@ def register(session: Session, p: Principal, name: str, *, approve: str = "auto"
     node.last_seen = utcnow()
     session.flush()
     return node
+
+
+def publish_advertised(session: Session, p: Principal, node: FederationNode) -> list[str]:
+    """With ``consortium node --publish`` (``agent.publish``): make each advertised dataset a node
+    dataset of the catalog (``consortium.data.node_datasets``) or refresh it; returns ``name vN``
+    of the versions made. A name held by a hub dataset is left alone (the node trains on its own
+    rows for it anyway)."""
+    from consortium.data import node_datasets
+
+    if not (node.agent or {}).get("publish"):
+        return []
+    made = []
+    for d in node.datasets:
+        try:
+            v, created = node_datasets.publish(session, p, node.name, d)
+        except Conflict:
+            continue
+        if created:
+            made.append(f"{d['name']} v{v.version}")
+    return made
 
 
 def get_node(session: Session, p: Principal, ref: str) -> FederationNode:

@@ -21,7 +21,7 @@ from typing import Any, Self
 import httpx
 
 from consortium.api.status import family_of
-from consortium.errors import FAMILIES, ConsortiumError, QuotaExceeded, Unavailable
+from consortium.errors import FAMILIES, ConsortiumError, InvalidInput, QuotaExceeded, Unavailable
 from consortium.sdk import resources
 from consortium.sdk.datasets import Datasets
 from consortium.sdk.jobs import Jobs
@@ -33,7 +33,10 @@ from consortium.sdk.projects import Projects
 
 class Client:
     def __init__(self, url: str | None = None, token: str | None = None, *, org: str | None = None,
-                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 60.0, transport: httpx.BaseTransport | None = None,
+                 ca_cert: str | None = None) -> None:
+        """``ca_cert`` (or ``CONSORTIUM_CA_CERT``): a PEM file of the CA that signed the hub's HTTPS
+        certificate; the client then trusts that CA only (pinned), not the system's."""
         self.url = (url or os.environ.get("CONSORTIUM_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.token = token or os.environ.get("CONSORTIUM_TOKEN")
         headers = {"user-agent": "consortium-sdk"}
@@ -41,8 +44,18 @@ class Client:
             headers["authorization"] = f"Bearer {self.token}"
         if org:
             headers["x-consortium-org"] = org
+        ca = ca_cert or os.environ.get("CONSORTIUM_CA_CERT") or None
+        verify: Any = True
+        if ca:
+            import ssl
+
+            try:
+                verify = ssl.create_default_context(cafile=ca)
+            except (OSError, ssl.SSLError) as e:
+                raise InvalidInput(f"cannot read the hub's CA certificate {ca!r}: {e}",
+                                   hint="pass the PEM file of the CA that signed the hub's certificate") from None
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=transport)
+                                  transport=transport, verify=verify)
         self.orgs = resources.Orgs(self)
         self.members = resources.Members(self)
         self.invitations = resources.Invitations(self)

@@ -59,7 +59,8 @@ def register_node(body: NodeCreate, p: Admin, session: SessionDep, ctx: Ctx) -> 
     """Register (or re-register) a node of your organization and what it advertises (never rows)."""
     n = federated_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
     ctx.resource("node", n.id, n.org_id)
-    ctx.details = {"name": n.name, "approve": n.approve, "datasets": [d["name"] for d in n.datasets]}
+    ctx.details = {"name": n.name, "approve": n.approve, "datasets": [d["name"] for d in n.datasets],
+                   "published": federated_nodes.publish_advertised(session, p, n)}
     return federated_nodes.node_view(session, n)
 
 
@@ -86,8 +87,10 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
     federated_nodes.heartbeat(session, p, n, body.datasets if body else None)
     view = federated_nodes.node_view(session, n)
     changed = n.datasets != before
+    published = federated_nodes.publish_advertised(session, p, n) if changed else []
     ctx.audit = changed or bool(view["assignments"])
-    ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]]}
+    ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]],
+                   **({"published": published} if published else {})}
     return view
 
 

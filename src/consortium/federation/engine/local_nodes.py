@@ -1,12 +1,16 @@
 """Standing node agents on the hub's machine: what ``consortium up`` runs for the demo organizations.
 
 One ``consortium node`` child process per organization, each with its own data directory
-``CONSORTIUM_HOME/nodes/<org>`` (mode 0700), its organization's API token (passed in the
+``<sites>/<org>`` (mode 0700; ``consortium up`` gives the demo sites' directory outside the hub's
+home, ``Settings.demo_sites``, and ``--publish``; the default ``CONSORTIUM_HOME/nodes/<org>`` is
+where the hub stages rows of hub datasets), its organization's API token (passed in the
 environment, never on the command line) and a log in ``CONSORTIUM_HOME/logs/node-<org>.log``.
 Each agent registers with the hub (retrying until the hub listens), advertises the datasets in
-its directory and heartbeats; a federated job naming the organization's data stages the rows in
-that directory and assigns the run to the agent, whose own ``flower-supernode`` joins the job's
-SuperLink over TLS with its registered key. ``stop`` ends the agents with SIGTERM (each stops
+its directory and heartbeats. A federated job naming a dataset the agent advertises trains on
+the agent's own rows; one naming a hub dataset of the organization stages its rows in
+``CONSORTIUM_HOME/nodes/<org>`` when the agent's directory is that one. Either way the agent's
+own ``flower-supernode`` joins the job's SuperLink over TLS with its registered key. ``stop`` ends
+the agents with SIGTERM (each stops
 its SuperNodes first), then SIGKILL after a deadline; an agent also stops by itself when its
 parent (the hub) is gone.
 
@@ -31,12 +35,14 @@ class LocalNodes:
     """``consortium node`` agents as child processes, one per organization."""
 
     def __init__(self, hub_url: str, home: str | os.PathLike[str], *, interval: float = 3.0,
-                 name: str = NODE_NAME) -> None:
+                 name: str = NODE_NAME, sites: str | os.PathLike[str] | None = None, publish: bool = False) -> None:
         self.hub_url, self.home, self.interval, self.name = hub_url, Path(home), interval, name
+        self.sites = Path(sites) if sites is not None else self.home / "nodes"
+        self.publish = publish  # `consortium node --publish`: the hub lists each local dataset (a node dataset)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def data_dir(self, org: str) -> Path:
-        return self.home / "nodes" / org
+        return self.sites / org
 
     def start(self, tokens: dict[str, str]) -> LocalNodes:
         """Start one agent per ``org -> API token`` (an admin or owner token of that organization)."""
@@ -53,7 +59,8 @@ class LocalNodes:
             with log.open("ab") as f:
                 self.procs[org] = subprocess.Popen(  # noqa: S603 - this interpreter running consortium, no shell
                     [sys.executable, "-m", "consortium.cli.main", "node", "--data-dir", str(d), "--name", self.name,
-                     "--interval", str(self.interval), "--parent-pid", str(os.getpid())],
+                     "--interval", str(self.interval), "--parent-pid", str(os.getpid()),
+                     *(["--publish"] if self.publish else [])],
                     env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 

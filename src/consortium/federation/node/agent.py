@@ -80,10 +80,11 @@ class NodeAgent:
     """Register once, then heartbeat (re-advertising the datasets) until ``stop`` is set."""
 
     def __init__(self, client: Any, name: str, data_dir: str | os.PathLike[str], *, approve: str = "auto",
-                 interval: float = HEARTBEAT_S, parent_pid: int | None = None) -> None:
+                 interval: float = HEARTBEAT_S, parent_pid: int | None = None, publish: bool = False) -> None:
         if approve not in ("auto", "manual"):
             raise InvalidInput(f"--approve must be auto or manual, not {approve!r}")
         self.client, self.name, self.approve, self.interval = client, name, approve, interval
+        self.publish = publish  # the hub lists each advertised dataset in its catalog (a node dataset)
         self.data_dir = Path(data_dir)
         if not self.data_dir.is_dir():
             raise InvalidInput(f"node data directory {str(self.data_dir)!r} does not exist",
@@ -100,7 +101,8 @@ class NodeAgent:
 
         _, public_key = node_key(self.data_dir / KEY_FILE)
         agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(),
-                 "data_dir": str(self.data_dir.resolve()), "public_key": public_key}
+                 "data_dir": str(self.data_dir.resolve()), "public_key": public_key,
+                 **({"publish": True} if self.publish else {})}
         self.node = self.client.nodes.register(self.name, approve=self.approve, datasets=describe(self.data_dir),
                                                agent=agent)
         return self.node
