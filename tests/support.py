@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -65,3 +67,90 @@ def pg_database() -> tuple[str, Any]:
         admin.dispose()
 
     return url, drop
+
+
+@dataclass
+class RayCluster:
+    """A local Ray cluster started by ``start_ray_cluster`` (tests/ray's fixture, bench/bench_ray.py)."""
+
+    address: str  # the GCS address, 127.0.0.1:port: what CONSORTIUM_RAY_ADDRESS and ray.init take
+    cpus: int
+    temp_dir: Path
+    proc: subprocess.Popen[bytes] = field(repr=False)
+    started_s: float = 0.0  # how long `ray start` took to say the runtime started
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"CONSORTIUM_EXECUTOR": "ray", "CONSORTIUM_RAY_ADDRESS": self.address, "RAY_ADDRESS": self.address,
+                "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_ray_cluster(cpus: int = 2, object_store_bytes: int = 200_000_000) -> RayCluster:
+    """``ray start --head --block`` in a private temp dir, every port it would otherwise fix (GCS,
+    client server, dashboard, agents) taken free so that two clusters on one machine do not
+    collide; returns once the runtime says it started. Stop it with ``stop_ray_cluster``."""
+    import tempfile
+
+    temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's unix socket paths must stay under 107 bytes
+    port = _free_port()
+    flags = {"--num-cpus": cpus, "--object-store-memory": object_store_bytes, "--include-dashboard": "false",
+             "--node-ip-address": "127.0.0.1", "--port": port, "--temp-dir": temp / "r"}
+    for name in ("ray-client-server", "dashboard", "dashboard-agent-listen", "dashboard-agent-grpc",
+                 "runtime-env-agent", "metrics-export"):
+        flags[f"--{name}-port"] = _free_port()
+    cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--disable-usage-stats",
+           *[str(x) for kv in flags.items() for x in kv]]
+    log_path = temp / "ray-start.log"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    t0 = time.monotonic()
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=temp, env=env,
+                                start_new_session=True)
+    cluster = RayCluster(f"127.0.0.1:{port}", cpus, temp, proc)
+    deadline = t0 + 60
+    while b"Ray runtime started" not in log_path.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_ray_cluster(cluster)
+            raise RuntimeError("ray start failed:\n" + log_path.read_text()[-3000:])
+        time.sleep(0.05)
+    cluster.started_s = time.monotonic() - t0
+    return cluster
+
+
+def stop_ray_cluster(cluster: RayCluster) -> None:
+    """SIGTERM to the cluster's own process group (``ray start --block`` takes its raylet, GCS and
+    workers down with it; SIGKILL to what is left after 20 s), then its temp dir. Never ``ray
+    stop``: it ends every Ray process of the machine's user, other sessions' clusters too."""
+    import shutil
+    import signal
+
+    try:
+        pgid = os.getpgid(cluster.proc.pid)
+    except ProcessLookupError:
+        pgid = None
+    if pgid is not None:
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            cluster.proc.poll()
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        cluster.proc.wait(10)
+    shutil.rmtree(cluster.temp_dir, ignore_errors=True)
