@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test bench install browser clean
+.PHONY: up test bench install browser lb clean
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ browser:
 	  echo "installing Debian's chromium for the UI tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+# Debian's haproxy for the replica test (tests/replicas: two hubs behind a real load balancer).
+lb:
+	@command -v haproxy >/dev/null 2>&1 || test -x /usr/sbin/haproxy || { \
+	  echo "installing Debian's haproxy for the replica tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null) \
+	  || echo "warning: could not install haproxy; the replica tests will be skipped"; }
 
 up: $(STAMP)
 	$(VENV)/bin/consortium up
