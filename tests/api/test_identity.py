@@ -59,7 +59,7 @@ def test_tokens_shown_once_hashed_expire_and_revoke(http: Any, world: Any, servi
     t = r.json()
     h = {"authorization": f"Bearer {t['token']}"}
     assert http.get("/api/v1/me", headers=h).json()["role"] == "viewer"
-    assert all("token" not in x for x in http.get("/api/v1/tokens", headers=a.headers).json())
+    assert all("token" not in x for x in http.get("/api/v1/tokens", headers=a.headers).json()["items"])
     with transaction(services.session_factory) as s:
         row = s.get(ApiToken, t["id"])
         assert t["token"] not in (row.token_hash, row.prefix)
@@ -91,7 +91,7 @@ def test_invitation_flow(http: Any, world: Any) -> None:
     assert ok.status_code == 200 and ok.json()["org"] == admin.org and ok.json()["role"] == "member"
     again = http.post("/api/v1/invitations/accept", json={"token": token, "password": "a long password"})
     assert again.status_code == 409 and "already accepted" in err(again)["message"]
-    members = http.get("/api/v1/members", headers=admin.headers).json()
+    members = http.get("/api/v1/members", headers=admin.headers).json()["items"]
     assert "new.person@example.org" in {m["email"] for m in members}
 
 

@@ -93,6 +93,9 @@ def test_answers_keep_their_keys_and_show_secrets_once(http: Any, world: Any) ->
         assert r.status_code == 200, (name, r.text)
         assert not any(s in r.text for s in secrets), f"{name} shows a secret"
     body = {k: r.json() for k, r in answers.items()}
+    for listed in ("tokens", "invitations", "members", "orgs"):  # a page: {"items": [...], "next_cursor": ...}
+        assert set(body[listed]) == {"items", "next_cursor"}, body[listed]
+        body[listed] = body[listed]["items"]
     assert all(set(t) == TOKEN_KEYS for t in body["tokens"]) and set(body["revoked_token"]) == TOKEN_KEYS
     assert all(set(i) == INVITATION_KEYS for i in body["invitations"])
     assert set(body["revoked_invitation"]) == INVITATION_KEYS and body["revoked_invitation"]["revoked_at"]

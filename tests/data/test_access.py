@@ -46,7 +46,7 @@ def test_grants_metadata_compute_download_and_revoke(http: Any, services: Any, o
         assert http.get(base + path, headers=other.headers).status_code == 404
     with pytest.raises(NotFound):
         _compute(services, other, ref)
-    assert all(d["name"] != "cohort" for d in http.get(API, headers=other.headers).json())
+    assert all(d["name"] != "cohort" for d in http.get(API, headers=other.headers).json()["items"])
 
     g = _grant(http, owner, other, "metadata")
     pre = http.get(base + "/versions/1/preview", headers=other.headers).json()
@@ -54,7 +54,7 @@ def test_grants_metadata_compute_download_and_revoke(http: Any, services: Any, o
     assert http.get(base + "/versions/1/download", headers=other.headers).status_code == 403
     with pytest.raises(PermissionDenied):
         _compute(services, other, ref)
-    shared = http.get(API + "?scope=shared", headers=other.headers).json()
+    shared = http.get(API + "?scope=shared", headers=other.headers).json()["items"]
     assert [d["access"] for d in shared] == ["metadata"]
 
     c = _grant(http, owner, other, "compute")
@@ -78,7 +78,7 @@ def test_grants_metadata_compute_download_and_revoke(http: Any, services: Any, o
     assert http.get(base, headers=other.headers).status_code == 404
 
     # Every read is in the owner's audit trail, refused ones included.
-    events = http.get("/api/v1/audit", params={"limit": 500}, headers=owner.headers).json()
+    events = http.get("/api/v1/audit", params={"limit": 500}, headers=owner.headers).json()["items"]
     seen = {(e["action"], e["outcome"]) for e in events
             if e["actor_org_id"] == other.org_id and e["resource_type"] == "dataset"
             and e["resource_org_id"] == owner.org_id}

@@ -28,7 +28,7 @@ def blob_of(services: Any, org: str, name: str, version: int) -> str:
 
 
 def audit(http: Any, actor: Any, action: str) -> list[dict[str, Any]]:
-    events = http.get("/api/v1/audit", params={"limit": 500}, headers=actor.headers).json()
+    events = http.get("/api/v1/audit", params={"limit": 500}, headers=actor.headers).json()["items"]
     return [e for e in events if e["action"] == action]
 
 
@@ -45,7 +45,7 @@ def test_delete_one_version_keeps_the_others_and_never_reuses_its_number(
     assert r.json()["versions"] == [3] and r.json()["deleted"] == "version"
     assert key3 not in stored_blobs(services) and key2 in stored_blobs(services)
     assert http.get(base + "/versions/3", headers=admin.headers).status_code == 404
-    assert [v["version"] for v in http.get(base + "/versions", headers=admin.headers).json()] == [1, 2]
+    assert [v["version"] for v in http.get(base + "/versions", headers=admin.headers).json()["items"]] == [1, 2]
     assert http.get(base + "/versions/2/download", headers=admin.headers).content == csv_bytes(11)
     again = upload(http, admin, "vers", csv_bytes(13), target="label").json()
     assert again["version"] == 4  # 3 named the deleted file: it is not given again

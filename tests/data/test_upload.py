@@ -40,7 +40,7 @@ def test_csv_upload_records_schema_and_versions_are_immutable(http: Any, owner: 
     got = http.get(f"{API}/{owner.org}/people/versions/1/download", headers=owner.headers)
     assert got.status_code == 200 and got.content == data
     assert got.headers["x-content-sha256"] == v["checksum"]
-    listed = http.get(API, headers=owner.headers).json()
+    listed = http.get(API, headers=owner.headers).json()["items"]
     assert any(d["name"] == "people" and d["latest_version"] == 2 and d["access"] == "owner" for d in listed)
 
 

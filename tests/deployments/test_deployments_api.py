@@ -111,7 +111,7 @@ def test_grant_quota_usage_and_revocation(http: Any, world: Any, owner: Any, iri
     r = http.post(url, json=row, headers=other.headers)
     assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
     assert http.post(url, json=row, headers=owner.headers).status_code == 200  # the owner has no quota
-    listed = http.get("/api/v1/deployments", headers=other.headers).json()
+    listed = http.get("/api/v1/deployments", headers=other.headers).json()["items"]
     assert [d["limits"] for d in listed if d["name"] == name] == [{"per_minute": 3}]
 
     def counted() -> dict[str, Any] | None:
@@ -122,7 +122,7 @@ def test_grant_quota_usage_and_revocation(http: Any, world: Any, owner: Any, iri
     assert totals[other.org]["rejected"] >= 1
     mine = http.get(f"/api/v1/deployments/{name}/usage", headers=other.headers).json()["totals"]
     assert set(mine) == {other.org}  # a grantee sees only its own usage
-    denied = http.get("/api/v1/audit", params={"outcome": "quota_exceeded"}, headers=owner.headers).json()
+    denied = http.get("/api/v1/audit", params={"outcome": "quota_exceeded"}, headers=owner.headers).json()["items"]
     assert len(denied) == 1  # the first refusal of the minute is audited, the rest counted
     http.delete(f"/api/v1/grants/{g.json()['id']}", headers=owner.headers)
     t0 = time.monotonic()

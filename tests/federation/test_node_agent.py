@@ -67,7 +67,7 @@ def test_bare_heartbeats_are_not_audited_but_changes_are(http: Any, world: Any) 
     node = http.post("/api/v1/nodes", json={"name": "beat", "datasets": ds}, headers=a.headers).json()
 
     def beats() -> int:
-        trail = http.get("/api/v1/audit", params={"limit": 500}, headers=a.headers).json()
+        trail = http.get("/api/v1/audit", params={"limit": 500}, headers=a.headers).json()["items"]
         return sum(e["action"] == "heartbeat_node" for e in trail)
     for _ in range(3):
         assert http.post(f"/api/v1/nodes/{node['id']}/heartbeat", json={"datasets": ds}, headers=a.headers).is_success

@@ -17,7 +17,7 @@ def test_every_request_is_audited_with_its_outcome(http: Any, world: Any) -> Non
     http.post("/api/v1/tokens", json={"name": "x" * 100}, headers=a.headers)  # 422
     tok = http.post("/api/v1/tokens", json={"name": "ci"}, headers=a.headers).json()
     assert http.delete(f"/api/v1/tokens/{tok['id']}", headers=b.headers).status_code == 404
-    events = http.get("/api/v1/audit", params={"limit": 50}, headers=a.headers).json()
+    events = http.get("/api/v1/audit", params={"limit": 50}, headers=a.headers).json()["items"]
     actions = [(e["action"], e["outcome"]) for e in events]
     assert ("me", "ok") in actions
     assert ("create_token", "invalid_input") in actions
@@ -28,7 +28,7 @@ def test_every_request_is_audited_with_its_outcome(http: Any, world: Any) -> Non
     first = events[-1]
     assert {"actor_user_id", "actor_org_id", "time", "request_id", "resource_type", "hash"} <= set(first)
     # b does not see a's own events
-    b_events = http.get("/api/v1/audit", params={"limit": 200}, headers=b.headers).json()
+    b_events = http.get("/api/v1/audit", params={"limit": 200}, headers=b.headers).json()["items"]
     assert all(e["actor_org_id"] == b.org_id or e["resource_org_id"] == b.org_id for e in b_events)
 
 

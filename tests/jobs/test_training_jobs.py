@@ -45,11 +45,12 @@ def test_compute_grant_lets_another_org_train_without_rows(http: Any, world: Any
     assert job["state"] == "succeeded", job["error"]
     assert job["result"]["metrics"]["accuracy"] >= 0.9
     assert job["result"]["model"] == f"{other.org}/bc-mlp"
-    events = http.get(f"/api/v1/jobs/{job['id']}/events", params={"kind": "progress"}, headers=other.headers).json()
+    events = http.get(f"/api/v1/jobs/{job['id']}/events", params={"kind": "progress"},
+                      headers=other.headers).json()["items"]
     epochs = [e["data"] for e in events if "epoch" in e["data"]]
     assert epochs and epochs[-1]["loss"] < epochs[0]["loss"]
     # the same events as server-sent events (what the job page watches); a reconnect resumes
-    every = http.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 1000}, headers=other.headers).json()
+    every = http.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 1000}, headers=other.headers).json()["items"]
     ids = [e["id"] for e in every]
 
     def streamed(**kw: Any) -> list[int]:
@@ -73,7 +74,7 @@ def test_compute_grant_lets_another_org_train_without_rows(http: Any, world: Any
     r = http.get(f"/api/v1/datasets/{ds}/versions/1/download", headers=other.headers)
     assert r.status_code in (403, 404)
     # both the refusal and the use are in the owner's audit trail
-    trail = http.get("/api/v1/audit", params={"limit": 200}, headers=owner.headers).json()
+    trail = http.get("/api/v1/audit", params={"limit": 200}, headers=owner.headers).json()["items"]
     assert any(e["action"] == "job.compute_on_dataset" and e["actor_org_id"] == other.org_id for e in trail)
     assert any(e["action"] == "submit_job" and e["outcome"] == "not_found" for e in trail)
     # revoking takes effect for the next job at once
@@ -129,7 +130,7 @@ def test_cancel_and_killed_worker(http: Any, world: Any, settings: Any, worker: 
         assert final["state"] == "succeeded", final["error"]
         assert final["attempts"] == 2
         states = [e["data"] for e in http.get(f"/api/v1/jobs/{job['id']}/events", params={"kind": "state"},
-                                              headers=a.headers).json()]
+                                              headers=a.headers).json()["items"]]
         assert any("re-queued" in s.get("reason", "") for s in states)
     finally:
         worker.send_signal(signal.SIGCONT)

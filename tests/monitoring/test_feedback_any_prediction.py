@@ -73,7 +73,7 @@ def test_unsampled_predictions_get_feedback_and_count_in_live_accuracy(http: Any
         n_correct += r.json()["correct"]
         outs.append(out)
     ids = [o["prediction_id"] for o in outs]
-    assert http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers).json() == []
+    assert http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers).json()["items"] == []
     # a second report for the same prediction replaces the first: counted once, with the new labels
     names = bc["class_names"]
     wrong = [names[1 - names.index(x)] for x in bc["labels"][:3]]
@@ -121,7 +121,7 @@ def test_regression_feedback_and_long_answers_kept_for_feedback_only(http: Any, 
     assert STORED.fullmatch(out["prediction_id"]) and out["prediction_logged"] is False
     r = feedback(http, owner, linear, out["prediction_id"], [i + 0.5 for i in range(n)])
     assert r.status_code == 201 and r.json()["squared_error"] == 0.0, r.text
-    log = http.get(f"/api/v1/deployments/{linear}/predictions", headers=owner.headers).json()
+    log = http.get(f"/api/v1/deployments/{linear}/predictions", headers=owner.headers).json()["items"]
     assert [(e["id"], e["sampled"], e["inputs"], e["rows"]) for e in log] == [(out["prediction_id"], False, None, n)]
     fits = predict(http, owner, linear, [[0.0, 0.0, 0.0]] * (n - 1))  # the longest answer an id carries
     assert not STORED.fullmatch(fits["prediction_id"]) and len(fits["prediction_id"]) <= MAX_ID_CHARS

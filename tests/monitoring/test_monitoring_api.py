@@ -28,7 +28,7 @@ def test_predictions_get_ids_and_sampled_ones_are_logged_encrypted(http: Any, se
     assert out["prediction_id"].startswith("prd_") and out["prediction_logged"] is True
     log = http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers)
     assert log.status_code == 200, log.text
-    entry = next(e for e in log.json() if e["id"] == out["prediction_id"])
+    entry = next(e for e in log.json()["items"] if e["id"] == out["prediction_id"])
     assert entry["inputs"] == bc["rows"][:3] and entry["outputs"]["predictions"] == out["predictions"]
     assert entry["caller_org"] == caller.org and entry["rows"] == 3
     # only the owner reads the log; the stored payload is ciphertext
@@ -195,7 +195,7 @@ def test_prometheus_metrics(http: Any, world: Any, owner: Any, bc: dict[str, Any
     r = http.get("/metrics", headers=op.headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
-    assert f'consortium_requests_total{{deployment="{name}",org="{owner.org}",status="200"}} 1.0' in text
+    assert f'consortium_requests_total{{code="200",deployment="{name}",org="{owner.org}"}} 1.0' in text
     assert f'consortium_request_latency_seconds_count{{deployment="{name}",org="{owner.org}"}} 1.0' in text
     batches = re.search(r'^consortium_batch_rows_count\{model="[^"]*bc-risk[^"]*"\} (\S+)$', text, re.M)
     assert batches and float(batches[1]) >= 1 and "consortium_job_queue_depth" in text

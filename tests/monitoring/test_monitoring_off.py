@@ -31,7 +31,7 @@ def test_monitoring_off(http: Any, services: Any, world: Any, owner: Any, caller
     assert r.status_code == 201 and r.json()["correct"] == int(outs[0]["predictions"][0] == bc["labels"][0])
     mon = services.running_monitor()
     assert mon.enabled is False and mon._thread is None and mon.pending() == 0 and not mon.totals
-    assert http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers).json() == []
+    assert http.get(f"/api/v1/deployments/{name}/predictions", headers=owner.headers).json()["items"] == []
     # usage accounting stays (request counts, quotas); latency figures are not kept
     figures = wait_for(lambda: (f := http.get(f"/api/v1/deployments/{name}/metrics", params={"minutes": 5},
                                               headers=owner.headers).json())["requests"] == 3 and f,

@@ -47,7 +47,7 @@ def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, cal
     assert max(v["version"] for v in model["versions"]) == 2
     assert model["aliases"] == {"production": 1}  # registered, not promoted
     assert http.get(url, headers=owner.headers).json()["version"] == 1
-    trail = http.get("/api/v1/audit", params={"limit": 200}, headers=owner.headers).json()
+    trail = http.get("/api/v1/audit", params={"limit": 200}, headers=owner.headers).json()["items"]
     assert any(e["action"] == "deployment.retrain_triggered" for e in trail)
     # the caller never learns about the owner's job
     assert http.get(f"/api/v1/jobs/{trig['job_id']}", headers=caller.headers).status_code == 404

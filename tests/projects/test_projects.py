@@ -95,7 +95,7 @@ def test_grants_to_a_project_follow_membership(http: Any, trio: dict[str, Any]) 
     assert http.post("/api/v1/projects/study-grants/leave", headers=b.headers).status_code == 200
     assert http.get(ds, headers=b.headers).status_code == 404
     # the project's audit view shows the grant and the accesses to every member
-    events = http.get("/api/v1/projects/study-grants/audit", headers=a.headers).json()
+    events = http.get("/api/v1/projects/study-grants/audit", headers=a.headers).json()["items"]
     actions = {e["action"] for e in events}
     assert "create_grant" in actions and "leave_project" in actions
     rep = http.get("/api/v1/projects/study-grants/report", headers=a.headers).json()

@@ -79,7 +79,7 @@ def test_upload_onnx_adds_versions(http: Any, owner: Any) -> None:
     assert (r1.json()["version"], r2.json()["version"]) == (1, 2)
     assert r1.json()["signature"]["outputs"][0]["name"] == "probabilities"
     assert r1.json()["class_names"] == ["a", "b", "c"] and r1.json()["source_format"] == "onnx"
-    listed = http.get("/api/v1/models", headers=owner.headers).json()
+    listed = http.get("/api/v1/models", headers=owner.headers).json()["items"]
     assert any(m["name"].endswith("/uploaded") and m["latest_version"] == 2 for m in listed)
 
 
@@ -123,7 +123,7 @@ def test_alias_moves_are_audited(http: Any, owner: Any) -> None:
     assert http.get(f"{base}/versions/production", headers=owner.headers).json()["version"] == 2
     assert http.put(f"{base}/aliases/production", json={"version": 9}, headers=owner.headers).status_code == 404
     assert http.put(f"{base}/aliases/Bad Alias", json={"version": 1}, headers=owner.headers).status_code in (404, 422)
-    events = http.get("/api/v1/audit", params={"action": "set_alias"}, headers=owner.headers).json()
+    events = http.get("/api/v1/audit", params={"action": "set_alias"}, headers=owner.headers).json()["items"]
     moves = [(e["details"].get("from_version"), e["details"].get("to_version")) for e in events
              if e["outcome"] == "ok"]
     assert (1, 2) in moves and (None, 1) in moves

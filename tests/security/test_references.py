@@ -102,11 +102,11 @@ def test_a_job_cannot_be_pushed_into_another_orgs_project(http: Any, w: dict[str
                   missing=f"{hosp.org}~no-such-study", json=body)
     assert_hidden(http, "POST", f"{API}/jobs", out.headers, real=f"{hosp.org}/private-study",
                   missing=f"{hosp.org}/no-such-study", json=body)
-    assert http.get(f"{API}/jobs", headers=out.headers).json() == []
-    events = http.get(f"{API}/projects/{w['project']}/audit", headers=hosp.headers).json()
+    assert http.get(f"{API}/jobs", headers=out.headers).json()["items"] == []
+    events = http.get(f"{API}/projects/{w['project']}/audit", headers=hosp.headers).json()["items"]
     assert not [e for e in events if e["actor_org_id"] == out.org_id]
     # the hospital itself sees the attempts that named its project exactly
-    events = http.get(f"{API}/audit", params={"action": "submit_job"}, headers=hosp.headers).json()
+    events = http.get(f"{API}/audit", params={"action": "submit_job"}, headers=hosp.headers).json()["items"]
     assert [e for e in events if e["actor_org_id"] == out.org_id and e["outcome"] == "not_found"
             and e["resource_type"] == "project"]
     # an invited organization sees the project but may not work in it yet; a member may
@@ -162,7 +162,7 @@ def test_deploying_another_orgs_model_is_refused(http: Any, w: dict[str, Any]) -
     r = http.post(f"{API}/deployments", json={"name": "intruder", "model": f"{hosp.org}/shared-model"},
                   headers=partner.headers)
     assert r.status_code == 403, r.text
-    assert [d["name"] for d in http.get(f"{API}/deployments", headers=hosp.headers).json()] == []
+    assert [d["name"] for d in http.get(f"{API}/deployments", headers=hosp.headers).json()["items"]] == []
 
 
 def test_grants_and_uploads_name_only_visible_projects_and_models(http: Any, w: dict[str, Any]) -> None:
@@ -290,8 +290,8 @@ def test_a_grantee_that_sees_a_resource_gets_403_for_changing_it(http: Any, w: d
                       headers=partner.headers).status_code == 403
     r = http.patch(f"{API}/projects/{w['project']}", json={"purpose": "x"}, headers=partner.headers)
     assert r.status_code == 403
-    grant = next(g for g in http.get(f"{API}/grants", params={"direction": "received"}, headers=c.headers).json()
-                 if g["resource_type"] == "dataset")
+    received = http.get(f"{API}/grants", params={"direction": "received"}, headers=c.headers).json()["items"]
+    grant = next(g for g in received if g["resource_type"] == "dataset")
     assert http.delete(f"{API}/grants/{grant['id']}", headers=c.headers).status_code == 403
 
 

@@ -56,7 +56,7 @@ def pages(site: dict[str, Any]) -> dict[str, tuple[str, str, str | None]]:
 
 def events(http: Any, actor: Any, action: str = "ui.") -> list[dict[str, Any]]:
     r = http.get("/api/v1/audit", params={"action": action, "limit": 1000}, headers=actor.headers)
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()["items"]  # type: ignore[no-any-return]
 
 
 def test_every_page_view_writes_an_audit_event(http: Any, site: dict[str, Any]) -> None:

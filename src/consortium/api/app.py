@@ -5,15 +5,17 @@ from this and the web UI; the API imports no UI.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from consortium.api import errors, openapi
 from consortium.api.context import ContextMiddleware
+from consortium.api.query_guard import known_query
 from consortium.config import Settings
 from consortium.services import Services
 
 API = "/api/v1"
 UPLOAD_SUFFIXES = ("/upload", "/versions", "/models/upload")
+KNOWN_QUERY = Depends(known_query)  # unknown query parameters: 422 naming them (consortium.api.query_guard)
 
 
 def api_router() -> APIRouter:
@@ -34,7 +36,7 @@ def api_router() -> APIRouter:
         tokens,
     )
 
-    api = APIRouter(prefix=API)
+    api = APIRouter(prefix=API, dependencies=[KNOWN_QUERY])
     for r in (auth.router, auth.me_router, orgs.router, members.router, invitations.router,
               tokens.router, grants.router, audit.router, keys.router, jobs.router, projects.router,
               models.router, deployments.router, monitoring.router):
@@ -56,12 +58,12 @@ def install(app: FastAPI, settings: Settings, svc: Services,
 
     from consortium.api.routes import docs, health
 
-    app.include_router(health.router)
+    app.include_router(health.router, dependencies=[KNOWN_QUERY])
     from consortium.api.routes import inference, monitoring
 
-    app.include_router(inference.router)  # Open Inference Protocol under /v2
-    app.include_router(monitoring.metrics_router)  # Prometheus /metrics
-    app.include_router(docs.router)
+    app.include_router(inference.router, dependencies=[KNOWN_QUERY])  # Open Inference Protocol under /v2
+    app.include_router(monitoring.metrics_router, dependencies=[KNOWN_QUERY])  # Prometheus /metrics
+    app.include_router(docs.router, dependencies=[KNOWN_QUERY])
     app.include_router(api_router())
 
     def limit_for(path: str) -> int:

@@ -199,13 +199,18 @@ def _drop_unused(spec: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
 
 def _short_names(spec: dict[str, Any]) -> dict[str, Any]:
     """``consortium__api__routes__audit__EventOut`` (FastAPI's name for one of two models that share
-    a class name) becomes ``AuditEventOut``, and every reference follows."""
+    a class name) becomes ``AuditEventOut``, a page of a list (``Paged_TokenPublic_``,
+    ``consortium.api.pagination.Paged``) ``TokenPublicPage``, and every reference follows."""
     schemas = spec["components"]["schemas"]
     renamed = {}
     for name in list(schemas):
-        if "__" in name:
+        new = ""
+        if name.startswith("Paged_") and name.endswith("_"):
+            new = name[len("Paged_"):-1] + "Page"
+        elif "__" in name:
             *_, module, cls = name.split("__")
             new = module.title().replace("_", "") + cls
+        if new:
             renamed[REF + name] = REF + new
             schemas[new] = schemas.pop(name)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput, NotFound
@@ -24,6 +24,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
+from consortium.store.paging import Listing
 from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.identity import Organization
 
@@ -111,8 +112,12 @@ def version(session: Session, ds: Dataset, number: int | str | None = None) -> D
 
 
 def versions(session: Session, ds: Dataset) -> list[DatasetVersion]:
-    return list(session.scalars(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id)
-                                .order_by(DatasetVersion.version)))
+    return versions_listing(ds).all(session)
+
+
+def versions_listing(ds: Dataset) -> Listing:
+    return Listing(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id),
+                   (DatasetVersion.version, DatasetVersion.id))
 
 
 def next_version(session: Session, ds: Dataset) -> int:
@@ -124,19 +129,24 @@ def next_version(session: Session, ds: Dataset) -> int:
 
 def list_visible(session: Session, p: Principal, scope: str = "all") -> list[Dataset]:
     """Datasets of the caller's organization (``own``), granted to it (``shared``), or both."""
+    return visible_listing(session, p, scope).all(session)
+
+
+def visible_listing(session: Session, p: Principal, scope: str = "all") -> Listing:
+    """``list_visible`` as one query: the caller's own datasets first, then those shared with
+    it, each by name."""
     if scope not in ("own", "shared", "all"):
         raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
-    out: list[Dataset] = []
-    if scope in ("own", "all"):
-        out += session.scalars(select(Dataset).where(Dataset.org_id == p.org_id).order_by(Dataset.name))
+    own = Dataset.org_id == p.org_id
+    conds = [own] if scope in ("own", "all") else []
     if scope in ("shared", "all"):
         ids = {g.resource_id for g in grants.list_grants(session, p, "received")
                if g.resource_type == RTYPE and g.revoked_at is None
                and grants.find_grant(session, p, RTYPE, g.resource_id, Permission.metadata) is not None}
-        if ids:
-            out += session.scalars(select(Dataset).where(Dataset.id.in_(ids), Dataset.org_id != p.org_id)
-                                   .order_by(Dataset.name))  # own datasets granted to a project: listed once
-    return out
+        if ids:  # own datasets granted to a project: listed once, as own
+            conds.append(and_(Dataset.id.in_(ids), Dataset.org_id != p.org_id))
+    shared_last = case((own, 0), else_=1)
+    return Listing(select(Dataset).where(or_(*conds) if conds else false()), (shared_last, Dataset.name, Dataset.id))
 
 
 def version_view(v: DatasetVersion) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from consortium.governance.audit_keys import AuditKeys
+from consortium.store.paging import Listing
 from consortium.store.tables.audit import AuditEvent, AuditHead
 from consortium.store.tables.base import utcnow
 
@@ -307,10 +308,10 @@ class GroupCommit:
             self.chain.append(s, drafts)
 
 
-def events_for_org(session: Session, org_id: str, *, project_ids: list[str] | None = None,
-                   action: str | None = None, since_seq: int = 0, limit: int = 100,
-                   outcome: str | None = None) -> list[AuditEvent]:
-    """Events that concern an organization: it acted, it owns the resource, or a project it is in."""
+def events_for_org(org_id: str, *, project_ids: list[str] | None = None, action: str | None = None,
+                   since_seq: int = 0, outcome: str | None = None) -> Listing:
+    """Events that concern an organization: it acted, it owns the resource, or a project it is in
+    (newest first, by ``seq``)."""
     cond = or_(AuditEvent.actor_org_id == org_id, AuditEvent.resource_org_id == org_id)
     if project_ids:
         cond = or_(cond, AuditEvent.project_id.in_(project_ids))
@@ -319,15 +320,13 @@ def events_for_org(session: Session, org_id: str, *, project_ids: list[str] | No
         q = q.where(AuditEvent.action.like(f"{action}%"))
     if outcome:
         q = q.where(AuditEvent.outcome == outcome)
-    return list(session.scalars(q.order_by(AuditEvent.seq.desc()).limit(min(limit, 1000))))
+    return Listing(q, (AuditEvent.seq,), desc=True)
 
 
-def events_for_project(session: Session, project_id: str, *, since_seq: int = 0,
-                       limit: int = 100) -> list[AuditEvent]:
+def events_for_project(project_id: str, *, since_seq: int = 0) -> Listing:
     """Events that concern a project's resources (newest first): every member organization sees them."""
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.project_id == project_id,
-                                                         AuditEvent.seq > since_seq)
-                                .order_by(AuditEvent.seq.desc()).limit(min(limit, 1000))))
+    return Listing(select(AuditEvent).where(AuditEvent.project_id == project_id, AuditEvent.seq > since_seq),
+                   (AuditEvent.seq,), desc=True)
 
 
 def iter_all(session: Session) -> Iterator[AuditEvent]:

@@ -18,6 +18,7 @@ from consortium.governance.identity import authenticate_password, memberships, o
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import hash_token, new_token
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import ApiToken, Membership, Organization, User, WebSession
 from consortium.text import with_article
@@ -57,10 +58,14 @@ def create_token(session: Session, p: Principal, name: str, role: Role | None = 
 
 def list_tokens(session: Session, p: Principal) -> list[ApiToken]:
     """The caller's tokens in its organization, oldest first; an admin sees every member's."""
+    return tokens_listing(p).all(session)
+
+
+def tokens_listing(p: Principal) -> Listing:
     q = select(ApiToken).where(ApiToken.org_id == p.org_id)
     if not p.role.at_least(Role.admin):
         q = q.where(ApiToken.user_id == p.user_id)
-    return list(session.scalars(q.order_by(ApiToken.created_at)))
+    return Listing(q, (ApiToken.created_at, ApiToken.id))
 
 
 def token_org(session: Session, token_id: str) -> str | None:

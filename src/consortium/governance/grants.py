@@ -22,6 +22,7 @@ from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import IMPLIES, Permission, Role
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 
@@ -228,6 +229,12 @@ def revoke_grant(session: Session, p: Principal, grant_id: str) -> Grant:
 
 
 def list_grants(session: Session, p: Principal, direction: str = "all") -> list[Grant]:
+    return grants_listing(session, p, direction).all(session)
+
+
+def grants_listing(session: Session, p: Principal, direction: str = "all") -> Listing:
+    """Grants the caller's organization gave, received (itself or through its projects), or both,
+    oldest first."""
     projects = _projects_of(session, p.org_id)
     given = Grant.owner_org_id == p.org_id
     received = Grant.grantee_org_id == p.org_id
@@ -236,7 +243,7 @@ def list_grants(session: Session, p: Principal, direction: str = "all") -> list[
     cond = {"given": given, "received": received, "all": or_(given, received)}.get(direction)
     if cond is None:
         raise InvalidInput(f"direction must be given, received or all; got {direction!r}")
-    return list(session.scalars(select(Grant).where(cond).order_by(Grant.created_at)))
+    return Listing(select(Grant).where(cond), (Grant.created_at, Grant.id))
 
 
 def grant_view(session: Session, g: Grant, types: ResourceTypes) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from consortium.governance.names import ORG_NAME
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.governance.secrets import MIN_PASSWORD, hash_password, hash_token, new_token, verify_password
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import ApiToken, Invitation, Membership, Organization, User, WebSession
 
@@ -70,7 +71,11 @@ def org_by_name(session: Session, name: str) -> Organization:
 
 def list_orgs(session: Session) -> list[Organization]:
     """The hub's directory of organizations, by name."""
-    return list(session.scalars(select(Organization).order_by(Organization.name)))
+    return orgs_listing().all(session)
+
+
+def orgs_listing() -> Listing:
+    return Listing(select(Organization), (Organization.name, Organization.id))
 
 
 def org_by_id(session: Session, org_id: str) -> Organization:
@@ -172,9 +177,13 @@ def membership(session: Session, p: Principal, user_id: str) -> Member:
 
 def list_members(session: Session, p: Principal) -> list[Member]:
     """The members of the caller's organization, by email."""
-    rows = session.execute(select(User, Membership).join(Membership, Membership.user_id == User.id)
-                           .where(Membership.org_id == p.org_id).order_by(User.email))
-    return [Member(u, m) for u, m in rows]
+    return [Member(u, m) for u, m in members_listing(p).all(session)]
+
+
+def members_listing(p: Principal) -> Listing:
+    """Items are ``(User, Membership)`` pairs; ``Member(*item)`` wraps one."""
+    return Listing(select(User, Membership).join(Membership, Membership.user_id == User.id)
+                   .where(Membership.org_id == p.org_id), (User.email, User.id), entities=2)
 
 
 def _owners(session: Session, org_id: str) -> int:
@@ -274,9 +283,12 @@ def accept_invitation(session: Session, token: str, name: str, password: str,
 
 def list_invitations(session: Session, p: Principal) -> list[Invitation]:
     """The invitations of the caller's organization, oldest first (admins)."""
+    return invitations_listing(p).all(session)
+
+
+def invitations_listing(p: Principal) -> Listing:
     p.require(Role.admin, "listing invitations")
-    return list(session.scalars(select(Invitation).where(Invitation.org_id == p.org_id)
-                                .order_by(Invitation.created_at)))
+    return Listing(select(Invitation).where(Invitation.org_id == p.org_id), (Invitation.created_at, Invitation.id))
 
 
 def invitation_org(session: Session, invitation_id: str) -> str | None:

@@ -24,6 +24,7 @@ from consortium.governance import names
 from consortium.governance.identity import check_name, org_by_id, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.projects import Project, ProjectMember
@@ -120,10 +121,14 @@ def visible(session: Session, p: Principal, ref: str) -> Seen:
 
 def list_seen(session: Session, p: Principal) -> list[Seen]:
     """The projects the caller's organization is a member of or invited to, by name."""
-    return [Seen(prj, m) for prj, m in session.execute(select(Project, ProjectMember).join(
-        ProjectMember, ProjectMember.project_id == Project.id).where(
-        ProjectMember.org_id == p.org_id, ProjectMember.state.in_(["active", "invited"]))
-        .order_by(Project.name, Project.id))]
+    return [Seen(prj, m) for prj, m in seen_listing(p).all(session)]
+
+
+def seen_listing(p: Principal) -> Listing:
+    """Items are ``(Project, ProjectMember)`` pairs; ``Seen(*item)`` wraps one."""
+    return Listing(select(Project, ProjectMember).join(ProjectMember, ProjectMember.project_id == Project.id)
+                   .where(ProjectMember.org_id == p.org_id, ProjectMember.state.in_(["active", "invited"])),
+                   (Project.name, Project.id), entities=2)
 
 
 def for_work(session: Session, p: Principal, ref: str, what: str) -> Project:

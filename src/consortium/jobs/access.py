@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from consortium.errors import NotFound
 from consortium.governance import projects
 from consortium.governance.principal import Principal
+from consortium.store.paging import Listing
 from consortium.store.tables.jobs import Job
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -38,10 +39,14 @@ def require_visible(session: Session, p: Principal, job: Job | None, job_id: str
 
 def list_jobs(session: Session, p: Principal, state: str | None = None, limit: int = 50) -> list[Job]:
     """The caller's organization's jobs, newest first, optionally in one state."""
+    return jobs_listing(p, state).page(session, None, limit).items
+
+
+def jobs_listing(p: Principal, state: str | None = None) -> Listing:
     q = select(Job).where(Job.org_id == p.org_id)
     if state:
         q = q.where(Job.state == state)
-    return list(session.scalars(q.order_by(Job.created_at.desc()).limit(limit)))
+    return Listing(q, (Job.created_at, Job.id), desc=True)
 
 
 def state_of(session: Session, job_id: str) -> str:

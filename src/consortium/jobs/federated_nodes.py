@@ -26,6 +26,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.federation import FederationNode, NodeApproval
 from consortium.store.tables.jobs import Job
@@ -155,8 +156,12 @@ def assign(session: Session, job_id: str, org_id: str, node: FederationNode, sup
 
 
 def list_nodes(session: Session, p: Principal) -> list[FederationNode]:
-    return list(session.scalars(select(FederationNode).where(FederationNode.org_id == p.org_id)
-                                .order_by(FederationNode.name)))
+    return nodes_listing(p).all(session)
+
+
+def nodes_listing(p: Principal) -> Listing:
+    return Listing(select(FederationNode).where(FederationNode.org_id == p.org_id),
+                   (FederationNode.name, FederationNode.id))
 
 
 def manual_node(session: Session, org_id: str) -> FederationNode | None:

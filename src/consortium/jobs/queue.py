@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 
 # the terminal states are the table's (store.tables.jobs); queue.TERMINAL is re-exported for callers
@@ -130,10 +131,15 @@ def release(session: Session, job: Job, reason: str) -> str:
 
 def events(session: Session, job_id: str, after: int = 0, limit: int = 500,
            kinds: list[str] | None = None) -> list[JobEvent]:
+    return events_listing(job_id, after, kinds).page(session, None, limit).items
+
+
+def events_listing(job_id: str, after: int = 0, kinds: list[str] | None = None) -> Listing:
+    """A job's events after event id ``after``, oldest first."""
     q = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after)
     if kinds:
         q = q.where(JobEvent.kind.in_(kinds))
-    return list(session.scalars(q.order_by(JobEvent.id).limit(limit)))
+    return Listing(q, (JobEvent.id,))
 
 
 def get(session: Session, job_id: str) -> Job:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from consortium.errors import ConsortiumError, NotFound
 from consortium.governance.keys import KeyService
+from consortium.store.paging import Listing
 from consortium.store.tables.monitoring import PredictionRecord
 from consortium.store.tables.registry import Deployment, ModelVersion
 
@@ -51,6 +52,12 @@ def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id
            since: datetime | None = None, until: datetime | None = None,
            sampled: bool | None = None) -> list[PredictionRecord]:
     """Logged predictions of a deployment, newest first (``sampled=True``: with their requests)."""
+    return predictions_listing(deployment_id, version_id=version_id, since=since, until=until,
+                               sampled=sampled).page(session, None, limit).items
+
+
+def predictions_listing(deployment_id: str, *, version_id: str | None = None, since: datetime | None = None,
+                        until: datetime | None = None, sampled: bool | None = None) -> Listing:
     q = select(PredictionRecord).where(PredictionRecord.deployment_id == deployment_id)
     if sampled is not None:
         q = q.where(PredictionRecord.sampled.is_(sampled))
@@ -60,7 +67,7 @@ def recent(session: Session, deployment_id: str, *, limit: int = 100, version_id
         q = q.where(PredictionRecord.created_at >= since)
     if until is not None:
         q = q.where(PredictionRecord.created_at < until)
-    return list(session.scalars(q.order_by(PredictionRecord.created_at.desc()).limit(limit)))
+    return Listing(q, (PredictionRecord.created_at, PredictionRecord.id), desc=True)
 
 
 def record_view(session: Session, keys: KeyService, rec: PredictionRecord, caller: str,

@@ -38,6 +38,7 @@ from consortium.governance.sealed import SealedBlobs
 from consortium.serving.sessions import inspect_onnx
 from consortium.serving.signature import ModelSignature
 from consortium.store.db import INT32_MAX
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.identity import Organization
 from consortium.store.tables.registry import ModelAlias, ModelVersion, RegisteredModel
@@ -268,13 +269,21 @@ def alias_followers(session: Session, model: RegisteredModel, alias: str) -> lis
 
 
 def list_models(session: Session, p: Principal) -> list[RegisteredModel]:
-    return list(session.scalars(select(RegisteredModel).where(RegisteredModel.org_id == p.org_id)
-                                .order_by(RegisteredModel.name)))
+    return models_listing(p).all(session)
+
+
+def models_listing(p: Principal) -> Listing:
+    return Listing(select(RegisteredModel).where(RegisteredModel.org_id == p.org_id),
+                   (RegisteredModel.name, RegisteredModel.id))
 
 
 def versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
-    return list(session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)
-                                .order_by(ModelVersion.version)))
+    return versions_listing(model).all(session)
+
+
+def versions_listing(model: RegisteredModel) -> Listing:
+    return Listing(select(ModelVersion).where(ModelVersion.model_id == model.id),
+                   (ModelVersion.version, ModelVersion.id))
 
 
 def get_version(session: Session, model: RegisteredModel, ref: int | str) -> ModelVersion:

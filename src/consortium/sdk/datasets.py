@@ -54,15 +54,20 @@ class Datasets(Group):
             self._org = self.c.me()["org"]
         return f"{self._org}/{ref}"
 
-    def list(self, scope: str = "all") -> list[dict[str, Any]]:
-        """Your organization's datasets and those shared with it (``own``, ``shared`` or ``all``)."""
-        return self._get("/datasets", scope=scope)
+    def list(self, scope: str = "all", limit: int | None = None) -> list[dict[str, Any]]:
+        """Your organization's datasets and those shared with it (``own``, ``shared`` or ``all``):
+        all of them, or the first ``limit``."""
+        return self._list("/datasets", limit=limit, scope=scope)
+
+    def pages(self, scope: str = "all", page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """The datasets a page at a time: ``{"items": [...], "next_cursor": ...}``."""
+        return self._pages("/datasets", page_size=page_size, scope=scope)
 
     def get(self, ref: str) -> dict[str, Any]:
         return self._get(f"/datasets/{self._ref(ref)}")
 
     def versions(self, ref: str) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/datasets/{self._ref(ref)}/versions")
+        return self._list(f"/datasets/{self._ref(ref)}/versions")
 
     def version(self, ref: str, version: int | str = "latest") -> dict[str, Any]:
         return self._get(f"/datasets/{self._ref(ref)}/versions/{version}")
@@ -131,8 +136,8 @@ class Datasets(Group):
         path = f"/datasets/{self._ref(ref)}" + (f"/versions/{int(version)}" if version is not None else "")
         return self._delete(path)
 
-    def samples(self) -> builtins.list[dict[str, str]]:
-        return self._get("/datasets/samples")
+    def samples(self) -> builtins.list[dict[str, Any]]:
+        return self._list("/datasets/samples")
 
     def import_sample(self, sample: str, name: str | None = None, *, partitions: int = 1,
                       part: int | None = None, skew: str = "iid", seed: int = 0,

@@ -25,8 +25,9 @@ class Jobs(Group):
             recipe = recipe.read_text()
         return self._post("/jobs", {"recipe": recipe, "project": project})
 
-    def list(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return self._get("/jobs", state=state, limit=limit)
+    def list(self, state: str | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
+        """Your organization's newest ``limit`` jobs (``None``: all of them)."""
+        return self._list("/jobs", limit=limit, state=state)
 
     def get(self, job_id: str) -> dict[str, Any]:
         return self._get(f"/jobs/{job_id}")
@@ -35,7 +36,8 @@ class Jobs(Group):
         return self._post(f"/jobs/{job_id}/cancel")
 
     def events(self, job_id: str, after: int = 0, kind: str | None = None) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/jobs/{job_id}/events", after=after, kind=kind)
+        """Every event after event id ``after``, oldest first."""
+        return self._list(f"/jobs/{job_id}/events", after=after, kind=kind)
 
     def logs(self, job_id: str) -> builtins.list[str]:
         return [e["data"].get("message", "") for e in self.events(job_id, kind="log")]

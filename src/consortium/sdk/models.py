@@ -35,15 +35,15 @@ def _ref(client_group: Group, model: str) -> str:
 
 
 class Models(Group):
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/models")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/models", limit=limit)
 
     def get(self, model: str) -> dict[str, Any]:
         """The model card of ``org/model`` (or a bare name in your organization)."""
         return self._get(f"/models/{_ref(self, model)}")
 
     def versions(self, model: str) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/models/{_ref(self, model)}/versions")
+        return self._list(f"/models/{_ref(self, model)}/versions")
 
     def version(self, model: str, version: int | str = "latest") -> dict[str, Any]:
         return self._get(f"/models/{_ref(self, model)}/versions/{version}")
@@ -93,8 +93,8 @@ class Deployments(Group):
         return self._post("/deployments", {"name": name, "model": model,
                                            "description": description})
 
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/deployments")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/deployments", limit=limit)
 
     def get(self, name: str) -> dict[str, Any]:
         return self._get(f"/deployments/{segment(name)}")

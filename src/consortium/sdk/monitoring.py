@@ -62,8 +62,8 @@ class Monitoring(Group):
 
     def predictions(self, deployment: str, limit: int = 50, payload: bool = True) -> list[dict[str, Any]]:
         """The newest logged predictions, decrypted (owner)."""
-        return self._get(f"/deployments/{segment(deployment)}/predictions", limit=limit,
-                         payload=str(payload).lower())
+        return self._list(f"/deployments/{segment(deployment)}/predictions", limit=limit,
+                          payload=str(payload).lower())
 
     def check(self, deployment: str) -> dict[str, Any]:
         """Evaluate the retraining trigger now."""

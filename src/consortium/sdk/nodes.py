@@ -21,8 +21,8 @@ class Nodes(Group):
         return self._post("/nodes", {"name": name, "approve": approve,
                                      "datasets": datasets or [], "agent": agent or {}})
 
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/nodes")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/nodes", limit=limit)
 
     def get(self, node: str) -> dict[str, Any]:
         return self._get(f"/nodes/{node}")

@@ -20,8 +20,8 @@ class Projects(Group):
         return self._post("/projects", {"name": name, "purpose": purpose, "terms": terms,
                                         "default_quota": default_quota})
 
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/projects")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/projects", limit=limit)
 
     def get(self, name: str) -> dict[str, Any]:
         return self._get(f"/projects/{segment(name)}")
@@ -52,7 +52,7 @@ class Projects(Group):
         return self._delete(f"/projects/{segment(name)}/members/{org}")
 
     def audit(self, name: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
-        return self._get(f"/projects/{segment(name)}/audit", limit=limit)
+        return self._list(f"/projects/{segment(name)}/audit", limit=limit)
 
     def report(self, name: str) -> dict[str, Any]:
         return self._get(f"/projects/{segment(name)}/report")

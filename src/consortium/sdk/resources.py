@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 API = "/api/v1"
+PAGE_MAX = 1000  # the hub's largest page (its `limit` maximum)
 
 
 class Transport(Protocol):
@@ -29,6 +30,34 @@ class Group:
     def _get(self, path: str, **params: Any) -> Any:
         return self.c.request("GET", API + path, params=params or None)
 
+    def _pages(self, path: str, *, page_size: int = PAGE_MAX, **params: Any) -> Iterator[dict[str, Any]]:
+        """Each page of a list of the hub (``{"items": [...], "next_cursor": ...}``), following the
+        cursors to the last page."""
+        cursor = None
+        while True:
+            page: dict[str, Any] = self._get(path, **params, limit=page_size, cursor=cursor)
+            yield page
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def _items(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a list, fetched a page at a time as the iteration reaches it."""
+        for page in self._pages(path, **params):
+            yield from page["items"]
+
+    def _list(self, path: str, *, limit: int | None = None, **params: Any) -> list[dict[str, Any]]:
+        """The whole list (or its first ``limit`` items), page by page."""
+        if limit is not None and limit < 1:
+            return []
+        size = min(limit, PAGE_MAX) if limit is not None else PAGE_MAX
+        out: list[dict[str, Any]] = []
+        for page in self._pages(path, page_size=size, **params):
+            out += page["items"]
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+        return out
+
     def _post(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.c.request("POST", API + path, json=body, params=params or None)
 
@@ -50,8 +79,9 @@ def segment(ref: str) -> str:
 
 
 class Orgs(Group):
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/orgs")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The hub's organizations by name (all of them, or the first ``limit``)."""
+        return self._list("/orgs", limit=limit)
 
     def get(self, name: str) -> dict[str, Any]:
         return self._get(f"/orgs/{name}")
@@ -62,8 +92,8 @@ class Orgs(Group):
 
 
 class Members(Group):
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/members")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/members", limit=limit)
 
     def set_role(self, user_id: str, role: str) -> dict[str, Any]:
         return self._patch(f"/members/{user_id}", {"role": role})
@@ -76,8 +106,8 @@ class Invitations(Group):
     def create(self, email: str, role: str = "member", days: int = 7) -> dict[str, Any]:
         return self._post("/invitations", {"email": email, "role": role, "days": days})
 
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/invitations")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/invitations", limit=limit)
 
     def revoke(self, invitation_id: str) -> dict[str, Any]:
         return self._delete(f"/invitations/{invitation_id}")
@@ -91,8 +121,12 @@ class Tokens(Group):
     def create(self, name: str, role: str | None = None, days: int = 90) -> dict[str, Any]:
         return self._post("/tokens", {"name": name, "role": role, "days": days})
 
-    def list(self) -> list[dict[str, Any]]:
-        return self._get("/tokens")
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._list("/tokens", limit=limit)
+
+    def pages(self, page_size: int = PAGE_MAX) -> Iterator[dict[str, Any]]:
+        """The tokens a page at a time: ``{"items": [...], "next_cursor": ...}``."""
+        return self._pages("/tokens", page_size=page_size)
 
     def revoke(self, token_id: str) -> dict[str, Any]:
         return self._delete(f"/tokens/{token_id}")
@@ -107,8 +141,13 @@ class Grants(Group):
                 "expires_at": expires_at.isoformat() if expires_at else None, "limits": limits}
         return self._post("/grants", {k: v for k, v in body.items() if v is not None})
 
-    def list(self, direction: str = "all") -> list[dict[str, Any]]:
-        return self._get("/grants", direction=direction)
+    def list(self, direction: str = "all", limit: int | None = None) -> list[dict[str, Any]]:
+        """Grants given, received or both, oldest first (all of them, or the first ``limit``)."""
+        return self._list("/grants", limit=limit, direction=direction)
+
+    def pages(self, direction: str = "all", page_size: int = PAGE_MAX) -> Iterator[dict[str, Any]]:
+        """The grants a page at a time: ``{"items": [...], "next_cursor": ...}``."""
+        return self._pages("/grants", page_size=page_size, direction=direction)
 
     def get(self, grant_id: str) -> dict[str, Any]:
         return self._get(f"/grants/{grant_id}")
@@ -119,9 +158,14 @@ class Grants(Group):
 
 class Audit(Group):
     def events(self, action: str | None = None, outcome: str | None = None, since_seq: int = 0,
-               limit: int = 100) -> list[dict[str, Any]]:
-        return self._get("/audit", action=action, outcome=outcome, since_seq=since_seq,
-                         limit=limit)
+               limit: int | None = 100) -> list[dict[str, Any]]:
+        """The newest ``limit`` events that concern your organization (``None``: all of them)."""
+        return self._list("/audit", limit=limit, action=action, outcome=outcome, since_seq=since_seq)
+
+    def iter_events(self, action: str | None = None, outcome: str | None = None, since_seq: int = 0,
+                    page_size: int = PAGE_MAX) -> Iterator[dict[str, Any]]:
+        """Every such event, newest first, fetched a page at a time as the iteration reaches it."""
+        return self._items("/audit", page_size=page_size, action=action, outcome=outcome, since_seq=since_seq)
 
     def verify(self, checkpoints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Have the hub walk the whole chain; with ``checkpoints`` (as ``checkpoint()`` gave them)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from consortium.api.access import rule
 from consortium.api.deps import SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas import NonNegInt64
 from consortium.api.schemas.audit import (
     AuditEventPublic,
@@ -23,16 +24,16 @@ from consortium.governance import audit, audit_verify, projects
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("", response_model=list[AuditEventPublic])
+@router.get("", response_model=Paged[AuditEventPublic])
 @rule("org")
-def list_events(p: Viewer, session: SessionDep,
+def list_events(p: Viewer, session: SessionDep, page: PageDep,
                 action: Annotated[str | None, Query(max_length=80)] = None,
                 outcome: Annotated[str | None, Query(max_length=32)] = None,
-                since_seq: Annotated[NonNegInt64, Query()] = 0,
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[audit.AuditEvent]:
+                since_seq: Annotated[NonNegInt64, Query()] = 0) -> dict[str, Any]:
     """Events in which your organization acted or whose resource it owns (newest first)."""
-    return audit.events_for_org(session, p.org_id, project_ids=projects.active_project_ids(session, p.org_id),
-                                action=action, since_seq=since_seq, limit=limit, outcome=outcome)
+    listing = audit.events_for_org(p.org_id, project_ids=projects.active_project_ids(session, p.org_id),
+                                   action=action, since_seq=since_seq, outcome=outcome)
+    return page.out(listing.page(session, page.after, page.limit))
 
 
 def _verify_out(r: audit_verify.VerifyResult) -> VerifyOut:

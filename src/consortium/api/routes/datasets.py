@@ -25,6 +25,7 @@ from fastapi.responses import StreamingResponse
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.responses import Download
 from consortium.api.schemas import VersionRef
 from consortium.api.schemas.datasets import (
@@ -46,6 +47,7 @@ from consortium.errors import InvalidInput, NotFound, PermissionDenied
 from consortium.governance.audit import EventDraft
 from consortium.governance.identity import org_by_name
 from consortium.governance.roles import Permission, Role
+from consortium.store.paging import in_memory
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 PULL = 1 << 20  # bytes handed from the event loop to the ingest thread at a time
@@ -102,21 +104,23 @@ Writable = Annotated[str, Depends(writable)]
 Deletable = Annotated[Dataset, Depends(deletable)]
 
 
-@router.get("", response_model=list[DatasetPublic])
+@router.get("", response_model=Paged[DatasetPublic])
 @rule("org")
-def list_datasets(p: Viewer, session: SessionDep,
-                  scope: Annotated[str, Query(pattern="^(own|shared|all)$")] = "all") -> list[dict[str, Any]]:
-    """Datasets of your organization and those other organizations granted it access to."""
-    return [catalog.dataset_view(session, p, ds) for ds in catalog.list_visible(session, p, scope)]
+def list_datasets(p: Viewer, session: SessionDep, page: PageDep,
+                  scope: Annotated[str, Query(pattern="^(own|shared|all)$")] = "all") -> dict[str, Any]:
+    """Datasets of your organization, then those other organizations granted it access to, each by name."""
+    found = catalog.visible_listing(session, p, scope).page(session, page.after, page.limit)
+    return page.map(found, lambda ds: catalog.dataset_view(session, p, ds))
 
 
-@router.get("/samples", response_model=list[SamplePublic])
+@router.get("/samples", response_model=Paged[SamplePublic])
 @rule("self")
-def list_samples(p: Caller) -> list[dict[str, str]]:
-    """The bundled sample datasets that ``import-sample`` can import."""
+def list_samples(p: Caller, page: PageDep) -> dict[str, Any]:
+    """The bundled sample datasets that ``import-sample`` can import, by name."""
     from consortium.data.samples import SAMPLES
 
-    return [{"name": k, "description": v} for k, v in SAMPLES.items()]
+    rows = [{"name": k, "description": v} for k, v in SAMPLES.items()]
+    return page.out(in_memory(rows, lambda r: (r["name"],), page.after, page.limit))
 
 
 @router.post("/import-sample", status_code=201, response_model=list[SampleImported])
@@ -157,10 +161,11 @@ def delete_dataset(ds: Deletable, p: Caller, session: SessionDep, ctx: Ctx, svc:
     return out
 
 
-@router.get("/{org}/{dataset}/versions", response_model=list[DatasetVersionPublic])
+@router.get("/{org}/{dataset}/versions", response_model=Paged[DatasetVersionPublic])
 @rule("resource")
-def list_versions(ds: Readable, session: SessionDep) -> list[dict[str, Any]]:
-    return [catalog.version_view(v) for v in catalog.versions(session, ds)]
+def list_versions(ds: Readable, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """The dataset's versions, oldest first."""
+    return page.map(catalog.versions_listing(ds).page(session, page.after, page.limit), catalog.version_view)
 
 
 @router.get("/{org}/{dataset}/versions/{version}", response_model=DatasetVersionPublic)

@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect
 from consortium.api import prediction
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.deployments import (
     DeploymentCreate,
     DeploymentDeleted,
@@ -22,6 +23,7 @@ from consortium.governance.roles import Role
 from consortium.registry import models as reg
 from consortium.serving.hub import deployments as deps_svc
 from consortium.serving.hub.usage import usage_rows
+from consortium.store.tables.registry import Deployment
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -52,15 +54,15 @@ def create_deployment(body: DeploymentCreate, p: Member, session: SessionDep, ct
     return view
 
 
-@router.get("", response_model=list[DeploymentPublic], response_model_exclude_unset=True)
+@router.get("", response_model=Paged[DeploymentPublic], response_model_exclude_unset=True)
 @rule("org")
-def list_deployments(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
-    """Deployments your organization owns, then those shared with it."""
-    out = []
-    for d in deps_svc.list_deployments(session, p):
+def list_deployments(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Deployments your organization owns, then those shared with it, each by name."""
+    def view(d: Deployment) -> dict[str, Any]:
         g = None if d.org_id == p.org_id else deps_svc.get_deployment(session, p, d.id).grant
-        out.append(deps_svc.deployment_view(session, d, g))
-    return out
+        return deps_svc.deployment_view(session, d, g)
+
+    return page.map(deps_svc.deployments_listing(session, p).page(session, page.after, page.limit), view)
 
 
 @router.get("/{deployment}", response_model=DeploymentPublic, response_model_exclude_unset=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.grants import GrantCreate, GrantPublic
 from consortium.governance import grants, projects
 from consortium.governance.grants import Grant
@@ -41,12 +42,13 @@ def create_grant(body: GrantCreate, p: Admin, session: SessionDep, svc: Svc, ctx
     return grants.grant_view(session, g, svc.resource_types)
 
 
-@router.get("", response_model=list[GrantPublic])
+@router.get("", response_model=Paged[GrantPublic])
 @rule("org")
-def list_grants(p: Viewer, session: SessionDep, svc: Svc,
-                direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> list[dict[str, Any]]:
-    """Grants your organization gave, received, or both."""
-    return [grants.grant_view(session, g, svc.resource_types) for g in grants.list_grants(session, p, direction)]
+def list_grants(p: Viewer, session: SessionDep, svc: Svc, page: PageDep,
+                direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> dict[str, Any]:
+    """Grants your organization gave, received, or both, oldest first."""
+    found = grants.grants_listing(session, p, direction).page(session, page.after, page.limit)
+    return page.map(found, lambda g: grants.grant_view(session, g, svc.resource_types))
 
 
 @router.get("/{grant_id}", response_model=GrantPublic)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, client_address, of_my_org
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.invitations import (
     InvitationAccept,
     InvitationAccepted,
@@ -36,11 +37,12 @@ def create_invitation(body: InvitationCreate, p: Admin, session: SessionDep, ctx
     return InvitationCreated(**InvitationPublic.model_validate(inv).model_dump(), token=token)
 
 
-@router.get("", response_model=list[InvitationPublic])
+@router.get("", response_model=Paged[InvitationPublic])
 @rule("org", Role.admin)
-def list_invitations(p: Admin, session: SessionDep) -> list[InvitationPublic]:
+def list_invitations(p: Admin, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """The organization's invitations, oldest first (admins); never their tokens."""
-    return [InvitationPublic.model_validate(inv) for inv in identity.list_invitations(session, p)]
+    found = identity.invitations_listing(p).page(session, page.after, page.limit)
+    return page.map(found, InvitationPublic.model_validate)
 
 
 @router.delete("/{invitation_id}", response_model=InvitationPublic)

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.responses import JOB_EVENTS, EventStream
 from consortium.api.schemas import NonNegInt32
 from consortium.api.schemas.jobs import JobCreate, JobEventPublic, JobPublic
@@ -73,13 +74,12 @@ def _record_refused_datasets(session: Any, ctx: Any, source: dict[str, Any] | st
             return
 
 
-@router.get("", response_model=list[JobPublic])
+@router.get("", response_model=Paged[JobPublic])
 @rule("org")
-def list_jobs(p: Viewer, session: SessionDep,
-              state: Annotated[str | None, Query(pattern=f"^({'|'.join(access.STATES)})$")] = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[Job]:
+def list_jobs(p: Viewer, session: SessionDep, page: PageDep,
+              state: Annotated[str | None, Query(pattern=f"^({'|'.join(access.STATES)})$")] = None) -> dict[str, Any]:
     """Your organization's jobs, newest first."""
-    return access.list_jobs(session, p, state, limit)
+    return page.out(access.jobs_listing(p, state).page(session, page.after, page.limit))
 
 
 @router.get("/{job_id}", response_model=JobPublic)
@@ -97,13 +97,13 @@ def cancel_job(job: JobDep, p: Member, session: SessionDep) -> Job:
     return queue.request_cancel(session, job)
 
 
-@router.get("/{job_id}/events", response_model=list[JobEventPublic])
+@router.get("/{job_id}/events", response_model=Paged[JobEventPublic])
 @rule("resource")
-def job_events(job: JobDep, session: SessionDep, after: Annotated[NonNegInt32, Query()] = 0,
-               kind: Annotated[str | None, Query(pattern="^(progress|log|state)$")] = None,
-               limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[Any]:
-    """Progress, log and state events after event id `after` (poll with the last id you saw)."""
-    return queue.events(session, job.id, after, limit, [kind] if kind else None)
+def job_events(job: JobDep, session: SessionDep, page: PageDep, after: Annotated[NonNegInt32, Query()] = 0,
+               kind: Annotated[str | None, Query(pattern="^(progress|log|state)$")] = None) -> dict[str, Any]:
+    """Progress, log and state events after event id `after`, oldest first (follow ``next_cursor``
+    to the end, then poll with the last id you saw as `after`)."""
+    return page.out(queue.events_listing(job.id, after, [kind] if kind else None).page(session, page.after, page.limit))
 
 
 @router.get("/{job_id}/stream", response_class=EventStream, responses=JOB_EVENTS)

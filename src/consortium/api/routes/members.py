@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.members import MemberPublic, MemberUpdate
 from consortium.governance import identity
 from consortium.governance.identity import Member
@@ -25,10 +26,12 @@ def member_in_my_org(user_id: str, p: Caller, session: SessionDep, ctx: Ctx) -> 
 MemberDep = Annotated[Member, Depends(member_in_my_org)]
 
 
-@router.get("", response_model=list[MemberPublic])
+@router.get("", response_model=Paged[MemberPublic])
 @rule("org", Role.viewer)
-def list_members(p: Viewer, session: SessionDep) -> list[MemberPublic]:
-    return [MemberPublic.model_validate(m) for m in identity.list_members(session, p)]
+def list_members(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """The members of your organization, by email."""
+    found = identity.members_listing(p).page(session, page.after, page.limit)
+    return page.map(found, lambda row: MemberPublic.model_validate(Member(*row)))
 
 
 @router.patch("/{user_id}", response_model=MemberPublic)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, Member, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.responses import OctetStream, Png
 from consortium.api.schemas import VersionRef
 from consortium.api.schemas.registry import (
@@ -53,11 +54,11 @@ ModelDep = Annotated[RegisteredModel, Depends(model_dep)]
 MemberModelDep = Annotated[RegisteredModel, Depends(member_model_dep)]  # 403 before the body is read
 
 
-@router.get("", response_model=list[ModelPublic])
+@router.get("", response_model=Paged[ModelPublic])
 @rule("org")
-def list_models(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
-    """Models of your organization."""
-    return [views.model_view(session, m) for m in reg.list_models(session, p)]
+def list_models(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Models of your organization, by name."""
+    return page.map(reg.models_listing(p).page(session, page.after, page.limit), lambda m: views.model_view(session, m))
 
 
 @router.post("/upload", status_code=201, response_model=ModelVersionPublic)
@@ -114,10 +115,12 @@ def update_model(m: MemberModelDep, body: ModelUpdate, p: Caller, session: Sessi
     return views.model_view(session, m)
 
 
-@router.get("/{owner}/{model}/versions", response_model=list[ModelVersionSummary])
+@router.get("/{owner}/{model}/versions", response_model=Paged[ModelVersionSummary])
 @rule("resource")
-def list_versions(m: ModelDep, session: SessionDep) -> list[dict[str, Any]]:
-    return [views.version_view(session, v, m, full=False) for v in reg.versions(session, m)]
+def list_versions(m: ModelDep, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """The model's versions, oldest first."""
+    found = reg.versions_listing(m).page(session, page.after, page.limit)
+    return page.map(found, lambda v: views.version_view(session, v, m, full=False))
 
 
 @router.get("/{owner}/{model}/versions/{version}", response_model=ModelVersionPublic)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Svc, bearer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.routes.deployments import DeploymentDep
 from consortium.api.schemas.monitoring import (
     DriftReport,
@@ -40,8 +41,9 @@ from consortium.monitoring.access import Deployment, caller_scope, require_owner
 from consortium.monitoring.config import load_settings, save_settings
 from consortium.monitoring.feedback import receipt, record_feedback
 from consortium.monitoring.ids import STORED
-from consortium.monitoring.predictions import recent, record_view
+from consortium.monitoring.predictions import predictions_listing, record_view
 from consortium.monitoring.prometheus import CONTENT_TYPE
+from consortium.store.tables.monitoring import PredictionRecord
 
 
 @asynccontextmanager
@@ -224,20 +226,22 @@ def feedback_summary(dg: DeploymentDep, p: Caller, session: SessionDep,
     return analysis.quality(session, dg.deployment, minutes, caller_scope(dg.deployment, p))
 
 
-@router.get("/{deployment}/predictions", response_model=list[PredictionRecordPublic],
+@router.get("/{deployment}/predictions", response_model=Paged[PredictionRecordPublic],
             response_model_exclude_unset=True)
 @rule("resource")
-def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx,
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 50, payload: bool = True) -> list[dict[str, Any]]:
-    """The newest logged predictions, decrypted (owner only; the read is audited)."""
+def prediction_log(dg: DeploymentDep, p: Caller, session: SessionDep, svc: Svc, ctx: Ctx, page: PageDep,
+                   payload: bool = True) -> dict[str, Any]:
+    """The logged predictions, newest first, decrypted (owner only; the read is audited)."""
     d = dg.deployment
     require_owner(d, p, "prediction log")
     svc.running_monitor().flush()
     names: dict[str, str] = {}
-    out = []
-    for r in recent(session, d.id, limit=limit):
+
+    def view(r: PredictionRecord) -> dict[str, Any]:
         if r.caller_org_id not in names:
             names[r.caller_org_id] = org_by_id(session, r.caller_org_id).name
-        out.append(record_view(session, svc.keys, r, names[r.caller_org_id], payload))
-    ctx.details = {"read": len(out), "payload": payload}
+        return record_view(session, svc.keys, r, names[r.caller_org_id], payload)
+
+    out = page.map(predictions_listing(d.id).page(session, page.after, page.limit), view)
+    ctx.details = {"read": len(out["items"]), "payload": payload}
     return out

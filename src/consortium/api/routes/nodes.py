@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from consortium.api.access import rule
 from consortium.api.context import RequestContext
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.routes.datasets import readable
 from consortium.api.schemas.nodes import (
     NodeCreate,
@@ -64,11 +65,12 @@ def register_node(body: NodeCreate, p: Admin, session: SessionDep, ctx: Ctx) -> 
     return federated_nodes.node_view(session, n)
 
 
-@router.get("/nodes", response_model=list[NodePublic])
+@router.get("/nodes", response_model=Paged[NodePublic])
 @rule("org")
-def list_nodes(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
-    """Your organization's nodes, whether they are online, and jobs waiting for your approval."""
-    return [federated_nodes.node_view(session, n) for n in federated_nodes.list_nodes(session, p)]
+def list_nodes(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Your organization's nodes by name, whether they are online, and jobs waiting for your approval."""
+    found = federated_nodes.nodes_listing(p).page(session, page.after, page.limit)
+    return page.map(found, lambda n: federated_nodes.node_view(session, n))
 
 
 @router.get("/nodes/{node}", response_model=NodePublic)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Svc
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.orgs import OrgCreate, OrgPublic
 from consortium.governance import identity
 from consortium.governance.principal import Principal
@@ -23,11 +24,11 @@ def org_founder(p: Caller) -> Principal:
     return p
 
 
-@router.get("", response_model=list[OrgPublic])
+@router.get("", response_model=Paged[OrgPublic])
 @rule("self")
-def list_orgs(p: Caller, session: SessionDep) -> list[OrgPublic]:
-    """The directory of organizations on this hub (names only, so that grants can name them)."""
-    return [OrgPublic.model_validate(org) for org in identity.list_orgs(session)]
+def list_orgs(p: Caller, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """The directory of organizations on this hub, by name (names only, so that grants can name them)."""
+    return page.map(identity.orgs_listing().page(session, page.after, page.limit), OrgPublic.model_validate)
 
 
 @router.post("", response_model=OrgPublic, status_code=201)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas import NonNegInt64
 from consortium.api.schemas.audit import AuditEventPublic
 from consortium.api.schemas.projects import (
@@ -47,12 +48,13 @@ def create_project(body: ProjectCreate, p: Admin, session: SessionDep, ctx: Ctx)
     return projects.view(session, prj, projects.membership(session, prj.id, p.org_id))
 
 
-@router.get("", response_model=list[ProjectSummary])
+@router.get("", response_model=Paged[ProjectSummary])
 @rule("org")
-def list_projects(p: Viewer, session: SessionDep) -> list[dict[str, Any]]:
-    """Projects your organization is in or invited to (``ref``: the ``org~name`` that names each one
-    unambiguously)."""
-    return [projects.summary(session, seen) for seen in projects.list_seen(session, p)]
+def list_projects(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Projects your organization is in or invited to, by name (``ref``: the ``org~name`` that
+    names each one unambiguously)."""
+    found = projects.seen_listing(p).page(session, page.after, page.limit)
+    return page.map(found, lambda row: projects.summary(session, Seen(*row)))
 
 
 @router.get("/{project}", response_model=ProjectPublic)
@@ -122,13 +124,13 @@ def remove_member(pm: ProjectDep, org: str, p: Admin, session: SessionDep, ctx: 
     return projects.view(session, *pm)
 
 
-@router.get("/{project}/audit", response_model=list[AuditEventPublic])
+@router.get("/{project}/audit", response_model=Paged[AuditEventPublic])
 @rule("resource")
-def project_audit(pm: ProjectDep, p: Viewer, session: SessionDep,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  since_seq: Annotated[NonNegInt64, Query()] = 0) -> list[audit.AuditEvent]:
-    """Every event that concerns the project's resources, visible to every member organization."""
-    return audit.events_for_project(session, pm.project.id, since_seq=since_seq, limit=limit)
+def project_audit(pm: ProjectDep, p: Viewer, session: SessionDep, page: PageDep,
+                  since_seq: Annotated[NonNegInt64, Query()] = 0) -> dict[str, Any]:
+    """Every event that concerns the project's resources (newest first), visible to every member
+    organization."""
+    return page.out(audit.events_for_project(pm.project.id, since_seq=since_seq).page(session, page.after, page.limit))
 
 
 @router.get("/{project}/report", response_model=ProjectReport)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Viewer, of_my_org
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.tokens import TokenCreate, TokenCreated, TokenPublic
 from consortium.governance import credentials
 from consortium.governance.roles import Role
@@ -29,11 +30,11 @@ def create_token(body: TokenCreate, p: Viewer, session: SessionDep, ctx: Ctx) ->
     return TokenCreated(**TokenPublic.model_validate(tok).model_dump(), token=secret)
 
 
-@router.get("", response_model=list[TokenPublic])
+@router.get("", response_model=Paged[TokenPublic])
 @rule("org", Role.viewer)
-def list_tokens(p: Viewer, session: SessionDep) -> list[TokenPublic]:
-    """Your tokens; admins see every token of the organization. Never their secrets."""
-    return [TokenPublic.model_validate(tok) for tok in credentials.list_tokens(session, p)]
+def list_tokens(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
+    """Your tokens, oldest first; admins see every token of the organization. Never their secrets."""
+    return page.map(credentials.tokens_listing(p).page(session, page.after, page.limit), TokenPublic.model_validate)
 
 
 @router.delete("/{token_id}", response_model=TokenPublic)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -33,6 +33,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
+from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import Organization
@@ -166,13 +167,17 @@ def get_deployment(session: Session, p: Principal, ref: str,
 def list_deployments(session: Session, p: Principal) -> list[Deployment]:
     """Deployments the caller's organization owns, then those shared with it (grants to it or to
     its projects)."""
-    own = list(session.scalars(select(Deployment).where(Deployment.org_id == p.org_id).order_by(Deployment.name)))
+    return deployments_listing(session, p).all(session)
+
+
+def deployments_listing(session: Session, p: Principal) -> Listing:
+    """``list_deployments`` as one query: own first, then shared, each by name."""
     shared_ids = {g.resource_id for g in grants.list_grants(session, p, "received")
                   if g.resource_type == "deployment" and g.revoked_at is None
                   and (g.expires_at is None or g.expires_at > utcnow())}
-    shared = [d for d in (session.get(Deployment, i) for i in sorted(shared_ids))
-              if d is not None and d.org_id != p.org_id]
-    return own + shared
+    own = Deployment.org_id == p.org_id
+    cond = or_(own, Deployment.id.in_(shared_ids)) if shared_ids else own
+    return Listing(select(Deployment).where(cond), (case((own, 0), else_=1), Deployment.name, Deployment.id))
 
 
 def delete_deployment(session: Session, p: Principal, d: Deployment) -> list[str]:
