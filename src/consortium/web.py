@@ -21,6 +21,7 @@ from consortium.api import app as api
 from consortium.api.front import ServingFront
 from consortium.api.headers import SecurityHeaders
 from consortium.config import Settings
+from consortium.monitoring.prometheus import ApiRequestMetrics, HubMetrics
 from consortium.services import Services
 from consortium.ui import ui_router
 from consortium.ui.render import unknown_page
@@ -33,9 +34,12 @@ class HubApp(FastAPI):
     browser security headers (``consortium.api.headers``) go around both, so every answer has them."""
 
     front: dict[str, Any] | None = None  # ServingFront's arguments; None: no front
+    metrics: HubMetrics | None = None  # the non-prediction requests' series (inside the front)
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
+        if self.metrics is not None:
+            stack = ApiRequestMetrics(stack, self.metrics)
         if self.front is not None:
             stack = ServingFront(stack, **self.front)
         return SecurityHeaders(stack)
@@ -59,6 +63,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Open platform for cross-organization AI collaboration. Every route "
                               "except /healthz and /readyz needs a bearer API token or a session.")
     app.state.services = svc
+    app.metrics = svc.metrics
     api.install(app, settings, svc, not_found_page=unknown_page)  # a browser's unknown page: the UI's 404
     app.include_router(ui_router())  # web UI pages, outside /api/v1, after every API route
     if serving_front:

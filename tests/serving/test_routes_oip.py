@@ -3,6 +3,7 @@ uvicorn server, plus the protocol's error shape and access rules through plain H
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
 from registry_models import softmax_onnx
 
+from consortium.errors import BadRequest
+from consortium.serving import oip
 from consortium.store.db import transaction
 
 RNG = np.random.default_rng(3)
@@ -98,3 +101,73 @@ def test_v2_quota_gives_429_with_retry_after(http: Any, dep: dict[str, Any], wor
     assert codes == [200, 200, 429]
     r = http.post(f"/v2/models/{name}/infer", json=body, headers=other.headers)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "per day" in r.json()["error"]
+
+
+# A stale Inference-Header-Content-Length (issue 21, point 20). tritonclient.http writes the
+# header into the headers dict its caller passes, so a caller who reuses one dict sends the length
+# of an earlier binary call on a later JSON call. Triton's HTTP server (http_server.cc:
+# GetInferenceHeaderLength takes the header as the JSON header's length, refuses one outside
+# [0, content length], parses exactly that many bytes and answers "unexpected additional input
+# data" for bytes left over) refuses such a request with a 400; the hub does too, but names the
+# header and says why, instead of "the request header is not valid JSON".
+
+def test_tritonclient_reusing_one_headers_dict_gets_a_400_naming_the_header(live_url: str,
+                                                                           dep: dict[str, Any]) -> None:
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    headers = {"Authorization": f"Bearer {dep['owner'].token}"}  # one dict, reused for every call
+    c = triton.InferenceServerClient(live_url.removeprefix("http://"))
+    x = RNG.normal(size=(2, 4)).astype(np.float32)
+    binary = triton.InferInput("input", [2, 4], "FP32")
+    binary.set_data_from_numpy(x, binary_data=True)
+    c.infer(dep["name"], [binary], headers=headers)
+    assert oip.HEADER_LENGTH in headers  # tritonclient wrote it into our dict
+    plain = triton.InferInput("input", [2, 4], "FP32")
+    plain.set_data_from_numpy(x, binary_data=False)
+    with pytest.raises(InferenceServerException) as e:
+        c.infer(dep["name"], [plain], outputs=[triton.InferRequestedOutput("probabilities", binary_data=False)],
+                headers=headers)
+    msg = str(e.value)
+    assert oip.HEADER_LENGTH in msg and "stale" in msg and "fresh dict" in msg, msg
+    assert "not valid JSON" not in msg
+    # the same JSON call with a fresh dict works
+    res = c.infer(dep["name"], [plain], outputs=[triton.InferRequestedOutput("probabilities", binary_data=False)],
+                  headers={"Authorization": headers["Authorization"]})
+    assert res.as_numpy("probabilities").shape == (2, 3)
+    c.close()
+
+
+def test_raw_bodies_with_a_wrong_length(http: Any, dep: dict[str, Any]) -> None:
+    url, h = f"/v2/models/{dep['name']}/infer", dep["owner"].headers
+    body = json.dumps({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                                   "data": [1, 2, 3, 4]}]}).encode()
+    for stale in (10, 0, len(body) - 1):  # cuts the JSON: the header is named, not a JSON error
+        r = http.post(url, content=body, headers={**h, oip.HEADER_LENGTH: str(stale),
+                                                  "content-type": "application/json"})
+        assert r.status_code == 400 and oip.HEADER_LENGTH in r.json()["error"], r.text
+        assert "binary_data_size" in r.json()["error"]
+    # a complete JSON header followed by bytes nothing declared: the same clear 400
+    padded = body + b"\x00" * 16
+    r = http.post(url, content=padded, headers={**h, oip.HEADER_LENGTH: str(len(body))})
+    assert r.status_code == 400 and oip.HEADER_LENGTH in r.json()["error"] and "stale" in r.json()["error"]
+    # longer than the body, as Triton: refused, naming the header
+    r = http.post(url, content=body, headers={**h, oip.HEADER_LENGTH: str(len(body) + 5)})
+    assert r.status_code == 400 and oip.HEADER_LENGTH in r.json()["error"]
+    # the exact length of a pure JSON body is fine (the header is then redundant)
+    r = http.post(url, content=body, headers={**h, oip.HEADER_LENGTH: str(len(body))})
+    assert r.status_code == 200, r.text
+
+
+def test_declared_binary_data_keeps_its_own_errors() -> None:
+    """With ``binary_data_size`` declared, a short or long tensor is still named by its input."""
+    head = json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": 8}}]}).encode()
+    ok = oip.parse_infer_request(head + np.array([1, 2], np.float32).tobytes(), len(head))
+    assert ok.inputs["x"].tolist() == [[1.0, 2.0]]
+    with pytest.raises(BadRequest, match="binary data ends at byte 8"):
+        oip.parse_infer_request(head + b"\x00" * 4, len(head))
+    with pytest.raises(BadRequest, match="add up to 8"):
+        oip.parse_infer_request(head + b"\x00" * 12, len(head))
+    with pytest.raises(BadRequest, match="not valid JSON"):  # a binary body cut in the wrong place
+        oip.parse_infer_request(head + b"\x00" * 8, len(head) - 3)

@@ -65,8 +65,11 @@ class Counted:
     async def __aenter__(self) -> Self:
         try:
             self.rt, self.call = await open_call(self.svc, self.ctx, self.headers, self.deployment, count=True)
-        except ConsortiumError as e:
-            self.mon.rejected(status_of(e))
+        except ConsortiumError as e:  # labelled with the deployment only once the name resolved to one
+            ctx = self.ctx
+            resolved = ctx.resource_type == "deployment" and ctx.resource_id is not None
+            self.mon.rejected(status_of(e), self.deployment.rpartition("~")[2] if resolved else "",
+                              ctx.principal.org_name if ctx.principal is not None else "")
             raise
         return self
 

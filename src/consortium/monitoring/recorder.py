@@ -56,7 +56,7 @@ from sqlalchemy import Table, delete, insert, select
 
 from consortium.monitoring import latency
 from consortium.monitoring.ids import PredictionIds, derive_key
-from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics
+from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics, model_label
 from consortium.store.tables.base import utcnow
 from consortium.store.tables.monitoring import LatencyHistogram, MonitoringConfig, PredictionRecord
 
@@ -160,6 +160,7 @@ class Monitor:
         # so the hot path does not pay for prometheus-client's locks and label lookups
         self.totals: dict[tuple[str, str], _Lat] = {}
         self.batches: dict[str, _Batches] = {}  # per model, since start (also exported at scrape time)
+        self.rejections: dict[tuple[str, str, str], int] = {}  # (deployment, caller org, code), since start
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -234,15 +235,22 @@ class Monitor:
             agg.sum_ms += ms
             tot.sum_ms += ms
 
-    def rejected(self, status: int) -> None:
-        if self.enabled and self.metrics is not None:
-            self.metrics.rejected.labels(str(status)).inc()
+    def rejected(self, status: int, deployment: str = "", org: str = "") -> None:
+        """Count a call refused before admission. ``deployment`` is the resolved deployment's name
+        ("" when the name did not resolve) and ``org`` the caller's organization ("" without a
+        credential): only names the hub knows, so the Prometheus series stay bounded."""
+        if not self.enabled:
+            return
+        key = (deployment, org, str(status))
+        with self._lock:
+            self.rejections[key] = self.rejections.get(key, 0) + 1
 
     def on_batch(self, model: str, requests: int, rows: int) -> None:
         """Count one model call of the batcher: how many requests and rows it served."""
         if not self.enabled:
             return
         rb, qb = bisect_left(ROW_BUCKETS, rows), bisect_left(ROW_BUCKETS, requests)
+        model = model_label(model)  # every version of a model in one series
         with self._lock:
             b = self.batches.get(model)
             if b is None:

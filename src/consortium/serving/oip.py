@@ -45,6 +45,33 @@ _BINARY_HINT = ("if you send binary tensors, set the Inference-Header-Content-Le
                 "byte length of the JSON header that starts the body")
 
 
+_STALE_HINT = ("send the header only with binary tensors, set to the byte length of the JSON header; "
+               "tritonclient writes it into the headers dict you pass, so pass a fresh dict to each call")
+
+
+def _declares_binary(body: bytes) -> bool:
+    """Whether the whole body, read as JSON, declares binary tensor data (``binary_data_size`` in
+    an input's parameters). A body that is not JSON as a whole may well be binary: True."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    inputs = doc.get("inputs") if isinstance(doc, dict) else None
+    return not isinstance(inputs, list) or any(
+        isinstance(i, dict) and isinstance(i.get("parameters"), dict) and "binary_data_size" in i["parameters"]
+        for i in inputs)
+
+
+def _stale_length(h: int, size: int) -> BadRequest:
+    """A length header that leaves bytes after the JSON header while no input declares binary data:
+    refused, as Triton's HTTP server does (it parses exactly the header's bytes, then answers
+    "unexpected additional input data"), but naming the header."""
+    return BadRequest(f"{HEADER_LENGTH} is {h} but the body is {size} bytes and no input declares "
+                      "binary data (parameters.binary_data_size): the header does not belong to this "
+                      "request (a stale value?)", hint=_STALE_HINT,
+                      details={"header": HEADER_LENGTH, "value": h, "body_bytes": size})
+
+
 @dataclass(frozen=True)
 class RequestedOutput:
     name: str
@@ -170,11 +197,14 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None) -> 
     header (None for a pure JSON body). Raises ``BadRequest`` naming what is wrong."""
     h = parse_header_length(header_length)
     if h is not None and h > len(body):
-        raise BadRequest(f"{HEADER_LENGTH} is {h} but the body has only {len(body)} bytes")
+        raise BadRequest(f"{HEADER_LENGTH} is {h} but the body has only {len(body)} bytes",
+                         hint=_STALE_HINT)
     header_bytes = body if h is None else body[:h]
     try:
         header = json.loads(header_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        if h is not None and h < len(body) and not _declares_binary(body):
+            raise _stale_length(h, len(body)) from None
         raise BadRequest(f"the request header is not valid JSON ({e})",
                          hint=_BINARY_HINT if h is None else None) from None
     if not isinstance(header, dict) or not isinstance(header.get("inputs"), list) or not header["inputs"]:
@@ -216,6 +246,8 @@ def parse_infer_request(body: bytes, header_length: str | int | None = None) -> 
         else:
             raise _fail(name, "has neither 'data' nor parameters.binary_data_size")
     if offset != len(binary):
+        if offset == 0 and h is not None:  # nothing declared binary: the length is what is wrong
+            raise _stale_length(h, len(body))
         raise BadRequest(f"the body has {len(binary)} bytes after the JSON header but the inputs' "
                          f"binary_data_size add up to {offset}")
     params = header.get("parameters") or {}
