@@ -1,29 +1,34 @@
 """The ``federated`` job: train one model across several organizations' datasets with Flower.
 
 Flow, in the worker: (1) open one approval record per participating organization and wait while
-an organization whose node is in ``manual`` mode has not approved (the job's progress shows
-``stage: waiting_for_approval`` and who is pending); (2) load each dataset with the submitter's
-``compute`` grant (``load_for_compute``, audited for its owner) and write it, minus a held-out
-``data.test_size`` share, into that organization's node directory
-``CONSORTIUM_HOME/nodes/<org>/``; (3) run the job with one node per organization
-(``federation.engine.embedded.run_on_nodes``); (4) register the ONNX model like any model version, with
-lineage naming the contributing organizations and dataset versions, epsilon/delta when DP was
-used, and the contribution report; (5) write the privacy ledger.
+an organization whose node is in ``manual`` mode has not decided (the job's progress shows
+``stage: waiting_for_approval`` and who is pending); an organization that rejects the job is left
+out while the others still number ``federated.min_nodes`` (and at least two), otherwise the job
+fails naming it; (2) find the organizations whose own node joins (``federated_runs.joining_nodes``);
+for every other dataset, a hub dataset, load it with the submitter's ``compute`` grant
+(``load_for_compute``, audited for its owner) and write it, minus a held-out ``data.test_size``
+share, into that organization's node directory ``CONSORTIUM_HOME/nodes/<org>/``; (3) run the job
+with one node per organization (``federation.engine.embedded.run_on_nodes``); (4) register the ONNX
+model like any model version, with lineage naming the contributing organizations and dataset
+versions, epsilon/delta when DP was used, and the contribution report; (5) write the privacy ledger.
 
-Where the data lives. Embedded default: the hub machine holds every organization's data (it
-decrypts each dataset to write the node directories), and the held-out rows of every
-organization form the hub-side validation set used for the global metrics and the contribution
-report. Who trains on the staged rows: the organization's standing node agent when one runs on
-the hub's machine with that directory as its data directory (``consortium up`` starts one per
-demo organization; the hub assigns it the run and its own ``flower-supernode`` joins), otherwise
-a SuperNode the worker starts for this job. Site nodes: an organization that runs ``consortium
-node`` elsewhere (online, advertising a local dataset with the same name as its hub dataset)
-trains at its site instead: the hub reads none of its rows and assigns the run to that node.
+Where the data lives. A site's rows stay at its site: an organization's online ``consortium node``
+that advertises a dataset named like the job's (a node dataset it published with ``--publish``,
+``consortium.data.node_datasets``, or a hub dataset of the same name) trains on its own rows, and
+the hub reads none of them; a node dataset cannot be read at the hub at all. This is the demo's
+path: ``consortium up`` keeps each demo organization's breast-cancer partition in its site's own
+directory (``Settings.demo_sites``, outside the hub's home) and runs its node there. Only a hub
+dataset (uploaded rows) is decrypted by the worker and staged in ``CONSORTIUM_HOME/nodes/<org>``,
+for the organization's node on the hub's machine reading that directory, or else for a SuperNode
+the worker starts for this job; its held-out rows form the hub-side validation set used for the
+global metrics and the contribution report. When every dataset trains at its site there is no
+hub-side validation set: the metrics are the nodes' own evaluation (``site_evaluation``).
 
 Transport: the job's SuperLink serves TLS (CA under ``CONSORTIUM_HOME/federation-pki``) and
 admits only SuperNodes whose public keys the worker registered (nodes it started, and the
 joining agents' keys sent at their registration); ``CONSORTIUM_FEDERATION_INSECURE=true`` turns
-both off. It listens on loopback, so site nodes run on the hub's machine in this version. The
+both off. It listens on ``CONSORTIUM_FEDERATION_HOST`` (loopback by default; an interface for
+sites on other hosts, dialled at ``CONSORTIUM_FEDERATION_PUBLIC_HOST``, see examples/multisite/). The
 job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
 workers (at start and after re-queueing), kill those a killed worker left behind
 (``jobs.federated_runs.sweep_orphans``).
@@ -66,8 +71,10 @@ def node_root(ctx: JobContext, org: str) -> Path:
     return ctx.services.settings.home / "nodes" / org
 
 
-def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
-    """Block until every participating organization approved (``owners``: org id -> name)."""
+def wait_for_approvals(ctx: JobContext, owners: dict[str, str], min_nodes: int | None = None) -> set[str]:
+    """Block until every participating organization decided (``owners``: org id -> name). Returns
+    the names of those that rejected the job: the job runs without them while the others still
+    number ``min_nodes`` (and at least two); otherwise a rejection fails it, naming the sites."""
     from consortium.jobs import federated_nodes
 
     shown: list[str] | None = None
@@ -76,15 +83,19 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str]) -> None:
             federated_nodes.open_approvals(s, ctx.job_id, list(owners))
             states = federated_nodes.approval_states(s, ctx.job_id)
         rejected = sorted(owners[o] for o, st in states.items() if st == "rejected" and o in owners)
-        if rejected:
-            raise PermissionDenied(f"{', '.join(rejected)} rejected this federated job",
+        left = len(owners) - len(rejected)
+        if rejected and (min_nodes is None or left < max(min_nodes, 2)):
+            raise PermissionDenied(f"{', '.join(rejected)} rejected this federated job, leaving {left} of "
+                                   f"{len(owners)} organizations (min_nodes: {min_nodes})",
                                    hint="ask the organization why, or run without its dataset")
         pending = sorted(owners[o] for o, st in states.items() if st == "pending" and o in owners)
         if not pending:
-            if shown:
-                ctx.progress({"stage": "approved", "approvals": {owners[o]: st for o, st in states.items()}},
-                             force=True)
-            return
+            if shown or rejected:
+                ctx.progress({"stage": "approved", "approvals": {owners[o]: st for o, st in states.items()},
+                              "without": rejected}, force=True)
+            if rejected:
+                ctx.log(f"running without {', '.join(rejected)} (rejected the job); {left} organizations remain")
+            return set(rejected)
         if pending != shown:
             ctx.progress({"stage": "waiting_for_approval", "pending": pending,
                           "hint": "an admin of each pending organization approves with "
@@ -219,7 +230,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
     resolved = ctx.resolved
     owners = {d["owner_org_id"]: d["owner"] for d in resolved.get("datasets", [])}
     ctx.progress({"stage": "approval", "rounds": recipe.federated.rounds}, force=True)
-    wait_for_approvals(ctx, owners)
+    rejected = wait_for_approvals(ctx, owners, recipe.federated.min_nodes)
+    left_out = {d["dataset"] for d in resolved.get("datasets", []) if d["owner"] in rejected}
+    if rejected:  # the job runs without the organizations that said no
+        resolved = {**resolved, "datasets": [d for d in resolved.get("datasets", []) if d["owner"] not in rejected]}
     settings = ctx.services.settings
     work = settings.home / "federation" / ctx.job_id
     number, left = attempt(ctx)  # an earlier attempt's processes die here (its worker was killed)
@@ -230,7 +244,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         joining = federated_runs.joining_nodes(s, resolved.get("datasets", []), settings.home / "nodes")
     site = {o: r for o, r in joining.items() if r["where"] == "site"}
     ctx.progress({"stage": "load", "site_nodes": {o: r["node"] for o, r in site.items()}}, force=True)
-    staged, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in site.values()})
+    staged, validation, infos = materialize(ctx, recipe, skip={r["ref"] for r in site.values()} | left_out)
     nodes = {o: v for o, v in staged.items() if o not in joining}  # the rest get a SuperNode per job
     for o, r in joining.items():
         if r["where"] == "hub":  # the organization's standing node reads the staged rows itself
@@ -247,7 +261,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
         engine = "deployment"  # node agents connect to a real SuperLink
         # every organization's node must be connected before the statistics round
         run_recipe = recipe.model_copy(update={"federated": recipe.federated.model_copy(
-            update={"min_nodes": max(recipe.federated.min_nodes, len(recipe.federated.datasets))})})
+            update={"min_nodes": max(recipe.federated.min_nodes, len(recipe.federated.datasets) - len(left_out))})})
         ctx.log("node agents: " + ", ".join(f"{o} ({r['node']}, {r['where']})" for o, r in joining.items()))
     superlink: list[str] = []
 
@@ -273,6 +287,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
                 raise JobCancelled("cancelled on request") from None
             raise
         ctx.check_cancel()
+        if result.final is None:  # no hub-held rows to evaluate on: the sites' own evaluation
+            result.final = site_evaluation(result.history)
         reg = register(ctx, recipe, result, infos, engine, evaluate_final(recipe, result, validation))
     finally:
         if joining and superlink:
@@ -286,6 +302,25 @@ def run(ctx: JobContext) -> dict[str, Any]:
             "rounds": len([h for h in result.history if "round" in h]), "contributors": result.contributors,
             "epsilon": result.epsilon, "contribution": result.contribution, "engine": result.engine,
             "seconds": round(result.seconds, 2), "timings": result.timings}
+
+
+def site_evaluation(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Without a hub-held validation set (every dataset trained at its site): the last round's
+    evaluation at the nodes, weighted by their rows: ``site_eval_loss`` (and ``site_eval_accuracy``)
+    of the global model each node received in that round, on its own rows before its local training.
+
+    >>> site_evaluation([{"round": 1, "nodes": {"a": {"num_examples": 1, "eval_loss": 1.0, "accuracy": 0.5},
+    ...                                         "b": {"num_examples": 3, "eval_loss": 0.2, "accuracy": 0.9}}}])
+    {'site_eval_loss': 0.4, 'site_eval_accuracy': 0.8}
+    """
+    nodes = next((h["nodes"] for h in reversed(history) if h.get("nodes")), None)
+    if not nodes:
+        return None
+    n = sum(m["num_examples"] for m in nodes.values()) or 1
+    out = {"site_eval_loss": round(sum(m["eval_loss"] * m["num_examples"] for m in nodes.values()) / n, 6)}
+    if all("accuracy" in m for m in nodes.values()):
+        out["site_eval_accuracy"] = round(sum(m["accuracy"] * m["num_examples"] for m in nodes.values()) / n, 6)
+    return out
 
 
 def evaluate_final(recipe: Any, result: Any, validation: Any) -> dict[str, Any]:
@@ -351,7 +386,9 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         "strategy": recipe.federated.strategy, "rounds": recipe.federated.rounds,
         "secure_aggregation": recipe.federated.secure_aggregation, "node_rows": result.node_rows,
         "contribution": result.contribution,
-        "validation": "held-out share (data.test_size) of each organization's rows, evaluated at the hub"}
+        "validation": "held-out share (data.test_size) of each organization's rows, evaluated at the hub"
+        if validation_rows(infos) else "none at the hub (every dataset trained at its site): site_eval_* metrics "
+        "are the last round's evaluation at the nodes, on their own rows before local training"}
     if dp is not None and result.epsilon:
         lineage.update({"epsilon": max(result.epsilon.values()), "delta": dp.delta,
                         "epsilon_by_organization": result.epsilon})
@@ -378,6 +415,11 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
             federated_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
                                                      if o in ids and o in by_owner})
         return {"model": f"{p.org_name}/{model_name}", "version": v.version, "version_id": v.id}
+
+
+def validation_rows(infos: list[dict[str, Any]]) -> int:
+    """Rows the hub held out for validation (0 when every dataset trained at its site)."""
+    return sum(int(i.get("held_out_rows") or 0) for i in infos)
 
 
 def validation_columns(ctx: JobContext, recipe: Any) -> list[str] | None:

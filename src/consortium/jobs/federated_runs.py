@@ -4,7 +4,8 @@ job's SuperLink, their assignments, and the processes a dead worker left behind.
 A joining node is an online ``consortium node`` agent of a participating organization, either
 at the organization's site (it advertises a local dataset named like the hub dataset and trains
 on its own rows) or on the hub's machine reading the hub's node directory of its organization
-(``is_hosted``; the standing demo nodes of ``consortium up``; the hub stages the rows there).
+(``is_hosted``; the hub stages a hub dataset's rows there). ``consortium up``'s demo nodes are of
+the first kind: their data directories are the demo sites' own, outside the hub's home.
 ``admit`` registers their public keys with the SuperLink (node authentication) and returns what
 their assignment needs to connect (the CA certificate). ``sweep_orphans`` kills the Flower
 processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see

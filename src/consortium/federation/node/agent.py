@@ -11,17 +11,20 @@ Training at the site: when a federated job names one of this organization's data
 node advertises a local dataset of the same name, the hub assigns the run to this node (after
 approval); the next heartbeat brings the SuperLink address and the agent starts a
 ``flower-supernode`` process with ``node_config`` pointing at the local dataset. The SuperNode
-connects outbound to the SuperLink; rows never leave. The process ends when the hub marks the
-run done, and is restarted when a re-run of the job brings a new SuperLink address.
+connects outbound to the SuperLink; rows never leave. With ``publish`` (``consortium node
+--publish``) the hub also lists each advertised dataset in its catalog as a node dataset
+(``consortium.data.node_datasets``), so grants, projects and recipes can name it. The process
+ends when the hub marks the run done, and is restarted when a re-run of the job brings a new
+SuperLink address.
 
 Transport security: the agent keeps a SuperNode key pair in ``<data dir>/.node/`` (private key
 0600) and sends the public key with its registration; the hub registers it with the job's
 SuperLink and sends the SuperLink's CA certificate with the assignment, so the SuperNode
 verifies the SuperLink (TLS) and the SuperLink admits only known nodes. A SuperNode that crashed
 is restarted at the next heartbeat; the SuperLink refuses its key until it has marked the old
-session offline (about a minute), and the agent keeps restarting it until then. The hub's
-SuperLink listens on loopback in this version, so site nodes run on the hub's machine until it
-is exposed.
+session offline (about a minute), and the agent keeps restarting it until then. A hub served over
+HTTPS with a private CA is pinned with ``--ca-cert`` (the SDK's ``ca_cert``); the SuperLink is
+reachable from other hosts when the hub sets ``CONSORTIUM_FEDERATION_HOST`` (examples/multisite/).
 
 >>> import tempfile
 >>> from consortium.data.samples import load_sample
