@@ -6,8 +6,8 @@ a Content Security Policy that runs only the hub's own script files (the web UI 
 script or style) and that no other site may frame; every other response: ``default-src 'none'``.
 
 A page that needs more says so on its request: ``csp_nonce(request)`` gives a nonce for its own
-inline script, ``use_policy(request, ...)`` another policy (the Swagger page loads its bundle from
-a CDN).
+inline script, ``use_policy(request, ...)`` another policy (the Swagger page: its bundle is served
+by the hub from the installed ``swagger_ui_bundle`` package, its one inline script has a nonce).
 
 >>> policy({}).split("; ")[1]
 "script-src 'self'"
@@ -33,9 +33,8 @@ PAGE_POLICY = ("default-src 'self'; script-src 'self'{nonce}; "
                "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
                "frame-ancestors 'none'")
 OTHER_POLICY = b"default-src 'none'; frame-ancestors 'none'"
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (f"default-src 'self'; script-src 'self' {SWAGGER_CDN}{{nonce}}; "
-               f"style-src 'self' {SWAGGER_CDN}; img-src 'self' data: https://fastapi.tiangolo.com; "
+DOCS_POLICY = ("default-src 'self'; script-src 'self'{nonce}; "
+               "style-src 'self'; img-src 'self' data:; "
                "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
           (b"referrer-policy", b"same-origin")]

@@ -12,20 +12,26 @@ Nothing that identifies a row is kept: no sample values except the target's clas
 >>> p.add(pa.record_batch([pa.array(["1", None, "3"]), pa.array(["a", "b", "a"])], names=["x", "y"]))
 >>> s = p.result(); s["columns"][0]["type"], s["columns"][0]["missing"], s["classes"]
 ('integer', 1, {'a': 2, 'b': 1})
+>>> s["columns"][0]["distinct"], s["columns"][0]["histogram"]
+(2, {'start': 1.0, 'width': 1.0, 'counts': [1, 0, 1]})
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from consortium.errors import InvalidInput
 
 MAX_CLASSES = 100
+MAX_DISTINCT = 1000  # distinct values counted exactly up to this many per column (bounded memory)
+BINS = 32  # at most this many histogram bins per column
 NUMERIC = ("integer", "float")
 
 
@@ -50,6 +56,39 @@ class _Column:
     min: float | None = None
     max: float | None = None
     total: float = 0.0
+    values: set[Any] | None = field(default_factory=set)  # None once more than MAX_DISTINCT
+    width: float = 0.0  # histogram bin width (a power of two); 0 before the first number
+    bins: Counter[int] = field(default_factory=Counter)  # bin k counts values in [k*width, (k+1)*width)
+
+    def add_distinct(self, arr: pa.Array) -> None:
+        if self.values is None:
+            return
+        self.values.update(pc.unique(pc.drop_null(arr, memory_pool=POOL), memory_pool=POOL).to_pylist())
+        if len(self.values) > MAX_DISTINCT:
+            self.values = None
+
+    def add_histogram(self, arr: pa.Array, lo: float, hi: float) -> None:
+        x = pc.cast(pc.drop_null(arr, memory_pool=POOL), pa.float64(), memory_pool=POOL).to_numpy(zero_copy_only=False)
+        x = x[np.isfinite(x)]
+        if not len(x):
+            return
+        if not self.width:
+            span = hi - lo
+            self.width = 2.0 ** math.ceil(math.log2(span / BINS)) if span > 0 else 1.0
+            if self.type == "integer":
+                self.width = max(self.width, 1.0)
+        keys = np.floor(x / self.width).astype(np.int64)
+        while self.bins and (max(int(keys.max()), max(self.bins)) - min(int(keys.min()), min(self.bins)) >= BINS) \
+                or not self.bins and int(keys.max()) - int(keys.min()) >= BINS:
+            self.width *= 2  # coarser: neighbouring bins merge
+            keys = np.floor(x / self.width).astype(np.int64)
+            merged: Counter[int] = Counter()
+            for k, n in self.bins.items():
+                merged[k // 2] += n
+            self.bins = merged
+        ks, ns = np.unique(keys, return_counts=True)
+        for k, n in zip(ks.tolist(), ns.tolist(), strict=True):
+            self.bins[k] += n
 
     def merge_type(self, t: str) -> None:
         if self.type is None or self.type == t:
@@ -70,11 +109,20 @@ class _Column:
         self.total += float(pc.sum(pc.cast(arr, pa.float64(), memory_pool=POOL),
                                    memory_pool=POOL).as_py() or 0.0)
         self.count += n
+        self.add_histogram(arr, lo, hi)
 
     def view(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "type": self.type or "empty", "missing": self.missing}
         if self.type in NUMERIC and self.count:
             out.update(min=self.min, max=self.max, mean=self.total / self.count)
+            if self.bins:
+                first, last = min(self.bins), max(self.bins)
+                out["histogram"] = {"start": first * self.width, "width": self.width,
+                                    "counts": [self.bins.get(k, 0) for k in range(first, last + 1)]}
+        if self.values is None:
+            out["distinct_over"] = MAX_DISTINCT
+        else:
+            out["distinct"] = len(self.values)
         return out
 
 
@@ -137,6 +185,7 @@ class TableProfiler:
                 col.merge_type(kind)
             if col.type in NUMERIC and kind in NUMERIC and parsed is not None:
                 col.add_numbers(parsed)
+            col.add_distinct(parsed if parsed is not None else arr)
             if col.name == self.target and self.classes is not None:
                 counts = pc.value_counts(pc.drop_null(arr, memory_pool=POOL), memory_pool=POOL)
                 for item in counts.to_pylist():

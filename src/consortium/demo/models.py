@@ -1,7 +1,12 @@
-"""Demo step for ``consortium up``: the hospital registers a breast-cancer risk model (logistic
-regression fitted with numpy on the bundled sample, with its fitted preprocessing), points
+"""Demo step for ``consortium up``: the hospital registers a breast-cancer risk model, points
 ``production`` at it, deploys it as ``bc-risk`` following that alias, and lets the clinic invoke
 it with a quota. Idempotent: an existing model or deployment is left alone.
+
+The model is trained like any job's (``consortium.training.pipeline.run_training``, a logistic
+regression recipe on the bundled sample): the version has the dataset's feature names, the
+training split's reference statistics (so drift works), test-split metrics, the loss curve,
+confusion matrix and ROC plots, and a real row of the data as ``signature.example`` (what the
+deployment page's try-it form starts from).
 
 Run by ``consortium.demo.seed_demo`` (``consortium/demo/__init__.py``).
 """
@@ -21,6 +26,10 @@ from consortium.services import Services
 from consortium.serving.hub import deployments as deps
 
 MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
+RECIPE = {"name": MODEL, "data": {"target": "target", "test_size": 0.2, "val_size": 0.1, "seed": 0},
+          "process": [{"normalize": {"method": "standard"}}], "model": {"type": "logistic"},
+          "train": {"optimizer": "adam", "lr": 0.05, "epochs": 40, "batch_size": 32, "seed": 0},
+          "register": {"model": MODEL}}
 
 
 def softmax_onnx(w: np.ndarray, b: np.ndarray, input_name: str = "input",
@@ -54,9 +63,20 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, classes: int, steps: int = 400,
     return w, b
 
 
-def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
+def train_demo_model() -> Any:
+    """The bc-risk version's ``TrainingResult``: ``RECIPE`` on the breast_cancer sample, with the
+    sample's first row as the signature's example."""
     from consortium.data.samples import load_sample
-    from consortium.processing.preprocessor import Preprocessor
+    from consortium.training.pipeline import run_training
+
+    data = load_sample("breast_cancer")
+    result = run_training(RECIPE, data)
+    columns = result.signature.get("raw_columns") or [c for c in data.frame.columns if c != "target"]
+    result.signature = {**result.signature, "example": [round(float(x), 6) for x in data.frame[columns].iloc[0]]}
+    return result
+
+
+def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
 
     hospital, clinic = DEMO_ORGS[0][0], DEMO_ORGS[1][0]
     p = demo_owner(session, hospital)
@@ -66,16 +86,9 @@ def seed_models(svc: Services, session: Session, out: dict[str, Any]) -> None:
     events = []
     model = reg.find_model(session, hospital, MODEL)
     if model is None:
-        data = load_sample("breast_cancer")
-        prep = Preprocessor.fit(data, [{"normalize": {"method": "standard"}}], task="classification")
-        X, y = prep.transform(data)
-        w, b = fit_logistic(X, y, len(prep.classes))
-        acc = float(((X @ w + b).argmax(1) == y).mean())
-        v = reg.register_version(session, p, MODEL, onnx=softmax_onnx(w, b), blobs=svc.blobs,
-                                 preprocessing=prep.state(), metrics={"train_accuracy": round(acc, 4)},
-                                 lineage={"source": "demo", "datasets": [{"dataset": "sample/breast_cancer"}]},
-                                 task="classification", class_names=prep.class_names,
-                                 description="Breast cancer risk (demo logistic regression)")
+        v = reg.register_training_result(session, p, MODEL, train_demo_model(), blobs=svc.blobs,
+                                         lineage={"source": "demo", "datasets": [{"dataset": "sample/breast_cancer"}]},
+                                         description="Breast cancer risk (demo logistic regression)")
         model = reg.model_of(session, v)
         reg.set_alias(session, p, model, "production", v.version)
         events.append(reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id))

@@ -61,6 +61,11 @@ def check_training(session: Session, p: Principal, recipe: Recipe, kind: str, *,
         if recipe.federated is None:
             raise InvalidInput("invalid recipe at federated: a federated job needs this section",
                                hint="name the datasets under federated.datasets")
+        fed = recipe.federated
+        if len(fed.datasets) < fed.min_nodes:  # it could never start: refused now, not after a node wait
+            raise InvalidInput(f"invalid recipe at federated.min_nodes: {fed.min_nodes} organizations must take part "
+                               f"but federated.datasets names {len(fed.datasets)}",
+                               hint="name one dataset per organization (at least min_nodes), or lower min_nodes")
         found, unseen, denied = [], [], []
         for ref in recipe.federated.datasets:
             try:

@@ -79,20 +79,62 @@ const C = (() => {
     else flash(err.message, "bad");
   }
 
-  /* table(rows, [[header, row => cell], ...], "text when empty", keep): at phone width a table becomes
-     one card per row, except with `keep` (a few narrow columns, or many columns of data): it stays a
-     table and scrolls sideways in its box if it must */
-  function table(rows, cols, empty, keep) {
+  /* table(rows, [[header, row => cell, row => sort key?], ...], "text when empty", keep, sortable): at
+     phone width a table becomes one card per row, except with `keep` (a few narrow columns, or many
+     columns of data): it stays a table and scrolls sideways in its box if it must. With `sortable`,
+     each header with a sort key (third item; else the cell's text) is a button that sorts the rows */
+  function table(rows, cols, empty, keep, sortable) {
     if (!rows || !rows.length) return el("p", { class: "muted empty" }, empty || "Nothing yet.");
-    return el("div", { class: keep ? "table-wrap wide" : "table-wrap" }, el("table", {},
-      el("thead", {}, el("tr", {}, cols.map(([h]) => el("th", {}, h)))),
-      el("tbody", {}, rows.map(r => el("tr", {}, cols.map(([h, f]) => el("td", { "data-label": h }, f(r))))))));
+    const body = el("tbody", {}, rows.map(r => el("tr", {}, cols.map(([h, f, key]) => {
+      const td = el("td", { "data-label": h }, f(r));
+      if (sortable && key) { const k = key(r); td.dataset.sort = k === null || k === undefined ? "" : String(k); }
+      return td;
+    }))));
+    const heads = cols.map(([h], i) => {
+      if (!sortable || !h) return el("th", {}, h);
+      const th = el("th", { "aria-sort": "none" });
+      th.append(el("button", { type: "button", class: "sort", onclick: () => sortBy(th, i, body) }, h));
+      return th;
+    });
+    return el("div", { class: keep ? "table-wrap wide" : "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, heads)), body));
+  }
+
+  function sortBy(th, i, body) {
+    const down = th.getAttribute("aria-sort") === "ascending";
+    th.parentNode.querySelectorAll("th").forEach(x => { if (x.hasAttribute("aria-sort")) x.setAttribute("aria-sort", "none"); });
+    th.setAttribute("aria-sort", down ? "descending" : "ascending");
+    const key = tr => { const td = tr.children[i]; return td.dataset.sort !== undefined ? td.dataset.sort : td.textContent.trim(); };
+    const number = k => k !== "" && k !== "—" && !isNaN(Number(String(k).replace(/,/g, ""))) ? Number(String(k).replace(/,/g, "")) : null;
+    const rows = [...body.children].sort((a, b) => {
+      const ka = key(a), kb = key(b), na = number(ka), nb = number(kb);
+      if ((ka === "" || ka === "—") !== (kb === "" || kb === "—")) return ka === "" || ka === "—" ? 1 : -1;  // blanks last
+      const c = na !== null && nb !== null ? na - nb : ka.localeCompare(kb);
+      return down ? -c : c;
+    });
+    body.replaceChildren(...rows);
+  }
+
+  /* a list answer of the API: a bare array, or one page {items, next_cursor} (cursor pagination) */
+  function items(x) { return Array.isArray(x) ? x : (x && Array.isArray(x.items) ? x.items : []); }
+  function nextCursor(x) { return x && !Array.isArray(x) && x.next_cursor ? x.next_cursor : null; }
+
+  /* an audited action read as a sentence: "submit_job" -> "Submit job", "demo.grant_compute" ->
+     "Grant compute (demo set-up)", "ui.project" -> "Viewed the project page" */
+  const NAMESPACES = { demo: "demo set-up", models: "registry", jobs: "job runner" };
+  function action(a) {
+    const s = String(a || ""), dot = s.indexOf(".");
+    const words = x => x.replace(/[_.]/g, " ").trim();
+    const cap = x => x.charAt(0).toUpperCase() + x.slice(1);
+    if (dot <= 0) return cap(words(s));
+    const ns = s.slice(0, dot), rest = words(s.slice(dot + 1));
+    if (ns === "ui") return `Viewed the ${rest} page`;
+    return `${cap(rest)} (${NAMESPACES[ns] || ns})`;
   }
 
   /* who a grant is to: an organization, or a project by name (names of the caller's projects, fetched once) */
   let projects = null;
   function projectNames() {
-    projects = projects || api("GET", "/projects").then(ps => Object.fromEntries(ps.map(p => [p.id, p.name]))).catch(() => ({}));
+    projects = projects || api("GET", "/projects").then(ps => Object.fromEntries(items(ps).map(p => [p.id, p.name]))).catch(() => ({}));
     return projects;
   }
   function grantee(g, names) {
@@ -108,12 +150,40 @@ const C = (() => {
     const sameYear = d.getFullYear() === new Date().getFullYear();
     return d.toLocaleString(undefined, { year: sameYear ? undefined : "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
+  /* one number format everywhere: thousands grouped, at most `digits` decimals (4; 1 from 1,000 up) */
   function num(x, digits) {
     if (x === null || x === undefined || x === "") return "—";
     if (typeof x !== "number") return String(x);
-    if (Number.isInteger(x)) return x.toLocaleString();
-    return x.toFixed(digits === undefined ? 4 : digits);
+    if (!isFinite(x)) return String(x);
+    if (Number.isInteger(x)) return x.toLocaleString("en-US");
+    const d = digits === undefined ? (Math.abs(x) >= 1000 ? 1 : 4) : digits;
+    return x.toLocaleString("en-US", { maximumFractionDigits: d });
   }
+  function duration(from, to) {  /* "2 min 5 s" between two times (to: now when running) */
+    if (!from) return "—";
+    const s = Math.max(0, Math.round(((to ? new Date(to) : new Date()) - new Date(from)) / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor(s % 3600 / 60)} min`;
+  }
+  function seconds(from, to) { return from && to ? (new Date(to) - new Date(from)) / 1000 : null; }
+
+  /* a run's headline metrics and its recipe's main parameters, for the jobs, models and compare tables */
+  const KEY_METRICS = ["accuracy", "f1_macro", "roc_auc", "r2", "rmse", "mse", "loss", "train_accuracy"];
+  function keyMetrics(m, n) {
+    return KEY_METRICS.filter(k => m && typeof m[k] === "number").slice(0, n || 2).map(k => [k, m[k]]);
+  }
+  function params(recipe) {
+    const r = recipe || {}, t = r.train || {}, f = r.federated, m = r.model || {};
+    const out = [];
+    if (m.type) out.push(["model", m.type + (Array.isArray(m.hidden) ? ` ${m.hidden.join("×")}` : "")]);
+    if (f) { out.push(["rounds", f.rounds], ["strategy", f.strategy]); if (f.local_epochs) out.push(["local epochs", f.local_epochs]); }
+    else if (t.epochs !== undefined) out.push(["epochs", t.epochs]);
+    if (t.lr !== undefined) out.push(["lr", t.lr]);
+    if (t.batch_size !== undefined) out.push(["batch", t.batch_size]);
+    return out.filter(([, v]) => v !== undefined && v !== null);
+  }
+  const pairs = xs => xs.map(([k, v]) => `${k.replace(/_/g, " ")} ${num(v)}`).join(" · ") || "—";
   function bytes(n) {
     if (n === null || n === undefined) return "—";
     const u = ["B", "KB", "MB", "GB"]; let i = 0;
@@ -174,19 +244,62 @@ const C = (() => {
   }
 
   function chartLayout(title, extra) {
-    return Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 48, r: 16, t: 40, b: 40 },
+    return Object.assign({ title: { text: title, font: { size: 14 }, x: 0, xanchor: "left", pad: { l: 8 } }, margin: { l: 48, r: 16, t: 40, b: 40 },
       height: 300, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
       legend: { orientation: "h", y: -0.3, yanchor: "top" }, font: { family: "system-ui, sans-serif", size: 12 } }, extra || {});
   }
+  /* Plotly.react redraws only what changed: each call gets fresh arrays and a new datarevision, so a
+     chart fed live (a job's loss by epoch) shows every point. The toolbar shows on hover only, and
+     not at all on a narrow screen, where it covered the title (titles sit at the left). */
+  let revision = 0;
   function plot(id, traces, layout) {
     if (!window.Plotly) return;
-    window.Plotly.react(id, traces, layout, { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+    const node = typeof id === "string" ? document.getElementById(id) : id;
+    const fresh = traces.map(t => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Array.isArray(v) ? v.slice() : v])));
+    const narrow = (node && node.clientWidth ? node.clientWidth : window.innerWidth) < 560;
+    window.Plotly.react(node, fresh, { ...layout, datarevision: ++revision },
+      { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover", modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+  }
+
+  /* tab buttons (role="tab" in a role="tablist"): a click or the arrow keys (Home, End) choose one;
+     aria-selected, aria-controls and the panels' hidden follow */
+  function tabs(list) {
+    const btns = [...list.querySelectorAll("[data-tab]")];
+    const choose = (b, focus) => {
+      btns.forEach(x => {
+        const on = x === b, pane = document.getElementById(x.dataset.tab);
+        x.classList.toggle("on", on);
+        x.setAttribute("aria-selected", on ? "true" : "false");
+        x.tabIndex = on ? 0 : -1;
+        if (pane) pane.hidden = !on;
+      });
+      if (focus) b.focus();
+    };
+    btns.forEach(b => {
+      b.setAttribute("role", "tab");
+      b.setAttribute("aria-controls", b.dataset.tab);
+      if (!b.id) b.id = `tab-${b.dataset.tab}`;
+      const pane = document.getElementById(b.dataset.tab);
+      if (pane) { pane.setAttribute("role", "tabpanel"); pane.setAttribute("aria-labelledby", b.id); }
+      b.addEventListener("click", () => choose(b));
+      b.addEventListener("keydown", ev => {
+        const shown = btns.filter(x => !x.hidden), n = shown.length;
+        let i = shown.indexOf(b);
+        if (ev.key === "ArrowRight") i = (i + 1) % n; else if (ev.key === "ArrowLeft") i = (i - 1 + n) % n;
+        else if (ev.key === "Home") i = 0; else if (ev.key === "End") i = n - 1; else return;
+        ev.preventDefault();
+        choose(shown[i], true);
+      });
+    });
+    choose(btns.find(b => b.classList.contains("on")) || btns[0]);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("select[data-autosubmit]").forEach(s => s.addEventListener("change", () => s.form.submit()));
+    document.querySelectorAll("[role=tablist]").forEach(tabs);
   });
 
   return { api, el, errorBox, fill, flash, showError, table, date, num, bytes, badge, link, page, formData,
-           onSubmit, plot, chartLayout, ApiError, csrf, projectNames, grantee, imagePixels };
+           onSubmit, plot, chartLayout, ApiError, csrf, projectNames, grantee, imagePixels, items, nextCursor,
+           action, duration, seconds, keyMetrics, params, pairs };
 })();

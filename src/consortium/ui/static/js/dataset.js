@@ -29,7 +29,19 @@
     return cv;
   }
 
+  /* a column's histogram (the profile's bins) as small bars; the bins' ranges and counts on hover */
+  function histogram(c) {
+    const h = c.histogram;
+    if (!h || !h.counts || !h.counts.length) return "—";
+    const max = Math.max(...h.counts, 1);
+    const edge = i => num(h.start + i * h.width, 4);
+    return el("span", { class: "hist", role: "img", "aria-label": `histogram of ${c.name}: ${h.counts.length} bins from ${edge(0)} to ${edge(h.counts.length)}` },
+      h.counts.map((n, i) => el("span", { title: `${edge(i)} – ${edge(i + 1)}: ${num(n)}`, style: `height:${Math.max(2, 100 * n / max)}%` })));
+  }
+  const distinct = c => typeof c.distinct === "number" ? num(c.distinct) : typeof c.distinct_over === "number" ? `> ${num(c.distinct_over)}` : "—";
+
   async function showVersion(v) {
+    document.querySelectorAll("#versions a[data-version]").forEach(a => a.setAttribute("aria-current", a.dataset.version === String(v.version) ? "true" : "false"));
     document.getElementById("version-title").textContent = `Version ${v.version}`;
     document.getElementById("version").replaceChildren(el("dl", { class: "kv" },
       el("dt", {}, "Format"), el("dd", {}, `${v.format} (${v.kind})`), el("dt", {}, "Rows"), el("dd", {}, num(v.rows)),
@@ -44,21 +56,21 @@
         el("dt", {}, "Classes"), el("dd", {}, (s.class_names || []).join(", ")))
       : table(s.columns || [], [["Column", c => el("span", {}, c.name, c.name === v.target ? el("span", { class: "badge ok" }, " target") : "")],
         ["Type", c => c.type], ["Missing", c => num(c.missing)], ["Min", c => num(c.min)], ["Max", c => num(c.max)],
-        ["Mean", c => num(c.mean)], ["Distinct", c => num(c.distinct ?? c.unique)]], "No columns.", true));
+        ["Mean", c => num(c.mean)], ["Distinct", distinct], ["Histogram", histogram]], "No columns.", true));
     fill("preview", async () => {
       const p = await api("GET", `${base}/versions/${v.version}/preview?rows=8`);
       if (!p.rows_preview) return el("p", { class: "muted" }, p.rows_hidden || "Rows are not shown to you.");
       if (s.kind === "image") return el("div", { class: "thumbs" }, p.rows_preview.map(r =>
         el("figure", {}, imageCanvas(r.image), el("figcaption", {}, `label ${r.label}`))));
       const keys = Object.keys(p.rows_preview[0] || {});
-      return table(p.rows_preview, keys.map(k => [k, r => num(r[k], 3)]), "The version has no rows.", true);
+      return table(p.rows_preview, keys.map(k => [k, r => num(r[k])]), "The version has no rows.", true);
     });
   }
 
   function loadGrants() {
     if (!document.getElementById("grants")) return;
     fill("grants", async () => {
-      const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "dataset" && g.resource === `${P.owner}/${P.name}`);
+      const rows = C.items(await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "dataset" && g.resource === `${P.owner}/${P.name}`);
       const names = await C.projectNames();
       return table(rows, [["Organization", g => C.grantee(g, names)], ["Permission", g => g.permission],
         ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
@@ -83,7 +95,7 @@
       () => { location.href = "/datasets"; }));
     const sel = document.getElementById("grant-org");
     if (sel) {
-      api("GET", "/orgs").then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
+      api("GET", "/orgs").then(C.items).then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
         .map(o => el("option", { value: o.name }, o.display_name || o.name)))).catch(err => C.showError(null, err));
       C.onSubmit("grant-form", async v => {
         await api("POST", "/grants", { resource_type: "dataset", resource: `${P.owner}/${P.name}`, permission: v.permission, grantee_org: v.grantee_org });
@@ -97,13 +109,17 @@
       const versions = ds.version_list || [];
       const box = document.getElementById("versions");
       box.replaceChildren(table(versions.slice().reverse(), [
-        ["Version", v => el("a", { href: "#", onclick: ev => { ev.preventDefault(); showVersion(v); } }, `v${v.version}`)],
+        ["Version", v => el("a", { href: `?version=${v.version}`, "data-version": v.version, onclick: ev => {
+          ev.preventDefault(); history.replaceState(null, "", `?version=${v.version}`); showVersion(v); } }, `v${v.version}`)],
         ["Format", v => v.format], ["Rows", v => num(v.rows)], ["Size", v => bytes(v.size_bytes)], ["Added", v => date(v.created_at)],
         ...(isAdmin && versions.length > 1 ? [["", v => el("button", { class: "danger small", onclick: () =>
           remove(`version ${v.version} of ${P.owner}/${P.name}`, `${base}/versions/${v.version}`, () => location.reload()) },
           "Delete")]] : [])],
         "No versions."));
-      if (versions.length) showVersion(versions[versions.length - 1]);
+      const asked = Number(new URLSearchParams(location.search).get("version"));  // ?version=N: that one, else the latest
+      if (versions.length) showVersion(versions.find(v => v.version === asked) || versions[versions.length - 1]);
+      const up = document.getElementById("upload-version"), last = versions[versions.length - 1];
+      if (up && last && last.target) up.href += `&target=${encodeURIComponent(last.target)}`;
     } catch (err) { C.showError("versions", err); }
   });
 })();

@@ -40,12 +40,26 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     const org = C.page().org;
-    fill("own", async () => table(await api("GET", "/datasets?scope=own"), cols, "No datasets yet: upload a file above."));
-    fill("shared", async () => table(await api("GET", "/datasets?scope=shared"), cols, "No organization has shared a dataset with you."));
+    const form = document.getElementById("upload-form"), want = new URLSearchParams(location.search).get("dataset");
+    if (form && want) {  // "Upload a new version" of a dataset: its name is filled in, the file is next
+      form.name.value = want;
+      form.target.value = new URLSearchParams(location.search).get("target") || form.target.value;
+      form.scrollIntoView();
+      form.querySelector("input[type=file]").focus();
+    }
+    fill("own", async () => table(C.items(await api("GET", "/datasets?scope=own")), cols, "No datasets yet: upload a file above."));
+    fill("shared", async () => table(C.items(await api("GET", "/datasets?scope=shared")), cols, "No organization has shared a dataset with you."));
     C.onSubmit("upload-form", async (v, form) => {
       const file = form.querySelector("input[type=file]").files[0];
       if (!file) throw new C.ApiError(0, "choose a file to upload");
-      const out = await upload(org, v, file);
+      let out;
+      try { out = await upload(org, v, file); }
+      catch (err) {  // the error alone: no full bar or "Sent; the hub is checking" beside it
+        document.getElementById("upload-progress").hidden = true;
+        document.getElementById("upload-bar").style.width = "0";
+        document.getElementById("upload-status").textContent = "";
+        throw err;
+      }
       document.getElementById("upload-status").textContent =
         `${out.created ? "Stored" : "Unchanged (same content)"}: ${out.dataset} version ${out.version}, ${out.rows ?? "?"} rows.`;
       location.href = `/datasets/${out.dataset}`;

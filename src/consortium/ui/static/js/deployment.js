@@ -28,23 +28,32 @@
     const sig = d.signature || {};
     const shape = ((sig.inputs || [])[0] || {}).shape || [];
     const cols = sig.raw_columns || (shape.length === 2 && shape[1] > 0 ? Array.from({ length: shape[1] }, (_, i) => `x${i}`) : []);
+    // a real row recorded with the version (signature.example) when there is one, else zeros
+    const example = Array.isArray(sig.example) && sig.example.length === cols.length ? sig.example : cols.map(() => 0);
     const fields = document.getElementById("feature-fields");
-    fields.replaceChildren(...cols.map(c => el("label", {}, c, el("input", { name: c, type: "number", step: "any", value: "0", required: true }))));
-    document.getElementById("json-inputs").value = JSON.stringify([cols.map(() => 0)]);
+    fields.replaceChildren(...cols.map((c, i) => el("label", {}, c.replace(/_/g, " "),
+      el("input", { name: c, type: "number", step: "any", value: String(example[i]), required: true }))));
+    document.getElementById("json-inputs").value = JSON.stringify([example]);
     if (shape.length === 4) {
       document.getElementById("image-tab").hidden = false;
       document.querySelector('[data-tab="image-pane"]').click();
     } else if (!cols.length) document.querySelector('[data-tab="json-pane"]').click();
-    C.onSubmit("features-pane", async v => predict([cols.map(c => Number(v[c]))]));
-    C.onSubmit("json-pane", async v => {
+    // a new try replaces what the last one showed: its prediction, or its error in another tab's form
+    const fresh = fn => async (v, form) => {
+      document.getElementById("prediction").replaceChildren();
+      document.querySelectorAll("#features-pane .error-slot, #json-pane .error-slot, #image-pane .error-slot").forEach(b => b.replaceChildren());
+      await fn(v, form);
+    };
+    C.onSubmit("features-pane", fresh(async v => predict([cols.map(c => Number(v[c]))])));
+    C.onSubmit("json-pane", fresh(async v => {
       let inputs;
       try { inputs = JSON.parse(v.inputs); } catch (e) { throw new C.ApiError(0, `the inputs are not valid JSON (${e.message})`, "write a list of rows, e.g. [[1.5, 2, 0.3]]"); }
       await predict(inputs);
-    });
-    C.onSubmit("image-pane", async (v, form) => {
+    }));
+    C.onSubmit("image-pane", fresh(async (v, form) => {
       const file = form.image.files[0];
       await predict([await C.imagePixels(file, shape.slice(1), Number(v.scale) || 255)]);
-    });
+    }));
   }
 
   async function loadUsage() {
@@ -53,14 +62,18 @@
       const u = await api("GET", `/deployments/${P.deployment}/usage?minutes=${minutes}`);
       const orgs = [...new Set(u.per_minute.map(r => r.org))];
       const by = o => u.per_minute.filter(r => r.org === o);
-      const end = new Date(), start = new Date(end - minutes * 60000);
-      const xaxis = { type: "date", range: [start, end] }, yaxis = { rangemode: "tozero" };
-      C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, width: 55000, x: by(o).map(r => r.minute), y: by(o).map(r => r.count) })),
-        C.chartLayout("Calls per minute", { barmode: "stack", xaxis, yaxis: { ...yaxis, tickformat: ",d",  // whole calls
+      // each minute's bar is centred in its minute, and the axis runs over whole minutes, from the start of the
+      // first to the end of the current one: no bar is cut at an edge; markers are drawn past the plot area
+      const MIN = 60000, now = Date.now(), end = Math.ceil((now + 1) / MIN) * MIN, start = end - (Number(minutes) + 1) * MIN;
+      const mid = r => new Date(new Date(r.minute).getTime() + MIN / 2);
+      const xaxis = { type: "date", range: [new Date(start - MIN / 2), new Date(end + MIN / 2)] }, yaxis = { rangemode: "tozero" };  // room for markers
+      const peak = Math.max(...u.per_minute.map(r => r.latency_max_ms || 0), 0);
+      C.plot("usage-chart", orgs.map(o => ({ type: "bar", name: o, width: 0.9 * MIN, x: by(o).map(mid), y: by(o).map(r => r.count) })),
+        C.chartLayout("Calls per minute", { barmode: "stack", bargap: 0, xaxis, yaxis: { ...yaxis, tickformat: ",d",  // whole calls
           dtick: Math.max(...u.per_minute.map(r => r.count), 0) <= 5 ? 1 : undefined } }));
-      C.plot("latency-chart", orgs.flatMap(o => [{ name: `${o} mean`, mode: "lines+markers", x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_mean_ms) },
-        { name: `${o} max`, mode: "markers", marker: { symbol: "triangle-up" }, x: by(o).map(r => r.minute), y: by(o).map(r => r.latency_max_ms) }]),
-        C.chartLayout("Latency per minute (ms)", { xaxis, yaxis }));
+      C.plot("latency-chart", orgs.flatMap(o => [{ name: `${o} mean`, mode: "lines+markers", cliponaxis: false, x: by(o).map(mid), y: by(o).map(r => r.latency_mean_ms) },
+        { name: `${o} max`, mode: "markers", cliponaxis: false, marker: { symbol: "triangle-up", size: 9 }, x: by(o).map(mid), y: by(o).map(r => r.latency_max_ms) }]),
+        C.chartLayout("Latency per minute (ms)", { xaxis, yaxis: { ...yaxis, range: [0, peak ? peak * 1.15 : 1] } }));
       return table(Object.entries(u.totals).map(([org, t]) => ({ org, ...t })), [["Organization", r => r.org], ["Calls", r => num(r.count)],
         ["Errors", r => num(r.errors)], ["Rejected (quota)", r => num(r.rejected)]], "No calls in this period.");
     }, true);
@@ -69,7 +82,7 @@
   function loadGrants() {
     if (!document.getElementById("grants")) return;
     fill("grants", async () => {
-      const rows = (await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "deployment" && g.resource_id === dep.id);
+      const rows = C.items(await api("GET", "/grants?direction=given")).filter(g => g.resource_type === "deployment" && g.resource_id === dep.id);
       const names = await C.projectNames();
       return table(rows, [["Organization", g => C.grantee(g, names)], ["Quota", g => Object.entries(g.limits || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none"],
         ["Since", g => date(g.created_at)], ["State", g => badge(g.state)],
@@ -81,10 +94,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
-    document.querySelectorAll(".tabs button").forEach(b => b.addEventListener("click", () => {
-      document.querySelectorAll(".tabs button").forEach(x => x.classList.toggle("on", x === b));
-      ["features-pane", "json-pane", "image-pane"].forEach(id => { document.getElementById(id).hidden = id !== b.dataset.tab; });
-    }));
+    // the Features / JSON / Image tabs: core.js (role="tab", arrow keys)
     try {
       dep = await api("GET", `/deployments/${P.deployment}`);
       document.getElementById("dep-sub").textContent = `${dep.model} ${dep.alias ? `@${dep.alias} → ` : ""}v${dep.version} · ${dep.task || ""} · owned by ${dep.org}`;
@@ -97,7 +107,7 @@
     loadGrants();
     const gsel = document.getElementById("grant-org");
     if (gsel) {
-      api("GET", "/orgs").then(orgs => gsel.replaceChildren(...orgs.filter(o => o.name !== P.org).map(o => el("option", { value: o.name }, o.display_name || o.name))));
+      api("GET", "/orgs").then(C.items).then(orgs => gsel.replaceChildren(...orgs.filter(o => o.name !== P.org).map(o => el("option", { value: o.name }, o.display_name || o.name))));
       C.onSubmit("grant-form", async v => {
         await api("POST", "/grants", { resource_type: "deployment", resource: dep.id, permission: "invoke", grantee_org: v.grantee_org,
           limits: { per_minute: Number(v.per_minute), per_day: Number(v.per_day) } });

@@ -9,13 +9,13 @@
   document.addEventListener("DOMContentLoaded", async () => {
     const org = C.page().org;
     fill("own", async () => {
-      const all = await api("GET", "/deployments");
+      const all = C.items(await api("GET", "/deployments"));
       document.getElementById("shared").replaceChildren(table(all.filter(d => d.org !== org), cols, "No organization has shared a deployment with you."));
       return table(all.filter(d => d.org === org), cols, "No deployments yet.");
     });
     const msel = document.getElementById("model");
     if (!msel) return;
-    const models = await api("GET", "/models").catch(err => { C.showError(null, err); return []; });
+    const models = await api("GET", "/models").then(C.items).catch(err => { C.showError(null, err); return []; });
     msel.replaceChildren(...models.map(m => el("option", { value: m.name }, m.name)));
     const follow = document.getElementById("follow"), name = document.getElementById("dep-name");
     const pick = () => {

@@ -92,6 +92,10 @@
     const sub = document.getElementById("job-sub");
     sub.replaceChildren(`${job.kind === "federated" ? "federated" : "training"} job · ${job.id}`);
     if (job.project_id) C.projectNames().then(names => sub.append(" · in ", C.grantee({ grantee_project_id: job.project_id }, names)));
+    document.getElementById("job-times").replaceChildren([`queued ${C.date(job.created_at)}`,
+      job.started_at ? `started ${C.date(job.started_at)}` : "not started yet",
+      job.finished_at ? `finished ${C.date(job.finished_at)}` : "",
+      job.started_at ? `${job.finished_at ? "took" : "running for"} ${C.duration(job.started_at, job.finished_at)}` : ""].filter(Boolean).join(" · "));
     const cancel = document.getElementById("cancel");
     if (cancel) cancel.hidden = !P.own || TERMINAL.includes(job.state) || job.cancel_requested;
     const box = document.getElementById("result");

@@ -22,24 +22,62 @@
     if (fed) {  // the datasets ticked (several checkboxes: read from the page, FormData keeps one value per name)
       const datasets = [...document.querySelectorAll("#fed-datasets input:checked")].map(i => i.value);
       r.federated = { datasets, strategy: v.strategy, rounds: Number(v.rounds || 5), local_epochs: Number(v.local_epochs || 1),
-        min_nodes: Math.max(1, datasets.length), secure_aggregation: v.secure_aggregation === "on" };
+        min_nodes: Number(v.min_nodes || 2), secure_aggregation: v.secure_aggregation === "on" };
       if (v.dp_epsilon) r.federated.dp = { epsilon: Number(v.dp_epsilon), delta: 1e-5 };
     }
     return r;
   }
 
-  async function fedChoices(form) {  // datasets with the chosen one's columns, one per organization, the chosen one ticked
-    const usable = datasets.filter(d => ["owner", "compute", "download"].includes(d.access));
+  /* the datasets its members granted to the chosen project (compute or download), node datasets included */
+  const granted = {};
+  async function projectDatasets() {
+    const project = document.getElementById("project").value;
+    if (!project) return [];
+    if (!(project in granted)) {
+      const r = await api("GET", `/projects/${encodeURIComponent(project)}/report`);
+      granted[project] = (r.contributions || []).filter(c => c.resource_type === "dataset" && c.state === "active"
+        && ["compute", "download"].includes(c.permission)).map(c => ({ full_name: c.resource, org: c.organization, access: c.permission, project }));
+    }
+    return granted[project];
+  }
+
+  /* datasets with the chosen one's columns, one per organization: the usable ones and those granted to the
+     project, every compatible one ticked unless the user unticked it */
+  const unticked = new Set();
+  async function fedChoices(form) {
+    const byName = {};
+    [...datasets.filter(d => ["owner", "compute", "download"].includes(d.access)), ...await projectDatasets()]
+      .forEach(d => { byName[d.full_name] = byName[d.full_name] || d; });
+    const usable = Object.values(byName);
     await Promise.all(usable.filter(d => !(d.full_name in layoutOf)).map(async d => {
-      layoutOf[d.full_name] = layout(latest(await api("GET", `/datasets/${d.full_name}`)));
+      try { layoutOf[d.full_name] = layout(latest(await api("GET", `/datasets/${d.full_name}`))); } catch (_) { layoutOf[d.full_name] = null; }
     }));
     const box = document.getElementById("fed-datasets"), chosen = form.dataset.value;
-    const ticked = new Set([...box.querySelectorAll("input:checked")].map(i => i.value)).add(chosen);
-    const same = usable.filter(d => layoutOf[d.full_name] === layoutOf[chosen]);
+    const same = usable.filter(d => layoutOf[d.full_name] !== null && layoutOf[d.full_name] === layoutOf[chosen]);
     box.replaceChildren(...same.map(d => el("label", { class: "check" },
-      el("input", { type: "checkbox", value: d.full_name, checked: ticked.has(d.full_name) }), d.full_name)));
+      el("input", { type: "checkbox", value: d.full_name, checked: d.full_name === chosen || !unticked.has(d.full_name),
+        onchange: ev => { if (ev.target.checked) unticked.delete(d.full_name); else unticked.add(d.full_name); } }),
+      d.full_name, d.project ? el("span", { class: "muted small" }, ` (granted to ${d.project})`) : "")));
     if (same.length < 2) box.append(el("p", { class: "muted small" },
       "No other dataset you may train on has this one's columns (or image size): ask the other organizations for a compute grant, or start from a project."));
+    minNodes(form);
+  }
+
+  /* min_nodes follows the ticked datasets (at least 2) until the user sets it */
+  function minNodes(form) {
+    if (form.min_nodes.dataset.touched) return;
+    form.min_nodes.value = Math.max(2, document.querySelectorAll("#fed-datasets input:checked").length);
+  }
+
+  /* a federated job trains across at least min_nodes organizations: refuse fewer before sending */
+  function checkNodes(r) {
+    const f = r.federated;
+    if (!f) return;
+    if (f.datasets.length < Math.max(2, f.min_nodes)) {
+      throw new C.ApiError(0, `${f.datasets.length} dataset${f.datasets.length === 1 ? "" : "s"} ticked, but a federated job needs at least ` +
+        `${Math.max(2, f.min_nodes)} (min_nodes ${f.min_nodes}), one per organization`,
+        "tick more datasets (start from the project whose members granted theirs), or train on the hub");
+    }
   }
 
   function yamlOf(r) {  // a readable YAML rendering of the form's recipe (flow style for nested values)
@@ -88,12 +126,14 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     const form = document.getElementById("job-form");
-    document.querySelectorAll(".tabs button").forEach(b => b.addEventListener("click", () => {
-      document.querySelectorAll(".tabs button").forEach(x => x.classList.toggle("on", x === b));
-      ["form-pane", "yaml-pane"].forEach(id => { document.getElementById(id).hidden = id !== b.dataset.tab; });
-    }));
+    // the Form / YAML tabs: core.js (role="tab", arrow keys)
     document.getElementById("recipe-yaml").addEventListener("input", e => { e.target.dataset.touched = "1"; });
+    form.min_nodes.addEventListener("input", () => { form.min_nodes.dataset.touched = "1"; });
+    document.getElementById("project").addEventListener("change", () => {
+      if (form.where.value === "federated") fedChoices(form).then(() => preview(form)).catch(err => C.showError(null, err));
+    });
     form.addEventListener("input", ev => {
+      if (ev.target.closest && ev.target.closest("#fed-datasets")) minNodes(form);
       if (ev.target.name === "where" && form.where.value === "federated") {
         fedChoices(form).then(() => preview(form)).catch(err => C.showError(null, err));
       }
@@ -101,13 +141,13 @@
     });
     form.name.addEventListener("input", () => { delete form.name.dataset.auto; });
     api("GET", "/projects").then(ps => {  // a job in a project: its members see it, and the data its members granted to it
-      const active = ps.filter(p => p.your_state === "active"), sel = document.getElementById("project");
+      const active = C.items(ps).filter(p => p.your_state === "active"), sel = document.getElementById("project");
       sel.append(...active.map(p => el("option", { value: p.name }, p.name)));
       sel.value = new URLSearchParams(location.search).get("project") || "";
       document.getElementById("project-row").hidden = !active.length;
     }).catch(err => C.showError(null, err));
     try {
-      datasets = await api("GET", "/datasets");
+      datasets = C.items(await api("GET", "/datasets"));
       const usable = datasets.filter(d => ["owner", "compute", "download"].includes(d.access));
       const sel = document.getElementById("dataset");
       sel.replaceChildren(...usable.map(d => el("option", { value: d.full_name }, `${d.full_name}${d.access === "owner" ? "" : ` (${d.access} grant)`}`)));
@@ -115,7 +155,7 @@
       sel.addEventListener("change", () => pickDataset(form).catch(err => C.showError(null, err)));
       await pickDataset(form);
     } catch (err) { C.showError(null, err); }
-    C.onSubmit(form, async v => submit(recipeFrom(v)));
+    C.onSubmit(form, async v => { const r = recipeFrom(v); checkNodes(r); await submit(r); });
     C.onSubmit("yaml-form", async v => submit(v.recipe));
   });
 })();
