@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, insert, or_, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from consortium.governance.audit_keys import AuditKeys
@@ -149,6 +149,18 @@ class AuditChain:
     # -- appending -----------------------------------------------------------------------------
     def append(self, session: Session, drafts: list[EventDraft]) -> list[AuditEvent]:
         """Append events in the caller's transaction; they become visible when it commits."""
+        out = [AuditEvent(**row) for row in self._rows(session, drafts)]
+        session.add_all(out)
+        return out
+
+    def append_rows(self, session: Session, drafts: list[EventDraft]) -> None:
+        """``append`` as one multi-row INSERT, without ORM objects (the group commit's)."""
+        rows = self._rows(session, drafts)
+        if rows:
+            session.execute(insert(AuditEvent), rows)
+
+    def _rows(self, session: Session, drafts: list[EventDraft]) -> list[dict[str, Any]]:
+        """The next events' rows, linked and MACed; the head moves in the same transaction."""
         if not drafts:
             return []
         n = len(drafts)
@@ -161,18 +173,17 @@ class AuditChain:
         for i, d in enumerate(drafts):
             t = utcnow()
             details = canonical(d.details)
-            ev = AuditEvent(seq=first + i, time=t, request_id=_field(d.request_id),
-                            actor_user_id=_field(d.actor_user_id), actor_org_id=_field(d.actor_org_id),
-                            action=_field(d.action), resource_type=_field(d.resource_type),
-                            resource_id=_field(d.resource_id), resource_org_id=_field(d.resource_org_id),
-                            project_id=_field(d.project_id), outcome=_field(d.outcome), details=details,
-                            prev_hash=prev)
-            ev.hash = mac(keyed_text(prev, ev.seq, time_text(t), ev.request_id, ev.actor_user_id,
-                                     ev.actor_org_id, ev.action, ev.resource_type, ev.resource_id,
-                                     ev.resource_org_id, ev.project_id, ev.outcome, details))
-            session.add(ev)
+            ev = {"seq": first + i, "time": t, "request_id": _field(d.request_id),
+                  "actor_user_id": _field(d.actor_user_id), "actor_org_id": _field(d.actor_org_id),
+                  "action": _field(d.action), "resource_type": _field(d.resource_type),
+                  "resource_id": _field(d.resource_id), "resource_org_id": _field(d.resource_org_id),
+                  "project_id": _field(d.project_id), "outcome": _field(d.outcome), "details": details,
+                  "prev_hash": prev}
+            ev["hash"] = prev = mac(keyed_text(prev, ev["seq"], time_text(t), ev["request_id"], ev["actor_user_id"],
+                                               ev["actor_org_id"], ev["action"], ev["resource_type"],
+                                               ev["resource_id"], ev["resource_org_id"], ev["project_id"],
+                                               ev["outcome"], details))
             out.append(ev)
-            prev = ev.hash
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
         return out
 
@@ -305,7 +316,7 @@ class GroupCommit:
         from consortium.store.db import transaction
 
         with transaction(self.factory) as s:
-            self.chain.append(s, drafts)
+            self.chain.append_rows(s, drafts)
 
 
 def events_for_org(org_id: str, *, project_ids: list[str] | None = None, action: str | None = None,

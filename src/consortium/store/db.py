@@ -27,6 +27,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Integer ones (version numbers, job event ids: 32 bits on PostgreSQL, 64 on SQLite).
 INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
+# Connections kept open per engine: one per request thread (anyio runs sync routes in up to 40)
+# plus the audit group writer; a connection past the pool is opened and closed per use, which
+# on PostgreSQL costs a few milliseconds. Two replicas stay within PostgreSQL's default 100.
+POOL_SIZE, POOL_OVERFLOW = 42, 8
 
 
 def make_engine(url: str) -> Engine:
@@ -34,7 +38,10 @@ def make_engine(url: str) -> Engine:
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # as many pooled connections as the request threads (anyio's 40) plus the audit writer: a
+        # connection opened past the pool is closed again at return, and a new one costs its pragmas
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -48,7 +55,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
