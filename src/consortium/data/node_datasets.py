@@ -80,6 +80,39 @@ def hub_schema(advertised: dict[str, Any], node: str) -> dict[str, Any]:
     return out
 
 
+def column_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None:
+    """How schema ``got`` differs from ``expected`` (catalog schemas), naming the first column or
+    shape that differs; None when they agree. Integer and float columns agree (a partition may
+    hold only whole numbers).
+
+    >>> a = {"kind": "tabular", "columns": [{"name": "x", "type": "float"}, {"name": "y", "type": "int"}]}
+    >>> column_mismatch(a, {"kind": "tabular", "columns": [{"name": "y", "type": "int"}]})
+    "lacks column 'x'"
+    >>> column_mismatch(a, {"kind": "tabular", "columns": [*a["columns"], {"name": "z", "type": "string"}]})
+    "has column 'z', which the others lack"
+    >>> column_mismatch(a, {"kind": "tabular", "columns": [{"name": "x", "type": "string"}, a["columns"][1]]})
+    "has column 'x' as string, the others as float"
+    """
+    if expected.get("kind") != got.get("kind"):
+        return f"is {got.get('kind')} data, the others {expected.get('kind')}"
+    if expected.get("kind") == "image":
+        a, b = expected.get("image_shape"), got.get("image_shape")
+        return None if not a or not b or list(a) == list(b) else f"has images of shape {b}, the others {a}"
+    numeric = {"int", "float", "bool"}
+    want = {c["name"]: str(c.get("type", "")) for c in expected.get("columns", [])}
+    have = {c["name"]: str(c.get("type", "")) for c in got.get("columns", [])}
+    for name in want:
+        if name not in have:
+            return f"lacks column {name!r}"
+    for name in have:
+        if name not in want:
+            return f"has column {name!r}, which the others lack"
+    for name, t in want.items():
+        if have[name] != t and not {have[name], t} <= numeric:
+            return f"has column {name!r} as {have[name]}, the others as {t}"
+    return None
+
+
 def publish(session: Session, p: Principal, node: str, advertised: dict[str, Any],
             description: str = "") -> tuple[DatasetVersion, bool]:
     """Make (or refresh) the catalog entry of a dataset that ``node`` of ``p``'s organization

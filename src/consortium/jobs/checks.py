@@ -82,12 +82,31 @@ def check_training(session: Session, p: Principal, recipe: Recipe, kind: str, *,
                                    hint="each dataset's owner must grant compute (to you or to the project)")
         for d in found:
             fit_schema(recipe, d["dataset"], d["schema"], max_params)
+        same_schema(found)
         return {"datasets": [{k: v for k, v in d.items() if k != "schema"} for d in found]}
     if not recipe.data.dataset:
         raise InvalidInput("invalid recipe at data.dataset: name the dataset to train on (org/name)")
     d = _resolve(session, p, recipe.data.dataset, recipe.data.version)
+    if d["schema"].get("node"):  # a node dataset: its rows are at a site, never at the hub
+        raise InvalidInput(f"invalid recipe at data.dataset: {d['dataset']} is a node dataset, its rows stay at node "
+                           f"{d['schema']['node']} of {d['owner']}",
+                           hint="train on it with a federated job (federated.datasets)")
     fit_schema(recipe, d["dataset"], d["schema"], max_params)
     return {"datasets": [{k: v for k, v in d.items() if k != "schema"}]}
+
+
+def same_schema(found: list[dict[str, Any]]) -> None:
+    """The datasets of a federated job agree on their columns (or image shape): one that differs
+    is refused, naming it and the column."""
+    from consortium.data.node_datasets import column_mismatch
+
+    for d in found[1:]:
+        diff = column_mismatch(found[0]["schema"], d["schema"])
+        if diff:
+            raise InvalidInput(f"invalid recipe at federated.datasets: {d['dataset']} {diff} "
+                               f"(compared with {found[0]['dataset']})",
+                               hint="every organization's dataset needs the same columns; fix it at its site "
+                                    "(`consortium nodes add-data`) or leave it out")
 
 
 def check_registration(session: Session, p: Principal, recipe: Recipe) -> None:

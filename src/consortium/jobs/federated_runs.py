@@ -22,6 +22,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
@@ -47,6 +48,8 @@ def joining_nodes(session: Session, datasets: list[dict[str, Any]], nodes_dir: P
         online = federated_nodes.online_nodes(session, d["owner_org_id"])
         site = next((n for n in online if not is_hosted(n, root) and any(x.get("name") == name for x in n.datasets)),
                     None)
+        if site is not None:
+            _same_columns(session, d, site, name)
         node = site or next((n for n in online if is_hosted(n, root)), None)
         if node is not None:
             out[d["owner"]] = {"org_id": d["owner_org_id"], "node_id": node.id, "node": node.name,
@@ -54,6 +57,22 @@ def joining_nodes(session: Session, datasets: list[dict[str, Any]], nodes_dir: P
                                "version": d["version"], "where": "site" if site else "hub",
                                "dataset": name if site else None}
     return out
+
+
+def _same_columns(session: Session, d: dict[str, Any], node: Any, name: str) -> None:
+    """A site node's local dataset must have the columns of the job's dataset (its catalog schema):
+    one that differs is refused, naming the node and the column."""
+    from consortium.data.node_datasets import column_mismatch, hub_schema
+    from consortium.store.tables.data import DatasetVersion
+
+    v = session.scalar(select(DatasetVersion).where(DatasetVersion.dataset_id == d["dataset_id"],
+                                                    DatasetVersion.version == d["version"]))
+    advertised = next(x for x in node.datasets if x.get("name") == name)
+    diff = column_mismatch(v.schema, hub_schema(advertised, node.name)) if v is not None else None
+    if diff:
+        raise InvalidInput(f"node {node.name} of {d['owner']} advertises a dataset {name!r} that {diff} "
+                           f"(the job's {d['dataset']} v{d['version']})",
+                           hint="save the same columns at the site (`consortium nodes add-data`), then rerun")
 
 
 def assign_nodes(session: Session, job_id: str, joining: dict[str, dict[str, Any]], superlink: str, state: str,
