@@ -30,7 +30,7 @@ def list_(scope: str = typer.Option("all", help="own, shared or all."), as_json:
 def show_(ref: str = typer.Argument(..., help="ORG/NAME, or NAME in your organization."),
           as_json: bool = JSON_OPT) -> None:
     """A dataset and its versions."""
-    with handled():
+    with handled("dataset", ref):
         d = client().datasets.get(ref)
         if as_json:
             show(d, as_json=True)
@@ -83,7 +83,7 @@ def preview(ref: str = typer.Argument(..., help="ORG/NAME, or NAME in your organ
             rows: int = typer.Option(10, help="How many rows to show (owner/download grant only)."),
             as_json: bool = JSON_OPT) -> None:
     """Statistics of a version, and its first rows if you may read rows."""
-    with handled():
+    with handled("dataset", ref):
         p = client().datasets.preview(ref, version, rows)
     if as_json:
         show(p, as_json=True)
@@ -103,7 +103,7 @@ def download(ref: str = typer.Argument(..., help="ORG/NAME, or NAME in your orga
              output: Path = typer.Option(Path("."), "--output", "-o", help="File or directory."),
              version: str = typer.Option("latest", help="Version number or 'latest'.")) -> None:
     """Download a version's file (owner or `download` grant); its checksum is verified."""
-    with handled():
+    with handled("dataset", ref):
         out = client().datasets.download(ref, output, version)
     console.print(f"saved {out}")
 

@@ -9,20 +9,37 @@ from typing import Any
 
 import typer
 
-from consortium.cli.common import JSON_OPT, client, console, handled, load_profile, save_profile, show
+from consortium.cli.common import (
+    JSON_OPT,
+    client,
+    console,
+    default_url,
+    handled,
+    load_profile,
+    print_error,
+    profile_path,
+    save_profile,
+    show,
+)
+from consortium.errors import ConsortiumError
 
 login_app = typer.Typer()
 
 
-def login(url: str = typer.Option("http://127.0.0.1:8000", help="The hub's URL."),
+def login(url: str = typer.Option(None, help="The hub's URL (default: CONSORTIUM_URL, else "
+                                      "CONSORTIUM_PUBLIC_URL, else http://CONSORTIUM_HOST:CONSORTIUM_PORT, "
+                                      "i.e. http://127.0.0.1:8000)."),
           token: str = typer.Option(None, help="An API token (from `tokens create` or the demo)."),
           email: str = typer.Option(None, help="Log in with email and password instead."),
           password: str = typer.Option(None, help="Password (prompted when omitted)."),
           org: str = typer.Option(None, help="Organization to act in (session logins only).")) -> None:
-    """Save the hub URL and a credential for later commands (in ~/.config/consortium/cli.json, 0600)."""
+    """Save the hub URL and a credential for later commands, in the file CONSORTIUM_CONFIG names
+    (default ~/.config/consortium/cli.json, mode 0600). CONSORTIUM_URL and CONSORTIUM_TOKEN, when
+    set, override what is saved."""
     from consortium.sdk.client import Client
 
-    with handled():
+    url = (url or default_url()).rstrip("/")
+    try:
         if token is None:
             if email is None:
                 email = typer.prompt("email")
@@ -33,15 +50,26 @@ def login(url: str = typer.Option("http://127.0.0.1:8000", help="The hub's URL."
         else:
             c = Client(url, token, org=org)
         me = c.me()
+    except ConsortiumError as e:
+        if not e.message.startswith(f"cannot reach the hub at {url}"):
+            e.message = f"login to {url} failed: {e.message}"
+        e.hint = e.hint or "is this the right hub? pass --url, or set CONSORTIUM_URL / CONSORTIUM_PORT"
+        print_error(e)
+        raise typer.Exit(1) from None
     save_profile({**load_profile(), "url": url, "token": token, "org": org})
     console.print(f"logged in to {url} as [bold]{me['email']}[/bold] in [bold]{me['org']}[/bold] "
-                  f"({me['role']})")
+                  f"({me['role']}); saved in {profile_path()}")
 
 
 def whoami(as_json: bool = JSON_OPT) -> None:
-    """Show who the saved credential acts as."""
+    """Show who the saved credential acts as, and the organizations the user belongs to."""
     with handled():
-        show(client().me(), as_json=as_json)
+        me = client().me()
+    if as_json:
+        show(me, as_json=True)
+        return
+    show({k: v for k, v in me.items() if k != "organizations"})
+    show(me.get("organizations") or [], ["name", "display_name", "role"], title="organizations")
 
 
 orgs = typer.Typer(help="Organizations on this hub.", no_args_is_help=True)
@@ -57,10 +85,11 @@ def orgs_list(as_json: bool = JSON_OPT) -> None:
 @orgs.command("create")
 def orgs_create(name: str = typer.Argument(..., help="lowercase letters, digits and dashes"),
                 display_name: str = typer.Option("", help="Human-readable name."),
-                description: str = typer.Option("")) -> None:
+                description: str = typer.Option("", help="What the organization is."),
+                as_json: bool = JSON_OPT) -> None:
     """Create an organization; you become its owner."""
     with handled():
-        show(client().orgs.create(name, display_name, description))
+        show(client().orgs.create(name, display_name, description), as_json=as_json)
 
 
 members = typer.Typer(help="Members of your organization and their roles.", no_args_is_help=True)
@@ -74,14 +103,16 @@ def members_list(as_json: bool = JSON_OPT) -> None:
 
 
 @members.command("set-role")
-def members_set_role(user_id: str, role: str = typer.Argument(..., help="owner, admin, member or viewer")) -> None:
+def members_set_role(user_id: str = typer.Argument(..., help="The member's user id (`members list`)."),
+                     role: str = typer.Argument(..., help="owner, admin, member or viewer"),
+                     as_json: bool = JSON_OPT) -> None:
     """Change a member's role (admins; the owner role only by owners)."""
     with handled():
-        show(client().members.set_role(user_id, role))
+        show(client().members.set_role(user_id, role), as_json=as_json)
 
 
 @members.command("remove")
-def members_remove(user_id: str) -> None:
+def members_remove(user_id: str = typer.Argument(..., help="The member's user id (`members list`).")) -> None:
     """Remove a member from your organization."""
     with handled():
         client().members.remove(user_id)
@@ -89,7 +120,8 @@ def members_remove(user_id: str) -> None:
 
 
 @members.command("invite")
-def members_invite(email: str, role: str = typer.Option("member", help="Role on joining."),
+def members_invite(email: str = typer.Argument(..., help="Whom to invite."),
+                   role: str = typer.Option("member", help="Role on joining."),
                    days: int = typer.Option(7, help="Days the invitation stays valid.")) -> None:
     """Invite someone by email; prints the one-time token to give them."""
     with handled():
@@ -108,7 +140,8 @@ def members_invitations(as_json: bool = JSON_OPT) -> None:
 
 
 @members.command("accept")
-def members_accept(token: str, url: str = typer.Option("http://127.0.0.1:8000"),
+def members_accept(token: str = typer.Argument(..., help="The invitation token you were given."),
+                   url: str = typer.Option(None, help="The hub's URL (default as for `login`)."),
                    name: str = typer.Option("", help="Your name (new accounts)."),
                    password: str = typer.Option(..., prompt=True, hide_input=True,
                                                 help="New password, or your existing one.")) -> None:
@@ -116,7 +149,7 @@ def members_accept(token: str, url: str = typer.Option("http://127.0.0.1:8000"),
     from consortium.sdk.client import Client
 
     with handled():
-        out = Client(url).invitations.accept(token, password, name)
+        out = Client(url or default_url()).invitations.accept(token, password, name)
     console.print(f"you are now {out['role']} of {out['org']}; log in with `consortium login --email {out['email']}`")
 
 
@@ -125,7 +158,8 @@ tokens = typer.Typer(help="API tokens: shown once, stored hashed, scoped to one 
 
 
 @tokens.command("create")
-def tokens_create(name: str, role: str = typer.Option(None, help="At most your role; default yours."),
+def tokens_create(name: str = typer.Argument(..., help="What the token is for."),
+                  role: str = typer.Option(None, help="At most your role; default yours."),
                   days: int = typer.Option(90, help="Days until it expires (max 365).")) -> None:
     """Create a token for yourself in your current organization."""
     with handled():
@@ -144,7 +178,7 @@ def tokens_list(as_json: bool = JSON_OPT) -> None:
 
 
 @tokens.command("revoke")
-def tokens_revoke(token_id: str) -> None:
+def tokens_revoke(token_id: str = typer.Argument(..., help="The token's id (`tokens list`).")) -> None:
     """Revoke a token; it stops working at once."""
     with handled():
         t = client().tokens.revoke(token_id)
@@ -162,13 +196,14 @@ def grants_create(resource_type: str = typer.Argument(..., help="dataset, deploy
                   project: str = typer.Option(None, help="Grantee project (all its members)."),
                   expires: datetime = typer.Option(None, help="Expiry (ISO date/time)."),
                   per_minute: int = typer.Option(None, help="invoke: requests per minute."),
-                  per_day: int = typer.Option(None, help="invoke: requests per day.")) -> None:
+                  per_day: int = typer.Option(None, help="invoke: requests per day."),
+                  as_json: bool = JSON_OPT) -> None:
     """Give another organization a permission on one of your resources."""
     limits = {k: v for k, v in {"per_minute": per_minute, "per_day": per_day}.items() if v is not None}
     with handled():
         g = client().grants.create(resource_type, resource, permission, grantee_org=to, grantee_project=project,
                                    expires_at=expires, limits=limits or None)
-    show(g)
+    show(g, as_json=as_json)
 
 
 @grants.command("list")
@@ -181,7 +216,7 @@ def grants_list(direction: str = typer.Option("all", help="given, received or al
 
 
 @grants.command("revoke")
-def grants_revoke(grant_id: str) -> None:
+def grants_revoke(grant_id: str = typer.Argument(..., help="The grant's id (`grants list`).")) -> None:
     """Revoke a grant; it stops working at once."""
     with handled():
         g = client().grants.revoke(grant_id)
@@ -194,7 +229,7 @@ audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 @audit.command("list")
 def audit_list(action: str = typer.Option(None, help="Filter by action prefix."),
                outcome: str = typer.Option(None, help="ok, not_found, permission_denied, ..."),
-               limit: int = typer.Option(50), as_json: bool = JSON_OPT) -> None:
+               limit: int = typer.Option(50, help="At most this many events."), as_json: bool = JSON_OPT) -> None:
     """Events that concern your organization, newest first."""
     with handled():
         show(client().audit.events(action=action, outcome=outcome, limit=limit),
@@ -281,10 +316,10 @@ keys = typer.Typer(help="Key management (hub operators).", no_args_is_help=True)
 
 
 @keys.command("status")
-def keys_status() -> None:
+def keys_status(as_json: bool = JSON_OPT) -> None:
     """Show the active master key and the organization data keys it wraps."""
     with handled():
-        show(client().keys.status())
+        show(client().keys.status(), as_json=as_json)
 
 
 @keys.command("rotate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,6 @@ def _sweep_blobs(svc: Services) -> None:
 
 def _run(settings: Settings, demo: bool, tls: tuple[str, str] | None = None) -> None:
     """Serve the hub (``tls``: certificate and key PEM files for HTTPS)."""
-    import uvicorn
-
     from consortium.services import Services
     from consortium.store.home import make_private, private_database
     from consortium.web import create_app
@@ -85,14 +84,37 @@ def _run(settings: Settings, demo: bool, tls: tuple[str, str] | None = None) -> 
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         cert, key = tls or (None, None)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False,
-                    ssl_certfile=cert, ssl_keyfile=key)
+        _serve(app, settings, host=settings.host, port=settings.port, log_level="info", access_log=False,
+               ssl_certfile=cert, ssl_keyfile=key)
     finally:
         if nodes is not None:
             nodes.stop()
         if pool is not None:
             pool.stop()
         svc.close()
+
+
+def _serve(app: Any, settings: Settings, **kw: Any) -> None:
+    """uvicorn until SIGTERM, which stops accepting and lets in-flight requests finish (for up to
+    ``shutdown_grace_s``). With ``http_workers`` > 1, uvicorn's supervisor forks that many
+    processes on the one port; each builds its own app from the settings its environment carries
+    (the command's options are put there first), and this process keeps the job workers."""
+    import uvicorn
+
+    kw["timeout_graceful_shutdown"] = settings.shutdown_grace_s
+    if settings.http_workers > 1:
+        os.environ.update(_settings_env(settings))
+        console.print(f"serving with {settings.http_workers} HTTP worker processes")
+        uvicorn.run("consortium.web:create_app", factory=True, workers=settings.http_workers, **kw)
+    else:
+        uvicorn.run(app, **kw)
+
+
+def _settings_env(settings: Settings) -> dict[str, str]:
+    """What the command's options set, as the environment an HTTP worker process reads."""
+    return {"CONSORTIUM_HOME": str(settings.home), "CONSORTIUM_PORT": str(settings.port),
+            "CONSORTIUM_HOST": settings.host, "CONSORTIUM_DATABASE_URL": settings.database_url,
+            "CONSORTIUM_PUBLIC_URL": settings.public_url, "CONSORTIUM_HTTP_WORKERS": str(settings.http_workers)}
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -121,13 +143,28 @@ def up(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data direc
 
 
 def serve(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data directory."),
-          port: int = typer.Option(None, envvar="CONSORTIUM_PORT"),
-          host: str = typer.Option(None, envvar="CONSORTIUM_HOST"),
+          port: int = typer.Option(None, envvar="CONSORTIUM_PORT", help="Port (default 8000)."),
+          host: str = typer.Option(None, envvar="CONSORTIUM_HOST", help="Interface (default 127.0.0.1)."),
           tls_cert: str = typer.Option(None, "--tls-cert", envvar="CONSORTIUM_TLS_CERT",
                                        help="Serve HTTPS with this certificate (PEM, with its chain)."),
           tls_key: str = typer.Option(None, "--tls-key", envvar="CONSORTIUM_TLS_KEY",
-                                      help="The certificate's private key (PEM).")) -> None:
-    """Start the hub only (no demo data). Settings come from CONSORTIUM_* environment variables."""
+                                      help="The certificate's private key (PEM)."),
+          http_workers: int = typer.Option(
+              None, "--http-workers", envvar="CONSORTIUM_HTTP_WORKERS", min=1, max=64,
+              help="HTTP server processes accepting on the one port (default 1); each is a whole hub "
+                   "process on the same database: use PostgreSQL."),
+          job_workers: int = typer.Option(
+              None, "--job-workers", envvar="CONSORTIUM_WORKERS", min=0,
+              help="Job worker processes (training, evaluation) this hub starts (default 1; 0: none, "
+                   "run `consortium worker` elsewhere). CONSORTIUM_WORKERS keeps this meaning.")) -> None:
+    """Start the hub only (no demo data). Settings come from CONSORTIUM_* environment variables.
+
+    Two kinds of worker: --http-workers N serves requests in N processes on one port, and
+    --job-workers N (CONSORTIUM_WORKERS) runs jobs.
+
+    Replicas on several machines share PostgreSQL (CONSORTIUM_DATABASE_URL) and an object store
+    (CONSORTIUM_BLOB_URL=s3://bucket/prefix), behind a load balancer that checks /readyz; see
+    "Running in production" in the README."""
     from pathlib import Path
 
     if bool(tls_cert) != bool(tls_key):
@@ -136,7 +173,12 @@ def serve(home: str = typer.Option(None, envvar="CONSORTIUM_HOME", help="Data di
         if f and not Path(f).is_file():
             raise typer.BadParameter(f"no file {f!r}: give the PEM files of the hub's certificate and key")
     tls = (tls_cert, tls_key) if tls_cert else None
-    _run(_settings(home, port, host, tls=tls is not None), demo=False, tls=tls)
+    settings = _settings(home, port, host, tls=tls is not None)
+    if http_workers is not None:
+        settings.http_workers = http_workers
+    if job_workers is not None:
+        settings.workers = job_workers
+    _run(settings, demo=False, tls=tls)
 
 
 def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.")) -> None:

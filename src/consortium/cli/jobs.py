@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from consortium.cli.common import JSON_OPT, client, console, err_console, handled, show
 
 jobs = typer.Typer(help="Training, tuning and federated jobs.", no_args_is_help=True)
+JOB_ARG = typer.Argument(..., help="The job's id (`jobs list`).")
 
 
 @jobs.command("submit")
@@ -35,7 +36,7 @@ def list_(state: str = typer.Option(None, help="queued, running, succeeded, fail
 
 
 @jobs.command("show")
-def show_job(job_id: str, as_json: bool = JSON_OPT) -> None:
+def show_job(job_id: str = JOB_ARG, as_json: bool = JSON_OPT) -> None:
     """A job's state, progress and result."""
     with handled():
         j = client().jobs.get(job_id)
@@ -44,7 +45,7 @@ def show_job(job_id: str, as_json: bool = JSON_OPT) -> None:
 
 
 @jobs.command("watch")
-def watch(job_id: str) -> None:
+def watch(job_id: str = JOB_ARG) -> None:
     """Follow a job live: a progress bar over epochs (or federated rounds) with the latest loss."""
     c = client()
     with handled(), Progress(TextColumn("[bold]{task.description}"), BarColumn(),
@@ -82,15 +83,18 @@ def _fmt(d: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 @jobs.command("cancel")
-def cancel(job_id: str) -> None:
+def cancel(job_id: str = JOB_ARG, as_json: bool = JSON_OPT) -> None:
     """Cancel a queued or running job."""
     with handled():
         j = client().jobs.cancel(job_id)
+    if as_json:
+        show(j, as_json=True)
+        return
     console.print(f"{j['id']}: {j['state']}{' (cancel requested)' if j['cancel_requested'] else ''}")
 
 
 @jobs.command("logs")
-def logs(job_id: str) -> None:
+def logs(job_id: str = JOB_ARG) -> None:
     """Print a job's log lines."""
     with handled():
         for e in client().jobs.events(job_id, kind="log"):

@@ -5,11 +5,16 @@ from __future__ import annotations
 import typer
 
 from consortium.cli import governance, hub, jobs, projects
+from consortium.cli.common import CliGroup
 
 app = typer.Typer(
-    name="consortium",
+    name="consortium", cls=CliGroup,
     help="Consortium: build AI together across organizations without handing over data.\n\n"
-         "Start with `consortium up`, then `consortium login --token TOKEN` with a demo token.",
+         "Start with `consortium up`, then `consortium login --token TOKEN` with a demo token.\n\n"
+         "Environment: CONSORTIUM_URL and CONSORTIUM_TOKEN override the saved login; "
+         "CONSORTIUM_CONFIG is the file `login` writes (default ~/.config/consortium/cli.json, 0600); "
+         "CONSORTIUM_ORG picks the organization. Tables are printed for people; --json prints JSON. "
+         "An error is one line and a hint (CONSORTIUM_DEBUG=1 shows an unexpected error's traceback).",
     no_args_is_help=True, pretty_exceptions_enable=False)
 
 app.command("up")(hub.up)

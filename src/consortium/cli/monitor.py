@@ -17,6 +17,7 @@ from consortium.errors import ConsortiumError
 
 monitoring = typer.Typer(help="Monitoring settings, drift, the prediction log, retraining checks.",
                          no_args_is_help=True)
+DEPLOYMENT_ARG = typer.Argument(..., help="The deployment's name (or org~name).")
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -71,7 +72,7 @@ def monitor(deployment: str = typer.Argument(..., help="deployment name"),
             once: bool = typer.Option(False, "--once", help="print one reading and exit (scripts, tests)"),
             as_json: bool = JSON_OPT) -> None:
     """A live table of request rate, latency, errors, drift and feedback accuracy (Ctrl-C to stop)."""
-    with handled():
+    with handled("deployment", deployment):
         c = client()
         if once or as_json:
             s = snapshot(c, deployment, minutes)
@@ -89,7 +90,8 @@ def monitor(deployment: str = typer.Argument(..., help="deployment name"),
                 pass
 
 
-def feedback(deployment: str = typer.Argument(...), prediction_id: str = typer.Argument(...),
+def feedback(deployment: str = DEPLOYMENT_ARG,
+             prediction_id: str = typer.Argument(..., help="The prediction_id the deployment answered."),
              labels: list[str] = typer.Argument(..., help="the true label (one per row of the prediction)"),
              as_json: bool = JSON_OPT) -> None:
     """Report the true label(s) of a prediction (numbers are sent as numbers)."""
@@ -108,14 +110,14 @@ def feedback(deployment: str = typer.Argument(...), prediction_id: str = typer.A
 
 
 @monitoring.command("settings")
-def settings_cmd(deployment: str, as_json: bool = JSON_OPT) -> None:
+def settings_cmd(deployment: str = DEPLOYMENT_ARG, as_json: bool = JSON_OPT) -> None:
     """Show the monitoring settings and recent retraining runs (owner)."""
     with handled():
         show(client().monitoring.settings(deployment), as_json=as_json)
 
 
 @monitoring.command("set")
-def set_cmd(deployment: str,
+def set_cmd(deployment: str = DEPLOYMENT_ARG,
             sample_rate: float = typer.Option(None, help="share of predictions logged, 0-1"),
             retention_days: int = typer.Option(None, help="days logged predictions are kept"),
             retrain: bool = typer.Option(None, "--retrain/--no-retrain", help="enable the retraining trigger"),
@@ -131,7 +133,7 @@ def set_cmd(deployment: str,
 
 
 @monitoring.command("drift")
-def drift_cmd(deployment: str, as_json: bool = JSON_OPT) -> None:
+def drift_cmd(deployment: str = DEPLOYMENT_ARG, as_json: bool = JSON_OPT) -> None:
     """PSI and KS per feature against the training reference (owner)."""
     with handled():
         d = client().monitoring.drift(deployment)
@@ -144,7 +146,8 @@ def drift_cmd(deployment: str, as_json: bool = JSON_OPT) -> None:
 
 
 @monitoring.command("predictions")
-def predictions_cmd(deployment: str, limit: int = typer.Option(20), as_json: bool = JSON_OPT) -> None:
+def predictions_cmd(deployment: str = DEPLOYMENT_ARG, limit: int = typer.Option(20, help="At most this many."),
+                    as_json: bool = JSON_OPT) -> None:
     """The newest logged predictions (owner; decrypted, audited)."""
     with handled():
         show(client().monitoring.predictions(deployment, limit=limit, payload=as_json),
@@ -152,7 +155,7 @@ def predictions_cmd(deployment: str, limit: int = typer.Option(20), as_json: boo
 
 
 @monitoring.command("check")
-def check_cmd(deployment: str, as_json: bool = JSON_OPT) -> None:
+def check_cmd(deployment: str = DEPLOYMENT_ARG, as_json: bool = JSON_OPT) -> None:
     """Evaluate the retraining trigger now."""
     with handled():
         show(client().monitoring.check(deployment), as_json=as_json)

@@ -77,7 +77,8 @@ def list_(as_json: bool = JSON_OPT) -> None:
 
 
 @nodes.command("approve")
-def approve(node: str, job_id: str) -> None:
+def approve(node: str = typer.Argument(..., help="The node's name (`nodes list`)."),
+            job_id: str = typer.Argument(..., help="The federated job's id.")) -> None:
     """Let a federated job use your organization's data."""
     with handled():
         r = client().nodes.approve(node, job_id)
@@ -85,7 +86,8 @@ def approve(node: str, job_id: str) -> None:
 
 
 @nodes.command("reject")
-def reject(node: str, job_id: str) -> None:
+def reject(node: str = typer.Argument(..., help="The node's name (`nodes list`)."),
+           job_id: str = typer.Argument(..., help="The federated job's id.")) -> None:
     """Refuse a federated job the use of your organization's data."""
     with handled():
         r = client().nodes.reject(node, job_id)
@@ -93,7 +95,9 @@ def reject(node: str, job_id: str) -> None:
 
 
 @nodes.command("add-data")
-def add_data(data_dir: str, name: str, file: str,
+def add_data(data_dir: str = typer.Argument(..., help="The node's data directory (as for `consortium node`)."),
+             name: str = typer.Argument(..., help="The dataset's name on this node."),
+             file: str = typer.Argument(..., help="A CSV, Parquet or NPZ file."),
              target: str = typer.Option(None, help="Target column (tabular data).")) -> None:
     """Save a local CSV/Parquet/NPZ file into a node data directory (it stays on this machine)."""
     from pathlib import Path
@@ -120,8 +124,10 @@ def add_data(data_dir: str, name: str, file: str,
 
 
 @nodes.command("budget")
-def budget(dataset: str, epsilon: float = typer.Option(None, help="Set the budget (owner admins)."),
-           delta: float = typer.Option(1e-5), as_json: bool = JSON_OPT) -> None:
+def budget(dataset: str = typer.Argument(..., help="org/name of the dataset."),
+           epsilon: float = typer.Option(None, help="Set the budget (owner admins)."),
+           delta: float = typer.Option(1e-5, help="The delta of (epsilon, delta)-DP."),
+           as_json: bool = JSON_OPT) -> None:
     """Show (or set with --epsilon) a dataset's privacy budget and what jobs spent."""
     with handled():
         c = client()

@@ -7,10 +7,13 @@ import typer
 from consortium.cli.common import JSON_OPT, client, console, handled, show
 
 projects = typer.Typer(help="Projects: collaboration spaces several organizations join.", no_args_is_help=True)
+PROJECT_ARG = typer.Argument(..., help="The project's name (or org~name).")
+ORG_ARG = typer.Argument(..., help="An organization's name (`orgs list`).")
 
 
 @projects.command("create")
-def create(name: str, purpose: str = typer.Option(..., help="What the project is for."),
+def create(name: str = typer.Argument(..., help="lowercase letters, digits and dashes"),
+           purpose: str = typer.Option(..., help="What the project is for."),
            terms: str = typer.Option("metadata,compute,invoke",
                                      help="Comma-separated permissions members extend to the project."),
            per_minute: int = typer.Option(None, help="Default invoke quota per member, per minute."),
@@ -31,9 +34,9 @@ def list_(as_json: bool = JSON_OPT) -> None:
 
 
 @projects.command("show")
-def show_(name: str, as_json: bool = JSON_OPT) -> None:
+def show_(name: str = PROJECT_ARG, as_json: bool = JSON_OPT) -> None:
     """A project's terms and members."""
-    with handled():
+    with handled("project", name):
         p = client().projects.get(name)
     if as_json:
         show(p, as_json=True)
@@ -43,7 +46,7 @@ def show_(name: str, as_json: bool = JSON_OPT) -> None:
 
 
 @projects.command("invite")
-def invite(name: str, org: str) -> None:
+def invite(name: str = PROJECT_ARG, org: str = ORG_ARG) -> None:
     """Invite an organization (lead organizations)."""
     with handled():
         client().projects.invite(name, org)
@@ -51,7 +54,7 @@ def invite(name: str, org: str) -> None:
 
 
 @projects.command("accept")
-def accept(name: str) -> None:
+def accept(name: str = PROJECT_ARG) -> None:
     """Accept your organization's invitation (admins or owners)."""
     with handled():
         client().projects.accept(name)
@@ -59,7 +62,7 @@ def accept(name: str) -> None:
 
 
 @projects.command("decline")
-def decline(name: str) -> None:
+def decline(name: str = PROJECT_ARG) -> None:
     """Decline your organization's invitation."""
     with handled():
         client().projects.decline(name)
@@ -67,7 +70,7 @@ def decline(name: str) -> None:
 
 
 @projects.command("leave")
-def leave(name: str) -> None:
+def leave(name: str = PROJECT_ARG) -> None:
     """Leave a project; grants to it stop applying to your organization at once."""
     with handled():
         client().projects.leave(name)
@@ -75,7 +78,7 @@ def leave(name: str) -> None:
 
 
 @projects.command("remove")
-def remove(name: str, org: str) -> None:
+def remove(name: str = PROJECT_ARG, org: str = ORG_ARG) -> None:
     """Remove a member organization (lead organizations)."""
     with handled():
         client().projects.remove(name, org)
@@ -83,7 +86,7 @@ def remove(name: str, org: str) -> None:
 
 
 @projects.command("grant")
-def grant(name: str, resource_type: str = typer.Argument(..., help="dataset, deployment, ..."),
+def grant(name: str = PROJECT_ARG, resource_type: str = typer.Argument(..., help="dataset, deployment, ..."),
           resource: str = typer.Argument(..., help="org/name or id of your resource"),
           permission: str = typer.Argument(..., help="within the project's terms")) -> None:
     """Grant one of your resources to every member of the project."""
@@ -93,9 +96,9 @@ def grant(name: str, resource_type: str = typer.Argument(..., help="dataset, dep
 
 
 @projects.command("report")
-def report(name: str, as_json: bool = JSON_OPT) -> None:
+def report(name: str = PROJECT_ARG, as_json: bool = JSON_OPT) -> None:
     """Who contributed which datasets, which jobs ran, which models exist, who called which deployment."""
-    with handled():
+    with handled("project", name):
         r = client().projects.report(name)
     if as_json:
         show(r, as_json=True)
