@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["foundation", "audit", "control_plane", "scale", "upload",
+ORDER = ["foundation", "audit", "control_plane", "scale", "replicas", "upload",
          "training", "serving_core", "serving", "monitoring", "federation"]
 ARGS = {"federation": ["--deployment"]}  # also time the engine on real Flower processes
 
