@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from consortium.api import prediction
 from consortium.api.context import RequestContext, request_id, too_large
 from consortium.api.query_credentials import credential_parameter, send_refusal
+from consortium.api.query_guard import names, refuse
 from consortium.errors import ConsortiumError
 
 ErrorResponder = Callable[[Request, Any], Awaitable[Response]]
@@ -108,6 +109,8 @@ class ServingFront:
                 return
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
+            if scope.get("query_string"):  # the prediction routes take none (consortium.api.query_guard)
+                refuse(names(scope["query_string"]), frozenset())
             if name == "predict":
                 response = await prediction.predict(self.svc, ctx, headers, params["deployment"], body)
             else:

@@ -5,7 +5,8 @@ without a word, and the caller would read an unfiltered answer as a filtered one
 is one dependency, put on every API router when the app is built (``consortium.api.app``), that
 compares the request's query with the parameters the matched route declares (its own and its
 dependencies', e.g. ``limit`` and ``cursor`` of ``consortium.api.pagination``). The serving
-front's prediction paths take no query parameter and call ``refuse`` themselves. The web UI's
+front's prediction paths take no query parameter and call ``refuse`` themselves (as the routes
+behind them do, through the dependency). The web UI's
 pages are not API routes and keep tolerating extra parameters (links carry tracking tags, old
 bookmarks carry old filters): a page is read by a person, who sees what it shows.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 
@@ -50,6 +52,15 @@ def refuse(given: Iterable[str], allowed: frozenset[str]) -> None:
                            f"this route accepts {takes}",
                            hint="remove or correct them; each route's parameters are in the API schema at /docs",
                            details={"unknown": unknown, "accepted": sorted(allowed)})
+
+
+def names(query_string: bytes) -> list[str]:
+    """The parameter names of a raw query string.
+
+    >>> names(b"a=1&b&a=2")
+    ['a', 'b', 'a']
+    """
+    return [k for k, _ in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)]
 
 
 async def known_query(request: Request) -> None:

@@ -117,7 +117,7 @@ def versions(session: Session, ds: Dataset) -> list[DatasetVersion]:
 
 def versions_listing(ds: Dataset) -> Listing:
     return Listing(select(DatasetVersion).where(DatasetVersion.dataset_id == ds.id),
-                   (DatasetVersion.version, DatasetVersion.id))
+                   (DatasetVersion.version,))  # unique per dataset
 
 
 def next_version(session: Session, ds: Dataset) -> int:

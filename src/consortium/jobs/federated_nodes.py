@@ -161,7 +161,7 @@ def list_nodes(session: Session, p: Principal) -> list[FederationNode]:
 
 def nodes_listing(p: Principal) -> Listing:
     return Listing(select(FederationNode).where(FederationNode.org_id == p.org_id),
-                   (FederationNode.name, FederationNode.id))
+                   (FederationNode.name,))  # unique per organization
 
 
 def manual_node(session: Session, org_id: str) -> FederationNode | None:

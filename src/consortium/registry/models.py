@@ -274,7 +274,7 @@ def list_models(session: Session, p: Principal) -> list[RegisteredModel]:
 
 def models_listing(p: Principal) -> Listing:
     return Listing(select(RegisteredModel).where(RegisteredModel.org_id == p.org_id),
-                   (RegisteredModel.name, RegisteredModel.id))
+                   (RegisteredModel.name,))  # unique per organization (uq_registered_models_org_name)
 
 
 def versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
@@ -283,7 +283,7 @@ def versions(session: Session, model: RegisteredModel) -> list[ModelVersion]:
 
 def versions_listing(model: RegisteredModel) -> Listing:
     return Listing(select(ModelVersion).where(ModelVersion.model_id == model.id),
-                   (ModelVersion.version, ModelVersion.id))
+                   (ModelVersion.version,))  # unique per model
 
 
 def get_version(session: Session, model: RegisteredModel, ref: int | str) -> ModelVersion:

@@ -26,15 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, or_, select, tuple_, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 T = TypeVar("T")
 Key = tuple[Any, ...]
-AnySelect = Select[Unpack[tuple[Any, ...]]]  # a SELECT of any entities or columns
+AnySelect = Select[*tuple[Any, ...]]  # a SELECT of any entities or columns
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,33 @@ class Page(Generic[T]):
 
 
 def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any] | Any],
-           after: Sequence[Any] | None, limit: int, *, desc: bool = False, entities: int = 1) -> Page[Any]:
+           after: Sequence[Any] | None, limit: int, *, desc: bool = False, entities: int = 1,
+           any_of: Sequence[ColumnElement[bool]] = ()) -> Page[Any]:
     """The ``limit`` rows of ``stmt`` that follow the key ``after`` in the order ``order`` (a
     unique key, ascending; ``desc``: descending). ``entities``: how many entities ``stmt``
-    selects (1: each item is the entity itself; more: each item is a tuple of them)."""
+    selects (1: each item is the entity itself; more: each item is a tuple of them).
+
+    ``any_of``: conditions of which a row must meet at least one (``stmt`` holds the others). An
+    OR of columns that each have their own index makes the database gather every matching row
+    and sort them all; instead each condition is its own ordered index range, cut at the page's
+    size, and the page is the first ``limit`` of their union (by the key's last, unique column)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     cols = list(order)
+    ordering = [c.desc() for c in cols] if desc else cols
     if after is not None:
         if len(after) != len(cols):
             raise ValueError(f"the key has {len(after)} parts, the order {len(cols)}")
         left = tuple_(*cols)
         right = tuple_(*(_typed(c, v) for c, v in zip(cols, after, strict=True)))
         stmt = stmt.where(left < right if desc else left > right)
-    stmt = stmt.order_by(None).order_by(*(c.desc() for c in cols) if desc else cols)
+    if any_of:
+        unique = cols[-1]
+        ranges = [stmt.where(cond).with_only_columns(unique).order_by(None).order_by(*ordering)
+                  .limit(limit + 1).subquery() for cond in any_of]
+        merged = union(*(select(r.c[0]) for r in ranges)).subquery()
+        stmt = stmt.where(unique.in_(select(merged.c[0])))
+    stmt = stmt.order_by(None).order_by(*ordering)
     rows = session.execute(stmt.add_columns(*cols).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -95,12 +108,30 @@ class Listing:
     order: tuple[Any, ...]
     desc: bool = False
     entities: int = 1
+    any_of: tuple[ColumnElement[bool], ...] = ()  # at least one holds (see ``keyset``); () = no such condition
 
     def page(self, session: Session, after: Sequence[Any] | None, limit: int) -> Page[Any]:
-        return keyset(session, self.stmt, self.order, after, limit, desc=self.desc, entities=self.entities)
+        return keyset(session, self.stmt, self.order, after, limit, desc=self.desc, entities=self.entities,
+                      any_of=self.any_of)
 
     def all(self, session: Session) -> list[Any]:
-        stmt = self.stmt.order_by(None).order_by(*(c.desc() for c in self.order) if self.desc else self.order)
+        stmt = self.stmt.where(or_(*self.any_of)) if self.any_of else self.stmt
+        stmt = stmt.order_by(None).order_by(*(c.desc() for c in self.order) if self.desc else self.order)
         if self.entities == 1:
             return list(session.scalars(stmt))
         return [tuple(r) for r in session.execute(stmt)]
+
+
+IndexSwap = tuple[str, str, list[str], tuple[str, list[str]]]  # table, new index, columns, (old index, columns)
+
+
+def swap_indexes(op: Any, swaps: Sequence[IndexSwap], *, downgrade: bool = False) -> None:
+    """For the list-index migrations: create each list's key index and drop the index it replaces
+    (``downgrade``: the reverse), with Alembic's ``op``."""
+    for table, name, cols, (old, old_cols) in (reversed(swaps) if downgrade else swaps):
+        if downgrade:
+            op.create_index(old, table, old_cols)
+            op.drop_index(name, table_name=table)
+        else:
+            op.create_index(name, table, cols)
+            op.drop_index(old, table_name=table)

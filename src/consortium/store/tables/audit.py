@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from consortium.store.tables.base import Base, UTCDateTime
@@ -16,17 +16,21 @@ from consortium.store.tables.base import Base, UTCDateTime
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # the lists' keys: an organization's or a project's events newest first (migration 0003)
+    __table_args__ = (Index("ix_audit_events_actor_seq", "actor_org_id", "seq"),
+                      Index("ix_audit_events_resource_seq", "resource_org_id", "seq"),
+                      Index("ix_audit_events_project_seq", "project_id", "seq"))
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                      autoincrement=False)
     time: Mapped[datetime] = mapped_column(UTCDateTime)
     request_id: Mapped[str] = mapped_column(String(64))
     actor_user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    actor_org_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    actor_org_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     action: Mapped[str] = mapped_column(String(80))
     resource_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
     resource_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    resource_org_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
-    project_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    resource_org_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     outcome: Mapped[str] = mapped_column(String(32))
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))

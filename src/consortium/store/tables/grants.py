@@ -13,15 +13,18 @@ from consortium.store.tables.base import Base, UTCDateTime, utcnow
 
 class Grant(Base):
     __tablename__ = "grants"
-    __table_args__ = (Index("ix_grants_lookup", "resource_type", "resource_id", "permission"),)
+    __table_args__ = (Index("ix_grants_lookup", "resource_type", "resource_id", "permission"),
+                      # the list's key per side, oldest first (migration 0003)
+                      Index("ix_grants_owner_created", "owner_org_id", "created_at", "id"),
+                      Index("ix_grants_grantee_created", "grantee_org_id", "created_at", "id"),
+                      Index("ix_grants_project_created", "grantee_project_id", "created_at", "id"))
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     resource_type: Mapped[str] = mapped_column(String(32))
     resource_id: Mapped[str] = mapped_column(String(64))
-    owner_org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
-                                              index=True)
+    owner_org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     grantee_org_id: Mapped[str | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True, index=True)
-    grantee_project_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+        ForeignKey("organizations.id", ondelete="CASCADE"), nullable=True)
+    grantee_project_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     permission: Mapped[str] = mapped_column(String(16))
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))

@@ -30,7 +30,7 @@ class PredictionRecord(Base):
     Kept after undeploy until retention removes it (no FK to the deployment)."""
 
     __tablename__ = "prediction_log"
-    __table_args__ = (Index("ix_prediction_log_dep_created", "deployment_id", "created_at"),)
+    __table_args__ = (Index("ix_prediction_log_dep_created_id", "deployment_id", "created_at", "id"),)  # 0502
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     deployment_id: Mapped[str] = mapped_column(String(32))
     owner_org_id: Mapped[str] = mapped_column(String(32), index=True)
