@@ -19,11 +19,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from consortium.demo.orgs import DEMO_ORGS, demo_owner
+from consortium.errors import InvalidInput
 from consortium.governance import grants
 from consortium.governance.audit import EventDraft
 from consortium.registry import models as reg
 from consortium.services import Services
 from consortium.serving.hub import deployments as deps
+from consortium.training.result import TrainingResult
 
 MODEL, DEPLOYMENT = "bc-risk", "bc-risk"
 RECIPE = {"name": MODEL, "data": {"target": "target", "test_size": 0.2, "val_size": 0.1, "seed": 0},
@@ -63,16 +65,19 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, classes: int, steps: int = 400,
     return w, b
 
 
-def train_demo_model() -> Any:
+def train_demo_model() -> TrainingResult:
     """The bc-risk version's ``TrainingResult``: ``RECIPE`` on the breast_cancer sample, with the
     sample's first row as the signature's example."""
     from consortium.data.samples import load_sample
     from consortium.training.pipeline import run_training
 
     data = load_sample("breast_cancer")
+    frame = data.frame
+    if frame is None:  # the bundled sample is tabular
+        raise InvalidInput("the breast_cancer sample has no table", hint="reinstall the package")
     result = run_training(RECIPE, data)
-    columns = result.signature.get("raw_columns") or [c for c in data.frame.columns if c != "target"]
-    result.signature = {**result.signature, "example": [round(float(x), 6) for x in data.frame[columns].iloc[0]]}
+    columns = result.signature.get("raw_columns") or [c for c in frame.columns if c != "target"]
+    result.signature = {**result.signature, "example": [round(float(x), 6) for x in frame[columns].iloc[0]]}
     return result
 
 
