@@ -32,6 +32,38 @@ from consortium.sdk.projects import Projects
 
 
 class Client:
+    """A connection to one hub, acting as one credential (an API token or a session).
+
+    ``Client(url, token)``; both default to ``CONSORTIUM_URL`` and ``CONSORTIUM_TOKEN``; ``org``
+    picks the organization a session acts in. Every failure raises the family the hub raised
+    (``consortium.errors``: ``NotFound``, ``PermissionDenied``, ``InvalidInput``, ``QuotaExceeded``,
+    ...) with its ``message``, ``hint`` and ``http_status``. Results are the hub's JSON as plain
+    dicts and lists, shaped as each method's docstring says (the API's schemas at ``/docs``).
+
+    Resource groups (each a small class; ``help(c.jobs)`` lists its methods):
+
+    - ``orgs``, ``members``, ``invitations``, ``tokens``: organizations, their members and API tokens
+    - ``grants``: share a dataset, model or deployment with another organization or a project
+    - ``audit``, ``keys``: the tamper-evident audit log and its checkpoints; master-key rotation
+    - ``datasets``: upload, inspect, preview, download, delete, import bundled samples
+    - ``jobs``: submit recipes, follow or ``wait(progress=True)``, cancel, logs
+    - ``models``, ``deployments``: the registry (versions, aliases, plots, explanations); serving
+    - ``projects``: collaboration spaces several organizations join, and their reports
+    - ``nodes``: federation nodes, approvals of federated jobs, privacy budgets
+    - ``monitoring``: settings, metrics, drift, feedback, the prediction log, retraining checks
+
+    >>> import consortium
+    >>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")    # doctest: +SKIP
+    >>> c.me()["org"]                                                          # doctest: +SKIP
+    'st-marys-hospital'
+    >>> job = c.jobs.submit(open("examples/digits-cnn.yaml").read())           # doctest: +SKIP
+    >>> c.jobs.wait(job["id"], progress=True)["state"]                         # doctest: +SKIP
+    'succeeded'
+    """
+
+    GROUPS = ("orgs", "members", "invitations", "tokens", "grants", "audit", "keys", "datasets", "jobs",
+              "models", "deployments", "projects", "nodes", "monitoring")
+
     def __init__(self, url: str | None = None, token: str | None = None, *, org: str | None = None,
                  timeout: float = 60.0, transport: httpx.BaseTransport | None = None,
                  ca_cert: str | None = None) -> None:
@@ -73,7 +105,10 @@ class Client:
 
     @classmethod
     def login(cls, url: str, email: str, password: str, **kw: Any) -> Client:
-        """A client acting through a web session opened with email and password."""
+        """A client acting through a web session opened with email and password.
+
+        >>> c = consortium.Client.login(url, "ana@st-marys.example", "passphrase")  # doctest: +SKIP
+        """
         anon = cls(url, token=None, **kw)
         out = anon.request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
         anon.close()
@@ -83,6 +118,12 @@ class Client:
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
                 content: Any = None, headers: dict[str, str] | None = None, files: Any = None,
                 data: Any = None, raw: bool = False) -> Any:
+        """One call of the hub's API (``path`` from the root, e.g. ``/api/v1/me``): decoded JSON,
+        bytes, or None for an empty answer (``raw``: the ``httpx.Response``); an error status raises
+        its ``ConsortiumError`` family. The groups are built on it; use it for a route they lack.
+
+        >>> c.request("GET", "/api/v1/orgs", params={"limit": 5})["items"]  # doctest: +SKIP
+        """
         try:
             r = self._http.request(method, path, json=json, params=_clean(params), content=content,
                                    headers=headers, files=files, data=data)
@@ -100,6 +141,12 @@ class Client:
         return r.content
 
     def stream(self, method: str, path: str, **kw: Any) -> Iterator[bytes]:
+        """The answer's body in chunks, as they arrive (downloads); an error status raises.
+
+        >>> with open("bc.csv", "wb") as f:                             # doctest: +SKIP
+        ...     for chunk in c.stream("GET", "/api/v1/datasets/st-marys/bc/versions/1/download"):
+        ...         f.write(chunk)
+        """
         with self._http.stream(method, path, **kw) as r:
             if r.status_code >= 400:
                 r.read()
@@ -107,13 +154,26 @@ class Client:
             yield from r.iter_bytes()
 
     def me(self) -> dict[str, Any]:
-        """Who this client acts as: user, organization, role and memberships."""
+        """Who this client acts as: ``{"user_id", "email", "name", "org", "role", "via",
+        "is_operator", "organizations": [{"name", "display_name", "role"}]}``.
+
+        >>> c.me()["role"]                                              # doctest: +SKIP
+        'owner'
+        """
         return self.request("GET", "/api/v1/me")
 
     def logout(self) -> None:
+        """End the web session this client acts through (a session login's).
+
+        >>> c.logout()                                                  # doctest: +SKIP
+        """
         self.request("POST", "/api/v1/auth/logout")
 
     def close(self) -> None:
+        """Close the HTTP connections (``with Client(...) as c:`` does it on exit).
+
+        >>> c.close()                                                   # doctest: +SKIP
+        """
         self._http.close()
 
     def __enter__(self) -> Self:

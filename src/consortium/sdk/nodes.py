@@ -17,31 +17,63 @@ from consortium.sdk.resources import API, Group
 class Nodes(Group):
     def register(self, name: str, *, approve: str = "auto", datasets: list[dict[str, Any]] | None = None,
                  agent: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Register (or re-register) a node of your organization; needs an admin token."""
+        """Register (or re-register) a node of your organization; needs an admin token.
+
+        >>> c.nodes.register("site-1", approve="manual")["name"]        # doctest: +SKIP
+        'site-1'
+        """
         return self._post("/nodes", {"name": name, "approve": approve,
                                      "datasets": datasets or [], "agent": agent or {}})
 
     def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Your organization's nodes: ``[{"id", "name", "approve", "online", "last_seen", "pending"}]``.
+
+        >>> [(n["name"], n["online"]) for n in c.nodes.list()]           # doctest: +SKIP
+        """
         return self._list("/nodes", limit=limit)
 
     def get(self, node: str) -> dict[str, Any]:
+        """One node of your organization by name, with its advertised datasets.
+
+        >>> c.nodes.get("site-1")["datasets"]                           # doctest: +SKIP
+        """
         return self._get(f"/nodes/{node}")
 
     def heartbeat(self, node: str, datasets: builtins.list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Report that the node is alive (and, optionally, its current datasets). Returns the
+        node, with the jobs waiting for its approval (``pending``).
+
+        >>> c.nodes.heartbeat("site-1")["pending"]                      # doctest: +SKIP
+        """
         return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})
 
     def approve(self, node: str, job_id: str) -> dict[str, Any]:
-        """Let federated job ``job_id`` use your organization's data."""
+        """Let federated job ``job_id`` use your organization's data.
+
+        >>> c.nodes.approve("site-1", "job_1a2b")["job_id"]            # doctest: +SKIP
+        'job_1a2b'
+        """
         return self._post(f"/nodes/{node}/approve/{job_id}")
 
     def reject(self, node: str, job_id: str) -> dict[str, Any]:
+        """Refuse federated job ``job_id`` the use of your organization's data.
+
+        >>> c.nodes.reject("site-1", "job_1a2b")                        # doctest: +SKIP
+        """
         return self._post(f"/nodes/{node}/reject/{job_id}")
 
     def budget(self, dataset: str) -> dict[str, Any]:
-        """A dataset's privacy budget, spent and remaining epsilon (``dataset``: org/name)."""
+        """A dataset's privacy budget, spent and remaining epsilon (``dataset``: org/name).
+
+        >>> c.nodes.budget("st-marys/bc")["remaining_epsilon"]           # doctest: +SKIP
+        7.5
+        """
         return self._get(f"/datasets/{dataset}/privacy-budget")
 
     def set_budget(self, dataset: str, epsilon: float, delta: float = 1e-5) -> dict[str, Any]:
-        """Set the most epsilon federated DP jobs may spend on your dataset (owner admins)."""
+        """Set the most epsilon federated DP jobs may spend on your dataset (owner admins).
+
+        >>> c.nodes.set_budget("st-marys/bc", epsilon=10.0)             # doctest: +SKIP
+        """
         return self.c.request("PUT", f"{API}/datasets/{dataset}/privacy-budget",
                               json={"epsilon": epsilon, "delta": delta})
