@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,8 @@ def test_human_tables_by_default_and_json_on_request(env: dict[str, str], owner:
     show = cli(["deployments", "show", deployment], env).output
     assert "endpoint predict" in show and "/v2/models/" in show and "{" not in show
     assert json.loads(cli(["deployments", "show", deployment, "--json"], env).output)["name"] == deployment
+    pred = cli(["deployments", "predict", deployment, "[[1, 2, 3, 4]]"], env).output
+    assert re.search(r'predictions\s+\[\[', pred), pred  # a JSON list, as the README's tour shows
     usage = cli(["deployments", "usage", deployment, "--json"], env).output
     assert json.loads(usage)["deployment"] == deployment
 

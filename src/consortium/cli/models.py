@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -151,7 +152,9 @@ def deployments_predict(name: str = DEPLOYMENT_ARG,
     with handled("deployment", name):
         rows = json_arg(inputs, "inputs", "[[1.0, 2.0, 3.0]]")
         out = client().deployments.predict(name, rows)
-        show(out if as_json else {"predictions": out["predictions"], "version": out["version"]}, as_json=as_json)
+        # the predictions as a JSON list, as the README's tour shows them: ["0", "7"]
+        show(out if as_json else {"predictions": json.dumps(out["predictions"]), "version": out["version"]},
+             as_json=as_json)
 
 
 @deployments.command("share")
