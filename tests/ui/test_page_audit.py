@@ -51,6 +51,7 @@ def pages(site: dict[str, Any]) -> dict[str, tuple[str, str, str | None]]:
         "/deployments/{deployment}": (f"/deployments/{dep}", "ui.deployment", "deployment"),
         "/projects": ("/projects", "ui.projects", None),
         "/projects/{project}": (f"/projects/{prj}", "ui.project", "project"), "/audit": ("/audit", "ui.audit", None),
+        "/compare": (f"/compare?jobs={job},{job}", "ui.compare", None),  # each run is read by its page's API calls
     }
 
 
