@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,10 +79,10 @@ def test_login_defaults_to_consortium_port_and_names_the_url(live_url: str, owne
     # CONSORTIUM_PUBLIC_URL wins over host and port, as on the hub
     cli(["login", "--token", owner.token], {**base, "CONSORTIUM_PUBLIC_URL": live_url, "CONSORTIUM_PORT": "1"})
     # nothing listens there: the error names the URL it asked, on one line, with a hint
-    from conftest import free_port
-
-    dead = free_port()
-    r = cli(["login", "--token", owner.token], {**base, "CONSORTIUM_PORT": str(dead)}, code=1)
+    with socket.socket() as held:  # bound, never listening: nothing else can take the port meanwhile
+        held.bind(("127.0.0.1", 0))
+        dead = held.getsockname()[1]
+        r = cli(["login", "--token", owner.token], {**base, "CONSORTIUM_PORT": str(dead)}, code=1)
     assert f"http://127.0.0.1:{dead}" in r.output and "Traceback" not in r.output and "hint:" in r.output
     # a hub that refuses the token: the message still says which hub
     r = cli(["login", "--url", live_url, "--token", "csm_tok_not-a-token"], base, code=1)
