@@ -63,32 +63,38 @@ class _Column:
     def add_distinct(self, arr: pa.Array) -> None:
         if self.values is None:
             return
-        self.values.update(pc.unique(pc.drop_null(arr, memory_pool=POOL), memory_pool=POOL).to_pylist())
+        unique = pc.unique(arr, memory_pool=POOL)
+        if len(unique) > MAX_DISTINCT + 1:  # more than the cap (one may be the null): none of them kept
+            self.values = None
+            return
+        self.values.update(v for v in unique.to_pylist() if v is not None)
         if len(self.values) > MAX_DISTINCT:
             self.values = None
 
     def add_histogram(self, arr: pa.Array, lo: float, hi: float) -> None:
         x = pc.cast(pc.drop_null(arr, memory_pool=POOL), pa.float64(), memory_pool=POOL).to_numpy(zero_copy_only=False)
-        x = x[np.isfinite(x)]
-        if not len(x):
-            return
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            x = x[np.isfinite(x)]
+            if not len(x):
+                return
+            lo, hi = float(x.min()), float(x.max())
         if not self.width:
             span = hi - lo
             self.width = 2.0 ** math.ceil(math.log2(span / BINS)) if span > 0 else 1.0
             if self.type == "integer":
                 self.width = max(self.width, 1.0)
-        keys = np.floor(x / self.width).astype(np.int64)
-        while self.bins and (max(int(keys.max()), max(self.bins)) - min(int(keys.min()), min(self.bins)) >= BINS) \
-                or not self.bins and int(keys.max()) - int(keys.min()) >= BINS:
+        lo_k, hi_k = math.floor(lo / self.width), math.floor(hi / self.width)  # the batch's min and max bins
+        while (max(hi_k, *self.bins) - min(lo_k, *self.bins) if self.bins else hi_k - lo_k) >= BINS:
             self.width *= 2  # coarser: neighbouring bins merge
-            keys = np.floor(x / self.width).astype(np.int64)
+            lo_k, hi_k = math.floor(lo / self.width), math.floor(hi / self.width)
             merged: Counter[int] = Counter()
             for k, n in self.bins.items():
                 merged[k // 2] += n
             self.bins = merged
-        ks, ns = np.unique(keys, return_counts=True)
-        for k, n in zip(ks.tolist(), ns.tolist(), strict=True):
-            self.bins[k] += n
+        keys = np.floor(x / self.width).astype(np.int64)
+        counts = np.bincount(keys - lo_k, minlength=hi_k - lo_k + 1)
+        for i in np.flatnonzero(counts).tolist():
+            self.bins[lo_k + i] += int(counts[i])
 
     def merge_type(self, t: str) -> None:
         if self.type is None or self.type == t:
