@@ -129,6 +129,9 @@ def _config(token: str) -> schemathesis.Config:
         "workers": 1,
         "headers": {"Authorization": f"Bearer {token}"},
         "generation": {"max-examples": 25},
+        # a list's cursor is a value only the hub signs (anything else is a 400 by design, which
+        # tests/api/test_pagination.py checks): the fuzz starts each list at its first page
+        "parameters": {"query.cursor": ""},
         "checks": {name: {"enabled": True} for name in CONFORMANCE},
         "operations": [{"include-name": op, "checks": {check: {"enabled": False}}}
                        for check, ops in NOT_CHECKED.items() for op in ops],

@@ -270,3 +270,4 @@ def _nested(v: Any) -> str:
 
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
+LIMIT_OPT = typer.Option(None, "--limit", min=1, help="At most this many (default: all, fetched page by page).")

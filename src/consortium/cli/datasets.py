@@ -12,17 +12,18 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from consortium.cli.common import JSON_OPT, client, console, handled, show
+from consortium.cli.common import JSON_OPT, LIMIT_OPT, client, console, handled, show
 
 app = typer.Typer(help="Datasets: upload, inspect, preview, download and share (with `grants`).",
                   no_args_is_help=True)
 
 
 @app.command("list")
-def list_(scope: str = typer.Option("all", help="own, shared or all."), as_json: bool = JSON_OPT) -> None:
+def list_(scope: str = typer.Option("all", help="own, shared or all."), limit: int | None = LIMIT_OPT,
+          as_json: bool = JSON_OPT) -> None:
     """Your organization's datasets and the ones shared with it."""
     with handled():
-        show(client().datasets.list(scope), ["full_name", "latest_version", "versions", "access",
+        show(client().datasets.list(scope, limit=limit), ["full_name", "latest_version", "versions", "access",
                                              "description"], as_json)
 
 

@@ -11,6 +11,7 @@ import typer
 
 from consortium.cli.common import (
     JSON_OPT,
+    LIMIT_OPT,
     client,
     console,
     default_url,
@@ -76,10 +77,10 @@ orgs = typer.Typer(help="Organizations on this hub.", no_args_is_help=True)
 
 
 @orgs.command("list")
-def orgs_list(as_json: bool = JSON_OPT) -> None:
+def orgs_list(limit: int | None = LIMIT_OPT, as_json: bool = JSON_OPT) -> None:
     """List the organizations on the hub (the directory grants refer to)."""
     with handled():
-        show(client().orgs.list(), ["name", "display_name", "description"], as_json)
+        show(client().orgs.list(limit=limit), ["name", "display_name", "description"], as_json)
 
 
 @orgs.command("create")
@@ -170,10 +171,11 @@ def tokens_create(name: str = typer.Argument(..., help="What the token is for.")
 
 
 @tokens.command("list")
-def tokens_list(as_json: bool = JSON_OPT) -> None:
+def tokens_list(limit: int | None = LIMIT_OPT, as_json: bool = JSON_OPT) -> None:
     """List tokens (admins see the whole organization's)."""
     with handled():
-        show(client().tokens.list(), ["id", "name", "role", "prefix", "expires_at", "revoked_at", "last_used_at"],
+        show(client().tokens.list(limit=limit),
+             ["id", "name", "role", "prefix", "expires_at", "revoked_at", "last_used_at"],
              as_json)
 
 
@@ -207,10 +209,11 @@ def grants_create(resource_type: str = typer.Argument(..., help="dataset, deploy
 
 
 @grants.command("list")
-def grants_list(direction: str = typer.Option("all", help="given, received or all"), as_json: bool = JSON_OPT) -> None:
+def grants_list(direction: str = typer.Option("all", help="given, received or all"), limit: int | None = LIMIT_OPT,
+                as_json: bool = JSON_OPT) -> None:
     """Grants your organization gave or received."""
     with handled():
-        show(client().grants.list(direction),
+        show(client().grants.list(direction, limit=limit),
              ["id", "resource_type", "resource", "permission", "owner_org", "grantee_org", "state", "expires_at"],
              as_json)
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, or_, select, tuple_, union
+from sqlalchemy import Select, and_, or_, select, tuple_, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -63,9 +63,12 @@ def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any]
     if after is not None:
         if len(after) != len(cols):
             raise ValueError(f"the key has {len(after)} parts, the order {len(cols)}")
-        left = tuple_(*cols)
-        right = tuple_(*(_typed(c, v) for c, v in zip(cols, after, strict=True)))
-        stmt = stmt.where(left < right if desc else left > right)
+        values = [_typed(c, v) for c, v in zip(cols, after, strict=True)]
+        if session.get_bind().dialect.name == "postgresql":  # its planner reads a row value as an index range
+            left, right = tuple_(*cols), tuple_(*values)
+            stmt = stmt.where(left < right if desc else left > right)
+        else:
+            stmt = stmt.where(_beyond(cols, values, desc))
     if any_of:
         unique = cols[-1]
         ranges = [stmt.where(cond).with_only_columns(unique).order_by(None).order_by(*ordering)
@@ -78,6 +81,18 @@ def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any]
     rows = rows[:limit]
     items = [r[0] if entities == 1 else tuple(r[:entities]) for r in rows]
     return Page(items, tuple(rows[-1][entities:]) if more and rows else None)
+
+
+def _beyond(cols: Sequence[Any], values: Sequence[Any], desc: bool) -> ColumnElement[bool]:
+    """``(c1, c2, ...) > (v1, v2, ...)`` (``<`` for ``desc``) as ``c1 >= v1 AND (c1 > v1 OR (c2, ...) >
+    (v2, ...))``: the first term is a plain range on the index's key column, which SQLite's planner
+    uses in both directions (for a row-value ``<`` it scanned from the filter's start instead;
+    PostgreSQL gets the row value, which it walks as one index range, while this form made it sort)."""
+    head, value = cols[0], values[0]
+    strictly: ColumnElement[bool] = head < value if desc else head > value
+    if len(cols) == 1:
+        return strictly
+    return and_(head <= value if desc else head >= value, or_(strictly, _beyond(cols[1:], values[1:], desc)))
 
 
 def _typed(col: Any, value: Any) -> Any:
