@@ -54,7 +54,8 @@ def caller(world: Any, services: Any) -> Any:
                                     "max_attempts": 1, "cancel_requested": False} for i in range(OTHERS)])
         c.execute(sa.insert(AuditEvent), [{"seq": head + 1 + i, "time": now, "request_id": "r",
                                            "actor_org_id": others[i % 300], "resource_org_id": others[(i * 7) % 300],
-                                           "action": "x", "outcome": "ok", "details": "{}", "project_id": f"prj_{i % 100}",
+                                           "action": "x", "outcome": "ok", "details": "{}",
+                                           "project_id": f"prj_{i % 100}",
                                            "prev_hash": "0" * 64, "hash": "0" * 64} for i in range(OTHERS)])
         c.execute(sa.text("ANALYZE"))
     with transaction(services.session_factory) as s:
