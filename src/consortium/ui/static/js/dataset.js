@@ -95,7 +95,7 @@
       () => { location.href = "/datasets"; }));
     const sel = document.getElementById("grant-org");
     if (sel) {
-      api("GET", "/orgs").then(C.items).then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
+      api("GET", "/orgs?limit=1000").then(C.items).then(orgs => sel.replaceChildren(...orgs.filter(o => o.name !== P.org)
         .map(o => el("option", { value: o.name }, o.display_name || o.name)))).catch(err => C.showError(null, err));
       C.onSubmit("grant-form", async v => {
         await api("POST", "/grants", { resource_type: "dataset", resource: `${P.owner}/${P.name}`, permission: v.permission, grantee_org: v.grantee_org });

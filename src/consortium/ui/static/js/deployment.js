@@ -107,7 +107,7 @@
     loadGrants();
     const gsel = document.getElementById("grant-org");
     if (gsel) {
-      api("GET", "/orgs").then(C.items).then(orgs => gsel.replaceChildren(...orgs.filter(o => o.name !== P.org).map(o => el("option", { value: o.name }, o.display_name || o.name))));
+      api("GET", "/orgs?limit=1000").then(C.items).then(orgs => gsel.replaceChildren(...orgs.filter(o => o.name !== P.org).map(o => el("option", { value: o.name }, o.display_name || o.name))));
       C.onSubmit("grant-form", async v => {
         await api("POST", "/grants", { resource_type: "deployment", resource: dep.id, permission: "invoke", grantee_org: v.grantee_org,
           limits: { per_minute: Number(v.per_minute), per_day: Number(v.per_day) } });

@@ -62,7 +62,7 @@
       const inv = document.getElementById("invite-form");
       if (inv && p.your_role === "lead") {
         inv.hidden = false;
-        const orgs = C.items(await api("GET", "/orgs"));
+        const orgs = C.items(await api("GET", "/orgs?limit=1000"));
         const inside = new Set(p.members.map(m => m.org));
         const outside = orgs.filter(o => !inside.has(o.name));
         document.getElementById("invite-org").replaceChildren(...outside.map(o => el("option", { value: o.name }, o.display_name || o.name)));
