@@ -15,4 +15,4 @@ from consortium.governance.roles import Permission
 
 DATASET = ResourceType(catalog.RTYPE, resolve=catalog.resolve,
                        permissions=frozenset({Permission.metadata, Permission.compute, Permission.download}),
-                       describe=catalog.describe, hint=catalog.NOT_FOUND_HINT)
+                       describe=catalog.describe, hint=catalog.NOT_FOUND_HINT, table=catalog.Dataset)

@@ -25,6 +25,7 @@ from consortium.governance.roles import IMPLIES, Permission, Role
 from consortium.store.paging import Listing
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
+from consortium.store.tables.identity import Organization
 
 Resolver = Callable[[Session, str], "tuple[str, str] | None"]  # ref -> (resource id, owner org id)
 
@@ -37,6 +38,9 @@ class ResourceType:
     describe: Callable[[Session, str], str] = field(default=lambda s, rid: rid)
     # the hint of the stage's own "not found": a hidden resource must get the very same answer
     hint: str | None = None
+    # the resource's table (columns id and org_id), so that a page of grants loads its resources
+    # and their organizations in two queries before describing each (``views``)
+    table: Any = None
 
 
 class ResourceTypes:
@@ -242,6 +246,26 @@ def grants_listing(session: Session, p: Principal, direction: str = "all") -> Li
     if sides is None:
         raise InvalidInput(f"direction must be given, received or all; got {direction!r}")
     return Listing(select(Grant), (Grant.created_at, Grant.id), any_of=sides)  # one index range per side
+
+
+def views(session: Session, gs: list[Grant], types: ResourceTypes) -> list[dict[str, Any]]:
+    """``grant_view`` of each grant of a page, after loading what the views read (the resources,
+    the organizations) into the session in a few IN queries instead of two or three per grant."""
+    org_ids = {g.owner_org_id for g in gs} | {g.grantee_org_id for g in gs if g.grantee_org_id}
+    by_type: dict[str, set[str]] = {}
+    for g in gs:
+        by_type.setdefault(g.resource_type, set()).add(g.resource_id)
+    loaded: list[Any] = []  # held: the session's identity map keeps only rows something references
+    for name, ids in by_type.items():
+        rt = types.find(name)
+        if rt is not None and rt.table is not None:
+            loaded += session.scalars(select(rt.table).where(rt.table.id.in_(ids)))
+    org_ids |= {r.org_id for r in loaded}
+    if org_ids:
+        loaded += session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
+    out = [grant_view(session, g, types) for g in gs]
+    del loaded
+    return out
 
 
 def grant_view(session: Session, g: Grant, types: ResourceTypes) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def list_grants(p: Viewer, session: SessionDep, svc: Svc, page: PageDep,
                 direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> dict[str, Any]:
     """Grants your organization gave, received, or both, oldest first."""
     found = grants.grants_listing(session, p, direction).page(session, page.after, page.limit)
-    return page.map(found, lambda g: grants.grant_view(session, g, svc.resource_types))
+    return page.out(found, grants.views(session, found.items, svc.resource_types))
 
 
 @router.get("/{grant_id}", response_model=GrantPublic)

@@ -237,4 +237,4 @@ def _describe(session: Session, rid: str) -> str:
 # The ``deployment`` resource type of grants (permission ``invoke``; limits per_minute/per_day),
 # gathered by ``Services.start``.
 DEPLOYMENT = grants.ResourceType("deployment", resolve=_resolve, permissions=frozenset({Permission.invoke}),
-                                 describe=_describe)
+                                 describe=_describe, table=Deployment)
