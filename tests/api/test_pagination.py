@@ -356,3 +356,19 @@ def test_unknown_query_parameters_are_refused_naming_them(http: Any, seeded: dic
 
 def test_web_pages_tolerate_extra_query_parameters(http: Any) -> None:
     assert http.get("/login?utm_source=mail", follow_redirects=False).status_code == 200
+
+
+def test_a_page_of_views_reads_as_the_views_one_by_one(services: Any, seeded: dict[str, Any]) -> None:
+    """The lists' batched views (a page's rows loaded in a few queries) answer what the one-by-one
+    views answer."""
+    from consortium.data import catalog
+    from consortium.governance import credentials, grants
+
+    with services.session_factory() as s:
+        p = credentials.resolve_token(s, seeded["a"].token)
+        dss = catalog.visible_listing(s, p, "all").all(s)
+        assert len(dss) > N and any(ds.org_id != p.org_id for ds in dss)
+        assert catalog.dataset_views(s, p, dss) == [catalog.dataset_view(s, p, ds) for ds in dss]
+        gs = grants.grants_listing(s, p, "all").all(s)
+        assert grants.views(s, gs, services.resource_types) == [grants.grant_view(s, g, services.resource_types)
+                                                                for g in gs]

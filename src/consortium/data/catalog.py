@@ -168,6 +168,25 @@ def dataset_view(session: Session, p: Principal, ds: Dataset, with_versions: boo
     return out
 
 
+def dataset_views(session: Session, p: Principal, dss: list[Dataset]) -> list[dict[str, Any]]:
+    """``dataset_view`` of each dataset of a page, with the versions counted in one grouped query
+    and the organizations loaded in one (not a versions query and lookups per dataset)."""
+    ids = [ds.id for ds in dss]
+    counts = {dsid: (n, top) for dsid, n, top in session.execute(
+        select(DatasetVersion.dataset_id, func.count(), func.max(DatasetVersion.version))
+        .where(DatasetVersion.dataset_id.in_(ids)).group_by(DatasetVersion.dataset_id))} if ids else {}
+    orgs = {o.id: o.name for o in session.scalars(select(Organization).where(
+        Organization.id.in_({ds.org_id for ds in dss})))} if dss else {}
+    out = []
+    for ds in dss:
+        n, top = counts.get(ds.id, (0, None))
+        org = orgs[ds.org_id]
+        out.append({"id": ds.id, "org": org, "name": ds.name, "full_name": f"{org}/{ds.name}",
+                    "description": ds.description, "created_at": ds.created_at, "latest_version": top,
+                    "versions": n, "access": "owner" if ds.org_id == p.org_id else _granted(session, p, ds)})
+    return out
+
+
 def _granted(session: Session, p: Principal, ds: Dataset) -> str:
     for perm in (Permission.download, Permission.compute, Permission.metadata):
         if grants.find_grant(session, p, RTYPE, ds.id, perm) is not None:

@@ -110,7 +110,7 @@ def list_datasets(p: Viewer, session: SessionDep, page: PageDep,
                   scope: Annotated[str, Query(pattern="^(own|shared|all)$")] = "all") -> dict[str, Any]:
     """Datasets of your organization, then those other organizations granted it access to, each by name."""
     found = catalog.visible_listing(session, p, scope).page(session, page.after, page.limit)
-    return page.map(found, lambda ds: catalog.dataset_view(session, p, ds))
+    return page.out(found, catalog.dataset_views(session, p, found.items))
 
 
 @router.get("/samples", response_model=Paged[SamplePublic])
