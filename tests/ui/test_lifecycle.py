@@ -44,7 +44,8 @@ def hospital(browser: Any, live_url: str, people: dict[str, Any]) -> Tab:
     tab = open_tab(browser, live_url)
     tab.login(people["hospital"].email)
     if tab.page.locator("#org-select").input_value() != HOSPITAL:  # log in lands in one of the user's orgs
-        tab.page.select_option("#org-select", HOSPITAL)
+        with tab.page.expect_navigation():  # the form posts, then the overview of the other organization loads
+            tab.page.select_option("#org-select", HOSPITAL)
         wait_js(tab.page, f"document.querySelector('#org-select').value === '{HOSPITAL}'")
     return tab
 
@@ -63,11 +64,14 @@ def test_login_overview_tokens_and_org_switch(hospital: Tab) -> None:
     page.reload()  # shown once: gone after a reload
     page.wait_for_selector("#tokens td:has-text('laptop')")
     assert secret not in page.content()
-    page.select_option("#org-select", LAB)  # auto-submits the CSRF-protected form
+    with page.expect_navigation():  # auto-submits the CSRF-protected form; wait for the new page
+        page.select_option("#org-select", LAB)
     wait_js(page, f"document.querySelector('#org-select').value === '{LAB}'")
     assert "viewer" in page.locator(".role").inner_text()
-    page.select_option("#org-select", HOSPITAL)
+    with page.expect_navigation():
+        page.select_option("#org-select", HOSPITAL)
     wait_js(page, f"document.querySelector('#org-select').value === '{HOSPITAL}'")
+    assert "owner" in page.locator(".role").inner_text()  # back as the hospital's owner before the next test
     hospital.clean()
 
 
