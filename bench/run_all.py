@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = ["foundation", "audit", "control_plane", "scale", "replicas", "upload",
-         "training", "serving_core", "serving", "monitoring", "federation"]
+         "training", "serving_core", "serving", "monitoring", "federation", "ray", "ray_training"]
 ARGS = {"federation": ["--deployment"]}  # also time the engine on real Flower processes
 
 
