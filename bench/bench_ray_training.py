@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # support: the Ray cluster helpers the tests use
 
 BASE: dict[str, Any] = {"name": "digits-bench", "process": [{"rescale": {}}, {"normalize": {}}],
-                        "model": {"type": "cnn", "channels": [16, 32], "dense": [64]},
+                        "model": {"type": "cnn", "channels": [32, 64], "dense": [128]},
                         "train": {"epochs": 8, "lr": 0.003, "batch_size": 32, "seed": 0},
                         "evaluate": {"cv_folds": 0}}
 SPACE = {"train.lr": {"low": 0.0005, "high": 0.01, "log": True}, "train.batch_size": {"choices": [32, 64]},
@@ -220,7 +220,7 @@ def main() -> None:
     lines = [
         "# Ray training: parallel tuning and data-parallel training (training.ray_tuning, training.distributed)",
         "",
-        f"Digits CNN (channels 16/32, dense 64; {len(p.X_tr)} training rows). A fresh local Ray cluster "
+        f"Digits CNN (channels 32/64, dense 128, the floor recipe of the tests; {len(p.X_tr)} training rows). A fresh local Ray cluster "
         "(`ray start --head --num-cpus 2`), this 2-core machine shared; load average at the start "
         f"{load[0]:.1f}. `python bench/bench_ray_training.py`.",
         "",
