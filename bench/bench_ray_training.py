@@ -220,7 +220,8 @@ def main() -> None:
     lines = [
         "# Ray training: parallel tuning and data-parallel training (training.ray_tuning, training.distributed)",
         "",
-        f"Digits CNN (channels 32/64, dense 128, the floor recipe of the tests; {len(p.X_tr)} training rows). A fresh local Ray cluster "
+        f"Digits CNN (channels 32/64, dense 128, the floor recipe of the tests; {len(p.X_tr)} training rows). "
+        "A fresh local Ray cluster "
         "(`ray start --head --num-cpus 2`), this 2-core machine shared; load average at the start "
         f"{load[0]:.1f}. `python bench/bench_ray_training.py`.",
         "",
