@@ -92,13 +92,14 @@ def column_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None
     "has column 'z', which the others lack"
     >>> column_mismatch(a, {"kind": "tabular", "columns": [{"name": "x", "type": "string"}, a["columns"][1]]})
     "has column 'x' as string, the others as float"
+    >>> column_mismatch(a, {"kind": "tabular", "columns": [a["columns"][0], {"name": "y", "type": "integer"}]})
     """
     if expected.get("kind") != got.get("kind"):
         return f"is {got.get('kind')} data, the others {expected.get('kind')}"
     if expected.get("kind") == "image":
         a, b = expected.get("image_shape"), got.get("image_shape")
         return None if not a or not b or list(a) == list(b) else f"has images of shape {b}, the others {a}"
-    numeric = {"int", "float", "bool"}
+    numeric = {"int", "integer", "float", "bool", "boolean"}  # a node's dtypes and the hub's profile types
     want = {c["name"]: str(c.get("type", "")) for c in expected.get("columns", [])}
     have = {c["name"]: str(c.get("type", "")) for c in got.get("columns", [])}
     for name in want:
