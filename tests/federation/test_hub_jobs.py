@@ -216,26 +216,6 @@ def test_a_rejecting_site_is_left_out_while_min_nodes_holds(http: Any, world: An
     assert f"running without {c.org}" in events.text, events.text
 
 
-def test_a_rejecting_site_is_left_out_while_min_nodes_holds(http: Any, consortium3: dict[str, Any],
-                                                            fed_worker: Any) -> None:
-    a, b, c = consortium3["actors"]
-    granted(http, consortium3)
-    r = http.post("/api/v1/nodes", json={"name": "site-1", "approve": "manual"}, headers=c.headers)
-    assert r.status_code == 201, r.text
-    job = http.post("/api/v1/jobs", json={"recipe": fed_recipe(consortium3["datasets"], rounds=2, min_nodes=2)},
-                    headers=a.headers).json()
-    wait_for(lambda: http.get(f"/api/v1/jobs/{job['id']}", headers=a.headers).json()["progress"].get("pending"),
-             60, 0.3, "pending")
-    assert http.post(f"/api/v1/nodes/site-1/reject/{job['id']}", headers=c.headers).status_code == 200
-    final = wait_job(http, a, job["id"])
-    assert final["state"] == "succeeded", final["error"]
-    assert sorted(final["result"]["contributors"]) == sorted([a.org, b.org])  # two of three still meet min_nodes
-    v = http.get(f"/api/v1/models/{a.org}/bc-fed/versions/{final['result']['version']}", headers=a.headers).json()
-    assert c.org not in [d["owner"] for d in v["lineage"]["datasets"]]
-    events = http.get(f"/api/v1/jobs/{job['id']}/events", headers=a.headers)
-    assert f"running without {c.org}" in events.text, events.text
-
-
 def test_cancel_stops_a_federated_job_between_rounds(http: Any, consortium3: dict[str, Any],
                                                      fed_worker: Any) -> None:
     a = consortium3["actors"][0]

@@ -109,20 +109,6 @@ def same_schema(found: list[dict[str, Any]]) -> None:
                                     "(`consortium nodes add-data`) or leave it out")
 
 
-def same_schema(found: list[dict[str, Any]]) -> None:
-    """The datasets of a federated job agree on their columns (or image shape): one that differs
-    is refused, naming it and the column."""
-    from consortium.data.node_datasets import column_mismatch
-
-    for d in found[1:]:
-        diff = column_mismatch(found[0]["schema"], d["schema"])
-        if diff:
-            raise InvalidInput(f"invalid recipe at federated.datasets: {d['dataset']} {diff} "
-                               f"(compared with {found[0]['dataset']})",
-                               hint="every organization's dataset needs the same columns; fix it at its site "
-                                    "(`consortium nodes add-data`) or leave it out")
-
-
 def check_registration(session: Session, p: Principal, recipe: Recipe) -> None:
     """``register.model`` names a model of the caller's own organization (``name`` or ``own-org/name``):
     the job adds a version to it. Another organization's model is 404 (403 where a project lets the
