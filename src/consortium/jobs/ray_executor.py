@@ -39,7 +39,7 @@ from datetime import timedelta
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
+from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
 from consortium.config import Settings
 from consortium.errors import InvalidInput, Unavailable
@@ -125,6 +125,11 @@ def run_job(env: dict[str, str], job_id: str, runner: str, cpus: int, heartbeat_
     return {"state": execute(hub, job_id, runner, heartbeat_s), "pid": os.getpid()}
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:300]}" if text else type(e).__name__
+
+
 @dataclass
 class Flight:
     """A job the dispatcher handed to the cluster."""
@@ -204,17 +209,21 @@ class Dispatcher:
             f = refs[ref]
             del self.flights[f.job_id]
             try:
-                ray.get(ref, timeout=5)
+                out = ray.get(ref, timeout=5)
             except TaskCancelledError:
                 self._finish(f.job_id, "cancelled")
             except GetTimeoutError:
                 self.flights[f.job_id] = f
-            except RayError as e:
+            except RayTaskError as e:  # the task's own code raised (e.g. the database unreachable from its node)
+                self._release(f.job_id, f"its Ray task failed ({_first_line(e.cause or e)})")
+            except RayError as e:  # its worker process or node died, or Ray lost it
                 if f.force_cancelled:
                     self._finish(f.job_id, "cancelled")
                 else:
-                    first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-                    self._release(f.job_id, f"its Ray task died ({type(e).__name__}: {first})")
+                    self._release(f.job_id, f"its Ray task died ({_first_line(e)})")
+            else:
+                if out.get("state") == "skipped":  # cancelled (or taken back) before the task started
+                    self._release(f.job_id, "cancelled before it started on the cluster")
 
     def beat(self) -> None:
         """Keep every in-flight job's lease (also while its task waits for CPUs); cancel on request."""
