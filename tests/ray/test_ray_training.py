@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import pg_database, wait_for
+from support import pg_database, stop_worker, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -58,12 +58,7 @@ def dispatcher(settings: Any, ray_cluster: Any, services: Any) -> Iterator[subpr
             return c is not None and c.cpus == ray_cluster.cpus
     wait_for(reported, 60, 0.3, "the dispatcher's report of the cluster")
     yield p
-    p.terminate()
-    try:
-        p.wait(20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
+    stop_worker(p)  # SIGTERM (the dispatcher ends its flights), SIGKILL after 10 s
     log.close()
 
 
