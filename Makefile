@@ -39,7 +39,7 @@ lb:
 up: $(STAMP)
 	$(VENV)/bin/consortium up
 
-test: $(STAMP) browser
+test: $(STAMP) browser lb
 	$(PY) -m pytest
 
 bench: $(STAMP)

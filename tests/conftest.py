@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import World, free_port
 
 PG_URL = os.environ.get("CONSORTIUM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -88,61 +86,9 @@ def http(app: object) -> Iterator[object]:
         yield c
 
 
-@dataclass
-class Actor:
-    """A user acting in one organization through a real API token."""
-
-    org: str
-    org_id: str
-    user_id: str
-    email: str
-    role: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-
-class World:
-    """Creates organizations and members through the services (the same code the API calls)."""
-
-    def __init__(self, services: object) -> None:
-        self.svc = services
-
-    def org(self, name: str | None = None) -> str:
-        from consortium.governance import identity
-        from consortium.store.db import transaction
-
-        name = name or f"org-{secrets.token_hex(3)}"
-        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
-            identity.create_org(s, self.svc.keys, name, name.title())  # type: ignore[attr-defined]
-        return name
-
-    def actor(self, org: str, role: str = "owner", operator: bool = False) -> Actor:
-        from consortium.governance import credentials, identity
-        from consortium.governance.roles import Role
-        from consortium.store.db import transaction
-
-        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
-            o = identity.org_by_name(s, org)
-            email = f"{role}-{secrets.token_hex(3)}@{org}.example"
-            u = identity.create_user(s, email, email, "correct horse battery", is_operator=operator)
-            identity.add_member(s, o.id, u.id, Role(role))
-            p = credentials.principal_for(u, o, Role(role), "test")
-            _, token = credentials.create_token(s, p, "test", Role(role), 30)
-        return Actor(org, o.id, u.id, email, role, token)
-
-
 @pytest.fixture(scope="module")
 def world(services: object) -> World:
     return World(services)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

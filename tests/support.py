@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -48,7 +50,6 @@ PG_URL = os.environ.get("CONSORTIUM_TEST_POSTGRES_URL")
 def pg_database() -> tuple[str, Any]:
     """A fresh PostgreSQL database (for one test module, or one test); ``drop()`` removes it.
     Lives here, not in conftest.py: ``from conftest import`` finds whichever conftest came first."""
-    import secrets
 
     import sqlalchemy as sa
 
@@ -85,14 +86,6 @@ class RayCluster:
                 "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_ray_cluster(cpus: int = 2, object_store_bytes: int = 200_000_000) -> RayCluster:
     """``ray start --head --block`` in a private temp dir, every port it would otherwise fix (GCS,
     client server, dashboard, agents) taken free so that two clusters on one machine do not
@@ -100,12 +93,12 @@ def start_ray_cluster(cpus: int = 2, object_store_bytes: int = 200_000_000) -> R
     import tempfile
 
     temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's unix socket paths must stay under 107 bytes
-    port = _free_port()
+    port = free_port()
     flags = {"--num-cpus": cpus, "--object-store-memory": object_store_bytes, "--include-dashboard": "false",
              "--node-ip-address": "127.0.0.1", "--port": port, "--temp-dir": temp / "r"}
     for name in ("ray-client-server", "dashboard", "dashboard-agent-listen", "dashboard-agent-grpc",
                  "runtime-env-agent", "metrics-export"):
-        flags[f"--{name}-port"] = _free_port()
+        flags[f"--{name}-port"] = free_port()
     cmd = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--disable-usage-stats",
            *[str(x) for kv in flags.items() for x in kv]]
     log_path = temp / "ray-start.log"
@@ -154,3 +147,56 @@ def stop_ray_cluster(cluster: RayCluster) -> None:
                 pass
         cluster.proc.wait(10)
     shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Actor:
+    """A user acting in one organization through a real API token."""
+
+    org: str
+    org_id: str
+    user_id: str
+    email: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+class World:
+    """Creates organizations and members through the services (the same code the API calls).
+    Lives here, not in conftest.py, for tests that build their own hub (``from support import World``)."""
+
+    def __init__(self, services: object) -> None:
+        self.svc = services
+
+    def org(self, name: str | None = None) -> str:
+        from consortium.governance import identity
+        from consortium.store.db import transaction
+
+        name = name or f"org-{secrets.token_hex(3)}"
+        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
+            identity.create_org(s, self.svc.keys, name, name.title())  # type: ignore[attr-defined]
+        return name
+
+    def actor(self, org: str, role: str = "owner", operator: bool = False) -> Actor:
+        from consortium.governance import credentials, identity
+        from consortium.governance.roles import Role
+        from consortium.store.db import transaction
+
+        with transaction(self.svc.session_factory) as s:  # type: ignore[attr-defined]
+            o = identity.org_by_name(s, org)
+            email = f"{role}-{secrets.token_hex(3)}@{org}.example"
+            u = identity.create_user(s, email, email, "correct horse battery", is_operator=operator)
+            identity.add_member(s, o.id, u.id, Role(role))
+            p = credentials.principal_for(u, o, Role(role), "test")
+            _, token = credentials.create_token(s, p, "test", Role(role), 30)
+        return Actor(org, o.id, u.id, email, role, token)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import pg_database, wait_for
+from support import free_port, pg_database, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -205,12 +204,6 @@ def test_more_workers_or_trials_than_the_cluster_has_is_a_422(http: Any, digits:
     assert r.status_code == 201, r.text
     http.post(f"/api/v1/jobs/{r.json()['id']}/cancel", headers=a.headers)  # its run is the DDP tests'
     wait_job(http, a, r.json()["id"], 120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_no_cluster_fails_at_start_saying_how_to_start_one(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(not CLI.exists(), reason="the consortium command
 
 def _seed(home: Path) -> str:
     """An organization and an owner token in a fresh home (what the served hub will read)."""
-    from conftest import World
+    from support import World
 
     from consortium.config import Settings
     from consortium.services import Services

@@ -135,8 +135,8 @@ def test_sweep_removes_only_old_unreferenced_objects(server: S3Server, aws_env: 
 
 
 def test_unreachable_store_is_a_clear_503(tmp_path: Path, aws_env: dict[str, str]) -> None:
-    from conftest import World, free_port
     from fastapi.testclient import TestClient
+    from support import World, free_port
 
     from consortium.config import Settings
     from consortium.services import Services
@@ -166,8 +166,8 @@ def test_unreachable_store_is_a_clear_503(tmp_path: Path, aws_env: dict[str, str
 
 def test_the_hub_stores_only_ciphertext_and_serves_it_back(server: S3Server, tmp_path: Path,
                                                           aws_env: dict[str, str]) -> None:
-    from conftest import World
     from fastapi.testclient import TestClient
+    from support import World
 
     from consortium.config import Settings
     from consortium.services import Services
