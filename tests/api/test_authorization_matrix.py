@@ -296,6 +296,8 @@ NOT_REFERENCES: dict[tuple[str, str, str], str] = {
     ("POST", "/api/v1/jobs", "recipe.federated.min_nodes"): "a count of nodes, not a node",
     ("POST", "/api/v1/audit/verify", "checkpoints.key_id"): "the signing key named inside a checkpoint the caller "
                                                           "hands in to verify (a public key id), no resource",
+    ("GET", "/compare", "?model"): "the compare page's shell only echoes the name (escaped, pattern-checked); the "
+                                   "browser reads each version through the API with the caller's own access",
 }
 
 

@@ -308,7 +308,7 @@ def test_concurrent_predictions_are_preprocessed_per_batch_each_answer_its_own(
         await rt.aclose()
         return together, alone
 
-    info_label = f"{owner.org}/iris:1"
+    info_label = f"{owner.org}/iris"  # the batch series is per model: every version in one
     before = mon.batches.get(info_label)
     calls0, served0 = (sum(before.requests), before.requests_sum) if before else (0, 0)
     together, alone = asyncio.run(main())

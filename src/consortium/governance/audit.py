@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from sqlalchemy import event, insert, select, update
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from consortium.governance.audit_keys import AuditKeys
 from consortium.store.paging import Listing
@@ -213,10 +213,13 @@ def _executed(state: ORMExecuteState) -> None:
         state.session.info[WROTE] = True
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _ended(session: Session) -> None:
-    session.info.pop(WROTE, None)
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction's end clears the flag: a savepoint's release or rollback
+    # (SQLAlchemy fires after_commit/after_rollback for those too) leaves the request's earlier
+    # changes pending, and a request that wrote must still commit them.
+    if transaction.parent is None:
+        session.info.pop(WROTE, None)
 
 
 def wrote(session: Session) -> bool:
