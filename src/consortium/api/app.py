@@ -42,9 +42,17 @@ def api_router() -> APIRouter:
               models.router, deployments.router, monitoring.router):
         api.include_router(r)
     api.include_router(datasets.router)
+    from consortium.api.routes import consent, policies  # issue 19: dataset policies, consent
+
+    api.include_router(policies.router)
+    api.include_router(consent.router)
     from consortium.api.routes import nodes
 
     api.include_router(nodes.router)
+    from consortium.api.routes import audit_export, records
+
+    api.include_router(records.router)
+    api.include_router(audit_export.router)
     return api
 
 
