@@ -46,7 +46,8 @@ def show_job(job_id: str = JOB_ARG, as_json: bool = JSON_OPT) -> None:
 
 @jobs.command("watch")
 def watch(job_id: str = JOB_ARG) -> None:
-    """Follow a job live: a progress bar over epochs (or federated rounds) with the latest loss."""
+    """Follow a job live: a progress bar over epochs (or federated rounds, or tuning children) with the
+    latest loss (or the child's reward and the best so far)."""
     c = client()
     with handled(), Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                              TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
@@ -60,6 +61,14 @@ def watch(job_id: str = JOB_ARG) -> None:
                     err_console.print(f"[red]{d['error']}[/red]")
             elif ev["kind"] == "log":
                 bar.console.print(f"[dim]{d.get('message', '')}[/dim]")
+            elif isinstance(d.get("trial"), dict):  # a tuning child ended: its reward and the best so far
+                t = d["trial"]
+                bar.update(task, total=d.get("trials"), completed=int(t.get("number", 0)) + 1,
+                           info=_fmt({"reward": t.get("reward"), "best": t.get("best_reward")}, ("reward", "best"))
+                           + f" {t.get('state', '').lower()}", description=f"{job_id} tune")
+                if t.get("best_number") == t.get("number") and t.get("best_params"):
+                    bar.console.print(f"[dim]child {t['number']}: new best {_fmt(t, ('reward',))} with "
+                                      f"{t['best_params']}[/dim]")
             elif "round" in d:
                 bar.update(task, total=d.get("rounds"), completed=d["round"],
                            info=_fmt(d, ("loss", "accuracy")), description=f"{job_id} round")

@@ -1,5 +1,5 @@
 """Report plots as PNG bytes (matplotlib, Agg backend): loss curves, confusion matrix, ROC curves,
-predicted-vs-true for regression.
+predicted-vs-true for regression, a tuning search's reward over children.
 
 >>> png = loss_curve([{"epoch": 1, "loss": 1.0, "val_loss": 1.1}, {"epoch": 2, "loss": 0.5, "val_loss": 0.7}])
 >>> png[:4]
@@ -39,6 +39,22 @@ def loss_curve(history: list[dict[str, Any]]) -> bytes:
         ax.plot(epochs, [h["val_loss"] for h in history], marker="o", label="validation loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def search_curve(rewards: list[float | None], label: str = "reward") -> bytes:
+    """A tuning search: each child's reward (dots; pruned children included) and the best so far."""
+    fig = _figure()
+    ax = fig.subplots()
+    xs = [i + 1 for i, r in enumerate(rewards) if r is not None]
+    ys = [float(r) for r in rewards if r is not None]
+    best = list(np.maximum.accumulate(ys)) if ys else []
+    ax.plot(xs, ys, "o", alpha=0.6, label=f"child's {label}")
+    ax.step(xs, best, where="post", label="best so far")
+    ax.set_xlabel("child")
+    ax.set_ylabel(label)
     ax.legend()
     ax.grid(alpha=0.3)
     return _png(fig)

@@ -62,7 +62,7 @@ class JobContext:
     def progress(self, info: dict[str, Any], *, force: bool = False) -> None:
         """Record a progress event (epoch, loss, metrics, round, ...) and the latest snapshot."""
         now = time.monotonic()
-        is_epoch = "epoch" in info or "round" in info
+        is_epoch = "epoch" in info or "round" in info or "trial" in info  # a tuning child's end, with its reward
         if not force and not is_epoch and now - self._last_progress < 0.5:
             return
         self._last_progress = now

@@ -64,6 +64,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     import torch
 
     from consortium.training.pipeline import run_training
+    from consortium.training.tuning import search_record
 
     torch.set_num_threads(threads())
     recipe = ctx.recipe  # validated once, when the worker loaded the job
@@ -76,10 +77,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     ctx.check_cancel()
     ctx.log(f"test metrics: {', '.join(f'{k}={v:.4f}' for k, v in result.metrics.items() if isinstance(v, float))}")
     model_name = recipe.registration.model if recipe.registration else recipe.name
-    lineage = {"job_id": ctx.job_id, "datasets": [info], "organizations": sorted({info["owner"]}),
-               "source": "training"}
+    lineage: dict[str, Any] = {"job_id": ctx.job_id, "datasets": [info],
+                               "organizations": sorted({info["owner"]}), "source": "training"}
+    if result.tuning:  # the model card's record of the search (method, budget, best child, preferences)
+        lineage["tuning"] = search_record(result.tuning)
     reg = register(ctx, model_name, result, lineage)
     return {**reg, "metrics": result.metrics, "cv": (result.cv or {}).get("summary"),
-            "tuning": result.tuning and {k: v for k, v in result.tuning.items() if k != "trials"},
+            "tuning": result.tuning and search_record(result.tuning),
             "history_len": len(result.history), "split_sizes": result.split_sizes,
             "onnx_max_abs_diff": result.onnx_max_abs_diff}

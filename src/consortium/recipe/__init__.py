@@ -54,7 +54,7 @@ from consortium.recipe.schema import (
     check_parallel,
     validate_mapping,
 )
-from consortium.recipe.tuning import apply_params, check_space, is_float_path
+from consortium.recipe.tuning import Decision, apply_params, check_space, decisions_of, is_float_path
 from consortium.recipe.validate import validate_against
 
 __all__ = [
@@ -88,6 +88,8 @@ __all__ = [
     "check_parallel",
     "check_space",
     "is_float_path",
+    "Decision",
+    "decisions_of",
     "parse_recipe",
     "validate_against",
     "validate_mapping",

@@ -42,9 +42,11 @@ MAX_BATCH = 4_096
 MAX_STEPS = 32  # processing steps, augmentations, tuned parameters
 MAX_WORKERS = 64  # train.workers and tune.parallel (the submission checks hold them to the cluster's CPUs)
 # The tuning methods (``tune.method``): Optuna's TPE with Hyperband pruning (ASHA brackets on Ray
-# with ``parallel`` > 1), and Population Based Training (Ray Tune). A new method is one more name here
-# and a branch in ``consortium.training.pipeline.tune_step``.
-TuneMethod = Literal["tpe", "pbt"]
+# with ``parallel`` > 1), Population Based Training (Ray Tune), the REINFORCE architecture controller
+# with Hyperband pruning (``consortium.training.rl_controller``; one child at a time), and random
+# search with Hyperband pruning (the baseline). A new method is one more name here and a branch in
+# ``consortium.training.pipeline.tune_step`` or ``consortium.training.tuning.tune``.
+TuneMethod = Literal["tpe", "pbt", "rl", "random"]
 TUNE_METHODS: tuple[str, ...] = get_args(TuneMethod)
 # What PBT may change in a running trial: optimizer settings and dropout (no parameter's shape).
 PBT_MUTABLE = ("train.lr", "train.weight_decay", "train.momentum", "train.batch_size", "model.dropout")
@@ -289,9 +291,17 @@ class TuneSpec(Spec):
     trials: int = Field(10, ge=1, le=1000)
     timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     metric: Literal["val_loss"] = "val_loss"
-    space: dict[str, ParamRange] = Field(min_length=1, max_length=MAX_STEPS)
+    space: dict[str, ParamRange] = Field(max_length=MAX_STEPS)
     method: str = "tpe"  # one of TUNE_METHODS (checked in ``_method`` so the 422 lists them)
     parallel: int = Field(1, ge=1, le=MAX_WORKERS)  # > 1 or pbt: trials run concurrently on Ray Tune
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v: dict[str, ParamRange]) -> dict[str, ParamRange]:
+        if not v:
+            raise PydanticCustomError("tune_space", "the search space has no choices; declare at least one range "
+                                      "or choices list, e.g. train.lr: {low: 0.001, high: 0.1, log: true}")
+        return v
 
     @field_validator("method")
     @classmethod
@@ -308,6 +318,9 @@ class FederatedSpec(Spec):
     rounds: int = Field(10, ge=1, le=10_000)
     local_epochs: int = Field(1, ge=1, le=1_000)
     min_nodes: int = Field(2, ge=1, le=100)
+    # seconds a round (and each SecAgg+ stage) waits for a node's reply; a node slower than this is
+    # dropped from that round. None: the engine's default (300 s for the hub's jobs)
+    round_timeout_s: float | None = Field(None, gt=0, le=86_400)
     secure_aggregation: bool = False
     dp: DPSpec | None = None
     proximal_mu: float = Field(0.01, ge=0)
@@ -423,6 +436,9 @@ def check_parallel(recipe: Recipe) -> None:
         if bs is not None and (bs.choices is None or any(not isinstance(v, int) or v % n for v in bs.choices)):
             raise InvalidInput(f"invalid recipe at tune.space.train.batch_size: with {n} workers every batch size "
                                f"must split evenly", hint=f"give choices that are multiples of {n}")
+    if recipe.tune is not None and recipe.tune.method == "rl" and recipe.tune.parallel > 1:
+        raise InvalidInput("invalid recipe at tune.parallel: the rl controller learns from each child before it "
+                           "proposes the next, so its children run one at a time", hint="set tune.parallel: 1")
     if recipe.tune is None or recipe.tune.method != "pbt":
         return
     if not any(k in PBT_MUTABLE for k in space):

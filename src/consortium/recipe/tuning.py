@@ -10,10 +10,12 @@ the search space checked at both ends so that no trial can ask for more than a r
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from consortium.errors import InvalidInput
-from consortium.recipe.schema import Recipe, validate_mapping
+from consortium.recipe.schema import ParamRange, Recipe, validate_mapping
 
 
 def _set_path(tree: Any, path: str, value: Any) -> None:
@@ -63,6 +65,69 @@ def is_float_path(path: str) -> bool:
     return path.split(".")[-1] in FLOAT_FIELDS
 
 
+FLOAT_BUCKETS = 5
+INT_VALUES = 6  # an integer range wider than this is sampled at this many points
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One discrete choice the controller makes: a dotted recipe path and the values it may take."""
+
+    name: str
+    values: list[Any]
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def _spread(r: ParamRange, n: int, *, integer: bool) -> list[Any]:
+    lo, hi = float(r.low or 0), float(r.high or 0)
+    if r.step and not r.log:
+        count = int(math.floor((hi - lo) / r.step + 1e-9)) + 1
+        grid = [lo + i * r.step for i in range(count)]
+        if len(grid) > n:
+            grid = [grid[round(i * (len(grid) - 1) / (n - 1))] for i in range(n)]
+    elif r.log:
+        grid = [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+    else:
+        grid = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+    if integer:
+        out: list[Any] = sorted({int(round(v)) for v in grid})
+        return out
+    return [min(max(_round(v), lo), hi) for v in grid]  # rounding stays inside the range
+
+
+def decisions_of(space: dict[str, ParamRange]) -> list[Decision]:
+    """The search space as the discrete decisions of ``tune: {method: rl}``'s controller
+    (``consortium.training.rl_controller``): ``choices`` as given; an integer range as its values,
+    or ``INT_VALUES`` of them spread over it; a float range as ``FLOAT_BUCKETS`` buckets, spread
+    geometrically when ``log`` (the learning-rate buckets).
+
+    >>> decisions_of({"model.hidden.0": ParamRange(low=16, high=64, step=16)})[0].values
+    [16, 32, 48, 64]
+    """
+    if not space:
+        raise InvalidInput("invalid recipe at tune.space: it has no choices for the controller to make",
+                           hint="declare at least one range or choices list under tune.space")
+    out = []
+    for name, r in space.items():
+        if r.choices is not None:
+            values = list(r.choices)
+        else:
+            integer = (float(r.low or 0).is_integer() and float(r.high or 0).is_integer()
+                       and (r.step is None or float(r.step).is_integer()) and not is_float_path(name))
+            if integer and not r.log and (r.high or 0) - (r.low or 0) < INT_VALUES and not r.step:
+                values = list(range(int(r.low or 0), int(r.high or 0) + 1))
+            else:
+                values = _spread(r, INT_VALUES if integer else FLOAT_BUCKETS, integer=integer)
+        if len(values) < 1:
+            raise InvalidInput(f"invalid recipe at tune.space.{name}: the range is empty",
+                               hint="give low < high, or a non-empty choices list")
+        out.append(Decision(name, values))
+    return out
+
+
 def check_space(recipe: Recipe) -> Recipe:
     """Every tuned path exists, and both ends of every range give a valid recipe (a trial at the top
     of a range within the recipe's size bounds)."""
@@ -74,4 +139,15 @@ def check_space(recipe: Recipe) -> Recipe:
         except InvalidInput as e:
             raise InvalidInput(f"invalid recipe at tune.space, at the top of its ranges: "
                                f"{e.message.removeprefix('invalid recipe at ')}", hint=e.hint) from None
+        if recipe.tune.method == "rl":
+            check_decisions(decisions_of(recipe.tune.space))
     return recipe
+
+
+def check_decisions(decisions: list[Decision]) -> None:
+    """The controller has something to learn: at least one decision offers two values or more."""
+    if all(len(d.values) < 2 for d in decisions):
+        names = ", ".join(d.name for d in decisions)
+        raise InvalidInput(f"invalid recipe at tune.space: every parameter offers a single value ({names}), so "
+                           "the rl controller has no choices to make",
+                           hint="give at least one parameter two choices or a range")

@@ -117,6 +117,8 @@ def run_training(
     run.check_stop()
     with run.timed("evaluate_s"):
         metrics, cm, png = evaluate_step(recipe, p, model, history)
+        if tuning is not None and tuning.get("rewards"):
+            png["tuning_rewards"] = plots.search_curve(tuning["rewards"], tuning.get("reward", "reward"))
     run.emit("evaluate", metrics=metrics)
     cv = None
     if recipe.evaluate.cv_folds:

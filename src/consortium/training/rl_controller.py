@@ -38,68 +38,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from consortium.errors import InvalidInput
-from consortium.recipe import ParamRange, is_float_path
+from consortium.recipe import Decision, decisions_of
 
-FLOAT_BUCKETS = 5
-INT_VALUES = 6  # an integer range wider than this is sampled at this many points
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One discrete choice the controller makes: a dotted recipe path and the values it may take."""
-
-    name: str
-    values: list[Any]
-
-
-def _round(x: float) -> float:
-    return float(f"{x:.3g}")
-
-
-def _spread(r: ParamRange, n: int, *, integer: bool) -> list[Any]:
-    lo, hi = float(r.low or 0), float(r.high or 0)
-    if r.step and not r.log:
-        count = int(math.floor((hi - lo) / r.step + 1e-9)) + 1
-        grid = [lo + i * r.step for i in range(count)]
-        if len(grid) > n:
-            grid = [grid[round(i * (len(grid) - 1) / (n - 1))] for i in range(n)]
-    elif r.log:
-        grid = [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
-    else:
-        grid = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
-    if integer:
-        out: list[Any] = sorted({int(round(v)) for v in grid})
-        return out
-    return [_round(v) for v in grid]
-
-
-def decisions_of(space: dict[str, ParamRange]) -> list[Decision]:
-    """The recipe's search space as discrete decisions (see the module docstring for the rules).
-
-    >>> decisions_of({"model.hidden.0": ParamRange(low=16, high=64, step=16)})[0].values
-    [16, 32, 48, 64]
-    """
-    if not space:
-        raise InvalidInput("tune.space has no choices for the controller to make",
-                           hint="declare at least one range or choices list under tune.space")
-    out = []
-    for name, r in space.items():
-        if r.choices is not None:
-            values = list(r.choices)
-        else:
-            integer = (float(r.low or 0).is_integer() and float(r.high or 0).is_integer()
-                       and (r.step is None or float(r.step).is_integer()) and not is_float_path(name))
-            if integer and not r.log and (r.high or 0) - (r.low or 0) < INT_VALUES and not r.step:
-                values = list(range(int(r.low or 0), int(r.high or 0) + 1))
-            else:
-                values = _spread(r, INT_VALUES if integer else FLOAT_BUCKETS, integer=integer)
-        if len(values) < 1:
-            raise InvalidInput(f"invalid recipe at tune.space.{name}: the range is empty",
-                               hint="give low < high, or a non-empty choices list")
-        out.append(Decision(name, values))
-    return out
-
+__all__ = ["Child", "Controller", "Decision", "Policy", "decisions_of"]
 
 class Policy(nn.Module):
     """Autoregressive: step t sees the embedding of choice t-1 (a learned start vector at t=0)."""

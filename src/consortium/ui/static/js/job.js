@@ -1,13 +1,15 @@
-/* One job, watched live from /api/v1/jobs/{id}/stream (server-sent events); epoch or round progress, a loss curve
-   (plotly), per-organization metrics per round for federated jobs, the log, the result; cancel. */
+/* One job, watched live from /api/v1/jobs/{id}/stream (server-sent events); epoch, round or tuning-child progress,
+   a loss curve and a tuning job's reward by child (plotly), per-organization metrics per round for federated jobs, the log, the result; cancel. */
 "use strict";
 (() => {
   const { el, api, badge, num, table, link } = C;
   const P = C.page();
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   const epochs = { x: [], loss: [], val: [], acc: [] };
+  const children = { x: [], reward: [], best: [] };  // tuning: each child's reward and the best so far
+  let bestChild = null;
   const rounds = [];  // {round, nodes: {org: {loss, num_examples, eval_loss, accuracy}}, missing, loss, accuracy, train_loss}
-  let after = 0, state = "", drawn = 0, drawnRounds = 0;
+  let after = 0, state = "", drawn = 0, drawnRounds = 0, drawnChildren = 0;
 
   function setProgress(done, total, text) {
     document.getElementById("progress-bar").style.width = total ? `${Math.min(100, 100 * done / total)}%` : "0";
@@ -30,6 +32,11 @@
       rounds.push({ round: d.round, nodes: d.nodes, missing: d.missing || [], loss: d.loss ?? null,
                     accuracy: d.accuracy ?? null, train_loss: d.train_loss ?? null });
       setProgress(d.round, d.rounds || 0, `round ${d.round}${d.rounds ? ` of ${d.rounds}` : ""}`);
+    } else if (d.trial && typeof d.trial === "object") {
+      const t = d.trial;
+      children.x.push(t.number + 1); children.reward.push(t.reward ?? null); children.best.push(t.best_reward ?? null);
+      if (t.best_params) bestChild = { number: t.best_number, reward: t.best_reward, params: t.best_params };
+      setProgress(t.number + 1, d.trials || 0, `child ${t.number + 1}${d.trials ? ` of ${d.trials}` : ""} · reward ${num(t.reward)} · best ${num(t.best_reward)}`);
     } else if (d.epoch !== undefined && d.loss !== undefined) {
       epochs.x.push(d.epoch); epochs.loss.push(d.loss); epochs.val.push(d.val_loss ?? null); epochs.acc.push(d.val_accuracy ?? null);
       setProgress(d.epoch, d.epochs || 0, `epoch ${d.epoch}${d.epochs ? ` of ${d.epochs}` : ""} · loss ${num(d.loss)}`);
@@ -42,6 +49,15 @@
       const traces = [{ x: epochs.x, y: epochs.loss, name: "training loss", mode: "lines+markers" }];
       if (epochs.val.some(v => v !== null)) traces.push({ x: epochs.x, y: epochs.val, name: "validation loss", mode: "lines+markers" });
       C.plot("loss-chart", traces, C.chartLayout("Loss by epoch"));
+    }
+    if (children.x.length !== drawnChildren) {
+      drawnChildren = children.x.length;
+      document.getElementById("tune-card").hidden = false;
+      C.plot("tune-chart", [{ x: children.x, y: children.reward, name: "child's reward", mode: "markers" },
+        { x: children.x, y: children.best, name: "best so far", mode: "lines", line: { shape: "hv" } }],
+        C.chartLayout("Tuning: reward by child", { xaxis: { dtick: 1 } }));
+      if (bestChild) document.getElementById("tune-best").replaceChildren(`Best so far: child ${bestChild.number} (reward ${num(bestChild.reward)}) with `,
+        el("code", {}, Object.entries(bestChild.params).map(([k, v]) => `${k}=${v}`).join(", ")));
     }
     if (rounds.length !== drawnRounds) {
       drawnRounds = rounds.length;

@@ -4,7 +4,7 @@
   const { el, api, table, num, link } = C;
   const P = C.page();
   const base = `/models/${P.owner}/${P.name}/versions/${P.version}`;
-  const PLOT_TITLES = { confusion_matrix: "Confusion matrix", roc: "ROC curve", loss_curve: "Loss curve" };
+  const PLOT_TITLES = { confusion_matrix: "Confusion matrix", roc: "ROC curve", loss_curve: "Loss curve", tuning_rewards: "Tuning: reward by child" };
 
   function node(kind, ...text) { return el("div", { class: "node" }, el("small", {}, kind), ...text); }
   function lineage(v) {
@@ -26,7 +26,20 @@
       `${STRATEGIES[l.strategy] || l.strategy || "Federated"} over ${l.rounds} rounds across ${orgs.length} organizations`,
       l.secure_aggregation ? ", with secure aggregation" : "", ". Training rows stayed with each organization's node and only model updates were aggregated; a held-out share of the rows staged on the hub's machine was scored there (metrics, plots, contribution).",
       l.engine ? ` Engine: ${l.engine}.` : ""].join("")));
+    if (l.tuning) extra.push(search(l.tuning));
     return el("div", {}, el("div", { class: "lineage" }, parts), extra);
+  }
+
+  /* the tuning search behind the version: method, budget, best child, the rl policy's final preferences */
+  function search(t) {
+    const params = Object.entries(t.best_params || {}).map(([k, v]) => `${k}=${v}`).join(", ");
+    const prefs = Object.entries(t.preferences || {}).map(([k, p]) => `${k}: ` + Object.entries(p)
+      .sort((a, b) => b[1] - a[1]).map(([v, x]) => `${v} ${(100 * x).toFixed(0)}%`).join(", "));
+    return el("div", { class: "muted small" },
+      el("p", {}, `Tuned by ${t.sampler || t.method} with ${t.pruner || "no"} pruning: ${t.budget ?? (t.rewards || []).length} children `,
+        `(${t.n_complete ?? "?"} completed, ${t.n_pruned ?? 0} pruned). Best child: ${t.best_trial ?? "—"} with `, el("code", {}, params || "—"),
+        typeof t.best_reward === "number" ? `; best reward (${t.reward || "reward"}) ${num(t.best_reward)}.` : "."),
+      prefs.length ? el("p", {}, "The controller's final preferences: ", prefs.join("; "), ".") : "");
   }
 
   function metrics(m) {
