@@ -173,3 +173,37 @@ def test_export_pages_through_a_long_log(services: Any, world: Any) -> None:
     out = verify_export(lines, services.audit_chain.keys.public_key)
     assert out["events"] == 25
     assert [record_of(x)["details"]["i"] for x in lines[1:-1]] == list(range(25))
+
+
+def test_cli_exports_and_verifies_offline_without_the_hub(live_url: str, used: dict[str, Any], tmp_path: Any) -> None:
+    """`consortium audit export --format syslog --out FILE`, then `audit verify-export FILE --key K`
+    pointed at no hub at all; an edited byte fails it. `records processing --format csv` too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).parent / "consortium")
+    owner = used["owner"]
+    env = {**os.environ, "CONSORTIUM_URL": live_url, "CONSORTIUM_TOKEN": owner.token,
+           "CONSORTIUM_CONFIG": str(tmp_path / "cli.json"), "COLUMNS": "200"}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([cli, *args], env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+    key = run("audit", "public-key", "--json")
+    assert key.returncode == 0, key.stderr
+    (tmp_path / "hub-key.json").write_text(key.stdout)
+    out = tmp_path / "audit.log"
+    r = run("audit", "export", "--format", "syslog", "--out", str(out))
+    assert r.returncode == 0 and out.stat().st_size > 0, r.stdout + r.stderr
+    nowhere = {"CONSORTIUM_URL": "http://127.0.0.1:9", "CONSORTIUM_TOKEN": "csm_tok_none"}
+    ok = run("audit", "verify-export", str(out), "--key", str(tmp_path / "hub-key.json"), **nowhere)
+    assert ok.returncode == 0 and "export intact" in ok.stdout, ok.stdout + ok.stderr
+    text = out.read_text()
+    out.write_text(text.replace('outcome="ok"', 'outcome="no"', 1))
+    bad = run("audit", "verify-export", str(out), "--key", str(tmp_path / "hub-key.json"), **nowhere)
+    assert bad.returncode != 0 and "differs from what was sealed" in bad.stdout + bad.stderr
+    csv_out = run("records", "processing", "--format", "csv")
+    assert csv_out.returncode == 0 and csv_out.stdout.startswith("activity,job_id,"), csv_out.stderr
+    assert used["fed"] in csv_out.stdout

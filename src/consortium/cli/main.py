@@ -35,6 +35,7 @@ app.add_typer(__import__("consortium.cli.datasets", fromlist=["app"]).app, name=
 __import__("consortium.cli.monitor", fromlist=["install"]).install(app)  # monitor, feedback, monitoring
 app.command("node")(__import__("consortium.cli.node", fromlist=["node"]).node)
 app.add_typer(__import__("consortium.cli.node", fromlist=["nodes"]).nodes, name="nodes")
+__import__("consortium.cli.protection", fromlist=["install"]).install(app, governance.audit)  # records, audit export
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from consortium.sdk.models import Deployments, Models
 from consortium.sdk.monitoring import Monitoring
 from consortium.sdk.nodes import Nodes
 from consortium.sdk.projects import Projects
+from consortium.sdk.protection import Records, Retention, Withdrawals
 
 
 class Client:
@@ -51,6 +52,8 @@ class Client:
     - ``projects``: collaboration spaces several organizations join, and their reports
     - ``nodes``: federation nodes, approvals of federated jobs, privacy budgets
     - ``monitoring``: settings, metrics, drift, feedback, the prediction log, retraining checks
+    - ``records``, ``withdrawals``, ``retention``: the processing record and sealed audit export;
+      withdrawing a dataset version through lineage; retention periods and their purges
 
     >>> import consortium
     >>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")    # doctest: +SKIP
@@ -102,6 +105,9 @@ class Client:
         self.projects = Projects(self)
         self.nodes = Nodes(self)
         self.monitoring = Monitoring(self)
+        self.records = Records(self)  # processing record, audit export (issue 19)
+        self.withdrawals = Withdrawals(self)
+        self.retention = Retention(self)
 
     @classmethod
     def login(cls, url: str, email: str, password: str, **kw: Any) -> Client:
