@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     ray_address: str = "auto"  # "auto" (a cluster started on this machine), a GCS host:port, or ray://host:10001
     ray_job_cpus: int = Field(1, ge=1, description="CPUs each single-process job declares on the Ray cluster "
                               "(its torch threads)")
+    ray_storage: str = Field("", description="where Ray Train and Tune keep a run's checkpoints: a directory "
+                             "every cluster node shares, or s3://bucket/prefix (default: a temporary directory "
+                             "on the job's node, enough on one machine); read by training.distributed")
     federation_insecure: bool = False  # Flower without TLS and SuperNode authentication (explicit opt-in)
     # Where federated jobs' SuperLinks listen (loopback: only nodes on this machine join; 0.0.0.0
     # for sites elsewhere), the name or address sites dial (goes into the TLS certificate) and a

@@ -69,9 +69,30 @@ def cpus_per_worker(ray: Any, n: int) -> float:
 
 @contextmanager
 def scratch_storage() -> Iterator[str]:
-    """A private directory for Ray's results and checkpoints of one run, removed afterwards. (One
-    node's disk: on a multi-node cluster Ray Train and Tune need a shared ``storage_path``.)"""
-    d = tempfile.mkdtemp(prefix="consortium-ray-")
+    """A private place for Ray's results and checkpoints of one run, removed afterwards.
+
+    By default a directory on this node's disk, which is enough while the run's workers share the
+    node. On a cluster of several machines Ray Train and Tune need storage every node reaches:
+    ``CONSORTIUM_RAY_STORAGE`` names it, a shared directory (e.g. an NFS mount, the same path on
+    every node) or a URI pyarrow opens (``s3://bucket/prefix``); the hub's dispatcher forwards
+    the variable to each job's task. Each run gets its own subdirectory there."""
+    base = os.environ.get("CONSORTIUM_RAY_STORAGE", "").strip()
+    if "://" in base:
+        import pyarrow.fs
+
+        uri = f"{base.rstrip('/')}/consortium-ray-{uuid.uuid4().hex[:12]}"
+        try:
+            yield uri
+        finally:
+            try:
+                fs, path = pyarrow.fs.FileSystem.from_uri(uri)
+                fs.delete_dir(path)
+            except (OSError, ValueError):  # nothing written, or the store refuses: the run is over anyway
+                pass
+        return
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="consortium-ray-", dir=base or None)
     try:
         yield d
     finally:
