@@ -42,6 +42,10 @@ def api_router() -> APIRouter:
               models.router, deployments.router, monitoring.router):
         api.include_router(r)
     api.include_router(datasets.router)
+    from consortium.api.routes import consent, policies  # issue 19: dataset policies, consent
+
+    api.include_router(policies.router)
+    api.include_router(consent.router)
     from consortium.api.routes import nodes
 
     api.include_router(nodes.router)

@@ -31,7 +31,8 @@ both off. It listens on ``CONSORTIUM_FEDERATION_HOST`` (loopback by default; an 
 sites on other hosts, dialled at ``CONSORTIUM_FEDERATION_PUBLIC_HOST``, see examples/multisite/). The
 job's Flower processes carry the tag ``job-<id>.<attempt>``: the next attempt of the job, and
 workers (at start and after re-queueing), kill those a killed worker left behind
-(``jobs.federated_runs.sweep_orphans``).
+(``jobs.federated_runs.sweep_orphans``). A SuperNode the SuperLink refuses (its key was not
+registered for this job) is audited as ``federation.node_refused`` and named in the job's log.
 
 Engine: ``CONSORTIUM_FEDERATION_ENGINE`` = ``deployment`` (default: real SuperLink + SuperNode
 processes on loopback) or ``simulation`` (Flower's in-process engine; much faster, used in tests).
@@ -75,12 +76,14 @@ def wait_for_approvals(ctx: JobContext, owners: dict[str, str], min_nodes: int |
     """Block until every participating organization decided (``owners``: org id -> name). Returns
     the names of those that rejected the job: the job runs without them while the others still
     number ``min_nodes`` (and at least two); otherwise a rejection fails it, naming the sites."""
+    from consortium.governance.policies import manual_orgs
     from consortium.jobs import federated_nodes
 
     shown: list[str] | None = None
+    datasets = [d["dataset_id"] for d in ctx.resolved.get("datasets", [])]
     while True:
         with transaction(ctx.services.session_factory) as s:
-            federated_nodes.open_approvals(s, ctx.job_id, list(owners))
+            federated_nodes.open_approvals(s, ctx.job_id, list(owners), manual_orgs(s, datasets))
             states = federated_nodes.approval_states(s, ctx.job_id)
         rejected = sorted(owners[o] for o, st in states.items() if st == "rejected" and o in owners)
         left = len(owners) - len(rejected)
@@ -272,6 +275,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
             federated_runs.assign_nodes(s, ctx.job_id, joining, dep.address, "run", security)
         ctx.progress({"stage": "waiting_for_nodes", "superlink": dep.address, "nodes": sorted(joining)}, force=True)
 
+    def refused(r: Any) -> None:  # a SuperNode the job's SuperLink turned away
+        with transaction(ctx.services.session_factory) as s:
+            ctx.services.audit_in(s, [federated_runs.refusal_event(s, ctx.job_id, ctx.org_id, r)])
+        ctx.log(f"the SuperLink refused a SuperNode from {r.peer or 'an unknown address'}: {r.reason} "
+                f"(key {r.fingerprint or 'not logged'})")
+
     try:
         sink = forward_progress(ctx, recipe.federated.rounds)
         try:
@@ -279,7 +288,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
                                   progress=sink, work_dir=work, on_superlink=started if joining else None,
                                   secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
                                   listen=Listen.from_settings(settings),
-                                  tag=job_tag(ctx.job_id, number))
+                                  tag=job_tag(ctx.job_id, number), on_refusal=refused)
         except BaseException:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                 charge_planned(ctx)

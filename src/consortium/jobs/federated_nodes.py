@@ -171,20 +171,23 @@ def manual_node(session: Session, org_id: str) -> FederationNode | None:
                           .order_by(FederationNode.created_at))
 
 
-def open_approvals(session: Session, job_id: str, org_ids: list[str]) -> dict[str, str]:
+def open_approvals(session: Session, job_id: str, org_ids: list[str],
+                   manual: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """Create the job's approval records (idempotent); returns org id -> state.
 
-    Organizations without a manual node are approved at once (``auto``)."""
+    Organizations without a manual node are approved at once (``auto``), unless they are in
+    ``manual`` (a dataset policy of theirs asks to approve every job)."""
     states = {}
     for org_id in org_ids:
         row = session.scalar(select(NodeApproval).where(NodeApproval.org_id == org_id,
                                                         NodeApproval.job_id == job_id))
         if row is None:
             node = manual_node(session, org_id)
+            wait = node is not None or org_id in manual
             row = NodeApproval(id=new_id("apr"), org_id=org_id, job_id=job_id,
                                node_id=node.id if node else None,
-                               state="pending" if node is not None else "approved",
-                               decided_at=None if node is not None else utcnow())
+                               state="pending" if wait else "approved",
+                               decided_at=None if wait else utcnow())
             session.add(row)
         states[org_id] = row.state
     session.flush()

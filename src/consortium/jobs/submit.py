@@ -2,7 +2,8 @@
 
 The checks are built once by ``Services.start`` (``Services.submit_checks``, from ``checks_for``) and
 passed in: each dataset exists, the caller may compute on it, the recipe fits its schema and the
-hub's model size limit, and a DP federated job fits every privacy budget; so a job that cannot run
+hub's model size limit, a DP federated job fits every privacy budget, and the job meets every
+dataset's policy (``policy_check``); so a job that cannot run
 is refused with a 4xx before it is queued, never discovered failing later.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.jobs import queue
+from consortium.jobs.policy_check import check_policies
 from consortium.recipe import Recipe, parse_recipe
 from consortium.store.tables.jobs import Job
 
@@ -45,6 +47,7 @@ def submit_recipe(session: Session, p: Principal, source: str | dict[str, Any], 
     resolved: dict[str, Any] = {}
     for check in checks:
         resolved.update(check(session, p, recipe, kind) or {})
+    check_policies(session, p, recipe, resolved, project_id)  # each dataset owner's rules (issue 19)
     job = queue.submit(session, org_id=p.org_id, user_id=p.user_id, kind=kind, name=recipe.name,
                        recipe=recipe.to_dict(), resolved=resolved, project_id=project_id)
     return job, recipe

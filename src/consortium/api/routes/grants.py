@@ -10,7 +10,7 @@ from consortium.api.access import rule
 from consortium.api.deps import Admin, Caller, Ctx, SessionDep, Svc, Viewer
 from consortium.api.pagination import Paged, PageDep
 from consortium.api.schemas.grants import GrantCreate, GrantPublic
-from consortium.governance import grants, projects
+from consortium.governance import consent, grants, projects
 from consortium.governance.grants import Grant
 from consortium.governance.roles import Role
 
@@ -37,6 +37,7 @@ def create_grant(body: GrantCreate, p: Admin, session: SessionDep, svc: Svc, ctx
                             grantee_org=body.grantee_org, grantee_project_id=project_id,
                             expires_at=body.expires_at, limits=body.limits)
     ctx.resource(g.resource_type, g.resource_id, p.org_id, project_id)
+    consent.require_for_grant(session, g)  # a derived model's contributors consent to its audience (issue 19)
     ctx.details = {"grant": g.id, "permission": g.permission, "grantee_org": body.grantee_org,
                    "grantee_project": body.grantee_project}
     return grants.grant_view(session, g, svc.resource_types)

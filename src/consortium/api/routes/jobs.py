@@ -48,8 +48,13 @@ def submit_job(body: JobCreate, p: Member, session: SessionDep, svc: Svc, ctx: C
         project_id = projects.for_work(session, p, body.project, "running jobs in it").id
     try:
         job, _ = submit_recipe(session, p, body.recipe, svc.submit_checks, project_id=project_id)
-    except (NotFound, PermissionDenied):
-        _record_refused_datasets(session, ctx, body.recipe)
+    except (NotFound, PermissionDenied) as e:
+        refused = e.details if isinstance(e.details, dict) else {}
+        if "rules" in refused:  # a dataset policy refused it: its owner sees which rules (issue 19)
+            ctx.resource("dataset", refused["dataset_id"], refused["owner_org_id"])
+            ctx.details = {"policy_refused": refused["dataset"], "rules": refused["rules"]}
+        else:
+            _record_refused_datasets(session, ctx, body.recipe)
         raise
     ctx.resource("job", job.id, p.org_id, project_id)
     ctx.details = {"kind": job.kind, "name": job.name, "datasets": job.resolved}

@@ -26,6 +26,8 @@ from consortium.api.schemas.registry import (
     ModelVersionSummary,
 )
 from consortium.errors import InvalidInput, PayloadTooLarge, PermissionDenied
+from consortium.governance import consent
+from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
 from consortium.registry import views
@@ -138,6 +140,8 @@ def download_onnx(m: MemberModelDep, version: VersionRef, p: Caller, session: Se
     p.require(Role.member)
     v = reg.get_version(session, m, version)
     ctx.details = {"version": v.version}
+    consent.require(session, m, m.org_id, "download", version=v,  # the contributors' right (issue 19)
+                    model_ref=f"{org_by_id(session, m.org_id).name}/{m.name}")
     return Response(reg.read_onnx(session, svc.blobs, v), media_type="application/octet-stream",
                     headers={"content-disposition": f'attachment; filename="{m.name}-v{v.version}.onnx"'})
 

@@ -11,6 +11,7 @@ from consortium.store.tables import (  # noqa: F401
     jobs,
     keys,
     monitoring,
+    policies,
     projects,
     registry,
     throttle,
