@@ -269,6 +269,23 @@ def test_matrix(app: Any, http: Any, matrix: dict[str, Any]) -> None:
     assert not failures, "\n".join(failures)
 
 
+# -- consent (issue 19): a fresh request from org_c's model to org_a, the contributor, per call
+@fixture("consent_id")
+def _consent(m: dict[str, Any]) -> str:
+    from consortium.store.tables.policies import ConsentRequest
+    from consortium.store.tables.registry import RegisteredModel
+
+    with transaction(m["svc"].session_factory) as s:
+        model = RegisteredModel(id=new_id("mdl"), org_id=m["third"].org_id, name=f"fx-{secrets.token_hex(3)}")
+        s.add(model)
+        s.flush()
+        row = ConsentRequest(id=new_id("cns"), model_id=model.id, requester_org_id=m["third"].org_id,
+                             contributor_org_id=m["admin"].org_id, target_org_id=m["other"].org_id,
+                             action="deploy", created_by=m["third"].user_id)
+        s.add(row)
+    return row.id
+
+
 # -- federation: a fresh node of org_a per call
 @fixture("node")
 def _node(m: dict[str, Any]) -> str:
@@ -296,6 +313,10 @@ NOT_REFERENCES: dict[tuple[str, str, str], str] = {
     ("POST", "/api/v1/jobs", "recipe.federated.min_nodes"): "a count of nodes, not a node",
     ("POST", "/api/v1/audit/verify", "checkpoints.key_id"): "the signing key named inside a checkpoint the caller "
                                                           "hands in to verify (a public key id), no resource",
+    ("PUT", "/api/v1/datasets/{org}/{dataset}/policy", "projects"): "projects a dataset's owner allows its data "
+        "for: one its organization is not in gets the same 422 as a missing one (governance.policies)",
+    ("POST", "/api/v1/datasets/{org}/{dataset}/policy/refusals", "job_id"): "the job the owner's own node refused: "
+        "404 unless the hub assigned it to the caller's organization; nothing of the job is returned",
     ("GET", "/compare", "?model"): "the compare page's shell only echoes the name (escaped, pattern-checked); the "
                                    "browser reads each version through the API with the caller's own access",
 }
