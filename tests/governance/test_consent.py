@@ -1,0 +1,135 @@
+"""Permissions that follow derived models (issue 19 point 2): a model trained on another
+organization's data is served to an organization outside what that contributor granted only with
+its consent, which it approves or refuses (both audited); its ONNX file is a separate right of
+the data owner; a consent request to an organization that does not exist fails clearly."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consortium.store.db import transaction
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
+from registry_models import tiny_classifier
+
+
+@pytest.fixture(scope="module")
+def setup(http: Any, world: Any, services: Any) -> dict[str, Any]:
+    names = {k: world.org() for k in ("contrib", "owner", "granted", "outsider", "outsider2")}
+    a = {k: world.actor(v, "admin") for k, v in names.items()}
+    a["contrib_viewer"] = world.actor(names["contrib"], "viewer")
+    r = http.post("/api/v1/datasets/import-sample", json={"sample": "iris", "name": "iris"},
+                  headers=a["contrib"].headers)
+    assert r.status_code == 201, r.text
+    for who in ("owner", "granted"):
+        r = http.post("/api/v1/grants", json={"resource_type": "dataset", "resource": f"{names['contrib']}/iris",
+                                              "permission": "compute", "grantee_org": names[who]},
+                      headers=a["contrib"].headers)
+        assert r.status_code == 201, r.text
+    from consortium.registry import models as reg
+    from consortium.store.tables.data import Dataset
+
+    with transaction(services.session_factory) as s:
+        ds = s.query(Dataset).filter_by(org_id=a["contrib"].org_id, name="iris").one()
+        lineage = {"datasets": [{"dataset": f"{names['contrib']}/iris", "dataset_id": ds.id, "version": 1,
+                                 "owner": names["contrib"], "owner_org_id": ds.org_id}],
+                   "organizations": [names["contrib"]], "source": "training"}
+        reg.register_version(s, a["owner"].org_id, "derived", onnx=tiny_classifier(), blobs=services.blobs,
+                             task="classification", lineage=lineage)
+        gone = dict(lineage, datasets=[{**lineage["datasets"][0], "owner_org_id": "org_gone0000000000"}])
+        reg.register_version(s, a["owner"].org_id, "orphan", onnx=tiny_classifier(), blobs=services.blobs,
+                             task="classification", lineage=gone)
+        reg.register_version(s, a["owner"].org_id, "own", onnx=tiny_classifier(), blobs=services.blobs,
+                             task="classification")
+    r = http.post("/api/v1/deployments", json={"name": f"d-{secrets.token_hex(3)}", "model": "derived"},
+                  headers=a["owner"].headers)
+    assert r.status_code == 201, r.text
+    return {"names": names, "a": a, "deployment": r.json()["name"],
+            "model": f"/api/v1/models/{names['owner']}/derived"}
+
+
+def _share(http: Any, s: dict[str, Any], to: str) -> Any:
+    return http.post("/api/v1/grants", json={"resource_type": "deployment", "resource": s["deployment"],
+                                             "permission": "invoke", "grantee_org": s["names"][to]},
+                     headers=s["a"]["owner"].headers)
+
+
+def _ask(http: Any, s: dict[str, Any], to: str, action: str = "deploy", model: str = "derived") -> Any:
+    return http.post(f"/api/v1/models/{s['names']['owner']}/{model}/consents",
+                     json={"organization": to, "action": action}, headers=s["a"]["owner"].headers)
+
+
+def test_serving_within_the_grants_needs_no_consent(http: Any, setup: dict[str, Any]) -> None:
+    r = _share(http, setup, "granted")  # it already holds a grant of the contributor's on the data
+    assert r.status_code == 201, r.text
+
+
+def test_serving_to_an_outsider_waits_for_consent(http: Any, services: Any, setup: dict[str, Any]) -> None:
+    s = setup
+    r = _share(http, s, "outsider")
+    assert r.status_code == 403, r.text
+    assert s["names"]["contrib"] in r.json()["error"]["message"] and "consent" in r.json()["error"]["message"]
+    r = _ask(http, s, s["names"]["outsider"])
+    assert r.status_code == 201, r.text
+    [req] = r.json()
+    assert req["contributor"] == s["names"]["contrib"] and req["state"] == "pending"
+    assert _ask(http, s, s["names"]["outsider"]).json()[0]["id"] == req["id"]  # an open request is reused
+    assert _share(http, s, "outsider").status_code == 403  # still pending
+    # the contributor sees it, a viewer may not decide, an uninvolved organization does not see it
+    listed = http.get("/api/v1/consents", params={"direction": "received"}, headers=s["a"]["contrib"].headers)
+    assert [c["id"] for c in listed.json()["items"]] == [req["id"]]
+    approve = f"/api/v1/consents/{req['id']}/approve"
+    assert http.post(approve, headers=s["a"]["contrib_viewer"].headers).status_code == 403
+    assert http.get(f"/api/v1/consents/{req['id']}", headers=s["a"]["outsider"].headers).status_code == 404
+    assert http.post(f"/api/v1/consents/{req['id']}/approve", headers=s["a"]["owner"].headers).status_code == 403
+    r = http.post(f"/api/v1/consents/{req['id']}/approve", headers=s["a"]["contrib"].headers)
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+    assert http.post(f"/api/v1/consents/{req['id']}/refuse", headers=s["a"]["contrib"].headers).status_code == 409
+    assert _share(http, s, "outsider").status_code == 201
+    from consortium.store.tables.audit import AuditEvent
+
+    with transaction(services.session_factory) as db:
+        asked = db.query(AuditEvent).filter_by(action="ask_consent", outcome="ok").all()
+        decided = db.query(AuditEvent).filter_by(action="approve_consent", outcome="ok").all()
+        assert asked and decided and json.loads(decided[-1].details)["state"] == "approved"
+
+
+def test_a_refused_consent_keeps_the_model_away(http: Any, setup: dict[str, Any]) -> None:
+    s = setup
+    [req] = _ask(http, s, s["names"]["outsider2"]).json()
+    r = http.post(f"/api/v1/consents/{req['id']}/refuse", headers=s["a"]["contrib"].headers)
+    assert r.status_code == 200 and r.json()["state"] == "refused"
+    assert _share(http, s, "outsider2").status_code == 403
+
+
+def test_downloading_the_onnx_file_is_the_data_owners_right(http: Any, setup: dict[str, Any]) -> None:
+    s = setup
+    onnx = f"{s['model']}/versions/1/onnx"
+    r = http.get(onnx, headers=s["a"]["owner"].headers)
+    assert r.status_code == 403 and "download" in r.text, r.text
+    own = f"/api/v1/models/{s['names']['owner']}/own/versions/1/onnx"
+    assert http.get(own, headers=s["a"]["owner"].headers).status_code == 200  # its own data: its own right
+    policy = f"/api/v1/datasets/{s['names']['contrib']}/iris/policy"
+    assert http.put(policy, json={"model_download": True}, headers=s["a"]["contrib"].headers).status_code == 200
+    assert http.get(onnx, headers=s["a"]["owner"].headers).status_code == 200
+    assert http.delete(policy, headers=s["a"]["contrib"].headers).status_code == 200
+    assert http.get(onnx, headers=s["a"]["owner"].headers).status_code == 403
+    [req] = _ask(http, s, s["names"]["owner"], "download").json()  # or a consent to download
+    assert http.post(f"/api/v1/consents/{req['id']}/approve", headers=s["a"]["contrib"].headers).status_code == 200
+    assert http.get(onnx, headers=s["a"]["owner"].headers).status_code == 200
+
+
+def test_consent_to_an_organization_that_does_not_exist_fails_clearly(http: Any, setup: dict[str, Any]) -> None:
+    r = _ask(http, setup, "no-such-org-anymore")
+    assert r.status_code == 404, r.text
+    assert "no-such-org-anymore" in r.json()["error"]["message"] and "no longer" in r.json()["error"]["message"]
+    r = _ask(http, setup, setup["names"]["outsider"], model="orphan")  # its contributor is gone
+    assert r.status_code == 409 and "no longer exists" in r.json()["error"]["message"], r.text
+    r = _ask(http, setup, setup["names"]["outsider"], model="own")
+    assert r.status_code == 422 and "needs no consent" in r.text
