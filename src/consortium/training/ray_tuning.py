@@ -113,8 +113,9 @@ def _report_row(row: dict[str, Any], r: Recipe, seen: list[float]) -> dict[str, 
     finite = bool(np.isfinite(v))
     seen.append(v if finite else math.inf)
     best = min(seen)
+    score = row.get("val_accuracy", -v)  # the reward, as in training.tuning
     return {"val_loss": v if finite else DIVERGED, "best_val_loss": best if np.isfinite(best) else DIVERGED,
-            "epoch": row["epoch"], "diverged": not finite,
+            "reward": float(score) if np.isfinite(score) else -DIVERGED, "epoch": row["epoch"], "diverged": not finite,
             "complete": row["epoch"] >= r.train.epochs or _early_stop_at(seen, r)}
 
 
@@ -263,7 +264,9 @@ def tune_on_ray(
     if not complete:
         raise InvalidInput("no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s")
     best = min(complete, key=lambda t: t["value"])
+    rewards = [t.get("reward") for t in trials]
     summary = {
+        "method": spec.method,
         "sampler": "PBT" if pbt else "TPE",
         "pruner": "PBT exploit/explore" if pbt else "Hyperband (ASHA)",
         "engine": "ray",
@@ -276,6 +279,10 @@ def tune_on_ray(
         "best_params": dict(best["params"]),
         "best_value": float(best["value"]),
         "best_trial": best["number"],
+        "budget": spec.trials,
+        "reward": "val_accuracy" if task == "classification" else "-val_loss",
+        "rewards": rewards,
+        "best_reward": max((x for x in rewards if x is not None), default=None),
         "wall_s": round(time.perf_counter() - started, 3),
     }
     if pbt:
@@ -309,7 +316,7 @@ class _Progress(Callback):
     def _row(self, trial: Any) -> dict[str, Any]:
         row = self.rows.setdefault(trial.trial_id, {
             "number": len(self.rows), "state": "RUNNING", "value": None,  # in the order trials start
-            "params": {}, "epochs": 0, "intermediate": {}, "perturbations": 0})
+            "params": {}, "epochs": 0, "intermediate": {}, "perturbations": 0, "reward": None})
         params = {k: trial.config.get(k) for k in self.names}
         if row["params"] and params != row["params"]:
             row["perturbations"] += 1
@@ -326,6 +333,8 @@ class _Progress(Callback):
         row["intermediate"][int(result["epoch"])] = float(result["val_loss"])
         row["value"], row["complete"] = float(result["best_val_loss"]), bool(result["complete"])
         row["diverged"] = bool(result.get("diverged"))
+        if "reward" in result and result["reward"] > -DIVERGED:
+            row["reward"] = max(float(result["reward"]), row.get("reward") or -math.inf)
 
     def _end(self, trial: Any, failed: bool) -> None:
         row = self._row(trial)
