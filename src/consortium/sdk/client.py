@@ -28,6 +28,7 @@ from consortium.sdk.jobs import Jobs
 from consortium.sdk.models import Deployments, Models
 from consortium.sdk.monitoring import Monitoring
 from consortium.sdk.nodes import Nodes
+from consortium.sdk.policies import Consents, Policies
 from consortium.sdk.projects import Projects
 from consortium.sdk.protection import Records, Retention, Withdrawals
 
@@ -108,6 +109,8 @@ class Client:
         self.records = Records(self)  # processing record, audit export (issue 19)
         self.withdrawals = Withdrawals(self)
         self.retention = Retention(self)
+        self.policies = Policies(self)  # dataset policies (issue 19)
+        self.consents = Consents(self)  # consent for derived models (issue 19)
 
     @classmethod
     def login(cls, url: str, email: str, password: str, **kw: Any) -> Client:

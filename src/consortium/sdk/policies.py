@@ -1,0 +1,62 @@
+"""SDK groups ``client.policies`` (a dataset's rules, set by its owner) and ``client.consents``
+(consent requests for models trained on other organizations' data).
+
+>>> import consortium
+>>> c = consortium.Client("http://127.0.0.1:8000", token="csm_tok_...")               # doctest: +SKIP
+>>> c.policies.set("bc", {"max_epochs": 5, "dp_max_epsilon": 2.0})["set"]              # doctest: +SKIP
+['dp_max_epsilon', 'max_epochs']
+>>> [r["contributor"] for r in c.consents.ask("bc-federated", "northgate-lab")]       # doctest: +SKIP
+['riverside-clinic']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consortium.sdk.resources import API, Group
+
+
+class Policies(Group):
+    def _ref(self, dataset: str) -> str:
+        return dataset.strip("/") if "/" in dataset else f"{self.c.me()['org']}/{dataset}"
+
+    def get(self, dataset: str) -> dict[str, Any]:
+        """The dataset's rules: ``{"dataset", "rules": {...}, "set": [names], "set_by", "updated_at"}``."""
+        return self._get(f"/datasets/{self._ref(dataset)}/policy")  # type: ignore[no-any-return]
+
+    def set(self, dataset: str, rules: dict[str, Any]) -> dict[str, Any]:
+        """Replace the rules of one of your datasets (admins); a rule left out does not restrict."""
+        return self.c.request("PUT", f"{API}/datasets/{self._ref(dataset)}/policy", json=rules)  # type: ignore[no-any-return]
+
+    def clear(self, dataset: str) -> dict[str, Any]:
+        """Remove every rule of the dataset."""
+        return self._delete(f"/datasets/{self._ref(dataset)}/policy")  # type: ignore[no-any-return]
+
+    def report_refusal(self, dataset: str, job_id: str, rules: list[str], message: str = "") -> dict[str, Any]:
+        """A node tells the hub it refused ``job_id`` against the dataset's policy (audited)."""
+        return self._post(f"/datasets/{self._ref(dataset)}/policy/refusals",  # type: ignore[no-any-return]
+                          {"job_id": job_id, "rules": rules, "message": message})
+
+
+class Consents(Group):
+    def ask(self, model: str, organization: str, action: str = "deploy", note: str = "") -> list[dict[str, Any]]:
+        """Ask each contributor of your model (``name`` or ``org/name``) to let it go to ``organization``
+        (``share``, ``deploy``; ``download``: your own organization downloads its ONNX file)."""
+        ref = model.strip("/") if "/" in model else f"{self.c.me()['org']}/{model}"
+        return self._post(f"/models/{ref}/consents",  # type: ignore[no-any-return]
+                          {"organization": organization, "action": action, "note": note})
+
+    def list(self, direction: str = "all", limit: int | None = None) -> list[dict[str, Any]]:
+        """Requests your organization received as a contributor or sent (``all``, ``received``, ``sent``)."""
+        return self._list("/consents", limit=limit, direction=direction)
+
+    def get(self, consent_id: str) -> dict[str, Any]:
+        return self._get(f"/consents/{consent_id}")  # type: ignore[no-any-return]
+
+    def approve(self, consent_id: str) -> dict[str, Any]:
+        """Agree, as the contributing organization (admins)."""
+        return self._post(f"/consents/{consent_id}/approve")  # type: ignore[no-any-return]
+
+    def refuse(self, consent_id: str) -> dict[str, Any]:
+        """Refuse, as the contributing organization (admins)."""
+        return self._post(f"/consents/{consent_id}/refuse")  # type: ignore[no-any-return]
