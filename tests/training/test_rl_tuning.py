@@ -116,3 +116,11 @@ def test_bad_rl_spaces_are_refused_naming_the_field(http: Any, world: Any, space
     r = http.post("/api/v1/jobs", json={"recipe": body}, headers=a.headers)
     assert r.status_code == 422, r.text
     assert needle in r.json()["error"]["message"], r.text
+
+
+def test_federated_tuning_is_refused_not_ignored() -> None:
+    from consortium.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="invalid recipe at tune: federated jobs do not tune yet"):
+        parse_recipe({"name": "f", "federated": {"datasets": ["a/b", "c/d"]},
+                      "tune": {"method": "rl", "trials": 2, "space": SPACE}})
