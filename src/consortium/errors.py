@@ -92,6 +92,13 @@ class Unavailable(ConsortiumError):
     code = "unavailable"
 
 
+class Withdrawn(ConsortiumError):
+    """The data behind the resource was withdrawn by its owner (e.g. a deployment of a model
+    derived from a withdrawn dataset version, whose owner chose that it stop)."""
+
+    code = "withdrawn"
+
+
 class IntegrityError(ConsortiumError):
     """Stored data failed an integrity check (tampered blob, broken audit chain)."""
 
@@ -102,7 +109,7 @@ FAMILIES: dict[str, type[ConsortiumError]] = {
     cls.code: cls
     for cls in (
         ConsortiumError, InvalidInput, UnsupportedFormat, BadRequest, Unauthenticated, PermissionDenied,
-        NotFound, Conflict, PayloadTooLarge, QuotaExceeded, Unavailable, IntegrityError,
+        NotFound, Conflict, PayloadTooLarge, QuotaExceeded, Unavailable, Withdrawn, IntegrityError,
     )
 }
 

@@ -49,10 +49,11 @@ def api_router() -> APIRouter:
     from consortium.api.routes import nodes
 
     api.include_router(nodes.router)
-    from consortium.api.routes import audit_export, records
+    from consortium.api.routes import audit_export, records, withdrawals
 
     api.include_router(records.router)
     api.include_router(audit_export.router)
+    api.include_router(withdrawals.router)
     return api
 
 

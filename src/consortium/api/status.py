@@ -27,6 +27,7 @@ from consortium.errors import (
     Unauthenticated,
     Unavailable,
     UnsupportedFormat,
+    Withdrawn,
 )
 
 STATUS: dict[type[ConsortiumError], int] = {
@@ -40,6 +41,7 @@ STATUS: dict[type[ConsortiumError], int] = {
     UnsupportedFormat: 415,
     InvalidInput: 422,
     QuotaExceeded: 429,
+    Withdrawn: 451,  # Unavailable For Legal Reasons (RFC 7725)
     IntegrityError: 500,
     Unavailable: 503,
 }

@@ -5,6 +5,7 @@ follows through lineage) and ``client.retention`` (retention periods and their p
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import os
 from pathlib import Path
@@ -93,17 +94,17 @@ class Withdrawals(Group):
         return self._post(f"/datasets/{org}/{name}/versions/{version}/withdraw",
                           {"mode": mode, "reason": reason, "end_grants": end_grants})
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Withdrawals your organization made, and those that marked its models."""
         return self._list("/withdrawals")
 
     def get(self, withdrawal_id: str) -> dict[str, Any]:
         return self._get(f"/withdrawals/{withdrawal_id}")
 
-    def of_dataset(self, dataset: str) -> list[dict[str, Any]]:
+    def of_dataset(self, dataset: str) -> builtins.list[dict[str, Any]]:
         """The withdrawn versions of a dataset you can see."""
         org, _, name = dataset.partition("/")
-        return self._get(f"/datasets/{org}/{name}/withdrawals")["items"]  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{org}/{name}/withdrawals")["items"]
 
     def retrain_without(self, model: str, version: int | str) -> dict[str, Any]:
         """Start the marked version's recipe again without the withdrawn data (one job).
@@ -118,15 +119,15 @@ class Retention(Group):
     def set_dataset(self, dataset: str, days: int | None) -> dict[str, Any]:
         """Keep each version of your dataset ``days`` days after its upload (None: forever)."""
         org, _, name = dataset.partition("/")
-        return self.c.request("PUT", f"/api/v1/datasets/{org}/{name}/retention", json={"days": days})  # type: ignore[no-any-return]
+        return self.c.request("PUT", f"/api/v1/datasets/{org}/{name}/retention", json={"days": days})
 
     def set_job_logs(self, days: int | None) -> dict[str, Any]:
         """Keep your organization's job logs ``days`` days after the job finished (None: forever)."""
-        return self.c.request("PUT", "/api/v1/retention/job-logs", json={"days": days})  # type: ignore[no-any-return]
+        return self.c.request("PUT", "/api/v1/retention/job-logs", json={"days": days})
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         """Your organization's retention periods (datasets, job logs, deployments' prediction logs)."""
-        return self._get("/retention")["items"]  # type: ignore[no-any-return]
+        return self._get("/retention")["items"]
 
     def purge(self) -> dict[str, Any]:
         """Purge what has expired now (hub operators; the hub also does it on a schedule)."""

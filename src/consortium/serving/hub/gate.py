@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from consortium.errors import ConsortiumError
+from consortium.errors import ConsortiumError, Withdrawn
 from consortium.governance import credentials, grants
 from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
@@ -30,6 +31,7 @@ from consortium.governance.secrets import hash_token
 from consortium.serving.hub.deployments import find_deployment, lookup, not_found, resolve_version
 from consortium.serving.hub.usage import UsageMeter
 from consortium.store.db import transaction
+from consortium.store.tables.protection import DatasetWithdrawal, WithdrawnModelVersion
 
 T = TypeVar("T")
 
@@ -166,6 +168,7 @@ class Gate:
             if d is None:
                 raise not_found(name)
             v = resolve_version(s, d)
+            stopped_by_withdrawal(s, d.name, v.id)  # a stopped one is not cached: it stays stopped
             t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
         self.targets.put(self.target_key(name, p), t)
         return t
@@ -204,6 +207,20 @@ class Gate:
         else:  # however it was named: bare, org~name, org/name
             self.targets.drop(lambda k: split_qualified(k[0])[1] == deployment or k[0].startswith("dep_"))
         self.access.drop()
+
+
+def stopped_by_withdrawal(session: Session, name: str, version_id: str) -> None:
+    """Raise ``Withdrawn`` when the version derives from a dataset version its owner withdrew with
+    ``mode: stop`` (``consortium.data.withdrawal``); ``warn`` serves on."""
+    w = session.scalar(select(DatasetWithdrawal).join(WithdrawnModelVersion,
+                                                      WithdrawnModelVersion.withdrawal_id == DatasetWithdrawal.id)
+                       .where(WithdrawnModelVersion.version_id == version_id, WithdrawnModelVersion.mode == "stop")
+                       .limit(1))
+    if w is not None:
+        raise Withdrawn(f"deployment {name!r} is stopped: the model version it serves derives from {w.dataset} "
+                        f"version {w.version}, which its owner withdrew ({w.id})",
+                        hint="its owner can retrain without it (`consortium withdrawals retrain`) and deploy the "
+                             "new version")
 
 
 def _project_member_access(session: Any, t: Target, p: Principal) -> Access | None:

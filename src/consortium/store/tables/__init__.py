@@ -13,6 +13,7 @@ from consortium.store.tables import (  # noqa: F401
     monitoring,
     policies,
     projects,
+    protection,
     registry,
     throttle,
 )
