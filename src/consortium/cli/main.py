@@ -32,6 +32,8 @@ app.add_typer(projects.projects, name="projects")
 app.command("worker")(hub.worker)
 __import__("consortium.cli.models", fromlist=["install"]).install(app)  # models, deploy, deployments
 app.add_typer(__import__("consortium.cli.datasets", fromlist=["app"]).app, name="datasets")
+__import__("consortium.cli.policies", fromlist=["install"]).install(  # datasets policy, consents (issue 19)
+    app, __import__("consortium.cli.datasets", fromlist=["app"]).app)
 __import__("consortium.cli.monitor", fromlist=["install"]).install(app)  # monitor, feedback, monitoring
 app.command("node")(__import__("consortium.cli.node", fromlist=["node"]).node)
 app.add_typer(__import__("consortium.cli.node", fromlist=["nodes"]).nodes, name="nodes")

@@ -128,7 +128,7 @@ def require(session: Session, model: RegisteredModel, target_id: str, action: st
             "share": f"sharing it with {target}", "deploy": f"serving it to {target}"}[action]
     raise PermissionDenied(
         f"model {model_ref} was trained on data of {', '.join(_names(session, lacking))}; {what} needs their consent",
-        hint=f"ask with `consortium models consent {model_ref} {target} --action {action}`"
+        hint=f"ask with `consortium consents ask {model_ref} {target} --action {action}`"
              + (" (or the data owner sets model_download in its dataset policy)" if action == "download" else ""),
         details={"consent_needed": _names(session, lacking), "action": action})
 
