@@ -436,10 +436,6 @@ def check_parallel(recipe: Recipe) -> None:
         if bs is not None and (bs.choices is None or any(not isinstance(v, int) or v % n for v in bs.choices)):
             raise InvalidInput(f"invalid recipe at tune.space.train.batch_size: with {n} workers every batch size "
                                f"must split evenly", hint=f"give choices that are multiples of {n}")
-    if recipe.tune is not None and recipe.federated is not None:
-        raise InvalidInput("invalid recipe at tune: federated jobs do not tune yet (each child would be a federated "
-                           "run of its own, approved and charged to the privacy ledger)",
-                           hint="tune on a hub-side training job, then submit the federated job with the values found")
     if recipe.tune is not None and recipe.tune.method == "rl" and recipe.tune.parallel > 1:
         raise InvalidInput("invalid recipe at tune.parallel: the rl controller learns from each child before it "
                            "proposes the next, so its children run one at a time", hint="set tune.parallel: 1")
