@@ -115,6 +115,16 @@ def violations(rules: Rules, t: Terms) -> list[Violation]:
     return out
 
 
+NODE_RULES = ("dp_max_epsilon", "max_rounds", "max_epochs", "model_types", "max_parameters", "min_rows")
+"""The rules a node checks on what it is asked to train; who submitted the job, in which project and
+for which purpose are the hub's to check (the node sees only the run's recipe)."""
+
+
+def node_violations(rules: Rules, t: Terms) -> list[Violation]:
+    """``violations`` limited to ``NODE_RULES``."""
+    return [v for v in violations(rules, t) if v.rule in NODE_RULES]
+
+
 def impossible(rules: Rules, rows: int | None = None, kind: str | None = None) -> list[Violation]:
     """Rules no job could meet, or that contradict each other or the dataset (``rows``, ``kind``)."""
     out = []

@@ -22,19 +22,19 @@ class Policies(Group):
 
     def get(self, dataset: str) -> dict[str, Any]:
         """The dataset's rules: ``{"dataset", "rules": {...}, "set": [names], "set_by", "updated_at"}``."""
-        return self._get(f"/datasets/{self._ref(dataset)}/policy")  # type: ignore[no-any-return]
+        return self._get(f"/datasets/{self._ref(dataset)}/policy")
 
     def set(self, dataset: str, rules: dict[str, Any]) -> dict[str, Any]:
         """Replace the rules of one of your datasets (admins); a rule left out does not restrict."""
-        return self.c.request("PUT", f"{API}/datasets/{self._ref(dataset)}/policy", json=rules)  # type: ignore[no-any-return]
+        return self.c.request("PUT", f"{API}/datasets/{self._ref(dataset)}/policy", json=rules)
 
     def clear(self, dataset: str) -> dict[str, Any]:
         """Remove every rule of the dataset."""
-        return self._delete(f"/datasets/{self._ref(dataset)}/policy")  # type: ignore[no-any-return]
+        return self._delete(f"/datasets/{self._ref(dataset)}/policy")
 
     def report_refusal(self, dataset: str, job_id: str, rules: list[str], message: str = "") -> dict[str, Any]:
         """A node tells the hub it refused ``job_id`` against the dataset's policy (audited)."""
-        return self._post(f"/datasets/{self._ref(dataset)}/policy/refusals",  # type: ignore[no-any-return]
+        return self._post(f"/datasets/{self._ref(dataset)}/policy/refusals",
                           {"job_id": job_id, "rules": rules, "message": message})
 
 
@@ -43,7 +43,7 @@ class Consents(Group):
         """Ask each contributor of your model (``name`` or ``org/name``) to let it go to ``organization``
         (``share``, ``deploy``; ``download``: your own organization downloads its ONNX file)."""
         ref = model.strip("/") if "/" in model else f"{self.c.me()['org']}/{model}"
-        return self._post(f"/models/{ref}/consents",  # type: ignore[no-any-return]
+        return self._post(f"/models/{ref}/consents",
                           {"organization": organization, "action": action, "note": note})
 
     def list(self, direction: str = "all", limit: int | None = None) -> list[dict[str, Any]]:
@@ -51,12 +51,12 @@ class Consents(Group):
         return self._list("/consents", limit=limit, direction=direction)
 
     def get(self, consent_id: str) -> dict[str, Any]:
-        return self._get(f"/consents/{consent_id}")  # type: ignore[no-any-return]
+        return self._get(f"/consents/{consent_id}")
 
     def approve(self, consent_id: str) -> dict[str, Any]:
         """Agree, as the contributing organization (admins)."""
-        return self._post(f"/consents/{consent_id}/approve")  # type: ignore[no-any-return]
+        return self._post(f"/consents/{consent_id}/approve")
 
     def refuse(self, consent_id: str) -> dict[str, Any]:
         """Refuse, as the contributing organization (admins)."""
-        return self._post(f"/consents/{consent_id}/refuse")  # type: ignore[no-any-return]
+        return self._post(f"/consents/{consent_id}/refuse")

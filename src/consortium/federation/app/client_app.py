@@ -31,6 +31,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, 
 from flwr.clientapp import ClientApp
 
 from consortium.federation.app import protocol as P
+from consortium.federation.app import site_policy
 
 app = ClientApp()
 _CACHE: dict[tuple[str, str, float], Any] = {}
@@ -117,6 +118,7 @@ def query(msg: Message, context: Context) -> Message:
 
     x, y, kind, org, names = _local_arrays(context)
     recipe = _recipe(context)
+    site_policy.enforce(context.node_config, recipe, len(y))  # the data owner's rules, at the site (issue 19)
     out: dict[str, Any] = {"org": org, "stats": {**local_stats(x, y, kind), "class_names": names}}
     plan = _privacy(context, recipe, len(y))
     if plan is not None:
@@ -162,6 +164,8 @@ def local_round(context: Context, state: dict[str, Any], stats_dict: dict[str, A
     if any(not k.startswith("0.") for k in missing):  # only the Scale buffers may be left out
         raise ValueError(f"the global model lacks weights: {sorted(missing)[:5]}")
     model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()}, strict=False)
+    site_policy.enforce(context.node_config, recipe, len(y), server_round=server_round,
+                        parameters=sum(int(t.numel()) for t in model.parameters() if t.requires_grad))
     task, loss = recipe.resolved_task, recipe.resolved_loss
     before = evaluate(model, x, y, loss=loss)
     plan = _privacy(context, recipe, len(y))

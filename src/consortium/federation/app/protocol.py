@@ -33,6 +33,7 @@ DEFAULT_RUN_CONFIG: dict[str, Any] = {
 DATA_DIR = "data-dir"
 DATASET = "dataset"
 ORG = "org"
+POLICY = "policy"  # a JSON file of the dataset policy's rules, read from the hub by the node (issue 19)
 
 # record keys
 ARRAYS = "arrays"

@@ -98,6 +98,7 @@ class NodeAgent:
         self.errors = 0
         self.runs: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its flower-supernode
         self.run_links: dict[str, str] = {}  # job id -> the SuperLink its SuperNode connects to
+        self.refused: set[str] = set()  # job ids whose run this site refused against its policy
 
     def register(self) -> dict[str, Any]:
         from consortium.federation.engine.pki import node_key
@@ -112,8 +113,46 @@ class NodeAgent:
 
     def beat(self) -> dict[str, Any]:
         self.node = self.client.nodes.heartbeat(self.node["id"], describe(self.data_dir))
-        self.sync_runs(self.node.get("assignments") or [])
+        self.report_refusals()
+        self.sync_runs([a for a in self.node.get("assignments") or [] if a["job_id"] not in self.refused])
         return self.node
+
+    def policy_file(self, a: dict[str, Any]) -> Path | None:
+        """The data owner's rules for this run's dataset, read from the hub with this node's own
+        credential and written where its ClientApp checks them (``federation.app.site_policy``);
+        None for a dataset the hub's catalog does not list (no policy can name it)."""
+        import json
+        import re
+
+        from consortium.errors import NotFound
+        from consortium.fileutil import write_private
+
+        name = re.sub(rf"-v\d+-{re.escape(a['job_id'])}$", "", a["dataset"])  # a copy the hub staged
+        try:
+            rules = self.client.policies.get(f"{self.node['org']}/{name}")["rules"]
+        except NotFound:
+            return None
+        path = self.data_dir / ".node" / f"policy-{a['job_id']}.json"
+        write_private(path, json.dumps({"dataset": name, **rules}).encode())
+        return path
+
+    def report_refusals(self) -> None:
+        """Tell the hub (audited) of each run whose ClientApp refused it, and stop its SuperNode."""
+        import json
+
+        from consortium.federation.app.site_policy import refusal_path
+
+        for job_id in list(self.runs):
+            policy = self.data_dir / ".node" / f"policy-{job_id}.json"
+            refused = refusal_path(policy)
+            if job_id in self.refused or not refused.exists():
+                continue
+            what = json.loads(refused.read_text())
+            dataset = json.loads(policy.read_text()).get("dataset", "")
+            self.client.policies.report_refusal(f"{self.node['org']}/{dataset}", job_id, what["rules"],
+                                                what.get("message", ""))
+            self.refused.add(job_id)
+            self._stop_run(job_id)
 
     def sync_runs(self, assigned: list[dict[str, Any]]) -> None:
         """Start a SuperNode for each newly assigned run; stop those no longer assigned."""
@@ -139,6 +178,9 @@ class NodeAgent:
             if "'" in v:
                 raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
         cfg = f"{P.DATA_DIR}='{self.data_dir}' {P.DATASET}='{a['dataset']}' {P.ORG}='{self.node['org']}'"
+        policy = self.policy_file(a)  # the owner's rules, checked again by the ClientApp (issue 19)
+        if policy is not None:
+            cfg += f" {P.POLICY}='{policy}'"
         tag = {MARK: str(a["tag"])} if parse_job_tag(str(a.get("tag", ""))) else {}  # lets the hub sweep it
         env = {**os.environ, "FLWR_TELEMETRY_ENABLED": "0", **tag,
                "PYTHONPATH": python_path(),
@@ -171,6 +213,8 @@ class NodeAgent:
     def _stop_run(self, job_id: str) -> None:
         self.run_links.pop(job_id, None)
         (self.data_dir / ".node" / f"superlink-ca-{job_id}.pem").unlink(missing_ok=True)
+        if job_id not in self.refused:  # a refusal's files stay until it is reported
+            (self.data_dir / ".node" / f"policy-{job_id}.json").unlink(missing_ok=True)
         proc = self.runs.pop(job_id, None)
         if proc is None:
             return
