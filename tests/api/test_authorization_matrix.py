@@ -176,6 +176,18 @@ def _dataset(m: dict[str, Any]) -> str:
     return name
 
 
+@fixture("withdrawal_id")
+def _withdrawal(m: dict[str, Any]) -> str:
+    """A withdrawal org_a made (of a version of a fresh dataset of its own; issue 19)."""
+    from consortium.store.tables.protection import DatasetWithdrawal
+
+    with transaction(m["svc"].session_factory) as s:
+        w = DatasetWithdrawal(id=new_id("wd"), org_id=m["admin"].org_id, dataset_id=new_id("ds"),
+                              dataset=f"{m['org_a']}/fx", version=1, mode="stop", effects={})
+        s.add(w)
+    return w.id
+
+
 @fixture("asset")
 def _ui_asset(m: dict[str, Any]) -> str:
     return "app.css"
@@ -317,6 +329,8 @@ NOT_REFERENCES: dict[tuple[str, str, str], str] = {
         "for: one its organization is not in gets the same 422 as a missing one (governance.policies)",
     ("POST", "/api/v1/datasets/{org}/{dataset}/policy/refusals", "job_id"): "the job the owner's own node refused: "
         "404 unless the hub assigned it to the caller's organization; nothing of the job is returned",
+    ("POST", "/api/v1/datasets/{org}/{dataset}/versions/{version}/withdraw", "end_grants"):
+        "a yes/no switch (end the dataset's grants or keep them), naming no grant",
     ("GET", "/compare", "?model"): "the compare page's shell only echoes the name (escaped, pattern-checked); the "
                                    "browser reads each version through the API with the caller's own access",
 }
