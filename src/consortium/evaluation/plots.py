@@ -53,6 +53,7 @@ def search_curve(rewards: list[float | None], label: str = "reward") -> bytes:
     best = list(np.maximum.accumulate(ys)) if ys else []
     ax.plot(xs, ys, "o", alpha=0.6, label=f"child's {label}")
     ax.step(xs, best, where="post", label="best so far")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # children are whole numbers
     ax.set_xlabel("child")
     ax.set_ylabel(label)
     ax.legend()
