@@ -49,11 +49,12 @@ def api_router() -> APIRouter:
     from consortium.api.routes import nodes
 
     api.include_router(nodes.router)
-    from consortium.api.routes import audit_export, records, withdrawals
+    from consortium.api.routes import audit_export, records, retention, withdrawals
 
     api.include_router(records.router)
     api.include_router(audit_export.router)
     api.include_router(withdrawals.router)
+    api.include_router(retention.router)
     return api
 
 

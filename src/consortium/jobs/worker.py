@@ -27,6 +27,7 @@ from consortium.store.db import transaction
 
 log = logging.getLogger("consortium.worker")
 HEARTBEAT_S = float(os.environ.get("CONSORTIUM_HEARTBEAT_S", "5"))
+RETENTION_EVERY_S = float(os.environ.get("CONSORTIUM_RETENTION_EVERY_S", "300"))  # expired data's purge
 _current: dict[str, Any] = {}  # the job this process is running, for a graceful stop
 
 
@@ -81,9 +82,12 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
     services = Hub.start(settings)  # a job needs the database, keys, blobs and audit only
     worker = queue.worker_name()
     stop = stop or threading.Event()
-    last_reap = 0.0
+    last_reap = last_purge = 0.0
     try:
         while not stop.is_set():
+            if time.monotonic() - last_purge > RETENTION_EVERY_S:
+                _purge(services)
+                last_purge = time.monotonic()
             if time.monotonic() - last_reap > 5:
                 with services.session_factory() as s:
                     if queue.reap(s, timedelta(seconds=settings.job_lease_s)) or not last_reap:
@@ -106,6 +110,19 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
                 return
     finally:
         services.close()
+
+
+def _purge(services: Hub) -> None:
+    """Purge what retention periods say has expired (``consortium.data.retention``), audited."""
+    from consortium.data.retention import purge_expired
+
+    try:
+        counts = purge_expired(services.session_factory, services.blobs, services.audit_in)
+    except Exception:  # the next run retries; the worker goes on with jobs
+        log.exception("retention purge failed")
+        return
+    if any(counts.values()):
+        log.info("retention purge: %s", counts)
 
 
 class WorkerPool:

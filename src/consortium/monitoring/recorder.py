@@ -52,8 +52,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, and_, delete, func, insert, or_, select
 
+from consortium.governance.audit import EventDraft
 from consortium.monitoring import latency
 from consortium.monitoring.ids import PredictionIds, derive_key
 from consortium.monitoring.prometheus import ROW_BUCKETS, HubMetrics, model_label
@@ -346,7 +347,8 @@ class Monitor:
         if now - self._last_retention >= self.retention_interval:
             self._last_retention = now
             with self.svc.session_factory() as s:
-                enforce_retention(s)
+                _, events = purge_prediction_logs(s)
+                self.svc.audit_in(s, events)  # each purge is audited with it (issue 19)
                 s.commit()
         if now - self._last_check >= self.check_interval:
             self._last_check = now
@@ -379,21 +381,33 @@ class Monitor:
         self.flush()
 
 
-def enforce_retention(session: Any, now: datetime | None = None) -> int:
-    """Delete logged predictions older than their deployment's ``retention_days``; returns rows deleted."""
+def purge_prediction_logs(session: Any, now: datetime | None = None) -> tuple[int, list[EventDraft]]:
+    """Delete logged predictions older than their deployment's ``retention_days``; returns the rows
+    deleted and one audit event per deployment purged (its owner sees it)."""
     now = now or utcnow()
     configured = {r.deployment_id: int((r.settings or {}).get("retention_days", DEFAULT_RETENTION_DAYS))
                   for r in session.scalars(select(MonitoringConfig))}
-    deleted = 0
     by_days: dict[int, list[str]] = {}
     for dep, days in configured.items():
         by_days.setdefault(days, []).append(dep)
-    for days, deps in by_days.items():
-        res = session.execute(delete(PredictionRecord).where(PredictionRecord.deployment_id.in_(deps),
-                                                             PredictionRecord.created_at < now - timedelta(days=days)))
-        deleted += res.rowcount or 0
-    q = delete(PredictionRecord).where(PredictionRecord.created_at < now - timedelta(days=DEFAULT_RETENTION_DAYS))
-    if configured:
-        q = q.where(PredictionRecord.deployment_id.not_in(list(configured)))
-    deleted += session.execute(q).rowcount or 0
-    return deleted
+    old = PredictionRecord.created_at < now - timedelta(days=DEFAULT_RETENTION_DAYS)
+    conds = [and_(PredictionRecord.deployment_id.in_(deps), PredictionRecord.created_at < now - timedelta(days=days))
+             for days, deps in by_days.items()]
+    conds.append(and_(old, PredictionRecord.deployment_id.not_in(list(configured))) if configured else old)
+    expired = or_(*conds)
+    groups = session.execute(select(PredictionRecord.deployment_id, PredictionRecord.owner_org_id, func.count())
+                             .where(expired).group_by(PredictionRecord.deployment_id,
+                                                      PredictionRecord.owner_org_id)).all()
+    if not groups:
+        return 0, []
+    deleted = session.execute(delete(PredictionRecord).where(expired)).rowcount or 0
+    events = [EventDraft("retention.purge_prediction_log", actor_org_id=owner, resource_type="deployment",
+                         resource_id=dep, resource_org_id=owner, request_id="retention",
+                         details={"rows": int(n), "days": configured.get(dep, DEFAULT_RETENTION_DAYS)})
+              for dep, owner, n in groups]
+    return int(deleted), events
+
+
+def enforce_retention(session: Any, now: datetime | None = None) -> int:
+    """``purge_prediction_logs`` without its audit events (the monitor writes them); returns rows deleted."""
+    return purge_prediction_logs(session, now)[0]
