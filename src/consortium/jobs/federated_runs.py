@@ -9,7 +9,10 @@ the first kind: their data directories are the demo sites' own, outside the hub'
 ``admit`` registers their public keys with the SuperLink (node authentication) and returns what
 their assignment needs to connect (the CA certificate). ``sweep_orphans`` kills the Flower
 processes of jobs whose worker died (tag ``job-<id>.<attempt>``, see
-``consortium.federation.engine.processes``).
+``consortium.federation.engine.processes``). ``refusal_event`` is the audit record of a SuperNode
+the job's SuperLink refused (``federation.node_refused``, outcome ``denied``): the key's
+fingerprint, the caller's address, Flower's reason, and the registered node the key belongs to
+(a node of an organization not admitted to this job), if any.
 
 >>> from types import SimpleNamespace
 >>> is_hosted(SimpleNamespace(agent={"host": "elsewhere", "data_dir": "/x"}), Path("/x"))
@@ -26,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consortium.errors import InvalidInput
+from consortium.governance.audit import EventDraft
 from consortium.jobs import federated_nodes
 from consortium.store.tables.federation import FederationNode
 
@@ -113,3 +117,23 @@ def sweep_orphans(session: Session, job_id: str | None = None) -> dict[str, list
         if job is not None and (job.state != "running" or parsed[1] != job.attempts):
             killed[tag] = sweep(tag)
     return killed
+
+
+def refusal_event(session: Session, job_id: str, job_org_id: str, refusal: Any) -> EventDraft:
+    """The audit record of one SuperNode the job's SuperLink refused (a ``Refusal``)."""
+    from consortium.governance.identity import org_by_id
+
+    details: dict[str, Any] = {"job_id": job_id, "route": refusal.route, "reason": refusal.reason,
+                               "peer": refusal.peer, "key_fingerprint": refusal.fingerprint}
+    key = refusal.openssh
+    owner = None
+    if key is not None:
+        owner = next((n for n in session.scalars(select(FederationNode))
+                      if (n.agent or {}).get("public_key", "").split()[:2] == key.split()[:2]), None)
+    if owner is not None:
+        details["node"] = f"{org_by_id(session, owner.org_id).name}/{owner.name}"
+    else:
+        details["node"] = None  # a key no registered node of this hub holds
+    return EventDraft("federation.node_refused", outcome="denied", request_id=job_id,
+                      actor_org_id=owner.org_id if owner is not None else None, resource_type="job",
+                      resource_id=job_id, resource_org_id=job_org_id, details=details)

@@ -75,7 +75,8 @@ class FederatedRun:
         self.out = Path(str(cfg[P.OUTPUT_DIR]))
         self.out.mkdir(parents=True, exist_ok=True)
         self.sink = MultiSink(JsonlSink(self.out / "progress.jsonl"), LOCAL_SINKS.get(str(self.out)))
-        self.round_timeout = float(cfg.get(P.ROUND_TIMEOUT, 600.0))
+        # the recipe's federated.round_timeout_s wins over the engine's run-config default
+        self.round_timeout = float(self.fed.round_timeout_s or cfg.get(P.ROUND_TIMEOUT, 600.0))
         self.grace = float(cfg.get(P.STRAGGLER_GRACE, 8.0))
         self.node_wait = float(cfg.get(P.NODE_WAIT, 120.0))
         self.shapley = int(cfg.get(P.SHAPLEY_SAMPLES, 0))
@@ -101,7 +102,9 @@ class FederatedRun:
         ids = wait_for_nodes(self.grid, self.fed.min_nodes, self.node_wait)
         content = RecordDict({P.CONFIG: ConfigRecord({"stage": P.STATS_STAGE})})
         msgs = [Message(content=content, dst_node_id=i, message_type=MessageType.QUERY) for i in ids]
-        replies = [m for m in exchange(self.grid, msgs, timeout=self.round_timeout, quorum=len(ids),
+        # once min_nodes answered, the rest get the straggler grace: a node that died before the
+        # run still counts as connected until the SuperLink misses its heartbeats (about a minute)
+        replies = [m for m in exchange(self.grid, msgs, timeout=self.round_timeout, quorum=self.fed.min_nodes,
                                        grace=self.grace) if not m.has_error()]
         if len(replies) < self.fed.min_nodes:
             raise Unavailable(f"only {len(replies)} nodes answered the statistics query; "
@@ -162,7 +165,7 @@ class FederatedRun:
                 self.epsilon[org] = float(m["epsilon"])
         n = sum(m["num_examples"] for m in per_node.values()) or 1
         rec = {"kind": "round", "round": rnd, "nodes": per_node,
-               "missing": sorted(set(self.node_rows) - set(per_node)),
+               "missing": sorted((set(self.node_rows) | self.contributors) - set(per_node)),
                "train_loss": sum(m["loss"] * m["num_examples"] for m in per_node.values()) / n,
                "global": self.evaluate_state(state), "seconds": seconds}
         self.history.append(rec)
@@ -172,6 +175,7 @@ class FederatedRun:
         import torch
 
         self.load(state)
+        contribution = {**contribution, **self.participation()}
         torch.save(self.model.state_dict(), self.out / "model.pt")
         result = {"run_id": self.run_id, "recipe": json.loads(P.recipe_to_json(self.recipe)),
                   "stats": self.stats.to_dict(), "history": self.history, "epsilon": self.epsilon,
@@ -183,6 +187,24 @@ class FederatedRun:
         tmp.write_text(json.dumps(result, default=float))
         tmp.rename(self.out / "result.json")
         self.sink({"kind": "done", "rounds": len(self.history), "seconds": result["seconds"]})
+
+
+    def participation(self) -> dict[str, Any]:
+        """Who took part in how many rounds, and the rounds each organization dropped out of
+        (died, or answered after the round timeout / straggler grace)."""
+        dropped: dict[str, list[int]] = {}
+        rounds: dict[str, int] = {}
+        for rec in self.history:
+            for org in rec["missing"]:
+                dropped.setdefault(org, []).append(rec["round"])
+            for org in rec["nodes"]:
+                rounds[org] = rounds.get(org, 0) + 1
+        out: dict[str, Any] = {"rounds_taken_part": rounds, "dropped": dropped}
+        if dropped:
+            out["dropped_note"] = ("; ".join(f"{o} dropped out of round{'s' if len(r) > 1 else ''} "
+                                             f"{', '.join(map(str, r))}" for o, r in sorted(dropped.items()))
+                                   + ": its update was missing from those rounds' aggregates")
+        return out
 
 
 def node_metrics(m: dict[str, Any]) -> dict[str, Any]:

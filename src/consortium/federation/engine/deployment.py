@@ -14,7 +14,12 @@ Transport security (default): the SuperLink serves TLS with a certificate from `
 a SuperNode joins only with a private key whose public half was registered for this SuperLink
 (``register_node``; ``add_node`` does it for the nodes it starts) and verifies the SuperLink with
 the CA certificate. ``secure=False`` (``CONSORTIUM_FEDERATION_INSECURE``) runs plain HTTP
-without node authentication.
+without node authentication. Each SuperNode polls the SuperLink every 0.25 s instead of 3 s
+(``supernode``) and runs with ``--isolation process`` beside a warm SuperExec that forks its
+ClientApps (``warm_exec``); ``tuned=False`` runs Flower's processes as shipped. A SuperNode the
+SuperLink refuses (a key not registered for it, a request whose signature does not verify) is read
+from its log (``check_refusals``, also while ``wait`` follows a run) and handed to ``on_refusal``:
+the hub's jobs audit it.
 
 >>> from consortium.federation.engine.simulation import job_run_config   # doctest: +SKIP
 >>> out = Path("/tmp/fl/out")                                               # doctest: +SKIP
@@ -31,6 +36,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -46,6 +52,7 @@ from consortium.federation.app.progress import ProgressSink, read_progress
 from consortium.federation.engine.network import ALL_INTERFACES, Listen, Ports, free_port, wait_port
 from consortium.federation.engine.pki import PKI, ensure_pki, node_key
 from consortium.federation.engine.processes import BIN, MARK, kill_group, python_path, tagged
+from consortium.federation.engine.refusals import Refusal, RefusalLog
 from consortium.federation.engine.result import FederatedResult, load_result, raise_if_failed
 
 
@@ -63,7 +70,8 @@ class FlowerDeployment:
 
     def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
                  start_timeout: float = 60.0, secure: bool = True, pki_dir: str | Path | None = None,
-                 tag: str | None = None, listen: Listen | None = None) -> None:
+                 tag: str | None = None, listen: Listen | None = None,
+                 on_refusal: Callable[[Refusal], None] | None = None, tuned: bool = True) -> None:
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.listen = listen or Listen()
@@ -80,6 +88,12 @@ class FlowerDeployment:
         self.superlink: _Proc | None = None
         self.nodes: dict[str, _Proc] = {}
         self.env = self._env()
+        self.on_refusal = on_refusal
+        # SuperNodes poll every 0.25 s (``supernode``) and fork their ClientApps from a warm process
+        # (``warm_exec``); False runs Flower's processes as shipped (3 s idle poll, a process a message)
+        self.tuned = tuned
+        self.refused: list[Refusal] = []  # SuperNodes the SuperLink turned away (``check_refusals``)
+        self._refusal_log = RefusalLog(self.work / "logs" / "superlink.log")
 
     # ------------------------------------------------------------------ processes
     def _env(self) -> dict[str, str]:
@@ -140,10 +154,17 @@ class FlowerDeployment:
             key, public = node_key(self.work / "keys" / f"{org}.{starts}.key")
             self.register_node(public, org)
             security = ["--root-certificates", str(self.pki.ca_cert), "--auth-supernode-private-key", str(key)]
+        run = [sys.executable, "-m", "consortium.federation.engine.supernode", "--isolation", "process"] \
+            if self.tuned else [str(BIN / "flower-supernode")]
         self.nodes[org] = self._spawn(f"node-{org}", [
-            str(BIN / "flower-supernode"), *security, "--superlink", self.local_address,
+            *run, *security, "--superlink", self.local_address,
             "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)])
         self.nodes[org].extra["port"] = port
+        if self.tuned:
+            from consortium.federation.engine import warm_exec
+
+            self.nodes[org].extra["exec"] = warm_exec.spawn(self.nodes[org].popen, port, self.env,
+                                                            self.nodes[org].log, self.work)
         try:
             wait_port(port, self.start_timeout, self.nodes[org].popen)
         except Unavailable as e:
@@ -179,16 +200,32 @@ class FlowerDeployment:
                   timeout=60)
         self.registered.add(public_key.strip())
 
+    def check_refusals(self) -> list[Refusal]:
+        """SuperNodes refused since the last call (unknown key, bad signature), read from the
+        SuperLink's log; each also goes to ``on_refusal``."""
+        new = self._refusal_log.new()
+        self.refused.extend(new)
+        if self.on_refusal is not None:
+            for r in new:
+                self.on_refusal(r)
+        return new
+
     def kill_node(self, org: str) -> None:
         """Kill ``org``'s SuperNode and everything it started, at once (a crash, not a stop)."""
         proc = self.nodes.get(org)
         if proc is not None:
-            kill_group(proc.popen, signal.SIGKILL, 5.0)
+            for p in (proc.popen, proc.extra.get("exec")):
+                if p is not None:
+                    kill_group(p, signal.SIGKILL, 5.0)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every process this deployment started; nothing is left behind."""
         for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]:
-            kill_group(proc.popen, signal.SIGTERM, timeout)
+            for p in (proc.popen, proc.extra.get("exec")):
+                if p is not None:
+                    kill_group(p, signal.SIGTERM, timeout)
+        if self.superlink is not None:
+            self.check_refusals()  # the last lines the SuperLink wrote
         for pid in self.leftovers():
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -269,9 +306,12 @@ clientapp = "consortium.federation.app.client_app:app"
         return str(runs[0].get("status", "")) if runs else ""
 
     def wait(self, out_dir: Path, run_id: int, *, progress: ProgressSink | None = None,
-             timeout: float = 1800.0, status_every: float = 15.0,
+             timeout: float = 1800.0, status_every: float = 60.0,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
-        """Follow ``progress.jsonl`` until the run is done or failed, with a deadline."""
+        """Follow ``progress.jsonl`` until the run is done or failed, with a deadline.
+
+        The run's status (``flwr ls``: a CLI process, 2-7 s of CPU on a 2-core machine) is asked
+        only after ``status_every`` seconds without a new record."""
         path = out_dir / "progress.jsonl"
         seen = 0
         deadline = time.monotonic() + timeout
@@ -279,6 +319,7 @@ clientapp = "consortium.federation.app.client_app:app"
         while True:
             for rec in read_progress(path, start=seen):
                 seen += 1
+                next_status = time.monotonic() + status_every
                 if progress is not None:
                     progress(rec)
                 if on_record is not None:
@@ -287,6 +328,7 @@ clientapp = "consortium.federation.app.client_app:app"
                     raise_if_failed(out_dir)
                 if rec.get("kind") == "done" and (out_dir / "result.json").exists():
                     return
+            self.check_refusals()
             if self.superlink is None or self.superlink.popen.poll() is not None:
                 raise Unavailable("the SuperLink stopped during the run", hint=f"see {self.work / 'logs'}")
             if time.monotonic() > next_status:

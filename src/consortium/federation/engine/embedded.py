@@ -31,6 +31,7 @@ from consortium.federation.engine.result import FederatedResult, load_result
 if TYPE_CHECKING:
     from consortium.federation.engine.deployment import FlowerDeployment
     from consortium.federation.engine.network import Listen
+    from consortium.federation.engine.refusals import Refusal
 
 Engine = Literal["deployment", "simulation"]
 ENGINES = ("deployment", "simulation")
@@ -42,14 +43,16 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
                  shapley_samples: int = 0, timeout: float = 3600.0,
                  on_superlink: Callable[[FlowerDeployment], None] | None = None, secure: bool = True,
                  pki_dir: str | Path | None = None, tag: str | None = None,
-                 listen: Listen | None = None) -> FederatedResult:
+                 listen: Listen | None = None,
+                 on_refusal: Callable[[Refusal], None] | None = None) -> FederatedResult:
     """Run ``recipe`` with one node per organization: ``nodes`` maps org -> (data dir, dataset name).
 
     ``progress`` gets every record (``start``, ``round``, ``done``); an exception it raises stops
     the job (the deployment's processes are ended). ``on_superlink`` (deployment engine) is called
     with the running ``FlowerDeployment`` (address, CA certificate, ``register_node``) before the run is
     submitted, so that nodes started elsewhere (``consortium node``) can join. ``secure``,
-    ``pki_dir``, ``tag`` and ``listen`` (where the SuperLink listens) go to the ``FlowerDeployment``.
+    ``pki_dir``, ``tag``, ``listen`` (where the SuperLink listens) and ``on_refusal`` (each SuperNode the
+    SuperLink refused) go to the ``FlowerDeployment``.
     """
     from consortium.federation.app.datasets import save_dataset
     from consortium.federation.app.features import check_process
@@ -88,7 +91,8 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
         return load_result(out, "simulation (in-process Flower engine, thread backend)", timings)
     from consortium.federation.engine.deployment import FlowerDeployment
 
-    with FlowerDeployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen) as dep:
+    with FlowerDeployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen,
+                          on_refusal=on_refusal) as dep:
         for c in configs:
             dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
         timings["engine_start_s"] = time.monotonic() - t0

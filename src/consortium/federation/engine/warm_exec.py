@@ -1,0 +1,130 @@
+"""A SuperNode's SuperExec that forks each ClientApp from a warm process instead of starting one.
+
+Flower 1.42 runs every message a SuperNode receives in a fresh ``flwr-clientapp`` process: its
+SuperExec polls the SuperNode's Runtime API, gets a one-use token and spawns the process, which
+pulls the message, answers it and exits (``flwr.supernode.runtime.run_clientapp``; Flower's
+``--isolation process`` only moves that spawning to a SuperExec started separately, and its warm
+executors are Kubernetes pods). Starting the process imports flwr, torch and this package: 2-3 s
+a message on an idle 2-core machine, 15 s and more when the machine is loaded, and it is paid by
+every node in every round.
+
+This module is that SuperExec with one change. It imports everything a ClientApp needs once, then
+runs Flower's own loop (``run_superexec``) with an executor that ``fork``s for each token; the
+child calls Flower's ``run_clientapp`` with it, so the message, the reply, the task heartbeat and
+the exit codes are Flower's. A fork of the warm process costs milliseconds. The SuperNode runs
+with ``--isolation process`` and this process beside it (``spawn``); it ends when the node does,
+and killing its process group ends the ClientApps it forked.
+
+Flower's own executor is used for any other task type. ``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``
+(the deployment sets 0.2 s) is how often it asks the SuperNode for work.
+
+Run as ``python -m consortium.federation.engine.warm_exec --runtime-api-address HOST:PORT
+--parent-pid PID``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def spawn(supernode: subprocess.Popen[bytes], runtime_port: int, env: dict[str, str], log: Path,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the warm SuperExec of the SuperNode ``supernode`` (started with ``--isolation process``
+    and ``--port runtime_port``) in a session of its own (its forks share its process group); it
+    ends with the node (Flower's parent monitor)."""
+    with log.open("ab") as f:
+        return subprocess.Popen(  # noqa: S603 - this interpreter and module, an argument list, no shell
+            [sys.executable, "-m", "consortium.federation.engine.warm_exec", "--runtime-api-address",
+             f"127.0.0.1:{runtime_port}", "--parent-pid", str(supernode.pid)],
+            stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+            start_new_session=True)
+
+
+def _warm_up() -> None:
+    """Import what every ClientApp run needs, so that forked children start with it."""
+    import flwr.supernode.runtime.run_clientapp  # noqa: F401
+    import torch
+
+    import consortium.federation.app.client_app  # noqa: F401 - the ClientApp and its imports
+
+    torch.set_num_threads(int(os.environ.get("CONSORTIUM_TRAIN_THREADS", "1") or 1))
+
+
+class ForkExecutor:
+    """Flower's subprocess executor, except that a ClientApp is a fork of this process."""
+
+    def __init__(self) -> None:
+        from flwr.supercore.superexec.executor.subprocess_executor import SubprocessExecutor
+
+        self.fallback = SubprocessExecutor()
+        self.children: set[int] = set()
+
+    def get_eligible_capacity(self, supported_task_types: set[Any], **kw: Any) -> tuple[set[Any], set[str]]:
+        return self.fallback.get_eligible_capacity(supported_task_types, **kw)
+
+    def wait_for_capacity(self, *a: Any, **kw: Any) -> None:
+        self.fallback.wait_for_capacity(*a, **kw)
+
+    def launch(self, spec: Any) -> Any:
+        from flwr.supercore.constant import TaskType
+        from flwr.supercore.superexec.executor.types import LaunchResult
+
+        if spec.task_type != TaskType.CLIENT_APP:
+            return self.fallback.launch(spec)
+        pid = os.fork()
+        if pid == 0:  # the child: one ClientApp run, then exit (run_clientapp ends in sys.exit)
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                from flwr.supercore.tls import validate_and_resolve_root_certificates
+                from flwr.supernode.runtime.run_clientapp import run_clientapp
+
+                run_clientapp(runtime_api_address=spec.runtime_api_address, token=spec.token,
+                              insecure=spec.insecure,
+                              certificates=validate_and_resolve_root_certificates(spec.root_certificates_path,
+                                                                                  spec.insecure),
+                              parent_pid=spec.parent_pid, runtime_dependency_install=spec.runtime_dependency_install)
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            finally:
+                os._exit(code)
+        self.children.add(pid)
+        return LaunchResult.accepted()
+
+    def reconcile(self) -> None:
+        """Reap the children that finished."""
+        for pid in list(self.children):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.children.discard(pid)
+
+    def close(self) -> None:
+        self.fallback.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime-api-address", required=True)
+    parser.add_argument("--parent-pid", type=int)
+    args = parser.parse_args(argv)
+    _warm_up()
+    from flwr.supercore.superexec import run_superexec as flower
+
+    # Flower's loop, with the executor above (it picks executors through this module-level name)
+    flower.get_executor = lambda *a, **kw: ForkExecutor()
+    flower.run_superexec(runtime_api_address=args.runtime_api_address, insecure=True, parent_pid=args.parent_pid)
+
+
+if __name__ == "__main__":
+    main()
