@@ -13,7 +13,7 @@ search. Random, TPE and RL run single-threaded in this process; PBT on a private
 search at the same budget, measured in the same run. Results go to bench/results/tuning_methods.md
 and a plot of the mean best-so-far validation accuracy against children to tuning_methods.png.
 
-    python bench/bench_tuning_methods.py [--children 30] [--seeds 5] [--methods random,tpe,rl,pbt]
+    python bench/bench_tuning_methods.py [--children 30] [--seeds 5] [--methods random,tpe,rl,pbt] [--pbt-seeds N]
 """
 
 from __future__ import annotations
@@ -146,6 +146,8 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=30, help="the budget: children per search")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default="random,tpe,rl,pbt")
+    ap.add_argument("--pbt-seeds", type=int, default=None,
+                    help="run PBT for the first N seeds only (it trains every child to the end, on Ray)")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "tuning_methods.md"))
     args = ap.parse_args()
@@ -163,10 +165,11 @@ def main() -> None:
     load = os.getloadavg()
     torch.set_num_threads(1)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {m: [] for m in methods} for t in tasks}
+    pbt_seeds = args.seeds if args.pbt_seeds is None else min(args.pbt_seeds, args.seeds)
     cluster = None
     started = time.perf_counter()
     try:
-        if "pbt" in methods:
+        if "pbt" in methods and pbt_seeds:
             import ray
             from support import start_ray_cluster
 
@@ -176,10 +179,13 @@ def main() -> None:
             data = load_sample(TASKS[t]["sample"])
             for seed in range(args.seeds):
                 for m in methods:  # alternating methods within a seed: load drifts hit them alike
+                    if m == "pbt" and seed >= pbt_seeds:
+                        continue
                     say(f"{t} seed {seed} {m}")
                     r = run_one(TASKS[t], data, m, seed, args.children)
                     say(f"  best val {r['best_val']}, test {r['test']}, tune {r['tune_s']:.1f} s")
                     results[t][m].append(r)
+                    report(args, methods, pbt_seeds, results, load, time.perf_counter() - started)
     finally:
         if cluster is not None:
             import ray
@@ -187,30 +193,41 @@ def main() -> None:
 
             ray.shutdown()
             stop_ray_cluster(cluster)
+    print(Path(args.out).read_text())
+
+
+def report(args: Any, methods: list[str], pbt_seeds: int, results: dict[str, dict[str, list[dict[str, Any]]]],
+           load: tuple[float, float, float], elapsed: float) -> None:
+    """Write the section (after every run, so a stopped benchmark still leaves what it measured)."""
     out = Path(args.out)
     png = out.with_suffix(".png")
     drew = plot(results, png)
+    pbt_note = "" if "pbt" not in methods or pbt_seeds == args.seeds else f" (PBT: seeds 0..{pbt_seeds - 1} only)"
     lines = [
         "## Tuning methods: random, TPE + Hyperband, RL controller + Hyperband, PBT",
         "",
         f"`python bench/bench_tuning_methods.py --children {args.children} --seeds {args.seeds} --methods "
-        f"{','.join(methods)}` on {platform.machine()}, {os.cpu_count()} cores, shared with other agents "
-        f"(load average {load[0]:.1f} at the start); {time.perf_counter() - started:.0f} s in all. Budget: "
-        f"{args.children} children per search (a PBT population of {args.children}); seeds 0..{args.seeds - 1} "
-        "(`train.seed`); the same splits (`data.seed` 0) for every run. Best val: the best validation accuracy "
-        "among a search's children (pruned ones included). Test: the accuracy on the test split of the model "
-        "trained with the best child's values (the best completed child by validation loss, as the job "
-        "picks it). Tune s: the search's wall time. Random, TPE and RL run single-threaded in one process; "
-        "PBT runs on a private 2-CPU Ray cluster, two trials at a time and every trial to its last epoch, "
-        "so its wall time includes Ray's overhead and is not one-for-one comparable. Mean ± standard "
-        "deviation over seeds. Baseline: random search at the same budget.",
+        f"{','.join(methods)}{'' if args.pbt_seeds is None else f' --pbt-seeds {args.pbt_seeds}'}` on "
+        f"{platform.machine()}, {os.cpu_count()} cores, shared with other agents (load average {load[0]:.1f} at "
+        f"the start); {elapsed:.0f} s in all. Budget: {args.children} children per search (a PBT population of "
+        f"{args.children}); seeds 0..{args.seeds - 1}{pbt_note} (`train.seed`); the same splits (`data.seed` 0) "
+        "for every run. Best val: the best validation accuracy among a search's children (pruned ones "
+        "included). Test: the accuracy on the test split of the model trained with the best child's values "
+        "(the best completed child by validation loss, as the job picks it). Tune s: the search's wall time. "
+        "Random, TPE and RL run single-threaded in one process; PBT runs on a private 2-CPU Ray cluster, two "
+        "trials at a time and every trial to its last epoch, so its wall time includes Ray's overhead and is "
+        "not one-for-one comparable. TPE's first 5 children are random draws from the same seed as random "
+        "search's (Optuna's startup trials), so the two agree up to child 5. Mean ± standard deviation over "
+        "seeds (n: runs). Baseline: random search at the same budget.",
         "",
-        "| task | method | best val accuracy | test accuracy | tune s | pruned children |",
-        "|---|---|---|---|---|---|",
+        "| task | method | n | best val accuracy | test accuracy | tune s | pruned children |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t, runs in results.items():
         for m, rs in runs.items():
-            lines.append(f"| {t} | {METHODS[m]} | {mean_sd([r['best_val'] for r in rs])} | "
+            if not rs:
+                continue
+            lines.append(f"| {t} | {METHODS[m]} | {len(rs)} | {mean_sd([r['best_val'] for r in rs])} | "
                          f"{mean_sd([r['test'] for r in rs])} | {statistics.mean(r['tune_s'] for r in rs):.1f} | "
                          f"{statistics.mean(r['n_pruned'] or 0 for r in rs):.1f} |")
     lines += ["", "Which wins (a lead within one standard deviation counts as a tie):", ""]
@@ -222,6 +239,8 @@ def main() -> None:
     lines += [f"| task | method | {' | '.join(f'k={k}' for k in ks)} |", "|---|---|" + "---|" * len(ks)]
     for t, runs in results.items():
         for m, rs in runs.items():
+            if not rs:
+                continue
             cells = []
             for k in ks:
                 xs = [r["curve"][k - 1] for r in rs if len(r["curve"]) >= k and r["curve"][k - 1] == r["curve"][k - 1]]
@@ -230,7 +249,6 @@ def main() -> None:
     if drew:
         lines += ["", f"![best-so-far validation accuracy against children](results/{png.name})"]
     out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":
