@@ -48,8 +48,7 @@ def fleet(breast_cancer: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
     dep = FlowerDeployment(work / "engine")
     try:
         dep.start()
-        for c in configs:
-            dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
+        dep.add_nodes([(c[P.ORG], c[P.DATA_DIR], c[P.DATASET]) for c in configs])
         yield {"dep": dep, "configs": {c[P.ORG]: c for c in configs}, "vdir": vdir, "work": work}
     finally:
         dep.close()
@@ -117,7 +116,7 @@ def test_secure_aggregation_finishes_with_one_dropout(fleet: dict[str, Any]) -> 
         if rec.get("kind") == "round" and rec["round"] == 1:
             fleet["dep"].kill_node(victim)  # dies while round 2's SecAgg+ stages run
 
-    records, result = _run(fleet, "secagg", _recipe(rounds=2, secure_aggregation=True, round_timeout_s=15), chaos)
+    records, result = _run(fleet, "secagg", _recipe(rounds=2, secure_aggregation=True, round_timeout_s=25), chaos)
     _restart(fleet, victim)
     rounds = [r for r in records if r["kind"] == "round"]
     assert len(rounds) == 2 and records[-1]["kind"] == "done"

@@ -137,22 +137,43 @@ class FlowerDeployment:
 
     def add_node(self, org: str, data_dir: str | Path, dataset: str) -> None:
         """Start (or restart) the SuperNode of ``org`` reading ``dataset`` from ``data_dir``."""
+        self.add_nodes([(org, data_dir, dataset)])
+
+    def add_nodes(self, nodes: list[tuple[str, str | Path, str]]) -> None:
+        """Start (or restart) SuperNodes, ``(org, data dir, dataset)`` each: their keys are registered
+        in one process, then all start at once and are waited for together."""
         if self.superlink is None:
             self.start()
-        if org in self.nodes and self.nodes[org].popen.poll() is None:
-            raise InvalidInput(f"the node of {org!r} is already running")
-        for v in (org, str(data_dir), dataset):
-            if "'" in v:
-                raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
-        port = free_port()
-        cfg = f"{P.DATA_DIR}='{data_dir}' {P.DATASET}='{dataset}' {P.ORG}='{org}'"
-        security = ["--insecure"]
+        for org, data_dir, dataset in nodes:
+            if org in self.nodes and self.nodes[org].popen.poll() is None:
+                raise InvalidInput(f"the node of {org!r} is already running")
+            for v in (org, str(data_dir), dataset):
+                if "'" in v:
+                    raise InvalidInput(f"quote characters are not allowed in node settings: {v!r}")
+        keys: dict[str, Path] = {}
         if self.pki is not None:
             # a fresh key per start: the SuperLink refuses a key whose node still counts as online
             # (up to a minute after a crash), so a restarted node joins under a new node id
-            starts = len(list((self.work / "keys").glob(f"{org}.*.key"))) if (self.work / "keys").exists() else 0
-            key, public = node_key(self.work / "keys" / f"{org}.{starts}.key")
-            self.register_node(public, org)
+            for org, _, _ in nodes:
+                starts = len(list((self.work / "keys").glob(f"{org}.*.key"))) if (self.work / "keys").exists() else 0
+                keys[org], public = node_key(self.work / "keys" / f"{org}.{starts}.key")
+                keys[org].with_suffix(".pub").write_text(public + "\n")
+            self._register({org: keys[org].with_suffix(".pub") for org in keys})
+        for org, data_dir, dataset in nodes:
+            self._start_node(org, data_dir, dataset, keys.get(org))
+        for org, _, _ in nodes:
+            try:
+                wait_port(self.nodes[org].extra["port"], self.start_timeout, self.nodes[org].popen)
+            except Unavailable as e:
+                self.kill_node(org)
+                raise Unavailable(f"the SuperNode of {org!r} did not start: {e}",
+                                  hint=f"see {self.nodes[org].log}") from None
+
+    def _start_node(self, org: str, data_dir: str | Path, dataset: str, key: Path | None) -> None:
+        port = free_port()
+        cfg = f"{P.DATA_DIR}='{data_dir}' {P.DATASET}='{dataset}' {P.ORG}='{org}'"
+        security = ["--insecure"]
+        if self.pki is not None and key is not None:
             security = ["--root-certificates", str(self.pki.ca_cert), "--auth-supernode-private-key", str(key)]
         run = [sys.executable, "-m", "consortium.federation.engine.supernode", "--isolation", "process"] \
             if self.tuned else [str(BIN / "flower-supernode")]
@@ -165,12 +186,6 @@ class FlowerDeployment:
 
             self.nodes[org].extra["exec"] = warm_exec.spawn(self.nodes[org].popen, port, self.env,
                                                             self.nodes[org].log, self.work)
-        try:
-            wait_port(port, self.start_timeout, self.nodes[org].popen)
-        except Unavailable as e:
-            self.kill_node(org)
-            raise Unavailable(f"the SuperNode of {org!r} did not start: {e}",
-                              hint=f"see {self.nodes[org].log}") from None
 
     @property
     def address(self) -> str:
@@ -196,9 +211,20 @@ class FlowerDeployment:
         path = self.work / "keys" / f"{uuid.uuid4().hex[:12]}.pub"
         path.parent.mkdir(exist_ok=True)
         path.write_text(check_public_key(public_key) + "\n")
-        self.flwr("supernode", "register", str(path), "consortium", "--name", name[:60], "--format", "json",
-                  timeout=60)
-        self.registered.add(public_key.strip())
+        self._register({name: path})
+
+    def _register(self, keys: dict[str, Path]) -> None:
+        """Register public key files (name -> OpenSSH ``.pub``) in one process (``register``)."""
+        todo = {n: p for n, p in keys.items() if p.read_text().strip() not in self.registered}
+        if not todo:
+            return
+        res = subprocess.run(  # noqa: S603 - this interpreter and module, an argument list, no shell
+            [sys.executable, "-m", "consortium.federation.engine.register", "consortium",
+             *(f"{n[:60]}={p}" for n, p in todo.items())],
+            env=self.env, cwd=self.work, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise Unavailable(f"registering SuperNode keys failed: {(res.stderr or res.stdout).strip()[-800:]}")
+        self.registered.update(p.read_text().strip() for p in todo.values())
 
     def check_refusals(self) -> list[Refusal]:
         """SuperNodes refused since the last call (unknown key, bad signature), read from the
@@ -372,8 +398,7 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
                              shapley_samples=shapley_samples)
         timings: dict[str, float] = {}
         with FlowerDeployment(work / "engine", ports=ports, secure=secure) as dep:
-            for c in configs:
-                dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
+            dep.add_nodes([(c[P.ORG], c[P.DATA_DIR], c[P.DATASET]) for c in configs])
             timings["engine_start_s"] = time.monotonic() - t0
             run_id = dep.submit(cfg)
             timings["submitted_s"] = time.monotonic() - t0

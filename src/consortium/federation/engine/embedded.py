@@ -93,8 +93,7 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
 
     with FlowerDeployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen,
                           on_refusal=on_refusal) as dep:
-        for c in configs:
-            dep.add_node(c[P.ORG], c[P.DATA_DIR], c[P.DATASET])
+        dep.add_nodes([(c[P.ORG], c[P.DATA_DIR], c[P.DATASET]) for c in configs])
         timings["engine_start_s"] = time.monotonic() - t0
         if on_superlink is not None:
             on_superlink(dep)

@@ -40,6 +40,7 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ class NodeAgent:
         self.errors = 0
         self.runs: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its flower-supernode
         self.run_links: dict[str, str] = {}  # job id -> the SuperLink its SuperNode connects to
+        self.execs: dict[str, subprocess.Popen[bytes]] = {}  # job id -> its SuperNode's warm SuperExec
         self.refused: set[str] = set()  # job ids whose run this site refused against its policy
 
     def register(self) -> dict[str, Any]:
@@ -189,12 +191,18 @@ class NodeAgent:
         guard = die_with_parent if threading.current_thread() is threading.main_thread() else None
         log = self.data_dir / ".logs" / f"supernode-{a['job_id']}.log"
         log.parent.mkdir(exist_ok=True)
-        with log.open("ab") as f:
-            return subprocess.Popen(  # noqa: S603 - the venv's flower-supernode, an argument list, no shell
-                [str(BIN / "flower-supernode"), *self._security(a), "--superlink", a["superlink"],
-                 "--node-config", cfg, "--host", "127.0.0.1", "--port", str(free_port())],
+        port = free_port()
+        with log.open("ab") as f:  # Flower's SuperNode with a 0.25 s poll, ClientApps forked (warm_exec)
+            proc = subprocess.Popen(  # noqa: S603 - this interpreter and module, an argument list, no shell
+                [sys.executable, "-m", "consortium.federation.engine.supernode", "--isolation", "process",
+                 *self._security(a), "--superlink", a["superlink"],
+                 "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)],
                 stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True, preexec_fn=guard)
+        from consortium.federation.engine import warm_exec
+
+        self.execs[a["job_id"]] = warm_exec.spawn(proc, port, env, log)
+        return proc
 
     def _security(self, a: dict[str, Any]) -> list[str]:
         """TLS with the hub's CA and this node's key; plain HTTP only when the hub says so."""
@@ -215,9 +223,12 @@ class NodeAgent:
         (self.data_dir / ".node" / f"superlink-ca-{job_id}.pem").unlink(missing_ok=True)
         if job_id not in self.refused:  # a refusal's files stay until it is reported
             (self.data_dir / ".node" / f"policy-{job_id}.json").unlink(missing_ok=True)
-        proc = self.runs.pop(job_id, None)
-        if proc is None:
-            return
+        for proc in (self.runs.pop(job_id, None), self.execs.pop(job_id, None)):
+            if proc is not None:
+                self._end(proc)
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes]) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(proc.pid, sig)
