@@ -133,3 +133,28 @@ def test_consent_to_an_organization_that_does_not_exist_fails_clearly(http: Any,
     assert r.status_code == 409 and "no longer exists" in r.json()["error"]["message"], r.text
     r = _ask(http, setup, setup["names"]["outsider"], model="own")
     assert r.status_code == 422 and "needs no consent" in r.text
+
+
+def test_deploying_a_project_model_serves_every_member_so_each_needs_consent(http: Any, services: Any,
+                                                                             setup: dict[str, Any]) -> None:
+    from consortium.governance import projects
+    from consortium.governance.credentials import resolve_token
+    from consortium.registry import models as reg
+
+    s = setup
+    a = s["a"]
+    with transaction(services.session_factory) as db:
+        lead, guest = resolve_token(db, a["owner"].token), resolve_token(db, a["outsider"].token)
+        prj = projects.create(db, lead, f"p-{secrets.token_hex(3)}", "a study", ["compute"])
+        projects.accept(db, guest, projects.invite(db, lead, prj, projects.membership(db, prj.id, lead.org_id),
+                                                   s["names"]["outsider"]))
+        reg.register_version(db, a["owner"].org_id, "in-project", onnx=tiny_classifier(), blobs=services.blobs,
+                             task="classification",
+                             lineage=reg.versions(db, reg.find_model(db, s["names"]["owner"], "derived"))[0].lineage)
+        reg.find_model(db, s["names"]["owner"], "in-project").project_id = prj.id
+    body = {"name": f"p-{secrets.token_hex(3)}", "model": "in-project"}
+    r = http.post("/api/v1/deployments", json=body, headers=a["owner"].headers)
+    assert r.status_code == 403 and s["names"]["contrib"] in r.text, r.text
+    [req] = _ask(http, s, s["names"]["outsider"], model="in-project").json()
+    assert http.post(f"/api/v1/consents/{req['id']}/approve", headers=a["contrib"].headers).status_code == 200
+    assert http.post("/api/v1/deployments", json=body, headers=a["owner"].headers).status_code == 201

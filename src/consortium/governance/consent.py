@@ -233,3 +233,15 @@ def require_for_grant(session: Session, g: Grant) -> None:
     ref = f"{owner.name if owner else '?'}/{model.name}"
     for target in sorted(t for t in targets if t and t != model.org_id):
         require(session, model, target, "deploy", model_ref=ref, version=version)
+
+
+def require_for_project_deployment(session: Session, model: RegisteredModel, version_id: str | None) -> None:
+    """A deployment of a project's model serves it to every active member of the project: each
+    needs the contributors' consent (``deploy``), as an ``invoke`` grant would."""
+    if not model.project_id:
+        return
+    version = session.get(ModelVersion, version_id) if version_id else None
+    owner = session.get(Organization, model.org_id)
+    ref = f"{owner.name if owner else '?'}/{model.name}"
+    for target in sorted(_active_members(session, model.project_id) - {model.org_id}):
+        require(session, model, target, "deploy", model_ref=ref, version=version)

@@ -18,6 +18,7 @@ from consortium.api.schemas.deployments import (
     DeploymentPublic,
     DeploymentUsage,
 )
+from consortium.governance import consent
 from consortium.governance.identity import org_by_id
 from consortium.governance.roles import Role
 from consortium.registry import models as reg
@@ -46,6 +47,7 @@ DeploymentDep = Annotated[deps_svc.Reached, Depends(deployment_dep)]
 def create_deployment(body: DeploymentCreate, p: Member, session: SessionDep, ctx: Ctx) -> dict[str, Any]:
     """Serve ``[org/]model[:version|@alias]`` under a name (the latest version when neither is given)."""
     served = reg.to_serve(session, p, body.model)
+    consent.require_for_project_deployment(session, served.model, served.version_id)  # issue 19: contributors
     d = deps_svc.create_deployment(session, p, body.name, served.model, version_id=served.version_id,
                                    alias=served.alias, description=body.description)
     ctx.resource("deployment", d.id, d.org_id)
