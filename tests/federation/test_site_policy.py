@@ -59,7 +59,7 @@ def test_site_refuses_a_job_the_hub_did_not_check(http: Any, live_url: str, worl
     a, b = two_orgs_sharing_bc(http, world)
     r = http.put(f"/api/v1/datasets/{b.org}/bc/policy", json={"max_epochs": 1}, headers=b.headers)
     assert r.status_code == 200, r.text
-    recipe = _recipe(a, b, local_epochs=3)
+    recipe = _recipe(a, b, local_epochs=3, round_timeout_s=30)
     assert http.post("/api/v1/jobs", json={"recipe": recipe}, headers=a.headers).status_code == 403  # the hub's check
     with transaction(services.session_factory) as s:  # a hub that skipped it: queued straight away
         p = resolve_token(s, a.token)
