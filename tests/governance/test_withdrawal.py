@@ -207,3 +207,26 @@ def test_a_version_a_running_job_reads_is_refused_naming_the_job(http: Any, worl
     job = _job(http, owner, _central(f"{owner.org}/busy"))  # queued: no worker in this module
     r = http.post(f"/api/v1/datasets/{owner.org}/busy/versions/1/withdraw", json={}, headers=owner.headers)
     assert r.status_code == 409 and job in r.text
+
+
+def test_the_sdk_withdraws_lists_and_sets_retention(live_url: str, http: Any, world: Any) -> None:
+    """``client.withdrawals`` and ``client.retention`` against a real server."""
+    import consortium
+    from consortium.errors import NotFound
+
+    owner = world.actor(world.org())
+    r = http.post("/api/v1/datasets/import-sample", headers=owner.headers,
+                  json={"sample": "breast_cancer", "name": "sdk", "partitions": 4, "part": 3, "seed": 0})
+    assert r.status_code == 201, r.text
+    c = consortium.Client(live_url, token=owner.token)
+    try:
+        assert c.retention.set_dataset(f"{owner.org}/sdk", 90)["days"] == 90
+        assert [(x["kind"], x["days"]) for x in c.retention.list()] == [("dataset_versions", 90)]
+        w = c.withdrawals.withdraw(f"{owner.org}/sdk", 1, mode="warn", reason="contract ended")
+        assert w["mode"] == "warn" and c.withdrawals.get(w["id"])["reason"] == "contract ended"
+        assert [x["id"] for x in c.withdrawals.list()] == [w["id"]]
+        assert [x["version"] for x in c.withdrawals.of_dataset(f"{owner.org}/sdk")] == [1]
+        with pytest.raises(NotFound):
+            c.withdrawals.withdraw(f"{owner.org}/sdk", 1)
+    finally:
+        c.close()
