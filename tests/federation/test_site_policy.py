@@ -6,14 +6,13 @@ reports the refusal, which the hub audits against the dataset."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fl_helpers import finished_job, two_orgs_sharing_bc
-from support import start_worker, wait_for
+from support import start_worker, stop_worker, wait_for
 
 from consortium.data.samples import load_sample, partition
 from consortium.errors import PermissionDenied
@@ -88,8 +87,4 @@ def test_site_refuses_a_job_the_hub_did_not_check(http: Any, live_url: str, worl
     finally:
         agent.close()
         t.join(5)
-        worker.terminate()
-        try:
-            worker.wait(10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
