@@ -166,31 +166,36 @@ def main() -> None:
     torch.set_num_threads(1)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {t: {m: [] for m in methods} for t in tasks}
     pbt_seeds = args.seeds if args.pbt_seeds is None else min(args.pbt_seeds, args.seeds)
-    cluster = None
     started = time.perf_counter()
-    try:
-        if "pbt" in methods and pbt_seeds:
-            import ray
-            from support import start_ray_cluster
+    samples = {t: load_sample(TASKS[t]["sample"]) for t in tasks}
 
+    def one(t: str, m: str, seed: int) -> None:
+        say(f"{t} seed {seed} {m}")
+        r = run_one(TASKS[t], samples[t], m, seed, args.children)
+        say(f"  best val {r['best_val']}, test {r['test']}, tune {r['tune_s']:.1f} s")
+        results[t][m].append(r)
+        report(args, methods, pbt_seeds, results, load, time.perf_counter() - started)
+
+    for t in tasks:  # in-process methods first, alternating within a seed: load drifts hit them alike
+        for seed in range(args.seeds):
+            for m in methods:
+                if m != "pbt":
+                    one(t, m, seed)
+    if "pbt" in methods and pbt_seeds:  # then PBT, on a private Ray cluster
+        import ray
+        from support import start_ray_cluster, stop_ray_cluster
+
+        try:
             cluster = start_ray_cluster(cpus=2)
+        except RuntimeError:  # its start-up has a 60 s deadline, which a loaded machine can miss
+            say("ray start failed; once more")
+            cluster = start_ray_cluster(cpus=2)
+        try:
             ray.init(address=cluster.address, log_to_driver=False)
-        for t in tasks:
-            data = load_sample(TASKS[t]["sample"])
-            for seed in range(args.seeds):
-                for m in methods:  # alternating methods within a seed: load drifts hit them alike
-                    if m == "pbt" and seed >= pbt_seeds:
-                        continue
-                    say(f"{t} seed {seed} {m}")
-                    r = run_one(TASKS[t], data, m, seed, args.children)
-                    say(f"  best val {r['best_val']}, test {r['test']}, tune {r['tune_s']:.1f} s")
-                    results[t][m].append(r)
-                    report(args, methods, pbt_seeds, results, load, time.perf_counter() - started)
-    finally:
-        if cluster is not None:
-            import ray
-            from support import stop_ray_cluster
-
+            for t in tasks:
+                for seed in range(pbt_seeds):
+                    one(t, "pbt", seed)
+        finally:
             ray.shutdown()
             stop_ray_cluster(cluster)
     print(Path(args.out).read_text())
