@@ -74,8 +74,12 @@ def _run(fleet: dict[str, Any], name: str, recipe: Any, chaos: Callable[[dict[st
 
 
 def _restart(fleet: dict[str, Any], org: str) -> None:
+    """Start ``org``'s node again if it is not running."""
+    dep: FlowerDeployment = fleet["dep"]
+    if org in dep.nodes and dep.nodes[org].popen.poll() is None:
+        return
     c = fleet["configs"][org]
-    fleet["dep"].add_node(org, c[P.DATA_DIR], c[P.DATASET])
+    dep.add_node(org, c[P.DATA_DIR], c[P.DATASET])
 
 
 def _rogue(address: str, ca: Path, key: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -116,8 +120,10 @@ def test_secure_aggregation_finishes_with_one_dropout(fleet: dict[str, Any]) -> 
         if rec.get("kind") == "round" and rec["round"] == 1:
             fleet["dep"].kill_node(victim)  # dies while round 2's SecAgg+ stages run
 
-    records, result = _run(fleet, "secagg", _recipe(rounds=2, secure_aggregation=True, round_timeout_s=25), chaos)
-    _restart(fleet, victim)
+    try:
+        records, result = _run(fleet, "secagg", _recipe(rounds=2, secure_aggregation=True, round_timeout_s=30), chaos)
+    finally:
+        _restart(fleet, victim)  # the next tests have four nodes again
     rounds = [r for r in records if r["kind"] == "round"]
     assert len(rounds) == 2 and records[-1]["kind"] == "done"
     assert set(rounds[0]["nodes"]) == set(ORGS)
@@ -136,7 +142,10 @@ def test_a_killed_node_is_recorded_and_rejoins_the_next_round(fleet: dict[str, A
             seen["killed"] = True
             _restart(fleet, victim)  # back under a new node id, in time for round 3
 
-    records, result = _run(fleet, "kill", _recipe(rounds=3, round_timeout_s=30), chaos)
+    try:
+        records, result = _run(fleet, "kill", _recipe(rounds=3, round_timeout_s=30), chaos)
+    finally:
+        _restart(fleet, victim)
     rounds = [r for r in records if r["kind"] == "round"]
     assert seen == {"killed": True} and len(rounds) == 3
     assert victim in rounds[0]["nodes"]

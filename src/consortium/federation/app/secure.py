@@ -6,6 +6,12 @@ client (``client_app`` routes SecAgg+ messages through it). Node updates are qua
 (values clipped to +-``CLIPPING_RANGE``) and masked; the server unmasks only the weighted sum,
 so the aggregate equals plain FedAvg up to quantization rounding. Per-organization
 contributions cannot be measured here: the server never holds an individual update.
+
+The workflow gets the grid through ``QuorumGrid``: Flower's ``send_and_receive`` pulls replies
+every 3 s, so each of SecAgg+'s four stages took at least 3 s, and a node that died waited out the
+whole timeout in each stage it was still asked in. ``QuorumGrid`` polls every 0.2 s and, once
+``quorum`` nodes answered (the reconstruction threshold, at least ``min_nodes``), gives the rest
+the straggler grace: a dropout costs seconds, and SecAgg+ carries on without it by design.
 """
 
 from __future__ import annotations
@@ -22,6 +28,28 @@ if TYPE_CHECKING:
     from consortium.federation.app.run import FederatedRun
 
 CLIPPING_RANGE = 8.0
+RECONSTRUCTION = 0.67  # share of the sampled nodes whose key shares must survive
+
+
+class QuorumGrid:
+    """A ``Grid`` whose ``send_and_receive`` is ``run.exchange`` (0.2 s polls, straggler grace once
+    ``quorum(n)`` of ``n`` messages were answered); everything else is the wrapped grid's."""
+
+    def __init__(self, grid: Any, min_nodes: int, grace: float) -> None:
+        self._grid, self._min, self._grace = grid, min_nodes, grace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+    def send_and_receive(self, messages: Any, *, timeout: float | None = None) -> list[Any]:
+        import math
+
+        from consortium.federation.app.run import exchange
+
+        msgs = list(messages)
+        quorum = min(len(msgs), max(self._min, math.ceil(RECONSTRUCTION * len(msgs))))
+        return exchange(self._grid, msgs, timeout=timeout if timeout is not None else 3600.0, quorum=quorum,
+                        grace=self._grace)
 
 
 def run_secure_rounds(run: FederatedRun, context: Any) -> None:
@@ -73,9 +101,9 @@ def run_secure_rounds(run: FederatedRun, context: Any) -> None:
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=fed.rounds, round_timeout=run.round_timeout),
                            strategy=strategy)
     workflow = DefaultWorkflow(fit_workflow=SecAggPlusWorkflow(
-        num_shares=1.0, reconstruction_threshold=0.67, clipping_range=CLIPPING_RANGE,
+        num_shares=1.0, reconstruction_threshold=RECONSTRUCTION, clipping_range=CLIPPING_RANGE,
         max_weight=float(max(run.node_rows.values()) + 1), timeout=run.round_timeout))
-    workflow(run.grid, legacy)
+    workflow(QuorumGrid(run.grid, fed.min_nodes, run.grace), legacy)  # type: ignore[arg-type]
     if len(run.history) < fed.rounds:
         raise Unavailable(f"secure aggregation stopped after {len(run.history)} of {fed.rounds} rounds")
     run.finish(final["state"], {"available": False,
