@@ -188,3 +188,28 @@ def test_node_refusal_is_recorded(http: Any, services: Any, setup: dict[str, Any
     with transaction(services.session_factory) as db:
         ev = db.query(AuditEvent).filter_by(action="record_refusal").order_by(AuditEvent.seq.desc()).first()
         assert ev is not None and json.loads(ev.details)["rules"] == ["max_epochs"]
+
+
+def test_cli_sets_shows_and_clears_a_policy(live_url: str, setup: dict[str, Any]) -> None:
+    """``consortium datasets policy`` through the SDK: options change single rules and keep the others."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "CONSORTIUM_URL": live_url, "CONSORTIUM_TOKEN": setup["owner"].token, "COLUMNS": "200"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "consortium"), *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    r = cli("datasets", "policy", "set", "iris", "--max-epochs", "4", "--model-types", "mlp,logistic")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = cli("datasets", "policy", "set", "iris", "--min-rows", "10", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rules = json.loads(r.stdout)["rules"]
+    assert rules["max_epochs"] == 4 and rules["min_rows"] == 10 and rules["model_types"] == ["mlp", "logistic"]
+    r = cli("datasets", "policy", "set", "iris", "--max-epochs", "0")
+    assert r.returncode != 0 and "max_epochs" in r.stdout + r.stderr
+    assert "max_epochs" in cli("datasets", "policy", "show", "iris").stdout
+    assert cli("datasets", "policy", "clear", "iris").returncode == 0
