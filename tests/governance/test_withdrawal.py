@@ -175,7 +175,12 @@ def test_warn_keeps_serving_and_tells_the_deployment_owner(http: Any, services: 
                   json={"mode": "warn", "end_grants": False})
     assert r.status_code == 201, r.text
     assert r.json()["grants_ended"] == [] and [m["version_id"] for m in r.json()["models"]] == [v]
-    assert _predict(http, partner, dep) == 200
+    answer = wait_for(lambda: (lambda a: a if "consortium-warning" in a.headers else None)(
+        http.post(f"/api/v1/deployments/{dep}/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]},
+                  headers=partner.headers)), 10, 0.2, "the owner's warning")
+    assert answer.status_code == 200 and f"{ds} version 1" in answer.headers["consortium-warning"]
+    assert http.post(f"/api/v1/deployments/{dep}/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]},
+                     headers=owner.headers).status_code == 404  # the data's owner has no access to the deployment
     events = http.get("/api/v1/audit", params={"action": "withdrawal.deployment", "limit": 10},
                       headers=partner.headers).json()["items"]
     assert [e["action"] for e in events] == ["withdrawal.deployment_warned"]

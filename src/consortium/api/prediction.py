@@ -31,6 +31,8 @@ from consortium.monitoring.recorder import PREDICTION_HEADER
 from consortium.serving import oip
 from consortium.serving.hub.runtime import Call, ServingRuntime
 
+WARNING_HEADER = b"consortium-warning"  # to the deployment's owner: it serves a model derived from withdrawn data
+
 
 async def open_call(svc: Any, ctx: RequestContext, headers: Mapping[str, str], deployment: str,
                     *, count: bool) -> tuple[ServingRuntime, Call]:
@@ -96,7 +98,7 @@ async def predict(svc: Any, ctx: RequestContext, headers: Mapping[str, str], dep
         answer["prediction_id"], answer["prediction_logged"] = c.mon.sample_and_log(
             t.id, t.owner_org_id, call.principal.org_id, t.version_id, "predict", rows, answer)
         c.ok()
-        return PreparedJSON(ep.encode(answer))
+        return PreparedJSON(ep.encode(answer), _warned(call, t))
 
 
 async def infer(svc: Any, ctx: RequestContext, headers: Mapping[str, str], deployment: str,
@@ -116,7 +118,16 @@ async def infer(svc: Any, ctx: RequestContext, headers: Mapping[str, str], deplo
         pid, _ = c.mon.sample_and_log(t.id, t.owner_org_id, call.principal.org_id, t.version_id, "v2",
                                       req.inputs, outputs)
         c.ok()
+        extra = {k.decode(): v.decode() for k, v in _warned(call, t) or ()}
         if header_length is None:
-            return Response(content, media_type=oip.JSON_CONTENT_TYPE, headers={PREDICTION_HEADER: pid})
+            return Response(content, media_type=oip.JSON_CONTENT_TYPE, headers={PREDICTION_HEADER: pid, **extra})
         return Response(content, media_type=oip.BINARY_CONTENT_TYPE,
-                        headers={oip.HEADER_LENGTH: str(header_length), PREDICTION_HEADER: pid})
+                        headers={oip.HEADER_LENGTH: str(header_length), PREDICTION_HEADER: pid, **extra})
+
+
+def _warned(call: Any, t: Any) -> list[tuple[bytes, bytes]] | None:
+    """The deployment owner's warning that the model derives from withdrawn data (issue 19); callers
+    of other organizations are not told why the owner keeps it serving."""
+    if t.warning is None or call.principal.org_id != t.owner_org_id:
+        return None
+    return [(WARNING_HEADER, t.warning.encode("ascii", "replace"))]

@@ -47,6 +47,7 @@ class Target:
     version_id: str
     version: int
     alias: str | None
+    warning: str | None = None  # the served version derives from data withdrawn with mode warn
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,8 @@ class Gate:
             if d is None:
                 raise not_found(name)
             v = resolve_version(s, d)
-            stopped_by_withdrawal(s, d.name, v.id)  # a stopped one is not cached: it stays stopped
-            t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias)
+            warning = withdrawal_warning(s, d.name, v.id)  # a stopped one raises, and is not cached
+            t = Target(d.id, d.name, d.org_id, d.model_id, v.id, v.version, d.alias, warning)
         self.targets.put(self.target_key(name, p), t)
         return t
 
@@ -209,18 +210,24 @@ class Gate:
         self.access.drop()
 
 
-def stopped_by_withdrawal(session: Session, name: str, version_id: str) -> None:
+def withdrawal_warning(session: Session, name: str, version_id: str) -> str | None:
     """Raise ``Withdrawn`` when the version derives from a dataset version its owner withdrew with
-    ``mode: stop`` (``consortium.data.withdrawal``); ``warn`` serves on."""
-    w = session.scalar(select(DatasetWithdrawal).join(WithdrawnModelVersion,
-                                                      WithdrawnModelVersion.withdrawal_id == DatasetWithdrawal.id)
-                       .where(WithdrawnModelVersion.version_id == version_id, WithdrawnModelVersion.mode == "stop")
-                       .limit(1))
-    if w is not None:
-        raise Withdrawn(f"deployment {name!r} is stopped: the model version it serves derives from {w.dataset} "
-                        f"version {w.version}, which its owner withdrew ({w.id})",
-                        hint="its owner can retrain without it (`consortium withdrawals retrain`) and deploy the "
-                             "new version")
+    ``mode: stop`` (``consortium.data.withdrawal``); for ``warn``, the warning the deployment's owner
+    gets with each answer (the ``Consortium-Warning`` header); None when nothing marked it."""
+    rows = session.execute(select(WithdrawnModelVersion.mode, DatasetWithdrawal)
+                           .join(DatasetWithdrawal, WithdrawnModelVersion.withdrawal_id == DatasetWithdrawal.id)
+                           .where(WithdrawnModelVersion.version_id == version_id)).all()
+    for mode, w in rows:
+        if mode == "stop":
+            raise Withdrawn(f"deployment {name!r} is stopped: the model version it serves derives from {w.dataset} "
+                            f"version {w.version}, which its owner withdrew ({w.id})",
+                            hint="its owner can retrain without it (`consortium withdrawals retrain`) and deploy "
+                                 "the new version")
+    if not rows:
+        return None
+    w = rows[0][1]
+    return (f"the served model version derives from {w.dataset} version {w.version}, withdrawn by its owner "
+            f"({w.id}); retrain without it: consortium withdrawals retrain")
 
 
 def _project_member_access(session: Any, t: Target, p: Principal) -> Access | None:
