@@ -207,7 +207,8 @@ def test_commands_that_print_a_resource_offer_json() -> None:
              "models explain", "datasets download", "members remove", "members invite", "members accept",
              "tokens create", "tokens revoke", "grants revoke", "projects create", "projects invite",
              "projects accept", "projects decline", "projects leave", "projects remove", "projects grant",
-             "nodes approve", "nodes reject", "nodes add-data", "audit checkpoint", "keys rotate"}
+             "nodes approve", "nodes reject", "nodes add-data", "audit checkpoint", "keys rotate",
+             "audit export"}
     lacking = []
 
     def walk(cmd: click.Command, path: list[str]) -> None:

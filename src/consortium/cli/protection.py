@@ -89,26 +89,32 @@ def withdrawals_list(as_json: bool = JSON_OPT) -> None:
 
 
 @withdrawals.command("retrain")
-def retrain(model: str = typer.Argument(..., help="org/model"), version: int = typer.Argument(...)) -> None:
+def retrain(model: str = typer.Argument(..., help="org/model"),
+            version: int = typer.Argument(..., help="the marked version number"), as_json: bool = JSON_OPT) -> None:
     """Run a marked model version's recipe again without the withdrawn data."""
     with handled():
         job = client().withdrawals.retrain_without(model, version)
-    console.print(f"submitted job {job['id']} ({job['name']})")
+    if as_json:
+        show(job, as_json=True)
+    else:
+        console.print(f"submitted job {job['id']} ({job['name']})")
 
 
 @retention.command("dataset")
 def retention_dataset(dataset: str = typer.Argument(..., help="org/name of your dataset"),
-                      days: int = typer.Option(None, help="days each version is kept (omit: forever)")) -> None:
+                      days: int = typer.Option(None, help="days each version is kept (omit: forever)"),
+                      as_json: bool = JSON_OPT) -> None:
     """Set how long each version of your dataset is kept after its upload."""
     with handled():
-        show(client().retention.set_dataset(dataset, days))
+        show(client().retention.set_dataset(dataset, days), as_json=as_json)
 
 
 @retention.command("job-logs")
-def retention_job_logs(days: int = typer.Option(None, help="days after a job ends (omit: forever)")) -> None:
+def retention_job_logs(days: int = typer.Option(None, help="days after a job ends (omit: forever)"),
+                       as_json: bool = JSON_OPT) -> None:
     """Set how long your organization's job logs are kept after each job ends."""
     with handled():
-        show(client().retention.set_job_logs(days))
+        show(client().retention.set_job_logs(days), as_json=as_json)
 
 
 @retention.command("list")
