@@ -27,6 +27,7 @@ owner sees the warning on the deployment and in its audit log). ``effects`` list
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, cast, select
@@ -53,8 +54,19 @@ BASE_KEY = "base_versions"  # lineage key: model version ids a version was fine-
 
 
 @dataclass(frozen=True)
+class VersionRow:
+    """What the walk reads of a model version (not its signature, metrics or statistics)."""
+
+    id: str
+    model_id: str
+    version: int
+    lineage: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Derived:
-    version: ModelVersion
+    version: VersionRow
     via: str  # the job that read the data, "lineage", or the marked base version
 
 
@@ -71,7 +83,8 @@ def derived_versions(session: Session, ds: Dataset, version: int) -> list[Derive
     name = catalog.full_name(session, ds)
     jobs = {j.id for j in jobs_that_read(session, ds.id, version)}
     found: dict[str, Derived] = {}
-    everything = list(session.scalars(select(ModelVersion)))
+    everything = [VersionRow(*r) for r in session.execute(select(
+        ModelVersion.id, ModelVersion.model_id, ModelVersion.version, ModelVersion.lineage, ModelVersion.created_at))]
     for v in everything:
         lin = v.lineage or {}
         if lin.get("job_id") in jobs:
