@@ -188,6 +188,8 @@ def test_node_refusal_is_recorded(http: Any, services: Any, setup: dict[str, Any
     with transaction(services.session_factory) as db:
         ev = db.query(AuditEvent).filter_by(action="record_refusal").order_by(AuditEvent.seq.desc()).first()
         assert ev is not None and json.loads(ev.details)["rules"] == ["max_epochs"]
+    logs = http.get(f"/api/v1/jobs/{job}/events", headers=s["user"].headers).json()
+    assert any("refused the run at its site" in str(e) and "10 > 5" in str(e) for e in logs["items"]), logs
 
 
 def test_cli_sets_shows_and_clears_a_policy(live_url: str, setup: dict[str, Any]) -> None:
