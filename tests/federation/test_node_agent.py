@@ -47,18 +47,24 @@ def test_agent_registers_advertises_and_heartbeats(live_url: str, world: Any, tm
 def test_cli_node_process_registers(live_url: str, world: Any, tmp_path: Path) -> None:
     a = world.actor(world.org(), "admin")
     save_dataset(tmp_path, "bc", partition(load_sample("breast_cancer"), 3, seed=0)[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"}
     p = subprocess.Popen([sys.executable, "-m", "consortium.cli.main", "node", "--hub", live_url, "--token", a.token,
                           "--data-dir", str(tmp_path), "--name", "edge", "--interval", "0.5"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     try:
         c = Client(live_url, a.token)
         node = wait_for(lambda: next(iter(c.nodes.list()), None), 90, 0.2, "the CLI node")
         assert node["name"] == "edge" and node["approve"] == "auto" and node["datasets"][0]["name"] == "bc"
+        # the node says so once the hub's answer is back (which may come after the listing shows it)
+        wait_for(lambda: any("registered" in x for x in lines), 30, 0.1, "the node to print 'registered'")
     finally:
         p.terminate()
-        out = p.communicate(timeout=10)[0]
-    assert "registered" in out, out
+        p.wait(10)
+        reader.join(10)
+    assert any("node stopped" in x for x in lines), lines
 
 
 def test_bare_heartbeats_are_not_audited_but_changes_are(http: Any, world: Any) -> None:
