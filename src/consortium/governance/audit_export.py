@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+import orjson
 from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.governance import audit, export_seal, projects
@@ -29,6 +29,23 @@ from consortium.store.tables.audit import AuditEvent
 from consortium.store.tables.identity import Organization
 
 Format = Literal["jsonl", "syslog"]
+
+
+class Row(NamedTuple):
+    seq: int
+    time: datetime
+    request_id: str
+    actor_user_id: str | None
+    actor_org_id: str | None
+    action: str
+    resource_type: str | None
+    resource_id: str | None
+    resource_org_id: str | None
+    project_id: str | None
+    outcome: str
+    details: str
+    prev_hash: str
+    hash: str
 FORMATS = ("jsonl", "syslog")
 PAGE = 1000
 
@@ -37,11 +54,18 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def event_record(e: AuditEvent) -> dict[str, Any]:
+COLUMNS = (AuditEvent.seq, AuditEvent.time, AuditEvent.request_id, AuditEvent.actor_user_id,
+           AuditEvent.actor_org_id, AuditEvent.action, AuditEvent.resource_type, AuditEvent.resource_id,
+           AuditEvent.resource_org_id, AuditEvent.project_id, AuditEvent.outcome, AuditEvent.details,
+           AuditEvent.prev_hash, AuditEvent.hash)
+
+
+def event_record(e: Any) -> dict[str, Any]:
+    """An event (a row of ``COLUMNS`` or an ``AuditEvent``) as the export writes it."""
     return {"type": "event", "seq": e.seq, "time": _iso(e.time), "request_id": e.request_id,
             "actor_user_id": e.actor_user_id, "actor_org_id": e.actor_org_id, "action": e.action,
             "resource_type": e.resource_type, "resource_id": e.resource_id, "resource_org_id": e.resource_org_id,
-            "project_id": e.project_id, "outcome": e.outcome, "details": json.loads(e.details or "{}"),
+            "project_id": e.project_id, "outcome": e.outcome, "details": orjson.loads(e.details or "{}"),
             "prev_hash": e.prev_hash, "hash": e.hash}
 
 
@@ -58,7 +82,9 @@ def _lines(factory: sessionmaker[Session], chain: audit.AuditChain, org_id: str,
         checkpoint = chain.checkpoint(s)
         listing = audit.events_for_org(org_id, project_ids=projects.active_project_ids(s, org_id))
     last = int(checkpoint["seq"])  # events committed later belong to the next export
-    listing = dataclasses.replace(listing, stmt=listing.stmt.where(AuditEvent.seq <= last), desc=False)
+    # Core rows of the columns the export writes, not ORM objects (a third of the time per event)
+    listing = dataclasses.replace(listing, stmt=listing.stmt.where(AuditEvent.seq <= last).with_only_columns(*COLUMNS),
+                                  desc=False, entities=len(COLUMNS))
     line: Callable[[dict[str, Any]], str]
     if fmt == "syslog":
         def line(r: dict[str, Any]) -> str:
@@ -78,7 +104,7 @@ def _lines(factory: sessionmaker[Session], chain: audit.AuditChain, org_id: str,
     while True:
         with factory() as s:
             page = listing.page(s, after, page_size)
-            chunk = [out(event_record(e)) for e in page.items]
+            chunk = [out(event_record(Row(*e))) for e in page.items]
         count += len(chunk)
         if chunk:
             yield "".join(chunk)

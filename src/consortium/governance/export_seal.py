@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -72,7 +73,8 @@ def seal_record(key_id: str, public_key: str, events: int, sha256: str,
 
 
 def json_line(record: Mapping[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    """Compact JSON, keys sorted (the check reads it back with any JSON parser)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 # -- syslog (RFC 5424) ------------------------------------------------------------------------
@@ -103,7 +105,11 @@ def _syslog_message(line: str) -> str:
     parts = line.split(" ", 6)
     if len(parts) < 7 or not parts[0].startswith("<") or not parts[6].startswith("["):
         raise InvalidInput("not an RFC 5424 line of a Consortium audit export", hint=HINT)
-    rest, i, quoted = parts[6], 0, False
+    rest = parts[6]
+    end = rest.find('"] ')  # a value's own quote and bracket are escaped (\\" and \\]): this ends the data
+    if end > 0 and rest[end - 1] != "\\":
+        return rest[end + 3:]
+    i, quoted = 0, False
     while i < len(rest):  # skip the structured data: brackets outside quoted values, escapes inside
         c = rest[i]
         if quoted and c == "\\":
