@@ -72,9 +72,9 @@ def serve(home: str, url: str, port: int) -> None:
 
     cfg = Settings(home=home, database_url=url)
     svc = Services.start(cfg)
-    creds = seed_demo(svc)
-    org = creds["organizations"][0]
-    (Path(home) / "token").write_text(json.dumps({"token": org["token"], "org": org["name"]}))
+    if not (Path(home) / "token").exists():  # a restart on the same data (bench_scale) keeps it as it is
+        org = seed_demo(svc)["organizations"][0]
+        (Path(home) / "token").write_text(json.dumps({"token": org["token"], "org": org["name"]}))
     uvicorn.run(create_app(cfg, services=svc), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
 

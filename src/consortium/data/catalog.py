@@ -89,8 +89,7 @@ def authorize(session: Session, p: Principal, ds: Dataset, permission: Permissio
 
 def may_read_rows(session: Session, p: Principal, ds: Dataset) -> bool:
     """Rows go to the owner organization and to ``download`` grantees only."""
-    return ds.org_id == p.org_id or grants.find_grant(session, p, RTYPE, ds.id,
-                                                      Permission.download) is not None
+    return ds.org_id == p.org_id or grants.has_grant(session, p, RTYPE, ds.id, Permission.download)
 
 
 def version(session: Session, ds: Dataset, number: int | str | None = None) -> DatasetVersion:
@@ -140,9 +139,7 @@ def visible_listing(session: Session, p: Principal, scope: str = "all") -> Listi
     own = Dataset.org_id == p.org_id
     conds = [own] if scope in ("own", "all") else []
     if scope in ("shared", "all"):
-        ids = {g.resource_id for g in grants.list_grants(session, p, "received")
-               if g.resource_type == RTYPE and g.revoked_at is None
-               and grants.find_grant(session, p, RTYPE, g.resource_id, Permission.metadata) is not None}
+        ids = grants.received_ids(session, p, RTYPE, Permission.metadata)
         if ids:  # own datasets granted to a project: listed once, as own
             conds.append(and_(Dataset.id.in_(ids), Dataset.org_id != p.org_id))
     shared_last = case((own, 0), else_=1)
@@ -189,6 +186,6 @@ def dataset_views(session: Session, p: Principal, dss: list[Dataset]) -> list[di
 
 def _granted(session: Session, p: Principal, ds: Dataset) -> str:
     for perm in (Permission.download, Permission.compute, Permission.metadata):
-        if grants.find_grant(session, p, RTYPE, ds.id, perm) is not None:
+        if grants.has_grant(session, p, RTYPE, ds.id, perm):
             return perm.value
     return "none"

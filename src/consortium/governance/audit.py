@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
 from consortium.governance.audit_keys import AuditKeys
@@ -37,6 +37,7 @@ from consortium.store.tables.base import utcnow
 GENESIS = "0" * 64
 SEP = "\x1f"  # field separator of the hashed text; never inside a stored field (see ``_field``)
 FIELDS = 12  # seq, time and the 10 text columns of an event
+EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]  # a declarative class's is a Table
 
 
 @dataclass
@@ -155,18 +156,20 @@ class AuditChain:
 
     def append_rows(self, session: Session, drafts: list[EventDraft]) -> None:
         """``append`` as one multi-row INSERT, without ORM objects (the group commit's)."""
-        rows = self._rows(session, drafts)
-        if rows:
-            session.execute(insert(AuditEvent), rows)
+        rows = self._rows(session, drafts, core=True)
+        if rows:  # Core statements on the session's connection: no ORM bulk machinery per batch
+            session.connection().execute(insert(EVENTS), rows)
 
-    def _rows(self, session: Session, drafts: list[EventDraft]) -> list[dict[str, Any]]:
-        """The next events' rows, linked and MACed; the head moves in the same transaction."""
+    def _rows(self, session: Session, drafts: list[EventDraft], core: bool = False) -> list[dict[str, Any]]:
+        """The next events' rows, linked and MACed; the head moves in the same transaction
+        (``core``: as Core statements, which skip the ORM's bulk-update evaluation)."""
         if not drafts:
             return []
         n = len(drafts)
-        row = session.execute(update(AuditHead).where(AuditHead.id == 1)
-                              .values(seq=AuditHead.seq + n)
-                              .returning(AuditHead.seq, AuditHead.last_hash)).one()
+        c = AuditHead.__table__.c
+        target: Any = AuditHead.__table__ if core else AuditHead
+        run: Any = session.connection().execute if core else session.execute
+        row = run(update(target).where(c.id == 1).values(seq=c.seq + n).returning(c.seq, c.last_hash)).one()
         first, prev = row.seq - n + 1, row.last_hash
         mac = self.keys.mac
         out = []
@@ -184,7 +187,7 @@ class AuditChain:
                                                ev["resource_id"], ev["resource_org_id"], ev["project_id"],
                                                ev["outcome"], details))
             out.append(ev)
-        session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+        run(update(target).where(c.id == 1).values(last_hash=prev))
         return out
 
     # -- checkpoints ---------------------------------------------------------------------------

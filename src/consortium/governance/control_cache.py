@@ -119,6 +119,12 @@ def cached(session: Session, kind: str, key: Any, load: Callable[[], T]) -> T:
     return load() if cache is None else cache.get(session, kind, key, load)
 
 
+def changed_here(session: Session) -> bool:
+    """Whether the session's transaction changed (or holds changes to) what access depends on:
+    then what the cache says about it may be stale for this transaction, and the rows are read."""
+    return bool(session.info.get(_BUMP)) or _pending(session)
+
+
 def bump(session: Session) -> None:
     """Mark the session's transaction as changing access: it bumps the revision when it commits."""
     session.info[_BUMP] = True

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from consortium.governance import control_cache, throttle
+from consortium.governance import control_cache, identity, throttle
 from consortium.governance.identity import authenticate_password, memberships, org_by_name
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
@@ -153,6 +153,25 @@ def resolve_token(session: Session, secret: str) -> Principal:
                         .execution_options(**{control_cache.NO_BUMP: True}))
         r.last_used_at = now
     return r.principal
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What ``/me`` shows of a user beyond its principal: its name and its memberships (organization
+    name, display name, role), by organization name."""
+
+    name: str
+    memberships: tuple[tuple[str, str, Role], ...]
+
+
+def profile(session: Session, user_id: str) -> Profile:
+    """The user's ``Profile``: two lookups, or none while the hub's cache holds it (a change to
+    the user, an organization or a membership drops it, ``control_cache``)."""
+    def load() -> Profile:
+        return Profile(identity.user_name(session, user_id),
+                       tuple((o.name, o.display_name, Role(m.role)) for o, m in memberships(session, user_id)))
+
+    return control_cache.cached(session, "profile", user_id, load)
 
 
 def password_login(session: Session, factory: sessionmaker[Session], email: str, password: str,

@@ -122,6 +122,24 @@ def active_grants(session: Session, resource_type_name: str, resource_id: str, o
     return out
 
 
+def has_grant(session: Session, p: Principal, rtype: str, resource_id: str, permission: Permission) -> bool:
+    """Whether ``find_grant`` would find one, without loading it: the cached received grants
+    answer alone, unless this transaction itself changed access (``control_cache.changed_here``:
+    then each candidate is read again, as ``find_grant`` does)."""
+    if control_cache.changed_here(session):
+        return find_grant(session, p, rtype, resource_id, permission) is not None
+    now = utcnow()
+    return any(permission in IMPLIES[r.permission] and (r.expires_at is None or r.expires_at > now)
+               for r in _received(session, p.org_id).get((rtype, resource_id), ()))
+
+
+def received_ids(session: Session, p: Principal, rtype: str, permission: Permission) -> set[str]:
+    """The ids of the ``rtype`` resources the caller's organization holds ``permission`` on
+    through a grant (``has_grant`` of each received one), from the cached received grants."""
+    return {rid for (t, rid) in _received(session, p.org_id) if t == rtype
+            and has_grant(session, p, rtype, rid, permission)}
+
+
 def find_grant(session: Session, p: Principal, rtype: str, resource_id: str,
                permission: Permission) -> Grant | None:
     now = utcnow()
@@ -148,8 +166,8 @@ def authorize(session: Session, p: Principal, rtype: str, resource_id: str, owne
     grant = find_grant(session, p, rtype, resource_id, permission)
     if grant is None:
         # Hide existence unless some weaker grant already reveals it.
-        if permission != Permission.metadata and find_grant(session, p, rtype, resource_id,
-                                                            Permission.metadata):
+        if permission != Permission.metadata and has_grant(session, p, rtype, resource_id,
+                                                           Permission.metadata):
             from consortium.errors import PermissionDenied
 
             raise PermissionDenied(f"your organization may see {label} but holds no "
@@ -177,7 +195,7 @@ def create_grant(session: Session, p: Principal, rt: ResourceType, resource_ref:
     if (found is None or found[1] != p.org_id) and split_qualified(resource_ref, rtype)[0] is None:
         found = rt.resolve(session, f"{p.org_name}/{resource_ref}")  # a bare name: one of the caller's own
     if found is not None and found[1] != p.org_id and any(
-            find_grant(session, p, rtype, found[0], perm) is not None for perm in rt.permissions):
+            has_grant(session, p, rtype, found[0], perm) for perm in rt.permissions):
         from consortium.errors import PermissionDenied  # a grantee sees it, so 403 rather than 404
 
         raise PermissionDenied(f"only the organization that owns {rtype} {resource_ref!r} grants access to it")

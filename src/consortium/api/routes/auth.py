@@ -15,18 +15,17 @@ from consortium.api.schemas.auth import (
     WebSessionCreated,
 )
 from consortium.errors import InvalidInput, Unauthenticated
-from consortium.governance import credentials, identity
+from consortium.governance import credentials
 from consortium.governance.principal import Principal
-from consortium.governance.roles import Role
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 def me_view(session: Session, p: Principal) -> MePublic:
     """The caller as ``/me`` shows it; ``is_operator`` is the credential's power, not the account's."""
-    orgs = [MembershipPublic(name=o.name, display_name=o.display_name, role=Role(m.role))
-            for o, m in identity.memberships(session, p.user_id)]
-    return MePublic(user_id=p.user_id, email=p.user_email, name=identity.user_name(session, p.user_id),
+    prof = credentials.profile(session, p.user_id)
+    orgs = [MembershipPublic(name=name, display_name=shown, role=role) for name, shown, role in prof.memberships]
+    return MePublic(user_id=p.user_id, email=p.user_email, name=prof.name,
                     org=p.org_name, role=p.role, via=p.via.split(":")[0], is_operator=p.is_operator,
                     organizations=orgs)
 
