@@ -4,6 +4,7 @@ stored, then the worker processes and the hub exit. Real processes on SQLite, on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -52,9 +53,26 @@ def _serve(home: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
         except httpx.HTTPError:
             return False
 
-    wait_for(up, 60, what="the hub to answer")
-    assert hub.poll() is None, (home / "serve.log").read_text()[-3000:]
+    try:  # each HTTP worker is a spawned process importing the whole hub: slow on a loaded machine
+        wait_for(up, 150, what="the hub to answer")
+        assert hub.poll() is None, (home / "serve.log").read_text()[-3000:]
+    except BaseException:
+        _stop(hub)
+        raise
     return hub, url
+
+
+def _stop(hub: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server (its supervisor ends its workers), SIGKILL the group if it hangs."""
+    workers = _children(hub.pid)
+    hub.terminate()
+    try:
+        hub.wait(30)
+    except subprocess.TimeoutExpired:
+        for pid in [hub.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        hub.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +142,7 @@ def test_http_workers_serve_from_two_processes_and_sigterm_drains(home: tuple[Pa
         assert hub.wait(30) == 0  # uvicorn's supervisor: its workers stopped cleanly
     finally:
         if hub.poll() is None:
-            hub.kill()
+            _stop(hub)
     wait_for(lambda: not any(_alive(w) for w in workers), 10, what="the HTTP worker processes to exit")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz", timeout=2)
