@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep
+from consortium.api.schemas.records import ProcessingRecord
 from consortium.errors import NotFound
 from consortium.governance import records
 from consortium.governance.identity import org_by_name
@@ -31,7 +32,8 @@ def own_org(org: str, p: Caller, session: SessionDep, ctx: Ctx) -> Organization:
 OwnOrg = Annotated[Organization, Depends(own_org)]
 
 
-@router.get("/{org}/processing-record", responses={200: {"content": {"text/csv": {}}}})
+@router.get("/{org}/processing-record", response_model=ProcessingRecord,
+            responses={200: {"content": {"text/csv": {}}}})
 @rule("resource")
 def processing_record(o: OwnOrg, session: SessionDep, ctx: Ctx,
                       format: Annotated[Literal["json", "csv"], Query()] = "json",
