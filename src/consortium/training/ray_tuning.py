@@ -140,6 +140,25 @@ def _tpe_trial(config: dict[str, Any], *, recipe: Recipe, data: Any, task: str, 
                  on_epoch=lambda row: tune.report(_report_row(row, r, seen)))
 
 
+def _member_model(build: Callable[..., Any], spec: Any, input_shape: tuple[int, ...], n_outputs: int) -> Any:
+    """A PBT member's network, with its dropout layers present whatever the rate: PBT perturbs
+    ``model.dropout`` between checkpoints, and a rate of 0 otherwise builds no layer, so a member
+    exploiting a donor on the other side of 0 would get another layer numbering than the donor's
+    weights (``Missing key(s) in state_dict``). The layers are built with a positive rate and set
+    to this member's (p = 0 passes values through). Only the search's members; the recipe the
+    search returns is trained as usual."""
+    from torch import nn
+
+    rate = getattr(spec, "dropout", None)
+    if not rate and rate is not None:
+        model = build(spec.model_copy(update={"dropout": 0.5}), input_shape, n_outputs)
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = float(rate)
+        return model
+    return build(spec, input_shape, n_outputs)
+
+
 def _pbt_trial(config: dict[str, Any], *, recipe: Recipe, data: Any, task: str, input_shape: tuple[int, ...],
                n_outputs: int, threads: int) -> None:
     """One PBT member: resumes from its (or the exploited donor's) checkpoint with the config it has
@@ -155,7 +174,7 @@ def _pbt_trial(config: dict[str, Any], *, recipe: Recipe, data: Any, task: str, 
     X, y, X_val, y_val = data
     r = apply_params(recipe, {k: config[k] for k in recipe.tune.space} if recipe.tune else {})
     seed_everything(r.train.seed)
-    model = build_model(r.model, input_shape, n_outputs)
+    model = _member_model(build_model, r.model, input_shape, n_outputs)
     opt = make_optimizer(model, r.train)
     start, seen = 0, []
     checkpoint = tune.get_checkpoint()
