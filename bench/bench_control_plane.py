@@ -107,7 +107,7 @@ def bare(url: str, port: int, org_id: str) -> None:
 def _start(cmd: list[str], src: Path, health: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{Path(__file__).parent}"}
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_up(health, p, timeout=120)
+    wait_up(health, p, timeout=400)  # a shared, loaded machine seeds the demo slowly
     return p
 
 
