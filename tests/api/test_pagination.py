@@ -48,6 +48,7 @@ def seeded(world: Any, services: Any, http: Any) -> dict[str, Any]:
     from consortium.registry import models as reg
     from consortium.store.tables.base import new_id
     from consortium.store.tables.monitoring import PredictionRecord
+    from consortium.store.tables.policies import ConsentRequest
     from consortium.store.tables.registry import Deployment
 
     tag = secrets.token_hex(3)
@@ -82,6 +83,10 @@ def seeded(world: Any, services: Any, http: Any) -> dict[str, Any]:
                            version_id=version_id, created_by=pa.user_id)
             s.add(d)
             deps.append(d)
+        for i in range(N):  # consent requests a model owner sent (rows as the consent module writes them)
+            s.add(ConsentRequest(id=new_id("cns"), model_id=mdl.id, requester_org_id=pa.org_id,
+                                 contributor_org_id=pb.org_id, target_org_id=pb.org_id, action="deploy",
+                                 note=f"page {i}", created_by=pa.user_id))
         s.flush()
         sealed = b"".join(svc.keys.encrypt_stream(s, pa.org_id, [b'{"inputs": [[1]], "outputs": {}}']))
         for _ in range(N):
@@ -125,6 +130,7 @@ LISTS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
     "/api/v1/datasets/samples": lambda m: ("/api/v1/datasets/samples", {}),
     "/api/v1/datasets/{org}/{dataset}/versions": lambda m: (f"/api/v1/datasets/{m['a'].org}/ds-0/versions", {}),
     "/api/v1/nodes": lambda m: ("/api/v1/nodes", {}),
+    "/api/v1/consents": lambda m: ("/api/v1/consents", {"direction": "sent"}),
 }
 # lists that grow between two page requests in the test of inserts: route -> a maker of one more row
 GROWS: dict[str, Callable[[Any, dict[str, Any], int], None]] = {}
