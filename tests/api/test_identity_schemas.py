@@ -45,7 +45,7 @@ def _properties(spec: dict[str, Any], node: Any) -> set[str]:
 def test_every_identity_route_declares_its_answer(http: Any) -> None:
     routes = [(ctx.path, ctx.original_route) for ctx in iter_route_contexts(http.app.routes)
               if ctx.path and ctx.path.startswith(IDENTITY) and isinstance(ctx.original_route, APIRoute)]
-    assert len({(m, path) for path, r in routes for m in r.methods}) == 20  # with GET /orgs/{org}/processing-record (issue 19)
+    assert len({(m, path) for path, r in routes for m in r.methods}) == 20  # incl. GET /orgs/{org}/processing-record
     for path, r in routes:
         if r.status_code == 204:  # logout and member removal answer no body
             assert r.response_model is None, path

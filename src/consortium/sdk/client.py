@@ -53,6 +53,7 @@ class Client:
     - ``projects``: collaboration spaces several organizations join, and their reports
     - ``nodes``: federation nodes, approvals of federated jobs, privacy budgets
     - ``monitoring``: settings, metrics, drift, feedback, the prediction log, retraining checks
+    - ``policies``, ``consents``: a dataset owner's rules; consent for models derived from its data
     - ``records``, ``withdrawals``, ``retention``: the processing record and sealed audit export;
       withdrawing a dataset version through lineage; retention periods and their purges
 
@@ -66,7 +67,8 @@ class Client:
     """
 
     GROUPS = ("orgs", "members", "invitations", "tokens", "grants", "audit", "keys", "datasets", "jobs",
-              "models", "deployments", "projects", "nodes", "monitoring")
+              "models", "deployments", "projects", "nodes", "monitoring", "policies", "consents", "records",
+              "withdrawals", "retention")
 
     def __init__(self, url: str | None = None, token: str | None = None, *, org: str | None = None,
                  timeout: float = 60.0, transport: httpx.BaseTransport | None = None,

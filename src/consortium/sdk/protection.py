@@ -95,14 +95,27 @@ class Withdrawals(Group):
                           {"mode": mode, "reason": reason, "end_grants": end_grants})
 
     def list(self) -> builtins.list[dict[str, Any]]:
-        """Withdrawals your organization made, and those that marked its models."""
+        """Withdrawals your organization made, and those that marked its models.
+
+        >>> [w["version"] for w in c.withdrawals.list()]  # doctest: +SKIP
+        [1]
+        """
         return self._list("/withdrawals")
 
     def get(self, withdrawal_id: str) -> dict[str, Any]:
+        """One withdrawal: its version, time, mode, reason and what followed.
+
+        >>> c.withdrawals.get("wdr_1")["mode"]  # doctest: +SKIP
+        'stop'
+        """
         return self._get(f"/withdrawals/{withdrawal_id}")
 
     def of_dataset(self, dataset: str) -> builtins.list[dict[str, Any]]:
-        """The withdrawn versions of a dataset you can see."""
+        """The withdrawn versions of a dataset you can see.
+
+        >>> len(c.withdrawals.of_dataset("st-marys-hospital/digits"))  # doctest: +SKIP
+        1
+        """
         org, _, name = dataset.partition("/")
         return self._get(f"/datasets/{org}/{name}/withdrawals")["items"]
 
@@ -117,18 +130,34 @@ class Withdrawals(Group):
 
 class Retention(Group):
     def set_dataset(self, dataset: str, days: int | None) -> dict[str, Any]:
-        """Keep each version of your dataset ``days`` days after its upload (None: forever)."""
+        """Keep each version of your dataset ``days`` days after its upload (None: forever).
+
+        >>> c.retention.set_dataset("digits", 365)["days"]  # doctest: +SKIP
+        365
+        """
         org, _, name = dataset.partition("/")
         return self.c.request("PUT", f"/api/v1/datasets/{org}/{name}/retention", json={"days": days})
 
     def set_job_logs(self, days: int | None) -> dict[str, Any]:
-        """Keep your organization's job logs ``days`` days after the job finished (None: forever)."""
+        """Keep your organization's job logs ``days`` days after the job finished (None: forever).
+
+        >>> c.retention.set_job_logs(90)["days"]  # doctest: +SKIP
+        90
+        """
         return self.c.request("PUT", "/api/v1/retention/job-logs", json={"days": days})
 
     def list(self) -> builtins.list[dict[str, Any]]:
-        """Your organization's retention periods (datasets, job logs, deployments' prediction logs)."""
+        """Your organization's retention periods (datasets, job logs, deployments' prediction logs).
+
+        >>> len(c.retention.list())  # doctest: +SKIP
+        2
+        """
         return self._get("/retention")["items"]
 
     def purge(self) -> dict[str, Any]:
-        """Purge what has expired now (hub operators; the hub also does it on a schedule)."""
+        """Purge what has expired now (hub operators; the hub also does it on a schedule).
+
+        >>> sorted(c.retention.purge())  # doctest: +SKIP
+        ['dataset_versions', 'deferred', 'job_log_events']
+        """
         return self._post("/retention/purge")
