@@ -66,6 +66,7 @@ def list_retention(p: Viewer, session: SessionDep) -> dict[str, Any]:
 @rule("operator")
 def purge_now(p: Operator, session: SessionDep, svc: Svc, ctx: Ctx) -> dict[str, Any]:
     """Purge what has expired now, as the schedule would (hub operators)."""
+    session.commit()  # the purge commits in its own transactions: end this one first (SQLite's one writer)
     counts = retention.purge_expired(svc.session_factory, svc.blobs, svc.audit_in)
     rows, events = purge_prediction_logs(session)
     ctx.extra.extend(events)
