@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support import free_port, pg_database, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_backend]  # a Ray run; the queue is tested on both
 
 MLP = {"name": "bc-ray", "data": {"dataset": None, "target": "target", "seed": 0},
        "process": [{"normalize": {"method": "standard"}}], "model": {"type": "mlp", "hidden": [16]},

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from support import pg_database, stop_worker, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_backend]  # a Ray run; the queue is tested on both
 
 # the digits floor recipe of tests/training/test_pipeline.py, on 2 workers (16 rows each per step)
 DIGITS = {"name": "digits-ddp", "process": [{"rescale": {}}, {"normalize": {}}],

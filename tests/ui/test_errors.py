@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from conftest import Tab, open_tab
 
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
+
 BAD_RECIPES = {  # YAML -> what the message must say
     "name: x\nmodel: {type: mlp\n": "not valid YAML at line 2, column 18",  # the form sends it without the last newline
     "name: x\ndata: {dataset: DS, target: target}\nmodel: {type: transformer}\n": "'mlp'",

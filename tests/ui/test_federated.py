@@ -19,6 +19,8 @@ import pytest
 from conftest import Tab, open_tab, wait_js
 from support import start_worker, stop_worker
 
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
+
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 ORGS = (HOSPITAL, CLINIC, LAB)
 PROJECT = "bc-study"

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from conftest import ARTIFACTS, Tab, open_tab, wait_js
 
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
+
 HOSPITAL, CLINIC, LAB = "st-marys-hospital", "riverside-clinic", "northgate-lab"
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, Tab, open_tab
 
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
+
 # what the browser is asked to open after logging in; each would leave the site if followed
 EVIL_NEXT = ["/%09/127.0.0.1:8101/pwned", "/%0a/127.0.0.1:8101/pwned", "//127.0.0.1:8101/pwned",
              "/%5C127.0.0.1:8101/pwned", "https://127.0.0.1:8101/pwned", "javascript:alert(1)"]

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from registry.registry_models import tiny_classifier
 
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
+
 RECIPE = {"name": "bc-job", "data": {"dataset": "", "target": "target"}, "model": {"type": "logistic"},
           "train": {"epochs": 1}}
 
