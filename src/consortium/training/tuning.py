@@ -85,19 +85,8 @@ def tune(
         raise InvalidInput("the recipe has no tune section")
     if len(X_val) == 0:
         raise InvalidInput("tuning needs a validation split", hint="set data.val_size > 0")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    epochs = recipe.train.epochs
-    seed = recipe.train.seed
-    study = optuna.create_study(
-        study_name="consortium-tune",  # Hyperband's brackets hash the name: a fixed one keeps runs alike
-        direction="minimize",
-        sampler=_sampler(spec.method, seed, spec.trials),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3),
-    )
-    started = time.perf_counter()
 
-    def objective(trial: Any) -> float:
-        params = {name: _suggest(trial, name, r) for name, r in spec.space.items()}
+    def child(trial: Any, params: dict[str, Any]) -> float:
         r = apply_params(recipe, params)
         seed_everything(r.train.seed)
         model = build_model(r.model, input_shape, n_outputs)
@@ -131,6 +120,37 @@ def tune(
             raise optuna.TrialPruned()  # diverged
         return best[0]
 
+    best, summary = search(spec, child, seed=recipe.train.seed, max_resource=recipe.train.epochs,
+                           reward="val_accuracy" if task == "classification" else "-val_loss",
+                           should_stop=should_stop, on_trial=on_trial)
+    return apply_params(recipe, best.params), summary
+
+
+def search(spec: TuneSpec, child: Callable[[Any, dict[str, Any]], float], *, seed: int, max_resource: int,
+           reward: str, should_stop: Callable[[], bool] | None = None,
+           on_trial: Callable[[dict[str, Any]], None] | None = None,
+           catch: tuple[type[Exception], ...] = (RuntimeError, ValueError)) -> tuple[Any, dict[str, Any]]:
+    """The search loop behind ``tune`` and federated tuning (``jobs.federated_tuning``): one Optuna
+    study (``tune.method``'s sampler, or the rl controller enqueueing each child) with the Hyperband
+    pruner over ``max_resource`` steps (epochs, or federated rounds). ``child(trial, params)`` trains
+    one child with the sampled values, reports each step with ``trial.report`` (raising
+    ``optuna.TrialPruned`` when ``trial.should_prune()``), sets the ``reward`` user attribute and
+    returns the loss to minimize. A child raising one of ``catch`` fails (the search goes on).
+    Returns the best completed trial and the JSON summary (``reward`` names the reward's metric)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="consortium-tune",  # Hyperband's brackets hash the name: a fixed one keeps runs alike
+        direction="minimize",
+        sampler=_sampler(spec.method, seed, spec.trials),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_resource, reduction_factor=3),
+    )
+    started = time.perf_counter()
+
+    def objective(trial: Any) -> float:
+        return child(trial, {name: _suggest(trial, name, r) for name, r in spec.space.items()})
+
     progress = Progress(on_trial)
 
     def callback(study: Any, trial: Any) -> None:
@@ -139,8 +159,7 @@ def tune(
             study.stop()
 
     def optimize(n_trials: int, timeout: float | None) -> None:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[callback],
-                       catch=(RuntimeError, ValueError))
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=[callback], catch=catch)
 
     preferences = None
     if spec.method == "rl":
@@ -150,9 +169,9 @@ def tune(
     trials = [_trial_row(t) for t in study.trials]
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        raise InvalidInput(
-            "no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s"
-        )
+        errors = [t.user_attrs["error"] for t in study.trials if t.user_attrs.get("error")]
+        raise InvalidInput("no tuning trial completed" + (f" (the first failed: {errors[0]})" if errors else ""),
+                           hint="widen tune.space or raise tune.trials/timeout_s")
     best = study.best_trial
     if best.value is None:  # optuna types it optional; a completed single-objective trial has one
         raise InvalidInput("no tuning trial completed", hint="widen tune.space or raise tune.trials/timeout_s")
@@ -161,7 +180,7 @@ def tune(
         "sampler": SAMPLERS[spec.method],
         "pruner": "Hyperband",
         "budget": spec.trials,
-        "reward": "val_accuracy" if task == "classification" else "-val_loss",
+        "reward": reward,
         "trials": trials,
         "rewards": [t["reward"] for t in trials],
         "n_complete": len(complete),
@@ -175,7 +194,7 @@ def tune(
     }
     if preferences is not None:
         summary["preferences"] = preferences
-    return apply_params(recipe, best.params), summary
+    return best, summary
 
 
 def _search_rl(study: Any, optimize: Callable[[int, float | None], None], spec: TuneSpec, seed: int,
@@ -237,5 +256,7 @@ def _trial_row(t: Any) -> dict[str, Any]:
         "reward": None if reward is None else round(float(reward), 6),
         "params": dict(t.params),
         "epochs": t.user_attrs.get("epochs", 0),
+        **({"rounds": t.user_attrs["rounds"]} if "rounds" in t.user_attrs else {}),
+        **({"error": t.user_attrs["error"]} if "error" in t.user_attrs else {}),
         "intermediate": {int(k): float(v) for k, v in t.intermediate_values.items()},
     }
