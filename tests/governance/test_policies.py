@@ -190,6 +190,20 @@ def test_node_refusal_is_recorded(http: Any, services: Any, setup: dict[str, Any
         assert ev is not None and json.loads(ev.details)["rules"] == ["max_epochs"]
     logs = http.get(f"/api/v1/jobs/{job}/events", headers=s["user"].headers).json()
     assert any("refused the run at its site" in str(e) and "10 > 5" in str(e) for e in logs["items"]), logs
+    from consortium.jobs import queue
+
+    with transaction(services.session_factory) as db:  # the run failed before the site's report came in
+        queue.finish(db, job, "failed", error="round 1: 1 of 2 nodes replied; federated.min_nodes is 2")
+    r = http.post(f"{s['url']}/refusals", json={"job_id": job, "rules": ["max_rounds"], "message": "max_rounds: 9"},
+                  headers=s["owner"].headers)
+    assert r.status_code == 201, r.text
+    error = http.get(f"/api/v1/jobs/{job}", headers=s["user"].headers).json()["error"]
+    assert error.startswith(f"site {s['owner_org']} refused: max_rounds: 9; ") and "nodes replied" in error, error
+    with transaction(services.session_factory) as db:
+        from consortium.jobs import site_refusals
+
+        assert site_refusals.summary(db, job) == (f"site {s['owner_org']} refused: 10 > 5; "
+                                                  f"site {s['owner_org']} refused: max_rounds: 9")
 
 
 def test_cli_sets_shows_and_clears_a_policy(live_url: str, setup: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from consortium.errors import NotFound, PermissionDenied
 from consortium.governance import policies
 from consortium.governance.policy_rules import Rules
 from consortium.governance.roles import Role
-from consortium.jobs import queue
+from consortium.jobs import site_refusals
 from consortium.store.tables.data import DatasetVersion
 from consortium.store.tables.federation import NodeApproval
 
@@ -92,7 +92,6 @@ def record_refusal(ds: Owned, body: RefusalCreate, p: Caller, session: SessionDe
         raise NotFound(f"job {body.job_id!r} was never assigned to your organization",
                        hint="a node reports only jobs its hub assigned to it")
     ctx.details = {"job_id": body.job_id, "rules": body.rules, "message": body.message, "at": "node"}
-    queue.add_event(session, body.job_id, "log", {  # the submitter reads in the job's log why the site left
-        "message": f"{p.org_name} refused the run at its site, under the policy of {catalog.full_name(session, ds)}: "
-                   f"{body.message or ', '.join(body.rules)}"})
+    # the submitter reads in the job's log, and in a failed job's error, which site left and why
+    site_refusals.record(session, body.job_id, p.org_name, catalog.full_name(session, ds), body.rules, body.message)
     return {"dataset": catalog.full_name(session, ds), "job_id": body.job_id, "rules": body.rules}
