@@ -57,6 +57,18 @@ if TYPE_CHECKING:
 APPROVAL_POLL_S = 1.0
 
 
+def _name_refusing_sites(ctx: JobContext, e: Exception) -> None:
+    """Raise the run's failure again naming the sites that refused it under their policy and the
+    rules they cited (``site_refusals``), when any did; otherwise return."""
+    from consortium.jobs import site_refusals
+
+    with transaction(ctx.services.session_factory) as s:
+        named = site_refusals.summary(s, ctx.job_id)
+    if named:
+        raise PermissionDenied(f"{named} ({e})", hint="the data owners' rules: `consortium datasets policy show`; "
+                                                       "change the recipe to meet them") from e
+
+
 def engine_name() -> Engine:
     name = os.environ.get("CONSORTIUM_FEDERATION_ENGINE", "deployment").strip() or "deployment"
     if name == "simulation":
@@ -289,11 +301,13 @@ def run(ctx: JobContext) -> dict[str, Any]:
                                   secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
                                   listen=Listen.from_settings(settings),
                                   tag=job_tag(ctx.job_id, number), on_refusal=refused)
-        except BaseException:
+        except BaseException as e:
             if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                 charge_planned(ctx)
             if ctx.should_stop():
                 raise JobCancelled("cancelled on request") from None
+            if joining and isinstance(e, Exception):
+                _name_refusing_sites(ctx, e)
             raise
         ctx.check_cancel()
         if result.final is None:  # no hub-held rows to evaluate on: the sites' own evaluation
