@@ -114,22 +114,21 @@ def test_an_unregistered_supernode_is_refused(fleet: dict[str, Any], tmp_path: P
     assert refused[0].openssh is not None and refused[0].openssh.split()[:2] == public.split()[:2]
 
 
-@pytest.mark.skip(reason="issue 18, open: SecAgg+ rounds with a dropout end 'too few nodes stayed for unmasking' "
-                          "on this engine; not diagnosed yet (Flower's SuperExec suppresses the ServerApp's log). "
-                          "Skipped, not xfail: a run costs minutes of the suite's budget to fail")
 def test_secure_aggregation_finishes_with_one_dropout(fleet: dict[str, Any]) -> None:
     """A node that died just before the run still counts as connected (the SuperLink has not
-    missed its heartbeats yet), so SecAgg+ samples it in every round; it drops out at the setup
-    stage and the other three finish each round (threshold: 3 of 4)."""
+    missed its heartbeats yet), so SecAgg+ samples it; it drops out at the setup stage and the other
+    three finish the round (threshold: 3 of 4). Flower 1.42's own workflow ended such a round "Not
+    enough shares to recover secret" (``secure.DropoutTolerantSecAggPlus`` mends it). The grace is
+    short: it starts only once the three live nodes answered."""
     victim = ORGS[1]
     fleet["dep"].kill_node(victim)
     try:
-        records, result = _run(fleet, "secagg", _recipe(rounds=2, secure_aggregation=True, round_timeout_s=60),
-                               grace=10, timeout=300)
+        records, result = _run(fleet, "secagg", _recipe(rounds=1, secure_aggregation=True, round_timeout_s=60),
+                               grace=3, timeout=300)
     finally:
         _restart(fleet, victim)  # the next tests have four nodes again
     rounds = [r for r in records if r["kind"] == "round"]
-    assert len(rounds) == 2 and records[-1]["kind"] == "done"
+    assert len(rounds) == 1 and records[-1]["kind"] == "done"
     assert all(set(r["nodes"]) == set(ORGS) - {victim} for r in rounds), [sorted(r["nodes"]) for r in rounds]
     assert result["final"]["accuracy"] > 0.8
     assert result["contribution"]["reason"] == "secure aggregation hides individual updates from the server"

@@ -12,6 +12,16 @@ every 3 s, so each of SecAgg+'s four stages took at least 3 s, and a node that d
 whole timeout in each stage it was still asked in. ``QuorumGrid`` polls every 0.2 s and, once
 ``quorum`` nodes answered (the reconstruction threshold, at least ``min_nodes``), gives the rest
 the straggler grace: a dropout costs seconds, and SecAgg+ carries on without it by design.
+
+``DropoutTolerantSecAggPlus`` mends a gap in Flower 1.42's workflow (read in
+``flwr/server/workflow/secure_aggregation/secaggplus_workflow.py``): its unmask stage asks the
+survivors for a key share of every node *sampled* at setup, so a node that dropped before it
+shared its keys (a dead node the SuperLink still listed, or one that did not answer the setup or
+share-keys stage) has no shares anywhere, every survivor's ``secaggplus_mod`` fails on the
+missing share and the round ends "Not enough shares to recover secret". Such a node never masked
+anyone's vector (masks are only made with nodes whose shares were forwarded), so nothing needs
+reconstructing for it: after the share-keys stage the sampled set is cut to the nodes that took
+part in it. Nodes that drop later (while training) are still recovered from their shares.
 """
 
 from __future__ import annotations
@@ -52,10 +62,24 @@ class QuorumGrid:
                         grace=self._grace)
 
 
+def _secagg_workflow() -> type:
+    """``SecAggPlusWorkflow`` with the sampled set cut after the share-keys stage (see above)."""
+    from flwr.server.workflow import SecAggPlusWorkflow
+
+    class DropoutTolerantSecAggPlus(SecAggPlusWorkflow):
+        def share_keys_stage(self, grid: Any, context: Any, state: Any) -> bool:
+            ok = bool(super().share_keys_stage(grid, context, state))
+            # only nodes that shared their keys can have masked a vector: the others need no unmasking
+            state.sampled_node_ids = set(state.active_node_ids)
+            return ok
+
+    return DropoutTolerantSecAggPlus
+
+
 def run_secure_rounds(run: FederatedRun, context: Any) -> None:
     """Run the rounds of ``run`` through SecAgg+; same records and outputs as ``run_rounds``."""
     from flwr.server import LegacyContext, ServerConfig
-    from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+    from flwr.server.workflow import DefaultWorkflow
 
     from consortium.federation.app.run import node_metrics
     from consortium.federation.app.strategies import legacy_strategy
@@ -100,7 +124,7 @@ def run_secure_rounds(run: FederatedRun, context: Any) -> None:
                                fit_metrics=fit_metrics, evaluate_fn=evaluate_fn)
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=fed.rounds, round_timeout=run.round_timeout),
                            strategy=strategy)
-    workflow = DefaultWorkflow(fit_workflow=SecAggPlusWorkflow(
+    workflow = DefaultWorkflow(fit_workflow=_secagg_workflow()(
         num_shares=1.0, reconstruction_threshold=RECONSTRUCTION, clipping_range=CLIPPING_RANGE,
         max_weight=float(max(run.node_rows.values()) + 1), timeout=run.round_timeout))
     workflow(QuorumGrid(run.grid, fed.min_nodes, run.grace), legacy)  # type: ignore[arg-type]
