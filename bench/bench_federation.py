@@ -11,6 +11,8 @@ ServerApp/ClientApp as a deployment.
 ServerApp/ClientApp on Flower 1.42's stock processes (``flower-supernode``: 3 s idle poll, a
 ``flwr-clientapp`` process per message), N runs of each alternating (default 1), 3 SuperNodes,
 breast_cancer, 3 rounds x 1 epoch; it rewrites that section of ``federation.md``.
+``--deployment-scale [NODES]`` only runs one job on NODES (default 20) SuperNodes on loopback:
+seconds per round, and the peak RSS of the job's worker, SuperLink and nodes.
 Baseline, measured in the same run: the same model trained centrally on the union of the
 organizations' rows for the same number of epochs (rounds x local epochs).
 """
@@ -18,6 +20,7 @@ organizations' rows for the same number of epochs (rounds x local epochs).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -159,14 +162,98 @@ def deployment_compare(n: int) -> None:
     lines += ["", f"Ratio stock/tuned: {b['round_s'] / t['round_s']:.1f}x per round, "
               f"{b['before_first_round_s'] / t['before_first_round_s']:.1f}x before the first round, "
               f"{b['total_s'] / t['total_s']:.1f}x in all.", ""]
+    _rewrite_section("## Deployment engine: tuned against Flower's stock processes", lines)
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 once it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1e6
+
+
+def deployment_scale(nodes: int, rounds: int = 3) -> None:
+    """``nodes`` SuperNodes on loopback in one job on the deployment engine (the hub's tuned
+    processes, TLS and node authentication): seconds per round and before the first round, and the
+    peak RSS of this process (what the hub's job worker holds while it runs a job: the same
+    prepare/submit/follow calls), of the SuperLink with the ServerApp it runs, and of the nodes.
+    Rewrites that section of ``federation.md``."""
+    import shutil
+    import tempfile
+
+    from consortium.federation.app import protocol as P
+    from consortium.federation.engine.deployment import FlowerDeployment
+    from consortium.federation.engine.simulation import job_run_config, prepare
+
+    train, test = split(load_sample("breast_cancer"))
+    parts = {f"org{i}": p for i, p in enumerate(partition(train, nodes, seed=0))}
+    r = recipe("breast_cancer", nodes, rounds=rounds, local_epochs=1, min_nodes=nodes)
+    work = Path(tempfile.mkdtemp(prefix="bench-fl-scale-"))
+    peak = {"worker": _tree_rss_mb(os.getpid()), "superlink": 0.0, "nodes": 0.0}
+    seen: list[tuple[float, dict[str, Any]]] = []
+    try:
+        t0 = time.monotonic()
+        r, configs, vdir = prepare(r, parts, test, work)
+        cfg = job_run_config(r, work / "out", validation_dir=vdir, round_timeout=300, straggler_grace=30,
+                             node_wait=300)
+        with FlowerDeployment(work / "engine") as dep:
+            dep.add_nodes([(c[P.ORG], c[P.DATA_DIR], c[P.DATASET]) for c in configs])
+            started = time.monotonic() - t0
+
+            def sample(rec: dict[str, Any]) -> None:
+                seen.append((time.monotonic() - t0, rec))
+                peak["worker"] = max(peak["worker"], _tree_rss_mb(os.getpid()) - sum(
+                    _tree_rss_mb(p.popen.pid) for p in [dep.superlink, *dep.nodes.values()] if p is not None))
+                if dep.superlink is not None:
+                    peak["superlink"] = max(peak["superlink"], _tree_rss_mb(dep.superlink.popen.pid))
+                peak["nodes"] = max(peak["nodes"], sum(_tree_rss_mb(n.popen.pid) for n in dep.nodes.values()))
+
+            dep.wait(work / "out", dep.submit(cfg), timeout=1800, on_record=sample)
+        total = time.monotonic() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rounds_s = [rec["seconds"] for _, rec in seen if rec.get("kind") == "round"]
+    first_end = next(t for t, rec in seen if rec.get("kind") == "round")
+    per_node = [len(rec["nodes"]) for _, rec in seen if rec.get("kind") == "round"]
+    acc = next(rec for _, rec in reversed(seen) if rec.get("kind") == "round").get("global", {}) or {}
+    lines = [f"## Deployment engine at scale: {nodes} SuperNodes", "",
+             f"One run of `bench_federation.py --deployment-scale {nodes}`: breast_cancer IID over {nodes} "
+             f"organizations, {rounds} rounds x 1 local epoch, `min_nodes: {nodes}` (every node in every round), "
+             "one SuperLink with TLS and node authentication and one SuperNode process per organization on "
+             "loopback, as the hub's job worker runs them. Peak resident memory sampled at each progress record: "
+             "*worker* is this process (what the hub's job worker holds for the job: data preparation, "
+             "submission, following the run), *SuperLink* includes the ServerApp process it runs, *nodes* is "
+             "the sum over all SuperNodes and the ClientApps they fork.", "",
+             "| nodes | engine start s | before 1st round s | s/round | total s | nodes per round | accuracy "
+             "| worker RSS MB | SuperLink RSS MB | nodes RSS MB (per node) |",
+             "|---|---|---|---|---|---|---|---|---|---|",
+             f"| {nodes} | {started:.1f} | {first_end - rounds_s[0]:.1f} | {statistics.mean(rounds_s):.2f} "
+             f"| {total:.1f} | {min(per_node)}-{max(per_node)} | {float(acc.get('accuracy', float('nan'))):.3f} "
+             f"| {peak['worker']:.0f} | {peak['superlink']:.0f} | {peak['nodes']:.0f} "
+             f"({peak['nodes'] / nodes:.0f}) |"]
+    _rewrite_section(f"## Deployment engine at scale: {nodes} SuperNodes", lines)
+
+
+def _rewrite_section(head: str, lines: list[str]) -> None:
+    """Replace (or append) the section that starts with ``head`` in ``federation.md``."""
     out = ROOT / "bench" / "results" / "federation.md"
     text = out.read_text() if out.exists() else "# Federated training (consortium.federation)\n"
-    head = "## Deployment engine: tuned against Flower's stock processes"
     if head in text:
         before, _, rest = text.partition(head)
         nxt = rest.find("\n## ")
         text = before + (rest[nxt + 1:] if nxt >= 0 else "")
-    out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+    out.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -176,10 +263,15 @@ def main() -> None:
     ap.add_argument("--dp-round-cost", action="store_true", help="only time DP rounds against plain rounds")
     ap.add_argument("--deployment-compare", type=int, nargs="?", const=1, default=0, metavar="N",
                     help="only compare the tuned deployment engine with Flower's stock processes, N runs each")
+    ap.add_argument("--deployment-scale", type=int, nargs="?", const=20, default=0, metavar="NODES",
+                    help="only run one job on NODES SuperNodes (default 20): s/round and RSS")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.dp_round_cost:
         dp_round_cost()
+        return
+    if args.deployment_scale:
+        deployment_scale(args.deployment_scale)
         return
     if args.deployment_compare:
         deployment_compare(args.deployment_compare)
