@@ -158,3 +158,53 @@ def test_deploying_a_project_model_serves_every_member_so_each_needs_consent(htt
     [req] = _ask(http, s, s["names"]["outsider"], model="in-project").json()
     assert http.post(f"/api/v1/consents/{req['id']}/approve", headers=a["contrib"].headers).status_code == 200
     assert http.post("/api/v1/deployments", json=body, headers=a["owner"].headers).status_code == 201
+
+
+def test_sharing_a_derived_model_in_a_project_needs_each_contributors_consent(http: Any, services: Any, world: Any,
+                                                                           setup: dict[str, Any]) -> None:
+    """Placing the model in a project (here: uploading a version with ``project``) lets every
+    active member read it: one outside the contributor's grants needs its consent (``share``),
+    unless the contributor is a member too and the terms include ``metadata``; refusals audited."""
+    from consortium.governance import projects
+    from consortium.governance.credentials import resolve_token
+    from consortium.registry import models as reg
+    from consortium.store.tables.audit import AuditEvent
+
+    s, a = setup, setup["a"]
+    with transaction(services.session_factory) as db:
+        lead = resolve_token(db, a["owner"].token)
+        lineage = reg.versions(db, reg.find_model(db, s["names"]["owner"], "derived"))[0].lineage
+        made = {}
+        for terms, guests in ((["compute"], ["outsider"]), (["metadata"], ["contrib", "outsider2"])):
+            prj = projects.create(db, lead, f"share-{secrets.token_hex(3)}", "a study", terms)
+            for g in guests:
+                projects.accept(db, resolve_token(db, a[g].token), projects.invite(
+                    db, lead, prj, projects.membership(db, prj.id, lead.org_id), s["names"][g]))
+            model = f"to-share-{terms[0]}"
+            reg.register_version(db, a["owner"].org_id, model, onnx=tiny_classifier(), blobs=services.blobs,
+                                 task="classification", lineage=lineage)
+            made[terms[0]] = (prj.name, model, reg.find_model(db, s["names"]["owner"], model).id)
+
+    def upload(project: str, model: str) -> Any:
+        return http.post("/api/v1/models/upload", params={"name": model, "filename": "m.onnx", "project": project},
+                         content=tiny_classifier(), headers=a["owner"].headers)
+
+    project, model, model_id = made["compute"]
+    r = upload(project, model)
+    assert r.status_code == 403, r.text
+    err = r.json()["error"]
+    assert s["names"]["contrib"] in err["message"] and "sharing it with" in err["message"], err
+    assert f"consents ask {s['names']['owner']}/{model} {s['names']['outsider']} --action share" in err["hint"], err
+    card = f"/api/v1/models/{s['names']['owner']}/{model}"
+    assert http.get(card, headers=a["outsider"].headers).status_code == 404  # not shared: nothing changed
+    [req] = _ask(http, s, s["names"]["outsider"], "share", model=model).json()
+    assert http.post(f"/api/v1/consents/{req['id']}/approve", headers=a["contrib"].headers).status_code == 200
+    r = upload(project, model)
+    assert r.status_code == 201, r.text
+    assert http.get(card, headers=a["outsider"].headers).status_code == 200  # the member reads it now
+    project, model, _ = made["metadata"]  # the contributor is a member and the terms share metadata
+    assert upload(project, model).status_code == 201
+    with transaction(services.session_factory) as db:
+        events = [(e.action, e.outcome) for e in db.query(AuditEvent).filter_by(resource_id=model_id)
+                  .order_by(AuditEvent.seq)]
+        assert [e for e in events if e[0] == "upload"] == [("upload", "permission_denied"), ("upload", "ok")], events

@@ -3,11 +3,13 @@
 A model version trained on other organizations' data names them in its lineage (``datasets``,
 each with ``owner_org_id``). Such a model carries their restrictions:
 
-- **share / deploy**: giving an organization access to it (an ``invoke`` grant on a deployment
-  of it) needs, from each contributor, that the organization is within what the contributor
-  granted (it holds a grant of the contributor's on the data, directly or as an active member of
-  a project the data was granted to), or that the project the model lives in allows it (its terms
-  include ``invoke`` and both are active members), or the contributor's approved consent request.
+- **share / deploy**: giving an organization access to it (placing it in a project, which lets
+  every active member read it: ``share``; an ``invoke`` grant on a deployment of it: ``deploy``)
+  needs, from each contributor, that the organization is within what the contributor granted
+  (it holds a grant of the contributor's on the data, directly or as an active member of a
+  project the data was granted to), or that the project the model lives in allows it (both are
+  active members and its terms include ``metadata`` to share, ``invoke`` to serve), or the
+  contributor's approved consent request.
 - **download**: the ONNX file of such a model can leak its training data, so its owner downloads
   it only when each contributor allows it: ``model_download`` in the dataset's policy, or an
   approved consent request for ``download``.
@@ -83,19 +85,25 @@ def _approved(session: Session, model_id: str, contributor_id: str, target_id: s
         ConsentRequest.state == "approved")) is not None
 
 
-def _project_allows(session: Session, model: RegisteredModel, contributor_id: str, target_id: str) -> bool:
-    if not model.project_id:
+TERM = {"deploy": "invoke", "share": "metadata"}  # the project term that lets members serve / read it
+
+
+def _project_allows(session: Session, model: RegisteredModel, contributor_id: str, target_id: str,
+                    action: str = "deploy", project_id: str | None = None) -> bool:
+    project_id = project_id or model.project_id
+    if not project_id:
         return False
-    prj = session.get(Project, model.project_id)
-    if prj is None or "invoke" not in (prj.terms or []):
+    prj = session.get(Project, project_id)
+    if prj is None or TERM[action] not in (prj.terms or []):
         return False
     members = _active_members(session, prj.id)
     return contributor_id in members and target_id in members
 
 
 def missing(session: Session, model: RegisteredModel, target_id: str, action: str,
-            version: ModelVersion | None = None) -> list[str]:
-    """Contributor organization ids whose consent ``action`` towards ``target_id`` still needs."""
+            version: ModelVersion | None = None, project_id: str | None = None) -> list[str]:
+    """Contributor organization ids whose consent ``action`` towards ``target_id`` still needs
+    (``project_id``: the project the model is shared through, when not yet its own)."""
     out = []
     found = contributors(session, model, version)
     policy = rules_by_dataset(session, sorted({d for ds in found.values() for d in ds})) if action == "download" \
@@ -105,7 +113,7 @@ def missing(session: Session, model: RegisteredModel, target_id: str, action: st
             if datasets and all(policy.get(d) is not None and policy[d].model_download for d in datasets):
                 continue
         elif target_id in (org_id, model.org_id) or target_id in granted_orgs(session, org_id, datasets) \
-                or _project_allows(session, model, org_id, target_id):
+                or _project_allows(session, model, org_id, target_id, action, project_id):
             continue
         if not _approved(session, model.id, org_id, target_id, action):
             out.append(org_id)
@@ -118,9 +126,9 @@ def _names(session: Session, org_ids: list[str]) -> list[str]:
 
 
 def require(session: Session, model: RegisteredModel, target_id: str, action: str, *, model_ref: str,
-            version: ModelVersion | None = None) -> None:
+            version: ModelVersion | None = None, project_id: str | None = None) -> None:
     """``PermissionDenied`` naming every contributor whose consent ``action`` needs."""
-    lacking = missing(session, model, target_id, action, version)
+    lacking = missing(session, model, target_id, action, version, project_id)
     if not lacking:
         return
     target = _names(session, [target_id])[0]
@@ -245,3 +253,15 @@ def require_for_project_deployment(session: Session, model: RegisteredModel, ver
     ref = f"{owner.name if owner else '?'}/{model.name}"
     for target in sorted(_active_members(session, model.project_id) - {model.org_id}):
         require(session, model, target, "deploy", model_ref=ref, version=version)
+
+
+def require_for_project(session: Session, model: RegisteredModel, project_id: str) -> None:
+    """Placing a derived model in a project shares it (its card, versions, plots, explanations)
+    with every active member: each needs the contributors' consent (``share``), unless it is within
+    what they granted, or the contributor is a member too and the project's terms include
+    ``metadata``."""
+    owner = session.get(Organization, model.org_id)
+    ref = f"{owner.name if owner else '?'}/{model.name}"
+    for target in sorted(_active_members(session, project_id) - {model.org_id}):
+        require(session, model, target, "share", model_ref=ref, project_id=project_id)
+

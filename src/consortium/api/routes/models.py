@@ -80,7 +80,11 @@ async def upload(request: Request, p: Member, session: SessionDep, svc: Svc, ctx
     if project:
         from consortium.governance import projects
 
-        projects.for_work(session, p, project, "placing models in it")
+        prj = projects.for_work(session, p, project, "placing models in it")
+        existing = reg.find_model(session, owner, model_name)
+        if existing is not None and existing.project_id != prj.id:  # sharing it with the members (issue 19)
+            ctx.resource("model", existing.id, existing.org_id, prj.id)
+            consent.require_for_project(session, existing, prj.id)
     limit = svc.settings.max_upload_bytes
     buf = bytearray()
     async for chunk in request.stream():
