@@ -429,6 +429,10 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         attach_federated(s, v, p.org_id, result, svc.blobs, columns)
         if ctx.project_id and model is not None and getattr(model, "project_id", None) is None:
             model.project_id = ctx.project_id
+        if ctx.project_id and model is not None and model.project_id == ctx.project_id:
+            from consortium.governance import consent  # its members read it: the contributors' consent
+
+            consent.require_for_project(s, model, ctx.project_id)
         ev = reg.registered_event(v, model, actor_user_id=p.user_id, actor_org_id=p.org_id, request_id=ctx.job_id)
         ev.project_id = ctx.project_id
         ev.details = {**(ev.details or {}), "federated": True, "organizations": contributors}
