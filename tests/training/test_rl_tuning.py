@@ -116,12 +116,3 @@ def test_bad_rl_spaces_are_refused_naming_the_field(http: Any, world: Any, space
     r = http.post("/api/v1/jobs", json={"recipe": body}, headers=a.headers)
     assert r.status_code == 422, r.text
     assert needle in r.json()["error"]["message"], r.text
-
-
-
-def test_federated_tuning_is_refused_not_ignored(http: Any, world: Any) -> None:
-    a = world.actor(world.org())
-    body = {"name": "f", "federated": {"datasets": [f"{a.org}/x", f"{a.org}/y"]},
-            "tune": {"method": "rl", "trials": 2, "space": SPACE}}
-    r = http.post("/api/v1/jobs", json={"recipe": body}, headers=a.headers)
-    assert r.status_code == 422 and "federated jobs do not tune yet" in r.json()["error"]["message"], r.text

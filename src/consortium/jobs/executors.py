@@ -98,10 +98,6 @@ def fits(d: Demand, cpus: int) -> str | None:
 def check_executor(session: Session, p: Principal, recipe: Recipe, kind: str, *,
                    executor: str = "local") -> dict[str, Any]:
     """A submission check (``jobs.submit.checks_for``): the job fits the hub's executor."""
-    if kind == "federated" and getattr(recipe, "tune", None) is not None:  # refused, not silently ignored
-        raise InvalidInput("invalid recipe at tune: federated jobs do not tune yet (each child would be a federated "
-                           "run of its own, approved and charged to the privacy ledger)",
-                           hint="tune on a hub-side training job, then submit the federated job with the values found")
     d = demand(recipe)
     if executor != "ray":
         if d.distributed:

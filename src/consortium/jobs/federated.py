@@ -11,6 +11,9 @@ share, into that organization's node directory ``CONSORTIUM_HOME/nodes/<org>/``;
 with one node per organization (``federation.engine.embedded.run_on_nodes``); (4) register the ONNX
 model like any model version, with lineage naming the contributing organizations and dataset
 versions, epsilon/delta when DP was used, and the contribution report; (5) write the privacy ledger.
+With ``tune`` (``jobs.federated_tuning``), step (3) is a search whose children are federated runs of
+their own, one at a time, after the one round of approvals; each child charges the ledger when it
+ends, and step (4) registers the best child's model with the search in its lineage.
 
 Where the data lives. A site's rows stay at its site: an organization's online ``consortium node``
 that advertises a dataset named like the job's (a node dataset it published with ``--publish``,
@@ -192,8 +195,9 @@ class ProgressForwarder:
     """A progress sink that turns Flower's round records into job progress events, counting the
     rounds it saw (``rounds_seen``)."""
 
-    def __init__(self, ctx: JobContext, rounds: int) -> None:
+    def __init__(self, ctx: JobContext, rounds: int, extra: dict[str, Any] | None = None) -> None:
         self.ctx, self.rounds, self.rounds_seen = ctx, rounds, 0
+        self.extra = dict(extra or {})  # added to each event (a tuning child's number)
 
     def __call__(self, rec: dict[str, Any]) -> None:
         ctx, rounds = self.ctx, self.rounds
@@ -202,13 +206,13 @@ class ProgressForwarder:
             self.rounds_seen += 1
         if kind == "start":
             ctx.progress({"stage": "training", "round": 0, "rounds": rounds, "nodes": rec.get("nodes"),
-                          "strategy": rec.get("strategy")}, force=True)
+                          "strategy": rec.get("strategy"), **self.extra}, force=True)
         elif kind == "round":
             g = rec.get("global") or {}
             ctx.progress({"stage": "training", "round": rec.get("round"), "rounds": rounds,
                           "nodes": rec.get("nodes") or {}, "missing": rec.get("missing") or [],
                           "loss": g.get("loss", rec.get("train_loss")), "accuracy": g.get("accuracy"),
-                          "train_loss": rec.get("train_loss"), "seconds": rec.get("seconds")})
+                          "train_loss": rec.get("train_loss"), "seconds": rec.get("seconds"), **self.extra})
         if ctx.should_stop():
             raise JobCancelled("cancelled on request")
 
@@ -237,6 +241,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
     from consortium.federation.engine.network import Listen
     from consortium.federation.engine.processes import job_tag
     from consortium.jobs import federated_runs
+    from consortium.training.tuning import search_record
 
     torch.set_num_threads(threads())
     recipe = ctx.recipe  # validated once, when the worker loaded the job
@@ -293,30 +298,56 @@ def run(ctx: JobContext) -> dict[str, Any]:
         ctx.log(f"the SuperLink refused a SuperNode from {r.peer or 'an unknown address'}: {r.reason} "
                 f"(key {r.fingerprint or 'not logged'})")
 
-    try:
-        sink = forward_progress(ctx, recipe.federated.rounds)
+    def run_one(r: Any, sink: Any, work_dir: Path) -> Any:
+        """One federated run of ``r`` (the job's recipe, or a tuning child's) on the job's nodes; its
+        ``final`` metrics are the sites' own evaluation when the hub holds no validation rows."""
+        if joining:  # every organization's node must be connected before the statistics round
+            r = r.model_copy(update={"federated": r.federated.model_copy(
+                update={"min_nodes": run_recipe.federated.min_nodes if run_recipe.federated else 2})})
         try:
-            result = run_on_nodes(run_recipe, nodes, engine=engine, validation=validation,
-                                  progress=sink, work_dir=work, on_superlink=started if joining else None,
-                                  secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
-                                  listen=Listen.from_settings(settings),
-                                  tag=job_tag(ctx.job_id, number), on_refusal=refused)
-        except BaseException as e:
-            if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
-                charge_planned(ctx)
-            if ctx.should_stop():
-                raise JobCancelled("cancelled on request") from None
-            if joining and isinstance(e, Exception):
-                _name_refusing_sites(ctx, e)
-            raise
+            res = run_on_nodes(r, nodes, engine=engine, validation=validation,
+                               progress=sink, work_dir=work_dir, on_superlink=started if joining else None,
+                               secure=not settings.federation_insecure, pki_dir=settings.home / "federation-pki",
+                               listen=Listen.from_settings(settings),
+                               tag=job_tag(ctx.job_id, number), on_refusal=refused)
+            if res.final is None:  # no hub-held rows to evaluate on: the sites' own evaluation
+                res.final = site_evaluation(res.history)
+            return res
+        finally:
+            if joining and superlink:  # the nodes leave this run (a next tuning child assigns them again)
+                with transaction(ctx.services.session_factory) as s:
+                    federated_runs.assign_nodes(s, ctx.job_id, joining, superlink[-1], "done")
+
+    tuning, rounds = None, recipe.federated.rounds
+    try:
+        if recipe.tune is not None:  # each child is one federated run (issue 20 point 3)
+            from consortium.jobs.federated_tuning import tune_children
+
+            result, tuning = tune_children(
+                ctx, recipe, run_one, work, owners={i["owner"] for i in infos}, hub_rows=validation_rows(infos) > 0,
+                forwarder=lambda extra: ProgressForwarder(ctx, rounds, extra),
+                site_eval=site_evaluation)
+        else:
+            sink = forward_progress(ctx, rounds)
+            try:
+                result = run_one(recipe, sink, work)
+            except BaseException as e:
+                if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
+                    charge_planned(ctx)
+                if ctx.should_stop():
+                    raise JobCancelled("cancelled on request") from None
+                if joining and isinstance(e, Exception):
+                    _name_refusing_sites(ctx, e)
+                raise
         ctx.check_cancel()
-        if result.final is None:  # no hub-held rows to evaluate on: the sites' own evaluation
-            result.final = site_evaluation(result.history)
-        reg = register(ctx, recipe, result, infos, engine, evaluate_final(recipe, result, validation))
+        evaluation = evaluate_final(recipe, result, validation)
+        if tuning is not None:  # the card's plot of the reward over children
+            from consortium.evaluation import plots
+
+            evaluation.setdefault("plots", {})["tuning_rewards"] = plots.search_curve(
+                tuning["rewards"], tuning.get("reward", "reward"))
+        reg = register(ctx, recipe, result, infos, engine, evaluation, tuning=tuning)
     finally:
-        if joining and superlink:
-            with transaction(ctx.services.session_factory) as s:
-                federated_runs.assign_nodes(s, ctx.job_id, joining, superlink[0], "done")
         shutil.rmtree(work, ignore_errors=True)
         for d, name in staged.values():
             shutil.rmtree(d / name, ignore_errors=True)
@@ -324,7 +355,8 @@ def run(ctx: JobContext) -> dict[str, Any]:
     return {**reg, "metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},
             "rounds": len([h for h in result.history if "round" in h]), "contributors": result.contributors,
             "epsilon": result.epsilon, "contribution": result.contribution, "engine": result.engine,
-            "seconds": round(result.seconds, 2), "timings": result.timings}
+            "seconds": round(result.seconds, 2), "timings": result.timings,
+            **({"tuning": search_record(tuning)} if tuning is not None else {})}
 
 
 def site_evaluation(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -384,12 +416,15 @@ def _class_names(stats: dict[str, Any]) -> list[str] | None:
 
 
 def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, Any]], engine: str,
-             evaluation: dict[str, Any] | None = None) -> dict[str, Any]:
+             evaluation: dict[str, Any] | None = None, tuning: dict[str, Any] | None = None) -> dict[str, Any]:
     """Register the federated model as a new version of the submitter's model (with ``evaluation``:
-    plots and drift reference from ``evaluate_final``); write the ledger."""
+    plots and drift reference from ``evaluate_final``); write the ledger. With ``tuning`` (the
+    search's summary; ``result`` is its best child) the lineage records the search, and the ledger
+    is left alone: each child charged its own epsilon when it ended."""
     from consortium.jobs import federated_budgets
     from consortium.registry import models as reg
     from consortium.registry.explain import attach_federated
+    from consortium.training.tuning import search_record
 
     if result.onnx is None:
         raise Unavailable("the federated model could not be exported to ONNX",
@@ -415,6 +450,9 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
     if dp is not None and result.epsilon:
         lineage.update({"epsilon": max(result.epsilon.values()), "delta": dp.delta,
                         "epsilon_by_organization": result.epsilon})
+    if tuning is not None:  # the model card's record of the search; the version is the best child's model
+        lineage["tuning"] = {**search_record(tuning), "children": len(tuning["trials"])}
+        lineage["tuned_recipe"] = result.recipe
     metrics = {k: v for k, v in final.items() if isinstance(v, (int, float))}
     columns = validation_columns(ctx, recipe)
     with transaction(svc.session_factory) as s:
@@ -437,7 +475,7 @@ def register(ctx: JobContext, recipe: Any, result: Any, infos: list[dict[str, An
         ev.project_id = ctx.project_id
         ev.details = {**(ev.details or {}), "federated": True, "organizations": contributors}
         svc.audit_in(s, [ev])
-        if dp is not None and result.epsilon:
+        if dp is not None and result.epsilon and tuning is None:
             ids = {d["owner"]: d["dataset_id"] for d in ctx.resolved.get("datasets", [])}
             federated_budgets.record_spend(s, ctx.job_id, {ids[o]: (eps, dp.delta) for o, eps in result.epsilon.items()
                                                      if o in ids and o in by_owner})

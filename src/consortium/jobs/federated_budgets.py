@@ -10,6 +10,8 @@ accountant, planned for the whole job by ``federation.app.privacy.plan_job``). S
 the sum of the ledger (written when a job's model is registered) plus the planned epsilon of
 federated jobs still queued or running on that dataset, so two jobs submitted together cannot
 both take the last of a budget. Summing epsilons is basic sequential composition: a safe upper bound.
+A federated job with ``tune`` runs ``tune.trials`` children, each a DP run charged to the ledger
+when it ends: it plans children x epsilon, and its reservation shrinks by what its children charged.
 
 >>> remaining(budget=8.0, spent=[3.0, 1.5])
 3.5
@@ -68,7 +70,11 @@ def spent(session: Session, dataset_id: str, *, exclude_job: str | None = None) 
         if job.id == exclude_job:
             continue
         plan = (job.resolved or {}).get("privacy") or {}
-        reserved += float(plan.get(dataset_id, {}).get("epsilon", 0.0))
+        planned = float(plan.get(dataset_id, {}).get("epsilon", 0.0))
+        if planned:  # what the job charged already (a tuning job's finished children) is in the ledger
+            planned -= float(session.scalar(select(func.coalesce(func.sum(PrivacySpend.epsilon), 0.0)).where(
+                PrivacySpend.dataset_id == dataset_id, PrivacySpend.job_id == job.id)) or 0.0)
+        reserved += max(planned, 0.0)
     return {"ledger": ledger, "reserved": reserved, "total": ledger + reserved}
 
 
@@ -105,6 +111,21 @@ def planned_epsilon(recipe: Recipe, n_rows: int) -> float:
     return float(plan_job(recipe, {"node": n_rows})["node"].epsilon)
 
 
+def child_epsilon(recipe: Recipe, n_rows: int) -> float:
+    """``planned_epsilon`` of one tuning child (of the job itself without ``tune``): with a fixed
+    ``noise_multiplier`` the accountant's epsilon grows with the batch size, so a tuned
+    ``train.batch_size`` is planned at its largest value."""
+    from consortium.recipe import apply_params
+
+    dp = recipe.federated.dp if recipe.federated is not None else None
+    bs = recipe.tune.space.get("train.batch_size") if recipe.tune is not None else None
+    if dp is None or dp.noise_multiplier is None or bs is None:
+        return planned_epsilon(recipe, n_rows)
+    largest = max(bs.choices) if bs.choices is not None else int(bs.high or recipe.train.batch_size)
+    return max(planned_epsilon(recipe, n_rows), planned_epsilon(apply_params(recipe, {"train.batch_size": largest}),
+                                                                 n_rows))
+
+
 def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> dict[str, Any]:
     """A submission check (``jobs.submit.checks_for``): refuse a DP federated job that would exceed
     any dataset's budget.
@@ -131,9 +152,12 @@ def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> 
         raise InvalidInput(f"invalid recipe at federated.dp: {names} has a privacy budget, so the job must use "
                            "differential privacy", hint="add federated.dp: {epsilon: 1.0}")
     over, planned = [], {}
+    children = recipe.tune.trials if recipe.tune is not None else 1  # each tuning child is a DP run
     for ds, v, name, budget in found:
-        eps = planned_epsilon(recipe, int(v.row_count))
-        planned[ds.id] = {"dataset": name, "epsilon": round(eps, 6), "delta": dp.delta}
+        per_child = child_epsilon(recipe, int(v.row_count))
+        eps = per_child * children
+        planned[ds.id] = {"dataset": name, "epsilon": round(eps, 6), "delta": dp.delta,
+                          **({"children": children, "epsilon_per_child": round(per_child, 6)} if recipe.tune else {})}
         if budget is None:
             continue
         if dp.delta > budget.delta:
@@ -142,12 +166,15 @@ def check_privacy(session: Session, p: Principal, recipe: Recipe, kind: str) -> 
         left = budget.epsilon - spent(session, ds.id)["total"]
         if eps > left + 1e-9:
             over.append({"dataset": name, "planned_epsilon": round(eps, 4), "remaining": round(left, 4),
-                         "budget": budget.epsilon})
+                         "budget": budget.epsilon,
+                         **({"children": children, "epsilon_per_child": round(per_child, 4)} if recipe.tune else {})})
     if over:
         o = over[0]
+        how = (f" ({children} tuning children x epsilon={o['epsilon_per_child']}, each child a DP run)"
+               if recipe.tune else "")
         raise Conflict(f"privacy budget exceeded for {o['dataset']}: the job would spend "
-                       f"epsilon={o['planned_epsilon']} but only {o['remaining']} of {o['budget']} remains",
-                       hint="lower federated.dp.epsilon, or ask the dataset's owner to raise its budget",
-                       details={"over": over})
+                       f"epsilon={o['planned_epsilon']}{how} but only {o['remaining']} of {o['budget']} remains",
+                       hint=("lower tune.trials or " if recipe.tune else "") + "lower federated.dp.epsilon, or ask "
+                       "the dataset's owner to raise its budget", details={"over": over})
     return {"privacy": planned}
 

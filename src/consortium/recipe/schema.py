@@ -41,6 +41,7 @@ MAX_KERNEL = 31
 MAX_BATCH = 4_096
 MAX_STEPS = 32  # processing steps, augmentations, tuned parameters
 MAX_WORKERS = 64  # train.workers and tune.parallel (the submission checks hold them to the cluster's CPUs)
+MAX_FEDERATED_CHILDREN = 8  # tune.trials of a federated job: each child is a federated run of its own
 # The tuning methods (``tune.method``): Optuna's TPE with Hyperband pruning (ASHA brackets on Ray
 # with ``parallel`` > 1), Population Based Training (Ray Tune), the REINFORCE architecture controller
 # with Hyperband pruning (``consortium.training.rl_controller``; one child at a time), and random
@@ -436,6 +437,8 @@ def check_parallel(recipe: Recipe) -> None:
         if bs is not None and (bs.choices is None or any(not isinstance(v, int) or v % n for v in bs.choices)):
             raise InvalidInput(f"invalid recipe at tune.space.train.batch_size: with {n} workers every batch size "
                                f"must split evenly", hint=f"give choices that are multiples of {n}")
+    if recipe.federated is not None and recipe.tune is not None:
+        check_federated_tune(recipe.tune)
     if recipe.tune is not None and recipe.tune.method == "rl" and recipe.tune.parallel > 1:
         raise InvalidInput("invalid recipe at tune.parallel: the rl controller learns from each child before it "
                            "proposes the next, so its children run one at a time", hint="set tune.parallel: 1")
@@ -451,3 +454,31 @@ def check_parallel(recipe: Recipe) -> None:
     if recipe.train.schedule is not None:
         raise InvalidInput("invalid recipe at train.schedule: pbt restarts trials from checkpoints with the "
                            "learning rate it chose, which a schedule would override", hint="remove train.schedule")
+
+
+def check_federated_tune(tune: TuneSpec) -> None:
+    """What ``tune`` may ask of a federated job: each child is one federated run (all rounds, at
+    every site), so at most ``MAX_FEDERATED_CHILDREN`` of them, one at a time, with a sampler that
+    proposes whole children (tpe, random, rl; pbt changes trials while they train); and no
+    ``train.epochs``, which federated training does not use (``federated.local_epochs`` is).
+
+    >>> try:
+    ...     check_federated_tune(TuneSpec(trials=9, space={"train.lr": ParamRange(low=0.001, high=0.1)}))
+    ... except InvalidInput as e:
+    ...     print(e.message[:69])
+    invalid recipe at tune.trials: a federated job tunes with at most 8 c
+    """
+    if tune.trials > MAX_FEDERATED_CHILDREN:
+        raise InvalidInput(f"invalid recipe at tune.trials: a federated job tunes with at most "
+                           f"{MAX_FEDERATED_CHILDREN} children (each is a federated run of its own), not {tune.trials}",
+                           hint=f"set tune.trials to {MAX_FEDERATED_CHILDREN} or fewer")
+    if tune.parallel > 1:
+        raise InvalidInput("invalid recipe at tune.parallel: a federated job's children run one after another "
+                           "(every site takes part in each)", hint="set tune.parallel: 1")
+    if tune.method == "pbt":
+        raise InvalidInput("invalid recipe at tune.method: pbt perturbs trials while they train, which a federated "
+                           "run does not allow", hint="use tpe, random or rl")
+    if "train.epochs" in tune.space:
+        raise InvalidInput("invalid recipe at tune.space.train.epochs: federated training runs "
+                           "federated.local_epochs per round, not train.epochs",
+                           hint="remove it from tune.space (the rounds are the children's budget)")
