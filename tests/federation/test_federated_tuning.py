@@ -1,7 +1,7 @@
 """Federated tuning (issue 20 point 3): ``tune`` on a federated job through the hub's HTTP API.
 
-A small end-to-end job on Flower's simulation engine through a real worker (3 children x 2
-rounds, DP on, two organizations' breast_cancer halves): every child ran as a federated run, the
+A small end-to-end job on Flower's simulation engine through a real worker (the rl controller,
+3 children x 2 rounds, DP on, two organizations' breast_cancer halves): every child ran as a federated run, the
 best child's model was registered with the search on its card, and the privacy ledger has one entry
 per child. API-level: the bound on children, parallel children, pbt and train.epochs are 422s
 naming the field; a search whose children x epsilon exceeds a budget is refused naming the budget.
@@ -76,7 +76,8 @@ def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict
                                                         fed_worker: Any) -> None:
     a, b, ds = two_orgs["a"], two_orgs["b"], two_orgs["datasets"]
     http.put(f"/api/v1/datasets/{ds[1]}/privacy-budget", json={"epsilon": 4.0, "delta": 1e-5}, headers=b.headers)
-    r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, dp={"epsilon": 1.0})}, headers=a.headers)
+    r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, {"method": "rl"}, dp={"epsilon": 1.0})},
+                  headers=a.headers)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
     # while it runs, 3 x 1.0 is reserved: a second search of 2 children no longer fits the 4.0
@@ -86,7 +87,7 @@ def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict
     assert job["state"] == "succeeded", job["error"]
     res = job["result"]
     t = res["tuning"]
-    assert t["method"] == "tpe" and t["budget"] == 3 and t["pruner"] == "Hyperband"
+    assert t["method"] == "rl" and t["budget"] == 3 and t["pruner"] == "Hyperband"
     assert t["n_complete"] + t["n_pruned"] + t["n_failed"] == 3 and t["n_complete"] >= 1 and t["n_failed"] == 0
     assert t["reward"] == "val_accuracy" and len(t["rewards"]) == 3
     # each child was a federated run: its rounds streamed with its number, and its end as a tuning row
@@ -103,6 +104,7 @@ def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict
     lin = v.json()["lineage"]
     assert lin["source"] == "federated" and sorted(lin["organizations"]) == sorted([a.org, b.org])
     assert lin["tuning"]["children"] == 3 and lin["tuning"]["best_trial"] == t["best_trial"]
+    assert set(lin["tuning"]["preferences"]) == set(SPACE)  # the controller's final preferences per choice
     best = lin["tuning"]["best_params"]
     assert lin["tuned_recipe"]["train"]["lr"] == pytest.approx(best["train.lr"])
     assert lin["tuned_recipe"]["model"]["hidden"][0] == best["model.hidden.0"]
