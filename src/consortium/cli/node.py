@@ -98,7 +98,9 @@ def reject(node: str = typer.Argument(..., help="The node's name (`nodes list`).
 def add_data(data_dir: str = typer.Argument(..., help="The node's data directory (as for `consortium node`)."),
              name: str = typer.Argument(..., help="The dataset's name on this node."),
              file: str = typer.Argument(..., help="A CSV, Parquet or NPZ file."),
-             target: str = typer.Option(None, help="Target column (tabular data).")) -> None:
+             target: str = typer.Option(None, help="Target column (tabular data)."),
+             policy: str = typer.Option(None, "--policy", help="A JSON file of policy rules (as for `datasets "
+                                        "policy set`) the site itself enforces, whatever the hub sends.")) -> None:
     """Save a local CSV/Parquet/NPZ file into a node data directory (it stays on this machine)."""
     from pathlib import Path
 
@@ -120,7 +122,47 @@ def add_data(data_dir: str = typer.Argument(..., help="The node's data directory
             frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
             data = DataFrameSet.from_frame(frame, target=target)
         out = save_dataset(data_dir, name, data)
+        kept = _save_site_policy(data_dir, name, policy) if policy else None
     console.print(f"saved {data.n_rows} rows as {out}")
+    if kept:
+        console.print(f"the site's own policy: {kept}")
+
+
+def _save_site_policy(data_dir: str, name: str, file: str) -> str:
+    import json
+    from pathlib import Path
+
+    from consortium.errors import InvalidInput
+    from consortium.federation.node import local_policy
+
+    try:
+        raw = json.loads(Path(file).read_text())
+    except (OSError, ValueError) as e:
+        raise InvalidInput(f"cannot read the policy file {file}: {e}", hint="give a JSON object of rules") from e
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"the policy file {file} must hold a JSON object of rules")
+    local_policy.save(data_dir, name, raw)
+    return json.dumps(local_policy.load(data_dir, name).set_rules())  # type: ignore[union-attr]
+
+
+@nodes.command("policy")
+def site_policy(data_dir: str = typer.Argument(..., help="The node's data directory."),
+                name: str = typer.Argument(..., help="The dataset's name on this node."),
+                file: str = typer.Option(None, "--file", help="Replace the site's rules with this JSON file."),
+                clear: bool = typer.Option(False, "--clear", help="Remove the site's own rules."),
+                as_json: bool = JSON_OPT) -> None:
+    """Show, set or clear the rules this site enforces on a local dataset itself, on top of (and
+    never weakened by) the policy the hub sends. Kept in DATA_DIR/.node/local-policies/."""
+    from consortium.federation.node import local_policy
+
+    with handled():
+        if file:
+            _save_site_policy(data_dir, name, file)
+        elif clear:
+            local_policy.clear(data_dir, name)
+        rules = local_policy.load(data_dir, name)
+    show({"dataset": name, "rules": rules.set_rules() if rules else {},
+          "file": str(local_policy.path(data_dir, name))}, as_json=as_json)
 
 
 @nodes.command("budget")

@@ -120,22 +120,31 @@ class NodeAgent:
         return self.node
 
     def policy_file(self, a: dict[str, Any]) -> Path | None:
-        """The data owner's rules for this run's dataset, read from the hub with this node's own
-        credential and written where its ClientApp checks them (``federation.app.site_policy``);
-        None for a dataset the hub's catalog does not list (no policy can name it)."""
+        """The data owner's rules for this run's dataset, written where its ClientApp checks them
+        (``federation.app.site_policy``): the stricter of the site's own copy
+        (``local_policy``, which the hub never writes) and what the hub sends, read with this
+        node's own credential. None when neither has rules (or the hub's catalog does not list
+        the dataset and the site keeps none)."""
         import json
         import re
 
         from consortium.errors import NotFound
+        from consortium.federation.node import local_policy
         from consortium.fileutil import write_private
+        from consortium.governance.policy_rules import Rules
 
         name = re.sub(rf"-v\d+-{re.escape(a['job_id'])}$", "", a["dataset"])  # a copy the hub staged
+        local = local_policy.load(self.data_dir, a["dataset"]) if a["dataset"] == name else None
         try:
-            rules = self.client.policies.get(f"{self.node['org']}/{name}")["rules"]
+            hub: Rules | None = Rules.model_validate(self.client.policies.get(f"{self.node['org']}/{name}")["rules"])
         except NotFound:
+            hub = None
+        rules = local_policy.stricter(local, hub)
+        if rules is None:
             return None
         path = self.data_dir / ".node" / f"policy-{a['job_id']}.json"
-        write_private(path, json.dumps({"dataset": name, **rules}).encode())
+        write_private(path, json.dumps({"dataset": name, **rules.model_dump(),
+                                        "site_rules": sorted(local.set_rules()) if local else []}).encode())
         return path
 
     def report_refusals(self) -> None:
