@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         "data's shape) a job may train; a recipe over it is refused at submission with a 422")
     workers: int = 1  # JOB worker processes spawned by the hub (0: none, run `consortium worker`); HTTP: http_workers
     job_lease_s: int = 30  # a running job whose worker is silent this long is re-queued or failed
+    # a job worker whose resident memory is above this after a job replaces itself with a fresh process
+    # (exec, same pid: what a job imported, torch and scikit-learn ~460 MB, is returned); 0: never
+    worker_max_rss_mb: int = Field(600, ge=0)
     # where hub-side jobs run: "local" (the worker processes above) or "ray" (a dispatcher hands each
     # claimed job to the Ray cluster at ray_address; consortium.jobs.ray_executor). The database
     # queue stays the source of truth for states, events, cancellation and leases either way.

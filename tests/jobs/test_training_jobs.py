@@ -134,3 +134,28 @@ def test_cancel_and_killed_worker(http: Any, world: Any, settings: Any, worker: 
         assert any("re-queued" in s.get("reason", "") for s in states)
     finally:
         worker.send_signal(signal.SIGCONT)
+
+
+def test_a_worker_over_its_memory_limit_replaces_itself(http: Any, world: Any, settings: Any, worker: Any) -> None:
+    """After a job that left it above ``CONSORTIUM_WORKER_MAX_RSS_MB``, a worker execs a fresh
+    copy of itself: same pid, what the job imported (torch, scikit-learn) returned, next job runs."""
+    import psutil
+
+    a = world.actor(world.org())
+    http.post("/api/v1/datasets/import-sample", json={"sample": "breast_cancer", "name": "bc"}, headers=a.headers)
+    worker.send_signal(signal.SIGSTOP)  # the module's worker claims nothing meanwhile
+    lean = start_worker(settings, CONSORTIUM_WORKER_MAX_RSS_MB="250")
+    try:
+        proc = psutil.Process(lean.pid)
+        born = proc.create_time()
+        short = recipe(f"{a.org}/bc", train={**MLP["train"], "epochs": 2}, register={"model": "lean"})
+        for _ in range(2):
+            job = http.post("/api/v1/jobs", json={"recipe": short}, headers=a.headers).json()
+            assert wait_job(http, a, job["id"])["state"] == "succeeded"
+            # torch alone is ~190 MB: a worker that kept the job's imports stays far above 250 MB
+            wait_for(lambda: proc.memory_info().rss < 250e6, 60, 0.5, "the worker's fresh process")
+            assert lean.poll() is None and proc.create_time() == born  # the same process, exec'd
+    finally:
+        lean.terminate()
+        lean.wait(10)
+        worker.send_signal(signal.SIGCONT)

@@ -186,7 +186,7 @@ def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.
     import logging
 
     from consortium.config import Settings
-    from consortium.jobs.worker import run_worker
+    from consortium.jobs.worker import recycle, run_worker
     from consortium.store.home import make_private
 
     logging.basicConfig(level=logging.INFO)
@@ -197,4 +197,5 @@ def worker(once: bool = typer.Option(False, help="Run one job (if any) and exit.
 
         dispatch([])
         return
-    run_worker(settings, once=once)
+    if run_worker(settings, once=once):
+        recycle()  # a fresh worker process (CONSORTIUM_WORKER_MAX_RSS_MB)

@@ -77,8 +77,18 @@ def execute(services: Hub, job_id: str, worker: str, heartbeat_s: float | None =
     return state
 
 
+def rss_mb() -> float:
+    """This process's resident memory in MB."""
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 1e6
+
+
 def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
-               kinds: list[str] | None = None, stop: threading.Event | None = None) -> None:
+               kinds: list[str] | None = None, stop: threading.Event | None = None) -> bool:
+    """Claim and run jobs until ``stop`` (or one job with ``once``). Returns True when the worker
+    should be replaced by a fresh process: a job left it above ``settings.worker_max_rss_mb``
+    (``recycle`` does it)."""
     services = Hub.start(settings)  # a job needs the database, keys, blobs and audit only
     worker = queue.worker_name()
     stop = stop or threading.Event()
@@ -99,7 +109,7 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
                 job = queue.claim(s, worker, kinds)
             if job is None:
                 if once:
-                    return
+                    return False
                 stop.wait(poll_s)
                 continue
             log.info("running %s (%s)", job.id, job.kind)
@@ -107,9 +117,23 @@ def run_worker(settings: Settings, *, once: bool = False, poll_s: float = 0.5,
             execute(services, job.id, worker)
             _current.clear()
             if once:
-                return
+                return False
+            limit = settings.worker_max_rss_mb
+            if limit and (held := rss_mb()) > limit:
+                log.info("holding %.0f MB after %s (limit %d MB, CONSORTIUM_WORKER_MAX_RSS_MB): "
+                         "replacing this worker with a fresh process", held, job.id, limit)
+                return True
+        return False
     finally:
         services.close()
+
+
+def recycle() -> None:
+    """Replace this process with a fresh worker (``exec``: same pid, so a supervisor or the hub's
+    pool sees it go on; what jobs imported and the allocator kept is returned to the system)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "consortium.jobs.worker"])  # noqa: S606 - our own module
 
 
 def _purge(services: Hub) -> None:
@@ -202,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    run_worker(Settings(), stop=stop)
+    if run_worker(Settings(), stop=stop):
+        recycle()
 
 
 if __name__ == "__main__":
