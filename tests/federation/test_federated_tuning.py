@@ -70,6 +70,18 @@ def test_children_times_epsilon_over_the_budget_is_refused(http: Any, two_orgs: 
     assert "tune.trials" in err["hint"]
 
 
+def test_a_policy_epsilon_per_job_counts_every_child(http: Any, two_orgs: dict[str, Any]) -> None:
+    a, b, ds = two_orgs["a"], two_orgs["b"], two_orgs["datasets"]
+    url = f"/api/v1/datasets/{ds[1]}/policy"
+    assert http.put(url, json={"dp_max_epsilon": 2.0}, headers=b.headers).status_code == 200
+    try:  # epsilon 1.0 per child is within 2.0, but 3 children spend 3.0 of the dataset
+        r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, dp={"epsilon": 1.0})}, headers=a.headers)
+        assert r.status_code == 403 and "dp_max_epsilon:" in r.json()["error"]["message"], r.text
+        assert "epsilon 3 is over" in r.json()["error"]["message"], r.text
+    finally:
+        assert http.delete(url, headers=b.headers).status_code in (200, 204)
+
+
 @pytest.mark.slow
 @pytest.mark.one_backend
 def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict[str, Any],

@@ -45,7 +45,9 @@ def terms_for(recipe: Recipe, org: str, schema: dict[str, Any], *, rows: int | N
     return Terms(org=org, federated=fed is not None,
                  epochs=fed.local_epochs if fed is not None else recipe.train.epochs,
                  rounds=fed.rounds if fed is not None else None,
-                 dp_epsilon=fed.dp.epsilon if fed is not None and fed.dp is not None else None,
+                 # a federated search's children are DP runs each: the job spends children x epsilon
+                 dp_epsilon=fed.dp.epsilon * (recipe.tune.trials if recipe.tune is not None else 1)
+                 if fed is not None and fed.dp is not None else None,
                  model_type=recipe.model.type, parameters=parameters_on(recipe, schema), rows=rows,
                  project=project, purpose=purpose)
 

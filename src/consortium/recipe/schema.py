@@ -289,6 +289,17 @@ class ParamRange(Spec):
 
 
 class TuneSpec(Spec):
+    """``tune``: search ``space`` (dotted ``train.*`` / ``model.*`` paths -> a ``ParamRange``) with
+    ``trials`` children proposed by ``method`` (tpe, random, rl; pbt on Ray), each stopped early by
+    Hyperband, within ``timeout_s``; ``parallel`` > 1 runs children at once on Ray.
+
+    Hub-side jobs: a child trains for ``train.epochs`` on the training split and is scored on the
+    validation split. Federated jobs (``federated`` set): a child is one whole federated run of
+    ``federated.rounds`` rounds, scored after each round on the hub-held validation rows (or the
+    nodes' own evaluation), at most ``MAX_FEDERATED_CHILDREN`` children one at a time, no pbt, no
+    ``train.epochs`` in ``space``; one approval covers every child, and with ``federated.dp`` the job
+    spends children x epsilon (``check_federated_tune``, ``jobs.federated_tuning``)."""
+
     trials: int = Field(10, ge=1, le=1000)
     timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     metric: Literal["val_loss"] = "val_loss"
