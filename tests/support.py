@@ -27,10 +27,12 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
 
 def start_worker(settings: Any, lease_s: int = 30, **extra_env: str) -> subprocess.Popen[bytes]:
     """A real job worker process on the test hub's database and data directory; ``extra_env``
-    adds variables, e.g. ``CONSORTIUM_FEDERATION_ENGINE="simulation"``."""
+    adds variables, e.g. ``CONSORTIUM_FEDERATION_ENGINE="simulation"``. It keeps its imports between
+    jobs (``CONSORTIUM_WORKER_MAX_RSS_MB=0``): a module's jobs would otherwise import torch anew each
+    (the recycling has its own test; the hubs the UI and CLI tests start use the default)."""
     env = {**os.environ, "CONSORTIUM_HOME": str(settings.home), "CONSORTIUM_DATABASE_URL": settings.database_url,
            "CONSORTIUM_JOB_LEASE_S": str(lease_s), "CONSORTIUM_HEARTBEAT_S": "1", "OMP_NUM_THREADS": "1",
-           **extra_env}
+           "CONSORTIUM_WORKER_MAX_RSS_MB": "0", **extra_env}
     return subprocess.Popen([sys.executable, "-m", "consortium.jobs.worker"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
