@@ -6,6 +6,7 @@ catalog's schemas) and at run time (a site node's local dataset against the job'
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from consortium.data.samples import load_sample, partition
 from consortium.federation.app.datasets import save_dataset
 from consortium.federation.node.agent import NodeAgent, describe_one
 from consortium.sdk.client import Client
+from consortium.store.db import transaction
 
 API = "/api/v1"
 
@@ -93,3 +95,47 @@ def test_a_site_node_with_other_columns_fails_the_job_naming_it(http: Any, live_
     finally:
         agent.close()
         stop_worker(worker)
+
+
+@pytest.mark.slow
+@pytest.mark.one_backend  # a real node agent against the served hub; the withdrawal's database work is covered on both
+def test_withdrawing_a_node_dataset_version_deletes_the_sites_copy(http: Any, live_url: str, world: Any,
+                                                                   services: Any, tmp_path: Path) -> None:
+    """The node stops offering the withdrawn version and deletes its registered copy (renamed out
+    of the datasets, then removed; a crash between is finished at the next start), never the
+    user's source file; it reports the deletion, which the withdrawal and the audit record."""
+    from typer.testing import CliRunner
+
+    from consortium.cli.main import app
+    from consortium.federation.app.datasets import list_datasets
+    from consortium.store.tables.audit import AuditEvent
+
+    a = world.actor(world.org())
+    site, source = tmp_path / "site", tmp_path / "source.csv"
+    partition(load_sample("breast_cancer"), 2, seed=0)[1].frame.to_csv(source, index=False)
+    r = CliRunner().invoke(app, ["nodes", "add-data", str(site), "bc", str(source), "--target", "target"])
+    assert r.exit_code == 0, r.output
+    (site / ".withdrawn-old-wd_x").mkdir()  # a deletion a crash interrupted
+    agent = NodeAgent(Client(live_url, a.token), "site", site, interval=0.5, publish=True)
+    agent.register()
+    assert not (site / ".withdrawn-old-wd_x").exists()
+    assert http.get(f"{API}/datasets/{a.org}/bc", headers=a.headers).json()["latest_version"] == 1
+    r = http.post(f"{API}/datasets/{a.org}/bc/versions/1/withdraw", json={"mode": "stop", "reason": "Art. 17"},
+                  headers=a.headers)
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    agent.beat()
+    assert list_datasets(site) == [] and not (site / "bc").exists() and not list(site.glob(".withdrawn-*"))
+    assert source.exists()  # the user's own file outside the node's directory stays
+    assert agent.pending_deletions() == []  # reported
+    node = http.get(f"{API}/nodes/site", headers=a.headers).json()
+    assert node["datasets"] == [] and node["withdrawn"] == []
+    w = http.get(f"{API}/withdrawals/{wid}", headers=a.headers).json()
+    assert [(c["node"], c["dataset"]) for c in w["node_copies"]] == [("site", "bc")], w
+    with transaction(services.session_factory) as s:
+        ev = s.query(AuditEvent).filter_by(action="withdrawal.node_copy_deleted", actor_org_id=a.org_id).one()
+        assert json.loads(ev.details) == {"withdrawal": wid, "dataset": f"{a.org}/bc", "version": 1, "node": "site"}
+        beat = s.query(AuditEvent).filter_by(action="heartbeat_node", actor_org_id=a.org_id).order_by(
+            AuditEvent.seq.desc()).first()
+        assert json.loads(beat.details)["deleted_withdrawn"] == [{"withdrawal": wid, "dataset": f"{a.org}/bc",
+                                                                  "version": 1}]

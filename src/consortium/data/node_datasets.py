@@ -114,6 +114,35 @@ def column_mismatch(expected: dict[str, Any], got: dict[str, Any]) -> str | None
     return None
 
 
+def digest(advertised: dict[str, Any], node: str) -> str:
+    """The checksum of the catalog version an advertised dataset makes (its schema and
+    statistics as ``node`` advertises them; no row goes into it)."""
+    schema = hub_schema(advertised, node)
+    return "node:" + hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:64]
+
+
+def withdrawn_copies(session: Session, org_id: str, org_name: str, node: str,
+                     advertised: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The withdrawn versions of the organization's node datasets that ``node`` still advertises
+    (the same schema and statistics, so the same rows): the node must delete its copy."""
+    from sqlalchemy import select
+
+    from consortium.store.tables.protection import DatasetWithdrawal
+
+    by_sum: dict[str, str] = {}
+    for d in advertised:
+        try:
+            by_sum[digest(d, node)] = str(d.get("name"))
+        except InvalidInput:
+            continue
+    if not by_sum:
+        return []
+    rows = session.scalars(select(DatasetWithdrawal).where(DatasetWithdrawal.org_id == org_id,
+                                                           DatasetWithdrawal.checksum.in_(sorted(by_sum))))
+    return [{"withdrawal": w.id, "dataset": by_sum[w.checksum], "version": w.version, "checksum": w.checksum}
+            for w in rows if w.dataset == f"{org_name}/{by_sum[w.checksum]}"]
+
+
 def publish(session: Session, p: Principal, node: str, advertised: dict[str, Any],
             description: str = "") -> tuple[DatasetVersion, bool]:
     """Make (or refresh) the catalog entry of a dataset that ``node`` of ``p``'s organization
@@ -122,7 +151,7 @@ def publish(session: Session, p: Principal, node: str, advertised: dict[str, Any
     p.require(Role.admin, "publishing a node's dataset")
     name = catalog.check_name(str(advertised.get("name")))
     schema = hub_schema(advertised, node)
-    digest = "node:" + hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()[:64]
+    checksum = digest(advertised, node)
     ds = catalog.find(session, p.org_name, name)
     if ds is None:
         ds = Dataset(id=new_id("ds"), org_id=p.org_id, name=name, created_by=p.user_id,
@@ -135,10 +164,13 @@ def publish(session: Session, p: Principal, node: str, advertised: dict[str, Any
             raise Conflict(f"{p.org_name}/{name} is a hub dataset (uploaded rows), not a node dataset",
                            hint="rename the node's dataset, or keep the hub dataset: a node advertising a "
                                 "dataset of the same name still trains on its own rows")
-        if latest and latest[-1].checksum == digest:
+        if latest and latest[-1].checksum == checksum:
             return latest[-1], False
+        if withdrawn_copies(session, p.org_id, p.org_name, node, [advertised]):
+            raise Conflict(f"{p.org_name}/{name} as node {node} advertises it was withdrawn; it is not "
+                           "published again", hint="the node deletes its copy at its next heartbeat")
     v = DatasetVersion(id=new_id("dsv"), dataset_id=ds.id, version=catalog.next_version(session, ds),
-                       format=FORMAT, kind=schema["kind"], filename="", size_bytes=0, checksum=digest,
+                       format=FORMAT, kind=schema["kind"], filename="", size_bytes=0, checksum=checksum,
                        blob_key="", blob_size=0, row_count=schema["rows"], target=schema.get("target"),
                        schema=schema, created_by=p.user_id)
     session.add(v)

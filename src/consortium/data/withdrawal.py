@@ -184,7 +184,8 @@ def view(w: DatasetWithdrawal) -> dict[str, Any]:
             "checksum": w.checksum, "size_bytes": w.size_bytes, "row_count": w.row_count,
             "created_at": w.created_at, "created_by": w.created_by,
             "grants_ended": (w.effects or {}).get("grants_ended", []), "models": (w.effects or {}).get("models", []),
-            "deployments": (w.effects or {}).get("deployments", [])}
+            "deployments": (w.effects or {}).get("deployments", []),
+            "node_copies": (w.effects or {}).get("node_copies", [])}  # copies the sites reported deleted
 
 
 def concerning(org_id: str) -> Listing:

@@ -121,7 +121,33 @@ def node_view(session: Session, node: FederationNode, now: datetime | None = Non
             "created_at": node.created_at, "last_seen": node.last_seen,
             "online": (now - node.last_seen) < timedelta(seconds=ONLINE_S),
             "pending": [a.job_id for a in pending_for_org(session, node.org_id)],
-            "assignments": assignments(session, node)}
+            "assignments": assignments(session, node), "withdrawn": withdrawn(session, node)}
+
+
+def withdrawn(session: Session, node: FederationNode) -> list[dict[str, Any]]:
+    """Withdrawn dataset versions whose copy the node still advertises: it deletes them
+    (``consortium.federation.node.agent``) and reports it with its next heartbeat."""
+    from consortium.data.node_datasets import withdrawn_copies
+
+    return withdrawn_copies(session, node.org_id, org_by_id(session, node.org_id).name, node.name,
+                            node.datasets or [])
+
+
+def record_deleted(session: Session, node: FederationNode, deleted: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """The node deleted these withdrawn copies: each withdrawal of the node's organization records
+    it (``effects.node_copies``); returns what was recorded (unknown withdrawals are ignored)."""
+    from consortium.store.tables.protection import DatasetWithdrawal
+
+    out = []
+    for d in deleted:
+        w = session.get(DatasetWithdrawal, d["withdrawal"])
+        if w is None or w.org_id != node.org_id:
+            continue
+        entry = {"node": node.name, "dataset": d["dataset"], "deleted_at": utcnow().isoformat()}
+        w.effects = {**(w.effects or {}), "node_copies": [*(w.effects or {}).get("node_copies", []), entry]}
+        out.append({"withdrawal": w.id, "dataset": w.dataset, "version": w.version, "dataset_id": w.dataset_id})
+    session.flush()
+    return out
 
 
 def assignments(session: Session, node: FederationNode) -> list[dict[str, Any]]:

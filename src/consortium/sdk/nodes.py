@@ -39,13 +39,15 @@ class Nodes(Group):
         """
         return self._get(f"/nodes/{node}")
 
-    def heartbeat(self, node: str, datasets: builtins.list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Report that the node is alive (and, optionally, its current datasets). Returns the
-        node, with the jobs waiting for its approval (``pending``).
+    def heartbeat(self, node: str, datasets: builtins.list[dict[str, Any]] | None = None,
+                  deleted: builtins.list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """Report that the node is alive (and, optionally, its current datasets and the withdrawn
+        copies it deleted: ``{"withdrawal", "dataset"}``). Returns the node, with the jobs waiting
+        for its approval (``pending``) and the withdrawn copies to delete (``withdrawn``).
 
         >>> c.nodes.heartbeat("site-1")["pending"]                      # doctest: +SKIP
         """
-        return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets})
+        return self._post(f"/nodes/{node}/heartbeat", {"datasets": datasets, "deleted": deleted or []})
 
     def approve(self, node: str, job_id: str) -> dict[str, Any]:
         """Let federated job ``job_id`` use your organization's data.

@@ -22,6 +22,7 @@ from consortium.api.schemas.nodes import (
 )
 from consortium.data.catalog import Dataset
 from consortium.errors import PermissionDenied
+from consortium.governance.audit import EventDraft
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.jobs import federated_budgets, federated_nodes
@@ -87,12 +88,23 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
     changes the advertisement or hands the node runs to join; a bare liveness beat is not."""
     before = list(n.datasets)
     federated_nodes.heartbeat(session, p, n, body.datasets if body else None)
+    deleted = federated_nodes.record_deleted(session, n, [d.model_dump() for d in body.deleted]) if body else []
     view = federated_nodes.node_view(session, n)
     changed = n.datasets != before
     published = federated_nodes.publish_advertised(session, p, n) if changed else []
-    ctx.audit = changed or bool(view["assignments"])
+    ctx.audit = changed or bool(view["assignments"]) or bool(deleted) or bool(view["withdrawn"])
     ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]],
                    **({"published": published} if published else {})}
+    if view["withdrawn"]:  # copies the node is told to delete, and those it reports deleted
+        ctx.details["withdrawn_to_delete"] = [w["withdrawal"] for w in view["withdrawn"]]
+    if deleted:
+        ctx.details["deleted_withdrawn"] = [{k: d[k] for k in ("withdrawal", "dataset", "version")} for d in deleted]
+    for d in deleted:  # in the dataset's own trail too, beside its withdrawal
+        ctx.extra.append(EventDraft("withdrawal.node_copy_deleted", request_id=ctx.request_id,
+                                    actor_user_id=p.user_id, actor_org_id=p.org_id, resource_type="dataset",
+                                    resource_id=d["dataset_id"], resource_org_id=n.org_id,
+                                    details={"withdrawal": d["withdrawal"], "dataset": d["dataset"],
+                                             "version": d["version"], "node": n.name}))
     return view
 
 

@@ -22,8 +22,17 @@ class NodeCreate(NodeBase, In):
     pass
 
 
+class DeletedCopy(In):
+    """A withdrawn dataset version's copy the node deleted from its data directory."""
+
+    withdrawal: str = Field(min_length=1, max_length=32, description="the withdrawal's id (from `withdrawn`)")
+    dataset: str = Field(min_length=1, max_length=128, description="the local dataset's name")
+
+
 class NodeHeartbeat(In):
     datasets: list[dict[str, Any]] | None = None
+    deleted: list[DeletedCopy] = Field(default_factory=list, max_length=200,
+                                       description="withdrawn copies the node deleted since its last beat")
 
 
 class NodePublic(NodeBase, Out):
@@ -37,6 +46,9 @@ class NodePublic(NodeBase, Out):
     online: bool
     pending: list[str]
     assignments: list[dict[str, Any]]
+    withdrawn: list[dict[str, Any]] = Field(
+        default_factory=list, description="withdrawn versions whose copy the node still advertises: delete it "
+                                          "(withdrawal id, dataset name, version, checksum)")
 
 
 class NodeDecision(Out):

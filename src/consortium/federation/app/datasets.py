@@ -86,4 +86,5 @@ def load_dataset(root: str | os.PathLike[str], name: str) -> DataFrameSet:
 def list_datasets(root: str | os.PathLike[str]) -> list[str]:
     """Names of the datasets stored under ``root``."""
     base = Path(root)
-    return sorted(p.name for p in base.iterdir() if (p / META).exists()) if base.exists() else []
+    return sorted(p.name for p in base.iterdir()  # a dot-name is a write or a deletion under way
+                  if not p.name.startswith(".") and (p / META).exists()) if base.exists() else []

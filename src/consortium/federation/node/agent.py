@@ -50,6 +50,7 @@ from consortium.federation.app.datasets import list_datasets, load_dataset
 
 HEARTBEAT_S = 15.0
 KEY_FILE = ".node/supernode.key"
+DELETED_FILE = ".node/withdrawn-deleted.json"  # withdrawn copies deleted, not yet reported to the hub
 
 
 def describe_one(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
@@ -109,15 +110,71 @@ class NodeAgent:
         agent = {"host": platform.node(), "python": platform.python_version(), "pid": os.getpid(),
                  "data_dir": str(self.data_dir.resolve()), "public_key": public_key,
                  **({"publish": True} if self.publish else {})}
+        self.sweep_withdrawn()
         self.node = self.client.nodes.register(self.name, approve=self.approve, datasets=describe(self.data_dir),
                                                agent=agent)
+        if self.delete_withdrawn(self.node.get("withdrawn") or []) or self.pending_deletions():
+            self.beat()  # advertise without them and report the deletions
         return self.node
 
     def beat(self) -> dict[str, Any]:
-        self.node = self.client.nodes.heartbeat(self.node["id"], describe(self.data_dir))
+        deleted = self.pending_deletions()
+        self.node = self.client.nodes.heartbeat(self.node["id"], describe(self.data_dir), deleted)
+        if deleted:  # the hub recorded them (audited): forget them
+            (self.data_dir / DELETED_FILE).unlink(missing_ok=True)
+        if self.delete_withdrawn(self.node.get("withdrawn") or []):
+            return self.beat()  # advertise without them and report at once
         self.report_refusals()
         self.sync_runs([a for a in self.node.get("assignments") or [] if a["job_id"] not in self.refused])
         return self.node
+
+    def pending_deletions(self) -> list[dict[str, str]]:
+        """Withdrawn copies deleted but not yet reported to the hub (they survive a restart)."""
+        import json
+
+        f = self.data_dir / DELETED_FILE
+        return list(json.loads(f.read_text())) if f.exists() else []
+
+    def delete_withdrawn(self, withdrawn: list[dict[str, Any]]) -> list[str]:
+        """Stop offering and delete the local copy of each withdrawn dataset version the hub names,
+        when the copy is that version (its schema and statistics give the withdrawn checksum; a
+        newer copy of the same name stays). Crash-safe: the deletion is first noted for the hub in
+        ``.node/withdrawn-deleted.json``, then the dataset's directory is renamed out of the
+        datasets (``.withdrawn-<name>-<id>``, never listed or advertised again) and removed; a
+        crash between leaves the renamed directory, which ``sweep_withdrawn`` removes at the next
+        start. Only the copy inside the node's data directory is touched (``add-data`` copied the
+        user's file there; the original stays). Returns the names deleted."""
+        import json
+        import shutil
+
+        from consortium.data.node_datasets import digest
+        from consortium.fileutil import write_private
+
+        done = []
+        for w in withdrawn:
+            name = str(w.get("dataset", ""))
+            if name not in list_datasets(self.data_dir) or digest(describe_one(self.data_dir, name),
+                                                                   self.name) != w.get("checksum"):
+                continue
+            src = self.data_dir / name
+            if src.is_symlink() or src.resolve().parent != self.data_dir.resolve():
+                raise InvalidInput(f"node dataset {name!r} is not a directory inside {self.data_dir}: not deleted",
+                                   hint="delete it by hand; it was withdrawn by its owner")
+            pending = [*self.pending_deletions(), {"withdrawal": str(w["withdrawal"]), "dataset": name}]
+            write_private(self.data_dir / DELETED_FILE, json.dumps(pending).encode())
+            gone = self.data_dir / f".withdrawn-{name}-{w['withdrawal']}"
+            src.rename(gone)  # atomic: from here on the dataset is not offered
+            shutil.rmtree(gone)
+            done.append(name)
+        return done
+
+    def sweep_withdrawn(self) -> None:
+        """Finish deletions a crash interrupted (renamed, not yet removed)."""
+        import shutil
+
+        for d in self.data_dir.glob(".withdrawn-*"):
+            if d.is_dir() and not d.is_symlink():
+                shutil.rmtree(d)
 
     def policy_file(self, a: dict[str, Any]) -> Path | None:
         """The data owner's rules for this run's dataset, written where its ClientApp checks them
