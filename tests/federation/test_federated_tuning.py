@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fl_helpers import finished_job, two_orgs_sharing_bc
-from support import start_worker, stop_worker
+from support import start_worker, stop_worker, wait_for
 
 SPACE = {"train.lr": {"low": 0.003, "high": 0.05, "log": True}, "model.hidden.0": {"choices": [8, 16]}}
 
@@ -34,6 +34,15 @@ def two_orgs(http: Any, world: Any) -> dict[str, Any]:
     """Two organizations with one half of breast_cancer each as ``bc``; the first may compute on both."""
     a, b = two_orgs_sharing_bc(http, world)
     return {"a": a, "b": b, "datasets": [f"{a.org}/bc", f"{b.org}/bc"]}
+
+
+def budgeted(http: Any, c: dict[str, Any], epsilon: float) -> tuple[Any, Any, list[str]]:
+    """The second organization sets its dataset's privacy budget to ``epsilon``; (a, b, datasets)."""
+    a, b, ds = c["a"], c["b"], c["datasets"]
+    r = http.put(f"/api/v1/datasets/{ds[1]}/privacy-budget", json={"epsilon": epsilon, "delta": 1e-5},
+                 headers=b.headers)
+    assert r.status_code == 200, r.text
+    return a, b, ds
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +66,7 @@ def test_federated_tuning_refusals_name_the_field(http: Any, two_orgs: dict[str,
 
 
 def test_children_times_epsilon_over_the_budget_is_refused(http: Any, two_orgs: dict[str, Any]) -> None:
-    a, b, ds = two_orgs["a"], two_orgs["b"], two_orgs["datasets"]
-    r = http.put(f"/api/v1/datasets/{ds[1]}/privacy-budget", json={"epsilon": 4.0, "delta": 1e-5}, headers=b.headers)
-    assert r.status_code == 200, r.text
+    a, b, ds = budgeted(http, two_orgs, 4.0)
     # one run of epsilon 1.0 fits, but 5 children of it do not: refused naming the budget and the count
     r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, {"trials": 5}, dp={"epsilon": 1.0})}, headers=a.headers)
     assert r.status_code == 409, r.text
@@ -86,8 +93,7 @@ def test_a_policy_epsilon_per_job_counts_every_child(http: Any, two_orgs: dict[s
 @pytest.mark.one_backend
 def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict[str, Any],
                                                         fed_worker: Any) -> None:
-    a, b, ds = two_orgs["a"], two_orgs["b"], two_orgs["datasets"]
-    http.put(f"/api/v1/datasets/{ds[1]}/privacy-budget", json={"epsilon": 4.0, "delta": 1e-5}, headers=b.headers)
+    a, b, ds = budgeted(http, two_orgs, 4.0)
     r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, {"method": "rl"}, dp={"epsilon": 1.0})},
                   headers=a.headers)
     assert r.status_code == 201, r.text
@@ -129,3 +135,24 @@ def test_federated_tuning_job_registers_the_best_child(http: Any, two_orgs: dict
     mine = [e for e in budget["ledger"] if e["job_id"] == job_id]
     assert len(mine) == 3 and all(0 < e["epsilon"] <= 1.0 + 1e-6 for e in mine), budget
     assert budget["reserved"] == 0 and abs(budget["remaining"] - (4.0 - budget["spent"])) < 1e-6
+
+
+@pytest.mark.slow
+@pytest.mark.one_backend
+def test_cancel_stops_the_search_and_charges_the_child_that_ran(http: Any, two_orgs: dict[str, Any],
+                                                                fed_worker: Any) -> None:
+    a, b, ds = budgeted(http, two_orgs, 20.0)
+    r = http.post("/api/v1/jobs", json={"recipe": recipe(ds, rounds=200, dp={"epsilon": 1.0})}, headers=a.headers)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    wait_for(lambda: (lambda p: p if p.get("round") and p.get("child") == 0 else None)(
+        http.get(f"/api/v1/jobs/{job_id}", headers=a.headers).json()["progress"]), 120, 0.2, "child 0's first round")
+    assert http.post(f"/api/v1/jobs/{job_id}/cancel", headers=a.headers).status_code == 200
+    final = wait_for(lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(
+        http.get(f"/api/v1/jobs/{job_id}", headers=a.headers).json()), 120, 0.3, "the job's end")
+    assert final["state"] == "cancelled", final
+    assert final["progress"].get("child", 0) == 0 and final["progress"].get("round", 0) < 200
+    budget = http.get(f"/api/v1/datasets/{ds[1]}/privacy-budget", headers=b.headers).json()
+    mine = [e for e in budget["ledger"] if e["job_id"] == job_id]
+    assert len(mine) == 1 and mine[0]["epsilon"] == pytest.approx(1.0), budget  # child 0, at its planned epsilon
+    assert budget["reserved"] == 0
