@@ -204,6 +204,16 @@ def test_sharing_a_derived_model_in_a_project_needs_each_contributors_consent(ht
     assert http.get(card, headers=a["outsider"].headers).status_code == 200  # the member reads it now
     project, model, _ = made["metadata"]  # the contributor is a member and the terms share metadata
     assert upload(project, model).status_code == 201
+    with transaction(services.session_factory) as db:  # an organization that joins later reads it only
+        lead = resolve_token(db, a["owner"].token)  # with the contributor's consent too
+        prj, m = projects.visible(db, lead, made["compute"][0])
+        projects.accept(db, resolve_token(db, a["granted"].token), projects.invite(db, lead, prj, m,
+                                                                                   s["names"]["granted"]))
+        projects.accept(db, resolve_token(db, a["outsider2"].token), projects.invite(db, lead, prj, m,
+                                                                                     s["names"]["outsider2"]))
+    assert http.get(card, headers=a["granted"].headers).status_code == 200  # within the contributor's grants
+    r = http.get(card, headers=a["outsider2"].headers)
+    assert r.status_code == 403 and s["names"]["contrib"] in r.text and "consent" in r.text, r.text
     with transaction(services.session_factory) as db:
         events = [(e.action, e.outcome) for e in db.query(AuditEvent).filter_by(resource_id=model_id)
                   .order_by(AuditEvent.seq)]

@@ -216,6 +216,9 @@ def get_model(session: Session, p: Principal, org_name: str, name: str, role: Ro
             if role != Role.viewer:
                 raise PermissionDenied(f"model {org_name}/{name} belongs to {org_name}; project members "
                                        "may read it, only its owner changes it")
+            from consortium.governance import consent  # a member that joined after it was shared (issue 19)
+
+            consent.require(session, m, p.org_id, "share", model_ref=f"{org_name}/{name}", project_id=m.project_id)
             return m
     if m is None or m.org_id != p.org_id:
         raise NotFound(f"model {org_name}/{name} not found", hint="list models with `consortium models list`")
