@@ -139,3 +139,7 @@ def test_withdrawing_a_node_dataset_version_deletes_the_sites_copy(http: Any, li
             AuditEvent.seq.desc()).first()
         assert json.loads(beat.details)["deleted_withdrawn"] == [{"withdrawal": wid, "dataset": f"{a.org}/bc",
                                                                   "version": 1}]
+    save_dataset(site, "bc", partition(load_sample("breast_cancer"), 2, seed=0)[0])  # other rows, same name
+    agent.beat()
+    assert list_datasets(site) == ["bc"]  # not the withdrawn version: it stays, and is published anew
+    assert http.get(f"{API}/datasets/{a.org}/bc", headers=a.headers).json()["latest_version"] == 2

@@ -45,7 +45,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from consortium.errors import ConsortiumError, InvalidInput, Unavailable
+from consortium.errors import ConsortiumError, InvalidInput, NotFound, Unavailable
 from consortium.federation.app.datasets import list_datasets, load_dataset
 
 HEARTBEAT_S = 15.0
@@ -185,7 +185,6 @@ class NodeAgent:
         import json
         import re
 
-        from consortium.errors import NotFound
         from consortium.federation.node import local_policy
         from consortium.fileutil import write_private
         from consortium.governance.policy_rules import Rules
@@ -217,8 +216,11 @@ class NodeAgent:
                 continue
             what = json.loads(refused.read_text())
             dataset = json.loads(policy.read_text()).get("dataset", "")
-            self.client.policies.report_refusal(f"{self.node['org']}/{dataset}", job_id, what["rules"],
-                                                what.get("message", ""))
+            try:
+                self.client.policies.report_refusal(f"{self.node['org']}/{dataset}", job_id, what["rules"],
+                                                    what.get("message", ""))
+            except NotFound:  # a dataset the hub's catalog does not list (refused under the site's own rules)
+                pass  # the run still stops; the SuperNode's log says why
             self.refused.add(job_id)
             self._stop_run(job_id)
 
