@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,21 +32,6 @@ from consortium.store.tables.identity import Organization
 Format = Literal["jsonl", "syslog"]
 
 
-class Row(NamedTuple):
-    seq: int
-    time: datetime
-    request_id: str
-    actor_user_id: str | None
-    actor_org_id: str | None
-    action: str
-    resource_type: str | None
-    resource_id: str | None
-    resource_org_id: str | None
-    project_id: str | None
-    outcome: str
-    details: str
-    prev_hash: str
-    hash: str
 FORMATS = ("jsonl", "syslog")
 PAGE = 1000
 
@@ -58,6 +44,7 @@ COLUMNS = (AuditEvent.seq, AuditEvent.time, AuditEvent.request_id, AuditEvent.ac
            AuditEvent.actor_org_id, AuditEvent.action, AuditEvent.resource_type, AuditEvent.resource_id,
            AuditEvent.resource_org_id, AuditEvent.project_id, AuditEvent.outcome, AuditEvent.details,
            AuditEvent.prev_hash, AuditEvent.hash)
+Row = namedtuple("Row", [c.key for c in COLUMNS])  # type: ignore[misc]  # a page's column tuples, by name
 
 
 def event_record(e: Any) -> dict[str, Any]:
