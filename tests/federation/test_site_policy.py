@@ -152,3 +152,8 @@ def test_a_hub_that_dropped_the_policy_still_cannot_make_the_site_train(http: An
         assert "the site's own policy" in json.loads(ev.details)["message"]
     error = http.get(f"/api/v1/jobs/{job_id}", headers=a.headers).json()["error"]
     assert error.startswith(f"site {b.org} refused: max_epochs: 3 epochs, more than the 1 allowed"), error
+    node = http.get("/api/v1/nodes/site-b", headers=b.headers).json()  # the owner sees the site's own rules
+    assert [d.get("site_policy") for d in node["datasets"]] == [{"max_epochs": 1}], node["datasets"]
+    with transaction(services.session_factory) as s:  # and the node's registration audited them
+        reg = s.query(AuditEvent).filter_by(action="register_node", actor_org_id=b.org_id).one()
+        assert json.loads(reg.details)["site_policies"] == {"bc": {"max_epochs": 1}}

@@ -35,7 +35,7 @@ NODE_NAME = NameRule("node name", re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$"),
                      "use up to 63 lowercase letters, digits, '.', '_' and '-', starting with a letter "
                      "or digit")
 APPROVE_MODES = ("auto", "manual")
-ADVERTISED_KEYS = ("name", "kind", "rows", "columns", "target", "classes", "shape", "stats")
+ADVERTISED_KEYS = ("name", "kind", "rows", "columns", "target", "classes", "shape", "stats", "site_policy")
 ONLINE_S = 60.0
 
 
@@ -73,6 +73,12 @@ def register(session: Session, p: Principal, name: str, *, approve: str = "auto"
     node.last_seen = utcnow()
     session.flush()
     return node
+
+
+def site_policies(node: FederationNode | list[dict[str, Any]]) -> dict[str, Any]:
+    """Dataset name -> the rules the node enforces on it itself (what it advertises as ``site_policy``)."""
+    datasets = node if isinstance(node, list) else node.datasets or []
+    return {str(d["name"]): d["site_policy"] for d in datasets if isinstance(d.get("site_policy"), dict)}
 
 
 def publish_advertised(session: Session, p: Principal, node: FederationNode) -> list[str]:

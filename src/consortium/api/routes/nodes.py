@@ -62,7 +62,8 @@ def register_node(body: NodeCreate, p: Admin, session: SessionDep, ctx: Ctx) -> 
     n = federated_nodes.register(session, p, body.name, approve=body.approve, datasets=body.datasets, agent=body.agent)
     ctx.resource("node", n.id, n.org_id)
     ctx.details = {"name": n.name, "approve": n.approve, "datasets": [d["name"] for d in n.datasets],
-                   "published": federated_nodes.publish_advertised(session, p, n)}
+                   "published": federated_nodes.publish_advertised(session, p, n),
+                   "site_policies": federated_nodes.site_policies(n)}
     return federated_nodes.node_view(session, n)
 
 
@@ -95,6 +96,8 @@ def heartbeat_node(n: AdminNode, p: Caller, session: SessionDep, ctx: Ctx,
     ctx.audit = changed or bool(view["assignments"]) or bool(deleted) or bool(view["withdrawn"])
     ctx.details = {"datasets_changed": changed, "runs": [a["job_id"] for a in view["assignments"]],
                    **({"published": published} if published else {})}
+    if changed and federated_nodes.site_policies(n) != federated_nodes.site_policies(before):
+        ctx.details["site_policies"] = federated_nodes.site_policies(n)  # the site's own rules changed
     if view["withdrawn"]:  # copies the node is told to delete, and those it reports deleted
         ctx.details["withdrawn_to_delete"] = [w["withdrawal"] for w in view["withdrawn"]]
     if deleted:

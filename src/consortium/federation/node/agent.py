@@ -77,8 +77,18 @@ def describe_one(root: str | os.PathLike[str], name: str) -> dict[str, Any]:
 
 
 def describe(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """What a node advertises for every dataset saved under ``root``."""
-    return [describe_one(root, n) for n in list_datasets(root)]
+    """What a node advertises for every dataset saved under ``root``, with the rules the site
+    enforces on it itself (``site_policy``, from ``local_policy``), so its owner sees them at the hub."""
+    from consortium.federation.node import local_policy
+
+    out = []
+    for n in list_datasets(root):
+        d = describe_one(root, n)
+        rules = local_policy.load(root, n)
+        if rules is not None:
+            d["site_policy"] = rules.set_rules()
+        out.append(d)
+    return out
 
 
 class NodeAgent:
