@@ -322,6 +322,8 @@ NOT_REFERENCES: dict[tuple[str, str, str], str] = {
     ("POST", "/api/v1/jobs", "recipe.model"): "the architecture section (type mlp/cnn/logistic), not a model",
     ("POST", "/api/v1/nodes", "datasets"): "what the caller's own node advertises about its local files",
     ("POST", "/api/v1/nodes/{node}/heartbeat", "datasets"): "the caller's own node's advertised local files",
+    ("POST", "/api/v1/nodes/{node}/heartbeat", "deleted.dataset"): "the name of a local copy the caller's own node "
+        "deleted; recorded only against a withdrawal of the caller's organization (others are ignored)",
     ("POST", "/api/v1/jobs", "recipe.federated.min_nodes"): "a count of nodes, not a node",
     ("POST", "/api/v1/audit/verify", "checkpoints.key_id"): "the signing key named inside a checkpoint the caller "
                                                           "hands in to verify (a public key id), no resource",
