@@ -8,8 +8,9 @@ on one SuperLink shared by the module (each test is one run on it, in this order
   report says so, and the node restarted at once takes part in the next round;
 - a straggler (a node stopped with SIGSTOP) is dropped after the recipe's round timeout, long
   before the straggler grace would have let the round go on;
-- the hub's job worker killed mid-job: the job is re-queued, a second worker runs it to the end,
-  and a SuperNode its SuperLink refused there is in the audit log.
+- the hub's job worker killed mid-job: the Flower processes it left are killed by the next worker,
+  the job is re-queued, a second worker runs it to the end, and a SuperNode its SuperLink refused
+  there is in the audit log.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from consortium.federation.app.progress import read_progress
 from consortium.federation.engine.deployment import FlowerDeployment
 from consortium.federation.engine.network import free_port
 from consortium.federation.engine.pki import node_key
-from consortium.federation.engine.processes import BIN
+from consortium.federation.engine.processes import BIN, job_tag, tagged
 from consortium.federation.engine.refusals import fingerprint
 from consortium.federation.engine.simulation import job_run_config, prepare
 
@@ -199,9 +200,14 @@ def test_a_restarted_hub_worker_requeues_and_finishes_the_job(http: Any, world: 
     try:
         wait_for(lambda: (get()["progress"] or {}).get("round", 0) >= 1, 180, 0.5, "the first round")
         address = connection.read_text()
-        first.kill()  # the hub's worker dies mid-job
+        first_attempt = job_tag(job["id"], 1)
+        assert len(tagged(first_attempt)) >= 3  # SuperLink, two SuperNodes and what they started
+        first.kill()  # the hub's worker dies mid-job (SIGKILL: no chance to clean up)
         first.wait(10)
+        assert tagged(first_attempt)  # its Flower processes live in their own sessions: still running
         second = start_worker(settings, lease_s=3)
+        # the next worker kills them when it re-queues the job
+        wait_for(lambda: not tagged(first_attempt), 60, 0.2, "the first attempt's processes to be killed")
         # the second attempt's SuperLink (a new address); a SuperNode nobody registered dials it
         wait_for(lambda: connection.exists() and connection.read_text() != address, 120, 0.2, "the second attempt")
         dial = next(line.split('"')[1] for line in connection.read_text().splitlines() if line.startswith("address"))

@@ -1,6 +1,7 @@
 """A worker killed with SIGKILL leaves its job's Flower processes running (they live in their own
-sessions); the next worker kills them: at its start for jobs that no longer run, and when it
-re-queues the job of a dead worker. Real processes and a real worker."""
+sessions); the next worker kills them: at its start for jobs that no longer run (here), and when
+it re-queues the job of a dead worker (``test_faults.test_a_restarted_hub_worker_requeues_and_finishes_the_job``).
+Real processes and a real worker."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-import pytest
-from fl_helpers import two_orgs_sharing_bc
 from support import start_worker, wait_for
 
-from consortium.federation.engine.processes import MARK, all_tagged, job_tag, sweep, tagged
+from consortium.federation.engine.processes import MARK, job_tag, tagged
 
 
 def _tagged_sleeper(tag: str) -> subprocess.Popen[bytes]:
@@ -51,35 +49,3 @@ def test_worker_start_kills_processes_of_jobs_that_no_longer_run(http: Any, worl
             _stop(worker)
         _stop(orphan)
         _stop(stranger)
-
-
-@pytest.mark.slow
-@pytest.mark.one_backend  # about processes, not the database
-def test_killed_worker_leaves_no_flower_processes(http: Any, world: Any, settings: Any, tmp_path: Path) -> None:
-    a, b = two_orgs_sharing_bc(http, world)
-    recipe = {"name": "long", "data": {"target": "target"}, "model": {"type": "logistic"},
-              "federated": {"datasets": [f"{a.org}/bc", f"{b.org}/bc"], "rounds": 200, "local_epochs": 1}}
-    job = http.post("/api/v1/jobs", json={"recipe": recipe}, headers=a.headers).json()
-    first = start_worker(settings, lease_s=3)
-    second = None
-    try:
-        wait_for(lambda: (http.get(f"/api/v1/jobs/{job['id']}", headers=a.headers).json()["progress"] or {})
-                 .get("round", 0) >= 1, 180, 0.5, "the first round")
-        tag = job_tag(job["id"], 1)
-        pids = tagged(tag)
-        assert len(pids) >= 3  # SuperLink, two SuperNodes and what they started
-        first.kill()  # SIGKILL: no chance to clean up
-        first.wait(10)
-        assert all(os.path.exists(f"/proc/{p}") for p in pids[:1])  # still running without their worker
-        second = start_worker(settings, lease_s=3)
-        wait_for(lambda: not tagged(tag), 60, 0.2, "the next worker to kill the first attempt's processes")
-        http.post(f"/api/v1/jobs/{job['id']}/cancel", headers=a.headers)
-        wait_for(lambda: http.get(f"/api/v1/jobs/{job['id']}", headers=a.headers).json()["state"] != "running",
-                 120, 0.5, "the cancelled job")
-    finally:
-        for w in (first, second):
-            if w is not None:
-                _stop(w)
-        for t in [t for t in all_tagged() if job["id"] in t]:
-            sweep(t)
-
