@@ -10,7 +10,8 @@ on one SuperLink shared by the module (each test is one run on it, in this order
   before the straggler grace would have let the round go on;
 - the hub's job worker killed mid-job: the Flower processes it left are killed by the next worker,
   the job is re-queued, a second worker runs it to the end, and a SuperNode its SuperLink refused
-  there is in the audit log.
+  there is in the audit log;
+- closing the deployment leaves none of its processes behind.
 """
 
 from __future__ import annotations
@@ -230,3 +231,12 @@ def test_a_restarted_hub_worker_requeues_and_finishes_the_job(http: Any, world: 
     mine = [e for e in trail if e["details"].get("key_fingerprint") == fingerprint(public)]
     assert mine and mine[0]["outcome"] == "denied" and mine[0]["resource_id"] == job["id"], trail
     assert mine[0]["details"]["node"] is None and mine[0]["details"]["peer"] == "127.0.0.1"
+
+
+def test_closing_the_deployment_leaves_no_process_behind(fleet: dict[str, Any]) -> None:
+    """Last in the module: the fleet's processes (restarted nodes included) carry its tag, and
+    ``close`` ends every one of them."""
+    dep: FlowerDeployment = fleet["dep"]
+    assert len(dep.leftovers()) >= 1 + len(ORGS)  # the tag finds the SuperLink and the SuperNodes ...
+    dep.close()
+    wait_for(lambda: not dep.leftovers(), 10, 0.2, "no process of the deployment left")  # ... and none stay
