@@ -185,6 +185,7 @@ def _report(findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.one_backend  # time-boxed per role; on PostgreSQL, whose stricter types found the overflows
 @pytest.mark.parametrize("role", ["owner", "member"])
 def test_fuzzing_finds_no_server_error_and_the_schema_holds(live_url: str, seed: Seed, role: str) -> None:
     started = time.monotonic()
