@@ -313,6 +313,10 @@ def run(ctx: JobContext) -> dict[str, Any]:
             if res.final is None:  # no hub-held rows to evaluate on: the sites' own evaluation
                 res.final = site_evaluation(res.history)
             return res
+        except Exception as e:
+            if joining and not ctx.should_stop():  # a site that refused it under its policy is named
+                _name_refusing_sites(ctx, e)
+            raise
         finally:
             if joining and superlink:  # the nodes leave this run (a next tuning child assigns them again)
                 with transaction(ctx.services.session_factory) as s:
@@ -331,13 +335,11 @@ def run(ctx: JobContext) -> dict[str, Any]:
             sink = forward_progress(ctx, rounds)
             try:
                 result = run_one(recipe, sink, work)
-            except BaseException as e:
+            except BaseException:
                 if sink.rounds_seen:  # model updates left the nodes: their privacy cost counts
                     charge_planned(ctx)
                 if ctx.should_stop():
                     raise JobCancelled("cancelled on request") from None
-                if joining and isinstance(e, Exception):
-                    _name_refusing_sites(ctx, e)
                 raise
         ctx.check_cancel()
         evaluation = evaluate_final(recipe, result, validation)
