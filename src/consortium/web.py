@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from consortium.api import app as api
+from consortium.api import route_index
 from consortium.api.front import ServingFront
 from consortium.api.headers import SecurityHeaders
 from consortium.config import Settings
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.metrics = svc.metrics
     api.install(app, settings, svc, not_found_page=unknown_page)  # a browser's unknown page: the UI's 404
     app.include_router(ui_router())  # web UI pages, outside /api/v1, after every API route
+    route_index.install(app.router)  # dispatch by path prefix (FastAPI's walk: ~180 matches a request)
     if serving_front:
         app.front = {"services": svc, "max_body_bytes": settings.max_body_bytes}
     return app
