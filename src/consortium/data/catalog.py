@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import Integer, and_, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from consortium.errors import InvalidInput, NotFound
 from consortium.governance import grants
@@ -24,7 +25,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
-from consortium.store.paging import Listing
+from consortium.store.paging import Key, Listing, Page, page_statement
 from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.identity import Organization
 
@@ -134,16 +135,73 @@ def list_visible(session: Session, p: Principal, scope: str = "all") -> list[Dat
 def visible_listing(session: Session, p: Principal, scope: str = "all") -> Listing:
     """``list_visible`` as one query: the caller's own datasets first, then those shared with
     it, each by name."""
+    where, shared_last = _visible_where(session, p, scope, Dataset.id, Dataset.org_id)
+    return Listing(select(Dataset).where(where), (shared_last, Dataset.name, Dataset.id))
+
+
+def _visible_where(session: Session, p: Principal, scope: str, id_col: Any,
+                   org_col: Any) -> tuple[ColumnElement[bool], ColumnElement[int]]:
+    """What the caller sees (its own datasets, those granted to it, or both), and the first part
+    of the list's key (0: own, 1: shared)."""
     if scope not in ("own", "shared", "all"):
         raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
-    own = Dataset.org_id == p.org_id
+    ids = grants.received_ids(session, p, RTYPE, Permission.metadata) if scope != "own" else set()
+    return _where(scope, bool(ids), org_col == p.org_id, id_col.in_(ids), org_col != p.org_id)
+
+
+def _where(scope: str, shared: bool, own: ColumnElement[bool], granted: ColumnElement[bool],
+           other: ColumnElement[bool]) -> tuple[ColumnElement[bool], ColumnElement[int]]:
     conds = [own] if scope in ("own", "all") else []
-    if scope in ("shared", "all"):
-        ids = grants.received_ids(session, p, RTYPE, Permission.metadata)
-        if ids:  # own datasets granted to a project: listed once, as own
-            conds.append(and_(Dataset.id.in_(ids), Dataset.org_id != p.org_id))
-    shared_last = case((own, 0), else_=1)
-    return Listing(select(Dataset).where(or_(*conds) if conds else false()), (shared_last, Dataset.name, Dataset.id))
+    if scope in ("shared", "all") and shared:  # own datasets granted to a project: listed once, as own
+        conds.append(and_(granted, other))
+    return (or_(*conds) if conds else false()), case((own, 0), else_=1)
+
+
+_PAGES: dict[tuple[str, bool, bool, str], Any] = {}  # visible_page's statements, by shape
+
+
+def _page_stmt(scope: str, shared: bool, after: bool, dialect: str) -> Any:
+    """``visible_page``'s statement for one shape (scope, any grant, a key to continue after),
+    built once with bound parameters: org, ids, limit, k0-k2."""
+    key = (scope, shared, after, dialect)
+    stmt = _PAGES.get(key)
+    if stmt is None:
+        d, v, o = Dataset.__table__.c, DatasetVersion.__table__.c, Organization.__table__.c
+        org = bindparam("org", type_=d.org_id.type)
+        where, shared_last = _where(scope, shared, d.org_id == org, d.id.in_(bindparam("ids", expanding=True)),
+                                    d.org_id != org)
+        order = (shared_last, d.name, d.id)
+        keys = [bindparam(f"k{i}", type_=c.type) for i, c in enumerate(order)] if after else None
+        inner = page_statement(dialect, select(d.org_id, d.description, d.created_at).where(where), order, keys,
+                               bindparam("limit", type_=Integer)).subquery()
+        ic = inner.c
+        page_key = (ic[3], ic.name, ic.id)  # the added key columns: shared_last, name, id
+        n = select(func.count()).where(v.dataset_id == ic.id).scalar_subquery()
+        top = select(func.max(v.version)).where(v.dataset_id == ic.id).scalar_subquery()
+        stmt = (select(ic.id, ic.name, ic.description, ic.created_at, ic.org_id, o.name, n, top, *page_key)
+                .join_from(inner, Organization.__table__, o.id == ic.org_id).order_by(*page_key))
+        _PAGES[key] = stmt
+    return stmt
+
+
+def visible_page(session: Session, p: Principal, scope: str, after: Key | None, limit: int) -> Page[dict[str, Any]]:
+    """A page of ``visible_listing`` as the API shows it (``dataset_views``), in one Core statement
+    built once per shape: the page's datasets (the same keyset page, so the same cursors), each with
+    its organization's name and its versions' count and newest number, read for the page's rows only."""
+    if scope not in ("own", "shared", "all"):
+        raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
+    ids = sorted(grants.received_ids(session, p, RTYPE, Permission.metadata)) if scope != "own" else []
+    stmt = _page_stmt(scope, bool(ids), after is not None, session.get_bind().dialect.name)
+    params: dict[str, Any] = {"org": p.org_id, "ids": ids, "limit": limit + 1}
+    if after is not None:
+        params.update({f"k{i}": k for i, k in enumerate(after)})
+    rows = session.execute(stmt, params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"id": r[0], "org": r[5], "name": r[1], "full_name": f"{r[5]}/{r[1]}", "description": r[2],
+              "created_at": r[3], "latest_version": r[7], "versions": r[6],
+              "access": "owner" if r[4] == p.org_id else _granted_id(session, p, r[0])} for r in rows]
+    return Page(items, tuple(rows[-1][8:]) if more and rows else None)
 
 
 def version_view(v: DatasetVersion) -> dict[str, Any]:
@@ -185,7 +243,11 @@ def dataset_views(session: Session, p: Principal, dss: list[Dataset]) -> list[di
 
 
 def _granted(session: Session, p: Principal, ds: Dataset) -> str:
+    return _granted_id(session, p, ds.id)
+
+
+def _granted_id(session: Session, p: Principal, dataset_id: str) -> str:
     for perm in (Permission.download, Permission.compute, Permission.metadata):
-        if grants.has_grant(session, p, RTYPE, ds.id, perm):
+        if grants.has_grant(session, p, RTYPE, dataset_id, perm):
             return perm.value
     return "none"

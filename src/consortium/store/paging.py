@@ -56,15 +56,31 @@ def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any]
     OR of columns that each have their own index makes the database gather every matching row
     and sort them all; instead each condition is its own ordered index range, cut at the page's
     size, and the page is the first ``limit`` of their union (by the key's last, unique column)."""
-    if limit < 1:
+    stmt = page_statement(session.get_bind().dialect.name, stmt, order, after, limit, desc=desc, any_of=any_of)
+    rows = session.execute(stmt).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [r[0] if entities == 1 else tuple(r[:entities]) for r in rows]
+    return Page(items, tuple(rows[-1][entities:]) if more and rows else None)
+
+
+def page_statement(dialect: str, stmt: AnySelect, order: Sequence[ColumnElement[Any] | Any],
+                   after: Sequence[Any] | None, limit: int | ColumnElement[int], *, desc: bool = False,
+                   any_of: Sequence[ColumnElement[bool]] = ()) -> AnySelect:
+    """``keyset``'s statement, not run: ``stmt``'s rows after ``after``, ordered, the key's columns
+    added at the end, ``limit + 1`` of them (one more tells whether another page follows); to be
+    nested in a statement that adds what the page's rows need (``catalog.visible_page``). ``after``
+    and ``limit`` may be bound parameters, for a statement built once and run with its values."""
+    if isinstance(limit, int) and limit < 1:
         raise ValueError("limit must be at least 1")
+    more = limit + 1 if isinstance(limit, int) else limit  # a bound limit is given as limit + 1
     cols = list(order)
     ordering = [c.desc() for c in cols] if desc else cols
     if after is not None:
         if len(after) != len(cols):
             raise ValueError(f"the key has {len(after)} parts, the order {len(cols)}")
         values = [_typed(c, v) for c, v in zip(cols, after, strict=True)]
-        if session.get_bind().dialect.name == "postgresql":  # its planner reads a row value as an index range
+        if dialect == "postgresql":  # its planner reads a row value as an index range
             left, right = tuple_(*cols), tuple_(*values)
             stmt = stmt.where(left < right if desc else left > right)
         else:
@@ -72,15 +88,10 @@ def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any]
     if any_of:
         unique = cols[-1]
         ranges = [stmt.where(cond).with_only_columns(unique).order_by(None).order_by(*ordering)
-                  .limit(limit + 1).subquery() for cond in any_of]
+                  .limit(more).subquery() for cond in any_of]
         merged = union(*(select(r.c[0]) for r in ranges)).subquery()
         stmt = stmt.where(unique.in_(select(merged.c[0])))
-    stmt = stmt.order_by(None).order_by(*ordering)
-    rows = session.execute(stmt.add_columns(*cols).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [r[0] if entities == 1 else tuple(r[:entities]) for r in rows]
-    return Page(items, tuple(rows[-1][entities:]) if more and rows else None)
+    return stmt.order_by(None).order_by(*ordering).add_columns(*cols).limit(more)
 
 
 def _beyond(cols: Sequence[Any], values: Sequence[Any], desc: bool) -> ColumnElement[bool]:
@@ -96,10 +107,12 @@ def _beyond(cols: Sequence[Any], values: Sequence[Any], desc: bool) -> ColumnEle
 
 
 def _typed(col: Any, value: Any) -> Any:
-    """``value`` bound with the column's type (a UTC datetime goes through ``UTCDateTime``)."""
+    """``value`` bound with the column's type (a UTC datetime goes through ``UTCDateTime``); a bound
+    parameter as it is (a statement built once, its key given at each run)."""
     from sqlalchemy import literal
+    from sqlalchemy.sql.elements import BindParameter
 
-    return literal(value, type_=col.type)
+    return value if isinstance(value, BindParameter) else literal(value, type_=col.type)
 
 
 def in_memory(items: Iterable[T], key: Callable[[T], Key], after: Sequence[Any] | None, limit: int,
