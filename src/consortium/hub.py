@@ -79,6 +79,10 @@ class Hub:
         callers (``audit.GroupCommit``) and are committed when this returns."""
         self.audit_group.submit(drafts)
 
+    async def audit_now_async(self, drafts: list[EventDraft]) -> None:
+        """``audit_now`` from an event loop: the same group commit, waited for without a thread."""
+        await self.audit_group.submit_async(drafts)
+
     def sweep_blobs(self, older_than_s: float = 24 * 3600) -> int:
         """Remove blob files no row refers to, older than ``older_than_s``: what a crash between a
         blob and its row left behind, and files of deleted datasets a crash kept. Every column that

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from starlette.requests import cookie_parser
 
 from consortium.api.context import RequestContext
 from consortium.errors import NotFound, Unauthenticated
-from consortium.governance import credentials
-from consortium.governance.audit import wrote
+from consortium.governance import control_cache, credentials
+from consortium.governance.audit import EventDraft, wrote
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.services import Services
@@ -31,14 +32,18 @@ def context(request: Request) -> RequestContext:
     return ctx
 
 
-def unit_of_work(request: Request) -> Iterator[Session]:
+async def unit_of_work(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: a change and its audit event commit together, before the
     response is sent; any error rolls both back (the failure is audited by the error handler).
 
     A request that changed nothing (``audit.wrote``) ends its read transaction and hands its event
     to the hub's group commit (``audit.GroupCommit``), where it shares one transaction and one
     commit with the events of concurrent requests; its response too waits until the event is
-    committed, so every answered access is on the durable chain."""
+    committed, so every answered access is on the durable chain.
+
+    It runs on the event loop (opening a session does no I/O): the commit of a change goes to the
+    thread pool, a read's event is waited for without a thread (``GroupCommit.submit_async``),
+    and only a read on another database than SQLite (a round trip to end it) takes a thread hop."""
     svc = services(request)
     ctx = context(request)
     session = svc.session_factory()
@@ -51,11 +56,14 @@ def unit_of_work(request: Request) -> Iterator[Session]:
                 ctx.action = getattr(route, "name", None) or "request"
             drafts = [ctx.draft("ok"), *ctx.extra]
         if wrote(session) or not drafts:
-            svc.audit_in(session, drafts)
-            session.commit()
+            await run_in_threadpool(_commit, svc, session, drafts)
         else:
-            session.rollback()  # nothing to write: end the read before waiting on the group
-            svc.audit_now(drafts)
+            # nothing to write: end the read before waiting on the group
+            if _local(session):
+                session.rollback()  # SQLite: no round trip, a read holds no lock to release
+            else:
+                await run_in_threadpool(session.rollback)
+            await svc.audit_now_async(drafts)
     except BaseException:
         session.rollback()
         raise
@@ -63,9 +71,26 @@ def unit_of_work(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def _commit(svc: Services, session: Session, drafts: list[EventDraft]) -> None:
+    svc.audit_in(session, drafts)
+    session.commit()
+
+
+def _local(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+async def _services_dep(request: Request) -> Services:
+    return services(request)
+
+
+async def _context_dep(request: Request) -> RequestContext:
+    return context(request)
+
+
 SessionDep = Annotated[Session, Depends(unit_of_work, scope="function")]
-Ctx = Annotated[RequestContext, Depends(context)]
-Svc = Annotated[Services, Depends(services)]
+Ctx = Annotated[RequestContext, Depends(_context_dep)]
+Svc = Annotated[Services, Depends(_services_dep)]
 
 
 def credential_from(headers: Mapping[str, str]) -> tuple[str, str] | None:
@@ -92,7 +117,9 @@ def bearer(request: Request) -> tuple[str, str] | None:
     return credential_from(request.headers)
 
 
-def caller(request: Request, session: SessionDep) -> Principal:
+async def caller(request: Request, session: SessionDep) -> Principal:
+    """The request's principal, from the hub's cache on the event loop when it answers alone
+    (``credentials.cached_principal``), else resolved in the thread pool (a database read)."""
     ctx = context(request)
     cred = bearer(request)
     if cred is None:
@@ -101,14 +128,21 @@ def caller(request: Request, session: SessionDep) -> Principal:
     kind, secret = cred
     if kind == "token" and secret.startswith("csm_ses_"):
         kind = "session"  # the SDK may carry a session token as a bearer
-    if kind == "token":
-        p = credentials.resolve_token(session, secret)
-    else:
-        p = credentials.resolve_session(session, secret, request.headers.get(ORG_HEADER))
+    org = request.headers.get(ORG_HEADER) if kind == "session" else None
+    cache = control_cache.of(session)
+    p = credentials.cached_principal(cache, kind, secret, org) if cache is not None else None
+    if p is None:
+        p = await run_in_threadpool(_resolve, session, kind, secret, org)
     ctx.principal = p
     if cred[0] == "session" and request.method not in SAFE_METHODS and request.url.path.startswith(("/api/", "/v2")):
         _check_csrf(request, p)  # the UI's own form routes check the token in the form instead
     return p
+
+
+def _resolve(session: Session, kind: str, secret: str, org: str | None) -> Principal:
+    if kind == "token":
+        return credentials.resolve_token(session, secret)
+    return credentials.resolve_session(session, secret, org)
 
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -147,15 +181,15 @@ def of_my_org(rtype: str, resource_id: str, owner_org_id: str | None, p: Princip
     return resource_id
 
 
-def role_at_least(role: Role) -> Callable[[Principal], Principal]:
-    def check(p: Caller) -> Principal:
+def role_at_least(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(p: Caller) -> Principal:
         p.require(role)
         return p
 
     return check
 
 
-def operator(p: Caller) -> Principal:
+async def operator(p: Caller) -> Principal:
     """A hub operator acting through an operator-level credential (``Principal.is_operator``)."""
     p.require_operator()
     return p

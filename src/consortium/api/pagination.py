@@ -139,7 +139,7 @@ def _filters(request: Request) -> str:
     return _b64(hashlib.sha256(raw.encode()).digest()[:12])
 
 
-def page_in(request: Request,
+async def page_in(request: Request,
             limit: Annotated[int, Query(ge=1, le=LIMIT_MAX, description=f"page size (at most {LIMIT_MAX})")]
             = LIMIT_DEFAULT,
             cursor: Annotated[str | None, Query(max_length=CURSOR_MAX,

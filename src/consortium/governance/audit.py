@@ -16,11 +16,12 @@ the seal from the database does not make the hub seal a rewritten chain again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,12 +233,13 @@ def wrote(session: Session) -> bool:
 
 
 class _Waiter:
-    __slots__ = ("done", "drafts", "error")
+    __slots__ = ("done", "drafts", "error", "notify")
 
-    def __init__(self, drafts: list[EventDraft]) -> None:
+    def __init__(self, drafts: list[EventDraft], notify: Callable[[], None] | None = None) -> None:
         self.drafts = drafts
         self.done = threading.Event()
         self.error: BaseException | None = None
+        self.notify = notify  # called by the writer once ``done`` is set (an event loop's waiter)
 
 
 class GroupCommit:
@@ -268,6 +270,33 @@ class GroupCommit:
         if not drafts:
             return
         w = _Waiter(drafts)
+        self._enqueue(w)
+        w.done.wait()
+        if w.error is not None:
+            raise w.error
+
+    async def submit_async(self, drafts: list[EventDraft]) -> None:
+        """``submit`` for a caller on an event loop: it waits without holding a thread (the writer
+        wakes the loop when the batch is committed), with the same guarantee."""
+        if not drafts:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(settle)
+
+        w = _Waiter(drafts, wake)
+        self._enqueue(w)
+        await fut
+        if w.error is not None:
+            raise w.error
+
+    def _enqueue(self, w: _Waiter) -> None:
         with self._lock:
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
@@ -275,9 +304,6 @@ class GroupCommit:
                 self._thread = threading.Thread(target=self._run, name="audit-group-commit", daemon=True)
                 self._thread.start()
             self._q.put(w)
-        w.done.wait()
-        if w.error is not None:
-            raise w.error
 
     def _run(self) -> None:
         q = self._q
@@ -317,6 +343,11 @@ class GroupCommit:
             self.events += sum(len(w.drafts) for w in batch)
         for w in batch:
             w.done.set()
+            if w.notify is not None:
+                try:
+                    w.notify()
+                except RuntimeError:  # its event loop has closed: nobody waits any more
+                    pass
 
     def _append(self, drafts: list[EventDraft]) -> None:
         from consortium.store.db import transaction

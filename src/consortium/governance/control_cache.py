@@ -85,6 +85,19 @@ class ControlCache:
             session.info[_GEN] = gen
         return gen
 
+    def peek(self, kind: str, key: Any) -> Any | None:
+        """The cached value when ``get`` would answer it without reading anything (the revision
+        was read less than ``poll_s`` ago and the entry is within its TTL), else None: for a caller
+        on an event loop, which reads the database in a thread only when this says None."""
+        now = time.monotonic()
+        if now - self._checked >= self.poll_s:
+            return None
+        hit = self._maps.get(kind, {}).get(key)
+        if hit is None or now - hit[0] >= TTL_S:
+            return None
+        self.hits += 1
+        return hit[1]
+
     def get(self, session: Session, kind: str, key: Any, load: Callable[[], T]) -> T:
         """The cached value, else ``load()``: stored unless a drop happened since this transaction's
         first check, or the transaction holds uncommitted changes of its own."""

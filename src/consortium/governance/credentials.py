@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -152,6 +153,24 @@ def resolve_token(session: Session, secret: str) -> Principal:
         session.execute(update(ApiToken).where(ApiToken.id == r.credential_id).values(last_used_at=now)
                         .execution_options(**{control_cache.NO_BUMP: True}))
         r.last_used_at = now
+    return r.principal
+
+
+def cached_principal(cache: control_cache.ControlCache, kind: str, secret: str,
+                     org_name: str | None = None) -> Principal | None:
+    """The principal of a token (``kind`` "token") or web session ("session") when the hub's cache
+    answers for it now with nothing to read or write (``ControlCache.peek``: revision checked
+    within its poll, entry fresh; the credential unexpired; a token's last use recorded within
+    five minutes), else None: then ``resolve_token`` / ``resolve_session`` decide, in a thread."""
+    key: Any = hash_token(secret) if kind == "token" else (hash_token(secret), org_name)
+    r = cache.peek(kind, key)
+    if not isinstance(r, _Resolved):
+        return None
+    now = utcnow()
+    if r.expires_at < now:
+        return None
+    if kind == "token" and (r.last_used_at is None or (now - r.last_used_at) > timedelta(minutes=5)):
+        return None
     return r.principal
 
 
