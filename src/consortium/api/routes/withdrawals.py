@@ -10,10 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from consortium.api.access import rule
 from consortium.api.deps import Caller, Ctx, SessionDep, Svc, Viewer
-from consortium.api.pagination import PageDep
+from consortium.api.pagination import Paged, PageDep
 from consortium.api.routes.datasets import Deletable, Readable
 from consortium.api.routes.models import MemberModelDep, ModelDep
 from consortium.api.schemas import VersionRef
+from consortium.api.schemas.withdrawals import (
+    RetrainJob,
+    VersionWithdrawals,
+    WithdrawalList,
+    WithdrawalOut,
+)
 from consortium.data import withdrawal
 from consortium.errors import InvalidInput
 from consortium.governance.roles import Role
@@ -49,7 +55,8 @@ def _number(version: str) -> int:
     return int(version)
 
 
-@router.post("/datasets/{org}/{dataset}/versions/{version}/withdraw", status_code=201)
+@router.post("/datasets/{org}/{dataset}/versions/{version}/withdraw", status_code=201,
+             response_model=WithdrawalOut)
 @rule("resource", Role.admin)
 def withdraw(ds: Deletable, version: VersionRef, body: WithdrawIn, p: Caller, session: SessionDep, svc: Svc,
              ctx: Ctx) -> dict[str, Any]:
@@ -66,27 +73,27 @@ def withdraw(ds: Deletable, version: VersionRef, body: WithdrawIn, p: Caller, se
     return withdrawal.view(w)
 
 
-@router.get("/datasets/{org}/{dataset}/withdrawals")
+@router.get("/datasets/{org}/{dataset}/withdrawals", response_model=WithdrawalList)
 @rule("resource")
 def dataset_withdrawals(ds: Readable, session: SessionDep) -> dict[str, Any]:
     """The withdrawn versions of a dataset you can see (number, when, why, what followed)."""
     return {"items": [withdrawal.view(w) for w in withdrawal.of_dataset(session, ds)]}
 
 
-@router.get("/withdrawals")
+@router.get("/withdrawals", response_model=Paged[WithdrawalOut])
 @rule("org")
 def list_withdrawals(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Withdrawals your organization made, and those that marked its model versions, newest first."""
     return page.map(withdrawal.concerning(p.org_id).page(session, page.after, page.limit), withdrawal.view)
 
 
-@router.get("/withdrawals/{withdrawal_id}")
+@router.get("/withdrawals/{withdrawal_id}", response_model=WithdrawalOut)
 @rule("resource")
 def get_withdrawal(w: WithdrawalDep) -> dict[str, Any]:
     return withdrawal.view(w)
 
 
-@router.get("/models/{owner}/{model}/versions/{version}/withdrawals")
+@router.get("/models/{owner}/{model}/versions/{version}/withdrawals", response_model=VersionWithdrawals)
 @rule("resource")
 def version_withdrawals(m: ModelDep, version: VersionRef, session: SessionDep) -> dict[str, Any]:
     """The withdrawals that marked this version (empty: it derives from no withdrawn data)."""
@@ -94,7 +101,8 @@ def version_withdrawals(m: ModelDep, version: VersionRef, session: SessionDep) -
     return {"version": v.version, "items": withdrawal.marks(session, v.id)}
 
 
-@router.post("/models/{owner}/{model}/versions/{version}/retrain-without", status_code=201)
+@router.post("/models/{owner}/{model}/versions/{version}/retrain-without", status_code=201,
+             response_model=RetrainJob)
 @rule("resource", Role.member)
 def retrain(m: MemberModelDep, version: VersionRef, p: Caller, session: SessionDep, svc: Svc,
             ctx: Ctx) -> dict[str, Any]:
