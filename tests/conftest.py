@@ -27,22 +27,9 @@ def _threads() -> None:
         pass
 
 
-#: Packages whose modules share one session fixture (a Ray cluster): one xdist worker runs them all.
-ONE_WORKER = {"ray"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``one_backend`` (long real-process runs whose database work other tests cover
-    on both backends) run once: on PostgreSQL when it is configured, else on SQLite.
-
-    Under pytest-xdist (``--dist loadgroup``, in pyproject's addopts) each module is one group, so
-    its module-scoped hub, database and processes are set up once, on one worker; the packages in
-    ``ONE_WORKER`` are one group each."""
-    for item in items:
-        rel = item.path.relative_to(ROOT / "tests")
-        group = rel.parts[0] if rel.parts[0] in ONE_WORKER else str(rel)
-        item.add_marker(pytest.mark.xdist_group(group))
+    on both backends) run once: on PostgreSQL when it is configured, else on SQLite."""
     if not PG_URL:
         return
     keep, drop = [], []
