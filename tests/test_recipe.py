@@ -23,7 +23,7 @@ train:   {loss: cross_entropy, optimizer: adam, lr: 0.001, weight_decay: 0, mome
           batch_size: 32, schedule: {type: step, step_size: 5, gamma: 0.5}, early_stopping: {patience: 3},
           seed: 0}
 evaluate: {cv_folds: 5, metrics: [accuracy, f1_macro, roc_auc]}
-tune:    {trials: 10, timeout_s: 120, space: {train.lr: {low: 1e-4, high: 1e-1, log: true},
+tune:    {trials: 8, timeout_s: 120, space: {train.lr: {low: 1e-4, high: 1e-1, log: true},
           model.dense.0: {choices: [64, 128]}}}
 federated: {datasets: [a/bc, b/bc, c/bc], strategy: fedprox, rounds: 20, local_epochs: 1, min_nodes: 2,
             secure_aggregation: false, dp: {epsilon: 3, delta: 1e-5, max_grad_norm: 1.0}, proximal_mu: 0.01}

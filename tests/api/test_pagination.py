@@ -49,6 +49,7 @@ def seeded(world: Any, services: Any, http: Any) -> dict[str, Any]:
     from consortium.store.tables.base import new_id
     from consortium.store.tables.monitoring import PredictionRecord
     from consortium.store.tables.policies import ConsentRequest
+    from consortium.store.tables.protection import DatasetWithdrawal
     from consortium.store.tables.registry import Deployment
 
     tag = secrets.token_hex(3)
@@ -87,6 +88,10 @@ def seeded(world: Any, services: Any, http: Any) -> dict[str, Any]:
             s.add(ConsentRequest(id=new_id("cns"), model_id=mdl.id, requester_org_id=pa.org_id,
                                  contributor_org_id=pb.org_id, target_org_id=pb.org_id, action="deploy",
                                  note=f"page {i}", created_by=pa.user_id))
+        for i in range(N):  # withdrawals of versions of ds-0 (rows as the withdrawal module writes them)
+            s.add(DatasetWithdrawal(id=new_id("wd"), org_id=pa.org_id, dataset_id=new_id("ds"),
+                                    dataset=f"{org_a}/ds-0", version=i + 1, mode="stop", reason=f"page {i}",
+                                    created_by=pa.user_id))
         s.flush()
         sealed = b"".join(svc.keys.encrypt_stream(s, pa.org_id, [b'{"inputs": [[1]], "outputs": {}}']))
         for _ in range(N):
@@ -131,6 +136,7 @@ LISTS: dict[str, Callable[[dict[str, Any]], tuple[str, dict[str, Any]]]] = {
     "/api/v1/datasets/{org}/{dataset}/versions": lambda m: (f"/api/v1/datasets/{m['a'].org}/ds-0/versions", {}),
     "/api/v1/nodes": lambda m: ("/api/v1/nodes", {}),
     "/api/v1/consents": lambda m: ("/api/v1/consents", {"direction": "sent"}),
+    "/api/v1/withdrawals": lambda m: ("/api/v1/withdrawals", {}),
 }
 # lists that grow between two page requests in the test of inserts: route -> a maker of one more row
 GROWS: dict[str, Callable[[Any, dict[str, Any], int], None]] = {}
