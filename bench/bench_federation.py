@@ -213,11 +213,13 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
 
             def sample(rec: dict[str, Any]) -> None:
                 seen.append((time.monotonic() - t0, rec))
-                peak["worker"] = max(peak["worker"], _tree_rss_mb(os.getpid()) - sum(
-                    _tree_rss_mb(p.popen.pid) for p in [dep.superlink, *dep.nodes.values()] if p is not None))
-                if dep.superlink is not None:
-                    peak["superlink"] = max(peak["superlink"], _tree_rss_mb(dep.superlink.popen.pid))
-                peak["nodes"] = max(peak["nodes"], sum(_tree_rss_mb(n.popen.pid) for n in dep.nodes.values()))
+                # a node is its SuperNode and its warm ClientApp executor (started beside it, by us)
+                nodes = sum(_tree_rss_mb(q.pid) for n in dep.nodes.values()
+                            for q in (n.popen, n.extra.get("exec")) if q is not None)
+                link = _tree_rss_mb(dep.superlink.popen.pid) if dep.superlink is not None else 0.0
+                peak["worker"] = max(peak["worker"], _tree_rss_mb(os.getpid()) - nodes - link)
+                peak["superlink"] = max(peak["superlink"], link)
+                peak["nodes"] = max(peak["nodes"], nodes)
 
             dep.wait(work / "out", dep.submit(cfg), timeout=1800, on_record=sample)
         total = time.monotonic() - t0
