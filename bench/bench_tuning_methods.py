@@ -19,6 +19,7 @@ and a plot of the mean best-so-far validation accuracy against children to tunin
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -150,6 +151,9 @@ def main() -> None:
                     help="run PBT for the first N seeds only (it trains every child to the end, on Ray)")
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "tuning_methods.md"))
+    ap.add_argument("--merge", default=None, metavar="RUNS.json",
+                    help="an earlier run's raw results (the .json written beside --out): its methods that this "
+                         "run does not measure are reported with this run's")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import torch
@@ -168,11 +172,16 @@ def main() -> None:
     pbt_seeds = args.seeds if args.pbt_seeds is None else min(args.pbt_seeds, args.seeds)
     started = time.perf_counter()
     samples = {t: load_sample(TASKS[t]["sample"]) for t in tasks}
+    if args.merge:  # an earlier run's methods that this one does not measure
+        for t, runs in json.loads(Path(args.merge).read_text()).items():
+            for m, rs in runs.items():
+                if t in results and m not in methods and m in METHODS:
+                    results[t][m] = rs
 
     def one(t: str, m: str, seed: int) -> None:
         say(f"{t} seed {seed} {m}")
         r = run_one(TASKS[t], samples[t], m, seed, args.children)
-        say(f"  best val {r['best_val']}, test {r['test']}, tune {r['tune_s']:.1f} s")
+        say(f"  best val {r['best_val']}, test {r['test']}, tune {r['tune_s']:.1f} s, best {r['best_params']}")
         results[t][m].append(r)
         report(args, methods, pbt_seeds, results, load, time.perf_counter() - started)
 
@@ -223,7 +232,9 @@ def report(args: Any, methods: list[str], pbt_seeds: int, results: dict[str, dic
         "trials at a time and every trial to its last epoch, so its wall time includes Ray's overhead and is "
         "not one-for-one comparable. TPE's first 5 children are random draws from the same seed as random "
         "search's (Optuna's startup trials), so the two agree up to child 5. Mean ± standard deviation over "
-        "seeds (n: runs). Baseline: random search at the same budget.",
+        "seeds (n: runs). Baseline: random search at the same budget."
+        + (f" Rows of methods this run did not measure come from an earlier run of the same budget "
+           f"(`--merge {Path(args.merge).name}`)." if args.merge else ""),
         "",
         "| task | method | n | best val accuracy | test accuracy | tune s | pruned children |",
         "|---|---|---|---|---|---|---|",
@@ -254,6 +265,7 @@ def report(args: Any, methods: list[str], pbt_seeds: int, results: dict[str, dic
     if drew:
         lines += ["", f"![best-so-far validation accuracy against children](results/{png.name})"]
     out.write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))  # the raw runs, for --merge
 
 
 if __name__ == "__main__":
