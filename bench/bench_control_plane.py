@@ -10,9 +10,13 @@ before the answer. The change cell alternates ``POST /api/v1/tokens`` and ``DELE
 it created (a revocation: it also drops the control-plane caches, the worst case for them).
 
     python bench/bench_control_plane.py [--old /tmp/old/src] [--duration 5] [--pg postgresql://...]
+    python bench/bench_control_plane.py --endpoints /api/v1/models,/api/v1/audit?limit=50 --out /tmp/cp.md
 
-Writes ``bench/results/control_plane.md``. ``--serve HOME DB_URL PORT`` is the server side (seeds
-the demo, writes ``HOME/token``); ``--bare DB_URL PORT ORG_ID`` the baseline's.
+Writes ``bench/results/control_plane.md`` (``--out``: another file); ``--endpoints`` measures only
+the named endpoints (``change``: the token cell), always beside the bare endpoint. The table gives
+each cell's server CPU per request and its ratio to the bare endpoint's. ``--serve HOME DB_URL
+PORT`` is the server side (seeds the demo, writes ``HOME/token``); ``--bare DB_URL PORT ORG_ID``
+the baseline's.
 """
 
 from __future__ import annotations
@@ -132,7 +136,7 @@ def pg_scratch(admin_url: str, name: str) -> str:
 
 
 def measure_hub(wrk: str, src: Path, tmp: Path, label: str, db: str, duration: int,
-                change: bool = True) -> tuple[dict[str, Any], str, str]:
+                endpoints: list[str], change: bool = True) -> tuple[dict[str, Any], str, str]:
     home = tmp / f"home-{label}"
     home.mkdir()
     port = free_port()
@@ -143,7 +147,7 @@ def measure_hub(wrk: str, src: Path, tmp: Path, label: str, db: str, duration: i
         info = json.loads((home / "token").read_text())
         lua = tmp / f"{label}-get.lua"
         lua.write_text(GET_LUA % info["token"])
-        for ep in ENDPOINTS:
+        for ep in endpoints:
             url = f"http://127.0.0.1:{port}{ep}"
             run_wrk(wrk, url, lua, 4, 1, 1)  # warm
             out[ep] = {"1": run_wrk(wrk, url, lua, 1, 1, duration, p.pid),
@@ -198,7 +202,16 @@ def main() -> None:
     ap.add_argument("--pg", default=os.environ.get("CONSORTIUM_TEST_POSTGRES_URL",
                                                    "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--endpoints", default=",".join([*ENDPOINTS, "change"]),
+                    help="comma-separated, of: " + ", ".join(ENDPOINTS) + ", change (the token cell); "
+                         "default: all")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "control_plane.md")
     a = ap.parse_args()
+    chosen = a.endpoints.split(",")
+    unknown = [e for e in chosen if e not in (*ENDPOINTS, "change")]
+    if unknown:
+        ap.error(f"unknown endpoints {unknown}; choose from {ENDPOINTS + ['change']}")
+    endpoints, change = [e for e in ENDPOINTS if e in chosen], "change" in chosen
     if a.serve:
         serve(a.serve[0], a.serve[1], int(a.serve[2]))
         return
@@ -222,18 +235,20 @@ def main() -> None:
                     return f"sqlite:///{tmp / f'{tag}.db'}"
                 return pg_scratch(a.pg, f"bench_cp_{tag}")
 
-            hub, url, org_id = measure_hub(wrk, ROOT / "src", tmp, f"{backend}-new", db("new"), a.duration)
+            hub, url, org_id = measure_hub(wrk, ROOT / "src", tmp, f"{backend}-new", db("new"), a.duration,
+                                           endpoints, change)
             r: dict[str, Any] = {"hub": hub, "bare": measure_bare(wrk, tmp, url, org_id, a.duration)}
             if a.old:
-                r["old"] = measure_hub(wrk, Path(a.old), tmp, f"{backend}-old", db("old"), a.duration)[0]
+                r["old"] = measure_hub(wrk, Path(a.old), tmp, f"{backend}-old", db("old"), a.duration,
+                                       endpoints, change)[0]
             results[backend] = r
             print(json.dumps({backend: r}, indent=1), flush=True)
         if worktree is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=ROOT, check=False)
-    write(results, a.duration, bool(a.old))
+    write(results, a.duration, bool(a.old), a.out)
 
 
-def write(results: dict[str, Any], duration: int, with_old: bool) -> None:
+def write(results: dict[str, Any], duration: int, with_old: bool, out: Path) -> None:
     lines = ["## Control plane: authenticated, audited requests (issue 22)", "",
              f"The `make up` demo data, the hospital owner's token; one uvicorn process per server, loopback, "
              f"`wrk` load, {duration} s per cell (1 connection = sequential; 32 connections on 2 threads); "
@@ -243,8 +258,8 @@ def write(results: dict[str, Any], duration: int, with_old: bool) -> None:
              "audit)" + ("; *before*: the hub's code from before the fast control plane, same run." if with_old
                          else "."), "",
              "| database | endpoint | code | 1 conn req/s | p50 ms | p99 ms | 32 conn req/s | p50 ms | p99 ms "
-             "| 32-conn ratio to bare | errors |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| 32-conn ratio to bare | server CPU ms/req (1 / 32 conn) | CPU ratio to bare | errors |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for backend, r in results.items():
         base = r["bare"]
         rows = [("bare FastAPI + SQLAlchemy", "baseline", base)]
@@ -255,14 +270,16 @@ def write(results: dict[str, Any], duration: int, with_old: bool) -> None:
         for ep, code, cells in rows:
             one, many = cells["1"], cells["32"]
             ratio = many["rps"] / base["32"]["rps"]
+            cpu = f"{one['cpu_us'] / 1000:.2f} / {many['cpu_us'] / 1000:.2f}"
+            cpu_ratio = (f"{one['cpu_us'] / base['1']['cpu_us']:.1f}x / {many['cpu_us'] / base['32']['cpu_us']:.1f}x"
+                         if base["1"]["cpu_us"] and base["32"]["cpu_us"] else "-")
             lines.append(f"| {backend} | `{ep}` | {code} | {one['rps']:.0f} | {one['p50']:.2f} | {one['p99']:.2f} "
-                         f"| {many['rps']:.0f} | {many['p50']:.2f} | {many['p99']:.2f} | {ratio:.2f}x "
-                         f"| {one['errors'] + many['errors']:.0f} |")
+                         f"| {many['rps']:.0f} | {many['p50']:.2f} | {many['p99']:.2f} | {ratio:.2f}x | {cpu} "
+                         f"| {cpu_ratio} | {one['errors'] + many['errors']:.0f} |")
     lines += ["", "Goals (issue 22): at 32 connections >= 1,000 req/s with p99 <= 50 ms on both databases, "
               ">= 0.5x the bare endpoint, sequential p50 <= 2 ms. The change cell's requests are half "
               "creations, half revocations.", ""]
-    out = Path(__file__).parent / "results" / "control_plane.md"
-    out.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 
