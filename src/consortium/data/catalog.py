@@ -12,10 +12,11 @@ and never change. Another organization sees a dataset only through a grant (``me
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, false, func, or_, select
+from sqlalchemy import and_, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,7 +26,7 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
-from consortium.store.paging import Key, Listing, Page, page_statement
+from consortium.store.paging import BOUND_LIMIT, Key, Listing, Page, bound_key, page_statement, run_page
 from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.identity import Organization
 
@@ -157,31 +158,23 @@ def _where(scope: str, shared: bool, own: ColumnElement[bool], granted: ColumnEl
     return (or_(*conds) if conds else false()), case((own, 0), else_=1)
 
 
-_PAGES: dict[tuple[str, bool, bool, str], Any] = {}  # visible_page's statements, by shape
-
-
+@functools.cache
 def _page_stmt(scope: str, shared: bool, after: bool, dialect: str) -> Any:
     """``visible_page``'s statement for one shape (scope, any grant, a key to continue after),
     built once with bound parameters: org, ids, limit, k0-k2."""
-    key = (scope, shared, after, dialect)
-    stmt = _PAGES.get(key)
-    if stmt is None:
-        d, v, o = Dataset.__table__.c, DatasetVersion.__table__.c, Organization.__table__.c
-        org = bindparam("org", type_=d.org_id.type)
-        where, shared_last = _where(scope, shared, d.org_id == org, d.id.in_(bindparam("ids", expanding=True)),
-                                    d.org_id != org)
-        order = (shared_last, d.name, d.id)
-        keys = [bindparam(f"k{i}", type_=c.type) for i, c in enumerate(order)] if after else None
-        inner = page_statement(dialect, select(d.org_id, d.description, d.created_at).where(where), order, keys,
-                               bindparam("limit", type_=Integer)).subquery()
-        ic = inner.c
-        page_key = (ic[3], ic.name, ic.id)  # the added key columns: shared_last, name, id
-        n = select(func.count()).where(v.dataset_id == ic.id).scalar_subquery()
-        top = select(func.max(v.version)).where(v.dataset_id == ic.id).scalar_subquery()
-        stmt = (select(ic.id, ic.name, ic.description, ic.created_at, ic.org_id, o.name, n, top, *page_key)
-                .join_from(inner, Organization.__table__, o.id == ic.org_id).order_by(*page_key))
-        _PAGES[key] = stmt
-    return stmt
+    d, v, o = Dataset.__table__.c, DatasetVersion.__table__.c, Organization.__table__.c
+    org = bindparam("org", type_=d.org_id.type)
+    where, shared_last = _where(scope, shared, d.org_id == org, d.id.in_(bindparam("ids", expanding=True)),
+                                d.org_id != org)
+    order = (shared_last, d.name, d.id)
+    inner = page_statement(dialect, select(d.org_id, d.description, d.created_at).where(where), order,
+                           bound_key(order) if after else None, BOUND_LIMIT).subquery()
+    ic = inner.c
+    page_key = (ic[3], ic.name, ic.id)  # the added key columns: shared_last, name, id
+    n = select(func.count()).where(v.dataset_id == ic.id).scalar_subquery()
+    top = select(func.max(v.version)).where(v.dataset_id == ic.id).scalar_subquery()
+    return (select(ic.id, ic.name, ic.description, ic.created_at, ic.org_id, o.name, n, top, *page_key)
+            .join_from(inner, Organization.__table__, o.id == ic.org_id).order_by(*page_key))
 
 
 def visible_page(session: Session, p: Principal, scope: str, after: Key | None, limit: int) -> Page[dict[str, Any]]:
@@ -192,16 +185,11 @@ def visible_page(session: Session, p: Principal, scope: str, after: Key | None, 
         raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
     ids = sorted(grants.received_ids(session, p, RTYPE, Permission.metadata)) if scope != "own" else []
     stmt = _page_stmt(scope, bool(ids), after is not None, session.get_bind().dialect.name)
-    params: dict[str, Any] = {"org": p.org_id, "ids": ids, "limit": limit + 1}
-    if after is not None:
-        params.update({f"k{i}": k for i, k in enumerate(after)})
-    rows = session.execute(stmt, params).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    page = run_page(session, stmt, {"org": p.org_id, "ids": ids}, after, limit, 3)
     items = [{"id": r[0], "org": r[5], "name": r[1], "full_name": f"{r[5]}/{r[1]}", "description": r[2],
               "created_at": r[3], "latest_version": r[7], "versions": r[6],
-              "access": "owner" if r[4] == p.org_id else _granted_id(session, p, r[0])} for r in rows]
-    return Page(items, tuple(rows[-1][8:]) if more and rows else None)
+              "access": "owner" if r[4] == p.org_id else _granted_id(session, p, r[0])} for r in page.items]
+    return Page(items, page.after)
 
 
 def version_view(v: DatasetVersion) -> dict[str, Any]:

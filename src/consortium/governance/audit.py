@@ -17,6 +17,7 @@ the seal from the database does not make the hub seal a rewritten chain again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import queue
@@ -27,11 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from consortium.governance.audit_keys import AuditKeys
-from consortium.store.paging import Listing
+from consortium.store.paging import BOUND_LIMIT, Key, Listing, Page, bound_key, page_statement, run_page
 from consortium.store.tables.audit import AuditEvent, AuditHead
 from consortium.store.tables.base import utcnow
 
@@ -360,14 +362,57 @@ def events_for_org(org_id: str, *, project_ids: list[str] | None = None, action:
                    since_seq: int = 0, outcome: str | None = None) -> Listing:
     """Events that concern an organization: it acted, it owns the resource, or a project it is in
     (newest first, by ``seq``). Each of the three is its own index range (``Listing.any_of``)."""
-    q = select(AuditEvent).where(AuditEvent.seq > since_seq)
+    where, any_of = _concerning(AuditEvent, org_id, sorted(set(project_ids or ())),
+                                f"{action}%" if action else None, outcome or None, since_seq)
+    return Listing(select(AuditEvent).where(*where), (AuditEvent.seq,), desc=True, any_of=any_of)
+
+
+def _concerning(c: Any, org: Any, project_ids: list[Any], action_like: Any, outcome: Any,
+                since: Any) -> tuple[list[ColumnElement[bool]], tuple[ColumnElement[bool], ...]]:
+    """``events_for_org``'s filters on the columns ``c`` (the mapped class, or its table's ``c``),
+    with values or bound parameters (None: no such filter): those every event meets, and those
+    of which it meets one."""
+    where = [c.seq > since]
+    if action_like is not None:
+        where.append(c.action.like(action_like))
+    if outcome is not None:
+        where.append(c.outcome == outcome)
+    return where, (c.actor_org_id == org, c.resource_org_id == org, *(c.project_id == pid for pid in project_ids))
+
+
+PUBLIC = ("seq", "time", "request_id", "actor_user_id", "actor_org_id", "action", "resource_type",
+          "resource_id", "resource_org_id", "project_id", "outcome", "details", "hash")  # what the API shows
+
+
+@functools.lru_cache(maxsize=256)
+def _org_page_stmt(projects: int, action: bool, outcome: bool, after: bool, dialect: str) -> Any:
+    """``org_page``'s statement for one shape, built once with bound parameters: org, p0.., action,
+    outcome, since, limit, k0."""
+    c = AuditEvent.__table__.c
+    where, any_of = _concerning(c, bindparam("org", type_=c.actor_org_id.type),
+                                [bindparam(f"p{i}", type_=c.project_id.type) for i in range(projects)],
+                                bindparam("action", type_=c.action.type) if action else None,
+                                bindparam("outcome", type_=c.outcome.type) if outcome else None,
+                                bindparam("since", type_=c.seq.type))
+    order = (c.seq,)
+    return page_statement(dialect, select(*(c[n] for n in PUBLIC)).where(*where), order,
+                          bound_key(order) if after else None, BOUND_LIMIT, desc=True, any_of=any_of)
+
+
+def org_page(session: Session, org_id: str, project_ids: list[str], after: Key | None, limit: int, *,
+             action: str | None = None, since_seq: int = 0, outcome: str | None = None) -> Page[dict[str, Any]]:
+    """A page of ``events_for_org`` as the API shows it (``PUBLIC``; ``details`` as its JSON text),
+    in one Core statement built once per shape: the same keyset page, so the same cursors."""
+    pids = sorted(set(project_ids))
+    stmt = _org_page_stmt(len(pids), bool(action), bool(outcome), after is not None,
+                          session.get_bind().dialect.name)
+    params: dict[str, Any] = {"org": org_id, "since": since_seq, **{f"p{i}": pid for i, pid in enumerate(pids)}}
     if action:
-        q = q.where(AuditEvent.action.like(f"{action}%"))
+        params["action"] = f"{action}%"
     if outcome:
-        q = q.where(AuditEvent.outcome == outcome)
-    return Listing(q, (AuditEvent.seq,), desc=True,
-                   any_of=(AuditEvent.actor_org_id == org_id, AuditEvent.resource_org_id == org_id,
-                           *(AuditEvent.project_id == pid for pid in sorted(set(project_ids or ())))))
+        params["outcome"] = outcome
+    page = run_page(session, stmt, params, after, limit, 1)
+    return Page([dict(zip(PUBLIC, r, strict=False)) for r in page.items], page.after)  # the key (seq) follows
 
 
 def events_for_project(project_id: str, *, since_seq: int = 0) -> Listing:

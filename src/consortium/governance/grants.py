@@ -75,8 +75,9 @@ class ResourceTypes:
         return rt.describe(session, resource_id) if rt else resource_id
 
 
-def _projects_of(session: Session, org_id: str) -> list[str]:
-    """The projects ``org_id`` is an active member of: a grant to one of them reaches it too."""
+def projects_of(session: Session, org_id: str) -> list[str]:
+    """The projects ``org_id`` is an active member of (a grant to one of them reaches it too, its
+    audit list shows their events): cached with the grants, dropped by any membership change."""
     from consortium.governance.projects import active_project_ids  # projects names through grants
 
     return control_cache.cached(session, "projects", org_id, lambda: active_project_ids(session, org_id))
@@ -97,7 +98,7 @@ def _received(session: Session, org_id: str) -> dict[tuple[str, str], list[_Rece
     """The unrevoked grants to ``org_id`` or a project it is active in, by (type, resource id): one
     query, none while the hub's cache holds them (``control_cache``); expiry is checked at use."""
     def load() -> dict[tuple[str, str], list[_Received]]:
-        projects = _projects_of(session, org_id)
+        projects = projects_of(session, org_id)
         who = Grant.grantee_org_id == org_id
         if projects:
             who = or_(who, Grant.grantee_project_id.in_(projects))
@@ -257,7 +258,7 @@ def list_grants(session: Session, p: Principal, direction: str = "all") -> list[
 def grants_listing(session: Session, p: Principal, direction: str = "all") -> Listing:
     """Grants the caller's organization gave, received (itself or through its projects), or both,
     oldest first."""
-    projects = _projects_of(session, p.org_id)
+    projects = projects_of(session, p.org_id)
     given = (Grant.owner_org_id == p.org_id,)
     received = (Grant.grantee_org_id == p.org_id, *(Grant.grantee_project_id == pid for pid in sorted(projects)))
     sides = {"given": given, "received": received, "all": given + received}.get(direction)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, tuple_, union
+from sqlalchemy import Integer, Select, and_, bindparam, or_, select, tuple_, union
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 T = TypeVar("T")
 Key = tuple[Any, ...]
@@ -57,11 +57,37 @@ def keyset(session: Session, stmt: AnySelect, order: Sequence[ColumnElement[Any]
     and sort them all; instead each condition is its own ordered index range, cut at the page's
     size, and the page is the first ``limit`` of their union (by the key's last, unique column)."""
     stmt = page_statement(session.get_bind().dialect.name, stmt, order, after, limit, desc=desc, any_of=any_of)
-    rows = session.execute(stmt).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [r[0] if entities == 1 else tuple(r[:entities]) for r in rows]
-    return Page(items, tuple(rows[-1][entities:]) if more and rows else None)
+    page = cut(session.execute(stmt).all(), limit, lambda r: tuple(r[entities:]))
+    return Page([r[0] if entities == 1 else tuple(r[:entities]) for r in page.items], page.after)
+
+
+def cut(rows: Sequence[T], limit: int, key: Callable[[T], Key]) -> Page[T]:
+    """The page of the first ``limit`` of ``rows`` (a page's statement reads ``limit + 1``: one
+    more tells that another page follows), and then the ``key`` of its last row."""
+    items = list(rows[:limit])
+    return Page(items, key(items[-1]) if len(rows) > limit and items else None)
+
+
+BOUND_LIMIT = bindparam("limit", type_=Integer)  # a page statement's bound limit (given as limit + 1)
+
+
+def bound_key(order: Sequence[Any]) -> list[BindParameter[Any]]:
+    """A key to continue after as bound parameters ``k0, k1, ...`` typed as ``order``'s columns,
+    for a page statement built once per shape (``page_statement``) and run with ``bound_values``."""
+    return [bindparam(f"k{i}", type_=c.type) for i, c in enumerate(order)]
+
+
+def bound_values(after: Sequence[Any] | None, limit: int) -> dict[str, Any]:
+    """The values of ``BOUND_LIMIT`` and of ``bound_key``'s parameters for one page."""
+    return {"limit": limit + 1, **{f"k{i}": k for i, k in enumerate(after or ())}}
+
+
+def run_page(session: Session, stmt: Any, params: dict[str, Any], after: Sequence[Any] | None, limit: int,
+             width: int) -> Page[Any]:
+    """A page of rows of a statement built with ``BOUND_LIMIT`` and ``bound_key`` (from ``after``),
+    whose last ``width`` columns are the key."""
+    rows = session.execute(stmt, {**params, **bound_values(after, limit)}).all()
+    return cut(rows, limit, lambda r: tuple(r[-width:]))
 
 
 def page_statement(dialect: str, stmt: AnySelect, order: Sequence[ColumnElement[Any] | Any],
@@ -110,7 +136,6 @@ def _typed(col: Any, value: Any) -> Any:
     """``value`` bound with the column's type (a UTC datetime goes through ``UTCDateTime``); a bound
     parameter as it is (a statement built once, its key given at each run)."""
     from sqlalchemy import literal
-    from sqlalchemy.sql.elements import BindParameter
 
     return value if isinstance(value, BindParameter) else literal(value, type_=col.type)
 
@@ -123,8 +148,7 @@ def in_memory(items: Iterable[T], key: Callable[[T], Key], after: Sequence[Any] 
     if after is not None:
         a = tuple(after)
         ordered = [x for x in ordered if (key(x) < a if desc else key(x) > a)]
-    page = ordered[:limit]
-    return Page(page, key(page[-1]) if len(ordered) > limit and page else None)
+    return cut(ordered, limit, key)
 
 
 @dataclass(frozen=True)
