@@ -188,7 +188,7 @@ def test_a_restarted_hub_worker_requeues_and_finishes_the_job(http: Any, world: 
                                                               tmp_path: Path) -> None:
     a, b = two_orgs_sharing_bc(http, world)
     recipe = {"name": "restart", "data": {"target": "target"}, "model": {"type": "logistic"},
-              "federated": {"datasets": [f"{a.org}/bc", f"{b.org}/bc"], "rounds": 3, "local_epochs": 1}}
+              "federated": {"datasets": [f"{a.org}/bc", f"{b.org}/bc"], "rounds": 2, "local_epochs": 1}}
     job = http.post("/api/v1/jobs", json={"recipe": recipe}, headers=a.headers).json()
 
     def get() -> dict[str, Any]:
@@ -225,7 +225,7 @@ def test_a_restarted_hub_worker_requeues_and_finishes_the_job(http: Any, world: 
     assert done["state"] == "succeeded", done.get("error")
     events = http.get(f"/api/v1/jobs/{job['id']}/events", params={"limit": 200}, headers=a.headers).json()["items"]
     assert any("re-queued" in str((e.get("data") or {}).get("reason", "")) for e in events), events
-    assert done["result"]["rounds"] == 3
+    assert done["result"]["rounds"] == 2
     trail = http.get("/api/v1/audit", params={"action": "federation.node_refused", "limit": 50},
                      headers=a.headers).json()["items"]
     mine = [e for e in trail if e["details"].get("key_fingerprint") == fingerprint(public)]

@@ -75,6 +75,7 @@ def test_missing_grant_is_refused_naming_the_dataset(http: Any, consortium3: dic
     assert ds[1] in r.text and ds[2] in r.text and ds[0] not in r.json().get("message", r.text).split(":")[-1]
 
 
+@pytest.mark.one_backend  # a real federated run; the budget and approval tests run on both
 def test_federated_fedavg_job_registers_a_version(http: Any, consortium3: dict[str, Any], fed_worker: Any) -> None:
     a, b, c = consortium3["actors"]
     ds = consortium3["datasets"]
@@ -168,7 +169,7 @@ def test_manual_node_holds_the_job_until_approved(http: Any, consortium3: dict[s
                                                        "rows_data": [[1, 2]]}]}, headers=c.headers)
     assert r.status_code == 201, r.text
     assert r.json()["datasets"] == [{"name": "bc-site", "kind": "tabular", "rows": 190}]  # never rows
-    # (no local "bc" advertised: c's rows train on the hub's loopback node; test_site_node covers site training)
+    # (no local "bc" advertised: c's rows train on the hub's loopback node; tests/cli/test_up_nodes.py and test_multisite_netns.py cover site training)
     node = r.json()["id"]
     job = http.post("/api/v1/jobs", json={"recipe": fed_recipe([ds[0], ds[2]], rounds=2)}, headers=a.headers).json()
     waiting = wait_for(lambda: (lambda p: p if p.get("stage") == "waiting_for_approval" else None)(
@@ -216,6 +217,7 @@ def test_a_rejecting_site_is_left_out_while_min_nodes_holds(http: Any, world: An
     assert f"running without {c.org}" in events.text, events.text
 
 
+@pytest.mark.one_backend  # a real federated run; the queue's cancel runs on both in tests/jobs
 def test_cancel_stops_a_federated_job_between_rounds(http: Any, consortium3: dict[str, Any],
                                                      fed_worker: Any) -> None:
     a = consortium3["actors"][0]

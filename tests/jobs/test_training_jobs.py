@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+import pytest
 from support import start_worker, wait_for
 
 MLP = {"name": "bc-mlp", "data": {"dataset": None, "target": "target", "seed": 0},
@@ -27,6 +28,7 @@ def wait_job(http: Any, actor: Any, job_id: str, timeout: float = 180) -> dict[s
     return wait_for(done, timeout, 0.5, f"job {job_id}")  # type: ignore[no-any-return]
 
 
+@pytest.mark.one_backend  # a real worker trains; grants are checked on both in the authorization tests
 def test_compute_grant_lets_another_org_train_without_rows(http: Any, world: Any, worker: Any) -> None:
     owner, other = world.actor(world.org()), world.actor(world.org())
     r = http.post("/api/v1/datasets/import-sample", json={"sample": "breast_cancer", "name": "bc"},
@@ -136,6 +138,7 @@ def test_cancel_and_killed_worker(http: Any, world: Any, settings: Any, worker: 
         worker.send_signal(signal.SIGCONT)
 
 
+@pytest.mark.one_backend  # the worker's own memory, not the database
 def test_a_worker_over_its_memory_limit_replaces_itself(http: Any, world: Any, settings: Any, worker: Any) -> None:
     """After a job that left it above ``CONSORTIUM_WORKER_MAX_RSS_MB``, a worker execs a fresh
     copy of itself: same pid, what the job imported (torch, scikit-learn) returned, next job runs."""

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from mon_support import deploy
 from support import wait_for
+
+pytestmark = pytest.mark.one_backend  # a real worker trains; the monitoring queries run on both in test_monitoring_api
 
 
 def test_low_live_accuracy_retrains_without_promoting(http: Any, owner: Any, caller: Any, bc: dict[str, Any],

@@ -58,6 +58,7 @@ def trainer(world: Any, http: Any) -> Any:
     return a
 
 
+@pytest.mark.one_backend  # a real worker trains; the progress bar does not depend on the database
 def test_wait_with_a_progress_bar(live_url: str, trainer: Any, worker: Any, monkeypatch: Any) -> None:
     """tqdm.auto picks the terminal bar outside Jupyter; the bar goes to stderr and ends at the
     total epochs with the state after it."""

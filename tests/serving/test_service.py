@@ -107,7 +107,9 @@ def test_batching_off_runs_each_request_alone_and_cheap_models_on_the_loop() -> 
     seen: list[tuple[BatchInfo, str]] = []
 
     async def main() -> None:
-        svc = InferenceService(_loader(blobs), threads=1, batching=BatchingConfig(enabled=False),
+        # a threshold far above the model's microseconds: a loaded machine's first (thread) run, which
+        # decides where the next ones go, may take a few milliseconds, over the 0.5 ms default
+        svc = InferenceService(_loader(blobs), threads=1, batching=BatchingConfig(enabled=False, inline_below_ms=50),
                                on_batch=lambda vid, info: seen.append((info, threading.current_thread().name)))
         xs = [np.full((1, 4), float(i), np.float32) for i in range(6)]
         first = await svc.infer("a", {"x": xs[0]})  # its time is unknown yet: a thread

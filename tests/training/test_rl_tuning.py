@@ -65,6 +65,7 @@ def test_same_seed_same_children(splits: tuple[np.ndarray, ...]) -> None:
     assert [t["params"] for t in rnd["trials"]] == [t["params"] for t in _search(splits, "random", 0)["trials"]]
 
 
+@pytest.mark.one_backend  # a real worker trains; the queue is tested on both
 def test_rl_job_through_the_worker(http: Any, world: Any, worker: Any) -> None:
     a = world.actor(world.org())
     r = http.post("/api/v1/datasets/import-sample", json={"sample": "breast_cancer", "name": "bc"},

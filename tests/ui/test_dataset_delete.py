@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import open_tab
+
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
 
 
 def test_an_admin_deletes_a_version_then_the_dataset(browser: Any, live_url: str, http: Any, world: Any) -> None:

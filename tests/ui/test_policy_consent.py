@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import open_tab, wait_js
 
 from consortium.store.db import transaction
+
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
 
 
 def test_policy_form_and_a_consent_request(browser: Any, live_url: str, http: Any, world: Any,

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import open_tab, wait_js
 from support import wait_for
+
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
 
 
 def test_rl_job_page_and_version_show_the_search(browser: Any, live_url: str, http: Any, world: Any,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import open_tab, wait_js
+
+pytestmark = pytest.mark.one_backend  # a browser run; the API tests cover both databases
 
 
 def test_withdrawing_a_version_from_its_page(browser: Any, live_url: str, http: Any, world: Any,
