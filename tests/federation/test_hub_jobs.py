@@ -169,7 +169,8 @@ def test_manual_node_holds_the_job_until_approved(http: Any, consortium3: dict[s
                                                        "rows_data": [[1, 2]]}]}, headers=c.headers)
     assert r.status_code == 201, r.text
     assert r.json()["datasets"] == [{"name": "bc-site", "kind": "tabular", "rows": 190}]  # never rows
-    # (no local "bc" advertised: c's rows train on the hub's loopback node; tests/cli/test_up_nodes.py and test_multisite_netns.py cover site training)
+    # (no local "bc" advertised: c's rows train on the hub's loopback node; site training is covered by
+    # tests/cli/test_up_nodes.py and test_multisite_netns.py)
     node = r.json()["id"]
     job = http.post("/api/v1/jobs", json={"recipe": fed_recipe([ds[0], ds[2]], rounds=2)}, headers=a.headers).json()
     waiting = wait_for(lambda: (lambda p: p if p.get("stage") == "waiting_for_approval" else None)(
