@@ -38,16 +38,22 @@ def wait_for_nodes(grid: Grid, n: int, timeout: float) -> list[int]:
 
 
 def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum: int,
-             grace: float) -> list[Message]:
+             grace: float, timing: dict[str, float] | None = None) -> list[Message]:
     """Push messages and collect replies until all answered, the deadline, or ``grace`` seconds
-    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever)."""
-    ids = set(grid.push_messages(list(messages)))
-    replies: list[Message] = []
+    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever).
+    ``timing`` gets ``push_s`` and the seconds from the push to the ``first_reply_s`` and
+    ``last_reply_s``."""
     start = time.monotonic()
+    ids = set(grid.push_messages(list(messages)))
+    pushed = time.monotonic()
+    replies: list[Message] = []
     deadline = start + timeout
     quorum_at: float | None = None
     while ids and time.monotonic() < deadline:
         got = list(grid.pull_messages(ids))
+        if got and timing is not None:
+            timing.setdefault("first_reply_s", round(time.monotonic() - pushed, 3))
+            timing["last_reply_s"] = round(time.monotonic() - pushed, 3)
         replies.extend(got)
         ids.difference_update(m.metadata.reply_to_message_id for m in got)
         ok = sum(1 for m in replies if not m.has_error())
@@ -56,6 +62,8 @@ def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum:
             deadline = min(deadline, quorum_at + max(grace, 0.5 * (quorum_at - start)))
         if ids:
             time.sleep(POLL)
+    if timing is not None:
+        timing["push_s"] = round(pushed - start, 3)
     return replies
 
 
@@ -158,7 +166,7 @@ class FederatedRun:
 
     # ------------------------------------------------------------------ records
     def round_record(self, rnd: int, per_node: dict[str, dict[str, Any]], seconds: float,
-                     state: dict[str, np.ndarray]) -> None:
+                     state: dict[str, np.ndarray], timing: dict[str, float] | None = None) -> None:
         for org, m in per_node.items():
             self.contributors.add(org)
             if "epsilon" in m:
@@ -168,6 +176,8 @@ class FederatedRun:
                "missing": sorted((set(self.node_rows) | self.contributors) - set(per_node)),
                "train_loss": sum(m["loss"] * m["num_examples"] for m in per_node.values()) / n,
                "global": self.evaluate_state(state), "seconds": seconds}
+        if timing:  # where the round's seconds went (the ServerApp's view)
+            rec["timing"] = timing
         self.history.append(rec)
         self.sink(rec)
 

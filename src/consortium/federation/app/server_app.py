@@ -50,6 +50,7 @@ def run_rounds(run: FederatedRun) -> None:
     for rnd in range(1, fed.rounds + 1):
         t0 = time.monotonic()
         wait_for_nodes(run.grid, fed.min_nodes, run.node_wait)
+        timing = {"wait_nodes_s": round(time.monotonic() - t0, 3)}
         cfg = ConfigRecord({"stats": json.dumps(run.stats.to_dict())})
         msgs = list(strategy.configure_train(rnd, ArrayRecord({k: _array(v) for k, v in state.items()}),
                                              cfg, run.grid))
@@ -57,7 +58,9 @@ def run_rounds(run: FederatedRun) -> None:
         # one out instead of holding it up; it is asked again the round after
         live = [m for m in msgs if missed.get(m.metadata.dst_node_id) != rnd - 1]
         msgs = live if len(live) >= fed.min_nodes else msgs
-        replies = exchange(run.grid, msgs, timeout=run.round_timeout, quorum=fed.min_nodes, grace=run.grace)
+        replies = exchange(run.grid, msgs, timeout=run.round_timeout, quorum=fed.min_nodes, grace=run.grace,
+                           timing=timing)
+        t_replies = time.monotonic()
         valid = [m for m in replies if not m.has_error()]
         answered = {m.metadata.src_node_id for m in valid}
         missed.update({m.metadata.dst_node_id: rnd for m in msgs if m.metadata.dst_node_id not in answered})
@@ -77,7 +80,8 @@ def run_rounds(run: FederatedRun) -> None:
             per_node[org] = node_metrics(metrics)
             last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
                                  int(P.scalar(metrics["num-examples"], "num-examples")))
-        run.round_record(rnd, per_node, time.monotonic() - t0, state)
+        timing["aggregate_s"] = round(time.monotonic() - t_replies, 3)
+        run.round_record(rnd, per_node, time.monotonic() - t0, state, timing)
     if run.validation is None:
         contribution: dict[str, Any] = {"available": False, "reason": "no server-held validation set"}
     else:
@@ -95,6 +99,9 @@ def _array(v: np.ndarray) -> Any:
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
+    from consortium.federation.app import pull_backoff
+
+    pull_backoff.shorten()  # the replies' arrays are pulled as soon as a node's reply is listed
     out = Path(str(context.run_config.get(P.OUTPUT_DIR, "")))
     try:
         run = FederatedRun(grid, context)

@@ -8,7 +8,8 @@ every round waits most of those 3 s at every node: the largest share of a round'
 training takes milliseconds. This launcher caps those waits at ``CONSORTIUM_SUPERNODE_POLL_S``
 (default 0.25 s) by giving that module a ``time`` whose ``sleep`` is capped, then runs Flower's
 own ``flower-supernode`` entry point with the same arguments. At 0.25 s an idle node makes 4
-authenticated requests a second to the SuperLink (20 nodes: 80).
+authenticated requests a second to the SuperLink (20 nodes: 80). The node's pulls of a message's
+arrays retry after 50 ms instead of 1 s (``app/pull_backoff.py``).
 
 Run as ``python -m consortium.federation.engine.supernode <flower-supernode arguments>``.
 """
@@ -39,6 +40,9 @@ def main() -> int:
     from flwr.supernode import start_client_internal
     from flwr.supernode.cli import flower_supernode  # the function behind the flower-supernode script
 
+    from consortium.federation.app import pull_backoff
+
+    pull_backoff.shorten()  # the node's pulls of a message's arrays from the SuperLink
     cap = float(os.environ.get("CONSORTIUM_SUPERNODE_POLL_S", DEFAULT_POLL_S) or DEFAULT_POLL_S)
     start_client_internal.time = capped_time(max(cap, 0.05))  # type: ignore[assignment]
     sys.argv[0] = "flower-supernode"

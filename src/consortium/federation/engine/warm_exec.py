@@ -25,6 +25,7 @@ Run as ``python -m consortium.federation.engine.warm_exec --runtime-api-address 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import subprocess
@@ -51,9 +52,32 @@ def _warm_up() -> None:
     import flwr.supernode.runtime.run_clientapp  # noqa: F401
     import torch
 
-    import consortium.federation.app.client_app  # noqa: F401 - the ClientApp and its imports
+    from consortium.federation.app import pull_backoff
 
+    # the ClientApp, and what its handlers import when called (pandas and pyarrow: 1.3 s in each fork)
+    for name in ("client_app", "datasets", "features"):
+        importlib.import_module(f"consortium.federation.app.{name}")
+
+    pull_backoff.shorten()
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_TRAIN_THREADS", "1") or 1))
+    _first_step()
+
+
+def _first_step() -> None:
+    """One optimizer step on a two-row model, through the trainer every ClientApp uses: torch's
+    first ``optimizer.step()`` imports ``torch._dynamo`` and initializes autograd, 1.4 s on an idle
+    2-core machine, which every forked ClientApp paid again in every round (a node's "train_seconds"
+    was 2.5 s for one epoch over 143 rows that takes 5 ms once warm)."""
+    import numpy as np
+    from torch import nn
+
+    from consortium.recipe import TrainSpec
+    from consortium.training.trainer import evaluate, train_epochs
+
+    x, y = np.zeros((2, 2), np.float32), np.array([0, 1])
+    model = nn.Linear(2, 2)
+    train_epochs(model, x, y, TrainSpec(batch_size=2), task="classification", epochs=1, seed=0)
+    evaluate(model, x, y, loss="cross_entropy")
 
 
 class ForkExecutor:
