@@ -92,6 +92,7 @@ class FlowerDeployment:
         # SuperNodes poll every 0.25 s (``supernode``) and fork their ClientApps from a warm process
         # (``warm_exec``); False runs Flower's processes as shipped (3 s idle poll, a process a message)
         self.tuned = tuned
+        self.zygote: Any = None  # warm_exec.Zygote: the one warm process the nodes' SuperExecs fork from
         self.refused: list[Refusal] = []  # SuperNodes the SuperLink turned away (``check_refusals``)
         self._refusal_log = RefusalLog(self.work / "logs" / "superlink.log")
 
@@ -184,8 +185,9 @@ class FlowerDeployment:
         if self.tuned:
             from consortium.federation.engine import warm_exec
 
-            self.nodes[org].extra["exec"] = warm_exec.spawn(self.nodes[org].popen, port, self.env,
-                                                            self.nodes[org].log, self.work)
+            if self.zygote is None or self.zygote.proc.poll() is not None:
+                self.zygote = warm_exec.Zygote(self.env, self.work / "logs" / "warm-exec.log", self.work)
+            self.nodes[org].extra["exec"] = self.zygote.spawn(self.nodes[org].popen, port, self.nodes[org].log)
 
     @property
     def address(self) -> str:
@@ -250,6 +252,9 @@ class FlowerDeployment:
             for p in (proc.popen, proc.extra.get("exec")):
                 if p is not None:
                     kill_group(p, signal.SIGTERM, timeout)
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
         if self.superlink is not None:
             self.check_refusals()  # the last lines the SuperLink wrote
         for pid in self.leftovers():
