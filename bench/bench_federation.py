@@ -166,7 +166,9 @@ def deployment_compare(n: int) -> None:
 
 
 def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 once it is gone)."""
+    """Memory of a process and all its descendants, in MB (0 once it is gone): the proportional set
+    size (PSS) where Linux gives it, so pages that forked processes share with the warm process they
+    came from count once over all of them, not once in each (RSS would), else RSS."""
     import psutil
 
     try:
@@ -177,8 +179,9 @@ def _tree_rss_mb(pid: int) -> float:
     total = 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = p.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total / 1e6
 
@@ -213,9 +216,10 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
 
             def sample(rec: dict[str, Any]) -> None:
                 seen.append((time.monotonic() - t0, rec))
-                # a node is its SuperNode and its warm ClientApp executor (started beside it, by us)
-                nodes = sum(_tree_rss_mb(q.pid) for n in dep.nodes.values()
-                            for q in (n.popen, n.extra.get("exec")) if q is not None)
+                # the nodes: the SuperNodes, and the warm process (a child of this one) with the
+                # SuperExecs it forked for them and the ClientApps those forked
+                nodes = sum(_tree_rss_mb(n.popen.pid) for n in dep.nodes.values()) + (
+                    _tree_rss_mb(dep.zygote.proc.pid) if dep.zygote is not None else 0.0)
                 link = _tree_rss_mb(dep.superlink.popen.pid) if dep.superlink is not None else 0.0
                 peak["worker"] = max(peak["worker"], _tree_rss_mb(os.getpid()) - nodes - link)
                 peak["superlink"] = max(peak["superlink"], link)
@@ -223,8 +227,10 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
 
             dep.wait(work / "out", dep.submit(cfg), timeout=1800, on_record=sample)
         total = time.monotonic() - t0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        print(f"the run failed; its files are kept in {work}", file=sys.stderr)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     rounds_s = [rec["seconds"] for _, rec in seen if rec.get("kind") == "round"]
     first_end = next(t for t, rec in seen if rec.get("kind") == "round")
     per_node = [len(rec["nodes"]) for _, rec in seen if rec.get("kind") == "round"]
@@ -236,9 +242,11 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
              "loopback, as the hub's job worker runs them. Peak resident memory sampled at each progress record: "
              "*worker* is this process (what the hub's job worker holds for the job: data preparation, "
              "submission, following the run), *SuperLink* includes the ServerApp process it runs, *nodes* is "
-             "the sum over all SuperNodes and the ClientApps they fork.", "",
+             "the sum over all SuperNodes, the one warm process that forks their SuperExecs, and the "
+             "ClientApps those fork. Memory is the proportional set size (PSS): pages forked processes share "
+             "count once in all.", "",
              "| nodes | engine start s | before 1st round s | s/round | total s | nodes per round | accuracy "
-             "| worker RSS MB | SuperLink RSS MB | nodes RSS MB (per node) |",
+             "| worker MB | SuperLink MB | nodes MB (per node) |",
              "|---|---|---|---|---|---|---|---|---|---|",
              f"| {nodes} | {started:.1f} | {first_end - rounds_s[0]:.1f} | {statistics.mean(rounds_s):.2f} "
              f"| {total:.1f} | {min(per_node)}-{max(per_node)} | {float(acc.get('accuracy', float('nan'))):.3f} "
