@@ -244,14 +244,14 @@ class FlowerDeployment:
         if proc is not None:
             for p in (proc.popen, proc.extra.get("exec")):
                 if p is not None:
-                    kill_group(p, signal.SIGKILL, 5.0)
+                    _kill(p, signal.SIGKILL, 5.0)
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every process this deployment started; nothing is left behind."""
         for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]:
             for p in (proc.popen, proc.extra.get("exec")):
                 if p is not None:
-                    kill_group(p, signal.SIGTERM, timeout)
+                    _kill(p, signal.SIGTERM, timeout)
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
@@ -415,3 +415,12 @@ def run_deployment(recipe: Any, partitions: dict[str, DataFrameSet], *,
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _kill(p: Any, sig: int, timeout: float) -> None:
+    """``kill_group`` for a node's process or its SuperExec; a SuperExec the warm process never
+    forked (it ended first) is skipped: the deployment's tag still finds what is left."""
+    try:
+        kill_group(p, sig, timeout)
+    except Unavailable:
+        pass
