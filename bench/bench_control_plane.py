@@ -41,14 +41,21 @@ GET_LUA = 'wrk.headers["Authorization"] = "Bearer %s"\n'
 CHANGE_LUA = '''
 wrk.headers["Authorization"] = "Bearer %s"
 wrk.headers["Content-Type"] = "application/json"
-local ids, n = {}, 0
+local ids, n, threads = {}, 0, 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)  -- names differ between threads (each thread's random numbers repeat the others')
+end
+init = function(args)
+  math.randomseed(os.time() * 100 + tid)  -- and between cells on the same hub
+end
 request = function()
   if #ids > 0 then
     return wrk.format("DELETE", "/api/v1/tokens/" .. table.remove(ids))
   end
   n = n + 1
   return wrk.format("POST", "/api/v1/tokens", nil,
-                    string.format('{"name":"bench-%%d-%%d","days":1}', math.random(1, 1000000000), n))
+                    string.format('{"name":"bench-%%d-%%d-%%d","days":1}', tid, math.random(1, 1000000000), n))
 end
 response = function(status, headers, body)
   local id = string.match(body, '"id"%%s*:%%s*"(tok_[%%w_]+)"')

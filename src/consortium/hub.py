@@ -64,15 +64,24 @@ class Hub:
         chain = audit.AuditChain(AuditKeys.from_root(ring.audit_root), settings.home / "audit-seal.json")
         with transaction(factory) as s:
             chain.ensure_head(s)
+            chain.append_rows(s, [], drain=True)  # what a crash left staged
         return cls(settings, engine, factory, key_service, SealedBlobs(_blob_store(settings), key_service), chain)
 
     def audit_in(self, session: Session, drafts: list[EventDraft]) -> None:
         self.audit_chain.append(session, drafts)
 
+    def audit_staged(self, session: Session, drafts: list[EventDraft]) -> None:
+        """Stage a change's events in its transaction, for the group commit to chain
+        (``audit_chained_async``): the change never waits for the chain's head."""
+        self.audit_chain.stage(session, drafts)
+
     @functools.cached_property
     def audit_group(self) -> audit.GroupCommit:
-        """The group commit of events recorded on their own (reads, failed requests)."""
-        return audit.GroupCommit(self.session_factory, self.audit_chain)
+        """The group commit of events recorded on their own (reads, failed requests) and of the
+        staged events of changes; each batch also writes the tokens' last uses."""
+        cache: ControlCache | None = self.session_factory.kw.get("info", {}).get("control")
+        return audit.GroupCommit(self.session_factory, self.audit_chain,
+                                 hooks=(cache.write_uses,) if cache is not None else ())
 
     def audit_now(self, drafts: list[EventDraft]) -> None:
         """Append events on their own: they share one transaction with those of concurrent
@@ -82,6 +91,10 @@ class Hub:
     async def audit_now_async(self, drafts: list[EventDraft]) -> None:
         """``audit_now`` from an event loop: the same group commit, waited for without a thread."""
         await self.audit_group.submit_async(drafts)
+
+    async def audit_chained_async(self) -> None:
+        """Wait until the events staged before this call (``audit_staged``) are on the chain."""
+        await self.audit_group.submit_async([], staged=True)
 
     def sweep_blobs(self, older_than_s: float = 24 * 3600) -> int:
         """Remove blob files no row refers to, older than ``older_than_s``: what a crash between a

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from consortium.errors import NotFound, Unauthenticated
+from consortium.errors import Conflict, NotFound, Unauthenticated
 from consortium.governance import audit_verify, credentials, grants
 from consortium.governance.audit import EventDraft
 from consortium.governance.roles import Permission, Role
 from consortium.store.db import transaction
-from consortium.store.tables.audit import AuditEvent
+from consortium.store.tables.audit import AuditEvent, AuditOutbox
 
 REFUSED_WITHIN_S = 2.0
 
@@ -228,3 +228,76 @@ def test_a_kill_mid_stream_loses_nothing_acknowledged_and_leaves_the_chain_whole
     # a fresh process goes on appending on the same chain
     services.audit_now([EventDraft("test.after-crash", details={"n": json.dumps(len(acked))})])
     assert _verify(services).ok
+
+
+def test_a_change_stages_its_event_without_the_head_and_a_crash_leaves_it_for_the_next_batch(
+        http: Any, world: Any, services: Any, replica: Any) -> None:
+    a = world.actor(world.org())
+    r = http.post("/api/v1/tokens", json={"name": "staged"}, headers=a.headers)
+    assert r.status_code == 201
+    with services.session_factory() as s:  # answered: on the chain, nothing left staged
+        assert s.scalar(select(func.count()).select_from(AuditOutbox)) == 0
+        assert s.scalar(select(func.count()).where(AuditEvent.request_id == r.headers["x-request-id"])) == 1
+    # a change committed with its staged event, then the process died before a batch chained it
+    with transaction(services.session_factory) as s:
+        services.audit_staged(s, [EventDraft("test.staged-then-crash", request_id="staged-1")])
+    with services.session_factory() as s:
+        assert s.scalar(select(func.count()).where(AuditEvent.request_id == "staged-1")) == 0
+    replica.audit_now([EventDraft("test.other-replica")])  # any process's next batch takes it
+    with services.session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(AuditOutbox)) == 0
+        ev = s.scalars(select(AuditEvent).where(AuditEvent.request_id == "staged-1")).one()
+        after = s.scalars(select(AuditEvent).where(AuditEvent.action == "test.other-replica")).one()
+    assert ev.seq < after.seq
+    assert _verify(services).ok
+
+
+def test_the_same_token_name_at_once_is_one_token_and_a_conflict_not_an_error(world: Any, services: Any) -> None:
+    a = world.actor(world.org())
+    p = _resolve(services, a.token)
+    flushed, outcomes = threading.Event(), []
+
+    def first() -> None:
+        with transaction(services.session_factory) as s:
+            credentials.create_token(s, p, "race", Role.viewer, 1)
+            flushed.set()
+            time.sleep(0.3)  # holds its uncommitted row while the second checks and inserts
+        outcomes.append("created")
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert flushed.wait(10)
+    try:
+        with transaction(services.session_factory) as s:  # its check sees no committed "race"
+            credentials.create_token(s, p, "race", Role.viewer, 1)
+        outcomes.append("created")
+    except Conflict as e:
+        outcomes.append("conflict")
+        assert "race" in e.message
+    t.join(10)
+    assert sorted(outcomes) == ["conflict", "created"]
+
+
+def test_a_new_credential_keeps_the_caches_and_a_use_is_written_by_the_next_batch(
+        world: Any, services: Any) -> None:
+    from consortium.governance import control_cache
+    from consortium.store.tables.identity import ApiToken, User
+
+    a = world.actor(world.org())
+    cache = control_cache.of(services.session_factory())
+    assert cache is not None
+    p = _resolve(services, a.token)
+    drops = cache.drops
+    with transaction(services.session_factory) as s:
+        tok, secret = credentials.create_token(s, p, "fresh", Role.viewer, 1)
+        credentials.create_session(s, s.get(User, a.user_id), 1)
+    assert cache.drops == drops, "creating a token or a session dropped every cached principal"
+    _resolve(services, secret)  # its first use: noted, not written in the request's transaction
+    with services.session_factory() as s:
+        assert s.get(ApiToken, tok.id).last_used_at is None
+    services.audit_now([EventDraft("test.batch")])
+    with services.session_factory() as s:
+        assert s.get(ApiToken, tok.id).last_used_at is not None
+    with transaction(services.session_factory) as s:
+        credentials.revoke_token(s, p, tok.id)
+    assert cache.drops == drops + 1  # a revocation still drops them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated
 
@@ -17,6 +18,8 @@ from consortium.governance.audit import EventDraft, wrote
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Role
 from consortium.services import Services
+
+log = logging.getLogger("consortium.api")
 
 SESSION_COOKIE = "consortium_session"
 ORG_HEADER = "x-consortium-org"
@@ -35,6 +38,8 @@ def context(request: Request) -> RequestContext:
 async def unit_of_work(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: a change and its audit event commit together, before the
     response is sent; any error rolls both back (the failure is audited by the error handler).
+    The event is staged in the outbox (``Hub.audit_staged``), so the transaction never holds the
+    chain's head, and it is on the chain, through the group commit, before the response goes out.
 
     A request that changed nothing (``audit.wrote``) ends its read transaction and hands its event
     to the hub's group commit (``audit.GroupCommit``), where it shares one transaction and one
@@ -57,6 +62,11 @@ async def unit_of_work(request: Request) -> AsyncIterator[Session]:
             drafts = [ctx.draft("ok"), *ctx.extra]
         if wrote(session) or not drafts:
             await run_in_threadpool(_commit, svc, session, drafts)
+            if drafts:  # durable with the change; on the chain, for the caller's next read, before the answer
+                try:
+                    await svc.audit_chained_async()
+                except Exception:  # staged events stay for the next batch; the change is done
+                    log.exception("request %s: staged audit events not chained yet", ctx.request_id)
         else:
             # nothing to write: end the read before waiting on the group
             if _local(session):
@@ -72,7 +82,7 @@ async def unit_of_work(request: Request) -> AsyncIterator[Session]:
 
 
 def _commit(svc: Services, session: Session, drafts: list[EventDraft]) -> None:
-    svc.audit_in(session, drafts)
+    svc.audit_staged(session, drafts)
     session.commit()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -94,6 +94,20 @@ async def out_of_range_response(request: Request, exc: Exception) -> JSONRespons
                         status_code=400)
 
 
+async def conflict_response(request: Request, exc: Exception) -> JSONResponse:
+    """A 409 for a uniqueness or reference constraint the database refused (two requests creating
+    the same name at once, a row deleted under a reference). A safety net: the services check
+    first and name the conflict; one reaching here lost a race with a concurrent request."""
+    ctx = getattr(request.state, "ctx", None)
+    log.warning("request %s: the database refused a change: %s", getattr(ctx, "request_id", "?"),
+                str(getattr(exc, "orig", exc)).splitlines()[0])
+    await _audit_failure(request, "conflict")
+    return JSONResponse(error_body("conflict", "the change conflicts with another one made at the same "
+                                   "moment (a name taken, or a resource removed); nothing was changed",
+                                   hint="read the resource again and retry"),
+                        status_code=409)
+
+
 # a browser asking for a page that does not exist: the page to show, or None for the JSON error
 NotFoundPage = Callable[[Request], Response | None]
 
@@ -106,6 +120,7 @@ def install(app: FastAPI, not_found_page: NotFoundPage | None = None) -> None:
     app.add_exception_handler(Exception, unexpected_response)
     app.add_exception_handler(OverflowError, out_of_range_response)
     app.add_exception_handler(DataError, out_of_range_response)
+    app.add_exception_handler(IntegrityError, conflict_response)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

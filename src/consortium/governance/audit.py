@@ -6,7 +6,10 @@ alter, delete or reorder an event and recompute hashes that verify. ``audit_veri
 chain and names the first broken event. Appends serialize on one head row (``audit_head``),
 updated first in the writing transaction so that concurrent writers queue instead of forking the
 chain. The event is written in the same transaction as the change it records: both commit, or
-neither.
+neither. An API request's change does not take the head: its events are staged in an outbox
+table in its transaction (``AuditChain.stage``), and the group commit (``GroupCommit``) chains
+the staged events of many requests in one batch before the response goes out; a crash in
+between leaves them staged, durable, for the next batch (the hub's start runs one).
 
 A chain from before the keyed format keeps its plain SHA-256 links; the first start after the
 upgrade *seals* those events with one MAC over their last hash (the head's ``keyed_from``,
@@ -28,19 +31,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Table, bindparam, delete, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from consortium.governance.audit_keys import AuditKeys
 from consortium.store.paging import BOUND_LIMIT, Key, Listing, Page, bound_key, page_statement, run_page
-from consortium.store.tables.audit import AuditEvent, AuditHead
+from consortium.store.tables.audit import AuditEvent, AuditHead, AuditOutbox
 from consortium.store.tables.base import utcnow
 
 GENESIS = "0" * 64
 SEP = "\x1f"  # field separator of the hashed text; never inside a stored field (see ``_field``)
 FIELDS = 12  # seq, time and the 10 text columns of an event
 EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]  # a declarative class's is a Table
+OUTBOX: Table = AuditOutbox.__table__  # type: ignore[assignment]
 
 
 @dataclass
@@ -65,6 +69,15 @@ def canonical(details: dict[str, Any]) -> str:
 def time_text(t: datetime) -> str:
     """The text an event's time is hashed as: naive UTC to the microsecond (SQLite stores it so)."""
     return t.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _columns(d: EventDraft) -> dict[str, Any]:
+    """A draft's stored columns but ``time`` (fields cleaned of the separator, details canonical)."""
+    return {"request_id": _field(d.request_id), "actor_user_id": _field(d.actor_user_id),
+            "actor_org_id": _field(d.actor_org_id), "action": _field(d.action),
+            "resource_type": _field(d.resource_type), "resource_id": _field(d.resource_id),
+            "resource_org_id": _field(d.resource_org_id), "project_id": _field(d.project_id),
+            "outcome": _field(d.outcome), "details": canonical(d.details)}
 
 
 @overload
@@ -157,40 +170,56 @@ class AuditChain:
         session.add_all(out)
         return out
 
-    def append_rows(self, session: Session, drafts: list[EventDraft]) -> None:
-        """``append`` as one multi-row INSERT, without ORM objects (the group commit's)."""
-        rows = self._rows(session, drafts, core=True)
+    def stage(self, session: Session, drafts: list[EventDraft]) -> None:
+        """Write events to the outbox in the caller's transaction: they commit with its change,
+        and the transaction never takes the chain's head, so concurrent changes do not queue on
+        it. The group commit's next batch (``append_rows(drain=True)``) puts them on the chain."""
+        if drafts:
+            t = utcnow()
+            session.connection().execute(insert(OUTBOX), [{**_columns(d), "time": t} for d in drafts])
+
+    def append_rows(self, session: Session, drafts: list[EventDraft], drain: bool = False) -> None:
+        """``append`` as one multi-row INSERT, without ORM objects (the group commit's); ``drain``:
+        the outbox's staged events first (all of them, whoever staged them: the head's lock makes
+        the batch the only one taking them)."""
+        rows = self._rows(session, drafts, core=True, drain=drain)
         if rows:  # Core statements on the session's connection: no ORM bulk machinery per batch
             session.connection().execute(insert(EVENTS), rows)
 
-    def _rows(self, session: Session, drafts: list[EventDraft], core: bool = False) -> list[dict[str, Any]]:
+    def _rows(self, session: Session, drafts: list[EventDraft], core: bool = False,
+              drain: bool = False) -> list[dict[str, Any]]:
         """The next events' rows, linked and MACed; the head moves in the same transaction
         (``core``: as Core statements, which skip the ORM's bulk-update evaluation)."""
-        if not drafts:
-            return []
-        n = len(drafts)
         c = AuditHead.__table__.c
         target: Any = AuditHead.__table__ if core else AuditHead
         run: Any = session.connection().execute if core else session.execute
-        row = run(update(target).where(c.id == 1).values(seq=c.seq + n).returning(c.seq, c.last_hash)).one()
-        first, prev = row.seq - n + 1, row.last_hash
-        mac = self.keys.mac
+        now = utcnow()
+        items = [{**_columns(d), "time": now} for d in drafts]
+        if drain:  # lock the head, then take what the outbox holds: committed before the lock
+            row = run(update(target).where(c.id == 1).values(seq=c.seq).returning(c.seq, c.last_hash)).one()
+            staged = session.connection().execute(delete(OUTBOX).returning(*OUTBOX.c)).all()
+            items = [{k: v for k, v in r._mapping.items() if k != "id"} for r in sorted(staged, key=lambda r: r.id)] \
+                + items
+            first = row.seq + 1
+        elif items:
+            row = run(update(target).where(c.id == 1).values(seq=c.seq + len(items))
+                      .returning(c.seq, c.last_hash)).one()
+            first = row.seq - len(items) + 1
+        if not items:
+            return []
+        prev, mac = row.last_hash, self.keys.mac
         out = []
-        for i, d in enumerate(drafts):
-            t = utcnow()
-            details = canonical(d.details)
-            ev = {"seq": first + i, "time": t, "request_id": _field(d.request_id),
-                  "actor_user_id": _field(d.actor_user_id), "actor_org_id": _field(d.actor_org_id),
-                  "action": _field(d.action), "resource_type": _field(d.resource_type),
-                  "resource_id": _field(d.resource_id), "resource_org_id": _field(d.resource_org_id),
-                  "project_id": _field(d.project_id), "outcome": _field(d.outcome), "details": details,
-                  "prev_hash": prev}
-            ev["hash"] = prev = mac(keyed_text(prev, ev["seq"], time_text(t), ev["request_id"], ev["actor_user_id"],
-                                               ev["actor_org_id"], ev["action"], ev["resource_type"],
-                                               ev["resource_id"], ev["resource_org_id"], ev["project_id"],
-                                               ev["outcome"], details))
+        for i, ev in enumerate(items):
+            ev["seq"], ev["prev_hash"] = first + i, prev
+            ev["hash"] = prev = mac(keyed_text(prev, ev["seq"], time_text(ev["time"]), ev["request_id"],
+                                               ev["actor_user_id"], ev["actor_org_id"], ev["action"],
+                                               ev["resource_type"], ev["resource_id"], ev["resource_org_id"],
+                                               ev["project_id"], ev["outcome"], ev["details"]))
             out.append(ev)
-        run(update(target).where(c.id == 1).values(last_hash=prev))
+        values: dict[str, Any] = {"last_hash": prev}
+        if drain:
+            values["seq"] = first + len(items) - 1
+        run(update(target).where(c.id == 1).values(**values))
         return out
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -256,11 +285,15 @@ class GroupCommit:
     previous commit ran, so one caller alone pays one transaction as before, and 32 at once share
     a few. A batch that fails is retried one submission at a time, so that one bad event does not
     fail the others. The thread starts on first use (again after a fork) and ends when idle.
+
+    Every batch also moves the outbox's staged events onto the chain (the API's changes:
+    ``AuditChain.stage``), and runs ``hooks`` in its transaction (the hub's: the tokens' last
+    uses, ``control_cache.ControlCache.write_uses``).
     """
 
     def __init__(self, factory: sessionmaker[Session], chain: AuditChain, max_batch: int = 2000,
-                 idle_s: float = 10.0) -> None:
-        self.factory, self.chain = factory, chain
+                 idle_s: float = 10.0, hooks: tuple[Callable[[Session], None], ...] = ()) -> None:
+        self.factory, self.chain, self.hooks = factory, chain, hooks
         self.max_batch, self.idle_s = max_batch, idle_s
         self._q: queue.Queue[_Waiter] = queue.Queue()
         self._lock = threading.Lock()
@@ -268,8 +301,11 @@ class GroupCommit:
         self._pid = 0
         self.batches = self.events = 0  # counters, for the benchmark and tests
 
-    def submit(self, drafts: list[EventDraft]) -> None:
-        if not drafts:
+    def submit(self, drafts: list[EventDraft], staged: bool = False) -> None:
+        """Append ``drafts`` and return once they are committed; ``staged``: also wait until the
+        events staged in the outbox before this call (``AuditChain.stage``) are on the chain (every
+        batch takes them: an empty ``drafts`` with ``staged`` asks for a batch all the same)."""
+        if not drafts and not staged:
             return
         w = _Waiter(drafts)
         self._enqueue(w)
@@ -277,10 +313,10 @@ class GroupCommit:
         if w.error is not None:
             raise w.error
 
-    async def submit_async(self, drafts: list[EventDraft]) -> None:
+    async def submit_async(self, drafts: list[EventDraft], staged: bool = False) -> None:
         """``submit`` for a caller on an event loop: it waits without holding a thread (the writer
         wakes the loop when the batch is committed), with the same guarantee."""
-        if not drafts:
+        if not drafts and not staged:
             return
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
@@ -355,7 +391,9 @@ class GroupCommit:
         from consortium.store.db import transaction
 
         with transaction(self.factory) as s:
-            self.chain.append_rows(s, drafts)
+            self.chain.append_rows(s, drafts, drain=True)
+            for hook in self.hooks:
+                hook(s)
 
 
 def events_for_org(org_id: str, *, project_ids: list[str] | None = None, action: str | None = None,

@@ -6,8 +6,12 @@ so that an authenticated request costs no ORM lookups when nothing changed. What
 * **Revocation and access changes bump one counter** (``control_revision``) in the same
   transaction: any ORM change to a token, web session, user, organization, membership, grant,
   project or project membership (``before_commit`` below; a bulk ``UPDATE``/``DELETE`` through the
-  session counts too), except a token's ``last_used_at``. A raw SQL text statement is not seen:
-  code that revokes with one must call ``bump`` itself.
+  session counts too), except a token's ``last_used_at`` and a new token or web session (nothing
+  cached refers to it). A raw SQL text statement is not seen: code that revokes with one must
+  call ``bump`` itself.
+* **A token's last use is written off the request's path**: noted here (``record_use``) and
+  written by the next audit batch (``write_uses``), so that concurrent requests of one token never
+  queue on its row.
 * **The process that committed the change drops its caches at once** (``after_commit``), so its
   own next request already reads the database.
 * **Every other process re-reads the counter at most every ``POLL_S`` seconds** (one primary-key
@@ -27,9 +31,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, inspect, or_, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from consortium.store.tables.control import ControlRevision
@@ -61,6 +66,26 @@ class ControlCache:
         self.revision: int | None = None
         self._checked = 0.0
         self.hits = self.misses = self.drops = 0
+        self._uses: dict[str, datetime] = {}  # token id -> last use not yet written
+
+    def note_use(self, token_id: str, at: datetime) -> None:
+        """Remember a token's use, to be written by ``write_uses`` in a transaction of its own."""
+        with self._lock:
+            self._uses[token_id] = at
+
+    def write_uses(self, session: Session) -> None:
+        """Write the uses noted since the last call, one UPDATE per token, in ``session``'s
+        transaction (the audit group commit's batch: ``Hub.audit_group``). A use is informational:
+        one lost with a failed batch is written again at the token's next use after five minutes."""
+        if not self._uses:
+            return
+        with self._lock:
+            uses, self._uses = self._uses, {}
+        conn = session.connection()  # Core on the connection: no ORM events, no revision bump
+        for token_id, at in uses.items():
+            conn.execute(update(ApiToken).where(ApiToken.id == token_id)
+                         .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < at))
+                         .values(last_used_at=at))
 
     def drop(self) -> None:
         with self._lock:
@@ -127,6 +152,18 @@ def of(session: Session) -> ControlCache | None:
     return cache
 
 
+def record_use(session: Session, token_id: str, at: datetime) -> None:
+    """Record a token's use: noted in the hub's cache and written with the next audit batch, so
+    that a request's transaction never holds the token's row (every request of a busy token
+    would queue on it); without a cache (CLI, job workers), in ``session``'s transaction."""
+    cache = of(session)
+    if cache is not None:
+        cache.note_use(token_id, at)
+    else:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at)
+                        .execution_options(**{NO_BUMP: True}))
+
+
 def cached(session: Session, kind: str, key: Any, load: Callable[[], T]) -> T:
     cache = of(session)
     return load() if cache is None else cache.get(session, kind, key, load)
@@ -143,9 +180,11 @@ def bump(session: Session) -> None:
     session.info[_BUMP] = True
 
 
-def _changes_access(obj: object, dirty: bool) -> bool:
+def _changes_access(obj: object, dirty: bool, new: bool = False) -> bool:
     if not isinstance(obj, WATCHED):
         return False
+    if new and isinstance(obj, ApiToken | WebSession):
+        return False  # nothing cached refers to a credential that did not exist (a failed lookup is not kept)
     if dirty and isinstance(obj, ApiToken):
         changed = {a.key for a in inspect(obj).attrs if a.history.has_changes()}
         return bool(changed - {"last_used_at"})
@@ -153,7 +192,7 @@ def _changes_access(obj: object, dirty: bool) -> bool:
 
 
 def _pending(session: Session) -> bool:
-    return (any(_changes_access(o, False) for o in session.new)
+    return (any(_changes_access(o, False, new=True) for o in session.new)
             or any(_changes_access(o, False) for o in session.deleted)
             or any(_changes_access(o, True) for o in session.dirty))
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from consortium.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
@@ -53,7 +54,11 @@ def create_token(session: Session, p: Principal, name: str, role: Role | None = 
             ApiToken.user_id == p.user_id, ApiToken.org_id == p.org_id, ApiToken.name == name)):
         old.name = f"{old.name[:60]}~{old.id[-8:]}"
     session.add(tok)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as e:  # the same name created by a concurrent request since the check above
+        raise Conflict(f"you already have a token named {name!r} in {p.org_name}",
+                       hint="revoke it first or pick another name") from e
     return tok, secret
 
 
@@ -150,8 +155,7 @@ def resolve_token(session: Session, secret: str) -> Principal:
     if r.expires_at < now:
         raise Unauthenticated("the API token has expired", hint="create a new one")
     if r.last_used_at is None or (now - r.last_used_at) > timedelta(minutes=5):
-        session.execute(update(ApiToken).where(ApiToken.id == r.credential_id).values(last_used_at=now)
-                        .execution_options(**{control_cache.NO_BUMP: True}))
+        control_cache.record_use(session, r.credential_id, now)
         r.last_used_at = now
     return r.principal
 
