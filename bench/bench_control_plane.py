@@ -78,6 +78,7 @@ def serve(home: str, url: str, port: int) -> None:
 
     from consortium.config import Settings
     from consortium.demo import seed_demo
+    from consortium.procutil import settle_gc
     from consortium.services import Services
     from consortium.web import create_app
 
@@ -86,8 +87,9 @@ def serve(home: str, url: str, port: int) -> None:
     if not (Path(home) / "token").exists():  # a restart on the same data (bench_scale) keeps it as it is
         org = seed_demo(svc)["organizations"][0]
         (Path(home) / "token").write_text(json.dumps({"token": org["token"], "org": org["name"]}))
-    uvicorn.run(create_app(cfg, services=svc), host="127.0.0.1", port=port, log_level="warning",
-                access_log=False)
+    app = create_app(cfg, services=svc)
+    settle_gc()  # as `consortium serve` does
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 BARE = '''

@@ -23,6 +23,7 @@ from consortium.api.front import ServingFront
 from consortium.api.headers import SecurityHeaders
 from consortium.config import Settings
 from consortium.monitoring.prometheus import ApiRequestMetrics, HubMetrics
+from consortium.procutil import settle_gc
 from consortium.services import Services
 from consortium.ui import ui_router
 from consortium.ui.render import unknown_page
@@ -70,4 +71,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     route_index.install(app.router)  # dispatch by path prefix (FastAPI's walk: ~180 matches a request)
     if serving_front:
         app.front = {"services": svc, "max_body_bytes": settings.max_body_bytes}
+    return app
+
+
+def server_app() -> FastAPI:
+    """``create_app`` for one HTTP worker process of ``consortium serve --workers N`` (its settings
+    from the environment), with the collector settled (``procutil.settle_gc``)."""
+    app = create_app()
+    settle_gc()
     return app

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from consortium.cli.common import console
+from consortium.procutil import settle_gc
 
 if TYPE_CHECKING:  # the CLI imports the hub's modules only when a command runs
     from consortium.config import Settings
@@ -105,8 +106,9 @@ def _serve(app: Any, settings: Settings, **kw: Any) -> None:
     if settings.http_workers > 1:
         os.environ.update(_settings_env(settings))
         console.print(f"serving with {settings.http_workers} HTTP worker processes")
-        uvicorn.run("consortium.web:create_app", factory=True, workers=settings.http_workers, **kw)
+        uvicorn.run("consortium.web:server_app", factory=True, workers=settings.http_workers, **kw)
     else:
+        settle_gc()  # the app is built: the collector's pauses stay out of the answers
         uvicorn.run(app, **kw)
 
 
