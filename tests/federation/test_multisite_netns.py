@@ -42,6 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         multisite.grant_and_wait(c)
         hospital = c.client(multisite.SITES[0])
         job = hospital.jobs.submit(multisite.RECIPE)
+        attack = _a_site_starts_its_own_run(c, root)  # while the job's SuperLink runs
         final = hospital.jobs.wait(job["id"], timeout_s=150)
         version = hospital.models.version("multisite", 1) if final["state"] == "succeeded" else None
         other_ca = ensure_pki(root / "other-ca").ca_cert  # a client pinning another CA is refused
@@ -51,9 +52,94 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         except Unavailable as e:
             refused = str(e)
         c.stop("hub")  # its logs and database are complete
-        yield {"c": c, "needles": needles, "job": final, "version": version, "refused": refused}
+        yield {"c": c, "needles": needles, "job": final, "version": version, "refused": refused, "attack": attack}
     finally:
         c.close()
+
+
+ROGUE_APP = {"pyproject.toml": """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "rogue"
+version = "1.0.0"
+description = "a partner's own app"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "partner"
+
+[tool.flwr.app.components]
+serverapp = "rogue.apps:server"
+clientapp = "rogue.apps:client"
+
+[tool.flwr.app.config]
+""", "rogue/__init__.py": "", "rogue/apps.py": """import pathlib
+from flwr.clientapp import ClientApp
+from flwr.serverapp import ServerApp
+server = ServerApp()
+client = ClientApp()
+
+@server.main()
+def main(grid, context):
+    pathlib.Path(MARKER).write_text("the hub ran a partner's ServerApp")
+"""}
+
+
+def _a_site_starts_its_own_run(c: Any, root: Path) -> dict[str, Any]:
+    """The first site, from its own host, with what its node was given (the SuperLink's address and
+    the hub's CA, read from its SuperNode's command line), starts a run of its own app on the job's
+    SuperLink and lists the runs there: Flower's Control API, which authenticates nobody."""
+    import re
+    import subprocess
+
+    marker = root / "PWNED-by-a-partner"
+    app = root / "rogue-app"
+    for name, text in ROGUE_APP.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text(text.replace("MARKER", repr(str(marker))))
+    site = str(c.site_dir(0))
+
+    def link() -> tuple[str, str] | None:
+        for cmd in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                argv = cmd.read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "consortium.federation.engine.supernode" in argv and any(a.startswith(site) for a in argv):
+                text = " ".join(argv)
+                m, ca = re.search(r"--superlink (\S+)", text), re.search(r"--root-certificates (\S+)", text)
+                if m and ca:
+                    return m.group(1), ca.group(1)
+        return None
+
+    address, ca = multisite.Consortium.wait(link, 90, "the first site's SuperNode")
+    home = root / "partner-flwr"
+    home.mkdir()
+    (home / "config.toml").write_text(f'[superlink]\ndefault = "hub"\n\n[superlink.hub]\naddress = "{address}"\n'
+                                      f'root-certificates = "{ca}"\n')
+    out = {}
+    calls = {"run": ["run", str(app), "hub", "--format", "json"], "ls": ["ls", "hub", "--format", "json"]}
+    for what, args in calls.items():
+        r = subprocess.run(["ip", "netns", "exec", c.site_ns(0), str(Path(sys.executable).parent / "flwr"), *args],
+                           env={**c._env(), "FLWR_HOME": str(home)}, capture_output=True, text=True, timeout=120,
+                           cwd=root)
+        out[what] = r.stdout + r.stderr
+    out["marker"] = marker
+    return out
+
+
+def test_a_site_cannot_start_runs_on_the_jobs_superlink(run: dict[str, Any]) -> None:
+    attack = run["attack"]
+    assert "/v1/control/start-run is not served to" in attack["run"], attack["run"]
+    assert "/v1/control/list-runs is not served to" in attack["ls"], attack["ls"]
+    assert not attack["marker"].exists(), "the hub ran a partner's ServerApp"
+    assert run["job"]["state"] == "succeeded"  # the sites' Fleet API calls went on
 
 
 def test_the_job_trains_at_all_three_sites(run: dict[str, Any]) -> None:

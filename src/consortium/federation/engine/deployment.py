@@ -19,7 +19,8 @@ without node authentication. Each SuperNode polls the SuperLink every 0.25 s ins
 ClientApps (``warm_exec``); ``tuned=False`` runs Flower's processes as shipped. A SuperNode the
 SuperLink refuses (a key not registered for it, a request whose signature does not verify) is read
 from its log (``check_refusals``, also while ``wait`` follows a run) and handed to ``on_refusal``:
-the hub's jobs audit it.
+the hub's jobs audit it. The SuperLink serves other hosts its Fleet API only (``superlink``): its
+Control and Runtime APIs, which Flower leaves unauthenticated, answer only this machine.
 
 >>> from consortium.federation.engine.simulation import job_run_config   # doctest: +SKIP
 >>> out = Path("/tmp/fl/out")                                               # doctest: +SKIP
@@ -54,6 +55,7 @@ from consortium.federation.engine.pki import PKI, ensure_pki, node_key
 from consortium.federation.engine.processes import BIN, MARK, kill_group, python_path, tagged
 from consortium.federation.engine.refusals import Refusal, RefusalLog
 from consortium.federation.engine.result import FederatedResult, load_result, raise_if_failed
+from consortium.federation.engine.superlink import LOCAL_ENV
 
 
 @dataclass
@@ -124,8 +126,11 @@ class FlowerDeployment:
         else:
             security = ["--ssl-ca-certfile", str(self.pki.ca_cert), "--ssl-certfile", str(self.pki.server_cert),
                         "--ssl-keyfile", str(self.pki.server_key), "--enable-supernode-auth"]
+        # Flower's SuperLink with its Control and Runtime APIs refused to other hosts (``superlink``)
+        self.env[LOCAL_ENV] = self.listen.local
         self.superlink = self._spawn("superlink", [
-            str(BIN / "flower-superlink"), *security, "--disable-runtime-dependency-installation",
+            sys.executable, "-m", "consortium.federation.engine.superlink", *security,
+            "--disable-runtime-dependency-installation",
             "--host", self.listen.host, "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
         try:
             wait_port(p.superlink, self.start_timeout, self.superlink.popen, self.listen.local)

@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,47 @@ def _warm_up() -> None:
         importlib.import_module(f"consortium.federation.app.{name}")
 
     pull_backoff.shorten()
+    only_our_clientapp()
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_TRAIN_THREADS", "1") or 1))
     _first_step()
+
+
+CLIENTAPP = "consortium.federation.app.client_app:app"
+CODE_SUFFIXES = {".py", ".pyc", ".pth", ".so", ".pyd", ".pyx", ".ipynb"}
+
+
+def only_our_clientapp() -> None:
+    """A site runs only this package's ClientApp: Flower's ClientApp loader, in this process and
+    its forks, is ``clientapp_loader``."""
+    from flwr.supernode.runtime import run_clientapp as flower
+
+    flower.get_load_client_app_fn = clientapp_loader  # type: ignore[assignment]  # looked up when a ClientApp runs
+
+
+def clientapp_loader(**_: Any) -> Callable[[str, str, str], Any]:
+    """Flower's ``get_load_client_app_fn``, refusing other apps. Flower loads the ClientApp a run's
+    app (FAB) names, from the code the FAB carries; a FAB that names another component or carries
+    any code is refused before anything of it is imported (Flower answers the message with the
+    error), whoever started the run. The hub's FABs carry a ``pyproject.toml`` alone."""
+    from flwr.clientapp.client_app import LoadClientAppError
+    from flwr.common.config import get_project_config, get_project_dir
+
+    def load(fab_id: str, fab_version: str, fab_hash: str) -> Any:
+        project = Path(get_project_dir(fab_id, fab_version, fab_hash))
+        ref = get_project_config(project).get("tool", {}).get("flwr", {}).get("app", {}) \
+            .get("components", {}).get("clientapp")
+        code = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.suffix.lower() in CODE_SUFFIXES)
+        if ref != CLIENTAPP or code:
+            carries = f" and carries code ({', '.join(code[:5])})" if code else ""
+            print(f"consortium: refused the app {fab_id} {fab_version}: its ClientApp is {ref!r}{carries}",
+                  file=sys.stderr, flush=True)
+            raise LoadClientAppError(f"this site runs only Consortium's ClientApp ({CLIENTAPP}, from the installed "
+                                     f"package); the run's app names {ref!r}{carries}")
+        from consortium.federation.app.client_app import app
+
+        return app
+
+    return load
 
 
 def _first_step() -> None:
