@@ -114,37 +114,43 @@ def seed(home: Path, db: str, n_events: int) -> dict[str, float]:
         cols = ["seq", "time", "request_id", "actor_user_id", "actor_org_id", "action", "resource_type",
                 "resource_id", "resource_org_id", "project_id", "outcome", "details", "prev_hash", "hash"]
         buf: list[dict[str, Any]] = []
-        copy = None
+        copy: Any = None
+        copying: Any = None
         if pg:
             raw = c.connection.dbapi_connection
             cur = raw.cursor()  # type: ignore[union-attr]
-            copy = cur.copy(f"COPY audit_events ({', '.join(cols)}) FROM STDIN")
-            copy.__enter__()
+            copying = cur.copy(f"COPY audit_events ({', '.join(cols)}) FROM STDIN")
+            copy = copying.__enter__()  # the Copy object (the context manager only makes it)
         base = utcnow() - timedelta(days=30)
-        for i in range(n_events):
-            seq += 1
-            t = base + timedelta(microseconds=i * 2000)
-            org = hosp if i % 5 == 0 else org_ids[i % 1000]
-            action = actions[i % 5]
-            rid, res_org = f"ds_s{i % 10_000:06d}", org_ids[(i // 7) % 1000]
-            details = canonical({"i": i})
-            request_id = f"{i:016x}"
-            h = mac(keyed_text(prev, seq, time_text(t), request_id, owner if org == hosp else None, org, action,
-                               "dataset", rid, res_org, None, "ok", details))
-            row = {"seq": seq, "time": t, "request_id": request_id, "actor_user_id": owner if org == hosp else None,
-                   "actor_org_id": org, "action": action, "resource_type": "dataset", "resource_id": rid,
-                   "resource_org_id": res_org, "project_id": None, "outcome": "ok", "details": details,
-                   "prev_hash": prev, "hash": h}
-            prev = h
+        try:
+            for i in range(n_events):
+                seq += 1
+                t = base + timedelta(microseconds=i * 2000)
+                org = hosp if i % 5 == 0 else org_ids[i % 1000]
+                action = actions[i % 5]
+                rid, res_org = f"ds_s{i % 10_000:06d}", org_ids[(i // 7) % 1000]
+                details = canonical({"i": i})
+                request_id = f"{i:016x}"
+                h = mac(keyed_text(prev, seq, time_text(t), request_id, owner if org == hosp else None, org, action,
+                                   "dataset", rid, res_org, None, "ok", details))
+                row = {"seq": seq, "time": t, "request_id": request_id, "actor_user_id": owner if org == hosp else None,
+                       "actor_org_id": org, "action": action, "resource_type": "dataset", "resource_id": rid,
+                       "resource_org_id": res_org, "project_id": None, "outcome": "ok", "details": details,
+                       "prev_hash": prev, "hash": h}
+                prev = h
+                if copy is not None:
+                    copy.write_row([row[k] for k in cols])
+                else:
+                    buf.append(row)
+                    if len(buf) >= CHUNK:
+                        c.execute(AuditEvent.__table__.insert(), buf)
+                        buf = []
+        except BaseException as e:  # end the COPY first: a rollback inside one blocks
             if copy is not None:
-                copy.write_row([row[k] for k in cols])
-            else:
-                buf.append(row)
-                if len(buf) >= CHUNK:
-                    c.execute(AuditEvent.__table__.insert(), buf)
-                    buf = []
+                copying.__exit__(type(e), e, e.__traceback__)
+            raise
         if copy is not None:
-            copy.__exit__(None, None, None)
+            copying.__exit__(None, None, None)
         elif buf:
             c.execute(AuditEvent.__table__.insert(), buf)
         c.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, last_hash=prev))
