@@ -42,7 +42,7 @@ def local_hosts(spec: str | None) -> frozenset[str]:
     """The addresses that count as this machine: loopback, and those ``spec`` names.
 
     >>> sorted(local_hosts("10.0.0.1, 127.0.0.1"))
-    ['10.0.0.1', '127.0.0.1']
+    ['10.0.0.1', '127.0.0.1', '::1']
     """
     return frozenset(h.strip() for h in (spec or "").split(",") if h.strip()) | {"127.0.0.1", "::1"}
 
