@@ -94,3 +94,24 @@ def test_marker_is_nowhere_under_home(http: Any, services: Any, orgs: dict[str, 
     # the data is really there, readable by its owner
     owner = orgs["owner"]
     assert needle in http.get(f"{API}/{owner.org}/cohort/versions/1/download", headers=owner.headers).content
+
+
+def test_the_dataset_list_drops_a_grant_at_its_expiry(http: Any, orgs: dict[str, Any], world: Any) -> None:
+    """The list's grant-derived view is cached with the received grants until the next expiry:
+    an expired grant leaves the list at once, without any change that would drop the cache."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    owner, viewer = orgs["owner"], world.actor(world.org(), "admin")
+    ends = datetime.now(UTC) + timedelta(seconds=3)
+    r = http.post("/api/v1/grants", json={"resource_type": "dataset", "resource": f"{owner.org}/cohort",
+                                          "permission": "compute", "grantee_org": viewer.org,
+                                          "expires_at": ends.isoformat()}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    time.sleep(1.0)  # past the cache's revision poll: what follows is answered from the cache
+    for _ in range(3):
+        shared = http.get(API + "?scope=shared", headers=viewer.headers).json()["items"]
+        assert [(d["full_name"], d["access"]) for d in shared] == [(f"{owner.org}/cohort", "compute")]
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.1)
+    assert http.get(API + "?scope=shared", headers=viewer.headers).json()["items"] == []
+    assert http.get(f"{API}/{owner.org}/cohort", headers=viewer.headers).status_code == 404

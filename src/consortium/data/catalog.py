@@ -26,7 +26,17 @@ from consortium.governance.identity import org_by_id
 from consortium.governance.names import NameRule
 from consortium.governance.principal import Principal
 from consortium.governance.roles import Permission, Role
-from consortium.store.paging import BOUND_LIMIT, Key, Listing, Page, bound_key, page_statement, run_page
+from consortium.store.paging import (
+    BOUND_LIMIT,
+    Key,
+    Listing,
+    Page,
+    bound_id_set,
+    bound_key,
+    id_set_value,
+    page_statement,
+    run_page,
+)
 from consortium.store.tables.data import Dataset, DatasetVersion
 from consortium.store.tables.identity import Organization
 
@@ -164,8 +174,7 @@ def _page_stmt(scope: str, shared: bool, after: bool, dialect: str) -> Any:
     built once with bound parameters: org, ids, limit, k0-k2."""
     d, v, o = Dataset.__table__.c, DatasetVersion.__table__.c, Organization.__table__.c
     org = bindparam("org", type_=d.org_id.type)
-    where, shared_last = _where(scope, shared, d.org_id == org, d.id.in_(bindparam("ids", expanding=True)),
-                                d.org_id != org)
+    where, shared_last = _where(scope, shared, d.org_id == org, bound_id_set(d.id, "ids", dialect), d.org_id != org)
     order = (shared_last, d.name, d.id)
     inner = page_statement(dialect, select(d.org_id, d.description, d.created_at).where(where), order,
                            bound_key(order) if after else None, BOUND_LIMIT).subquery()
@@ -183,12 +192,13 @@ def visible_page(session: Session, p: Principal, scope: str, after: Key | None, 
     its organization's name and its versions' count and newest number, read for the page's rows only."""
     if scope not in ("own", "shared", "all"):
         raise InvalidInput(f"scope must be own, shared or all; got {scope!r}")
-    ids = sorted(grants.received_ids(session, p, RTYPE, Permission.metadata)) if scope != "own" else []
-    stmt = _page_stmt(scope, bool(ids), after is not None, session.get_bind().dialect.name)
-    page = run_page(session, stmt, {"org": p.org_id, "ids": ids}, after, limit, 3)
+    held = grants.received_permissions(session, p, RTYPE, _STRONGEST_FIRST) if scope != "own" else {}
+    dialect = session.get_bind().dialect.name
+    stmt = _page_stmt(scope, bool(held), after is not None, dialect)
+    page = run_page(session, stmt, {"org": p.org_id, "ids": id_set_value(held, dialect)}, after, limit, 3)
     items = [{"id": r[0], "org": r[5], "name": r[1], "full_name": f"{r[5]}/{r[1]}", "description": r[2],
               "created_at": r[3], "latest_version": r[7], "versions": r[6],
-              "access": "owner" if r[4] == p.org_id else _granted_id(session, p, r[0])} for r in page.items]
+              "access": "owner" if r[4] == p.org_id else held[r[0]].value} for r in page.items]
     return Page(items, page.after)
 
 
@@ -234,8 +244,11 @@ def _granted(session: Session, p: Principal, ds: Dataset) -> str:
     return _granted_id(session, p, ds.id)
 
 
+_STRONGEST_FIRST = (Permission.download, Permission.compute, Permission.metadata)
+
+
 def _granted_id(session: Session, p: Principal, dataset_id: str) -> str:
-    for perm in (Permission.download, Permission.compute, Permission.metadata):
+    for perm in _STRONGEST_FIRST:
         if grants.has_grant(session, p, RTYPE, dataset_id, perm):
             return perm.value
     return "none"
