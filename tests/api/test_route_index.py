@@ -68,3 +68,28 @@ def test_unknown_paths_and_methods_are_fastapis_answers(http: Any) -> None:
     assert r.status_code == 405 and "GET" in r.headers.get("allow", "")
     r = http.get("/api/v1/datasets")
     assert r.status_code == 401 and "credential" in r.text
+
+
+@pytest.mark.one_backend
+def test_a_route_after_another_method_of_its_path_is_served_by_the_index(app: Any, http: Any, world: Any) -> None:
+    """``POST /tokens`` precedes ``GET /tokens`` in the table: the POST's partial match (another
+    method) must not hand the GET to FastAPI's walk, which a full match later in the table serves;
+    a path with no full match at all still gets FastAPI's 405."""
+    index = _index(app)
+    fell_back: list[str] = []
+    fallback = index.fallback
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        fell_back.append(f"{scope['method']} {scope['path']}")
+        await fallback(scope, receive, send)
+
+    index.fallback = counting
+    try:
+        a = world.actor(world.org(), "admin")
+        for path in ("/api/v1/tokens", "/api/v1/grants", "/api/v1/datasets", "/api/v1/me"):
+            assert http.get(path, headers=a.headers).status_code == 200, path
+        assert fell_back == []
+        assert http.put("/api/v1/me", headers=a.headers).status_code == 405
+        assert fell_back == ["PUT /api/v1/me"]
+    finally:
+        index.fallback = fallback

@@ -139,12 +139,14 @@ class RouteIndex:
             match, child = entry.matches(scope)
             if match == Match.NONE:
                 continue
-            if match == Match.FULL and entry.handle is not None:
+            if match == Match.PARTIAL:
+                continue  # the path with another method: a full match may follow (else a 405)
+            if entry.handle is not None:
                 scope.setdefault("router", self.router)
                 scope.update(child)
                 await entry.handle(scope, receive, send)
                 return
-            break  # a partial match (405) or a route served by FastAPI: its router decides
+            break  # a route served by FastAPI: its router decides
         await self.fallback(scope, receive, send)
 
 

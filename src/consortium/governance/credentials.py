@@ -74,6 +74,11 @@ def tokens_listing(p: Principal) -> Listing:
     return Listing(q, (ApiToken.created_at, ApiToken.id))
 
 
+def public_columns(schema: Any) -> list[Any]:
+    """The token table's columns that ``schema`` (a pydantic model) shows: a page read by them."""
+    return [ApiToken.__table__.c[f] for f in schema.model_fields]
+
+
 def token_org(session: Session, token_id: str) -> str | None:
     """The id of the organization a token acts in (None: there is no such token), so that a
     refused attempt on it is recorded in its owner's audit trail."""

@@ -22,7 +22,7 @@ from consortium.governance.identity import org_by_id, org_by_name
 from consortium.governance.names import split_qualified
 from consortium.governance.principal import Principal
 from consortium.governance.roles import IMPLIES, Permission, Role
-from consortium.store.paging import Listing
+from consortium.store.paging import Key, Listing, Page
 from consortium.store.tables.base import new_id, utcnow
 from consortium.store.tables.grants import Grant
 from consortium.store.tables.identity import Organization
@@ -38,8 +38,8 @@ class ResourceType:
     describe: Callable[[Session, str], str] = field(default=lambda s, rid: rid)
     # the hint of the stage's own "not found": a hidden resource must get the very same answer
     hint: str | None = None
-    # the resource's table (columns id and org_id), so that a page of grants loads its resources
-    # and their organizations in two queries before describing each (``views``)
+    # the resource's table (columns id, org_id and name: described as org/name), so that a page
+    # of grants reads its resources' names in one query (``grant_page``)
     table: Any = None
 
 
@@ -305,36 +305,48 @@ def grants_listing(session: Session, p: Principal, direction: str = "all") -> Li
     return Listing(select(Grant), (Grant.created_at, Grant.id), any_of=sides)  # one index range per side
 
 
-def views(session: Session, gs: list[Grant], types: ResourceTypes) -> list[dict[str, Any]]:
-    """``grant_view`` of each grant of a page, after loading what the views read (the resources,
-    the organizations) into the session in a few IN queries instead of two or three per grant."""
-    org_ids = {g.owner_org_id for g in gs} | {g.grantee_org_id for g in gs if g.grantee_org_id}
+def grant_page(session: Session, p: Principal, direction: str, types: ResourceTypes, after: Key | None,
+               limit: int) -> Page[dict[str, Any]]:
+    """A page of ``grants_listing`` as ``grant_view`` shows each grant, read through Core: the
+    page's rows (the listing's index ranges, so the same order and cursors), then each resource
+    type's names and the organizations' names in one IN query each. Through the ORM a page of 100
+    grants built some 300 instances: most of the list's time with 1,000 grants to the caller."""
+    page = grants_listing(session, p, direction).page_rows(session, after, limit, Grant.__table__.c)
+    rows = page.items
+    names: dict[tuple[str, str], str] = {}
+    org_ids = {r["owner_org_id"] for r in rows} | {r["grantee_org_id"] for r in rows if r["grantee_org_id"]}
     by_type: dict[str, set[str]] = {}
-    for g in gs:
-        by_type.setdefault(g.resource_type, set()).add(g.resource_id)
-    loaded: list[Any] = []  # held: the session's identity map keeps only rows something references
+    for r in rows:
+        by_type.setdefault(r["resource_type"], set()).add(r["resource_id"])
     for name, ids in by_type.items():
         rt = types.find(name)
-        if rt is not None and rt.table is not None:
-            loaded += session.scalars(select(rt.table).where(rt.table.id.in_(ids)))
-    org_ids |= {r.org_id for r in loaded}
-    if org_ids:
-        loaded += session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
-    out = [grant_view(session, g, types) for g in gs]
-    del loaded
-    return out
+        if rt is not None and rt.table is not None:  # described as org/name
+            t = rt.table.__table__.c
+            names.update(((name, rid), f"{org}/{n}") for rid, n, org in session.execute(
+                select(t.id, t.name, Organization.name).join(Organization, Organization.id == t.org_id)
+                .where(t.id.in_(ids))))
+    orgs = {i: n for i, n in session.execute(select(Organization.id, Organization.name)
+                                             .where(Organization.id.in_(org_ids)))} if org_ids else {}
+    now = utcnow()
+    items = [_view(r, names.get((r["resource_type"], r["resource_id"]))
+                   or types.describe(session, r["resource_type"], r["resource_id"]),
+                   orgs[r["owner_org_id"]], orgs[r["grantee_org_id"]] if r["grantee_org_id"] else None, now)
+             for r in rows]
+    return Page(items, page.after)
 
 
 def grant_view(session: Session, g: Grant, types: ResourceTypes) -> dict[str, Any]:
-    now = utcnow()
-    state = ("revoked" if g.revoked_at else
-             "expired" if g.expires_at is not None and g.expires_at <= now else "active")
+    row = {c.key: getattr(g, c.key) for c in Grant.__table__.c}
+    return _view(row, types.describe(session, g.resource_type, g.resource_id), org_by_id(session, g.owner_org_id).name,
+                 org_by_id(session, g.grantee_org_id).name if g.grantee_org_id else None, utcnow())
+
+
+def _view(g: dict[str, Any], resource: str, owner_org: str, grantee_org: str | None, now: datetime) -> dict[str, Any]:
+    state = ("revoked" if g["revoked_at"] else
+             "expired" if g["expires_at"] is not None and g["expires_at"] <= now else "active")
     return {
-        "id": g.id, "resource_type": g.resource_type, "resource_id": g.resource_id,
-        "resource": types.describe(session, g.resource_type, g.resource_id),
-        "owner_org": org_by_id(session, g.owner_org_id).name,
-        "grantee_org": org_by_id(session, g.grantee_org_id).name if g.grantee_org_id else None,
-        "grantee_project_id": g.grantee_project_id, "permission": g.permission, "limits": g.limits,
-        "created_at": g.created_at, "expires_at": g.expires_at, "revoked_at": g.revoked_at,
-        "state": state,
+        "id": g["id"], "resource_type": g["resource_type"], "resource_id": g["resource_id"], "resource": resource,
+        "owner_org": owner_org, "grantee_org": grantee_org, "grantee_project_id": g["grantee_project_id"],
+        "permission": g["permission"], "limits": g["limits"], "created_at": g["created_at"],
+        "expires_at": g["expires_at"], "revoked_at": g["revoked_at"], "state": state,
     }

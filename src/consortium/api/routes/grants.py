@@ -48,8 +48,7 @@ def create_grant(body: GrantCreate, p: Admin, session: SessionDep, svc: Svc, ctx
 def list_grants(p: Viewer, session: SessionDep, svc: Svc, page: PageDep,
                 direction: Annotated[str, Query(pattern="^(given|received|all)$")] = "all") -> dict[str, Any]:
     """Grants your organization gave, received, or both, oldest first."""
-    found = grants.grants_listing(session, p, direction).page(session, page.after, page.limit)
-    return page.out(found, grants.views(session, found.items, svc.resource_types))
+    return page.out(grants.grant_page(session, p, direction, svc.resource_types, page.after, page.limit))
 
 
 @router.get("/{grant_id}", response_model=GrantPublic)

@@ -34,7 +34,8 @@ def create_token(body: TokenCreate, p: Viewer, session: SessionDep, ctx: Ctx) ->
 @rule("org", Role.viewer)
 def list_tokens(p: Viewer, session: SessionDep, page: PageDep) -> dict[str, Any]:
     """Your tokens, oldest first; admins see every token of the organization. Never their secrets."""
-    return page.map(credentials.tokens_listing(p).page(session, page.after, page.limit), TokenPublic.model_validate)
+    return page.out(credentials.tokens_listing(p).page_rows(session, page.after, page.limit,
+                                                           credentials.public_columns(TokenPublic)))
 
 
 @router.delete("/{token_id}", response_model=TokenPublic)
