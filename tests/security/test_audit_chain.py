@@ -95,6 +95,21 @@ def test_edited_event_with_recomputed_sha256_chain_is_caught(http: Any, world: A
     assert not r["ok"] and r["first_bad_seq"] == target and "altered" in r["problem"], r
 
 
+def test_a_field_given_the_separator_is_named_as_altered(http: Any, world: Any, services: Any,
+                                                         restore: None) -> None:
+    """The database assembles the text each event's MAC covers: a field given the separator
+    (shifting the fields after it) is the event named as altered."""
+    a = world.actor(world.org())
+    for _ in range(4):
+        http.get("/api/v1/me", headers=a.headers)
+    with transaction(services.session_factory) as s:
+        mine = [e for e in rows(s) if e["actor_org_id"] == a.org_id]
+        shifted = mine[2]["seq"]
+        s.execute(update(AuditEvent).where(AuditEvent.seq == shifted).values(action=mine[2]["action"] + "\x1fx"))
+    r = verify(http, a)
+    assert not r["ok"] and r["first_bad_seq"] == shifted and "altered" in r["problem"], r
+
+
 def test_chain_rewritten_as_if_from_before_the_upgrade_is_caught(http: Any, world: Any, services: Any,
                                                                  restore: None) -> None:
     """Removing the seal and restarting the hub does not make it seal a rewritten chain."""
