@@ -152,8 +152,8 @@ def deployment_compare(n: int) -> None:
              "SuperLink every 0.25 s (`engine/supernode.py`) and ClientApps forked from a warm SuperExec "
              "(`engine/warm_exec.py`), keys registered in one process. *Stock* is `flower-supernode` as Flower "
              "1.42 ships it: 3 s idle poll, a `flwr-clientapp` process per message, one `flwr supernode register` "
-             "per node. Machine: 2 cores shared with other agents' tests (load above 2), so absolute figures "
-             "are high; the ratio is the figure to read.", "",
+             "per node. Machine: 2 cores, the server processes and the nodes on the same cores; the ratio is "
+             "the figure to read.", "",
              "| | engine start s | submit s | before 1st round s | s/round | total s | accuracy |",
              "|---|---|---|---|---|---|---|"]
     for name, m in (("tuned", t), ("stock Flower 1.42", b)):
