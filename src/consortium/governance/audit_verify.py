@@ -123,8 +123,8 @@ def _put(chunks: queue.Queue[Any], stop: threading.Event, item: Any) -> None:
 
 def _keyed_text_column(session: Session) -> Any:
     """The text an event's MAC covers (``keyed_text``), assembled by the database: one string per
-    row reaches Python instead of twelve, and the work is done beside the hashing (the fetching
-    thread of ``_prefetched`` releases the GIL while the database runs). Every field is read with
+    row reaches Python instead of twelve (on PostgreSQL the server assembles it beside the hashing,
+    ``_prefetched``). Every field is read with
     ``coalesce``: a NULL written into the table reads as "" and fails its MAC, it does not end the
     walk. The event's own ``prev_hash`` stands for the chain's: the walk checks they agree first."""
     parts = [E.prev_hash, cast(E.seq, String), _time_column(session),
