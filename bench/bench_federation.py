@@ -13,6 +13,8 @@ ServerApp/ClientApp on Flower 1.42's stock processes (``flower-supernode``: 3 s 
 breast_cancer, 3 rounds x 1 epoch; it rewrites that section of ``federation.md``.
 ``--deployment-scale [NODES]`` only runs one job on NODES (default 20) SuperNodes on loopback:
 seconds per round, and the peak RSS of the job's worker, SuperLink and nodes.
+``--sites-compare [N]`` only compares the multisite example's consortium (hub and three sites as
+network namespaces; needs root) with the same processes on loopback, N runs of each alternating.
 Baseline, measured in the same run: the same model trained centrally on the union of the
 organizations' rows for the same number of epochs (rounds x local epochs).
 """
@@ -149,11 +151,14 @@ def deployment_compare(n: int) -> None:
              f"One run of `bench_federation.py --deployment-compare {n}`: breast_cancer, 3 SuperNodes (secure "
              "SuperLink, node authentication), 3 rounds x 1 local epoch, the same ServerApp and ClientApp; "
              f"{n} run(s) of each, alternating, medians. *Tuned* is what the hub runs: SuperNodes polling the "
-             "SuperLink every 0.25 s (`engine/supernode.py`) and ClientApps forked from a warm SuperExec "
-             "(`engine/warm_exec.py`), keys registered in one process. *Stock* is `flower-supernode` as Flower "
-             "1.42 ships it: 3 s idle poll, a `flwr-clientapp` process per message, one `flwr supernode register` "
-             "per node. Machine: 2 cores, the server processes and the nodes on the same cores; the ratio is "
-             "the figure to read.", "",
+             "SuperLink every 0.25 s (`engine/supernode.py`), ClientApps and the run's ServerApp forked from one "
+             "warm process (`engine/warm_exec.py`; the SuperLink with `--isolation process`), node keys "
+             "registered and the run started through the Control API from the worker's own process "
+             "(`engine/control.py`). *Stock* is Flower 1.42 as it ships: `flower-supernode` with its 3 s idle "
+             "poll and a `flwr-clientapp` process per message, a `flwr-serverapp` process per run, one "
+             "`flwr supernode register` process per node and `flwr run`. *Before 1st round* is from the call "
+             "(the nodes' data written, the SuperLink started, ...) to the first round's start. Machine: "
+             "2 cores, the server processes and the nodes on the same cores; the ratio is the figure to read.", "",
              "| | engine start s | submit s | before 1st round s | s/round | total s | accuracy |",
              "|---|---|---|---|---|---|---|"]
     for name, m in (("tuned", t), ("stock Flower 1.42", b)):
@@ -255,6 +260,82 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
     _rewrite_section(f"## Deployment engine at scale: {nodes} SuperNodes", lines)
 
 
+def _sites_run(namespaced: bool, rounds: int) -> dict[str, float]:
+    """One federated job of the multisite example (hub, three ``consortium node`` sites, TLS, the
+    site rows at the sites): namespaced hosts on veth links, or the same processes on loopback.
+    Seconds from the submit to the first round's start, per round, and submit to succeeded, from
+    the job's own events."""
+    import shutil
+    import tempfile
+    from datetime import datetime
+
+    sys.path.insert(0, str(ROOT / "examples" / "multisite"))
+    import multisite
+
+    root = Path(tempfile.mkdtemp(prefix="bench-sites-"))
+    with multisite.Consortium(root, namespaced=namespaced) as c:
+        c.build()
+        c.start_hub()
+        for i in range(len(multisite.SITES)):
+            multisite.site_csv(c.site_dir(i) / "rows.csv", i, 1)
+            c.start_site(i, c.site_dir(i) / "rows.csv")
+        multisite.grant_and_wait(c)
+        hospital = c.client(multisite.SITES[0])
+        recipe = {**multisite.RECIPE, "federated": {**multisite.RECIPE["federated"], "rounds": rounds}}
+        job = hospital.jobs.submit(recipe)
+        final = hospital.jobs.wait(job["id"], timeout_s=600)
+        if final["state"] != "succeeded":
+            raise RuntimeError(f"the job {final['state']}: {final.get('error')} (files kept in {root})")
+        events = hospital.jobs.events(job["id"])
+    shutil.rmtree(root, ignore_errors=True)
+
+    def at(e: dict[str, Any]) -> float:
+        return datetime.fromisoformat(e["time"]).timestamp()
+
+    submitted = at(events[0])
+    done = next(at(e) for e in events if e["kind"] == "state" and e["data"].get("state") == "succeeded")
+    rnds = [e for e in events if e["kind"] == "progress" and e["data"].get("stage") == "training"
+            and (e["data"].get("round") or 0) >= 1 and e["data"].get("seconds") is not None]
+    first = rnds[0]
+    return {"before_first_round_s": at(first) - float(first["data"]["seconds"]) - submitted,
+            "round_s": statistics.mean(float(e["data"]["seconds"]) for e in rnds),
+            "total_s": done - submitted, "rounds": len({e["data"]["round"] for e in rnds})}
+
+
+def sites_compare(runs: int, rounds: int = 3) -> None:
+    """Sites as network namespaces against the same consortium on loopback, alternating, in one run;
+    rewrites that section of ``federation.md``."""
+    sys.path.insert(0, str(ROOT / "examples" / "multisite"))
+    import multisite
+
+    reason = multisite.why_not()
+    if reason:
+        print(f"skipped: no network namespaces here ({reason})")
+        return
+    got: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+    for _ in range(runs):
+        for namespaced in (False, True):
+            got[namespaced].append(_sites_run(namespaced, rounds))
+            print("namespaced" if namespaced else "loopback", got[namespaced][-1], flush=True)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
+    ns, lo = med[True], med[False]
+    lines = ["## Sites as hosts: network namespaces against loopback", "",
+             f"`bench_federation.py --sites-compare {runs}`: the multisite example (`examples/multisite`): a hub "
+             "(`consortium serve` over HTTPS, one job worker) and three `consortium node` sites, each with its "
+             "third of breast_cancer in its own directory, the job's SuperLink with TLS and node authentication; "
+             f"one federated job of {rounds} rounds (logistic, `min_nodes: 3`). *Namespaced*: the hub and each "
+             "site in a network namespace of its own, joined by veth links to a bridge; *loopback*: the same "
+             f"processes on this machine's loopback. {runs} run(s) of each, alternating, medians; times from "
+             "the job's events (submit to the first round's start, the rounds' own seconds, submit to succeeded).",
+             "", "| sites | before 1st round s | s/round | submit to succeeded s |", "|---|---|---|---|"]
+    for name, m in (("loopback", lo), ("namespaced", ns)):
+        lines.append(f"| {name} | {m['before_first_round_s']:.1f} | {m['round_s']:.2f} | {m['total_s']:.1f} |")
+    lines += ["", f"Ratio namespaced/loopback: {ns['round_s'] / lo['round_s']:.2f}x per round, "
+              f"{ns['before_first_round_s'] / lo['before_first_round_s']:.2f}x before the first round, "
+              f"{ns['total_s'] / lo['total_s']:.2f}x in all."]
+    _rewrite_section("## Sites as hosts: network namespaces against loopback", lines)
+
+
 def _rewrite_section(head: str, lines: list[str]) -> None:
     """Replace (or append) the section that starts with ``head`` in ``federation.md``."""
     out = ROOT / "bench" / "results" / "federation.md"
@@ -275,8 +356,13 @@ def main() -> None:
                     help="only compare the tuned deployment engine with Flower's stock processes, N runs each")
     ap.add_argument("--deployment-scale", type=int, nargs="?", const=20, default=0, metavar="NODES",
                     help="only run one job on NODES SuperNodes (default 20): s/round and RSS")
+    ap.add_argument("--sites-compare", type=int, nargs="?", const=1, default=0, metavar="N",
+                    help="only compare sites as network namespaces with the same sites on loopback, N runs each")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.sites_compare:
+        sites_compare(args.sites_compare)
+        return
     if args.dp_round_cost:
         dp_round_cost()
         return

@@ -75,6 +75,9 @@ class Consortium:
     links: list[str] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    # False: the same processes on this machine's loopback, no namespace (the benchmark's baseline)
+    namespaced: bool = True
+    port: int = PORT
 
     @property
     def hub_ns(self) -> str:
@@ -84,7 +87,7 @@ class Consortium:
         return f"{self.prefix}-s{i + 1}"
 
     def addr(self, host: int) -> str:
-        return f"10.213.{self.net}.{host}"
+        return f"10.213.{self.net}.{host}" if self.namespaced else "127.0.0.1"
 
     @property
     def hub_ip(self) -> str:
@@ -92,7 +95,7 @@ class Consortium:
 
     @property
     def url(self) -> str:
-        return f"https://{self.hub_ip}:{PORT}"
+        return f"https://{self.hub_ip}:{self.port}"
 
     @property
     def home(self) -> Path:
@@ -107,6 +110,11 @@ class Consortium:
 
     # -- network ------------------------------------------------------------------------------
     def build(self) -> Consortium:
+        if not self.namespaced:  # every process on loopback; the hub on a free port
+            from consortium.federation.engine.network import free_port
+
+            self.port = free_port()
+            return self
         hub = self.hub_ns
         self._netns(hub)
         _ip("link", "add", "br0", "type", "bridge", ns=hub)
@@ -142,8 +150,12 @@ class Consortium:
         keep = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
         return {**keep, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **extra}
 
+    def _in(self, ns: str) -> list[str]:
+        """The command prefix that runs a process in ``ns`` (nothing on loopback)."""
+        return ["ip", "netns", "exec", ns] if self.namespaced else []
+
     def _run(self, ns: str, *args: str, **env: str) -> str:
-        r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, *args], env=self._env(**env),
+        r = subprocess.run([*self._in(ns), sys.executable, *args], env=self._env(**env),
                            capture_output=True, text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} in {ns}: {r.stdout}{r.stderr}")
@@ -151,12 +163,12 @@ class Consortium:
 
     def _start(self, key: str, ns: str, log: Path, *args: str, **env: str) -> None:
         with log.open("ab") as f:
-            self.procs[key] = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, *args], env=self._env(**env),
+            self.procs[key] = subprocess.Popen([*self._in(ns), sys.executable, *args], env=self._env(**env),
                                                stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                start_new_session=True)
 
     def hub_env(self) -> dict[str, str]:
-        return {"CONSORTIUM_HOME": str(self.home), "CONSORTIUM_HOST": self.hub_ip, "CONSORTIUM_PORT": str(PORT),
+        return {"CONSORTIUM_HOME": str(self.home), "CONSORTIUM_HOST": self.hub_ip, "CONSORTIUM_PORT": str(self.port),
                 "CONSORTIUM_WORKERS": "1", "CONSORTIUM_FEDERATION_HOST": self.hub_ip,
                 "CONSORTIUM_FEDERATION_PUBLIC_HOST": self.hub_ip, "CONSORTIUM_DEMO_NODES": "false"}
 

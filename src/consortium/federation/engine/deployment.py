@@ -4,8 +4,9 @@
 installation off) and one ``flower-supernode`` per organization, each with a ``node_config``
 naming its local data store. ``submit`` writes a minimal Flower app (a ``pyproject.toml`` whose
 components point at ``consortium.federation.app.server_app:app`` / ``client_app:app``; no code is
-shipped) and starts the run with ``flwr run <app dir> <connection> --run-config <file>``, the
-supported CLI route, against a private ``FLWR_HOME``. Progress is read from the ServerApp's
+shipped) and starts the run through the SuperLink's Control API from this process (``control``:
+the requests ``flwr run`` sends, without a CLI process; ``FLWR_HOME``'s ``config.toml`` still
+names the SuperLink for an operator's ``flwr`` CLI). Progress is read from the ServerApp's
 ``progress.jsonl``; every wait polls with a deadline. ``close`` ends every process it started
 (process groups, then a sweep for anything still tagged with this deployment's id).
 
@@ -16,7 +17,10 @@ a SuperNode joins only with a private key whose public half was registered for t
 the CA certificate. ``secure=False`` (``CONSORTIUM_FEDERATION_INSECURE``) runs plain HTTP
 without node authentication. Each SuperNode polls the SuperLink every 0.25 s instead of 3 s
 (``supernode``) and runs with ``--isolation process`` beside a warm SuperExec that forks its
-ClientApps (``warm_exec``); ``tuned=False`` runs Flower's processes as shipped. A SuperNode the
+ClientApps (``warm_exec``); so does the SuperLink, whose ServerApp of each run is a fork of the
+same warm process, warmed up while the SuperLink starts. ``tuned=False`` runs Flower's processes
+as shipped (``flwr`` CLI processes, a ``flwr-serverapp`` and ``flwr-clientapp`` process a run and
+a message). A SuperNode the
 SuperLink refuses (a key not registered for it, a request whose signature does not verify) is read
 from its log (``check_refusals``, also while ``wait`` follows a run) and handed to ``on_refusal``:
 the hub's jobs audit it. The SuperLink serves other hosts its Fleet API only (``superlink``): its
@@ -97,6 +101,7 @@ class FlowerDeployment:
         self.zygote: Any = None  # warm_exec.Zygote: the one warm process the nodes' SuperExecs fork from
         self.refused: list[Refusal] = []  # SuperNodes the SuperLink turned away (``check_refusals``)
         self._refusal_log = RefusalLog(self.work / "logs" / "superlink.log")
+        self._control: Any = None
 
     # ------------------------------------------------------------------ processes
     def _env(self) -> dict[str, str]:
@@ -128,9 +133,11 @@ class FlowerDeployment:
                         "--ssl-keyfile", str(self.pki.server_key), "--enable-supernode-auth"]
         # Flower's SuperLink with its Control and Runtime APIs refused to other hosts (``superlink``)
         self.env[LOCAL_ENV] = self.listen.local
+        if self.tuned:  # the warm process imports torch and the apps while the SuperLink starts
+            self._warm()
         self.superlink = self._spawn("superlink", [
             sys.executable, "-m", "consortium.federation.engine.superlink", *security,
-            "--disable-runtime-dependency-installation",
+            "--disable-runtime-dependency-installation", *(["--isolation", "process"] if self.tuned else []),
             "--host", self.listen.host, "--port", str(p.superlink), "--database", ":flwr-in-memory:"])
         try:
             wait_port(p.superlink, self.start_timeout, self.superlink.popen, self.listen.local)
@@ -138,8 +145,21 @@ class FlowerDeployment:
             log = self.superlink.log
             self.close()
             raise Unavailable(f"the SuperLink did not start: {e}", hint=f"see {log}") from None
+        if self.tuned:  # its ServerApps are forks of the warm process (``warm_exec``)
+            self.superlink.extra["exec"] = self._warm().spawn(
+                self.superlink.popen, self.local_address, self.work / "logs" / "serverapp.log",
+                self.pki.ca_cert if self.pki is not None else None)
         self._write_connection()
         return self
+
+    def _warm(self) -> Any:
+        """The deployment's warm process (``warm_exec.Zygote``), started if it is not running."""
+        from consortium.federation.engine import warm_exec
+
+        if self.zygote is None or self.zygote.proc.poll() is not None:
+            (self.work / "logs").mkdir(exist_ok=True)
+            self.zygote = warm_exec.Zygote(self.env, self.work / "logs" / "warm-exec.log", self.work, server=True)
+        return self.zygote
 
     def add_node(self, org: str, data_dir: str | Path, dataset: str) -> None:
         """Start (or restart) the SuperNode of ``org`` reading ``dataset`` from ``data_dir``."""
@@ -188,11 +208,8 @@ class FlowerDeployment:
             "--node-config", cfg, "--host", "127.0.0.1", "--port", str(port)])
         self.nodes[org].extra["port"] = port
         if self.tuned:
-            from consortium.federation.engine import warm_exec
-
-            if self.zygote is None or self.zygote.proc.poll() is not None:
-                self.zygote = warm_exec.Zygote(self.env, self.work / "logs" / "warm-exec.log", self.work)
-            self.nodes[org].extra["exec"] = self.zygote.spawn(self.nodes[org].popen, port, self.nodes[org].log)
+            self.nodes[org].extra["exec"] = self._warm().spawn(self.nodes[org].popen, f"127.0.0.1:{port}",
+                                                               self.nodes[org].log)
 
     @property
     def address(self) -> str:
@@ -221,17 +238,16 @@ class FlowerDeployment:
         self._register({name: path})
 
     def _register(self, keys: dict[str, Path]) -> None:
-        """Register public key files (name -> OpenSSH ``.pub``) in one process (``register``)."""
+        """Register public key files (name -> OpenSSH ``.pub``): through the Control API from this
+        process (``control``), or untuned as Flower ships it, ``flwr supernode register`` a key."""
         todo = {n: p for n, p in keys.items() if p.read_text().strip() not in self.registered}
-        if not todo:
-            return
-        res = subprocess.run(  # noqa: S603 - this interpreter and module, an argument list, no shell
-            [sys.executable, "-m", "consortium.federation.engine.register", "consortium",
-             *(f"{n[:60]}={p}" for n, p in todo.items())],
-            env=self.env, cwd=self.work, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        if res.returncode != 0:
-            raise Unavailable(f"registering SuperNode keys failed: {(res.stderr or res.stdout).strip()[-800:]}")
-        self.registered.update(p.read_text().strip() for p in todo.values())
+        for name, path in todo.items():
+            public = path.read_text().strip()
+            if self.tuned:
+                self.control.register(name[:60], public)
+            else:
+                self.flwr("supernode", "register", str(path), "consortium", "--name", name[:60], timeout=60)
+            self.registered.add(public)
 
     def check_refusals(self) -> list[Refusal]:
         """SuperNodes refused since the last call (unknown key, bad signature), read from the
@@ -253,10 +269,18 @@ class FlowerDeployment:
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every process this deployment started; nothing is left behind."""
-        for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]:
-            for p in (proc.popen, proc.extra.get("exec")):
-                if p is not None:
-                    _kill(p, signal.SIGTERM, timeout)
+        if self._control is not None:  # its keep-alive connection would hold the SuperLink's exit 10 s
+            self._control.close()
+            self._control = None
+        procs = [p for proc in [*self.nodes.values(), *([self.superlink] if self.superlink else [])]
+                 for p in (proc.popen, proc.extra.get("exec")) if p is not None]
+        for p in procs:  # all asked at once (each takes about 0.5 s to stop), then each waited for
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError, Unavailable):
+                pass
+        for p in procs:
+            _kill(p, signal.SIGTERM, timeout)
         if self.zygote is not None:
             self.zygote.close()
             self.zygote = None
@@ -313,8 +337,19 @@ clientapp = "consortium.federation.app.client_app:app"
 """)
         return app
 
+    @property
+    def control(self) -> Any:
+        """The SuperLink's Control API from this process (``control.Control``; the ``flwr`` CLI
+        would be a process a call)."""
+        if self._control is None:
+            from consortium.federation.engine.control import Control
+
+            self._control = Control(self.local_address, self.pki.ca_cert if self.pki is not None else None)
+        return self._control
+
     def flwr(self, *args: str, timeout: float = 120.0) -> str:
-        """Run the ``flwr`` CLI against this deployment's SuperLink; its stdout."""
+        """Run the ``flwr`` CLI against this deployment's SuperLink (its connection is in
+        ``FLWR_HOME``'s ``config.toml``); its stdout."""
         res = subprocess.run(  # noqa: S603 - the venv's flwr, an argument list, no shell
             [str(BIN / "flwr"), *args], env=self.env, cwd=self.work, capture_output=True, text=True,
             timeout=timeout, stdin=subprocess.DEVNULL)
@@ -323,23 +358,22 @@ clientapp = "consortium.federation.app.client_app:app"
         return res.stdout
 
     def submit(self, run_config: dict[str, Any]) -> int:
-        """Start a run with these run-config values; returns the run id."""
+        """Start a run with these run-config values; returns the run id. Tuned, through the Control
+        API from this process; untuned, as Flower ships it, with ``flwr run``."""
         app = self._write_app()
+        if self.tuned:
+            return int(self.control.start_run(app, run_config))
         cfg_file = self.work / f"run-config-{uuid.uuid4().hex[:8]}.toml"
         cfg_file.write_text("\n".join(f"{k} = {json.dumps(v)}" for k, v in run_config.items()) + "\n")
         out = self.flwr("run", str(app), "consortium", "--run-config", str(cfg_file), "--format", "json")
         try:
-            data = json.loads(out[out.index("{"):])
-            return int(data["run-id"])
+            return int(json.loads(out[out.index("{"):])["run-id"])
         except (ValueError, KeyError) as e:
             raise Unavailable(f"flwr run gave no run id: {out[-500:]}") from e
 
     def run_status(self, run_id: int) -> str:
         """The run's status as ``flwr ls`` reports it (e.g. ``running``, ``finished:completed``)."""
-        out = self.flwr("ls", "--run-id", str(run_id), "--format", "json", timeout=60)
-        data = json.loads(out[out.index("{"):])
-        runs = data.get("runs") or []
-        return str(runs[0].get("status", "")) if runs else ""
+        return str(self.control.status(run_id))
 
     def wait(self, out_dir: Path, run_id: int, *, progress: ProgressSink | None = None,
              timeout: float = 1800.0, status_every: float = 60.0,

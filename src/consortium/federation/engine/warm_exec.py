@@ -23,9 +23,17 @@ warm process, a ``Zygote``: it warms up once and forks each node's SuperExec, in
 log of its own, instead of each SuperExec importing and warming up by itself (about 5 s of CPU
 each: 3 nodes on 2 cores spent 15 s of CPU before the first round).
 
+The SuperLink runs each run's ServerApp the same way: Flower's SuperLink starts a SuperExec that
+spawns ``flwr-serverapp`` per run, which imports flwr, torch and this package (about 3 s on an
+idle machine) after the run was started, before its first round. The hub's SuperLink runs with
+``--isolation process`` instead, and a zygote started with ``server`` (warmed up with the ServerApp
+too, while the SuperLink starts) forks its SuperExec against the SuperLink's Runtime API (TLS,
+the deployment's CA); the ServerApp of each run is a fork calling Flower's ``run_serverapp``.
+
 Run as ``python -m consortium.federation.engine.warm_exec --runtime-api-address HOST:PORT
---parent-pid PID`` (one node), or ``--zygote`` (requests on stdin, one JSON line per node:
-``runtime_api_address``, ``parent_pid``, ``log``; each answered with the forked SuperExec's pid).
+--parent-pid PID`` (one node), or ``--zygote [--server]`` (requests on stdin, one JSON line per
+SuperExec: ``runtime_api_address``, ``parent_pid``, ``log``, ``root_certificates``; each answered
+with the forked SuperExec's pid).
 """
 
 from __future__ import annotations
@@ -56,17 +64,20 @@ def spawn(supernode: subprocess.Popen[bytes], runtime_port: int, env: dict[str, 
             start_new_session=True)
 
 
-def _warm_up() -> None:
-    """Import what every ClientApp run needs, so that forked children start with it."""
-    import flwr.supernode.runtime.run_clientapp  # noqa: F401
+def _warm_up(server: bool = False) -> None:
+    """Import what every ClientApp run needs (and with ``server``, a ServerApp run), so that
+    forked children start with it."""
     import torch
 
     from consortium.federation.app import pull_backoff
 
     # the ClientApp, and what its handlers import when called (pandas and pyarrow: 1.3 s in each fork)
-    for name in ("client_app", "datasets", "features"):
-        importlib.import_module(f"consortium.federation.app.{name}")
-
+    for name in ("flwr.supernode.runtime.run_clientapp", *(f"consortium.federation.app.{m}" for m in
+                                                           ("client_app", "datasets", "features"))):
+        importlib.import_module(name)
+    if server:  # the ServerApp of the hub's runs, and what it imports when a run starts
+        for name in ("flwr.superlink.runtime.run_serverapp", "consortium.federation.app.server_app"):
+            importlib.import_module(name)
     pull_backoff.shorten()
     only_our_clientapp()
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_TRAIN_THREADS", "1") or 1))
@@ -128,8 +139,36 @@ def _first_step() -> None:
     evaluate(model, x, y, loss="cross_entropy")
 
 
+def _client_app(spec: Any) -> None:
+    """What ``flwr-clientapp`` does with the task's token (``supernode.runtime.run_clientapp``)."""
+    from flwr.supercore.tls import validate_and_resolve_root_certificates
+    from flwr.supernode.runtime.run_clientapp import run_clientapp
+
+    run_clientapp(runtime_api_address=spec.runtime_api_address, token=spec.token, insecure=spec.insecure,
+                  certificates=validate_and_resolve_root_certificates(spec.root_certificates_path, spec.insecure),
+                  parent_pid=spec.parent_pid, runtime_dependency_install=spec.runtime_dependency_install)
+
+
+def _server_app(spec: Any) -> None:
+    """What ``flwr-serverapp`` does with the task's token (``superlink.cli.flwr_serverapp``): its
+    output mirrored to the queue Flower uploads as the run's log, then the run."""
+    from queue import Queue
+
+    from flwr.supercore.logger import mirror_output_to_queue, restore_output
+    from flwr.supercore.tls import validate_and_resolve_root_certificates
+    from flwr.superlink.runtime.run_serverapp import run_serverapp
+
+    log_queue: Queue[str | None] = Queue()
+    mirror_output_to_queue(log_queue)
+    run_serverapp(runtime_api_address=spec.runtime_api_address, log_queue=log_queue, token=spec.token,
+                  insecure=spec.insecure,
+                  certificates=validate_and_resolve_root_certificates(spec.root_certificates_path, spec.insecure),
+                  parent_pid=spec.parent_pid, runtime_dependency_install=spec.runtime_dependency_install)
+    restore_output()
+
+
 class ForkExecutor:
-    """Flower's subprocess executor, except that a ClientApp is a fork of this process."""
+    """Flower's subprocess executor, except that a ClientApp or a ServerApp is a fork of this process."""
 
     def __init__(self) -> None:
         from flwr.supercore.superexec.executor.subprocess_executor import SubprocessExecutor
@@ -147,22 +186,15 @@ class ForkExecutor:
         from flwr.supercore.constant import TaskType
         from flwr.supercore.superexec.executor.types import LaunchResult
 
-        if spec.task_type != TaskType.CLIENT_APP:
+        if spec.task_type not in (TaskType.CLIENT_APP, TaskType.SERVER_APP):
             return self.fallback.launch(spec)
         pid = os.fork()
-        if pid == 0:  # the child: one ClientApp run, then exit (run_clientapp ends in sys.exit)
+        if pid == 0:  # the child: one app run, then exit (Flower's run_* functions end in sys.exit)
             code = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                from flwr.supercore.tls import validate_and_resolve_root_certificates
-                from flwr.supernode.runtime.run_clientapp import run_clientapp
-
-                run_clientapp(runtime_api_address=spec.runtime_api_address, token=spec.token,
-                              insecure=spec.insecure,
-                              certificates=validate_and_resolve_root_certificates(spec.root_certificates_path,
-                                                                                  spec.insecure),
-                              parent_pid=spec.parent_pid, runtime_dependency_install=spec.runtime_dependency_install)
+                (_client_app if spec.task_type == TaskType.CLIENT_APP else _server_app)(spec)
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
@@ -219,21 +251,26 @@ class Forked:
 class Zygote:
     """One warm process for the SuperNodes a deployment runs on this machine (see the module)."""
 
-    def __init__(self, env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], log: Path, cwd: Path | None = None, *, server: bool = False) -> None:
         with log.open("ab") as f:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "consortium.federation.engine.warm_exec", "--zygote"],
+            self.proc = subprocess.Popen(  # noqa: S603 - this interpreter and module, an argument list, no shell
+                [sys.executable, "-m", "consortium.federation.engine.warm_exec", "--zygote",
+                 *(["--server"] if server else [])],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=f, env=env, cwd=cwd,
                 start_new_session=True)
         self.log = log
         self.pending: list[Forked] = []
 
-    def spawn(self, supernode: subprocess.Popen[bytes], runtime_port: int, log: Path) -> Forked:
-        """Fork the warm SuperExec of ``supernode`` (as ``spawn`` starts one), without waiting."""
+    def spawn(self, parent: subprocess.Popen[bytes], runtime_api_address: str, log: Path,
+              root_certificates: Path | None = None) -> Forked:
+        """Fork the warm SuperExec of ``parent`` (a SuperNode started with ``--isolation process``,
+        its Runtime API on loopback; or a SuperLink so started, its Runtime API under TLS verified
+        with ``root_certificates``), without waiting; it ends when ``parent`` does."""
         stdin = self.proc.stdin
         if stdin is None:
             raise RuntimeError("the zygote was started without a stdin pipe")
-        req = {"runtime_api_address": f"127.0.0.1:{runtime_port}", "parent_pid": supernode.pid, "log": str(log)}
+        req = {"runtime_api_address": runtime_api_address, "parent_pid": parent.pid, "log": str(log),
+               "root_certificates": str(root_certificates) if root_certificates is not None else None}
         stdin.write((json.dumps(req) + "\n").encode())
         stdin.flush()
         forked = Forked(self)
@@ -258,17 +295,20 @@ class Zygote:
         kill_group(self.proc, signal.SIGTERM, 5.0)
 
 
-def _run(runtime_api_address: str, parent_pid: int | None) -> None:
+def _run(runtime_api_address: str, parent_pid: int | None, root_certificates: str | None = None) -> None:
+    """Flower's SuperExec loop against a Runtime API: a SuperNode's (plain HTTP on loopback) or,
+    with ``root_certificates``, the SuperLink's (its TLS, verified with that CA file)."""
     from flwr.supercore.superexec import run_superexec as flower
 
     # Flower's loop, with the executor above (it picks executors through this module-level name)
     flower.get_executor = lambda *a, **kw: ForkExecutor()
-    flower.run_superexec(runtime_api_address=runtime_api_address, insecure=True, parent_pid=parent_pid)
+    flower.run_superexec(runtime_api_address=runtime_api_address, insecure=root_certificates is None,
+                         root_certificates_path=root_certificates, parent_pid=parent_pid)
 
 
-def _zygote() -> None:
+def _zygote(server: bool) -> None:
     """Warm up, then fork a SuperExec per request line; the forks are reaped as they end."""
-    _warm_up()
+    _warm_up(server)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for line in sys.stdin:
         req = json.loads(line)
@@ -281,7 +321,7 @@ def _zygote() -> None:
                 out = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0), os.dup2(out, 1), os.dup2(out, 2)
-                _run(req["runtime_api_address"], req["parent_pid"])
+                _run(req["runtime_api_address"], req["parent_pid"], req.get("root_certificates"))
                 code = 0
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else 1
@@ -295,9 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runtime-api-address")
     parser.add_argument("--parent-pid", type=int)
     parser.add_argument("--zygote", action="store_true", help="fork a SuperExec per request line on stdin")
+    parser.add_argument("--server", action="store_true", help="with --zygote: warm up the ServerApp too")
     args = parser.parse_args(argv)
     if args.zygote:
-        _zygote()
+        _zygote(args.server)
         return
     if not args.runtime_api_address:
         parser.error("--runtime-api-address is required (or --zygote)")
