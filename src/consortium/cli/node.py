@@ -25,6 +25,9 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
                                       "as a node dataset (schema and statistics; its rows stay here)."),
          ca_cert: str = typer.Option(None, "--ca-cert", envvar="CONSORTIUM_CA_CERT",
                                      help="Trust only this CA (PEM) for the hub's HTTPS certificate."),
+         warm: bool = typer.Option(True, "--warm/--cold", help="Keep a warm training process (about 460 MB) "
+                                   "so a job's first message is answered within a second; --cold starts one "
+                                   "per job (a few seconds of CPU) and holds nothing between jobs."),
          parent_pid: int = typer.Option(None, "--parent-pid", hidden=True,
                                         help="Stop when this process is gone (set by `consortium up`).")) -> None:
     """Run this site's node: register with the hub, advertise local datasets (schema and
@@ -46,7 +49,7 @@ def node(hub: str = typer.Option(..., "--hub", envvar="CONSORTIUM_URL", help="Th
     node_name = (name or socket.gethostname()).lower()
     with handled():
         agent = NodeAgent(Client(hub, token, ca_cert=ca_cert), node_name, data_dir, approve=approve,
-                          interval=interval, parent_pid=parent_pid, publish=publish)
+                          interval=interval, parent_pid=parent_pid, publish=publish, warm=warm)
 
         shown: list[str] = []
 
