@@ -22,7 +22,6 @@ organizations' rows for the same number of epochs (rounds x local epochs).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -170,25 +169,37 @@ def deployment_compare(n: int) -> None:
     _rewrite_section("## Deployment engine: tuned against Flower's stock processes", lines)
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Memory of a process and all its descendants, in MB (0 once it is gone): the proportional set
-    size (PSS) where Linux gives it, so pages that forked processes share with the warm process they
-    came from count once over all of them, not once in each (RSS would), else RSS."""
+def _memory_mb(dep: Any) -> dict[str, float]:
+    """One snapshot of the memory of this process (what the hub's job worker holds for the job),
+    the SuperLink with the ServerApp it runs (its SuperExec, forked from the warm process, and that
+    one's forks), and the nodes (every SuperNode, the warm process and its other forks: the nodes'
+    SuperExecs and their ClientApps), in MB. The proportional set size (PSS) where Linux gives it,
+    so pages that forked processes share with the warm process count once over all of them, else
+    RSS. Each process is read once and counted in one group."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for p in procs:
+    def size(p: Any) -> float:
         try:
             info = p.memory_full_info()
-            total += getattr(info, "pss", info.rss)
+            return float(getattr(info, "pss", info.rss)) / 1e6
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total / 1e6
+            return 0.0
+
+    def tree(pid: int | None) -> list[Any]:
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except (psutil.NoSuchProcess, ValueError, TypeError):
+            return []
+
+    me = psutil.Process()
+    link = {p.pid for p in tree(dep.superlink.popen.pid)} if dep.superlink is not None else set()
+    exec_ = dep.superlink.extra.get("exec") if dep.superlink is not None else None
+    link |= {p.pid for p in tree(exec_.pid if exec_ is not None else None)}
+    out = {"worker": size(me), "superlink": 0.0, "nodes": 0.0}
+    for p in me.children(recursive=True):
+        out["superlink" if p.pid in link else "nodes"] += size(p)
+    return out
 
 
 def deployment_scale(nodes: int, rounds: int = 3) -> None:
@@ -208,7 +219,7 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
     parts = {f"org{i}": p for i, p in enumerate(partition(train, nodes, seed=0))}
     r = recipe("breast_cancer", nodes, rounds=rounds, local_epochs=1, min_nodes=nodes)
     work = Path(tempfile.mkdtemp(prefix="bench-fl-scale-"))
-    peak = {"worker": _tree_rss_mb(os.getpid()), "superlink": 0.0, "nodes": 0.0}
+    peak = {"worker": 0.0, "superlink": 0.0, "nodes": 0.0}
     seen: list[tuple[float, dict[str, Any]]] = []
     try:
         t0 = time.monotonic()
@@ -221,14 +232,8 @@ def deployment_scale(nodes: int, rounds: int = 3) -> None:
 
             def sample(rec: dict[str, Any]) -> None:
                 seen.append((time.monotonic() - t0, rec))
-                # the nodes: the SuperNodes, and the warm process (a child of this one) with the
-                # SuperExecs it forked for them and the ClientApps those forked
-                nodes = sum(_tree_rss_mb(n.popen.pid) for n in dep.nodes.values()) + (
-                    _tree_rss_mb(dep.zygote.proc.pid) if dep.zygote is not None else 0.0)
-                link = _tree_rss_mb(dep.superlink.popen.pid) if dep.superlink is not None else 0.0
-                peak["worker"] = max(peak["worker"], _tree_rss_mb(os.getpid()) - nodes - link)
-                peak["superlink"] = max(peak["superlink"], link)
-                peak["nodes"] = max(peak["nodes"], nodes)
+                for k, v in _memory_mb(dep).items():
+                    peak[k] = max(peak[k], v)
 
             dep.wait(work / "out", dep.submit(cfg), timeout=1800, on_record=sample)
         total = time.monotonic() - t0
@@ -323,7 +328,8 @@ def sites_compare(runs: int, rounds: int = 3) -> None:
              f"`bench_federation.py --sites-compare {runs}`: the multisite example (`examples/multisite`): a hub "
              "(`consortium serve` over HTTPS, one job worker) and three `consortium node` sites, each with its "
              "third of breast_cancer in its own directory, the job's SuperLink with TLS and node authentication; "
-             f"one federated job of {rounds} rounds (logistic, `min_nodes: 3`). *Namespaced*: the hub and each "
+             f"one federated job of {rounds} rounds (logistic, `min_nodes: 3`), the first of a hub just started "
+             "(its job worker imports torch and flwr for it). *Namespaced*: the hub and each "
              "site in a network namespace of its own, joined by veth links to a bridge; *loopback*: the same "
              f"processes on this machine's loopback. {runs} run(s) of each, alternating, medians; times from "
              "the job's events (submit to the first round's start, the rounds' own seconds, submit to succeeded).",
