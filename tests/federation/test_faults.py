@@ -155,6 +155,9 @@ def test_a_killed_node_is_recorded_and_rejoins_the_next_round(fleet: dict[str, A
     assert victim in rounds[0]["nodes"]
     assert victim not in rounds[1]["nodes"] and rounds[1]["missing"] == [victim] and len(rounds[1]["nodes"]) == 3
     assert victim in rounds[2]["nodes"]  # rejoined
+    # the dead sessions still listed (the one killed here, the secure aggregation test's) do not
+    # hold a round for the straggler grace once every organization answered
+    assert rounds[2]["seconds"] < 8.0, rounds[2]
     contribution = result["contribution"]
     assert contribution["dropped"] == {victim: [2]}
     assert f"{victim} dropped out of round 2" in contribution["dropped_note"]
@@ -165,7 +168,7 @@ def test_a_killed_node_is_recorded_and_rejoins_the_next_round(fleet: dict[str, A
 def test_a_straggler_past_the_round_timeout_is_dropped(fleet: dict[str, Any]) -> None:
     straggler = ORGS[2]
     group = fleet["dep"].nodes[straggler].popen.pid
-    timeout_s = 20.0  # above a normal round on a loaded 2-core machine
+    timeout_s = 10.0  # five times a normal round (1-2 s) on this 2-core machine
 
     def stall(rec: dict[str, Any]) -> None:
         if rec.get("kind") == "start":  # it answered the statistics query; round 1 is being sent

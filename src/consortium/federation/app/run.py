@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,13 @@ def wait_for_nodes(grid: Grid, n: int, timeout: float) -> list[int]:
 
 
 def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum: int,
-             grace: float, timing: dict[str, float] | None = None) -> list[Message]:
-    """Push messages and collect replies until all answered, the deadline, or ``grace`` seconds
-    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever).
+             grace: float, timing: dict[str, float] | None = None,
+             orgs: set[str] | None = None, org_of: Callable[[Message], str] | None = None) -> list[Message]:
+    """Push messages and collect replies until all answered, the deadline, ``grace`` seconds
+    after ``quorum`` replies arrived (stragglers and dead nodes do not hold a round forever), or,
+    given ``orgs`` and ``org_of`` (a reply's organization), once every one of ``orgs`` replied: a
+    node id left then is a dead session of an organization whose restarted node already answered
+    (the SuperLink lists it for about a minute), and nothing it could send would be used.
     ``timing`` gets ``push_s`` and the seconds from the push to the ``first_reply_s`` and
     ``last_reply_s``."""
     start = time.monotonic()
@@ -57,6 +61,8 @@ def exchange(grid: Grid, messages: Iterable[Message], *, timeout: float, quorum:
         replies.extend(got)
         ids.difference_update(m.metadata.reply_to_message_id for m in got)
         ok = sum(1 for m in replies if not m.has_error())
+        if orgs and org_of is not None and orgs <= {org_of(m) for m in replies if not m.has_error()}:
+            break
         if quorum_at is None and ok >= quorum:
             quorum_at = time.monotonic()
             deadline = min(deadline, quorum_at + max(grace, 0.5 * (quorum_at - start)))
@@ -94,6 +100,8 @@ class FederatedRun:
         self.epsilon: dict[str, float] = {}
         self.contributors: set[str] = set()
         self.started = time.monotonic()
+        # the organizations whose datasets the job names ("org/name"): a round is complete once each replied
+        self.orgs = {d.split("/", 1)[0] for d in self.fed.datasets if "/" in d}
 
     # ------------------------------------------------------------------ data and model
     def _validation(self, root: str, name: str) -> Any:
@@ -113,7 +121,9 @@ class FederatedRun:
         # once min_nodes answered, the rest get the straggler grace: a node that died before the
         # run still counts as connected until the SuperLink misses its heartbeats (about a minute)
         replies = [m for m in exchange(self.grid, msgs, timeout=self.round_timeout, quorum=self.fed.min_nodes,
-                                       grace=self.grace) if not m.has_error()]
+                                       grace=self.grace, orgs=self.orgs,
+                                       org_of=lambda m: str(P.unpack(m.content, P.PAYLOAD)["org"]))
+                   if not m.has_error()]
         if len(replies) < self.fed.min_nodes:
             raise Unavailable(f"only {len(replies)} nodes answered the statistics query; "
                               f"{self.fed.min_nodes} required")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Context
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message
 from flwr.serverapp import Grid, ServerApp
 
 from consortium.errors import ConsortiumError, Unavailable
@@ -59,7 +59,7 @@ def run_rounds(run: FederatedRun) -> None:
         live = [m for m in msgs if missed.get(m.metadata.dst_node_id) != rnd - 1]
         msgs = live if len(live) >= fed.min_nodes else msgs
         replies = exchange(run.grid, msgs, timeout=run.round_timeout, quorum=fed.min_nodes, grace=run.grace,
-                           timing=timing)
+                           timing=timing, orgs=run.orgs, org_of=reply_org)
         t_replies = time.monotonic()
         valid = [m for m in replies if not m.has_error()]
         answered = {m.metadata.src_node_id for m in valid}
@@ -75,7 +75,7 @@ def run_rounds(run: FederatedRun) -> None:
         state = {k: a.numpy() for k, a in arrays.items()}
         per_node, last_updates = {}, {}
         for m in valid:
-            org = str(m.content.config_records["node"]["org"])
+            org = reply_org(m)
             metrics = dict(m.content.metric_records[P.METRICS])
             per_node[org] = node_metrics(metrics)
             last_updates[org] = ({k: a.numpy() for k, a in m.content.array_records[P.ARRAYS].items()},
@@ -89,6 +89,11 @@ def run_rounds(run: FederatedRun) -> None:
                                            shapley_samples=run.shapley, seed=run.recipe.train.seed)
         contribution["note"] = "over the last round's updates, averaged with FedAvg's rule"
     run.finish(state, contribution)
+
+
+def reply_org(m: Message) -> str:
+    """The organization of a node's training reply (its ``node`` config record)."""
+    return str(m.content.config_records["node"]["org"])
 
 
 def _array(v: np.ndarray) -> Any:
