@@ -18,7 +18,7 @@ import pytest
 from flwr.clientapp.client_app import LoadClientAppError
 
 from consortium.federation.engine.superlink import FleetOnlyForOthers, local_hosts
-from consortium.federation.engine.warm_exec import CLIENTAPP, clientapp_loader
+from consortium.federation.engine.warm_exec import CLIENTAPP, SERVERAPP, clientapp_loader, only_our_serverapp
 
 
 async def _echo(scope: Any, receive: Any, send: Any) -> None:
@@ -55,7 +55,8 @@ def test_another_host_reaches_the_fleet_api_and_the_health_check() -> None:
     assert _status("10.9.0.2", "/health") == (200, "flower")
 
 
-def _project(home: Path, clientapp: str, files: dict[str, str] | None = None) -> tuple[str, str, str]:
+def _project(home: Path, clientapp: str, files: dict[str, str] | None = None,
+             serverapp: str = "x:y") -> tuple[str, str, str]:
     """An installed FAB as Flower lays it out under ``FLWR_HOME`` (``flwr install``)."""
     fab_id, version, fab_hash = "partner/app", "1.0.0", "ab" * 32
     from flwr.common.config import get_project_dir
@@ -64,7 +65,7 @@ def _project(home: Path, clientapp: str, files: dict[str, str] | None = None) ->
     d.mkdir(parents=True)
     (d / "pyproject.toml").write_text(f'[project]\nname = "app"\nversion = "1.0.0"\n\n[tool.flwr.app]\n'
                                       f'publisher = "partner"\n\n[tool.flwr.app.components]\n'
-                                      f'clientapp = "{clientapp}"\nserverapp = "x:y"\n')
+                                      f'clientapp = "{clientapp}"\nserverapp = "{serverapp}"\n')
     for name, text in (files or {}).items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)
         (d / name).write_text(text)
@@ -90,3 +91,31 @@ def test_a_site_loads_the_installed_clientapp_for_the_hubs_app(tmp_path: Path, m
 
     monkeypatch.setenv("FLWR_HOME", str(tmp_path))
     assert clientapp_loader(default_app_ref="", app_path=None, multi_app=True)(*_project(tmp_path, CLIENTAPP)) is app
+
+
+@pytest.mark.parametrize(("serverapp", "files", "says"), [
+    ("rogue.apps:server", {"rogue/apps.py": "import os; os.system('id')"}, "rogue.apps:server"),
+    (SERVERAPP, {"consortium/federation/app/server_app.py": "pwned = True"}, "carries code"),
+])
+def test_the_hubs_serverapp_runner_refuses_an_app_that_is_not_ours(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serverapp: str, files: dict[str, str], says: str) -> None:
+    """The warm process that forks the hub's ServerApps runs only this package's, whoever started
+    the run (the SuperLink's Control API already answers this machine only)."""
+    import importlib
+
+    from flwr.common.config import get_project_dir
+
+    flower = importlib.import_module("flwr.superlink.runtime.run_serverapp")
+    called: list[str] = []
+    monkeypatch.setitem(flower.__dict__, "run_", lambda **kw: called.append(kw["server_app_attr"]))
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path))
+    only_our_serverapp()
+    run = flower.__dict__["run_"]
+    project = str(get_project_dir(*_project(tmp_path, CLIENTAPP, files, serverapp=serverapp)))
+    with pytest.raises(RuntimeError, match="runs only Consortium's ServerApp") as e:
+        run(grid=None, context=None, server_app_dir=project, server_app_attr=serverapp)
+    assert says in str(e.value) and called == []
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "hub"))
+    ours = str(get_project_dir(*_project(tmp_path / "hub", CLIENTAPP, serverapp=SERVERAPP)))
+    run(grid=None, context=None, server_app_dir=ours, server_app_attr=SERVERAPP)
+    assert called == [SERVERAPP]  # the hub's own app goes through to Flower's runner

@@ -78,6 +78,7 @@ def _warm_up(server: bool = False) -> None:
     if server:  # the ServerApp of the hub's runs, and what it imports when a run starts
         for name in ("flwr.superlink.runtime.run_serverapp", "consortium.federation.app.server_app"):
             importlib.import_module(name)
+        only_our_serverapp()
     pull_backoff.shorten()
     only_our_clientapp()
     torch.set_num_threads(int(os.environ.get("CONSORTIUM_TRAIN_THREADS", "1") or 1))
@@ -102,24 +103,57 @@ def clientapp_loader(**_: Any) -> Callable[[str, str, str], Any]:
     any code is refused before anything of it is imported (Flower answers the message with the
     error), whoever started the run. The hub's FABs carry a ``pyproject.toml`` alone."""
     from flwr.clientapp.client_app import LoadClientAppError
-    from flwr.common.config import get_project_config, get_project_dir
+    from flwr.common.config import get_project_dir
 
     def load(fab_id: str, fab_version: str, fab_hash: str) -> Any:
         project = Path(get_project_dir(fab_id, fab_version, fab_hash))
-        ref = get_project_config(project).get("tool", {}).get("flwr", {}).get("app", {}) \
-            .get("components", {}).get("clientapp")
-        code = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.suffix.lower() in CODE_SUFFIXES)
-        if ref != CLIENTAPP or code:
-            carries = f" and carries code ({', '.join(code[:5])})" if code else ""
-            print(f"consortium: refused the app {fab_id} {fab_version}: its ClientApp is {ref!r}{carries}",
-                  file=sys.stderr, flush=True)
+        refused = _not_ours(project, "clientapp", CLIENTAPP)
+        if refused:
+            print(f"consortium: refused the app {fab_id} {fab_version}: {refused}", file=sys.stderr, flush=True)
             raise LoadClientAppError(f"this site runs only Consortium's ClientApp ({CLIENTAPP}, from the installed "
-                                     f"package); the run's app names {ref!r}{carries}")
+                                     f"package); {refused}")
         from consortium.federation.app.client_app import app
 
         return app
 
     return load
+
+
+def _not_ours(project: Path, component: str, ours: str) -> str | None:
+    """Why the app (FAB) unpacked in ``project`` is not this package's (its ``component`` names
+    another object, or it carries code); None when it is."""
+    from flwr.common.config import get_project_config
+
+    ref = get_project_config(project).get("tool", {}).get("flwr", {}).get("app", {}) \
+        .get("components", {}).get(component)
+    code = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.suffix.lower() in CODE_SUFFIXES)
+    if ref == ours and not code:
+        return None
+    carries = f" and carries code ({', '.join(code[:5])})" if code else ""
+    return f"the run's app names {ref!r} as its {component}{carries}"
+
+
+SERVERAPP = "consortium.federation.app.server_app:app"
+
+
+def only_our_serverapp() -> None:
+    """The hub's SuperLink runs only this package's ServerApp: Flower's ServerApp runner, in this
+    process and its forks, refuses a run whose app names another component or carries code,
+    before anything of it is imported (the run fails with that reason). Only the hub can start
+    runs there (``superlink``: the Control API answers this machine only); this holds if that
+    ever fails."""
+    # the module (its package exports a function of the same name)
+    flower = importlib.import_module("flwr.superlink.runtime.run_serverapp")
+    run: Any = flower.__dict__["run_"]
+
+    def checked(*, grid: Any, server_app_dir: str, server_app_attr: str | None = None, **kw: Any) -> Any:
+        refused = _not_ours(Path(server_app_dir), "serverapp", SERVERAPP)
+        if refused or server_app_attr != SERVERAPP:
+            raise RuntimeError(f"this hub runs only Consortium's ServerApp ({SERVERAPP}, from the installed "
+                               f"package); {refused or f'the run names {server_app_attr!r}'}")
+        return run(grid=grid, server_app_dir=server_app_dir, server_app_attr=server_app_attr, **kw)
+
+    flower.__dict__["run_"] = checked  # looked up when a ServerApp runs
 
 
 def _first_step() -> None:
