@@ -77,7 +77,8 @@ class FlowerDeployment:
     def __init__(self, work_dir: str | Path, *, ports: Ports | None = None, poll_interval: float = 0.2,
                  start_timeout: float = 60.0, secure: bool = True, pki_dir: str | Path | None = None,
                  tag: str | None = None, listen: Listen | None = None,
-                 on_refusal: Callable[[Refusal], None] | None = None, tuned: bool = True) -> None:
+                 on_refusal: Callable[[Refusal], None] | None = None, tuned: bool = True,
+                 local_nodes: bool = True) -> None:
         self.work = Path(work_dir)
         self.work.mkdir(parents=True, exist_ok=True)
         self.listen = listen or Listen()
@@ -98,6 +99,8 @@ class FlowerDeployment:
         # SuperNodes poll every 0.25 s (``supernode``) and fork their ClientApps from a warm process
         # (``warm_exec``); False runs Flower's processes as shipped (3 s idle poll, a process a message)
         self.tuned = tuned
+        # False: every node runs elsewhere (``consortium node``): the warm process only serves ServerApps
+        self.local_nodes = local_nodes
         self.zygote: Any = None  # warm_exec.Zygote: the one warm process the nodes' SuperExecs fork from
         self.refused: list[Refusal] = []  # SuperNodes the SuperLink turned away (``check_refusals``)
         self._refusal_log = RefusalLog(self.work / "logs" / "superlink.log")
@@ -158,7 +161,8 @@ class FlowerDeployment:
 
         if self.zygote is None or self.zygote.proc.poll() is not None:
             (self.work / "logs").mkdir(exist_ok=True)
-            self.zygote = warm_exec.Zygote(self.env, self.work / "logs" / "warm-exec.log", self.work, server=True)
+            self.zygote = warm_exec.Zygote(self.env, self.work / "logs" / "warm-exec.log", self.work, server=True,
+                                           client=self.local_nodes)
         return self.zygote
 
     def add_node(self, org: str, data_dir: str | Path, dataset: str) -> None:

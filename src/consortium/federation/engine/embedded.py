@@ -92,7 +92,7 @@ def run_on_nodes(recipe: Any, nodes: dict[str, tuple[str | Path, str]], *, engin
     from consortium.federation.engine.deployment import FlowerDeployment
 
     with FlowerDeployment(work / "engine", secure=secure, pki_dir=pki_dir, tag=tag, listen=listen,
-                          on_refusal=on_refusal) as dep:
+                          on_refusal=on_refusal, local_nodes=bool(configs)) as dep:
         dep.add_nodes([(c[P.ORG], c[P.DATA_DIR], c[P.DATASET]) for c in configs])
         timings["engine_start_s"] = time.monotonic() - t0
         if on_superlink is not None:
