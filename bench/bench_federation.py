@@ -139,12 +139,8 @@ def deployment_compare(n: int) -> None:
     """Tuned deployment engine against Flower's stock processes, alternating, in one run."""
     train, test = split(load_sample("breast_cancer"))
     parts = {f"org{i}": p for i, p in enumerate(partition(train, 3, seed=0))}
-    runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(n):
-        for tuned in (True, False):
-            runs[tuned].append(_deployment_run(tuned, parts, test))
-            print("tuned" if tuned else "stock", runs[tuned][-1], flush=True)
-    med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in runs.items()}
+    med = _alternating(n, (True, False), lambda tuned: _deployment_run(tuned, parts, test),
+                       {True: "tuned", False: "stock"})
     t, b = med[True], med[False]
     lines = ["## Deployment engine: tuned against Flower's stock processes", "",
              f"One run of `bench_federation.py --deployment-compare {n}`: breast_cancer, 3 SuperNodes (secure "
@@ -167,6 +163,17 @@ def deployment_compare(n: int) -> None:
               f"{b['before_first_round_s'] / t['before_first_round_s']:.1f}x before the first round, "
               f"{b['total_s'] / t['total_s']:.1f}x in all.", ""]
     _rewrite_section("## Deployment engine: tuned against Flower's stock processes", lines)
+
+
+def _alternating(n: int, modes: tuple[bool, ...], run: Any, names: dict[bool, str]) -> dict[bool, dict[str, float]]:
+    """``n`` rounds of ``run(mode)`` for each mode in turn (the modes alternate, so a drift of the
+    machine touches both alike); the median of each figure per mode."""
+    got: dict[bool, list[dict[str, float]]] = {m: [] for m in modes}
+    for _ in range(n):
+        for mode in modes:
+            got[mode].append(run(mode))
+            print(names[mode], got[mode][-1], flush=True)
+    return {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in got.items()}
 
 
 def _memory_mb(dep: Any) -> dict[str, float]:
@@ -317,12 +324,8 @@ def sites_compare(runs: int, rounds: int = 3) -> None:
     if reason:
         print(f"skipped: no network namespaces here ({reason})")
         return
-    got: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    for _ in range(runs):
-        for namespaced in (False, True):
-            got[namespaced].append(_sites_run(namespaced, rounds))
-            print("namespaced" if namespaced else "loopback", got[namespaced][-1], flush=True)
-    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
+    med = _alternating(runs, (False, True), lambda namespaced: _sites_run(namespaced, rounds),
+                       {True: "namespaced", False: "loopback"})
     ns, lo = med[True], med[False]
     lines = ["## Sites as hosts: network namespaces against loopback", "",
              f"`bench_federation.py --sites-compare {runs}`: the multisite example (`examples/multisite`): a hub "

@@ -244,9 +244,10 @@ class FlowerDeployment:
     def _register(self, keys: dict[str, Path]) -> None:
         """Register public key files (name -> OpenSSH ``.pub``): through the Control API from this
         process (``control``), or untuned as Flower ships it, ``flwr supernode register`` a key."""
-        todo = {n: p for n, p in keys.items() if p.read_text().strip() not in self.registered}
-        for name, path in todo.items():
+        for name, path in keys.items():
             public = path.read_text().strip()
+            if public in self.registered:
+                continue
             if self.tuned:
                 self.control.register(name[:60], public)
             else:
